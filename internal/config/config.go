@@ -1,0 +1,224 @@
+// Package config turns the process environment into a validated, typed
+// Config. Every variable is checked at start; a bad value yields one error
+// that names the variable, the value and what is allowed. Secrets are kept
+// out of every string this package produces.
+package config
+
+import (
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Compression formats accepted in BACKUP_COMPRESSION_FORMAT.
+const (
+	FormatGzip  = "gzip"
+	FormatZstd  = "zstd"
+	FormatBzip2 = "bzip2"
+	FormatNone  = "none"
+)
+
+// Formats lists the accepted compression formats, in the order the docs give them.
+var Formats = []string{FormatGzip, FormatZstd, FormatBzip2, FormatNone}
+
+// DefaultLevel is the compression level used when BACKUP_COMPRESSION_LEVEL
+// is unset. gzip and bzip2 follow the seed (9); zstd's was chosen by
+// measurement (docs/BENCHMARKS.md): level 3 is within a few percent of
+// gzip -9's size at a fraction of its time.
+var DefaultLevel = map[string]int{FormatGzip: 9, FormatZstd: 3, FormatBzip2: 9, FormatNone: 0}
+
+// Database says how to reach one PostgreSQL database. The password is kept
+// apart from the URL so that the URL can go on a command line or in a log.
+type Database struct {
+	URL      string // libpq URL, never containing the password
+	Password string // empty when none was given (trust, .pgpass, peer)
+}
+
+// String redacts nothing because URL holds no secret; it exists so that a
+// Database printed with %v never shows the password field.
+func (d Database) String() string { return d.URL }
+
+// Config is the whole validated configuration of rgz-backup.
+type Config struct {
+	Database Database // the database that is backed up
+	Catalog  Database // where backup_executions lives (default: Database)
+
+	LocalDir              string
+	LocalRetentionDays    int
+	CriticalRetentionDays int
+	MinFreeSpaceGB        int
+	WarningUsedPercent    int
+	CompressionFormat     string
+	CompressionLevel      int // resolved: DefaultLevel when unset
+	MinSizeMB             int
+	Timeout               time.Duration
+	PgBinDir              string // where pg_dump & co. live; empty = search
+}
+
+// Error is a configuration error about one variable.
+type Error struct {
+	Var     string
+	Value   string
+	Allowed string
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("%s=%q is not valid: %s", e.Var, e.Value, e.Allowed)
+}
+
+// Load reads the configuration through getenv (os.Getenv in production, a
+// map in tests) and validates every value.
+func Load(getenv func(string) string) (Config, error) {
+	r := reader{getenv: getenv}
+	c := Config{
+		LocalDir:              r.str("BACKUP_LOCAL_DIR"),
+		LocalRetentionDays:    r.intRange("BACKUP_LOCAL_RETENTION_DAYS", 1, 36500),
+		CriticalRetentionDays: r.intRange("BACKUP_CRITICAL_RETENTION_DAYS", 1, 36500),
+		MinFreeSpaceGB:        r.intRange("BACKUP_MIN_FREE_SPACE_GB", 0, 1<<20),
+		WarningUsedPercent:    r.intRange("BACKUP_WARNING_USED_PERCENT", 1, 100),
+		CompressionFormat:     r.oneOf("BACKUP_COMPRESSION_FORMAT", Formats),
+		MinSizeMB:             r.intRange("BACKUP_MIN_SIZE_MB", 0, 1<<30),
+		Timeout:               time.Duration(r.intRange("BACKUP_TIMEOUT_SECONDS", 1, 7*24*3600)) * time.Second,
+		PgBinDir:              r.str("BACKUP_PG_BIN_DIR"),
+	}
+	if c.LocalDir == "" {
+		r.fail("BACKUP_LOCAL_DIR", "", "must be a directory path")
+	}
+	c.CompressionLevel = DefaultLevel[c.CompressionFormat]
+	if getenv("BACKUP_COMPRESSION_LEVEL") != "" {
+		c.CompressionLevel = r.intRange("BACKUP_COMPRESSION_LEVEL", 1, 9)
+	}
+	c.Database = r.database()
+	c.Catalog = c.Database
+	if getenv("BACKUP_CATALOG_DATABASE_URL") != "" {
+		c.Catalog = r.url("BACKUP_CATALOG_DATABASE_URL")
+	}
+	if r.err != nil {
+		return Config{}, r.err
+	}
+	return c, nil
+}
+
+// reader reads variables, applying defaults and remembering the first error,
+// so that Load reads as a list of declarations.
+type reader struct {
+	getenv func(string) string
+	err    error
+}
+
+func (r *reader) fail(name, value, allowed string) {
+	if r.err == nil {
+		r.err = &Error{Var: name, Value: value, Allowed: allowed}
+	}
+}
+
+func (r *reader) str(name string) string {
+	if v := strings.TrimSpace(r.getenv(name)); v != "" {
+		return v
+	}
+	return lookup(name).Default
+}
+
+func (r *reader) intRange(name string, lo, hi int) int {
+	raw := r.str(name)
+	n, err := strconv.Atoi(raw)
+	if err != nil || n < lo || n > hi {
+		r.fail(name, raw, fmt.Sprintf("must be an integer from %d to %d", lo, hi))
+		return 0
+	}
+	return n
+}
+
+func (r *reader) oneOf(name string, allowed []string) string {
+	raw := strings.ToLower(r.str(name))
+	for _, a := range allowed {
+		if raw == a {
+			return a
+		}
+	}
+	r.fail(name, raw, "must be one of "+strings.Join(allowed, ", "))
+	return ""
+}
+
+// database builds the backed-up database's address from BACKUP_DATABASE_URL
+// or, when that is unset, from the POSTGRES_* variables.
+func (r *reader) database() Database {
+	if r.getenv("BACKUP_DATABASE_URL") != "" {
+		return r.url("BACKUP_DATABASE_URL")
+	}
+	host := r.str("POSTGRES_HOST")
+	port := r.intRange("POSTGRES_PORT", 1, 65535)
+	user, db := r.str("POSTGRES_USER"), r.str("POSTGRES_DB")
+	if user == "" {
+		r.fail("POSTGRES_USER", "", "must name the PostgreSQL role (or set BACKUP_DATABASE_URL)")
+	}
+	if db == "" {
+		r.fail("POSTGRES_DB", "", "must name the database to back up (or set BACKUP_DATABASE_URL)")
+	}
+	u := url.URL{Scheme: "postgres", User: url.User(user), Path: "/" + db}
+	if strings.HasPrefix(host, "/") { // a Unix socket directory
+		u.RawQuery = url.Values{"host": {host}, "port": {strconv.Itoa(port)}}.Encode()
+	} else {
+		u.Host = host + ":" + strconv.Itoa(port)
+	}
+	return Database{URL: u.String(), Password: r.getenv("POSTGRES_PASSWORD")}
+}
+
+// url parses a libpq URL and moves its password, wherever it was written,
+// out of the URL.
+func (r *reader) url(name string) Database {
+	raw := strings.TrimSpace(r.getenv(name))
+	d, err := ParseDatabaseURL(raw)
+	if err != nil {
+		r.fail(name, RedactURL(raw), err.Error())
+	}
+	return d
+}
+
+// ParseDatabaseURL splits a libpq URL (postgres:// or postgresql://) into a
+// password-free URL and the password.
+func ParseDatabaseURL(raw string) (Database, error) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		return Database{}, fmt.Errorf("must be a URL like postgres://user@host:5432/dbname")
+	}
+	if strings.Trim(u.Path, "/") == "" && u.Query().Get("dbname") == "" {
+		return Database{}, fmt.Errorf("must name a database, like postgres://user@host:5432/dbname")
+	}
+	var d Database
+	if pw, ok := u.User.Password(); ok {
+		d.Password = pw
+		u.User = url.User(u.User.Username())
+	}
+	q := u.Query()
+	if pw := q.Get("password"); pw != "" {
+		d.Password = pw
+		q.Del("password")
+		u.RawQuery = q.Encode()
+	}
+	d.URL = u.String()
+	return d, nil
+}
+
+// RedactURL hides the password of a URL that may hold one, for messages
+// about a value that did not parse.
+func RedactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		if strings.Contains(raw, "@") {
+			return "(unparseable URL, not shown: it may contain a password)"
+		}
+		return raw
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	q := u.Query()
+	if q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
+}

@@ -1,0 +1,154 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(kv map[string]string) func(string) string {
+	return func(k string) string { return kv[k] }
+}
+
+func base() map[string]string {
+	return map[string]string{"POSTGRES_USER": "rgz", "POSTGRES_DB": "rgz", "POSTGRES_PASSWORD": "s3cret"}
+}
+
+func with(extra map[string]string) map[string]string {
+	m := base()
+	for k, v := range extra {
+		m[k] = v
+	}
+	return m
+}
+
+func TestDefaults(t *testing.T) {
+	c, err := Load(env(base()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.LocalDir != "/backups" || c.LocalRetentionDays != 30 || c.CriticalRetentionDays != 2555 ||
+		c.MinFreeSpaceGB != 10 || c.WarningUsedPercent != 80 || c.CompressionFormat != "gzip" ||
+		c.CompressionLevel != 9 || c.MinSizeMB != 100 || c.Timeout != 600*time.Second {
+		t.Fatalf("defaults wrong: %+v", c)
+	}
+	if c.Database.URL != "postgres://rgz@localhost:5432/rgz" || c.Database.Password != "s3cret" {
+		t.Fatalf("database = %+v", c.Database)
+	}
+	if c.Catalog != c.Database {
+		t.Fatalf("catalog should default to the backed-up database, got %+v", c.Catalog)
+	}
+}
+
+func TestLevelDefaultsPerFormat(t *testing.T) {
+	for format, want := range map[string]int{"gzip": 9, "zstd": 3, "bzip2": 9, "none": 0, "ZSTD": 3} {
+		c, err := Load(env(with(map[string]string{"BACKUP_COMPRESSION_FORMAT": format})))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.CompressionLevel != want {
+			t.Errorf("%s: level %d, want %d", format, c.CompressionLevel, want)
+		}
+	}
+	c, _ := Load(env(with(map[string]string{"BACKUP_COMPRESSION_FORMAT": "zstd", "BACKUP_COMPRESSION_LEVEL": "7"})))
+	if c.CompressionLevel != 7 {
+		t.Errorf("explicit level ignored: %d", c.CompressionLevel)
+	}
+}
+
+func TestInvalidValues(t *testing.T) {
+	cases := []struct {
+		name, value, wantVar, wantAllowed string
+	}{
+		{"BACKUP_COMPRESSION_FORMAT", "lz4", "BACKUP_COMPRESSION_FORMAT", "gzip, zstd, bzip2, none"},
+		{"BACKUP_COMPRESSION_LEVEL", "0", "BACKUP_COMPRESSION_LEVEL", "from 1 to 9"},
+		{"BACKUP_COMPRESSION_LEVEL", "12", "BACKUP_COMPRESSION_LEVEL", "from 1 to 9"},
+		{"BACKUP_COMPRESSION_LEVEL", "fast", "BACKUP_COMPRESSION_LEVEL", "from 1 to 9"},
+		{"BACKUP_LOCAL_RETENTION_DAYS", "-1", "BACKUP_LOCAL_RETENTION_DAYS", "integer"},
+		{"BACKUP_CRITICAL_RETENTION_DAYS", "-5", "BACKUP_CRITICAL_RETENTION_DAYS", "integer"},
+		{"BACKUP_MIN_FREE_SPACE_GB", "-1", "BACKUP_MIN_FREE_SPACE_GB", "integer"},
+		{"BACKUP_WARNING_USED_PERCENT", "101", "BACKUP_WARNING_USED_PERCENT", "from 1 to 100"},
+		{"BACKUP_MIN_SIZE_MB", "ten", "BACKUP_MIN_SIZE_MB", "integer"},
+		{"BACKUP_TIMEOUT_SECONDS", "0", "BACKUP_TIMEOUT_SECONDS", "integer"},
+		{"POSTGRES_PORT", "abc", "POSTGRES_PORT", "from 1 to 65535"},
+		{"POSTGRES_PORT", "70000", "POSTGRES_PORT", "from 1 to 65535"},
+		{"BACKUP_DATABASE_URL", "mysql://x@y/z", "BACKUP_DATABASE_URL", "postgres://"},
+		{"BACKUP_DATABASE_URL", "postgres://u:pw@h:5432/", "BACKUP_DATABASE_URL", "must name a database"},
+		{"BACKUP_CATALOG_DATABASE_URL", "http://h/db", "BACKUP_CATALOG_DATABASE_URL", "postgres://"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name+"="+tc.value, func(t *testing.T) {
+			_, err := Load(env(with(map[string]string{tc.name: tc.value})))
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			msg := err.Error()
+			if !strings.HasPrefix(msg, tc.wantVar+"=") || !strings.Contains(msg, tc.wantAllowed) || strings.Contains(msg, "\n") {
+				t.Fatalf("message %q should be one line naming %s and %q", msg, tc.wantVar, tc.wantAllowed)
+			}
+			if strings.Contains(msg, "pw") && strings.Contains(tc.value, ":pw@") && !strings.Contains(msg, "xxxxx") {
+				t.Fatalf("password leaked: %q", msg)
+			}
+		})
+	}
+}
+
+func TestMissingConnection(t *testing.T) {
+	_, err := Load(env(map[string]string{"POSTGRES_DB": "x"}))
+	if err == nil || !strings.HasPrefix(err.Error(), "POSTGRES_USER=") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestDatabaseURLPasswordIsSeparated(t *testing.T) {
+	cases := map[string]struct{ url, pw string }{
+		"postgres://backup:p%40ss@db.example:6432/rgz?sslmode=require": {"postgres://backup@db.example:6432/rgz?sslmode=require", "p@ss"},
+		"postgresql://backup@db/rgz?password=qs&sslmode=disable":       {"postgresql://backup@db/rgz?sslmode=disable", "qs"},
+		"postgres://backup@db/rgz":                                     {"postgres://backup@db/rgz", ""},
+	}
+	for raw, want := range cases {
+		c, err := Load(env(map[string]string{"BACKUP_DATABASE_URL": raw}))
+		if err != nil {
+			t.Fatalf("%s: %v", raw, err)
+		}
+		if c.Database.URL != want.url || c.Database.Password != want.pw {
+			t.Errorf("%s: got %+v", raw, c.Database)
+		}
+	}
+}
+
+func TestUnixSocketHost(t *testing.T) {
+	c, err := Load(env(with(map[string]string{"POSTGRES_HOST": "/var/run/postgresql"})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Database.URL != "postgres://rgz@/rgz?host=%2Fvar%2Frun%2Fpostgresql&port=5432" {
+		t.Fatalf("url = %s", c.Database.URL)
+	}
+}
+
+func TestDescribeRedactsSecrets(t *testing.T) {
+	out := Describe(env(with(map[string]string{
+		"BACKUP_CATALOG_DATABASE_URL": "postgres://cat:catpw@h/c",
+		"BACKUP_DATABASE_URL":         "postgres://u@h/d?password=qspw",
+	})))
+	for _, secret := range []string{"s3cret", "catpw", "qspw"} {
+		if strings.Contains(out, secret) {
+			t.Fatalf("secret %q in:\n%s", secret, out)
+		}
+	}
+	for _, want := range []string{"POSTGRES_PASSWORD=***", "BACKUP_LOCAL_DIR=/backups  # default", "BACKUP_COMPRESSION_LEVEL=  # unset"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("missing %q in:\n%s", want, out)
+		}
+	}
+}
+
+func TestEveryReadVariableIsDeclared(t *testing.T) {
+	// Load panics on an undeclared variable; reading every path proves the list complete.
+	for _, m := range []map[string]string{base(), {"BACKUP_DATABASE_URL": "postgres://u@h/d", "BACKUP_CATALOG_DATABASE_URL": "postgres://u@h/c", "BACKUP_COMPRESSION_LEVEL": "3"}} {
+		if _, err := Load(env(m)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,80 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Variable documents one environment variable. The list below is the single
+// source for defaults, for `rgz-backup config` and for the help text.
+type Variable struct {
+	Name    string
+	Default string
+	Secret  bool // never printed
+	Help    string
+}
+
+// Variables are the settings this version reads. Settings of features that
+// are not built yet are not listed; they are accepted and ignored.
+var Variables = []Variable{
+	{Name: "BACKUP_DATABASE_URL", Help: "libpq URL of the database to back up; overrides POSTGRES_*"},
+	{Name: "POSTGRES_HOST", Default: "localhost", Help: "database host (or Unix socket directory)"},
+	{Name: "POSTGRES_PORT", Default: "5432", Help: "database port"},
+	{Name: "POSTGRES_USER", Help: "database role"},
+	{Name: "POSTGRES_PASSWORD", Secret: true, Help: "database password (given to pg_dump through its environment, never argv)"},
+	{Name: "POSTGRES_DB", Help: "database to back up"},
+	{Name: "BACKUP_CATALOG_DATABASE_URL", Help: "where backup_executions lives; default: the backed-up database"},
+	{Name: "BACKUP_LOCAL_DIR", Default: "/backups", Help: "directory of the backup files"},
+	{Name: "BACKUP_LOCAL_RETENTION_DAYS", Default: "30", Help: "days a daily backup is kept (sets retention_until)"},
+	{Name: "BACKUP_CRITICAL_RETENTION_DAYS", Default: "2555", Help: "days a compliance copy is kept (7 years)"},
+	{Name: "BACKUP_MIN_FREE_SPACE_GB", Default: "10", Help: "a backup is refused when BACKUP_LOCAL_DIR has less free space"},
+	{Name: "BACKUP_WARNING_USED_PERCENT", Default: "80", Help: "disk use that deserves a warning"},
+	{Name: "BACKUP_COMPRESSION_FORMAT", Default: "gzip", Help: "gzip, zstd, bzip2 or none"},
+	{Name: "BACKUP_COMPRESSION_LEVEL", Help: "1-9; unset: gzip 9, zstd 3, bzip2 9"},
+	{Name: "BACKUP_MIN_SIZE_MB", Default: "100", Help: "a smaller backup fails as suspicious (0 disables the floor)"},
+	{Name: "BACKUP_TIMEOUT_SECONDS", Default: "600", Help: "a backup running longer is cancelled"},
+	{Name: "BACKUP_PG_BIN_DIR", Help: "directory holding pg_dump, pg_restore, pg_dumpall; default: PATH, then the newest /usr/lib/postgresql/*/bin"},
+}
+
+func lookup(name string) Variable {
+	for _, v := range Variables {
+		if v.Name == name {
+			return v
+		}
+	}
+	panic("config: undeclared variable " + name) // a programming error, caught by tests
+}
+
+// Describe prints every variable as NAME=value, the value as the process
+// sees it (or its default), with secrets and URL passwords redacted.
+func Describe(getenv func(string) string) string {
+	var b strings.Builder
+	for _, v := range Variables {
+		val, origin := getenv(v.Name), ""
+		switch {
+		case val == "" && v.Default == "":
+			val, origin = "", "  # unset"
+		case val == "":
+			val, origin = v.Default, "  # default"
+		case v.Secret:
+			val = "***"
+		case strings.HasSuffix(v.Name, "_URL"):
+			val = RedactURL(val)
+		}
+		fmt.Fprintf(&b, "%s=%s%s\n", v.Name, val, origin)
+	}
+	return b.String()
+}
+
+// HelpText lists the variables for `rgz-backup --help`.
+func HelpText() string {
+	var b strings.Builder
+	for _, v := range Variables {
+		def := ""
+		if v.Default != "" {
+			def = " (default " + v.Default + ")"
+		}
+		fmt.Fprintf(&b, "  %-31s %s%s\n", v.Name, v.Help, def)
+	}
+	return b.String()
+}

@@ -1,0 +1,221 @@
+// Package dump runs the PostgreSQL client programs (pg_dump, pg_dumpall,
+// pg_restore) as child processes: never through a shell, the password in the
+// child's environment rather than its argv, stderr kept for the error, and
+// the whole process group killed when the context ends.
+package dump
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/mosaique/rgz-backup/internal/config"
+)
+
+// Tools finds and runs the client programs. BinDir, when set, is the only
+// place looked in; otherwise PATH, then the newest /usr/lib/postgresql/*/bin.
+type Tools struct {
+	BinDir string
+}
+
+// Path returns the executable for name (pg_dump, pg_restore, initdb, ...).
+func (t Tools) Path(name string) (string, error) {
+	if t.BinDir != "" {
+		p := filepath.Join(t.BinDir, name)
+		if _, err := os.Stat(p); err != nil {
+			return "", fmt.Errorf("%s not found in BACKUP_PG_BIN_DIR=%s", name, t.BinDir)
+		}
+		return p, nil
+	}
+	if p, err := exec.LookPath(name); err == nil {
+		return p, nil
+	}
+	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	sort.Slice(dirs, func(i, j int) bool { return versionOfDir(dirs[i]) > versionOfDir(dirs[j]) })
+	for _, d := range dirs {
+		if p := filepath.Join(d, name); fileExists(p) {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%s not found in PATH nor in /usr/lib/postgresql/*/bin: install the PostgreSQL client (Debian: apt-get install postgresql-client)", name)
+}
+
+func versionOfDir(dir string) int {
+	n, _ := strconv.Atoi(filepath.Base(filepath.Dir(dir)))
+	return n
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+// Version runs `name --version` and returns its major version and the line
+// it printed.
+func (t Tools) Version(ctx context.Context, name string) (int, string, error) {
+	var out bytes.Buffer
+	if err := t.run(ctx, name, []string{"--version"}, config.Database{}, nil, &out); err != nil {
+		return 0, "", err
+	}
+	line := strings.TrimSpace(out.String())
+	major, err := ParseClientVersion(line)
+	return major, line, err
+}
+
+var clientVersion = regexp.MustCompile(`\(PostgreSQL\) (\d+)(?:\.(\d+))?`)
+
+// ParseClientVersion reads the major version from a line such as
+// "pg_dump (PostgreSQL) 15.20 (Debian 15.20-0+deb12u1)". For 9.x it returns
+// 9; server_version_num/10000 gives the same number for comparison.
+func ParseClientVersion(line string) (int, error) {
+	m := clientVersion.FindStringSubmatch(line)
+	if m == nil {
+		return 0, fmt.Errorf("unrecognised version line %q", line)
+	}
+	return strconv.Atoi(m[1])
+}
+
+// Dump runs `pg_dump -Fc -Z0` of db, inside the exported snapshot when one is
+// given, writing the archive to out. Compression is ours, in one pass.
+func (t Tools) Dump(ctx context.Context, db config.Database, snapshot string, out io.Writer) error {
+	args := []string{"--format=custom", "--compress=0", "--no-password", "--dbname=" + db.URL}
+	if snapshot != "" {
+		args = append(args, "--snapshot="+snapshot)
+	}
+	return t.run(ctx, "pg_dump", args, db, nil, out)
+}
+
+// DumpGlobals writes `pg_dumpall --globals-only` (roles, tablespaces) to out.
+// A role that may not read pg_authid gets --no-role-passwords instead; the
+// second result says so.
+func (t Tools) DumpGlobals(ctx context.Context, db config.Database, out io.Writer) (withoutPasswords bool, err error) {
+	args := []string{"--globals-only", "--no-password", "--dbname=" + db.URL}
+	var buf bytes.Buffer // globals are small; buffering lets a retry start clean
+	err = t.run(ctx, "pg_dumpall", args, db, nil, &buf)
+	if err != nil && strings.Contains(err.Error(), "permission denied") {
+		buf.Reset()
+		withoutPasswords = true
+		err = t.run(ctx, "pg_dumpall", append(args, "--no-role-passwords"), db, nil, &buf)
+	}
+	if err != nil {
+		return withoutPasswords, err
+	}
+	_, err = io.Copy(out, &buf)
+	return withoutPasswords, err
+}
+
+// ListTOC runs `pg_restore --list` over a custom-format archive read from in
+// and returns the listing.
+func (t Tools) ListTOC(ctx context.Context, in io.Reader) (string, error) {
+	var out bytes.Buffer
+	err := t.run(ctx, "pg_restore", []string{"--list"}, config.Database{}, in, &out)
+	return out.String(), err
+}
+
+// Restore runs pg_restore of the archive file into db with the given number
+// of parallel jobs (parallel restore needs a seekable file).
+func (t Tools) Restore(ctx context.Context, db config.Database, archiveFile string, jobs int, extra ...string) error {
+	args := append([]string{"--no-password", "--exit-on-error", "--dbname=" + db.URL, "--jobs=" + strconv.Itoa(max(jobs, 1))}, extra...)
+	return t.run(ctx, "pg_restore", append(args, archiveFile), db, nil, io.Discard)
+}
+
+// ExitError is a client program that ran and failed.
+type ExitError struct {
+	Program string
+	Err     error  // from exec: exit status or signal
+	Stderr  string // the end of what it printed on stderr
+}
+
+func (e *ExitError) Error() string {
+	if e.Stderr == "" {
+		return fmt.Sprintf("%s: %v", e.Program, e.Err)
+	}
+	return fmt.Sprintf("%s: %v: %s", e.Program, e.Err, e.Stderr)
+}
+
+func (e *ExitError) Unwrap() error { return e.Err }
+
+// run starts one program in its own process group and waits for it.
+func (t Tools) run(ctx context.Context, name string, args []string, db config.Database, stdin io.Reader, stdout io.Writer) error {
+	path, err := t.Path(name)
+	if err != nil {
+		return err
+	}
+	cmd := exec.CommandContext(ctx, path, args...)
+	cmd.Env = childEnv(db.Password)
+	cmd.Stdin, cmd.Stdout = stdin, stdout
+	var stderr tailBuffer
+	cmd.Stderr = &stderr
+	// Own process group so that a cancel kills pg_dump and anything it
+	// started; Pdeathsig so that it dies with us even after a SIGKILL.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 10 * time.Second
+	err = cmd.Run()
+	if err == nil {
+		return nil
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("%s: %w", name, context.Cause(ctx))
+	}
+	var exitErr *exec.ExitError
+	if errors.As(err, &exitErr) {
+		return &ExitError{Program: name, Err: err, Stderr: stderr.String()}
+	}
+	return fmt.Errorf("%s: %w", name, err)
+}
+
+// childEnv is our environment without our own settings (which hold
+// secrets a child has no use for) and with the password set for libpq, so
+// that a child never sees another secret nor uses a stale password.
+func childEnv(password string) []string {
+	env := make([]string, 0, len(os.Environ())+3)
+	for _, kv := range os.Environ() {
+		if !hasAnyPrefix(kv, "PGPASSWORD=", "POSTGRES_", "BACKUP_", "SMTP_") {
+			env = append(env, kv)
+		}
+	}
+	env = append(env, "PGAPPNAME=rgz-backup", "PGCONNECT_TIMEOUT=15")
+	if password != "" {
+		env = append(env, "PGPASSWORD="+password)
+	}
+	return env
+}
+
+func hasAnyPrefix(s string, prefixes ...string) bool {
+	for _, p := range prefixes {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// tailBuffer keeps the last few KiB written to it: enough for an error
+// message, bounded whatever a child prints.
+type tailBuffer struct{ b []byte }
+
+const tailMax = 4096
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.b = append(t.b, p...)
+	if len(t.b) > tailMax {
+		t.b = append(t.b[:0], t.b[len(t.b)-tailMax:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	return strings.Join(strings.Fields(strings.TrimSpace(string(t.b))), " ")
+}

@@ -1,0 +1,150 @@
+// Package pgtest starts throwaway PostgreSQL clusters (initdb + pg_ctl on a
+// free loopback port) for tests, the demo and the benchmarks. Run as root,
+// the server runs as the "postgres" user, as PostgreSQL requires.
+package pgtest
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/mosaique/rgz-backup/internal/dump"
+)
+
+// Cluster is one running PostgreSQL server owned by this process.
+type Cluster struct {
+	Dir     string // holds the data directory and the log
+	Port    int
+	tools   dump.Tools
+	account *syscall.Credential // nil: run as ourselves
+}
+
+// Start creates and starts a cluster below baseDir (which it creates).
+// Server settings trade durability for speed: these clusters are thrown away.
+func Start(ctx context.Context, baseDir string) (*Cluster, error) {
+	c := &Cluster{Dir: baseDir}
+	if os.Geteuid() == 0 {
+		cred, err := postgresAccount()
+		if err != nil {
+			return nil, err
+		}
+		c.account = cred
+	}
+	if err := os.MkdirAll(baseDir, 0o755); err != nil {
+		return nil, err
+	}
+	if c.account != nil {
+		// The server must be able to reach its directory through every parent.
+		for d := baseDir; d != "/" && d != "."; d = filepath.Dir(d) {
+			if fi, err := os.Stat(d); err == nil && fi.Mode().Perm()&0o005 != 0o005 {
+				_ = os.Chmod(d, fi.Mode().Perm()|0o755)
+			}
+		}
+		if err := os.Chown(baseDir, int(c.account.Uid), int(c.account.Gid)); err != nil {
+			return nil, err
+		}
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	c.Port = port
+	data := filepath.Join(baseDir, "data")
+	if err := c.exec(ctx, "initdb", "--pgdata="+data, "--username=postgres", "--auth=trust",
+		"--encoding=UTF8", "--locale=C.UTF-8", "--no-sync"); err != nil {
+		return nil, err
+	}
+	opts := fmt.Sprintf("-c port=%d -c listen_addresses=127.0.0.1 -c unix_socket_directories=%s "+
+		"-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=60 "+
+		"-c shared_buffers=128MB -c max_wal_size=2GB", port, baseDir)
+	if err := c.exec(ctx, "pg_ctl", "start", "--wait", "--pgdata="+data,
+		"--log="+filepath.Join(baseDir, "server.log"), "-o", opts); err != nil {
+		return nil, fmt.Errorf("%w (server log: %s)", err, filepath.Join(baseDir, "server.log"))
+	}
+	return c, nil
+}
+
+// Stop stops the server at once; the data is meant to be thrown away.
+func (c *Cluster) Stop() error {
+	return c.exec(context.Background(), "pg_ctl", "stop", "--pgdata="+filepath.Join(c.Dir, "data"), "--mode=immediate", "--wait")
+}
+
+// Remove stops the server and deletes its files.
+func (c *Cluster) Remove() error {
+	err := c.Stop()
+	if rmErr := os.RemoveAll(c.Dir); err == nil {
+		err = rmErr
+	}
+	return err
+}
+
+// URL is the address of database db on this cluster, as the superuser.
+func (c *Cluster) URL(db string) string {
+	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", c.Port, db)
+}
+
+// CreateDatabase creates an empty database.
+func (c *Cluster) CreateDatabase(ctx context.Context, name string) error {
+	return c.admin(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
+}
+
+// DropDatabase drops a database, disconnecting whoever is still in it.
+func (c *Cluster) DropDatabase(ctx context.Context, name string) error {
+	return c.admin(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
+}
+
+func (c *Cluster) admin(ctx context.Context, sql string) error {
+	conn, err := pgx.Connect(ctx, c.URL("postgres"))
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, sql)
+	return err
+}
+
+func (c *Cluster) exec(ctx context.Context, name string, args ...string) error {
+	path, err := c.tools.Path(name)
+	if err != nil {
+		return err
+	}
+	cmd := exec.CommandContext(ctx, path, args...)
+	cmd.Dir = c.Dir
+	if c.account != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.account}
+		cmd.Env = append(os.Environ(), "HOME="+c.Dir)
+	}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s %s: %w: %s", name, args[0], err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+func postgresAccount() (*syscall.Credential, error) {
+	u, err := user.Lookup("postgres")
+	if err != nil {
+		return nil, fmt.Errorf("running as root, the test server needs the 'postgres' user (install the postgresql package): %w", err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), NoSetGroups: true}, nil
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}

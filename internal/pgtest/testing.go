@@ -1,0 +1,60 @@
+package pgtest
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+)
+
+// Main starts one cluster for a test package, runs its tests and removes the
+// cluster. A cluster that cannot start fails the package: a test that needs
+// PostgreSQL never skips (the install script provides it).
+func Main(m *testing.M, dst **Cluster) int {
+	dir, err := os.MkdirTemp("", "rgz-pgtest-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "pgtest:", err)
+		return 1
+	}
+	c, err := Start(context.Background(), dir)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "pgtest: cannot start PostgreSQL (run scripts/install-deps.sh):", err)
+		os.RemoveAll(dir)
+		return 1
+	}
+	*dst = c
+	code := m.Run()
+	if err := c.Remove(); err != nil {
+		fmt.Fprintln(os.Stderr, "pgtest: remove cluster:", err)
+	}
+	return code
+}
+
+var dbSeq atomic.Int64
+
+// NewDatabase creates a fresh database for one test, dropped when it ends,
+// and returns its name.
+func (c *Cluster) NewDatabase(t testing.TB) string {
+	t.Helper()
+	name := fmt.Sprintf("t%d_%s", dbSeq.Add(1), strings.ToLower(sanitize(t.Name())))
+	if len(name) > 60 {
+		name = name[:60]
+	}
+	ctx := context.Background()
+	if err := c.CreateDatabase(ctx, name); err != nil {
+		t.Fatalf("create database %s: %v", name, err)
+	}
+	t.Cleanup(func() { _ = c.DropDatabase(context.Background(), name) })
+	return name
+}
+
+func sanitize(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return '_'
+	}, s)
+}
