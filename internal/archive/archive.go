@@ -1,0 +1,225 @@
+// Package archive writes and re-reads backup files. A Writer compresses a
+// stream and checksums it in the same pass, into a hidden temporary file
+// that becomes the backup only by an atomic rename once it is synced; Check
+// re-reads a file, recomputing every checksum and decompressing all of it.
+// Memory stays constant whatever the size of the stream.
+package archive
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"hash/crc32"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+)
+
+// Sums describes a backup's bytes: as stored on disk, and as pg_dump wrote
+// them before compression.
+type Sums struct {
+	Size     int64  // bytes of the file
+	CRC32    uint32 // IEEE, as zlib's crc32 and `gzip -l`'s
+	SHA256   [32]byte
+	RawSize  int64 // bytes pg_dump wrote
+	RawCRC32 uint32
+}
+
+// CRC32Hex is the file's CRC32 as the catalog stores it: 8 lowercase hex digits.
+func (s Sums) CRC32Hex() string { return fmt.Sprintf("%08x", s.CRC32) }
+
+// RawCRC32Hex is the uncompressed stream's CRC32, 8 lowercase hex digits.
+func (s Sums) RawCRC32Hex() string { return fmt.Sprintf("%08x", s.RawCRC32) }
+
+// SHA256Hex is the file's SHA-256 in lowercase hex.
+func (s Sums) SHA256Hex() string { return hex.EncodeToString(s.SHA256[:]) }
+
+// tempPrefix marks files being written; anything named so is never a backup.
+const tempPrefix = ".tmp-"
+
+// Writer is a backup file being written. Write the uncompressed stream to
+// it, Close it, then Commit it under its final name or Abort it.
+type Writer struct {
+	dir, name, tmpPath string
+	file               *os.File
+	stored             *hashingWriter // sees the compressed bytes, in front of the file
+	raw                *hashingWriter // sees the uncompressed bytes
+	compressor         io.WriteCloser
+	closed, done       bool
+}
+
+// Create starts a backup file that will be named name in dir.
+func Create(dir, name, format string, level int) (*Writer, error) {
+	tmp := filepath.Join(dir, tempPrefix+name+"-"+randomSuffix())
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
+	if err != nil {
+		return nil, fmt.Errorf("create temporary file: %w", err)
+	}
+	w := &Writer{dir: dir, name: name, tmpPath: tmp, file: f}
+	w.stored = newHashingWriter(f, true)
+	w.compressor, err = newCompressor(format, level, w.stored)
+	if err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return nil, err
+	}
+	w.raw = newHashingWriter(w.compressor, false)
+	return w, nil
+}
+
+// Write compresses p into the file.
+func (w *Writer) Write(p []byte) (int, error) { return w.raw.Write(p) }
+
+// RawBytes and StoredBytes report progress; safe to call from any goroutine.
+func (w *Writer) RawBytes() int64    { return w.raw.n.Load() }
+func (w *Writer) StoredBytes() int64 { return w.stored.n.Load() }
+
+// TempPath is where the file is while it is not committed.
+func (w *Writer) TempPath() string { return w.tmpPath }
+
+// Close flushes the compressor and syncs the file to disk.
+func (w *Writer) Close() error {
+	if w.closed {
+		return nil
+	}
+	w.closed = true
+	if err := w.compressor.Close(); err != nil {
+		w.file.Close()
+		return fmt.Errorf("finish compression: %w", err)
+	}
+	if err := w.file.Sync(); err != nil {
+		w.file.Close()
+		return fmt.Errorf("sync %s: %w", w.tmpPath, err)
+	}
+	return w.file.Close()
+}
+
+// Sums are the checksums computed while writing (valid after Close).
+func (w *Writer) Sums() Sums {
+	return Sums{Size: w.stored.n.Load(), CRC32: w.stored.crc.Sum32(), SHA256: [32]byte(w.stored.sha.Sum(nil)),
+		RawSize: w.raw.n.Load(), RawCRC32: w.raw.crc.Sum32()}
+}
+
+// Commit gives the closed file its final name, atomically, and makes the
+// rename durable. It refuses to replace an existing file.
+func (w *Writer) Commit() (string, error) {
+	if !w.closed {
+		return "", errors.New("commit before close")
+	}
+	final := filepath.Join(w.dir, w.name)
+	if err := os.Link(w.tmpPath, final); err != nil { // link, unlike rename, never overwrites
+		return "", fmt.Errorf("publish %s: %w", final, err)
+	}
+	if err := os.Remove(w.tmpPath); err != nil {
+		return "", err
+	}
+	w.done = true
+	return final, syncDir(w.dir)
+}
+
+// Abort removes the temporary file. It is safe after Commit (it does nothing).
+func (w *Writer) Abort() {
+	if w.done {
+		return
+	}
+	if !w.closed {
+		w.closed = true
+		w.compressor.Close()
+		w.file.Close()
+	}
+	os.Remove(w.tmpPath)
+	w.done = true
+}
+
+// WriteFileAtomic writes a small file (a sidecar) so that it exists either
+// whole or not at all.
+func WriteFileAtomic(path string, data []byte) error {
+	tmp := filepath.Join(filepath.Dir(path), tempPrefix+filepath.Base(path)+"-"+randomSuffix())
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+// RemoveOrphans deletes temporary files left in dir by a writer that died
+// (a killed process, a power cut). Call it only while holding the backup
+// lock, so that no live writer's file is taken. It returns what it removed.
+func RemoveOrphans(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var removed []string
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), tempPrefix) && e.Type().IsRegular() {
+			if err := os.Remove(filepath.Join(dir, e.Name())); err == nil {
+				removed = append(removed, e.Name())
+			}
+		}
+	}
+	return removed, nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync directory %s: %w", dir, err)
+	}
+	return nil
+}
+
+func randomSuffix() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// hashingWriter counts and checksums what passes through it.
+type hashingWriter struct {
+	w   io.Writer
+	n   atomic.Int64
+	crc hash.Hash32
+	sha hash.Hash // nil when not wanted
+}
+
+func newHashingWriter(w io.Writer, withSHA bool) *hashingWriter {
+	h := &hashingWriter{w: w, crc: crc32.NewIEEE()}
+	if withSHA {
+		h.sha = sha256.New()
+	}
+	return h
+}
+
+func (h *hashingWriter) Write(p []byte) (int, error) {
+	n, err := h.w.Write(p)
+	h.crc.Write(p[:n])
+	if h.sha != nil {
+		h.sha.Write(p[:n])
+	}
+	h.n.Add(int64(n))
+	return n, err
+}

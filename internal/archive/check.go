@@ -1,0 +1,89 @@
+package archive
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+)
+
+// Check re-reads the file at path in one pass: it checksums the stored
+// bytes, decompresses all of them, checksums the result and copies it to
+// sink (pg_restore --list's stdin, say). A sink that stops reading early
+// (pg_restore needs only the head of the archive) does not stop the check.
+func Check(ctx context.Context, path, format string, sink io.Writer) (Sums, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Sums{}, err
+	}
+	defer f.Close()
+	stored := newHashingWriter(io.Discard, true)
+	dec, err := newDecompressor(format, io.TeeReader(bufio.NewReaderSize(f, 1<<20), stored))
+	if err != nil {
+		return Sums{}, fmt.Errorf("read %s header: %w", format, err)
+	}
+	defer dec.Close()
+	if sink == nil {
+		sink = io.Discard
+	}
+	raw := newHashingWriter(&lenientWriter{w: sink}, false)
+	if _, err := io.Copy(raw, ctxReader{ctx, dec}); err != nil {
+		return Sums{}, fmt.Errorf("decompress %s: %w", path, err)
+	}
+	// Trailing bytes past the compressed stream's end still belong to the file.
+	if _, err := io.Copy(stored, f); err != nil {
+		return Sums{}, err
+	}
+	return Sums{Size: stored.n.Load(), CRC32: stored.crc.Sum32(), SHA256: [32]byte(stored.sha.Sum(nil)),
+		RawSize: raw.n.Load(), RawCRC32: raw.crc.Sum32()}, nil
+}
+
+// Compare names every difference between what was expected and what a
+// check found; empty when they agree.
+func Compare(want, got Sums) []string {
+	var diffs []string
+	if want.Size != got.Size {
+		diffs = append(diffs, fmt.Sprintf("size %d bytes, expected %d", got.Size, want.Size))
+	}
+	if want.CRC32 != got.CRC32 {
+		diffs = append(diffs, fmt.Sprintf("checksum CRC32 %s, expected %s", got.CRC32Hex(), want.CRC32Hex()))
+	}
+	if want.SHA256 != got.SHA256 {
+		diffs = append(diffs, fmt.Sprintf("checksum SHA-256 %s, expected %s", got.SHA256Hex(), want.SHA256Hex()))
+	}
+	if want.RawSize != got.RawSize {
+		diffs = append(diffs, fmt.Sprintf("decompresses to %d bytes, expected %d", got.RawSize, want.RawSize))
+	}
+	if want.RawCRC32 != got.RawCRC32 {
+		diffs = append(diffs, fmt.Sprintf("decompressed checksum CRC32 %s, expected %s", got.RawCRC32Hex(), want.RawCRC32Hex()))
+	}
+	return diffs
+}
+
+// lenientWriter forwards to w until w fails once, then swallows the rest.
+type lenientWriter struct {
+	w      io.Writer
+	failed bool
+}
+
+func (l *lenientWriter) Write(p []byte) (int, error) {
+	if !l.failed {
+		if _, err := l.w.Write(p); err != nil {
+			l.failed = true
+		}
+	}
+	return len(p), nil
+}
+
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
