@@ -1,0 +1,221 @@
+// Package catalog keeps the history of backups in PostgreSQL: the seed's
+// backup_executions table (plus our columns) and the restore tests, with
+// their migrations. Rows are facts about what happened; they are inserted
+// whole once a backup attempt has ended.
+package catalog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/mosaique/rgz-backup/internal/config"
+	"github.com/mosaique/rgz-backup/internal/toc"
+)
+
+// Statuses of a backup (the seed's CHECK) and who may start one.
+const (
+	StatusSuccess = "success"
+	StatusFailed  = "failed"
+	StatusPartial = "partial"
+
+	TypePgDump = "pg_dump"
+)
+
+// Execution is one row of backup_executions. JSON keys are the column names:
+// the CLI's --json, the API and the manifest sidecar all print this.
+type Execution struct {
+	ID                string     `json:"id"`
+	BackupType        string     `json:"backup_type"`
+	BackupDate        time.Time  `json:"backup_date"`
+	Filename          string     `json:"filename"`
+	FilePath          *string    `json:"file_path"`
+	FileSizeBytes     *int64     `json:"file_size_bytes"`
+	ChecksumCRC32     *string    `json:"checksum_crc32"`
+	Status            string     `json:"status"`
+	DurationSeconds   *int       `json:"duration_seconds"`
+	ErrorMessage      *string    `json:"error_message"`
+	ArchiveS3Path     *string    `json:"archive_s3_path"`
+	CreatedAt         time.Time  `json:"created_at"`
+	RetentionUntil    *Date      `json:"retention_until"`
+	RestoreTestedAt   *time.Time `json:"restore_tested_at"`
+	RestoreTestStatus string     `json:"restore_test_status"`
+
+	ChecksumSHA256            *string          `json:"checksum_sha256"`
+	CompressionFormat         *string          `json:"compression_format"`
+	CompressionLevel          *int             `json:"compression_level"`
+	UncompressedSizeBytes     *int64           `json:"uncompressed_size_bytes"`
+	UncompressedChecksumCRC32 *string          `json:"uncompressed_checksum_crc32"`
+	DatabaseName              *string          `json:"database_name"`
+	ServerVersion             *string          `json:"server_version"`
+	PgDumpVersion             *string          `json:"pg_dump_version"`
+	ObjectCounts              toc.Counts       `json:"object_counts"`
+	RowCounts                 map[string]int64 `json:"row_counts"`
+	GlobalsFilename           *string          `json:"globals_filename"`
+	Warnings                  []string         `json:"warnings"`
+	Suspect                   bool             `json:"suspect"`
+	SuspectReasons            []string         `json:"suspect_reasons"`
+	TriggeredBy               string           `json:"triggered_by"`
+	Hostname                  *string          `json:"hostname"`
+	Attempt                   int              `json:"attempt"`
+	RunID                     *string          `json:"run_id"`
+	FinishedAt                *time.Time       `json:"finished_at"`
+}
+
+// columns lists the table's columns in Execution's field order.
+var columns = []string{
+	"id", "backup_type", "backup_date", "filename", "file_path", "file_size_bytes", "checksum_crc32",
+	"status", "duration_seconds", "error_message", "archive_s3_path", "created_at", "retention_until",
+	"restore_tested_at", "restore_test_status",
+	"checksum_sha256", "compression_format", "compression_level", "uncompressed_size_bytes",
+	"uncompressed_checksum_crc32", "database_name", "server_version", "pg_dump_version", "object_counts",
+	"row_counts", "globals_filename", "warnings", "suspect", "suspect_reasons", "triggered_by", "hostname",
+	"attempt", "run_id", "finished_at",
+}
+
+func (e *Execution) fields() []any {
+	return []any{
+		&e.ID, &e.BackupType, &e.BackupDate, &e.Filename, &e.FilePath, &e.FileSizeBytes, &e.ChecksumCRC32,
+		&e.Status, &e.DurationSeconds, &e.ErrorMessage, &e.ArchiveS3Path, &e.CreatedAt, &e.RetentionUntil,
+		&e.RestoreTestedAt, &e.RestoreTestStatus,
+		&e.ChecksumSHA256, &e.CompressionFormat, &e.CompressionLevel, &e.UncompressedSizeBytes,
+		&e.UncompressedChecksumCRC32, &e.DatabaseName, &e.ServerVersion, &e.PgDumpVersion, &e.ObjectCounts,
+		&e.RowCounts, &e.GlobalsFilename, &e.Warnings, &e.Suspect, &e.SuspectReasons, &e.TriggeredBy, &e.Hostname,
+		&e.Attempt, &e.RunID, &e.FinishedAt,
+	}
+}
+
+// Date is a calendar day (retention_until); JSON "2006-01-02".
+type Date struct{ time.Time }
+
+func (d Date) MarshalJSON() ([]byte, error) { return []byte(`"` + d.Format(time.DateOnly) + `"`), nil }
+
+func (d *Date) UnmarshalJSON(b []byte) error {
+	t, err := time.Parse(`"`+time.DateOnly+`"`, string(b))
+	d.Time = t
+	return err
+}
+
+// ScanDate and DateValue let pgx read and write a Date as a DATE.
+func (d *Date) ScanDate(v pgtype.Date) error { d.Time = v.Time; return nil }
+func (d *Date) DateValue() (pgtype.Date, error) {
+	if d == nil {
+		return pgtype.Date{}, nil // NULL
+	}
+	return pgtype.Date{Time: d.Time, Valid: true}, nil
+}
+
+// ErrNotFound is returned when no row matches.
+var ErrNotFound = errors.New("no such backup in the catalog")
+
+// Store is the catalog database.
+type Store struct {
+	pool *pgxpool.Pool
+}
+
+// Open connects to the catalog database.
+func Open(ctx context.Context, db config.Database) (*Store, error) {
+	cfg, err := pgxpool.ParseConfig(db.URL)
+	if err != nil {
+		return nil, fmt.Errorf("catalog address: %w", err)
+	}
+	cfg.ConnConfig.Password = db.Password
+	cfg.ConnConfig.RuntimeParams["application_name"] = "rgz-backup catalog"
+	cfg.MaxConns = 4
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect to catalog: %w", err)
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if err := pool.Ping(pingCtx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("connect to catalog: %w", err)
+	}
+	return &Store{pool: pool}, nil
+}
+
+// Close closes the connections.
+func (s *Store) Close() { s.pool.Close() }
+
+// Insert records one execution.
+func (s *Store) Insert(ctx context.Context, e *Execution) error {
+	if e.RowCounts == nil {
+		e.RowCounts = map[string]int64{}
+	}
+	if e.Warnings == nil {
+		e.Warnings = []string{}
+	}
+	if e.SuspectReasons == nil {
+		e.SuspectReasons = []string{}
+	}
+	placeholders := make([]string, len(columns))
+	for i := range columns {
+		placeholders[i] = fmt.Sprintf("$%d", i+1)
+	}
+	// pgx dereferences the field pointers; a nil pointer is NULL.
+	_, err := s.pool.Exec(ctx, "INSERT INTO backup_executions ("+strings.Join(columns, ", ")+") VALUES ("+strings.Join(placeholders, ", ")+")", e.fields()...)
+	if err != nil {
+		return fmt.Errorf("record backup %s in the catalog: %w", e.Filename, err)
+	}
+	return nil
+}
+
+// Filter selects rows for List.
+type Filter struct {
+	Since  time.Time // backup_date at or after; zero: all
+	Status string    // empty: any
+	Limit  int       // 0: no limit
+}
+
+// List returns pg_dump rows, newest first.
+func (s *Store) List(ctx context.Context, f Filter) ([]Execution, error) {
+	q := "SELECT " + strings.Join(columns, ", ") + " FROM backup_executions WHERE backup_type = 'pg_dump' AND backup_date >= $1 AND ($2 = '' OR status = $2) ORDER BY backup_date DESC, created_at DESC"
+	if f.Limit > 0 {
+		q += fmt.Sprintf(" LIMIT %d", f.Limit)
+	}
+	return s.query(ctx, q, f.Since, f.Status)
+}
+
+// Get returns the row with this id.
+func (s *Store) Get(ctx context.Context, id string) (Execution, error) {
+	return s.one(ctx, "id::text = $1", id)
+}
+
+// ByFilename returns the newest row for a backup file name.
+func (s *Store) ByFilename(ctx context.Context, filename string) (Execution, error) {
+	return s.one(ctx, "filename = $1", filename)
+}
+
+func (s *Store) one(ctx context.Context, where string, arg any) (Execution, error) {
+	rows, err := s.query(ctx, "SELECT "+strings.Join(columns, ", ")+" FROM backup_executions WHERE backup_type = 'pg_dump' AND "+where+" ORDER BY created_at DESC LIMIT 1", arg)
+	if err != nil {
+		return Execution{}, err
+	}
+	if len(rows) == 0 {
+		return Execution{}, ErrNotFound
+	}
+	return rows[0], nil
+}
+
+func (s *Store) query(ctx context.Context, sql string, args ...any) ([]Execution, error) {
+	rows, err := s.pool.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, fmt.Errorf("read catalog: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Execution, error) {
+		var e Execution
+		err := r.Scan(e.fields()...)
+		return e, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read catalog: %w", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,117 @@
+package catalog
+
+import (
+	"context"
+	"embed"
+	"fmt"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+func migrations() ([]migration, error) {
+	entries, err := migrationFiles.ReadDir("migrations")
+	if err != nil {
+		return nil, err
+	}
+	var ms []migration
+	for _, e := range entries {
+		num, _, _ := strings.Cut(e.Name(), "_")
+		v, err := strconv.Atoi(num)
+		if err != nil {
+			return nil, fmt.Errorf("migration %s: name must start with its number", e.Name())
+		}
+		body, err := migrationFiles.ReadFile(path.Join("migrations", e.Name()))
+		if err != nil {
+			return nil, err
+		}
+		ms = append(ms, migration{version: v, name: e.Name(), sql: string(body)})
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
+	return ms, nil
+}
+
+// SchemaVersion is the newest migration this binary knows.
+func SchemaVersion() int {
+	ms, _ := migrations()
+	if len(ms) == 0 {
+		return 0
+	}
+	return ms[len(ms)-1].version
+}
+
+// migrationLock serialises migrations across processes (any value unique to us).
+const migrationLock = 0x52475a4d // "RGZM"
+
+// Migrate applies the migrations not yet applied, all in one transaction
+// (a failure leaves the schema as it was), under an advisory lock so that replicas starting together
+// do not race. It returns the names of those it applied.
+func (s *Store) Migrate(ctx context.Context) ([]string, error) {
+	ms, err := migrations()
+	if err != nil {
+		return nil, err
+	}
+	var applied []string
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, migrationLock); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS rgz_backup_schema_migrations (
+			version INT PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())`); err != nil {
+			return err
+		}
+		current, err := currentVersion(ctx, tx)
+		if err != nil {
+			return err
+		}
+		for _, m := range ms {
+			if m.version <= current {
+				continue
+			}
+			if _, err := tx.Exec(ctx, m.sql); err != nil {
+				return fmt.Errorf("migration %s: %w", m.name, err)
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO rgz_backup_schema_migrations(version, name) VALUES ($1, $2)`, m.version, m.name); err != nil {
+				return err
+			}
+			applied = append(applied, m.name)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("migrate catalog: %w", err)
+	}
+	return applied, nil
+}
+
+// SchemaCurrent says whether every migration of this binary is applied.
+func (s *Store) SchemaCurrent(ctx context.Context) (bool, error) {
+	var exists bool
+	if err := s.pool.QueryRow(ctx, `SELECT to_regclass('rgz_backup_schema_migrations') IS NOT NULL`).Scan(&exists); err != nil || !exists {
+		return false, err
+	}
+	v, err := currentVersion(ctx, s.pool)
+	return v >= SchemaVersion(), err
+}
+
+type querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+func currentVersion(ctx context.Context, q querier) (int, error) {
+	var v int
+	err := q.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM rgz_backup_schema_migrations`).Scan(&v)
+	return v, err
+}
