@@ -1,0 +1,90 @@
+package lock
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mosaique/rgz-backup/internal/config"
+	"github.com/mosaique/rgz-backup/internal/pgtest"
+)
+
+var cluster *pgtest.Cluster
+
+func TestMain(m *testing.M) { pgtest.Main(m, &cluster) }
+
+func TestFileLockExcludesAndNamesHolder(t *testing.T) {
+	dir := t.TempDir()
+	release, err := File(dir, Me())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = File(dir, Me()) // a second open file description: flock refuses it, even in one process
+	var held *HeldError
+	if !errors.As(err, &held) || !strings.Contains(held.Holder, "pid ") || !strings.Contains(held.Holder, " since ") {
+		t.Fatalf("second lock: %v", err)
+	}
+	release()
+	again, err := File(dir, Me())
+	if err != nil {
+		t.Fatalf("lock after release: %v", err)
+	}
+	again()
+}
+
+// A holder killed with SIGKILL must not leave a stale lock.
+func TestFileLockDiesWithHolder(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := exec.LookPath("flock"); err != nil {
+		t.Fatal("flock(1) from util-linux is needed by this test:", err)
+	}
+	holder := exec.Command("flock", "--no-fork", "--exclusive", dir+"/"+FileName, "sleep", "60")
+	if err := holder.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Wait until the child holds it.
+	for i := 0; ; i++ {
+		release, err := File(dir, Me())
+		if err != nil {
+			break
+		}
+		release()
+		if i == 500 {
+			t.Fatal("flock(1) never took the lock")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	holder.Process.Kill()
+	holder.Wait()
+	release, err := File(dir, Me())
+	if err != nil {
+		t.Fatalf("lock after the holder was killed: %v", err)
+	}
+	release()
+}
+
+func TestAdvisoryLockAcrossSessions(t *testing.T) {
+	ctx := context.Background()
+	db := config.Database{URL: cluster.URL(cluster.NewDatabase(t))}
+	release, err := Advisory(ctx, db, Me())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Advisory(ctx, db, Holder{PID: 1, Host: "other"})
+	var held *HeldError
+	if !errors.As(err, &held) || !strings.Contains(held.Holder, "rgz-backup lock pid "+strconv.Itoa(os.Getpid())) {
+		t.Fatalf("second advisory lock: %v", err)
+	}
+	release()
+	again, err := Advisory(ctx, db, Me())
+	if err != nil {
+		t.Fatalf("after release: %v", err)
+	}
+	again()
+}
+
