@@ -87,4 +87,3 @@ func TestAdvisoryLockAcrossSessions(t *testing.T) {
 	}
 	again()
 }
-

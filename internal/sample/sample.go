@@ -58,11 +58,11 @@ func Load(ctx context.Context, url string, scale int) error {
 			       (i * 7919) %% 50000000, (i * 104729) %% 9000000,
 			       jsonb_build_object('nas_port', i %% 48, 'calling_station', md5(i::text), 'terminate_cause',
 			                          (ARRAY['User-Request','Idle-Timeout','Session-Timeout','Lost-Carrier'])[1 + i %% 4])
-			FROM generate_series(1, %[2]d) i`, n.Subscribers, n.Sessions)},
+			FROM generate_series(1::bigint, %[2]d) i`, n.Subscribers, n.Sessions)},
 		{"invoices", fmt.Sprintf(`INSERT INTO billing.invoices(reseller_id, amount_xof, issued_on, paid, lines)
-			SELECT 1 + i %% %d, round(((i * 7877) %% 2000000) / 100.0, 2), date '2025-01-01' + (i %% 600), i %% 4 <> 0,
+			SELECT 1 + i %% %d, round(((i * 7877) %% 2000000) / 100.0, 2), date '2025-01-01' + (i %% 600)::int, i %% 4 <> 0,
 			       jsonb_build_array(jsonb_build_object('item', 'Forfait ' || (ARRAY['jour','semaine','mois'])[1 + i %% 3], 'qty', 1 + i %% 20))
-			FROM generate_series(1, %d) i`, n.Resellers, n.Invoices)},
+			FROM generate_series(1::bigint, %d) i`, n.Resellers, n.Invoices)},
 		{"incidents", fmt.Sprintf(`INSERT INTO incidents(reseller_id, severity, summary)
 			SELECT 1 + i %% %d, 1 + i %% 4, 'Coupure point d''accès ' || i FROM generate_series(1, %d) i`, n.Resellers, n.Incidents)},
 		{"claims", fmt.Sprintf(`INSERT INTO "Réclamations clients"(subscriber_id, "Motif", reçue_le)

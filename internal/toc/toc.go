@@ -44,8 +44,8 @@ var descriptors = []string{
 	"USER MAPPING", "DEFAULT ACL", "ACCESS METHOD", "TABLE DATA", "ROW SECURITY",
 }
 
-// Parse reads a listing. A listing with no entry, or text that is not a
-// listing, is an error: an archive whose TOC cannot be read is no backup.
+// Parse reads a listing. Text that is not a listing is an error; an empty
+// archive is not (its counts say it is empty).
 func Parse(listing string) ([]Entry, error) {
 	var entries []Entry
 	sawHeader := false
@@ -71,8 +71,8 @@ func Parse(listing string) ([]Entry, error) {
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("read listing: %w", err)
 	}
-	if !sawHeader || len(entries) == 0 {
-		return nil, fmt.Errorf("not a pg_restore listing or an empty archive (%d entries)", len(entries))
+	if !sawHeader {
+		return nil, fmt.Errorf("not a pg_restore listing")
 	}
 	return entries, nil
 }

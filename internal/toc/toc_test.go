@@ -48,10 +48,16 @@ func TestParseLine(t *testing.T) {
 	}
 }
 
+func TestParseEmptyArchive(t *testing.T) {
+	entries, err := Parse(";\n; Archive created at 2026-01-01\n;     TOC Entries: 4\n")
+	if err != nil || len(entries) != 0 {
+		t.Fatalf("entries %v, err %v", entries, err)
+	}
+}
+
 func TestParseRejects(t *testing.T) {
 	for name, listing := range map[string]string{
 		"empty":           "",
-		"header only":     ";\n; Archive created at 2026-01-01\n;     TOC Entries: 0\n",
 		"not a listing":   "pg_restore: error: input file does not appear to be a valid archive\n",
 		"garbage entry":   "; Archive created at x\nhello world\n",
 		"entry no fields": "; Archive created at x\n12;\n",

@@ -1,0 +1,372 @@
+// Package backup is the use case "take one backup": lock, preflight,
+// snapshot, pg_dump streamed through compression and checksums into a
+// temporary file, full validation, atomic publication, sidecars, and one
+// catalog row that says what happened, whatever happened.
+package backup
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/mosaique/rgz-backup/internal/archive"
+	"github.com/mosaique/rgz-backup/internal/catalog"
+	"github.com/mosaique/rgz-backup/internal/config"
+	"github.com/mosaique/rgz-backup/internal/disk"
+	"github.com/mosaique/rgz-backup/internal/dump"
+	"github.com/mosaique/rgz-backup/internal/lock"
+)
+
+// Options of one backup.
+type Options struct {
+	Config        config.Config
+	TriggeredBy   string // manual (CLI), scheduled, catch_up, api
+	Attempt       int    // 1 for the first attempt of a run
+	RunID         string // shared by the attempts of one run; empty: new
+	Progress      func(Progress)
+	ProgressEvery time.Duration // default 1s
+	Log           *slog.Logger
+	Now           func() time.Time
+}
+
+// Progress is reported while pg_dump streams.
+type Progress struct {
+	RawBytes    int64 // read from pg_dump
+	StoredBytes int64 // written to disk, compressed
+	Elapsed     time.Duration
+}
+
+// ErrNotRecorded wraps failures that happened before the catalog could be
+// reached, so no row says what happened.
+var ErrNotRecorded = errors.New("this attempt could not be recorded in the catalog")
+
+const mib = 1 << 20
+
+// Run takes one backup and returns its catalog row. A failure returns the
+// failed row (when the catalog could record it) and the error; a
+// *lock.HeldError means another backup is running and nothing was done.
+func Run(ctx context.Context, o Options) (catalog.Execution, error) {
+	o.defaults()
+	cfg := o.Config
+	started := o.Now().UTC().Truncate(time.Second)
+	ctx, cancel := context.WithTimeoutCause(ctx, cfg.Timeout, fmt.Errorf("timeout after %ds", int(cfg.Timeout.Seconds())))
+	defer cancel()
+
+	store, err := catalog.Open(ctx, cfg.Catalog)
+	if err != nil {
+		return catalog.Execution{}, fmt.Errorf("%w: %w", ErrNotRecorded, err)
+	}
+	defer store.Close()
+	if _, err := store.Migrate(ctx); err != nil {
+		return catalog.Execution{}, fmt.Errorf("%w: %w", ErrNotRecorded, err)
+	}
+
+	r := &run{o: o, cfg: cfg, store: store, tools: dump.Tools{BinDir: cfg.PgBinDir}, started: started}
+	r.row = r.newRow()
+	if err := os.MkdirAll(cfg.LocalDir, 0o750); err != nil {
+		return r.fail(ctx, fmt.Errorf("backup directory: %w", err))
+	}
+	release, err := lock.Both(ctx, cfg.LocalDir, cfg.Catalog)
+	if err != nil {
+		var held *lock.HeldError
+		if errors.As(err, &held) {
+			return catalog.Execution{}, err // not a failed backup: another one is running
+		}
+		return r.fail(ctx, err)
+	}
+	defer release()
+	if removed, _ := archive.RemoveOrphans(cfg.LocalDir); len(removed) > 0 {
+		o.Log.Warn("removed temporary files left by an interrupted backup", "files", removed)
+	}
+	if err := r.take(ctx); err != nil {
+		return r.fail(ctx, err)
+	}
+	return r.row, nil
+}
+
+func (o *Options) defaults() {
+	if o.TriggeredBy == "" {
+		o.TriggeredBy = "manual"
+	}
+	if o.Attempt == 0 {
+		o.Attempt = 1
+	}
+	if o.RunID == "" {
+		o.RunID = uuid.NewString()
+	}
+	if o.ProgressEvery == 0 {
+		o.ProgressEvery = time.Second
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
+// run is the state of one backup attempt.
+type run struct {
+	o       Options
+	cfg     config.Config
+	store   *catalog.Store
+	tools   dump.Tools
+	started time.Time
+	row     catalog.Execution
+	files   []string // published files, removed again if the attempt fails
+}
+
+func (r *run) newRow() catalog.Execution {
+	name := r.started.Format("20060102_150405") + archive.Extension(r.cfg.CompressionFormat)
+	host, _ := os.Hostname()
+	path := filepath.Join(r.cfg.LocalDir, name)
+	format, level := r.cfg.CompressionFormat, r.cfg.CompressionLevel
+	return catalog.Execution{
+		ID: uuid.NewString(), BackupType: catalog.TypePgDump, BackupDate: r.started, Filename: name,
+		FilePath: &path, RestoreTestStatus: "not_tested", CompressionFormat: &format, CompressionLevel: &level,
+		TriggeredBy: r.o.TriggeredBy, Hostname: &host, Attempt: r.o.Attempt, RunID: &r.o.RunID,
+		RowCounts: map[string]int64{}, Warnings: []string{}, SuspectReasons: []string{},
+	}
+}
+
+// take does the work between the locks. Any error it returns fails the attempt.
+func (r *run) take(ctx context.Context) error {
+	cfg := r.cfg
+	usage, err := disk.UsageOf(cfg.LocalDir)
+	if err != nil {
+		return err
+	}
+	if need := uint64(cfg.MinFreeSpaceGB) << 30; usage.Free < need {
+		return fmt.Errorf("insufficient disk space in %s: %.1f GB free < %d GB required (BACKUP_MIN_FREE_SPACE_GB)",
+			cfg.LocalDir, float64(usage.Free)/(1<<30), cfg.MinFreeSpaceGB)
+	}
+
+	snap, err := openSnapshot(ctx, cfg.Database)
+	if err != nil {
+		return err
+	}
+	defer snap.close()
+	r.row.DatabaseName, r.row.ServerVersion = &snap.Database, &snap.ServerVersion
+	clientMajor, clientLine, err := r.tools.Version(ctx, "pg_dump")
+	if err != nil {
+		return err
+	}
+	r.row.PgDumpVersion = &clientLine
+	if clientMajor < snap.ServerMajor {
+		return fmt.Errorf("pg_dump %d is older than the server (PostgreSQL %d) and cannot dump it: install postgresql-client-%d or point BACKUP_PG_BIN_DIR at its bin directory",
+			clientMajor, snap.ServerMajor, snap.ServerMajor)
+	}
+
+	w, err := archive.Create(cfg.LocalDir, r.row.Filename, cfg.CompressionFormat, cfg.CompressionLevel)
+	if err != nil {
+		return err
+	}
+	defer w.Abort() // does nothing once committed
+
+	// Count rows in the snapshot while pg_dump streams the same snapshot.
+	var rowCounts map[string]int64
+	var countErr error
+	var counting sync.WaitGroup
+	countCtx, stopCounting := context.WithCancel(ctx)
+	defer stopCounting()
+	counting.Go(func() { rowCounts, countErr = snap.countRows(countCtx) })
+	stopProgress := r.reportProgress(w)
+	dumpErr := r.tools.Dump(ctx, cfg.Database, snap.ID, w)
+	stopProgress()
+	if dumpErr != nil {
+		stopCounting() // the counts are of no use now
+	}
+	counting.Wait()
+	closeErr := w.Close()
+	snap.close()
+	switch {
+	case dumpErr != nil:
+		return dumpErr
+	case countErr != nil:
+		return countErr
+	case closeErr != nil:
+		return closeErr
+	}
+	written := w.Sums()
+
+	if floor := int64(cfg.MinSizeMB) * mib; written.Size < floor {
+		return fmt.Errorf("backup too small: %d bytes < %d MB (BACKUP_MIN_SIZE_MB): is the database empty?", written.Size, cfg.MinSizeMB)
+	}
+	reread, counts, err := Verify(ctx, r.tools, w.TempPath(), cfg.CompressionFormat)
+	if err != nil {
+		return fmt.Errorf("validate %s: %w", r.row.Filename, err)
+	}
+	if diffs := archive.Compare(written, reread); len(diffs) > 0 {
+		return fmt.Errorf("validate %s: file on disk differs from what was written: %s", r.row.Filename, strings.Join(diffs, "; "))
+	}
+	if counts.TableData == 0 {
+		return fmt.Errorf("validate %s: the archive holds no table data", r.row.Filename)
+	}
+
+	path, err := w.Commit()
+	if err != nil {
+		return err
+	}
+	r.files = append(r.files, path)
+	r.setSums(written)
+	r.row.ObjectCounts, r.row.RowCounts = counts, rowCounts
+	if err := r.writeSHA256(path, written); err != nil {
+		return err
+	}
+	r.dumpGlobals(ctx)
+
+	recent, err := r.store.List(ctx, catalog.Filter{Status: catalog.StatusSuccess, Limit: 7})
+	if err != nil {
+		return err
+	}
+	r.row.SuspectReasons = Suspicions(written.RawSize, counts.Tables, recent)
+	r.row.Suspect = len(r.row.SuspectReasons) > 0
+	until := catalog.Date{Time: r.started.AddDate(0, 0, cfg.LocalRetentionDays).Truncate(24 * time.Hour)}
+	r.row.RetentionUntil = &until
+	r.row.Status = catalog.StatusSuccess
+	r.finish()
+	if err := r.writeManifest(path); err != nil {
+		return err
+	}
+	if err := r.store.Insert(ctx, &r.row); err != nil {
+		// The files are whole and describe themselves; keep them (catalog
+		// rebuild can record them later) but say the run did not end well.
+		r.files = nil
+		return fmt.Errorf("backup %s is written and valid, but: %w", r.row.Filename, err)
+	}
+	if r.row.Suspect {
+		r.o.Log.Warn("backup is suspect", "file", r.row.Filename, "reasons", r.row.SuspectReasons)
+	}
+	return nil
+}
+
+func (r *run) setSums(s archive.Sums) {
+	size, crc, sha, raw, rawCRC := s.Size, s.CRC32Hex(), s.SHA256Hex(), s.RawSize, s.RawCRC32Hex()
+	r.row.FileSizeBytes, r.row.ChecksumCRC32, r.row.ChecksumSHA256 = &size, &crc, &sha
+	r.row.UncompressedSizeBytes, r.row.UncompressedChecksumCRC32 = &raw, &rawCRC
+}
+
+func (r *run) finish() {
+	end := r.o.Now().UTC()
+	secs := int(end.Sub(r.started).Round(time.Second).Seconds())
+	r.row.FinishedAt, r.row.DurationSeconds = &end, &secs
+}
+
+// reportProgress calls Options.Progress every ProgressEvery until stopped.
+func (r *run) reportProgress(w *archive.Writer) (stop func()) {
+	if r.o.Progress == nil {
+		return func() {}
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(r.o.ProgressEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				r.o.Progress(Progress{RawBytes: w.RawBytes(), StoredBytes: w.StoredBytes(), Elapsed: time.Since(r.started)})
+			}
+		}
+	})
+	return func() { close(done); wg.Wait() }
+}
+
+// fail records the attempt as failed, removes whatever it published, and
+// returns the row with the error.
+func (r *run) fail(ctx context.Context, cause error) (catalog.Execution, error) {
+	for _, f := range r.files {
+		os.Remove(f)
+	}
+	if cerr := context.Cause(ctx); cerr != nil && ctx.Err() != nil && !strings.Contains(cause.Error(), cerr.Error()) {
+		cause = fmt.Errorf("%w: %w", cerr, cause)
+	}
+	msg := cause.Error()
+	r.row.Status, r.row.ErrorMessage = catalog.StatusFailed, &msg
+	r.row.FileSizeBytes, r.row.ChecksumCRC32, r.row.ChecksumSHA256, r.row.RetentionUntil = nil, nil, nil, nil
+	r.finish()
+	// The attempt's context may be what failed (timeout, cancel): record anyway.
+	recordCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer cancel()
+	if err := r.store.Insert(recordCtx, &r.row); err != nil {
+		r.o.Log.Error("backup failed and the failure could not be recorded", "error", err)
+		return r.row, fmt.Errorf("%w (%w: %w)", cause, ErrNotRecorded, err)
+	}
+	return r.row, cause
+}
+
+// writeSHA256 writes FILE.sha256, which `sha256sum -c` accepts.
+func (r *run) writeSHA256(path string, s archive.Sums) error {
+	p := path + ".sha256"
+	if err := archive.WriteFileAtomic(p, []byte(s.SHA256Hex()+"  "+filepath.Base(path)+"\n")); err != nil {
+		return err
+	}
+	r.files = append(r.files, p)
+	return nil
+}
+
+// Manifest is what FILE.manifest.json holds: the catalog row, so that a
+// backup still describes itself when the catalog is lost with the database.
+type Manifest struct {
+	ManifestVersion int `json:"manifest_version"`
+	catalog.Execution
+}
+
+func (r *run) writeManifest(path string) error {
+	b, err := json.MarshalIndent(Manifest{ManifestVersion: 1, Execution: r.row}, "", "  ")
+	if err != nil {
+		return err
+	}
+	p := path + ".manifest.json"
+	if err := archive.WriteFileAtomic(p, append(b, '\n')); err != nil {
+		return err
+	}
+	r.files = append(r.files, p)
+	return nil
+}
+
+// dumpGlobals writes the cluster's roles and tablespaces beside the dump. A
+// failure is a warning on the row: the database itself is safe without it.
+func (r *run) dumpGlobals(ctx context.Context) {
+	name := strings.TrimSuffix(r.row.Filename, archive.Extension(r.cfg.CompressionFormat)) + ".globals.sql.gz"
+	w, err := archive.Create(r.cfg.LocalDir, name, config.FormatGzip, 9)
+	if err != nil {
+		r.warn("globals (roles, tablespaces) not saved: %v", err)
+		return
+	}
+	defer w.Abort()
+	withoutPasswords, err := r.tools.DumpGlobals(ctx, r.cfg.Database, w)
+	if err == nil {
+		err = w.Close()
+	}
+	var path string
+	if err == nil {
+		path, err = w.Commit()
+	}
+	if err != nil {
+		r.warn("globals (roles, tablespaces) not saved: %v", err)
+		return
+	}
+	r.files = append(r.files, path)
+	r.row.GlobalsFilename = &name
+	if withoutPasswords {
+		r.warn("globals saved without role passwords: the backup role may not read pg_authid")
+	}
+}
+
+func (r *run) warn(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	r.row.Warnings = append(r.row.Warnings, msg)
+	r.o.Log.Warn(msg)
+}

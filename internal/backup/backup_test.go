@@ -1,0 +1,457 @@
+package backup
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/mosaique/rgz-backup/internal/archive"
+	"github.com/mosaique/rgz-backup/internal/catalog"
+	"github.com/mosaique/rgz-backup/internal/config"
+	"github.com/mosaique/rgz-backup/internal/dump"
+	"github.com/mosaique/rgz-backup/internal/lock"
+	"github.com/mosaique/rgz-backup/internal/pgtest"
+	"github.com/mosaique/rgz-backup/internal/sample"
+)
+
+var cluster *pgtest.Cluster
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m, &cluster)) }
+
+// env is a test's environment: a sample database, its own catalog
+// database and backup directory, and settings small enough for test data.
+type env struct {
+	t       *testing.T
+	srcDB   string
+	vars    map[string]string
+	dir     string
+	catalog string
+}
+
+func newEnv(t *testing.T, scale int) *env {
+	t.Helper()
+	e := &env{t: t, srcDB: cluster.NewDatabase(t), catalog: cluster.NewDatabase(t), dir: t.TempDir()}
+	if scale > 0 {
+		if err := sample.Load(context.Background(), cluster.URL(e.srcDB), scale); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.vars = map[string]string{
+		"BACKUP_DATABASE_URL":         cluster.URL(e.srcDB),
+		"BACKUP_CATALOG_DATABASE_URL": cluster.URL(e.catalog),
+		"BACKUP_LOCAL_DIR":            e.dir,
+		"BACKUP_MIN_SIZE_MB":          "0",
+		"BACKUP_MIN_FREE_SPACE_GB":    "0",
+	}
+	return e
+}
+
+func (e *env) config() config.Config {
+	e.t.Helper()
+	c, err := config.Load(func(k string) string { return e.vars[k] })
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return c
+}
+
+func (e *env) run(opts Options) (catalog.Execution, error) {
+	opts.Config = e.config()
+	return Run(context.Background(), opts)
+}
+
+// files lists the backup directory, without the lock file.
+func (e *env) files() []string {
+	entries, _ := os.ReadDir(e.dir)
+	var names []string
+	for _, en := range entries {
+		if en.Name() != lock.FileName {
+			names = append(names, en.Name())
+		}
+	}
+	return names
+}
+
+func (e *env) catalogRows() []catalog.Execution {
+	e.t.Helper()
+	s, err := catalog.Open(context.Background(), config.Database{URL: cluster.URL(e.catalog)})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer s.Close()
+	rows, err := s.List(context.Background(), catalog.Filter{})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return rows
+}
+
+func query[T any](t *testing.T, db, sql string) T {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, cluster.URL(db))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var v T
+	if err := conn.QueryRow(ctx, sql).Scan(&v); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	return v
+}
+
+// restore loads a backup file into a new database, as an operator would:
+// decompress, then pg_restore.
+func restore(t *testing.T, path, format string) string {
+	t.Helper()
+	ctx := context.Background()
+	plain := filepath.Join(t.TempDir(), "plain.dump")
+	f, err := os.Create(plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := archive.Check(ctx, path, format, f); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	target := cluster.NewDatabase(t)
+	if err := (dump.Tools{}).Restore(ctx, config.Database{URL: cluster.URL(target)}, plain, 2); err != nil {
+		t.Fatal(err)
+	}
+	return target
+}
+
+func schemaOnly(t *testing.T, db string) string {
+	t.Helper()
+	pgDump, _ := dump.Tools{}.Path("pg_dump")
+	out, err := exec.Command(pgDump, "--schema-only", "--dbname="+cluster.URL(db)).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// pg_dump writes a random key in \restrict and \unrestrict (CVE-2025-8714).
+	var kept []string
+	for _, line := range strings.Split(string(out), "\n") {
+		if !strings.HasPrefix(line, "\\restrict ") && !strings.HasPrefix(line, "\\unrestrict ") {
+			kept = append(kept, line)
+		}
+	}
+	return strings.Join(kept, "\n")
+}
+
+func TestRoundTripEveryFormat(t *testing.T) {
+	for _, format := range config.Formats {
+		t.Run(format, func(t *testing.T) {
+			e := newEnv(t, 1)
+			e.vars["BACKUP_COMPRESSION_FORMAT"] = format
+			row, err := e.run(Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if row.Status != "success" || row.Suspect || len(row.Warnings) != 0 {
+				t.Fatalf("row: status %s suspect %v warnings %v", row.Status, row.Suspect, row.Warnings)
+			}
+			if !strings.HasSuffix(row.Filename, archive.Extension(format)) || *row.FilePath != filepath.Join(e.dir, row.Filename) {
+				t.Fatalf("file %s at %s", row.Filename, *row.FilePath)
+			}
+			want := []string{row.Filename, row.Filename + ".manifest.json", row.Filename + ".sha256", *row.GlobalsFilename}
+			if got := e.files(); strings.Join(got, ",") != strings.Join(sortStrings(want), ",") {
+				t.Fatalf("directory holds %v, want %v", got, want)
+			}
+
+			target := restore(t, *row.FilePath, format)
+			sizes := sample.SizesAt(1)
+			for table, wantRows := range map[string]int{
+				"public.subscribers": sizes.Subscribers, "public.radius_sessions": sizes.Sessions,
+				"billing.invoices": sizes.Invoices, "public.Réclamations clients": sizes.Claims,
+			} {
+				if row.RowCounts[table] != int64(wantRows) {
+					t.Errorf("recorded %s rows = %d, want %d", table, row.RowCounts[table], wantRows)
+				}
+			}
+			for table, n := range row.RowCounts {
+				schema, name, _ := strings.Cut(table, ".")
+				got := query[int64](t, target, "SELECT count(*) FROM "+pgx.Identifier{schema, name}.Sanitize())
+				if got != n {
+					t.Errorf("%s: restored %d rows, snapshot counted %d", table, got, n)
+				}
+			}
+			if a, b := schemaOnly(t, e.srcDB), schemaOnly(t, target); a != b {
+				t.Errorf("schema differs after restore (%d vs %d bytes)", len(a), len(b))
+			}
+			if v := query[int64](t, target, "SELECT last_value FROM billing.invoice_number_seq"); v != 987654 {
+				t.Errorf("sequence value %d after restore", v)
+			}
+			if v := query[string](t, target, "SELECT convert_from(lo_get(oid), 'UTF8') FROM pg_largeobject_metadata"); !strings.Contains(v, "MOSAÏQUE") {
+				t.Errorf("large object %q after restore", v)
+			}
+			if v := query[int64](t, target, "SELECT count(*) FROM billing.monthly_revenue"); v == 0 {
+				t.Error("materialized view empty after restore")
+			}
+			if row.ObjectCounts.Tables != 7 || row.ObjectCounts.Triggers != 3 || row.ObjectCounts.Functions != 3 ||
+				row.ObjectCounts.Sequences != 8 || row.ObjectCounts.Indexes != 3 || row.ObjectCounts.LargeObjects != 1 {
+				t.Errorf("object counts %+v", row.ObjectCounts)
+			}
+
+			// The sidecars: sha256sum -c accepts ours; the manifest is the row.
+			cmd := exec.Command("sha256sum", "-c", row.Filename+".sha256")
+			cmd.Dir = e.dir
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("sha256sum -c: %v %s", err, out)
+			}
+			var m Manifest
+			b, _ := os.ReadFile(*row.FilePath + ".manifest.json")
+			if err := json.Unmarshal(b, &m); err != nil || m.ID != row.ID || *m.ChecksumSHA256 != *row.ChecksumSHA256 || m.RowCounts["public.subscribers"] == 0 {
+				t.Fatalf("manifest %v: %+v", err, m.Execution)
+			}
+			// The catalog holds the same row.
+			rows := e.catalogRows()
+			if len(rows) != 1 || rows[0].ID != row.ID || *rows[0].ChecksumCRC32 != *row.ChecksumCRC32 {
+				t.Fatalf("catalog rows %+v", rows)
+			}
+			globals, _ := os.ReadFile(filepath.Join(e.dir, *row.GlobalsFilename))
+			if len(globals) == 0 {
+				t.Fatal("empty globals file")
+			}
+		})
+	}
+}
+
+func sortStrings(s []string) []string {
+	out := append([]string(nil), s...)
+	for i := range out {
+		for j := i + 1; j < len(out); j++ {
+			if out[j] < out[i] {
+				out[i], out[j] = out[j], out[i]
+			}
+		}
+	}
+	return out
+}
+
+// The seed keeps backup_executions in the backed-up database itself.
+func TestCatalogDefaultsToTheBackedUpDatabase(t *testing.T) {
+	e := newEnv(t, 1)
+	delete(e.vars, "BACKUP_CATALOG_DATABASE_URL")
+	first, err := e.run(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := e.run(Options{Now: func() time.Time { return time.Now().Add(time.Second) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := query[int64](t, e.srcDB, "SELECT count(*) FROM backup_executions"); n != 2 {
+		t.Fatalf("%d rows in the backed-up database's catalog", n)
+	}
+	// The second dump contains the first row (as of its snapshot), not itself.
+	if second.RowCounts["public.backup_executions"] != 1 || first.RowCounts["public.backup_executions"] != 0 {
+		t.Fatalf("catalog rows in snapshots: first %d, second %d", first.RowCounts["public.backup_executions"], second.RowCounts["public.backup_executions"])
+	}
+}
+
+func TestLockHeldDoesNothing(t *testing.T) {
+	e := newEnv(t, 1)
+	release, err := lock.File(e.dir, lock.Holder{PID: 4242, Host: "other-host", Since: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	_, err = e.run(Options{})
+	var held *lock.HeldError
+	if !errors.As(err, &held) || !strings.Contains(err.Error(), "pid 4242 on host other-host") {
+		t.Fatalf("err = %v", err)
+	}
+	if len(e.files()) != 0 || len(e.catalogRows()) != 0 {
+		t.Fatalf("a refused backup left files %v or rows", e.files())
+	}
+}
+
+func TestAdvisoryLockHeldOnAnotherHost(t *testing.T) {
+	e := newEnv(t, 1)
+	release, err := lock.Advisory(context.Background(), config.Database{URL: cluster.URL(e.catalog)}, lock.Holder{PID: 77, Host: "replica-2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	_, err = e.run(Options{})
+	var held *lock.HeldError
+	if !errors.As(err, &held) || !strings.Contains(err.Error(), "pid 77 on host replica-2") {
+		t.Fatalf("err = %v", err)
+	}
+	if len(e.files()) != 0 {
+		t.Fatalf("files %v", e.files())
+	}
+}
+
+// failedRow asserts the attempt failed with msg, left no file and is recorded.
+func failedRow(t *testing.T, e *env, row catalog.Execution, err error, msg string) {
+	t.Helper()
+	if err == nil || !strings.Contains(err.Error(), msg) {
+		t.Fatalf("error %v, want one containing %q", err, msg)
+	}
+	if files := e.files(); len(files) != 0 {
+		t.Fatalf("a failed backup left %v", files)
+	}
+	rows := e.catalogRows()
+	if len(rows) != 1 || rows[0].Status != "failed" || rows[0].ErrorMessage == nil || !strings.Contains(*rows[0].ErrorMessage, msg) {
+		t.Fatalf("catalog: %+v", rows)
+	}
+	if rows[0].ID != row.ID || rows[0].DurationSeconds == nil || rows[0].FileSizeBytes != nil {
+		t.Fatalf("failed row incomplete or claims a file: %+v", rows[0])
+	}
+}
+
+func TestFreeSpaceFloor(t *testing.T) {
+	e := newEnv(t, 1)
+	e.vars["BACKUP_MIN_FREE_SPACE_GB"] = "1000000"
+	row, err := e.run(Options{})
+	failedRow(t, e, row, err, "GB free < 1000000 GB required")
+}
+
+func TestServerUnreachable(t *testing.T) {
+	e := newEnv(t, 0)
+	e.vars["BACKUP_DATABASE_URL"] = "postgres://postgres:hunter2@127.0.0.1:1/nowhere?sslmode=disable"
+	row, err := e.run(Options{})
+	failedRow(t, e, row, err, "connect to the database to back up")
+	if strings.Contains(err.Error(), "hunter2") {
+		t.Fatal("password in the error")
+	}
+}
+
+func TestTooSmall(t *testing.T) {
+	e := newEnv(t, 1)
+	e.vars["BACKUP_MIN_SIZE_MB"] = "100"
+	row, err := e.run(Options{})
+	failedRow(t, e, row, err, "backup too small")
+}
+
+func TestEmptyDatabaseIsNoBackup(t *testing.T) {
+	e := newEnv(t, 0)
+	row, err := e.run(Options{})
+	failedRow(t, e, row, err, "no table data")
+}
+
+func TestPgDumpKilledMidStream(t *testing.T) {
+	e := newEnv(t, 20)
+	killed := false
+	row, err := e.run(Options{ProgressEvery: time.Millisecond, Progress: func(p Progress) {
+		if !killed && p.RawBytes > 0 {
+			killed = killChild(t, "pg_dump")
+		}
+	}})
+	if !killed {
+		t.Fatal("pg_dump finished before it could be killed")
+	}
+	failedRow(t, e, row, err, "pg_dump")
+	if !strings.Contains(err.Error(), "signal: killed") {
+		t.Fatalf("error should say pg_dump was killed: %v", err)
+	}
+}
+
+// killChild SIGKILLs our child process running program.
+func killChild(t *testing.T, program string) bool {
+	procs, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, p := range procs {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...
+		s := string(b)
+		comm := s[strings.Index(s, "(")+1 : strings.LastIndex(s, ")")]
+		fields := strings.Fields(s[strings.LastIndex(s, ")")+1:])
+		if comm == program && fields[1] == strconv.Itoa(os.Getpid()) {
+			pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+			return syscall.Kill(pid, syscall.SIGKILL) == nil
+		}
+	}
+	return false
+}
+
+func TestTimeoutCancelsCleanly(t *testing.T) {
+	e := newEnv(t, 1)
+	e.vars["BACKUP_TIMEOUT_SECONDS"] = "2"
+	// A session holding an exclusive lock makes pg_dump wait forever.
+	ctx := context.Background()
+	blocker, err := pgx.Connect(ctx, cluster.URL(e.srcDB))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer blocker.Close(ctx)
+	tx, _ := blocker.Begin(ctx)
+	if _, err := tx.Exec(ctx, "LOCK TABLE incidents IN ACCESS EXCLUSIVE MODE"); err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	began := time.Now()
+	row, err := e.run(Options{})
+	failedRow(t, e, row, err, "timeout after 2s")
+	if waited := time.Since(began); waited > 20*time.Second {
+		t.Fatalf("the timeout took %s to act", waited)
+	}
+	if killChild(t, "pg_dump") {
+		t.Fatal("pg_dump survived the timeout")
+	}
+}
+
+func TestShrunkDatabaseIsSuspect(t *testing.T) {
+	e := newEnv(t, 2)
+	if _, err := e.run(Options{}); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	conn, _ := pgx.Connect(ctx, cluster.URL(e.srcDB))
+	if _, err := conn.Exec(ctx, "TRUNCATE radius_sessions, incidents CASCADE; DROP TABLE \"Réclamations clients\""); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close(ctx)
+	row, err := e.run(Options{Now: func() time.Time { return time.Now().Add(2 * time.Second) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if row.Status != "success" || !row.Suspect || len(row.SuspectReasons) != 2 {
+		t.Fatalf("status %s suspect %v reasons %q", row.Status, row.Suspect, row.SuspectReasons)
+	}
+}
+
+func TestVerifyFindsDamage(t *testing.T) {
+	e := newEnv(t, 1)
+	row, err := e.run(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, counts, err := Verify(ctx, dump.Tools{}, *row.FilePath, "gzip"); err != nil || counts.TableData == 0 {
+		t.Fatalf("a good file fails: %v", err)
+	}
+	b, _ := os.ReadFile(*row.FilePath)
+	b[len(b)/3] ^= 0xff
+	os.WriteFile(*row.FilePath, b, 0o640)
+	sums, _, err := Verify(ctx, dump.Tools{}, *row.FilePath, "gzip")
+	if err == nil && sums.CRC32Hex() == *row.ChecksumCRC32 {
+		t.Fatal("damage unnoticed")
+	}
+}
+
+func TestVerifyRejectsNonArchive(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "x.dump.gz")
+	w, _ := archive.Create(filepath.Dir(path), "x.dump.gz", "gzip", 6)
+	w.Write(bytes.Repeat([]byte("not a pg_dump archive\n"), 1000))
+	w.Close()
+	w.Commit()
+	if _, _, err := Verify(context.Background(), dump.Tools{}, path, "gzip"); err == nil || !strings.Contains(err.Error(), "table of contents") {
+		t.Fatalf("err = %v", err)
+	}
+}
