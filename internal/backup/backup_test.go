@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -360,8 +361,43 @@ func TestPgDumpKilledMidStream(t *testing.T) {
 	}
 }
 
+// The password reaches pg_dump through its environment, never its argv
+// (which every user of the host can read in ps).
+func TestPasswordNeverInArgv(t *testing.T) {
+	e := newEnv(t, 20)
+	e.vars["BACKUP_DATABASE_URL"] = strings.Replace(cluster.URL(e.srcDB), "postgres@", "postgres:hunter2-pw@", 1)
+	var argv, environ string
+	_, err := e.run(Options{ProgressEvery: time.Millisecond, Progress: func(Progress) {
+		if argv == "" {
+			if pid := childPID("pg_dump"); pid > 0 {
+				a, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+				en, _ := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+				argv, environ = string(a), string(en)
+			}
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if argv == "" {
+		t.Fatal("never saw pg_dump running")
+	}
+	if strings.Contains(argv, "hunter2") || !strings.Contains(argv, "--dbname=postgres://postgres@127.0.0.1") {
+		t.Fatalf("argv: %q", argv)
+	}
+	if !strings.Contains(environ, "PGPASSWORD=hunter2-pw") || strings.Contains(environ, "BACKUP_") {
+		t.Fatal("pg_dump's environment should hold PGPASSWORD and none of our settings")
+	}
+}
+
 // killChild SIGKILLs our child process running program.
 func killChild(t *testing.T, program string) bool {
+	pid := childPID(program)
+	return pid > 0 && syscall.Kill(pid, syscall.SIGKILL) == nil
+}
+
+// childPID finds our child process running program (0: none).
+func childPID(program string) int {
 	procs, _ := filepath.Glob("/proc/[0-9]*/stat")
 	for _, p := range procs {
 		b, err := os.ReadFile(p)
@@ -374,10 +410,10 @@ func killChild(t *testing.T, program string) bool {
 		fields := strings.Fields(s[strings.LastIndex(s, ")")+1:])
 		if comm == program && fields[1] == strconv.Itoa(os.Getpid()) {
 			pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
-			return syscall.Kill(pid, syscall.SIGKILL) == nil
+			return pid
 		}
 	}
-	return false
+	return 0
 }
 
 func TestTimeoutCancelsCleanly(t *testing.T) {

@@ -1,0 +1,94 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/mosaique/rgz-backup/internal/backup"
+	"github.com/mosaique/rgz-backup/internal/catalog"
+	"github.com/mosaique/rgz-backup/internal/report"
+)
+
+func backupCmd() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "backup",
+		Short: "Take one backup now, in this process",
+		Long: `Take one backup now: lock, check free space and versions, dump inside an
+exported snapshot, compress and checksum in one pass, validate, publish
+atomically, write the .sha256, .manifest.json and globals sidecars, and
+record the attempt in the catalog. Progress is shown on a terminal.
+
+With --json, stdout holds exactly one JSON object: the catalog row (also
+for a failed attempt). When nothing was recorded (lock held, catalog
+unreachable) stdout is empty and stderr says why.`,
+		Args: cobra.NoArgs,
+		RunE: action(func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig()
+			if err != nil {
+				return err
+			}
+			opts := backup.Options{Config: cfg, TriggeredBy: "manual", Log: logger()}
+			progress := newProgressLine(os.Stderr)
+			opts.Progress = progress.show
+			row, err := backup.Run(cmd.Context(), opts)
+			progress.clear()
+			if row.ID != "" {
+				if perr := printRow(cmd.OutOrStdout(), row, asJSON); perr != nil && err == nil {
+					err = perr
+				}
+			}
+			return err
+		}),
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the catalog row as one JSON object")
+	return cmd
+}
+
+func printRow(w io.Writer, row catalog.Execution, asJSON bool) error {
+	if asJSON {
+		return printJSON(w, row)
+	}
+	_, err := fmt.Fprint(w, report.Text(row))
+	return err
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// progressLine rewrites one line of a terminal; it prints nothing when the
+// output is not a terminal (a log file, a pipe).
+type progressLine struct {
+	w     io.Writer
+	tty   bool
+	shown bool
+}
+
+func newProgressLine(f *os.File) *progressLine {
+	return &progressLine{w: f, tty: term.IsTerminal(int(f.Fd()))}
+}
+
+func (p *progressLine) show(pr backup.Progress) {
+	if !p.tty {
+		return
+	}
+	rate := float64(pr.RawBytes) / max(pr.Elapsed.Seconds(), 0.001)
+	fmt.Fprintf(p.w, "\r\033[K  pg_dump %s read, %s written, %s/s, %s elapsed",
+		report.Bytes(pr.RawBytes), report.Bytes(pr.StoredBytes), report.Bytes(int64(rate)), pr.Elapsed.Truncate(time.Second))
+	p.shown = true
+}
+
+func (p *progressLine) clear() {
+	if p.shown {
+		fmt.Fprint(p.w, "\r\033[K")
+	}
+}

@@ -1,0 +1,113 @@
+// Command rgz-backup takes, verifies and catalogs PostgreSQL backups for the
+// MOSAÏQUE platform. This package only wires the internal packages to verbs.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mosaique/rgz-backup/internal/config"
+	"github.com/mosaique/rgz-backup/internal/lock"
+)
+
+// Exit codes, documented in --help and the README.
+const (
+	exitOK       = 0
+	exitFailed   = 1
+	exitUsage    = 2
+	exitLockHeld = 75 // EX_TEMPFAIL: try again later
+)
+
+func main() {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	signals := make(chan os.Signal, 1)
+	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		s := <-signals
+		cancel(fmt.Errorf("interrupted by %s", s))
+		<-signals // a second signal: stop waiting for cleanup
+		os.Exit(exitFailed)
+	}()
+	root := newRoot()
+	err := root.ExecuteContext(ctx)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "rgz-backup:", err)
+	}
+	os.Exit(exitCode(err))
+}
+
+// failure marks an error from a verb's work (exit 1); every other error
+// that reaches main comes from the command line itself (exit 2).
+type failure struct{ error }
+
+func (f failure) Unwrap() error { return f.error }
+
+func exitCode(err error) int {
+	var cfgErr *config.Error
+	var held *lock.HeldError
+	var f failure
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &held):
+		return exitLockHeld
+	case errors.As(err, &cfgErr):
+		return exitUsage
+	case errors.As(err, &f):
+		return exitFailed
+	}
+	return exitUsage
+}
+
+// action adapts a verb so that its errors count as failures (exit 1), not
+// as usage errors.
+func action(fn func(cmd *cobra.Command, args []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := fn(cmd, args); err != nil {
+			var cfgErr *config.Error
+			var held *lock.HeldError
+			if errors.As(err, &cfgErr) || errors.As(err, &held) {
+				return err
+			}
+			return failure{err}
+		}
+		return nil
+	}
+}
+
+// loadConfig reads the environment; its errors exit 2.
+func loadConfig() (config.Config, error) { return config.Load(os.Getenv) }
+
+func logger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+func newRoot() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "rgz-backup",
+		Short: "Verified, restorable PostgreSQL backups for the MOSAÏQUE platform",
+		Long: `rgz-backup takes a consistent pg_dump of the database, compresses and
+checksums it in one pass, validates it (re-read, full decompression,
+pg_restore --list) before it is published, and records every attempt in the
+backup_executions table.
+
+Configuration comes from the environment:
+` + config.HelpText() + `
+Exit codes: 0 success; 1 the work failed; 2 bad configuration or usage;
+75 another backup holds the lock (try again later).`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return fmt.Errorf("%w (see %s --help)", err, c.CommandPath())
+	})
+	root.AddCommand(backupCmd(), listCmd(), showCmd(), verifyCmd(), migrateCmd(), configCmd())
+	return root
+}

@@ -1,0 +1,265 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mosaique/rgz-backup/internal/lock"
+	"github.com/mosaique/rgz-backup/internal/pgtest"
+	"github.com/mosaique/rgz-backup/internal/sample"
+)
+
+var (
+	cluster *pgtest.Cluster
+	binary  string
+)
+
+// TestMain builds the real binary once; tests run it as an operator would.
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "rgz-cli-")
+	if err != nil {
+		panic(err)
+	}
+	defer os.RemoveAll(dir)
+	binary = filepath.Join(dir, "rgz-backup")
+	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	os.Exit(pgtest.Main(m, &cluster))
+}
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// rgz runs the binary with exactly the given environment (plus PATH).
+func rgz(t *testing.T, env map[string]string, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return result{code, out.String(), errOut.String()}
+}
+
+func sampleEnv(t *testing.T) map[string]string {
+	t.Helper()
+	db := cluster.NewDatabase(t)
+	if err := sample.Load(context.Background(), cluster.URL(db), 1); err != nil {
+		t.Fatal(err)
+	}
+	return map[string]string{
+		"BACKUP_DATABASE_URL":         cluster.URL(db),
+		"BACKUP_CATALOG_DATABASE_URL": cluster.URL(cluster.NewDatabase(t)),
+		"BACKUP_LOCAL_DIR":            t.TempDir(),
+		"BACKUP_MIN_SIZE_MB":          "0",
+		"BACKUP_MIN_FREE_SPACE_GB":    "0",
+	}
+}
+
+func dumps(dir string) []string {
+	m, _ := filepath.Glob(filepath.Join(dir, "*.dump*"))
+	var out []string
+	for _, f := range m {
+		if !strings.HasSuffix(f, ".sha256") && !strings.HasSuffix(f, ".manifest.json") {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func TestBackupListShowVerify(t *testing.T) {
+	env := sampleEnv(t)
+	r := rgz(t, env, "backup", "--json")
+	if r.code != 0 {
+		t.Fatalf("backup exit %d: %s", r.code, r.stderr)
+	}
+	// Exactly one JSON object, keys = column names.
+	dec := json.NewDecoder(strings.NewReader(r.stdout))
+	var row map[string]any
+	if err := dec.Decode(&row); err != nil {
+		t.Fatalf("stdout is not JSON: %v\n%s", err, r.stdout)
+	}
+	if dec.More() {
+		t.Fatalf("more than one JSON value on stdout:\n%s", r.stdout)
+	}
+	for _, col := range []string{"id", "backup_type", "backup_date", "filename", "file_path", "file_size_bytes", "checksum_crc32",
+		"status", "duration_seconds", "error_message", "archive_s3_path", "created_at", "retention_until", "restore_tested_at",
+		"restore_test_status", "checksum_sha256", "row_counts", "object_counts", "triggered_by", "attempt", "hostname"} {
+		if _, ok := row[col]; !ok {
+			t.Errorf("JSON lacks column %q", col)
+		}
+	}
+	if row["status"] != "success" || row["triggered_by"] != "manual" || row["backup_type"] != "pg_dump" {
+		t.Fatalf("row: %v", row)
+	}
+	id, filename := row["id"].(string), row["filename"].(string)
+
+	list := rgz(t, env, "list", "--days", "1", "--json")
+	var rows []map[string]any
+	if err := json.Unmarshal([]byte(list.stdout), &rows); err != nil || len(rows) != 1 || rows[0]["id"] != id {
+		t.Fatalf("list --json: %v %s", err, list.stdout)
+	}
+	if text := rgz(t, env, "list"); text.code != 0 || !strings.Contains(text.stdout, filename) || !strings.Contains(text.stdout, "success") {
+		t.Fatalf("list: %+v", text)
+	}
+	for _, ref := range []string{filename, id} {
+		show := rgz(t, env, "show", ref)
+		if show.code != 0 || !strings.Contains(show.stdout, "SUCCESS ✓") || !strings.Contains(show.stdout, row["checksum_crc32"].(string)) {
+			t.Fatalf("show %s: %+v", ref, show)
+		}
+	}
+	if show := rgz(t, env, "show", "20000101_000000.dump.gz"); show.code != 1 || !strings.Contains(show.stderr, "no backup named") {
+		t.Fatalf("show unknown: %+v", show)
+	}
+
+	if v := rgz(t, env, "verify", filename); v.code != 0 || !strings.HasPrefix(v.stdout, "OK   "+filename) {
+		t.Fatalf("verify: %+v", v)
+	}
+	if v := rgz(t, env, "verify", "--all"); v.code != 0 || strings.Count(v.stdout, "OK ") != 1 {
+		t.Fatalf("verify --all: %+v", v)
+	}
+	// Damage the file: verify says BAD and exits 1.
+	path := row["file_path"].(string)
+	b, _ := os.ReadFile(path)
+	b[len(b)/2] ^= 1
+	os.WriteFile(path, b, 0o640)
+	if v := rgz(t, env, "verify", "--all"); v.code != 1 || !strings.Contains(v.stdout, "BAD  "+filename) || !strings.Contains(v.stdout, "checksum") {
+		t.Fatalf("verify of a damaged file: %+v", v)
+	}
+}
+
+// With the catalog gone (it lived in the lost database), verify reads the manifests.
+func TestVerifyWithoutCatalog(t *testing.T) {
+	env := sampleEnv(t)
+	if r := rgz(t, env, "backup"); r.code != 0 {
+		t.Fatalf("backup: %+v", r)
+	}
+	env["BACKUP_CATALOG_DATABASE_URL"] = "postgres://postgres@127.0.0.1:1/gone?sslmode=disable"
+	v := rgz(t, env, "verify", "--all")
+	if v.code != 0 || strings.Count(v.stdout, "OK ") != 1 || !strings.Contains(v.stderr, "using the manifests") {
+		t.Fatalf("verify without catalog: %+v", v)
+	}
+}
+
+func TestBackupReportOnTerminalOutput(t *testing.T) {
+	env := sampleEnv(t)
+	r := rgz(t, env, "backup")
+	for _, want := range []string{"BACKUP POSTGRESQL", "SUCCESS ✓", "Size (compressed)", "Size (uncompressed)", "Compression ratio",
+		"Checksum CRC32", "Tables: 7", "public.radius_sessions: 5,000 rows", "Delete after:", "pg_restore --list check: OK"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("report lacks %q:\n%s", want, r.stdout)
+		}
+	}
+}
+
+func TestLockHeldExits75(t *testing.T) {
+	env := sampleEnv(t)
+	dir := env["BACKUP_LOCAL_DIR"]
+	release, err := lock.File(dir, lock.Holder{PID: 31337, Host: "noc-1", Since: time.Date(2026, 2, 5, 3, 0, 0, 0, time.UTC)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	r := rgz(t, env, "backup", "--json")
+	if r.code != 75 || !strings.Contains(r.stderr, "pid 31337 on host noc-1 since 2026-02-05T03:00:00Z") || r.stdout != "" {
+		t.Fatalf("lock held: %+v", r)
+	}
+	if len(dumps(dir)) != 0 {
+		t.Fatalf("second file written: %v", dumps(dir))
+	}
+}
+
+func TestFailureExits1WithFailedRow(t *testing.T) {
+	env := sampleEnv(t)
+	env["BACKUP_DATABASE_URL"] = "postgres://rgz:hunter2-secret@127.0.0.1:1/rgz?sslmode=disable"
+	r := rgz(t, env, "backup", "--json")
+	if r.code != 1 {
+		t.Fatalf("exit %d: %+v", r.code, r)
+	}
+	var row map[string]any
+	if err := json.Unmarshal([]byte(r.stdout), &row); err != nil || row["status"] != "failed" || !strings.Contains(fmt.Sprint(row["error_message"]), "connect") {
+		t.Fatalf("row %v (%v)", row, err)
+	}
+	if strings.Contains(r.stdout+r.stderr, "hunter2") {
+		t.Fatal("password printed")
+	}
+}
+
+func TestConfigErrorsExit2(t *testing.T) {
+	base := map[string]string{"POSTGRES_USER": "rgz", "POSTGRES_DB": "rgz"}
+	cases := map[string]string{
+		"BACKUP_COMPRESSION_FORMAT=lz4":     "BACKUP_COMPRESSION_FORMAT",
+		"BACKUP_COMPRESSION_LEVEL=0":        "BACKUP_COMPRESSION_LEVEL",
+		"BACKUP_COMPRESSION_LEVEL=12":       "BACKUP_COMPRESSION_LEVEL",
+		"BACKUP_LOCAL_RETENTION_DAYS=-3":    "BACKUP_LOCAL_RETENTION_DAYS",
+		"BACKUP_CRITICAL_RETENTION_DAYS=-1": "BACKUP_CRITICAL_RETENTION_DAYS",
+		"POSTGRES_PORT=abc":                 "POSTGRES_PORT",
+		"BACKUP_TIMEOUT_SECONDS=soon":       "BACKUP_TIMEOUT_SECONDS",
+	}
+	for setting, variable := range cases {
+		for _, verb := range []string{"backup", "list", "verify --all", "config", "migrate"} {
+			env := map[string]string{}
+			for k, v := range base {
+				env[k] = v
+			}
+			k, v, _ := strings.Cut(setting, "=")
+			env[k] = v
+			r := rgz(t, env, strings.Fields(verb)...)
+			lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+			if r.code != 2 || len(lines) != 1 || !strings.Contains(lines[0], variable+"=") || !strings.Contains(lines[0], v) {
+				t.Errorf("%s %s: exit %d, stderr %q", setting, verb, r.code, r.stderr)
+			}
+		}
+	}
+}
+
+func TestUsageErrorsExit2(t *testing.T) {
+	for _, args := range [][]string{{"backup", "--bogus"}, {"backup", "extra"}, {"verify"}, {"verify", "a", "--all"}, {"show"}, {"frobnicate"}, {"list", "--days", "x"}} {
+		r := rgz(t, map[string]string{}, args...)
+		if r.code != 2 || r.stderr == "" || strings.Contains(r.stderr, "goroutine") {
+			t.Errorf("%v: exit %d, stderr %q", args, r.code, r.stderr)
+		}
+	}
+	if r := rgz(t, map[string]string{"POSTGRES_USER": "u", "POSTGRES_DB": "d"}, "list", "--days", "0"); r.code != 2 || !strings.Contains(r.stderr, "--days") {
+		t.Errorf("--days 0: %+v", r)
+	}
+}
+
+func TestConfigRedactsSecrets(t *testing.T) {
+	r := rgz(t, map[string]string{"POSTGRES_USER": "rgz", "POSTGRES_DB": "rgz", "POSTGRES_PASSWORD": "pw-one",
+		"BACKUP_CATALOG_DATABASE_URL": "postgres://c:pw-two@h/cat"}, "config")
+	if r.code != 0 || strings.Contains(r.stdout, "pw-one") || strings.Contains(r.stdout, "pw-two") || !strings.Contains(r.stdout, "POSTGRES_PASSWORD=***") {
+		t.Fatalf("config: %+v", r)
+	}
+}
+
+func TestMigrate(t *testing.T) {
+	env := map[string]string{"BACKUP_DATABASE_URL": cluster.URL(cluster.NewDatabase(t))}
+	if r := rgz(t, env, "migrate"); r.code != 0 || !strings.Contains(r.stdout, "Applied 0001_backup_executions.sql") {
+		t.Fatalf("first migrate: %+v", r)
+	}
+	if r := rgz(t, env, "migrate"); r.code != 0 || !strings.Contains(r.stdout, "current") {
+		t.Fatalf("second migrate: %+v", r)
+	}
+}

@@ -1,0 +1,103 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mosaique/rgz-backup/internal/backup"
+	"github.com/mosaique/rgz-backup/internal/catalog"
+	"github.com/mosaique/rgz-backup/internal/config"
+	"github.com/mosaique/rgz-backup/internal/dump"
+)
+
+func verifyCmd() *cobra.Command {
+	var all bool
+	cmd := &cobra.Command{
+		Use:   "verify FILENAME|ID|--all",
+		Short: "Re-read backups: checksums, full decompression, table of contents",
+		Long: `Re-read each backup file: recompute CRC32 and SHA-256 of the file and of
+its decompressed content, compare them with the catalog, and check that
+pg_restore --list reads the archive's table of contents. Prints one verdict
+per file; exits 1 if any is bad.
+
+--all checks every successful (or partial) backup in the catalog. When the
+catalog cannot be reached (it may live in the lost database), the
+.manifest.json beside each file says what to expect instead.`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if all && len(args) > 0 || !all && len(args) != 1 {
+				return fmt.Errorf("give one FILENAME or ID, or --all")
+			}
+			return nil
+		},
+		RunE: action(func(cmd *cobra.Command, args []string) error {
+			cfg, err := loadConfig()
+			if err != nil {
+				return err
+			}
+			rows, err := rowsToVerify(cmd.Context(), cfg, args, all)
+			if err != nil {
+				return err
+			}
+			if len(rows) == 0 {
+				fmt.Fprintln(cmd.OutOrStdout(), "No backups to verify.")
+				return nil
+			}
+			bad := 0
+			tools := dump.Tools{BinDir: cfg.PgBinDir}
+			for _, row := range rows {
+				problems := backup.CheckFile(cmd.Context(), tools, cfg.LocalDir, row)
+				if len(problems) == 0 {
+					fmt.Fprintf(cmd.OutOrStdout(), "OK   %s  crc32 %s  sha256 %s  %d TOC entries\n",
+						row.Filename, *row.ChecksumCRC32, *row.ChecksumSHA256, row.ObjectCounts.Entries)
+					continue
+				}
+				bad++
+				fmt.Fprintf(cmd.OutOrStdout(), "BAD  %s  %s\n", row.Filename, strings.Join(problems, "; "))
+			}
+			if bad > 0 {
+				return fmt.Errorf("%d of %d backups failed verification", bad, len(rows))
+			}
+			return nil
+		}),
+	}
+	cmd.Flags().BoolVar(&all, "all", false, "verify every successful backup")
+	return cmd
+}
+
+// rowsToVerify says what each file should be: from the catalog, or from
+// the manifests when the catalog is unreachable.
+func rowsToVerify(ctx context.Context, cfg config.Config, args []string, all bool) ([]catalog.Execution, error) {
+	store, err := openCatalog(ctx, cfg)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "rgz-backup: catalog unreachable (%v); using the manifests in %s\n", err, cfg.LocalDir)
+		if all {
+			return backup.Manifests(cfg.LocalDir)
+		}
+		row, merr := backup.ReadManifest(filepath.Join(cfg.LocalDir, filepath.Base(args[0])+".manifest.json"))
+		if merr != nil {
+			return nil, fmt.Errorf("no catalog and no manifest for %s: %w", args[0], merr)
+		}
+		return []catalog.Execution{row}, nil
+	}
+	defer store.Close()
+	if !all {
+		row, err := findRow(ctx, store, args[0])
+		return []catalog.Execution{row}, err
+	}
+	rows, err := store.List(ctx, catalog.Filter{})
+	if err != nil {
+		return nil, err
+	}
+	var good []catalog.Execution
+	for _, r := range rows {
+		if r.Status != catalog.StatusFailed {
+			good = append(good, r)
+		}
+	}
+	return good, nil
+}

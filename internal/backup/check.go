@@ -1,0 +1,99 @@
+package backup
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/mosaique/rgz-backup/internal/archive"
+	"github.com/mosaique/rgz-backup/internal/catalog"
+	"github.com/mosaique/rgz-backup/internal/dump"
+)
+
+// CheckFile re-reads the backup a row describes and lists every way the
+// file differs from the row: missing, other checksums or sizes, unreadable
+// table of contents, other object counts. No problems: the file is good.
+func CheckFile(ctx context.Context, tools dump.Tools, dir string, row catalog.Execution) []string {
+	if row.Status == catalog.StatusFailed {
+		return []string{"this attempt failed; it has no file: " + strOr(row.ErrorMessage, "")}
+	}
+	path := filepath.Join(dir, row.Filename)
+	if row.FilePath != nil {
+		path = *row.FilePath
+	}
+	if _, err := os.Stat(path); err != nil {
+		return []string{fmt.Sprintf("file missing: %v", err)}
+	}
+	format := strOr(row.CompressionFormat, archive.FormatOf(row.Filename))
+	got, counts, err := Verify(ctx, tools, path, format)
+	if err != nil {
+		return []string{err.Error()}
+	}
+	problems := archive.Compare(expectedSums(row), got)
+	if counts != row.ObjectCounts {
+		problems = append(problems, fmt.Sprintf("table of contents counts %+v, recorded %+v", counts, row.ObjectCounts))
+	}
+	return problems
+}
+
+// expectedSums reads the sums a row recorded (zero where it recorded none,
+// which then shows as a difference).
+func expectedSums(row catalog.Execution) archive.Sums {
+	var s archive.Sums
+	if row.FileSizeBytes != nil {
+		s.Size = *row.FileSizeBytes
+	}
+	if row.UncompressedSizeBytes != nil {
+		s.RawSize = *row.UncompressedSizeBytes
+	}
+	fmt.Sscanf(strOr(row.ChecksumCRC32, ""), "%08x", &s.CRC32)
+	fmt.Sscanf(strOr(row.UncompressedChecksumCRC32, ""), "%08x", &s.RawCRC32)
+	var sha []byte
+	fmt.Sscanf(strOr(row.ChecksumSHA256, ""), "%x", &sha)
+	copy(s.SHA256[:], sha)
+	return s
+}
+
+// ReadManifest reads FILE.manifest.json: the row as it was when the backup
+// was taken, for when the catalog is unreachable or lost.
+func ReadManifest(path string) (catalog.Execution, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return catalog.Execution{}, err
+	}
+	var m Manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return catalog.Execution{}, fmt.Errorf("manifest %s: %w", path, err)
+	}
+	return m.Execution, nil
+}
+
+// Manifests reads every manifest in dir, newest backup first.
+func Manifests(dir string) ([]catalog.Execution, error) {
+	paths, err := filepath.Glob(filepath.Join(dir, "*.manifest.json"))
+	if err != nil {
+		return nil, err
+	}
+	var rows []catalog.Execution
+	for i := len(paths) - 1; i >= 0; i-- { // names sort by date
+		if strings.HasPrefix(filepath.Base(paths[i]), ".") {
+			continue
+		}
+		row, err := ReadManifest(paths[i])
+		if err != nil {
+			return nil, err
+		}
+		rows = append(rows, row)
+	}
+	return rows, nil
+}
+
+func strOr(s *string, fallback string) string {
+	if s == nil {
+		return fallback
+	}
+	return *s
+}

@@ -1,0 +1,203 @@
+// Package report renders catalog rows for people: the end-of-backup report
+// (the seed's "Exemple Backup"), the list of backups, and human sizes.
+package report
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/mosaique/rgz-backup/internal/catalog"
+)
+
+// Bytes is a decimal size as the seed writes it: "1.24 GB".
+func Bytes(n int64) string {
+	units := []string{"bytes", "kB", "MB", "GB", "TB"}
+	f, i := float64(n), 0
+	for f >= 1000 && i < len(units)-1 {
+		f /= 1000
+		i++
+	}
+	if i == 0 {
+		return fmt.Sprintf("%d bytes", n)
+	}
+	return fmt.Sprintf("%.2f %s", f, units[i])
+}
+
+// Grouped writes an integer with thousands separators: 1,240,000,000.
+func Grouped(n int64) string {
+	s := fmt.Sprint(n)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	if neg {
+		return "-" + s
+	}
+	return s
+}
+
+const stamp = "2006-01-02 15:04:05 UTC"
+
+// Text is the report printed at the end of a backup and by `show`.
+func Text(e catalog.Execution) string {
+	var b strings.Builder
+	line := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
+	line("BACKUP POSTGRESQL — %s", e.BackupDate.Format("January 2, 2006"))
+	line("")
+	line("Start:        %s", e.BackupDate.Format(stamp))
+	if e.FinishedAt != nil {
+		line("End:          %s", e.FinishedAt.Format(stamp))
+	}
+	line("Filename:     %s", deref(e.FilePath, e.Filename))
+	switch e.Status {
+	case catalog.StatusSuccess:
+		line("Status:       SUCCESS ✓")
+	case catalog.StatusPartial:
+		line("Status:       PARTIAL (local copy good; see error)")
+	default:
+		line("Status:       FAILED ✗")
+	}
+	line("Attempt:      %d (%s, on %s)", e.Attempt, e.TriggeredBy, deref(e.Hostname, "?"))
+	if e.ErrorMessage != nil {
+		line("Error:        %s", *e.ErrorMessage)
+	}
+	if e.DurationSeconds != nil {
+		line("Duration:     %d seconds", *e.DurationSeconds)
+	}
+	if e.Status == catalog.StatusFailed {
+		line("")
+		line("Manual action required: read the error above, fix its cause, then run")
+		line("`rgz-backup backup` and `rgz-backup verify --all`. Older backups are untouched.")
+		return b.String()
+	}
+	line("")
+	line("Metadata:")
+	if e.FileSizeBytes != nil {
+		line("  Size (compressed):   %s (%s bytes)", Bytes(*e.FileSizeBytes), Grouped(*e.FileSizeBytes))
+	}
+	if e.UncompressedSizeBytes != nil {
+		line("  Size (uncompressed): %s (%s bytes)", Bytes(*e.UncompressedSizeBytes), Grouped(*e.UncompressedSizeBytes))
+	}
+	if e.FileSizeBytes != nil && e.UncompressedSizeBytes != nil && *e.UncompressedSizeBytes > 0 {
+		line("  Compression ratio:   %.0f%% (%s)", 100*(1-float64(*e.FileSizeBytes)/float64(*e.UncompressedSizeBytes)), compression(e))
+	}
+	line("  Checksum CRC32:      %s", deref(e.ChecksumCRC32, "-"))
+	line("  Checksum SHA-256:    %s", deref(e.ChecksumSHA256, "-"))
+	line("")
+	line("Contents (database %s; server %s; %s):", deref(e.DatabaseName, "?"), deref(e.ServerVersion, "?"), deref(e.PgDumpVersion, "pg_dump ?"))
+	c := e.ObjectCounts
+	line("  Tables: %d   Indexes: %d   Triggers: %d   Sequences: %d   Functions: %d", c.Tables, c.Indexes, c.Triggers, c.Sequences, c.Functions)
+	line("  Views: %d   Materialized views: %d   Constraints: %d   Foreign keys: %d   Large objects: %d",
+		c.Views, c.MaterializedViews, c.Constraints, c.ForeignKeys, c.LargeObjects)
+	if len(e.RowCounts) > 0 {
+		line("  Rows (exact, in the dump's snapshot), biggest tables:")
+		for _, t := range Biggest(e.RowCounts, 5) {
+			line("    - %s: %s rows", t, Grouped(e.RowCounts[t]))
+		}
+	}
+	line("")
+	line("Files:")
+	line("  %s.sha256 (sha256sum -c), %s.manifest.json", e.Filename, e.Filename)
+	if e.GlobalsFilename != nil {
+		line("  %s (roles, tablespaces)", *e.GlobalsFilename)
+	}
+	if e.ArchiveS3Path != nil {
+		line("  Uploaded S3: %s", *e.ArchiveS3Path)
+	}
+	line("")
+	line("Retention:")
+	if e.RetentionUntil != nil {
+		line("  Delete after: %s (%d days)", e.RetentionUntil.Format(time.DateOnly),
+			int(e.RetentionUntil.Sub(e.BackupDate.Truncate(24*time.Hour)).Hours()/24))
+	}
+	line("")
+	line("Validation:")
+	line("  Re-read from disk: checksums match, decompresses to exactly what pg_dump wrote")
+	line("  pg_restore --list check: OK ✓ (%d entries)", c.Entries)
+	if e.RestoreTestedAt != nil {
+		line("  Restore test: %s (%s)", e.RestoreTestStatus, e.RestoreTestedAt.Format(stamp))
+	} else {
+		line("  Restore test: not tested yet")
+	}
+	if e.Suspect {
+		line("")
+		line("SUSPECT — kept, but look at it:")
+		for _, r := range e.SuspectReasons {
+			line("  - %s", r)
+		}
+	}
+	if len(e.Warnings) > 0 {
+		line("")
+		line("Warnings:")
+		for _, w := range e.Warnings {
+			line("  - %s", w)
+		}
+	}
+	return b.String()
+}
+
+func compression(e catalog.Execution) string {
+	f := deref(e.CompressionFormat, "?")
+	if f == "none" || e.CompressionLevel == nil {
+		return f
+	}
+	return fmt.Sprintf("%s level %d", f, *e.CompressionLevel)
+}
+
+// Biggest returns the n tables with the most rows, most first.
+func Biggest(counts map[string]int64, n int) []string {
+	names := make([]string, 0, len(counts))
+	for t := range counts {
+		names = append(names, t)
+	}
+	sort.Slice(names, func(i, j int) bool {
+		if counts[names[i]] != counts[names[j]] {
+			return counts[names[i]] > counts[names[j]]
+		}
+		return names[i] < names[j]
+	})
+	return names[:min(n, len(names))]
+}
+
+// List renders rows as a table, one backup a line.
+func List(rows []catalog.Execution) string {
+	var b strings.Builder
+	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, "BACKUP DATE (UTC)\tSTATUS\tSIZE\tCRC32\tRESTORE TEST\tFILENAME\tNOTE")
+	for _, e := range rows {
+		size := "-"
+		if e.FileSizeBytes != nil {
+			size = Bytes(*e.FileSizeBytes)
+		}
+		note := ""
+		switch {
+		case e.ErrorMessage != nil:
+			note = firstLine(*e.ErrorMessage, 60)
+		case e.Suspect:
+			note = "SUSPECT"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.BackupDate.Format("2006-01-02 15:04:05"), e.Status, size,
+			deref(e.ChecksumCRC32, "-"), e.RestoreTestStatus, e.Filename, note)
+	}
+	w.Flush()
+	return b.String()
+}
+
+func firstLine(s string, n int) string {
+	s, _, _ = strings.Cut(s, "\n")
+	if len(s) > n {
+		return s[:n-1] + "…"
+	}
+	return s
+}
+
+func deref(s *string, fallback string) string {
+	if s == nil {
+		return fallback
+	}
+	return *s
+}

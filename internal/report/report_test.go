@@ -1,0 +1,87 @@
+package report
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mosaique/rgz-backup/internal/catalog"
+	"github.com/mosaique/rgz-backup/internal/toc"
+)
+
+func TestBytes(t *testing.T) {
+	for n, want := range map[int64]string{0: "0 bytes", 999: "999 bytes", 1240000000: "1.24 GB", 5800000000: "5.80 GB", 1500: "1.50 kB"} {
+		if got := Bytes(n); got != want {
+			t.Errorf("Bytes(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
+
+func TestGrouped(t *testing.T) {
+	for n, want := range map[int64]string{0: "0", 999: "999", 1000: "1,000", 1240000000: "1,240,000,000", -12345: "-12,345"} {
+		if got := Grouped(n); got != want {
+			t.Errorf("Grouped(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func seedExample() catalog.Execution {
+	start := time.Date(2026, 2, 5, 3, 0, 15, 0, time.UTC)
+	return catalog.Execution{
+		BackupDate: start, Filename: "20260205_030015.dump.gz", FilePath: ptr("/backups/20260205_030015.dump.gz"),
+		Status: "success", FinishedAt: ptr(start.Add(92 * time.Second)), DurationSeconds: ptr(92), Attempt: 1,
+		TriggeredBy: "scheduled", FileSizeBytes: ptr(int64(1240000000)), UncompressedSizeBytes: ptr(int64(5800000000)),
+		ChecksumCRC32: ptr("f7e42c9f"), CompressionFormat: ptr("gzip"), CompressionLevel: ptr(9),
+		ObjectCounts: toc.Counts{Tables: 45, Indexes: 156, Triggers: 23, Sequences: 48, Entries: 500},
+		RowCounts:    map[string]int64{"public.subscribers": 487234, "public.radius_sessions": 12454891, "billing.invoices": 1234567, "public.incidents": 2061, "a.b": 1, "c.d": 2},
+		RetentionUntil: &catalog.Date{Time: time.Date(2026, 3, 7, 0, 0, 0, 0, time.UTC)}, RestoreTestStatus: "not_tested",
+	}
+}
+
+func TestTextCarriesTheSeedExample(t *testing.T) {
+	out := Text(seedExample())
+	for _, want := range []string{
+		"BACKUP POSTGRESQL — February 5, 2026", "Start:        2026-02-05 03:00:15 UTC", "End:          2026-02-05 03:01:47 UTC",
+		"/backups/20260205_030015.dump.gz", "SUCCESS ✓", "1.24 GB (1,240,000,000 bytes)", "5.80 GB (5,800,000,000 bytes)",
+		"Compression ratio:   79% (gzip level 9)", "f7e42c9f", "Tables: 45   Indexes: 156   Triggers: 23   Sequences: 48",
+		"- public.radius_sessions: 12,454,891 rows", "Delete after: 2026-03-07 (30 days)", "pg_restore --list check: OK",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q:\n%s", want, out)
+		}
+	}
+	// Five biggest tables only, biggest first.
+	if strings.Contains(out, "a.b:") || strings.Index(out, "radius_sessions") > strings.Index(out, "subscribers:") {
+		t.Errorf("biggest tables wrong:\n%s", out)
+	}
+}
+
+func TestTextOfFailure(t *testing.T) {
+	e := seedExample()
+	e.Status, e.ErrorMessage = "failed", ptr("pg_dump: signal: killed")
+	out := Text(e)
+	if !strings.Contains(out, "FAILED ✗") || !strings.Contains(out, "pg_dump: signal: killed") || !strings.Contains(out, "Manual action required") {
+		t.Fatalf("failure report:\n%s", out)
+	}
+}
+
+func TestTextOfSuspect(t *testing.T) {
+	e := seedExample()
+	e.Suspect, e.SuspectReasons = true, []string{"3 tables, the previous backup had 45"}
+	if out := Text(e); !strings.Contains(out, "SUSPECT") || !strings.Contains(out, "3 tables") {
+		t.Fatalf("suspect report:\n%s", out)
+	}
+}
+
+func TestList(t *testing.T) {
+	ok := seedExample()
+	bad := seedExample()
+	bad.Status, bad.FileSizeBytes, bad.ChecksumCRC32, bad.ErrorMessage = "failed", nil, nil, ptr("connect to the database to back up: refused")
+	out := List([]catalog.Execution{ok, bad})
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 3 || !strings.Contains(lines[1], "1.24 GB") || !strings.Contains(lines[2], "failed") || !strings.Contains(lines[2], "refused") {
+		t.Fatalf("list:\n%s", out)
+	}
+}
