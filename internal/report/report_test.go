@@ -34,8 +34,8 @@ func seedExample() catalog.Execution {
 		Status: "success", FinishedAt: ptr(start.Add(92 * time.Second)), DurationSeconds: ptr(92), Attempt: 1,
 		TriggeredBy: "scheduled", FileSizeBytes: ptr(int64(1240000000)), UncompressedSizeBytes: ptr(int64(5800000000)),
 		ChecksumCRC32: ptr("f7e42c9f"), CompressionFormat: ptr("gzip"), CompressionLevel: ptr(9),
-		ObjectCounts: toc.Counts{Tables: 45, Indexes: 156, Triggers: 23, Sequences: 48, Entries: 500},
-		RowCounts:    map[string]int64{"public.subscribers": 487234, "public.radius_sessions": 12454891, "billing.invoices": 1234567, "public.incidents": 2061, "a.b": 1, "c.d": 2},
+		ObjectCounts:   toc.Counts{Tables: 45, Indexes: 156, Triggers: 23, Sequences: 48, Entries: 500},
+		RowCounts:      map[string]int64{"public.subscribers": 487234, "public.radius_sessions": 12454891, "billing.invoices": 1234567, "public.incidents": 2061, "a.b": 1, "c.d": 2},
 		RetentionUntil: &catalog.Date{Time: time.Date(2026, 3, 7, 0, 0, 0, 0, time.UTC)}, RestoreTestStatus: "not_tested",
 	}
 }
