@@ -1,0 +1,35 @@
+# rgz-backup — see README.md. `make test` is what CI runs (after `make lint`).
+GO      ?= go
+GOBIN   := $(shell $(GO) env GOPATH)/bin
+BIN     := bin/rgz-backup
+
+.PHONY: build test lint demo bench deps clean
+
+build:
+	$(GO) build -o $(BIN) ./cmd/rgz-backup
+
+deps:
+	bash scripts/install-deps.sh
+
+# The whole suite, against real PostgreSQL clusters the tests start.
+test:
+	$(GO) test -count=1 -timeout 30m ./...
+
+lint:
+	@unformatted="$$(gofmt -l $$(git ls-files '*.go'))"; \
+	  if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
+	$(GO) vet ./...
+	$(GOBIN)/staticcheck ./...
+
+# A throwaway PostgreSQL with a MOSAÏQUE-like database, one backup with
+# progress, its verification and its report.
+demo: build
+	$(GO) run ./demo --binary $(BIN)
+
+# See docs/BENCHMARKS.md. SCALE=600 is the ~650 MB database.
+SCALE ?= 600
+bench: build
+	$(GO) run ./bench --binary $(BIN) --scale $(SCALE)
+
+clean:
+	rm -rf bin .demo

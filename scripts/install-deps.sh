@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs what building, testing and running rgz-backup needs and is not
+# already on the machine. Idempotent: a second run changes nothing.
+# Pinned versions live here and in docs/DEVELOPMENT.md.
+set -euo pipefail
+
+STATICCHECK_VERSION=v0.8.2   # supports the Go of go.mod
+
+log() { echo "install-deps: $*"; }
+
+# Go comes with the machine image; it cannot be fetched here.
+if ! command -v go >/dev/null; then
+  export PATH="/usr/local/go/bin:$PATH"
+  command -v go >/dev/null || { log "Go is missing (need the version in go.mod); install it first"; exit 1; }
+fi
+
+# Debian packages: PostgreSQL (server for the tests' throwaway clusters,
+# client programs pg_dump/pg_restore/pg_dumpall, contrib for amcheck), and
+# the small tools the tests and operators use.
+need_apt=()
+have_pg_bin() { ls /usr/lib/postgresql/*/bin/"$1" >/dev/null 2>&1 || command -v "$1" >/dev/null; }
+have_pg_bin initdb     || need_apt+=(postgresql)
+have_pg_bin pg_dump    || need_apt+=(postgresql-client)
+ls /usr/lib/postgresql/*/lib/amcheck.so >/dev/null 2>&1 || need_apt+=(postgresql-contrib)
+command -v bzip2 >/dev/null    || need_apt+=(bzip2)
+command -v flock >/dev/null    || need_apt+=(util-linux)
+command -v sha256sum >/dev/null || need_apt+=(coreutils)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  log "apt-get install ${need_apt[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+id postgres >/dev/null 2>&1 || { log "the postgres user is missing although PostgreSQL is installed"; exit 1; }
+
+# Go tools, pinned.
+gobin="$(go env GOPATH)/bin"
+if ! "$gobin/staticcheck" -version 2>/dev/null | grep -q "${STATICCHECK_VERSION#v}"; then
+  log "go install staticcheck ${STATICCHECK_VERSION}"
+  go install "honnef.co/go/tools/cmd/staticcheck@${STATICCHECK_VERSION}"
+fi
+
+go mod download
+log "ok"
