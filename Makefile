@@ -26,8 +26,8 @@ lint:
 demo: build
 	$(GO) run ./demo --binary $(BIN)
 
-# See docs/BENCHMARKS.md. SCALE=600 is the ~650 MB database.
-SCALE ?= 600
+# See docs/BENCHMARKS.md. SCALE=320 is the ~650 MB database.
+SCALE ?= 320
 bench: build
 	$(GO) run ./bench --binary $(BIN) --scale $(SCALE)
 

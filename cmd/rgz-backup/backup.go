@@ -34,7 +34,7 @@ unreachable) stdout is empty and stderr says why.`,
 			if err != nil {
 				return err
 			}
-			opts := backup.Options{Config: cfg, TriggeredBy: "manual", Log: logger()}
+			opts := backup.Options{Config: cfg, TriggeredBy: "manual", Log: logger(cfg)}
 			progress := newProgressLine(os.Stderr)
 			opts.Progress = progress.show
 			row, err := backup.Run(cmd.Context(), opts)

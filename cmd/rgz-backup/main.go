@@ -85,8 +85,8 @@ func action(fn func(cmd *cobra.Command, args []string) error) func(*cobra.Comman
 // loadConfig reads the environment; its errors exit 2.
 func loadConfig() (config.Config, error) { return config.Load(os.Getenv) }
 
-func logger() *slog.Logger {
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+func logger(cfg config.Config) *slog.Logger {
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
 }
 
 func newRoot() *cobra.Command {

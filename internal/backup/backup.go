@@ -57,7 +57,8 @@ const mib = 1 << 20
 func Run(ctx context.Context, o Options) (catalog.Execution, error) {
 	o.defaults()
 	cfg := o.Config
-	started := o.Now().UTC().Truncate(time.Second)
+	began := o.Now().UTC()
+	started := began.Truncate(time.Second) // names the file
 	ctx, cancel := context.WithTimeoutCause(ctx, cfg.Timeout, fmt.Errorf("timeout after %ds", int(cfg.Timeout.Seconds())))
 	defer cancel()
 
@@ -70,7 +71,7 @@ func Run(ctx context.Context, o Options) (catalog.Execution, error) {
 		return catalog.Execution{}, fmt.Errorf("%w: %w", ErrNotRecorded, err)
 	}
 
-	r := &run{o: o, cfg: cfg, store: store, tools: dump.Tools{BinDir: cfg.PgBinDir}, started: started}
+	r := &run{o: o, cfg: cfg, store: store, tools: dump.Tools{BinDir: cfg.PgBinDir}, started: started, began: began}
 	r.row = r.newRow()
 	if err := os.MkdirAll(cfg.LocalDir, 0o750); err != nil {
 		return r.fail(ctx, fmt.Errorf("backup directory: %w", err))
@@ -120,7 +121,8 @@ type run struct {
 	cfg     config.Config
 	store   *catalog.Store
 	tools   dump.Tools
-	started time.Time
+	started time.Time // the backup date: second precision, names the file
+	began   time.Time // exact, for durations
 	row     catalog.Execution
 	files   []string // published files, removed again if the attempt fails
 }
@@ -154,6 +156,7 @@ func (r *run) take(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	r.o.Log.Debug("snapshot exported", "snapshot", snap.ID, "seconds", r.since().Seconds())
 	defer snap.close()
 	r.row.DatabaseName, r.row.ServerVersion = &snap.Database, &snap.ServerVersion
 	clientMajor, clientLine, err := r.tools.Version(ctx, "pg_dump")
@@ -178,10 +181,14 @@ func (r *run) take(ctx context.Context) error {
 	var counting sync.WaitGroup
 	countCtx, stopCounting := context.WithCancel(ctx)
 	defer stopCounting()
-	counting.Go(func() { rowCounts, countErr = snap.countRows(countCtx) })
+	counting.Go(func() {
+		rowCounts, countErr = snap.countRows(countCtx)
+		r.o.Log.Debug("rows counted", "tables", len(rowCounts), "seconds", r.since().Seconds())
+	})
 	stopProgress := r.reportProgress(w)
 	dumpErr := r.tools.Dump(ctx, cfg.Database, snap.ID, w)
 	stopProgress()
+	r.o.Log.Debug("pg_dump exited", "error", dumpErr, "seconds", r.since().Seconds())
 	if dumpErr != nil {
 		stopCounting() // the counts are of no use now
 	}
@@ -197,6 +204,8 @@ func (r *run) take(ctx context.Context) error {
 		return closeErr
 	}
 	written := w.Sums()
+	r.o.Log.Info("dump streamed", "file", r.row.Filename, "raw_bytes", written.RawSize, "stored_bytes", written.Size,
+		"seconds", r.since().Seconds())
 
 	if floor := int64(cfg.MinSizeMB) * mib; written.Size < floor {
 		return fmt.Errorf("backup too small: %d bytes < %d MB (BACKUP_MIN_SIZE_MB): is the database empty?", written.Size, cfg.MinSizeMB)
@@ -211,6 +220,7 @@ func (r *run) take(ctx context.Context) error {
 	if counts.TableData == 0 {
 		return fmt.Errorf("validate %s: the archive holds no table data", r.row.Filename)
 	}
+	r.o.Log.Info("validated", "file", r.row.Filename, "seconds", r.since().Seconds())
 
 	path, err := w.Commit()
 	if err != nil {
@@ -243,11 +253,15 @@ func (r *run) take(ctx context.Context) error {
 		r.files = nil
 		return fmt.Errorf("backup %s is written and valid, but: %w", r.row.Filename, err)
 	}
+	r.o.Log.Info("backup recorded", "file", r.row.Filename, "seconds", r.since().Seconds())
 	if r.row.Suspect {
 		r.o.Log.Warn("backup is suspect", "file", r.row.Filename, "reasons", r.row.SuspectReasons)
 	}
 	return nil
 }
+
+// since is how long the attempt has run, for logs and progress.
+func (r *run) since() time.Duration { return r.o.Now().Sub(r.began) }
 
 func (r *run) setSums(s archive.Sums) {
 	size, crc, sha, raw, rawCRC := s.Size, s.CRC32Hex(), s.SHA256Hex(), s.RawSize, s.RawCRC32Hex()
@@ -257,7 +271,7 @@ func (r *run) setSums(s archive.Sums) {
 
 func (r *run) finish() {
 	end := r.o.Now().UTC()
-	secs := int(end.Sub(r.started).Round(time.Second).Seconds())
+	secs := int(end.Sub(r.began).Round(time.Second).Seconds())
 	r.row.FinishedAt, r.row.DurationSeconds = &end, &secs
 }
 
@@ -276,7 +290,7 @@ func (r *run) reportProgress(w *archive.Writer) (stop func()) {
 			case <-done:
 				return
 			case <-t.C:
-				r.o.Progress(Progress{RawBytes: w.RawBytes(), StoredBytes: w.StoredBytes(), Elapsed: time.Since(r.started)})
+				r.o.Progress(Progress{RawBytes: w.RawBytes(), StoredBytes: w.StoredBytes(), Elapsed: r.since()})
 			}
 		}
 	})

@@ -6,6 +6,7 @@ package config
 
 import (
 	"fmt"
+	"log/slog"
 	"net/url"
 	"strconv"
 	"strings"
@@ -55,6 +56,7 @@ type Config struct {
 	MinSizeMB             int
 	Timeout               time.Duration
 	PgBinDir              string // where pg_dump & co. live; empty = search
+	LogLevel              slog.Level
 }
 
 // Error is a configuration error about one variable.
@@ -82,6 +84,9 @@ func Load(getenv func(string) string) (Config, error) {
 		MinSizeMB:             r.intRange("BACKUP_MIN_SIZE_MB", 0, 1<<30),
 		Timeout:               time.Duration(r.intRange("BACKUP_TIMEOUT_SECONDS", 1, 7*24*3600)) * time.Second,
 		PgBinDir:              r.str("BACKUP_PG_BIN_DIR"),
+	}
+	if err := c.LogLevel.UnmarshalText([]byte(r.oneOf("BACKUP_LOG_LEVEL", []string{"debug", "info", "warn", "error"}))); err != nil {
+		r.fail("BACKUP_LOG_LEVEL", r.str("BACKUP_LOG_LEVEL"), "must be one of debug, info, warn, error")
 	}
 	if c.LocalDir == "" {
 		r.fail("BACKUP_LOCAL_DIR", "", "must be a directory path")

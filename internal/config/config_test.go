@@ -74,6 +74,7 @@ func TestInvalidValues(t *testing.T) {
 		{"POSTGRES_PORT", "70000", "POSTGRES_PORT", "from 1 to 65535"},
 		{"BACKUP_DATABASE_URL", "mysql://x@y/z", "BACKUP_DATABASE_URL", "postgres://"},
 		{"BACKUP_DATABASE_URL", "postgres://u:pw@h:5432/", "BACKUP_DATABASE_URL", "must name a database"},
+		{"BACKUP_LOG_LEVEL", "verbose", "BACKUP_LOG_LEVEL", "debug, info, warn, error"},
 		{"BACKUP_CATALOG_DATABASE_URL", "http://h/db", "BACKUP_CATALOG_DATABASE_URL", "postgres://"},
 	}
 	for _, tc := range cases {

@@ -33,6 +33,7 @@ var Variables = []Variable{
 	{Name: "BACKUP_COMPRESSION_LEVEL", Help: "1-9; unset: gzip 9, zstd 3, bzip2 9"},
 	{Name: "BACKUP_MIN_SIZE_MB", Default: "100", Help: "a smaller backup fails as suspicious (0 disables the floor)"},
 	{Name: "BACKUP_TIMEOUT_SECONDS", Default: "600", Help: "a backup running longer is cancelled"},
+	{Name: "BACKUP_LOG_LEVEL", Default: "warn", Help: "debug, info, warn or error (logs go to stderr)"},
 	{Name: "BACKUP_PG_BIN_DIR", Help: "directory holding pg_dump, pg_restore, pg_dumpall; default: PATH, then the newest /usr/lib/postgresql/*/bin"},
 }
 

@@ -20,6 +20,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/mosaique/rgz-backup/internal/config"
 )
 
@@ -130,6 +132,11 @@ func (t Tools) Restore(ctx context.Context, db config.Database, archiveFile stri
 	return t.run(ctx, "pg_restore", append(args, archiveFile), db, nil, io.Discard)
 }
 
+const pipeSize = 1 << 20
+
+// onlyWriter hides any ReadFrom method, so that CopyBuffer uses our buffer.
+type onlyWriter struct{ io.Writer }
+
 // ExitError is a client program that ran and failed.
 type ExitError struct {
 	Program string
@@ -154,7 +161,26 @@ func (t Tools) run(ctx context.Context, name string, args []string, db config.Da
 	}
 	cmd := exec.CommandContext(ctx, path, args...)
 	cmd.Env = childEnv(db.Password)
-	cmd.Stdin, cmd.Stdout = stdin, stdout
+	cmd.Stdin = stdin
+	var copyOut func() error
+	if stdout != nil && stdout != io.Discard {
+		// Our own pipe, enlarged, read in large chunks: exec's default
+		// (64 KiB pipe, 32 KiB copies) costs a context switch per chunk.
+		pr, pw, err := os.Pipe()
+		if err != nil {
+			return err
+		}
+		_, _ = unix.FcntlInt(pw.Fd(), unix.F_SETPIPE_SZ, pipeSize)
+		cmd.Stdout = pw
+		copyOut = func() error {
+			defer pr.Close()
+			_, err := io.CopyBuffer(onlyWriter{stdout}, pr, make([]byte, pipeSize))
+			return err
+		}
+		defer pw.Close()
+	} else {
+		cmd.Stdout = stdout
+	}
 	var stderr tailBuffer
 	cmd.Stderr = &stderr
 	// Own process group so that a cancel kills pg_dump and anything it
@@ -162,7 +188,24 @@ func (t Tools) run(ctx context.Context, name string, args []string, db config.Da
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 10 * time.Second
-	err = cmd.Run()
+	if err := cmd.Start(); err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("%s: %w", name, context.Cause(ctx))
+		}
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	var copyErr error
+	if copyOut != nil {
+		cmd.Stdout.(*os.File).Close() // the child holds its copy; EOF comes when it exits
+		copyErr = copyOut()
+		if copyErr != nil {
+			_ = cmd.Cancel() // the reader failed: the child must not block on a full pipe
+		}
+	}
+	err = cmd.Wait()
+	if copyErr != nil { // our side failed (disk full...): that is the cause, not the kill
+		return fmt.Errorf("%s output: %w", name, copyErr)
+	}
 	if err == nil {
 		return nil
 	}

@@ -1,0 +1,212 @@
+// Command bench compares, in one run on one database, the seed's own
+// command (pg_dump -Fc -Z9 > file), pg_dump's own speed (pg_dump -Fc -Z0 >
+// /dev/null, the floor), and `rgz-backup backup` with gzip and with zstd at
+// their default levels: wall time, file size and peak RSS, then the ratios
+// the targets in docs/BENCHMARKS.md are stated in. Run with `make bench`.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/mosaique/rgz-backup/internal/dump"
+	"github.com/mosaique/rgz-backup/internal/pgtest"
+	"github.com/mosaique/rgz-backup/internal/sample"
+)
+
+type measure struct {
+	name  string
+	wall  time.Duration
+	size  int64
+	rssKB int64
+}
+
+func main() {
+	binary := flag.String("binary", "bin/rgz-backup", "the rgz-backup binary")
+	scale := flag.Int("scale", 320, "sample scale (320: about 650 MB on disk)")
+	repeat := flag.Int("repeat", 2, "runs of each command; the fastest counts")
+	onlyOurs := flag.Bool("only-rgz", false, "skip the pg_dump baselines (for a memory check on a larger database)")
+	flag.Parse()
+	if err := run(*binary, *scale, *repeat, *onlyOurs); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(binary string, scale, repeat int, onlyOurs bool) error {
+	ctx := context.Background()
+	binary, _ = filepath.Abs(binary)
+	work, err := os.MkdirTemp("", "rgz-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	cluster, err := pgtest.Start(ctx, filepath.Join(work, "pg"))
+	if err != nil {
+		return err
+	}
+	defer cluster.Remove()
+	if err := cluster.CreateDatabase(ctx, "rgz"); err != nil {
+		return err
+	}
+	url := cluster.URL("rgz")
+	began := time.Now()
+	if err := sample.Load(ctx, url, scale); err != nil {
+		return err
+	}
+	dbSize, err := databaseSize(ctx, url)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("database: scale %d, %d MB on disk (pg_database_size), loaded in %s\n", scale, dbSize>>20, time.Since(began).Round(time.Second))
+
+	pgDump, err := dump.Tools{}.Path("pg_dump")
+	if err != nil {
+		return err
+	}
+	out := filepath.Join(work, "out")
+	runs := []struct {
+		name string
+		cmd  func() *exec.Cmd
+		file string // what to measure the size of ("" = nothing)
+	}{
+		{"seed: pg_dump -Fc -Z9 > file", func() *exec.Cmd {
+			return redirected(filepath.Join(out, "seed.dump"), pgDump, "-Fc", "-Z9", "--dbname="+url)
+		}, filepath.Join(out, "seed.dump")},
+		{"floor: pg_dump -Fc -Z0 > /dev/null", func() *exec.Cmd {
+			return redirected(os.DevNull, pgDump, "-Fc", "-Z0", "--dbname="+url)
+		}, ""},
+		{"rgz-backup backup (gzip, default level 9)", ours(binary, url, out, "gzip"), filepath.Join(out, "*.dump.gz")},
+		{"rgz-backup backup (zstd, default level 3)", ours(binary, url, out, "zstd"), filepath.Join(out, "*.dump.zst")},
+	}
+	if onlyOurs {
+		runs = runs[2:]
+	}
+	// Warm the server's cache so that the first measured run is not penalised.
+	if err := redirected(os.DevNull, pgDump, "-Fc", "-Z0", "--dbname="+url).Run(); err != nil {
+		return fmt.Errorf("warm-up pg_dump: %w", err)
+	}
+	var results []measure
+	for _, r := range runs {
+		best := measure{name: r.name}
+		for i := 0; i < repeat; i++ {
+			os.RemoveAll(out)
+			os.MkdirAll(out, 0o750)
+			m, err := timeIt(r.cmd())
+			if err != nil {
+				return fmt.Errorf("%s: %w", r.name, err)
+			}
+			if r.file != "" {
+				m.size = sizeOf(r.file)
+			}
+			if best.wall == 0 || m.wall < best.wall {
+				best.wall, best.size = m.wall, m.size
+			}
+			best.rssKB = max(best.rssKB, m.rssKB)
+		}
+		results = append(results, best)
+		fmt.Printf("  %-44s %8.2f s %14d bytes  peak RSS %4d MB\n", best.name, best.wall.Seconds(), best.size, best.rssKB>>10)
+	}
+	printTable(results, onlyOurs)
+	return nil
+}
+
+// redirected is `name args... > path`, as the seed writes it (pg_dump's own
+// -f would add an fsync the seed's command does not do).
+func redirected(path, name string, args ...string) *exec.Cmd {
+	cmd := exec.Command(name, args...)
+	f, err := os.Create(path)
+	if err == nil {
+		cmd.Stdout = f // closed when the process is reaped: the file is tiny in number
+	}
+	return cmd
+}
+
+func ours(binary, url, out, format string) func() *exec.Cmd {
+	return func() *exec.Cmd {
+		cmd := exec.Command(binary, "backup")
+		cmd.Env = append(os.Environ(), "BACKUP_DATABASE_URL="+url, "BACKUP_LOCAL_DIR="+out,
+			"BACKUP_CATALOG_DATABASE_URL="+strings.Replace(url, "/rgz?", "/postgres?", 1),
+			"BACKUP_COMPRESSION_FORMAT="+format, "BACKUP_MIN_SIZE_MB=1", "BACKUP_MIN_FREE_SPACE_GB=1", "BACKUP_TIMEOUT_SECONDS=7200")
+		return cmd
+	}
+}
+
+// timeIt runs cmd and reports its wall time and peak RSS: the larger of the
+// process's own and that of the children it waited for (pg_dump, for us).
+func timeIt(cmd *exec.Cmd) (measure, error) {
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	start := time.Now()
+	err := cmd.Run()
+	wall := time.Since(start)
+	if err != nil {
+		return measure{}, fmt.Errorf("%w: %s", err, stderr.String())
+	}
+	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	return measure{wall: wall, rssKB: ru.Maxrss}, nil
+}
+
+func sizeOf(pattern string) int64 {
+	files, _ := filepath.Glob(pattern)
+	sort.Strings(files)
+	for _, f := range files {
+		if fi, err := os.Stat(f); err == nil {
+			return fi.Size()
+		}
+	}
+	return 0
+}
+
+func databaseSize(ctx context.Context, url string) (int64, error) {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close(ctx)
+	var n int64
+	err = conn.QueryRow(ctx, "SELECT pg_database_size(current_database())").Scan(&n)
+	return n, err
+}
+
+func printTable(r []measure, onlyOurs bool) {
+	fmt.Println()
+	fmt.Println("| command | wall (s) | file (bytes) | peak RSS (MB) |")
+	fmt.Println("|---|---:|---:|---:|")
+	for _, m := range r {
+		fmt.Printf("| %s | %.2f | %d | %d |\n", m.name, m.wall.Seconds(), m.size, m.rssKB>>10)
+	}
+	if onlyOurs {
+		return
+	}
+	seed, floor, gz, zs := r[0], r[1], r[2], r[3]
+	ratio := func(a, b float64) float64 { return a / b }
+	fmt.Println()
+	fmt.Println("| target | measured | met |")
+	fmt.Println("|---|---:|:---:|")
+	check := func(name string, v float64, ok bool) {
+		fmt.Printf("| %s | %.2f | %s |\n", name, v, map[bool]string{true: "yes", false: "NO"}[ok])
+	}
+	zSpeed := ratio(seed.wall.Seconds(), zs.wall.Seconds())
+	check("zstd: seed time / our time (≥ 8)", zSpeed, zSpeed >= 8)
+	zSize := ratio(float64(zs.size), float64(seed.size))
+	check("zstd: our size / seed size (≤ 1.00)", zSize, zSize <= 1)
+	zFloor := ratio(zs.wall.Seconds(), floor.wall.Seconds())
+	check("zstd: our time / floor time (≤ 1.30)", zFloor, zFloor <= 1.3)
+	gSpeed := ratio(seed.wall.Seconds(), gz.wall.Seconds())
+	check("gzip: seed time / our time (≥ 2)", gSpeed, gSpeed >= 2)
+	gSize := ratio(float64(gz.size), float64(seed.size))
+	check("gzip: our size / seed size (≤ 1.10)", gSize, gSize <= 1.1)
+	rss := float64(max(gz.rssKB, zs.rssKB)) / 1024
+	check("peak RSS of rgz-backup, MB (< 100)", rss, rss < 100)
+}
