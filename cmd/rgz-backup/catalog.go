@@ -30,6 +30,20 @@ func openCatalog(ctx context.Context, cfg config.Config) (*catalog.Store, error)
 	return store, nil
 }
 
+// withCatalog loads the configuration and runs fn with the open catalog.
+func withCatalog(ctx context.Context, fn func(*catalog.Store) error) error {
+	cfg, err := loadConfig()
+	if err != nil {
+		return err
+	}
+	store, err := openCatalog(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	return fn(store)
+}
+
 func listCmd() *cobra.Command {
 	var days int
 	var asJSON bool
@@ -41,28 +55,21 @@ func listCmd() *cobra.Command {
 			if days < 1 || days > 36500 {
 				return &config.Error{Var: "--days", Value: fmt.Sprint(days), Allowed: "must be from 1 to 36500"}
 			}
-			cfg, err := loadConfig()
-			if err != nil {
-				return err
-			}
-			store, err := openCatalog(cmd.Context(), cfg)
-			if err != nil {
-				return err
-			}
-			defer store.Close()
-			rows, err := store.List(cmd.Context(), catalog.Filter{Since: time.Now().UTC().AddDate(0, 0, -days)})
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return printJSON(cmd.OutOrStdout(), rows)
-			}
-			if len(rows) == 0 {
-				fmt.Fprintf(cmd.OutOrStdout(), "No backups in the last %d days.\n", days)
+			return withCatalog(cmd.Context(), func(store *catalog.Store) error {
+				rows, err := store.List(cmd.Context(), catalog.Filter{Since: time.Now().UTC().AddDate(0, 0, -days)})
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					return printJSON(cmd.OutOrStdout(), rows)
+				}
+				if len(rows) == 0 {
+					fmt.Fprintf(cmd.OutOrStdout(), "No backups in the last %d days.\n", days)
+					return nil
+				}
+				fmt.Fprint(cmd.OutOrStdout(), report.List(rows))
 				return nil
-			}
-			fmt.Fprint(cmd.OutOrStdout(), report.List(rows))
-			return nil
+			})
 		}),
 	}
 	cmd.Flags().IntVar(&days, "days", 30, "how many days back")
@@ -77,20 +84,13 @@ func showCmd() *cobra.Command {
 		Short: "Show one backup's report",
 		Args:  cobra.ExactArgs(1),
 		RunE: action(func(cmd *cobra.Command, args []string) error {
-			cfg, err := loadConfig()
-			if err != nil {
-				return err
-			}
-			store, err := openCatalog(cmd.Context(), cfg)
-			if err != nil {
-				return err
-			}
-			defer store.Close()
-			row, err := findRow(cmd.Context(), store, args[0])
-			if err != nil {
-				return err
-			}
-			return printRow(cmd.OutOrStdout(), row, asJSON)
+			return withCatalog(cmd.Context(), func(store *catalog.Store) error {
+				row, err := findRow(cmd.Context(), store, args[0])
+				if err != nil {
+					return err
+				}
+				return printRow(cmd.OutOrStdout(), row, asJSON)
+			})
 		}),
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the catalog row as one JSON object")

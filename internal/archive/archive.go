@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 )
 
@@ -51,6 +52,12 @@ type Writer struct {
 	raw                *hashingWriter // sees the uncompressed bytes
 	compressor         io.WriteCloser
 	closed, done       bool
+
+	// For Follow: how many bytes the file holds, and whether it is complete.
+	mu       sync.Mutex
+	grew     *sync.Cond
+	onDisk   int64
+	finished bool
 }
 
 // Create starts a backup file that will be named name in dir.
@@ -61,7 +68,8 @@ func Create(dir, name, format string, level int) (*Writer, error) {
 		return nil, fmt.Errorf("create temporary file: %w", err)
 	}
 	w := &Writer{dir: dir, name: name, tmpPath: tmp, file: f}
-	w.stored = newHashingWriter(f, true)
+	w.grew = sync.NewCond(&w.mu)
+	w.stored = newHashingWriter(notifyingWriter{w}, true)
 	w.compressor, err = newCompressor(format, level, w.stored)
 	if err != nil {
 		f.Close()
@@ -88,6 +96,7 @@ func (w *Writer) Close() error {
 		return nil
 	}
 	w.closed = true
+	defer w.finish()
 	if err := w.compressor.Close(); err != nil {
 		w.file.Close()
 		return fmt.Errorf("finish compression: %w", err)
@@ -132,9 +141,68 @@ func (w *Writer) Abort() {
 		w.compressor.Close()
 		w.file.Close()
 	}
+	w.finish()
 	os.Remove(w.tmpPath)
 	w.done = true
 }
+
+// Follow opens the file being written for reading. Its reads wait at the
+// end of what is written so far until more comes, and return io.EOF once
+// the writer is closed or aborted: a check can read the file back while it
+// is still being written, on a core the stream leaves idle.
+func (w *Writer) Follow() (io.ReadCloser, error) {
+	f, err := os.Open(w.tmpPath)
+	if err != nil {
+		return nil, err
+	}
+	return &follower{w: w, f: f}, nil
+}
+
+func (w *Writer) finish() {
+	w.mu.Lock()
+	w.finished = true
+	w.mu.Unlock()
+	w.grew.Broadcast()
+}
+
+// notifyingWriter writes to the file and wakes followers.
+type notifyingWriter struct{ w *Writer }
+
+func (n notifyingWriter) Write(p []byte) (int, error) {
+	c, err := n.w.file.Write(p)
+	n.w.mu.Lock()
+	n.w.onDisk += int64(c)
+	n.w.mu.Unlock()
+	n.w.grew.Broadcast()
+	return c, err
+}
+
+type follower struct {
+	w   *Writer
+	f   *os.File
+	off int64
+}
+
+func (r *follower) Read(p []byte) (int, error) {
+	for {
+		n, err := r.f.Read(p)
+		r.off += int64(n)
+		if n > 0 || (err != nil && err != io.EOF) {
+			return n, err
+		}
+		r.w.mu.Lock()
+		for r.w.onDisk <= r.off && !r.w.finished {
+			r.w.grew.Wait()
+		}
+		end := r.w.finished && r.w.onDisk <= r.off
+		r.w.mu.Unlock()
+		if end {
+			return 0, io.EOF
+		}
+	}
+}
+
+func (r *follower) Close() error { return r.f.Close() }
 
 // WriteFileAtomic writes a small file (a sidecar) so that it exists either
 // whole or not at all.

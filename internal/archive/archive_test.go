@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // payload is compressible but not trivial, like a dump.
@@ -193,5 +194,54 @@ func TestFormatOf(t *testing.T) {
 		if got := FormatOf(name); got != want {
 			t.Errorf("%s: %s", name, got)
 		}
+	}
+}
+
+// A follower sees exactly the file's bytes, though it starts before they exist.
+func TestFollowReadsWhileWriting(t *testing.T) {
+	data := payload(4 << 20)
+	w, err := Create(t.TempDir(), "f.dump.zst", "zstd", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := w.Follow()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan Sums, 1)
+	go func() {
+		s, err := CheckReader(context.Background(), r, "zstd", nil)
+		if err != nil {
+			t.Error(err)
+		}
+		got <- s
+	}()
+	for off := 0; off < len(data); off += 64 << 10 {
+		w.Write(data[off:min(off+64<<10, len(data))])
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if diffs := Compare(w.Sums(), <-got); len(diffs) > 0 {
+		t.Fatalf("follower saw other bytes: %v", diffs)
+	}
+	w.Abort()
+}
+
+// Aborting the writer releases a follower waiting for more bytes.
+func TestFollowEndsOnAbort(t *testing.T) {
+	w, _ := Create(t.TempDir(), "a.dump.gz", "gzip", 6)
+	r, _ := w.Follow()
+	done := make(chan error, 1)
+	go func() {
+		_, err := CheckReader(context.Background(), r, "gzip", nil)
+		done <- err
+	}()
+	w.Write(payload(1 << 20))
+	w.Abort()
+	select {
+	case <-done: // whatever it concluded, the file is gone and the result unused
+	case <-time.After(10 * time.Second):
+		t.Fatal("follower still waiting after abort")
 	}
 }

@@ -18,6 +18,12 @@ func Check(ctx context.Context, path, format string, sink io.Writer) (Sums, erro
 		return Sums{}, err
 	}
 	defer f.Close()
+	return CheckReader(ctx, f, format, sink)
+}
+
+// CheckReader is Check over the bytes of a file as r reads them (a Follow
+// reader, say).
+func CheckReader(ctx context.Context, f io.Reader, format string, sink io.Writer) (Sums, error) {
 	stored := newHashingWriter(io.Discard, true)
 	dec, err := newDecompressor(format, io.TeeReader(bufio.NewReaderSize(f, 1<<20), stored))
 	if err != nil {
@@ -29,7 +35,7 @@ func Check(ctx context.Context, path, format string, sink io.Writer) (Sums, erro
 	}
 	raw := newHashingWriter(&lenientWriter{w: sink}, false)
 	if _, err := io.Copy(raw, ctxReader{ctx, dec}); err != nil {
-		return Sums{}, fmt.Errorf("decompress %s: %w", path, err)
+		return Sums{}, fmt.Errorf("decompress: %w", err)
 	}
 	// Trailing bytes past the compressed stream's end still belong to the file.
 	if _, err := io.Copy(stored, f); err != nil {

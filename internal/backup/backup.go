@@ -24,6 +24,7 @@ import (
 	"github.com/mosaique/rgz-backup/internal/disk"
 	"github.com/mosaique/rgz-backup/internal/dump"
 	"github.com/mosaique/rgz-backup/internal/lock"
+	"github.com/mosaique/rgz-backup/internal/toc"
 )
 
 // Options of one backup.
@@ -92,6 +93,19 @@ func Run(ctx context.Context, o Options) (catalog.Execution, error) {
 		return r.fail(ctx, err)
 	}
 	return r.row, nil
+}
+
+// ErrClientTooOld means pg_dump cannot dump this server: retrying will not help.
+var ErrClientTooOld = errors.New("pg_dump is older than the server")
+
+// CheckClientVersion applies pg_dump's rule: it dumps servers of its own
+// major version or older, never newer ones.
+func CheckClientVersion(clientMajor, serverMajor int) error {
+	if clientMajor < serverMajor {
+		return fmt.Errorf("%w: pg_dump %d cannot dump PostgreSQL %d; install postgresql-client-%d or point BACKUP_PG_BIN_DIR at its bin directory",
+			ErrClientTooOld, clientMajor, serverMajor, serverMajor)
+	}
+	return nil
 }
 
 func (o *Options) defaults() {
@@ -164,16 +178,25 @@ func (r *run) take(ctx context.Context) error {
 		return err
 	}
 	r.row.PgDumpVersion = &clientLine
-	if clientMajor < snap.ServerMajor {
-		return fmt.Errorf("pg_dump %d is older than the server (PostgreSQL %d) and cannot dump it: install postgresql-client-%d or point BACKUP_PG_BIN_DIR at its bin directory",
-			clientMajor, snap.ServerMajor, snap.ServerMajor)
+	if err := CheckClientVersion(clientMajor, snap.ServerMajor); err != nil {
+		return err
 	}
 
 	w, err := archive.Create(cfg.LocalDir, r.row.Filename, cfg.CompressionFormat, cfg.CompressionLevel)
 	if err != nil {
 		return err
 	}
-	defer w.Abort() // does nothing once committed
+	// The validation reads the file back through its own descriptor while
+	// it is being written, so that it costs no time after the stream.
+	waitVerified, err := r.verifyWhileWriting(ctx, w)
+	if err != nil {
+		w.Abort()
+		return err
+	}
+	defer func() {
+		w.Abort() // does nothing once committed; otherwise ends the follower
+		waitVerified()
+	}()
 
 	// Count rows in the snapshot while pg_dump streams the same snapshot.
 	var rowCounts map[string]int64
@@ -210,7 +233,8 @@ func (r *run) take(ctx context.Context) error {
 	if floor := int64(cfg.MinSizeMB) * mib; written.Size < floor {
 		return fmt.Errorf("backup too small: %d bytes < %d MB (BACKUP_MIN_SIZE_MB): is the database empty?", written.Size, cfg.MinSizeMB)
 	}
-	reread, counts, err := Verify(ctx, r.tools, w.TempPath(), cfg.CompressionFormat)
+	v := waitVerified()
+	reread, counts, err := v.sums, v.counts, v.err
 	if err != nil {
 		return fmt.Errorf("validate %s: %w", r.row.Filename, err)
 	}
@@ -258,6 +282,28 @@ func (r *run) take(ctx context.Context) error {
 		r.o.Log.Warn("backup is suspect", "file", r.row.Filename, "reasons", r.row.SuspectReasons)
 	}
 	return nil
+}
+
+type verification struct {
+	sums   archive.Sums
+	counts toc.Counts
+	err    error
+}
+
+// verifyWhileWriting starts checking the file as w writes it; the function
+// it returns waits for the verdict (call it after w is closed or aborted).
+func (r *run) verifyWhileWriting(ctx context.Context, w *archive.Writer) (func() verification, error) {
+	follow, err := w.Follow()
+	if err != nil {
+		return nil, err
+	}
+	verified := make(chan verification, 1)
+	go func() {
+		defer follow.Close()
+		sums, counts, err := VerifyReader(ctx, r.tools, follow, r.cfg.CompressionFormat)
+		verified <- verification{sums, counts, err}
+	}()
+	return sync.OnceValue(func() verification { return <-verified }), nil
 }
 
 // since is how long the attempt has run, for logs and progress.

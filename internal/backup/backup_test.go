@@ -491,3 +491,39 @@ func TestVerifyRejectsNonArchive(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// A backup role that may not read role passwords still gets its globals,
+// without passwords, and the row says so.
+func TestGlobalsWithoutPasswordsForNonSuperuser(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, 0)
+	role := "rgz_backup_" + strings.ToLower(e.srcDB)
+	admin, err := pgx.Connect(ctx, cluster.URL(e.srcDB))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	for _, sql := range []string{
+		"CREATE ROLE " + role + " LOGIN",
+		"CREATE TABLE subscribers_copy AS SELECT g AS id FROM generate_series(1, 100) g",
+		"ALTER TABLE subscribers_copy OWNER TO " + role,
+	} {
+		if _, err := admin.Exec(ctx, sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		c, _ := pgx.Connect(ctx, cluster.URL("postgres"))
+		defer c.Close(ctx)
+		c.Exec(ctx, "DROP DATABASE IF EXISTS "+e.srcDB+" WITH (FORCE)")
+		c.Exec(ctx, "DROP ROLE IF EXISTS "+role)
+	})
+	e.vars["BACKUP_DATABASE_URL"] = strings.Replace(cluster.URL(e.srcDB), "postgres@", role+"@", 1)
+	row, err := e.run(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if row.GlobalsFilename == nil || len(row.Warnings) != 1 || !strings.Contains(row.Warnings[0], "without role passwords") {
+		t.Fatalf("globals %v, warnings %q", row.GlobalsFilename, row.Warnings)
+	}
+}

@@ -1,6 +1,8 @@
 package backup
 
 import (
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -43,5 +45,21 @@ func TestSuspicions(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestCheckClientVersion(t *testing.T) {
+	cases := []struct {
+		client, server int
+		ok             bool
+	}{{15, 15, true}, {17, 15, true}, {14, 15, false}, {9, 16, false}}
+	for _, c := range cases {
+		err := CheckClientVersion(c.client, c.server)
+		if (err == nil) != c.ok {
+			t.Errorf("pg_dump %d, server %d: %v", c.client, c.server, err)
+		}
+		if err != nil && (!errors.Is(err, ErrClientTooOld) || !strings.Contains(err.Error(), fmt.Sprintf("postgresql-client-%d", c.server))) {
+			t.Errorf("message should name the client to install: %v", err)
+		}
 	}
 }

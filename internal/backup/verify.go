@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/mosaique/rgz-backup/internal/archive"
 	"github.com/mosaique/rgz-backup/internal/dump"
@@ -17,6 +18,16 @@ var errTOCRead = errors.New("pg_restore has read the table of contents")
 // file and of its decompressed content, and feeds that content to
 // `pg_restore --list` to prove the archive's table of contents reads.
 func Verify(ctx context.Context, tools dump.Tools, path, format string) (archive.Sums, toc.Counts, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return archive.Sums{}, toc.Counts{}, err
+	}
+	defer f.Close()
+	return VerifyReader(ctx, tools, f, format)
+}
+
+// VerifyReader is Verify over the bytes of a backup file as r reads them.
+func VerifyReader(ctx context.Context, tools dump.Tools, r io.Reader, format string) (archive.Sums, toc.Counts, error) {
 	pr, pw := io.Pipe()
 	type listed struct {
 		text string
@@ -28,7 +39,7 @@ func Verify(ctx context.Context, tools dump.Tools, path, format string) (archive
 		pr.CloseWithError(errTOCRead) // pg_restore stops early; the check reads on
 		done <- listed{text, err}
 	}()
-	sums, err := archive.Check(ctx, path, format, pw)
+	sums, err := archive.CheckReader(ctx, r, format, pw)
 	pw.CloseWithError(err) // nil: pg_restore sees the end of the archive
 	list := <-done
 	if err != nil {

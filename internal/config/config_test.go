@@ -41,7 +41,7 @@ func TestDefaults(t *testing.T) {
 }
 
 func TestLevelDefaultsPerFormat(t *testing.T) {
-	for format, want := range map[string]int{"gzip": 9, "zstd": 3, "bzip2": 9, "none": 0, "ZSTD": 3} {
+	for format, want := range map[string]int{"gzip": 9, "zstd": 1, "bzip2": 9, "none": 0, "ZSTD": 1} {
 		c, err := Load(env(with(map[string]string{"BACKUP_COMPRESSION_FORMAT": format})))
 		if err != nil {
 			t.Fatal(err)

@@ -30,7 +30,7 @@ var Variables = []Variable{
 	{Name: "BACKUP_MIN_FREE_SPACE_GB", Default: "10", Help: "a backup is refused when BACKUP_LOCAL_DIR has less free space"},
 	{Name: "BACKUP_WARNING_USED_PERCENT", Default: "80", Help: "disk use that deserves a warning"},
 	{Name: "BACKUP_COMPRESSION_FORMAT", Default: "gzip", Help: "gzip, zstd, bzip2 or none"},
-	{Name: "BACKUP_COMPRESSION_LEVEL", Help: "1-9; unset: gzip 9, zstd 3, bzip2 9"},
+	{Name: "BACKUP_COMPRESSION_LEVEL", Help: "1-9; unset: gzip 9, zstd 1, bzip2 9"},
 	{Name: "BACKUP_MIN_SIZE_MB", Default: "100", Help: "a smaller backup fails as suspicious (0 disables the floor)"},
 	{Name: "BACKUP_TIMEOUT_SECONDS", Default: "600", Help: "a backup running longer is cancelled"},
 	{Name: "BACKUP_LOG_LEVEL", Default: "warn", Help: "debug, info, warn or error (logs go to stderr)"},

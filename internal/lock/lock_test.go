@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/pgtest"
 )
@@ -86,4 +88,35 @@ func TestAdvisoryLockAcrossSessions(t *testing.T) {
 		t.Fatalf("after release: %v", err)
 	}
 	again()
+}
+
+// A holder whose session dies (crash, network cut) leaves no stale lock.
+func TestAdvisoryLockDiesWithSession(t *testing.T) {
+	ctx := context.Background()
+	db := config.Database{URL: cluster.URL(cluster.NewDatabase(t))}
+	if _, err := Advisory(ctx, db, Holder{PID: 1, Host: "crashed"}); err != nil { // never released
+		t.Fatal(err)
+	}
+	admin, err := pgx.Connect(ctx, db.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	var killed bool
+	err = admin.QueryRow(ctx, `SELECT pg_terminate_backend(pid) FROM pg_locks
+		WHERE locktype = 'advisory' AND classid = $1 AND objid = $2`, advisoryNamespace, advisoryBackup).Scan(&killed)
+	if err != nil || !killed {
+		t.Fatalf("terminate holder: %v %v", killed, err)
+	}
+	for i := 0; ; i++ {
+		release, err := Advisory(ctx, db, Me())
+		if err == nil {
+			release()
+			return
+		}
+		if i == 100 {
+			t.Fatalf("lock still held after its session died: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
