@@ -315,10 +315,12 @@ func (r *run) setSums(s archive.Sums) {
 	r.row.UncompressedSizeBytes, r.row.UncompressedChecksumCRC32 = &raw, &rawCRC
 }
 
+// finish stamps the row just before it is written. Times are cut to the
+// microsecond, PostgreSQL's precision, so the manifest and the row agree.
 func (r *run) finish() {
-	end := r.o.Now().UTC()
+	end := r.o.Now().UTC().Truncate(time.Microsecond)
 	secs := int(end.Sub(r.began).Round(time.Second).Seconds())
-	r.row.FinishedAt, r.row.DurationSeconds = &end, &secs
+	r.row.FinishedAt, r.row.DurationSeconds, r.row.CreatedAt = &end, &secs, end
 }
 
 // reportProgress calls Options.Progress every ProgressEvery until stopped.
@@ -349,7 +351,7 @@ func (r *run) fail(ctx context.Context, cause error) (catalog.Execution, error) 
 	for _, f := range r.files {
 		os.Remove(f)
 	}
-	if cerr := context.Cause(ctx); cerr != nil && ctx.Err() != nil && !strings.Contains(cause.Error(), cerr.Error()) {
+	if cerr := context.Cause(ctx); cerr != nil && !strings.Contains(cause.Error(), cerr.Error()) {
 		cause = fmt.Errorf("%w: %w", cerr, cause)
 	}
 	msg := cause.Error()

@@ -216,10 +216,15 @@ func TestRoundTripEveryFormat(t *testing.T) {
 			if err := json.Unmarshal(b, &m); err != nil || m.ID != row.ID || *m.ChecksumSHA256 != *row.ChecksumSHA256 || m.RowCounts["public.subscribers"] == 0 {
 				t.Fatalf("manifest %v: %+v", err, m.Execution)
 			}
-			// The catalog holds the same row.
+			// The catalog holds the same row as the manifest, stamped now.
 			rows := e.catalogRows()
-			if len(rows) != 1 || rows[0].ID != row.ID || *rows[0].ChecksumCRC32 != *row.ChecksumCRC32 {
-				t.Fatalf("catalog rows %+v", rows)
+			fromCatalog, _ := json.Marshal(rows[0])
+			fromManifest, _ := json.Marshal(m.Execution)
+			if len(rows) != 1 || !bytes.Equal(fromCatalog, fromManifest) {
+				t.Fatalf("catalog row differs from the manifest:\n%s\n%s", fromCatalog, fromManifest)
+			}
+			if age := time.Since(rows[0].CreatedAt); age < 0 || age > time.Minute {
+				t.Fatalf("created_at %s", rows[0].CreatedAt)
 			}
 			globals, _ := os.ReadFile(filepath.Join(e.dir, *row.GlobalsFilename))
 			if len(globals) == 0 {
@@ -309,7 +314,7 @@ func failedRow(t *testing.T, e *env, row catalog.Execution, err error, msg strin
 	if len(rows) != 1 || rows[0].Status != "failed" || rows[0].ErrorMessage == nil || !strings.Contains(*rows[0].ErrorMessage, msg) {
 		t.Fatalf("catalog: %+v", rows)
 	}
-	if rows[0].ID != row.ID || rows[0].DurationSeconds == nil || rows[0].FileSizeBytes != nil {
+	if rows[0].ID != row.ID || rows[0].DurationSeconds == nil || rows[0].FileSizeBytes != nil || time.Since(rows[0].CreatedAt) > time.Minute {
 		t.Fatalf("failed row incomplete or claims a file: %+v", rows[0])
 	}
 }

@@ -13,7 +13,7 @@ import (
 // uncompressed, so that a change of compression format is not a suspicion.
 // Tools our users left reported empty dumps as successes; this is the guard.
 func Suspicions(rawSize int64, tables int, recent []catalog.Execution) []string {
-	var reasons []string
+	reasons := []string{} // never nil: the manifest and the row both say []
 	var sizes []int64
 	for _, r := range recent {
 		if r.UncompressedSizeBytes != nil {

@@ -144,8 +144,12 @@ func Open(ctx context.Context, db config.Database) (*Store, error) {
 // Close closes the connections.
 func (s *Store) Close() { s.pool.Close() }
 
-// Insert records one execution.
+// Insert records one execution. A zero CreatedAt becomes now: the column's
+// default does not apply when the value is given.
 func (s *Store) Insert(ctx context.Context, e *Execution) error {
+	if e.CreatedAt.IsZero() {
+		e.CreatedAt = time.Now().UTC().Truncate(time.Microsecond)
+	}
 	if e.RowCounts == nil {
 		e.RowCounts = map[string]int64{}
 	}

@@ -43,12 +43,8 @@ func Start(ctx context.Context, baseDir string) (*Cluster, error) {
 		return nil, err
 	}
 	if c.account != nil {
-		// The server must be able to reach its directory through every parent.
-		for d := baseDir; d != "/" && d != "."; d = filepath.Dir(d) {
-			if fi, err := os.Stat(d); err == nil && fi.Mode().Perm()&0o005 != 0o005 {
-				_ = os.Chmod(d, fi.Mode().Perm()|0o755)
-			}
-		}
+		// The server runs as postgres: baseDir is its own, and its parents
+		// must let it through (a directory under /tmp does).
 		if err := os.Chown(baseDir, int(c.account.Uid), int(c.account.Gid)); err != nil {
 			return nil, err
 		}
