@@ -156,60 +156,96 @@ func (r *run) newRow() catalog.Execution {
 
 // take does the work between the locks. Any error it returns fails the attempt.
 func (r *run) take(ctx context.Context) error {
-	cfg := r.cfg
-	usage, err := disk.UsageOf(cfg.LocalDir)
+	if err := r.checkFreeSpace(); err != nil {
+		return err
+	}
+	snap, err := r.snapshot(ctx)
 	if err != nil {
 		return err
 	}
-	if need := uint64(cfg.MinFreeSpaceGB) << 30; usage.Free < need {
-		return fmt.Errorf("insufficient disk space in %s: %.1f GB free < %d GB required (BACKUP_MIN_FREE_SPACE_GB)",
-			cfg.LocalDir, float64(usage.Free)/(1<<30), cfg.MinFreeSpaceGB)
+	defer snap.close()
+	w, got, err := r.stream(ctx, snap)
+	if err != nil {
+		return err
 	}
+	defer w.Abort() // does nothing once committed
+	return r.publish(ctx, w, got)
+}
 
-	snap, err := openSnapshot(ctx, cfg.Database)
+func (r *run) checkFreeSpace() error {
+	usage, err := disk.UsageOf(r.cfg.LocalDir)
 	if err != nil {
 		return err
+	}
+	if need := uint64(r.cfg.MinFreeSpaceGB) << 30; usage.Free < need {
+		return fmt.Errorf("insufficient disk space in %s: %.1f GB free < %d GB required (BACKUP_MIN_FREE_SPACE_GB)",
+			r.cfg.LocalDir, float64(usage.Free)/(1<<30), r.cfg.MinFreeSpaceGB)
+	}
+	return nil
+}
+
+// snapshot exports the snapshot pg_dump will use, once pg_dump is known to
+// be able to dump this server.
+func (r *run) snapshot(ctx context.Context) (*snapshot, error) {
+	snap, err := openSnapshot(ctx, r.cfg.Database)
+	if err != nil {
+		return nil, err
 	}
 	r.o.Log.Debug("snapshot exported", "snapshot", snap.ID, "seconds", r.since().Seconds())
-	defer snap.close()
 	r.row.DatabaseName, r.row.ServerVersion = &snap.Database, &snap.ServerVersion
 	clientMajor, clientLine, err := r.tools.Version(ctx, "pg_dump")
+	if err == nil {
+		r.row.PgDumpVersion = &clientLine
+		err = CheckClientVersion(clientMajor, snap.ServerMajor)
+	}
 	if err != nil {
-		return err
+		snap.close()
+		return nil, err
 	}
-	r.row.PgDumpVersion = &clientLine
-	if err := CheckClientVersion(clientMajor, snap.ServerMajor); err != nil {
-		return err
-	}
+	return snap, nil
+}
 
-	w, err := archive.Create(cfg.LocalDir, r.row.Filename, cfg.CompressionFormat, cfg.CompressionLevel)
+// streamed is what the stream produced and the validation established.
+type streamed struct {
+	sums      archive.Sums
+	counts    toc.Counts
+	rowCounts map[string]int64
+}
+
+// stream runs pg_dump in the snapshot into a new temporary file, counting
+// rows in the same snapshot meanwhile, and validates the file. It returns
+// the closed, validated, not yet published file.
+func (r *run) stream(ctx context.Context, snap *snapshot) (*archive.Writer, streamed, error) {
+	w, err := archive.Create(r.cfg.LocalDir, r.row.Filename, r.cfg.CompressionFormat, r.cfg.CompressionLevel)
 	if err != nil {
-		return err
+		return nil, streamed{}, err
 	}
 	// The validation reads the file back through its own descriptor while
 	// it is being written, so that it costs no time after the stream.
 	waitVerified, err := r.verifyWhileWriting(ctx, w)
 	if err != nil {
 		w.Abort()
-		return err
+		return nil, streamed{}, err
 	}
+	valid := false
 	defer func() {
-		w.Abort() // does nothing once committed; otherwise ends the follower
-		waitVerified()
+		if !valid {
+			w.Abort() // also ends the follower
+			waitVerified()
+		}
 	}()
 
-	// Count rows in the snapshot while pg_dump streams the same snapshot.
-	var rowCounts map[string]int64
+	var got streamed
 	var countErr error
 	var counting sync.WaitGroup
 	countCtx, stopCounting := context.WithCancel(ctx)
 	defer stopCounting()
 	counting.Go(func() {
-		rowCounts, countErr = snap.countRows(countCtx)
-		r.o.Log.Debug("rows counted", "tables", len(rowCounts), "seconds", r.since().Seconds())
+		got.rowCounts, countErr = snap.countRows(countCtx)
+		r.o.Log.Debug("rows counted", "tables", len(got.rowCounts), "seconds", r.since().Seconds())
 	})
 	stopProgress := r.reportProgress(w)
-	dumpErr := r.tools.Dump(ctx, cfg.Database, snap.ID, w)
+	dumpErr := r.tools.Dump(ctx, r.cfg.Database, snap.ID, w)
 	stopProgress()
 	r.o.Log.Debug("pg_dump exited", "error", dumpErr, "seconds", r.since().Seconds())
 	if dumpErr != nil {
@@ -217,43 +253,49 @@ func (r *run) take(ctx context.Context) error {
 	}
 	counting.Wait()
 	closeErr := w.Close()
-	snap.close()
+	snap.close() // pg_dump has its snapshot; free the server's
 	switch {
 	case dumpErr != nil:
-		return dumpErr
+		return nil, got, dumpErr
 	case countErr != nil:
-		return countErr
+		return nil, got, countErr
 	case closeErr != nil:
-		return closeErr
+		return nil, got, closeErr
 	}
-	written := w.Sums()
-	r.o.Log.Info("dump streamed", "file", r.row.Filename, "raw_bytes", written.RawSize, "stored_bytes", written.Size,
+	got.sums = w.Sums()
+	r.o.Log.Info("dump streamed", "file", r.row.Filename, "raw_bytes", got.sums.RawSize, "stored_bytes", got.sums.Size,
 		"seconds", r.since().Seconds())
 
-	if floor := int64(cfg.MinSizeMB) * mib; written.Size < floor {
-		return fmt.Errorf("backup too small: %d bytes < %d MB (BACKUP_MIN_SIZE_MB): is the database empty?", written.Size, cfg.MinSizeMB)
+	if floor := int64(r.cfg.MinSizeMB) * mib; got.sums.Size < floor {
+		return nil, got, fmt.Errorf("backup too small: %d bytes < %d MB (BACKUP_MIN_SIZE_MB): is the database empty?", got.sums.Size, r.cfg.MinSizeMB)
 	}
 	v := waitVerified()
-	reread, counts, err := v.sums, v.counts, v.err
-	if err != nil {
-		return fmt.Errorf("validate %s: %w", r.row.Filename, err)
+	if v.err != nil {
+		return nil, got, fmt.Errorf("validate %s: %w", r.row.Filename, v.err)
 	}
-	if diffs := archive.Compare(written, reread); len(diffs) > 0 {
-		return fmt.Errorf("validate %s: file on disk differs from what was written: %s", r.row.Filename, strings.Join(diffs, "; "))
+	if diffs := archive.Compare(got.sums, v.sums); len(diffs) > 0 {
+		return nil, got, fmt.Errorf("validate %s: file on disk differs from what was written: %s", r.row.Filename, strings.Join(diffs, "; "))
 	}
-	if counts.TableData == 0 {
-		return fmt.Errorf("validate %s: the archive holds no table data", r.row.Filename)
+	if v.counts.TableData == 0 {
+		return nil, got, fmt.Errorf("validate %s: the archive holds no table data", r.row.Filename)
 	}
+	got.counts = v.counts
 	r.o.Log.Info("validated", "file", r.row.Filename, "seconds", r.since().Seconds())
+	valid = true
+	return w, got, nil
+}
 
+// publish gives the validated file its name, writes the sidecars and
+// records the row.
+func (r *run) publish(ctx context.Context, w *archive.Writer, got streamed) error {
 	path, err := w.Commit()
 	if err != nil {
 		return err
 	}
 	r.files = append(r.files, path)
-	r.setSums(written)
-	r.row.ObjectCounts, r.row.RowCounts = counts, rowCounts
-	if err := r.writeSHA256(path, written); err != nil {
+	r.setSums(got.sums)
+	r.row.ObjectCounts, r.row.RowCounts = got.counts, got.rowCounts
+	if err := r.writeSHA256(path, got.sums); err != nil {
 		return err
 	}
 	r.dumpGlobals(ctx)
@@ -262,9 +304,9 @@ func (r *run) take(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	r.row.SuspectReasons = Suspicions(written.RawSize, counts.Tables, recent)
+	r.row.SuspectReasons = Suspicions(got.sums.RawSize, got.counts.Tables, recent)
 	r.row.Suspect = len(r.row.SuspectReasons) > 0
-	until := catalog.Date{Time: r.started.AddDate(0, 0, cfg.LocalRetentionDays).Truncate(24 * time.Hour)}
+	until := catalog.Date{Time: r.started.AddDate(0, 0, r.cfg.LocalRetentionDays).Truncate(24 * time.Hour)}
 	r.row.RetentionUntil = &until
 	r.row.Status = catalog.StatusSuccess
 	r.finish()
@@ -272,7 +314,7 @@ func (r *run) take(ctx context.Context) error {
 		return err
 	}
 	if err := r.store.Insert(ctx, &r.row); err != nil {
-		// The files are whole and describe themselves; keep them (catalog
+		// The files are whole and describe themselves; keep them (a catalog
 		// rebuild can record them later) but say the run did not end well.
 		r.files = nil
 		return fmt.Errorf("backup %s is written and valid, but: %w", r.row.Filename, err)
