@@ -108,6 +108,13 @@ func CheckClientVersion(clientMajor, serverMajor int) error {
 	return nil
 }
 
+// Permanent says whether retrying cannot heal err: bad configuration, or a
+// pg_dump too old for the server. A daemon retries every other failure.
+func Permanent(err error) bool {
+	var cfgErr *config.Error
+	return errors.As(err, &cfgErr) || errors.Is(err, ErrClientTooOld)
+}
+
 func (o *Options) defaults() {
 	if o.TriggeredBy == "" {
 		o.TriggeredBy = "manual"

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/mosaique/rgz-backup/internal/catalog"
+	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/toc"
 )
 
@@ -60,6 +61,24 @@ func TestCheckClientVersion(t *testing.T) {
 		}
 		if err != nil && (!errors.Is(err, ErrClientTooOld) || !strings.Contains(err.Error(), fmt.Sprintf("postgresql-client-%d", c.server))) {
 			t.Errorf("message should name the client to install: %v", err)
+		}
+	}
+}
+
+func TestPermanent(t *testing.T) {
+	cases := map[string]struct {
+		err  error
+		want bool
+	}{
+		"bad configuration":     {fmt.Errorf("load: %w", &config.Error{Var: "X", Value: "y", Allowed: "z"}), true},
+		"pg_dump too old":       {CheckClientVersion(14, 15), true},
+		"server unreachable":    {errors.New("connect to the database to back up: connection refused"), false},
+		"timeout":               {errors.New("timeout after 600s"), false},
+		"lock held (transient)": {errors.New("another backup is running"), false},
+	}
+	for name, c := range cases {
+		if got := Permanent(c.err); got != c.want {
+			t.Errorf("%s: %v", name, got)
 		}
 	}
 }

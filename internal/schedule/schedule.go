@@ -1,0 +1,137 @@
+// Package schedule holds the daemon's timing decisions as plain functions:
+// when the daily slot is, whether a job that starts late still runs (a
+// missed night is caught up, never skipped) or is skipped (its slot already
+// has a success), whether the daemon must catch up at start, and how long
+// to wait before retrying a failed attempt. All times are UTC.
+package schedule
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/robfig/cron/v3"
+)
+
+// Schedule is when scheduled backups are due. It satisfies River's
+// PeriodicSchedule.
+type Schedule struct {
+	Spec string // as given, for messages and `status`
+	cron cron.Schedule
+}
+
+// seconds-first six-field parser; five fields use cron.ParseStandard's fields.
+var (
+	fiveFields = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow)
+	sixFields  = cron.NewParser(cron.Second | cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow)
+)
+
+// Parse reads a cron expression of 5 fields (minute hour day month weekday)
+// or 6 with seconds first, evaluated in UTC.
+func Parse(spec string) (Schedule, error) {
+	fields := strings.Fields(spec)
+	var parser cron.Parser
+	switch len(fields) {
+	case 5:
+		parser = fiveFields
+	case 6:
+		parser = sixFields
+	default:
+		return Schedule{}, fmt.Errorf("must be a cron expression of 5 fields (minute hour day month weekday) or 6 with seconds first, got %d fields", len(fields))
+	}
+	s, err := parser.Parse(strings.Join(fields, " "))
+	if err != nil {
+		return Schedule{}, fmt.Errorf("must be a cron expression: %v", err)
+	}
+	if spec, ok := s.(*cron.SpecSchedule); ok {
+		spec.Location = time.UTC
+	}
+	return Schedule{Spec: strings.Join(fields, " "), cron: s}, nil
+}
+
+// Daily is the seed's schedule: every day at hour:minute UTC ("0 3 * * *").
+func Daily(hour, minute int) (Schedule, error) {
+	if hour < 0 || hour > 23 || minute < 0 || minute > 59 {
+		return Schedule{}, fmt.Errorf("no time %02d:%02d in a day", hour, minute)
+	}
+	return Parse(fmt.Sprintf("%d %d * * *", minute, hour))
+}
+
+// Next is the first slot strictly after t.
+func (s Schedule) Next(t time.Time) time.Time { return s.cron.Next(t.UTC()) }
+
+// Latest is the most recent slot at or before now: the slot a job that
+// fires at now belongs to. ok is false when no slot falls in the two
+// periods before now (a schedule that has not begun).
+func (s Schedule) Latest(now time.Time) (slot time.Time, ok bool) {
+	now = now.UTC()
+	first := s.Next(now)
+	period := s.Next(first).Sub(first)
+	for t := s.Next(now.Add(-2*period - time.Second)); !t.After(now); t = s.Next(t) {
+		slot, ok = t, true
+	}
+	return slot, ok
+}
+
+// Decision says what a scheduled job does when it starts.
+type Decision int
+
+const (
+	Run     Decision = iota // on time: triggered_by = scheduled
+	CatchUp                 // late, and its day has no success yet: triggered_by = catch_up
+	Skip                    // its slot already has a success
+)
+
+func (d Decision) String() string {
+	return [...]string{"run", "catch_up", "skip"}[d]
+}
+
+// Decide what a job for slot does when it starts at started, given the
+// backup date of the newest successful backup (zero: none). A job within
+// the tolerance runs unless its slot already has a success; a later one
+// runs as a catch-up when the slot's UTC day has no success yet, and is
+// skipped otherwise.
+func Decide(slot, started time.Time, tolerance time.Duration, newestSuccess time.Time) (Decision, string) {
+	slot, started = slot.UTC(), started.UTC()
+	if !newestSuccess.IsZero() && !newestSuccess.Before(slot) {
+		return Skip, fmt.Sprintf("slot %s already has a successful backup (%s)", slot.Format(time.RFC3339), newestSuccess.UTC().Format(time.RFC3339))
+	}
+	late := started.Sub(slot)
+	if late <= tolerance {
+		return Run, ""
+	}
+	if !newestSuccess.IsZero() && sameDay(newestSuccess.UTC(), slot) {
+		return Skip, fmt.Sprintf("started %s after its slot and %s already has a successful backup", late.Round(time.Second), slot.Format(time.DateOnly))
+	}
+	return CatchUp, fmt.Sprintf("started %s after its slot %s, beyond the %s tolerance; %s has no successful backup yet",
+		late.Round(time.Second), slot.Format(time.RFC3339), tolerance, slot.Format(time.DateOnly))
+}
+
+func sameDay(a, b time.Time) bool {
+	ay, am, ad := a.Date()
+	by, bm, bd := b.Date()
+	return ay == by && am == bm && ad == bd
+}
+
+// NeedsCatchUp says whether a daemon starting at now must take a backup at
+// once: the newest success (zero: none ever) is older than a day plus the
+// tolerance, so a slot was missed while no daemon ran.
+func NeedsCatchUp(now, newestSuccess time.Time, tolerance time.Duration) bool {
+	return newestSuccess.IsZero() || now.Sub(newestSuccess) > 24*time.Hour+tolerance
+}
+
+// retryDelays are the seed's: up to 3 more attempts, after 30 s, 60 s, 120 s.
+var retryDelays = []time.Duration{30 * time.Second, 60 * time.Second, 120 * time.Second}
+
+// MaxAttempts is the first attempt plus the retries.
+var MaxAttempts = 1 + len(retryDelays)
+
+// RetryDelay is how long to wait after attempt number failedAttempt
+// (1-based) failed; ok is false when no attempt is left. scale shrinks the
+// delays for tests (1 in production).
+func RetryDelay(failedAttempt int, scale float64) (delay time.Duration, ok bool) {
+	if failedAttempt < 1 || failedAttempt > len(retryDelays) {
+		return 0, false
+	}
+	return time.Duration(float64(retryDelays[failedAttempt-1]) * scale), true
+}
