@@ -532,3 +532,67 @@ func TestGlobalsWithoutPasswordsForNonSuperuser(t *testing.T) {
 		t.Fatalf("globals %v, warnings %q", row.GlobalsFilename, row.Warnings)
 	}
 }
+
+// When the catalog refuses the row, the backup is good and self-describing:
+// its files stay, and the run still fails loudly.
+func TestCatalogRefusesRowKeepsGoodFiles(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, 0)
+	role := "rgz_ro_" + strings.ToLower(e.srcDB)
+	// The catalog exists (migrated by its owner); the backup role may read it, not write it.
+	store, err := catalog.Open(ctx, config.Database{URL: cluster.URL(e.catalog)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	store.Close()
+	for _, step := range []struct {
+		db   string
+		sqls []string
+	}{
+		{"postgres", []string{"CREATE ROLE " + role + " LOGIN"}},
+		{e.catalog, []string{"GRANT SELECT ON ALL TABLES IN SCHEMA public TO " + role}},
+		{e.srcDB, []string{"CREATE TABLE invoices_copy AS SELECT g AS id FROM generate_series(1, 100) g",
+			"ALTER TABLE invoices_copy OWNER TO " + role}},
+	} {
+		db, sqls := step.db, step.sqls
+		c, err := pgx.Connect(ctx, cluster.URL(db))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, sql := range sqls {
+			if _, err := c.Exec(ctx, sql); err != nil {
+				t.Fatalf("%s: %v", sql, err)
+			}
+		}
+		c.Close(ctx)
+	}
+	t.Cleanup(func() {
+		c, _ := pgx.Connect(ctx, cluster.URL("postgres"))
+		defer c.Close(ctx)
+		for _, db := range []string{e.srcDB, e.catalog} {
+			c.Exec(ctx, "DROP DATABASE IF EXISTS "+db+" WITH (FORCE)")
+		}
+		c.Exec(ctx, "DROP ROLE IF EXISTS "+role)
+	})
+	asRole := func(db string) string { return strings.Replace(cluster.URL(db), "postgres@", role+"@", 1) }
+	e.vars["BACKUP_DATABASE_URL"], e.vars["BACKUP_CATALOG_DATABASE_URL"] = asRole(e.srcDB), asRole(e.catalog)
+
+	row, err := e.run(Options{})
+	if err == nil || !strings.Contains(err.Error(), "is written and valid, but") || !strings.Contains(err.Error(), "permission denied") {
+		t.Fatalf("err = %v", err)
+	}
+	files := e.files()
+	if len(files) != 4 { // dump, .sha256, .manifest.json, globals
+		t.Fatalf("files %v", files)
+	}
+	m, err := ReadManifest(*row.FilePath + ".manifest.json")
+	if err != nil || m.Status != "success" || m.ID != row.ID {
+		t.Fatalf("manifest %+v, %v", m, err)
+	}
+	if problems := CheckFile(ctx, dump.Tools{}, e.dir, m); len(problems) != 0 {
+		t.Fatalf("the kept backup does not verify: %v", problems)
+	}
+}

@@ -58,10 +58,17 @@ const migrationLock = 0x52475a4d // "RGZM"
 // Migrate applies the migrations not yet applied, all in one transaction
 // (a failure leaves the schema as it was), under an advisory lock so that replicas starting together
 // do not race. It returns the names of those it applied.
+//
+// A current schema is detected read-only first, so that a role without the
+// right to create tables (a least-privilege backup role, with migrations
+// left to an administrator) can still record backups.
 func (s *Store) Migrate(ctx context.Context) ([]string, error) {
 	ms, err := migrations()
 	if err != nil {
 		return nil, err
+	}
+	if current, err := s.SchemaCurrent(ctx); err == nil && current {
+		return nil, nil
 	}
 	var applied []string
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
