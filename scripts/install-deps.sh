@@ -23,7 +23,7 @@ have_pg_bin initdb     || need_apt+=(postgresql)
 have_pg_bin pg_dump    || need_apt+=(postgresql-client)
 ls /usr/lib/postgresql/*/lib/amcheck.so >/dev/null 2>&1 || need_apt+=(postgresql-contrib)
 command -v bzip2 >/dev/null    || need_apt+=(bzip2)
-command -v flock >/dev/null    || need_apt+=(util-linux)
+command -v flock >/dev/null && command -v prlimit >/dev/null || need_apt+=(util-linux)
 command -v sha256sum >/dev/null || need_apt+=(coreutils)
 if [ ${#need_apt[@]} -gt 0 ]; then
   log "apt-get install ${need_apt[*]}"

@@ -3,8 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -262,4 +264,58 @@ func TestMigrate(t *testing.T) {
 	if r := rgz(t, env, "migrate"); r.code != 0 || !strings.Contains(r.stdout, "current") {
 		t.Fatalf("second migrate: %+v", r)
 	}
+}
+
+// A disk that fills up mid-write (here: a file-size limit on the process,
+// which fails writes like a full disk) fails the backup cleanly and leaves
+// the older backup exactly as it was.
+func TestDiskFullMidWrite(t *testing.T) {
+	env := sampleEnv(t)
+	dir := env["BACKUP_LOCAL_DIR"]
+	if r := rgz(t, env, "backup"); r.code != 0 {
+		t.Fatalf("first backup: %+v", r)
+	}
+	before := snapshotDir(t, dir)
+	time.Sleep(1100 * time.Millisecond) // a new file name
+	prlimit, err := exec.LookPath("prlimit")
+	if err != nil {
+		t.Fatal("prlimit (util-linux, installed by scripts/install-deps.sh) is needed:", err)
+	}
+	cmd := exec.Command(prlimit, "--fsize=100000", binary, "backup", "--json")
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	out, err := cmd.Output()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+		t.Fatalf("exit %v, stdout %s", err, out)
+	}
+	var row map[string]any
+	if err := json.Unmarshal(out, &row); err != nil || row["status"] != "failed" || !strings.Contains(fmt.Sprint(row["error_message"]), "file too large") {
+		t.Fatalf("row %v (%v)", row, err)
+	}
+	if after := snapshotDir(t, dir); !maps.Equal(before, after) {
+		t.Fatalf("directory changed:\nbefore %v\nafter  %v", before, after)
+	}
+}
+
+// snapshotDir maps each file of dir to its content's SHA-256.
+func snapshotDir(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]string{}
+	for _, e := range entries {
+		if e.Name() == lock.FileName {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m[e.Name()] = fmt.Sprintf("%x", sha256.Sum256(b))
+	}
+	return m
 }
