@@ -60,8 +60,8 @@ func TestMigrateIsIdempotentAndConcurrent(t *testing.T) {
 		}
 		total += len(applied[i])
 	}
-	if total != SchemaVersion() {
-		t.Fatalf("migrations applied %d times in all, want each once (%d)", total, SchemaVersion())
+	if want := SchemaVersion() + RiverMigrations(); total != want || RiverMigrations() == 0 {
+		t.Fatalf("migrations applied %d times in all, want each once (%d)", total, want)
 	}
 	if again, err := s.Migrate(ctx); err != nil || len(again) != 0 {
 		t.Fatalf("second migrate: %v %v", again, err)
@@ -76,6 +76,11 @@ func TestMigrateIsIdempotentAndConcurrent(t *testing.T) {
 	conn.QueryRow(ctx, `SELECT count(*) FROM pg_indexes WHERE tablename = 'backup_executions' AND indexname IN ('idx_backup_created', 'idx_backup_type_date')`).Scan(&n)
 	if n != 2 {
 		t.Fatalf("found %d of the seed's indexes", n)
+	}
+	var riverJob bool
+	conn.QueryRow(ctx, `SELECT to_regclass('river_job') IS NOT NULL`).Scan(&riverJob)
+	if !riverJob {
+		t.Fatal("River's tables were not installed")
 	}
 }
 

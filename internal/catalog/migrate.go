@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivermigrate"
 )
 
 //go:embed migrations/*.sql
@@ -55,9 +57,10 @@ func SchemaVersion() int {
 // migrationLock serialises migrations across processes (any value unique to us).
 const migrationLock = 0x52475a4d // "RGZM"
 
-// Migrate applies the migrations not yet applied, all in one transaction
-// (a failure leaves the schema as it was), under an advisory lock so that replicas starting together
-// do not race. It returns the names of those it applied.
+// Migrate applies the migrations not yet applied: ours in one transaction
+// (a failure leaves our schema as it was), then River's, the daemon's job
+// tables, under an advisory lock so that replicas starting together do not
+// race. It returns the names of those it applied.
 //
 // A current schema is detected read-only first, so that a role without the
 // right to create tables (a least-privilege backup role, with migrations
@@ -70,11 +73,26 @@ func (s *Store) Migrate(ctx context.Context) ([]string, error) {
 	if current, err := s.SchemaCurrent(ctx); err == nil && current {
 		return nil, nil
 	}
-	var applied []string
-	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, migrationLock); err != nil {
-			return err
+	// One connection holds a session advisory lock around both steps, so
+	// that replicas starting together apply each migration once. River's
+	// migrations need a transaction each (one adds an enum value that the
+	// next statement uses), so they cannot share ours.
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("migrate catalog: %w", err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, migrationLock); err != nil {
+		return nil, fmt.Errorf("migrate catalog: %w", err)
+	}
+	defer func() {
+		if _, err := conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, migrationLock); err != nil {
+			conn.Conn().Close(context.WithoutCancel(ctx)) // a closed session holds no lock
 		}
+	}()
+
+	var applied []string
+	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS rgz_backup_schema_migrations (
 			version INT PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())`); err != nil {
 			return err
@@ -100,17 +118,56 @@ func (s *Store) Migrate(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("migrate catalog: %w", err)
 	}
+	// River's job tables, for the daemon.
+	migrator, err := s.riverMigrator()
+	if err != nil {
+		return applied, err
+	}
+	res, err := migrator.Migrate(ctx, rivermigrate.DirectionUp, nil)
+	if err != nil {
+		return applied, fmt.Errorf("migrate catalog: River's tables: %w", err)
+	}
+	for _, v := range res.Versions {
+		applied = append(applied, fmt.Sprintf("river %03d", v.Version))
+	}
 	return applied, nil
 }
 
-// SchemaCurrent says whether every migration of this binary is applied.
+// SchemaCurrent says whether every migration of this binary, ours and
+// River's, is applied. It only reads.
 func (s *Store) SchemaCurrent(ctx context.Context) (bool, error) {
 	var exists bool
 	if err := s.pool.QueryRow(ctx, `SELECT to_regclass('rgz_backup_schema_migrations') IS NOT NULL`).Scan(&exists); err != nil || !exists {
 		return false, err
 	}
 	v, err := currentVersion(ctx, s.pool)
-	return v >= SchemaVersion(), err
+	if err != nil || v < SchemaVersion() {
+		return false, err
+	}
+	migrator, err := s.riverMigrator()
+	if err != nil {
+		return false, err
+	}
+	res, err := migrator.Validate(ctx, nil)
+	if err != nil {
+		return false, err
+	}
+	return res.OK, nil
+}
+
+// riverMigrator migrates River's tables (the daemon's job queue) in the
+// catalog database.
+func (s *Store) riverMigrator() (*rivermigrate.Migrator[pgx.Tx], error) {
+	return rivermigrate.New(riverpgxv5.New(s.pool), nil)
+}
+
+// RiverMigrations is how many migrations River's tables have in this binary.
+func RiverMigrations() int {
+	m, err := rivermigrate.New(riverpgxv5.New(nil), nil)
+	if err != nil {
+		return 0
+	}
+	return len(m.AllVersions())
 }
 
 type querier interface {
