@@ -96,24 +96,39 @@ func Advisory(ctx context.Context, db config.Database, me Holder) (release func(
 	if err != nil {
 		return nil, fmt.Errorf("connect to catalog for the backup lock: %w", err)
 	}
-	var got bool
-	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, $2)`, advisoryNamespace, advisoryBackup).Scan(&got); err != nil {
+	for try := 1; ; try++ {
+		var got bool
+		if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, $2)`, advisoryNamespace, advisoryBackup).Scan(&got); err != nil {
+			conn.Close(ctx)
+			return nil, fmt.Errorf("take the backup lock: %w", err)
+		}
+		if got {
+			break
+		}
+		holder, found := advisoryHolder(ctx, conn)
+		// A holder that cannot be found has just ended: its session is
+		// still going away. Try once more rather than report a phantom.
+		if !found && try == 1 {
+			time.Sleep(250 * time.Millisecond)
+			continue
+		}
 		conn.Close(ctx)
-		return nil, fmt.Errorf("take the backup lock: %w", err)
-	}
-	if !got {
-		defer conn.Close(ctx)
-		return nil, &HeldError{Holder: advisoryHolder(ctx, conn)}
+		return nil, &HeldError{Holder: holder}
 	}
 	return func() {
 		closeCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		conn.Close(closeCtx) // ending the session releases the lock
+		// Unlock explicitly: a closing session frees its locks only once
+		// the server has finished ending it, which a backup started right
+		// after this one could otherwise race.
+		_, _ = conn.Exec(closeCtx, `SELECT pg_advisory_unlock($1, $2)`, advisoryNamespace, advisoryBackup)
+		conn.Close(closeCtx)
 	}, nil
 }
 
-// advisoryHolder finds the session that holds the advisory lock.
-func advisoryHolder(ctx context.Context, conn *pgx.Conn) string {
+// advisoryHolder describes the session that holds the advisory lock;
+// found is false when no session holds it any more.
+func advisoryHolder(ctx context.Context, conn *pgx.Conn) (holder string, found bool) {
 	var app, addr string
 	var since time.Time
 	err := conn.QueryRow(ctx, `
@@ -121,10 +136,13 @@ func advisoryHolder(ctx context.Context, conn *pgx.Conn) string {
 		FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
 		WHERE l.locktype = 'advisory' AND l.granted AND l.classid = $1 AND l.objid = $2 AND l.objsubid = 2`,
 		advisoryNamespace, advisoryBackup).Scan(&app, &addr, &since)
-	if err != nil {
-		return "a session on the catalog database (cannot tell which: " + err.Error() + ")"
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "a session on the catalog database that has just ended (try again)", false
 	}
-	return fmt.Sprintf("%s (connected from %s) since %s", app, addr, since.UTC().Format(time.RFC3339))
+	if err != nil {
+		return "a session on the catalog database (cannot tell which: " + err.Error() + ")", true
+	}
+	return fmt.Sprintf("%s (connected from %s) since %s", app, addr, since.UTC().Format(time.RFC3339)), true
 }
 
 // Both takes the file lock, then the advisory lock; release frees both.
