@@ -7,10 +7,13 @@ package config
 import (
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/mosaique/rgz-backup/internal/schedule"
 )
 
 // Compression formats accepted in BACKUP_COMPRESSION_FORMAT.
@@ -57,6 +60,14 @@ type Config struct {
 	Timeout               time.Duration
 	PgBinDir              string // where pg_dump & co. live; empty = search
 	LogLevel              slog.Level
+
+	// The daemon (`serve`).
+	ScheduleEnabled bool              // POSTGRES_BACKUP_ENABLED
+	Schedule        schedule.Schedule // BACKUP_SCHEDULE_CRON, else the daily hour and minute
+	Tolerance       time.Duration     // POSTGRES_BACKUP_TIME_TOLERANCE_MIN
+	ShutdownGrace   time.Duration
+	HTTPAddr        string
+	RetryDelayScale float64
 }
 
 // Error is a configuration error about one variable.
@@ -85,6 +96,12 @@ func Load(getenv func(string) string) (Config, error) {
 		Timeout:               time.Duration(r.intRange("BACKUP_TIMEOUT_SECONDS", 1, 7*24*3600)) * time.Second,
 		PgBinDir:              r.str("BACKUP_PG_BIN_DIR"),
 	}
+	c.ScheduleEnabled = r.boolean("POSTGRES_BACKUP_ENABLED")
+	c.Schedule = r.schedule()
+	c.Tolerance = time.Duration(r.intRange("POSTGRES_BACKUP_TIME_TOLERANCE_MIN", 0, 24*60)) * time.Minute
+	c.ShutdownGrace = time.Duration(r.intRange("BACKUP_SHUTDOWN_GRACE_SECONDS", 0, 24*3600)) * time.Second
+	c.HTTPAddr = r.listenAddr("BACKUP_HTTP_ADDR")
+	c.RetryDelayScale = r.fraction("BACKUP_RETRY_DELAY_SCALE")
 	if err := c.LogLevel.UnmarshalText([]byte(r.oneOf("BACKUP_LOG_LEVEL", []string{"debug", "info", "warn", "error"}))); err != nil {
 		r.fail("BACKUP_LOG_LEVEL", r.str("BACKUP_LOG_LEVEL"), "must be one of debug, info, warn, error")
 	}
@@ -145,6 +162,58 @@ func (r *reader) oneOf(name string, allowed []string) string {
 	}
 	r.fail(name, raw, "must be one of "+strings.Join(allowed, ", "))
 	return ""
+}
+
+func (r *reader) boolean(name string) bool {
+	raw := strings.ToLower(r.str(name))
+	switch raw {
+	case "true", "1", "yes", "on":
+		return true
+	case "false", "0", "no", "off":
+		return false
+	}
+	r.fail(name, raw, "must be true or false")
+	return false
+}
+
+// fraction reads a number in (0, 1].
+func (r *reader) fraction(name string) float64 {
+	raw := r.str(name)
+	f, err := strconv.ParseFloat(raw, 64)
+	if err != nil || !(f > 0 && f <= 1) {
+		r.fail(name, raw, "must be a number greater than 0 and at most 1")
+		return 1
+	}
+	return f
+}
+
+// listenAddr reads host:port, where host may be empty (all interfaces).
+func (r *reader) listenAddr(name string) string {
+	raw := r.str(name)
+	_, port, err := net.SplitHostPort(raw)
+	if n, perr := strconv.Atoi(port); err != nil || perr != nil || n < 0 || n > 65535 {
+		r.fail(name, raw, "must be host:port or :port, like :8080 or 127.0.0.1:8080")
+	}
+	return raw
+}
+
+// schedule is BACKUP_SCHEDULE_CRON when set, else every day at
+// POSTGRES_BACKUP_HOUR_UTC:POSTGRES_BACKUP_MINUTE_UTC.
+func (r *reader) schedule() schedule.Schedule {
+	if raw := strings.TrimSpace(r.getenv("BACKUP_SCHEDULE_CRON")); raw != "" {
+		s, err := schedule.Parse(raw)
+		if err != nil {
+			r.fail("BACKUP_SCHEDULE_CRON", raw, err.Error())
+		}
+		return s
+	}
+	hour := r.intRange("POSTGRES_BACKUP_HOUR_UTC", 0, 23)
+	minute := r.intRange("POSTGRES_BACKUP_MINUTE_UTC", 0, 59)
+	s, err := schedule.Daily(hour, minute)
+	if err != nil && r.err == nil { // out-of-range values were reported above
+		r.fail("POSTGRES_BACKUP_HOUR_UTC", strconv.Itoa(hour), err.Error())
+	}
+	return s
 }
 
 // database builds the backed-up database's address from BACKUP_DATABASE_URL

@@ -40,6 +40,29 @@ func TestDefaults(t *testing.T) {
 	}
 }
 
+func TestDaemonSettings(t *testing.T) {
+	c, err := Load(env(base()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.ScheduleEnabled || c.Schedule.Spec != "0 3 * * *" || c.Tolerance != 5*time.Minute ||
+		c.ShutdownGrace != time.Minute || c.HTTPAddr != ":8080" || c.RetryDelayScale != 1 {
+		t.Fatalf("daemon defaults wrong: %+v", c)
+	}
+	c, err = Load(env(with(map[string]string{
+		"POSTGRES_BACKUP_ENABLED": "false", "POSTGRES_BACKUP_HOUR_UTC": "22", "POSTGRES_BACKUP_MINUTE_UTC": "45",
+		"POSTGRES_BACKUP_TIME_TOLERANCE_MIN": "0", "BACKUP_RETRY_DELAY_SCALE": "0.01",
+	})))
+	if err != nil || c.ScheduleEnabled || c.Schedule.Spec != "45 22 * * *" || c.Tolerance != 0 || c.RetryDelayScale != 0.01 {
+		t.Fatalf("%v %+v", err, c)
+	}
+	// The cron expression wins over the hour and minute.
+	c, err = Load(env(with(map[string]string{"BACKUP_SCHEDULE_CRON": "*/15 * * * * *", "POSTGRES_BACKUP_HOUR_UTC": "4"})))
+	if err != nil || c.Schedule.Spec != "*/15 * * * * *" {
+		t.Fatalf("%v %q", err, c.Schedule.Spec)
+	}
+}
+
 func TestLevelDefaultsPerFormat(t *testing.T) {
 	for format, want := range map[string]int{"gzip": 9, "zstd": 1, "bzip2": 9, "none": 0, "ZSTD": 1} {
 		c, err := Load(env(with(map[string]string{"BACKUP_COMPRESSION_FORMAT": format})))
@@ -76,6 +99,17 @@ func TestInvalidValues(t *testing.T) {
 		{"BACKUP_DATABASE_URL", "postgres://u:pw@h:5432/", "BACKUP_DATABASE_URL", "must name a database"},
 		{"BACKUP_LOG_LEVEL", "verbose", "BACKUP_LOG_LEVEL", "debug, info, warn, error"},
 		{"BACKUP_CATALOG_DATABASE_URL", "http://h/db", "BACKUP_CATALOG_DATABASE_URL", "postgres://"},
+		{"POSTGRES_BACKUP_ENABLED", "maybe", "POSTGRES_BACKUP_ENABLED", "true or false"},
+		{"POSTGRES_BACKUP_HOUR_UTC", "24", "POSTGRES_BACKUP_HOUR_UTC", "from 0 to 23"},
+		{"POSTGRES_BACKUP_MINUTE_UTC", "60", "POSTGRES_BACKUP_MINUTE_UTC", "from 0 to 59"},
+		{"POSTGRES_BACKUP_TIME_TOLERANCE_MIN", "-5", "POSTGRES_BACKUP_TIME_TOLERANCE_MIN", "integer"},
+		{"BACKUP_SCHEDULE_CRON", "@daily", "BACKUP_SCHEDULE_CRON", "5 fields"},
+		{"BACKUP_SCHEDULE_CRON", "0 27 * * *", "BACKUP_SCHEDULE_CRON", "cron expression"},
+		{"BACKUP_SHUTDOWN_GRACE_SECONDS", "soon", "BACKUP_SHUTDOWN_GRACE_SECONDS", "integer"},
+		{"BACKUP_HTTP_ADDR", "8080", "BACKUP_HTTP_ADDR", ":8080"},
+		{"BACKUP_HTTP_ADDR", "localhost:http", "BACKUP_HTTP_ADDR", "host:port"},
+		{"BACKUP_RETRY_DELAY_SCALE", "0", "BACKUP_RETRY_DELAY_SCALE", "greater than 0"},
+		{"BACKUP_RETRY_DELAY_SCALE", "2", "BACKUP_RETRY_DELAY_SCALE", "at most 1"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name+"="+tc.value, func(t *testing.T) {

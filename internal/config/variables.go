@@ -34,6 +34,14 @@ var Variables = []Variable{
 	{Name: "BACKUP_MIN_SIZE_MB", Default: "100", Help: "a smaller backup fails as suspicious (0 disables the floor)"},
 	{Name: "BACKUP_TIMEOUT_SECONDS", Default: "600", Help: "a backup running longer is cancelled"},
 	{Name: "BACKUP_LOG_LEVEL", Default: "warn", Help: "debug, info, warn or error (logs go to stderr)"},
+	{Name: "POSTGRES_BACKUP_ENABLED", Default: "true", Help: "false: `serve` schedules nothing (manual runs still work)"},
+	{Name: "POSTGRES_BACKUP_HOUR_UTC", Default: "3", Help: "hour (UTC) of the daily backup"},
+	{Name: "POSTGRES_BACKUP_MINUTE_UTC", Default: "0", Help: "minute of the daily backup"},
+	{Name: "POSTGRES_BACKUP_TIME_TOLERANCE_MIN", Default: "5", Help: "a scheduled backup starting later than this is a catch-up"},
+	{Name: "BACKUP_SCHEDULE_CRON", Help: "cron expression (5 fields, or 6 with seconds first, UTC) overriding the hour and minute"},
+	{Name: "BACKUP_SHUTDOWN_GRACE_SECONDS", Default: "60", Help: "on SIGTERM, how long a running backup may finish before it is cancelled"},
+	{Name: "BACKUP_HTTP_ADDR", Default: ":8080", Help: "where `serve` listens (/healthz, /readyz)"},
+	{Name: "BACKUP_RETRY_DELAY_SCALE", Default: "1", Help: "multiplies the 30/60/120 s retry delays; for tests only"},
 	{Name: "BACKUP_PG_BIN_DIR", Help: "directory holding pg_dump, pg_restore, pg_dumpall; default: PATH, then the newest /usr/lib/postgresql/*/bin"},
 }
 
@@ -75,7 +83,7 @@ func HelpText() string {
 		if v.Default != "" {
 			def = " (default " + v.Default + ")"
 		}
-		fmt.Fprintf(&b, "  %-31s %s%s\n", v.Name, v.Help, def)
+		fmt.Fprintf(&b, "  %-35s %s%s\n", v.Name, v.Help, def)
 	}
 	return b.String()
 }

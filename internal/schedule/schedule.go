@@ -73,6 +73,17 @@ func (s Schedule) Latest(now time.Time) (slot time.Time, ok bool) {
 	return slot, ok
 }
 
+// Nearest is the slot closest to t. The job engine inserts a slot's job a
+// moment before or after the slot; Nearest names that slot either way.
+func (s Schedule) Nearest(t time.Time) time.Time {
+	next := s.Next(t.Add(-time.Nanosecond)) // t itself counts when it is a slot
+	prev, ok := s.Latest(t)
+	if !ok || next.Sub(t) < t.Sub(prev) {
+		return next
+	}
+	return prev
+}
+
 // Decision says what a scheduled job does when it starts.
 type Decision int
 

@@ -85,6 +85,28 @@ func TestLatest(t *testing.T) {
 	}
 }
 
+func TestNearest(t *testing.T) {
+	daily, _ := Daily(3, 0)
+	fast, _ := Parse("*/15 * * * * *")
+	cases := []struct {
+		s         Schedule
+		now, want string
+	}{
+		{daily, "2026-02-05T02:59:59.9Z", "2026-02-05T03:00:00Z"}, // inserted a moment early
+		{daily, "2026-02-05T03:00:00Z", "2026-02-05T03:00:00Z"},
+		{daily, "2026-02-05T03:00:02Z", "2026-02-05T03:00:00Z"},
+		{daily, "2026-02-05T14:59:00Z", "2026-02-05T03:00:00Z"},
+		{daily, "2026-02-05T15:01:00Z", "2026-02-06T03:00:00Z"},
+		{fast, "2026-02-05T03:00:14.95Z", "2026-02-05T03:00:15Z"},
+		{fast, "2026-02-05T03:00:22Z", "2026-02-05T03:00:15Z"},
+	}
+	for _, c := range cases {
+		if got := c.s.Nearest(at(c.now)); !got.Equal(at(c.want)) {
+			t.Errorf("%s at %s: %s, want %s", c.s.Spec, c.now, got, c.want)
+		}
+	}
+}
+
 func TestDecide(t *testing.T) {
 	slot := at("2026-02-05T03:00:00Z")
 	tol := 5 * time.Minute
