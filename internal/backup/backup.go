@@ -33,6 +33,7 @@ type Options struct {
 	TriggeredBy   string // manual (CLI), scheduled, catch_up, api
 	Attempt       int    // 1 for the first attempt of a run
 	RunID         string // shared by the attempts of one run; empty: new
+	JobID         int64  // the daemon's job running this attempt; 0: none
 	Progress      func(Progress)
 	ProgressEvery time.Duration // default 1s
 	Log           *slog.Logger
@@ -86,8 +87,12 @@ func Run(ctx context.Context, o Options) (catalog.Execution, error) {
 		return r.fail(ctx, err)
 	}
 	defer release()
-	if removed, _ := archive.RemoveOrphans(cfg.LocalDir); len(removed) > 0 {
-		o.Log.Warn("removed temporary files left by an interrupted backup", "files", removed)
+	if _, err := RecoverAbandoned(ctx, store, cfg.LocalDir, o.Now(), o.Log); err != nil {
+		return r.fail(ctx, err)
+	}
+	host, _ := os.Hostname()
+	if err := store.BeginAttempt(ctx, catalog.Attempt{Execution: r.row, StartedAt: began, Hostname: host, PID: os.Getpid(), JobID: o.JobID}); err != nil {
+		return r.fail(ctx, err)
 	}
 	if err := r.take(ctx); err != nil {
 		return r.fail(ctx, err)

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/mosaique/rgz-backup/internal/archive"
@@ -553,7 +554,8 @@ func TestCatalogRefusesRowKeepsGoodFiles(t *testing.T) {
 		sqls []string
 	}{
 		{"postgres", []string{"CREATE ROLE " + role + " LOGIN"}},
-		{e.catalog, []string{"GRANT SELECT ON ALL TABLES IN SCHEMA public TO " + role}},
+		{e.catalog, []string{"GRANT SELECT ON ALL TABLES IN SCHEMA public TO " + role,
+			"GRANT INSERT, DELETE ON backup_attempts TO " + role}},
 		{e.srcDB, []string{"CREATE TABLE invoices_copy AS SELECT g AS id FROM generate_series(1, 100) g",
 			"ALTER TABLE invoices_copy OWNER TO " + role}},
 	} {
@@ -594,5 +596,93 @@ func TestCatalogRefusesRowKeepsGoodFiles(t *testing.T) {
 	}
 	if problems := CheckFile(ctx, dump.Tools{}, e.dir, m); len(problems) != 0 {
 		t.Fatalf("the kept backup does not verify: %v", problems)
+	}
+
+	// The next backup that can write the catalog records the kept one from
+	// its manifest, as the success it was.
+	e.vars["BACKUP_DATABASE_URL"], e.vars["BACKUP_CATALOG_DATABASE_URL"] = cluster.URL(e.srcDB), cluster.URL(e.catalog)
+	nextSecond()
+	if _, err := e.run(Options{}); err != nil {
+		t.Fatal(err)
+	}
+	rows := e.catalogRows()
+	if len(rows) != 2 || rows[1].ID != row.ID || rows[1].Status != "success" || *rows[1].ChecksumSHA256 != *m.ChecksumSHA256 {
+		t.Fatalf("the kept backup was not recorded from its manifest: %+v", rows)
+	}
+	if files := e.files(); len(files) != 8 {
+		t.Fatalf("files %v", files)
+	}
+}
+
+// nextSecond waits for the next second: backups are named by the second
+// they start in, and a name is never reused.
+func nextSecond() {
+	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second + 10*time.Millisecond)))
+}
+
+// An attempt whose process died is recorded as failed by the next attempt,
+// which also removes what it left: temporary files and anything it had
+// published without recording a success. Older backups stay as they were.
+func TestNextAttemptRecoversAnAbandonedOne(t *testing.T) {
+	e := newEnv(t, 1)
+	first, err := e.run(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := e.files()
+
+	// The traces of an attempt killed after it published its file.
+	ctx := context.Background()
+	store, err := catalog.Open(ctx, config.Database{URL: cluster.URL(e.catalog)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	dead := filepath.Join(e.dir, "20200101_000000.dump.gz")
+	gz, runID := "gzip", uuid.NewString()
+	abandoned := catalog.Execution{ID: uuid.NewString(), BackupType: catalog.TypePgDump, BackupDate: time.Now().UTC().Truncate(time.Second),
+		Filename: filepath.Base(dead), FilePath: &dead, CompressionFormat: &gz, RestoreTestStatus: "not_tested",
+		TriggeredBy: "scheduled", Attempt: 2, RunID: &runID}
+	if err := store.BeginAttempt(ctx, catalog.Attempt{Execution: abandoned, StartedAt: time.Now().UTC(), Hostname: "gone", PID: 99999}); err != nil {
+		t.Fatal(err)
+	}
+	leftovers := []string{dead, dead + ".sha256", dead + ".manifest.json", filepath.Join(e.dir, "20200101_000000.globals.sql.gz"),
+		filepath.Join(e.dir, ".tmp-20200101_000000.dump.gz-123")}
+	for _, f := range leftovers {
+		if err := os.WriteFile(f, []byte("partial"), 0o640); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	nextSecond()
+	second, err := e.run(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range leftovers {
+		if _, err := os.Stat(f); err == nil {
+			t.Errorf("%s survived the recovery", filepath.Base(f))
+		}
+	}
+	for _, f := range before {
+		if _, err := os.Stat(filepath.Join(e.dir, f)); err != nil {
+			t.Errorf("the older backup lost %s", f)
+		}
+	}
+	rows := e.catalogRows()
+	byID := map[string]catalog.Execution{}
+	for _, r := range rows {
+		byID[r.ID] = r
+	}
+	got, ok := byID[abandoned.ID]
+	if len(rows) != 3 || !ok || byID[first.ID].Status != "success" || byID[second.ID].Status != "success" {
+		t.Fatalf("catalog after recovery: %+v", rows)
+	}
+	if got.Status != "failed" || got.ErrorMessage == nil || !strings.Contains(*got.ErrorMessage, "abandoned: the process running this attempt (pid 99999 on gone") ||
+		got.Attempt != 2 || *got.RunID != runID || got.TriggeredBy != "scheduled" || got.FinishedAt == nil {
+		t.Fatalf("abandoned attempt recorded as %+v (%s)", got, deref(got.ErrorMessage))
+	}
+	if attempts, _ := store.Attempts(ctx); len(attempts) != 0 {
+		t.Fatalf("%d attempts still in progress after two finished backups", len(attempts))
 	}
 }

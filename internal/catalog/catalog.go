@@ -144,8 +144,9 @@ func Open(ctx context.Context, db config.Database) (*Store, error) {
 // Close closes the connections.
 func (s *Store) Close() { s.pool.Close() }
 
-// Insert records one execution. A zero CreatedAt becomes now: the column's
-// default does not apply when the value is given.
+// Insert records one execution and ends its attempt (BeginAttempt), in one
+// transaction. A zero CreatedAt becomes now: the column's default does not
+// apply when the value is given.
 func (s *Store) Insert(ctx context.Context, e *Execution) error {
 	if e.CreatedAt.IsZero() {
 		e.CreatedAt = time.Now().UTC().Truncate(time.Microsecond)
@@ -159,12 +160,14 @@ func (s *Store) Insert(ctx context.Context, e *Execution) error {
 	if e.SuspectReasons == nil {
 		e.SuspectReasons = []string{}
 	}
-	placeholders := make([]string, len(columns))
-	for i := range columns {
-		placeholders[i] = fmt.Sprintf("$%d", i+1)
-	}
 	// pgx dereferences the field pointers; a nil pointer is NULL.
-	_, err := s.pool.Exec(ctx, "INSERT INTO backup_executions ("+strings.Join(columns, ", ")+") VALUES ("+strings.Join(placeholders, ", ")+")", e.fields()...)
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, insertSQL, e.fields()...); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `DELETE FROM backup_attempts WHERE id = $1`, e.ID)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("record backup %s in the catalog: %w", e.Filename, err)
 	}

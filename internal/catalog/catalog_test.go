@@ -157,3 +157,45 @@ func TestSeedConstraintsHold(t *testing.T) {
 		t.Fatal("triggered_by 'cron' accepted")
 	}
 }
+
+// An attempt is listed from its start until its outcome is recorded, and
+// the row it will record survives the trip through the attempts table.
+func TestAttemptLivesUntilItsOutcomeIsRecorded(t *testing.T) {
+	s, _ := openStore(t)
+	ctx := context.Background()
+	if _, err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	began := time.Date(2026, 2, 5, 3, 0, 1, 0, time.UTC)
+	e := Execution{ID: uuid.NewString(), BackupType: TypePgDump, BackupDate: began, Filename: "20260205_030001.dump.gz",
+		FilePath: ptr("/backups/20260205_030001.dump.gz"), RestoreTestStatus: "not_tested", TriggeredBy: "scheduled",
+		Attempt: 2, RunID: ptr(uuid.NewString()), RowCounts: map[string]int64{}, Warnings: []string{}, SuspectReasons: []string{}}
+	if err := s.BeginAttempt(ctx, Attempt{Execution: e, StartedAt: began, Hostname: "h1", PID: 42, JobID: 7}); err != nil {
+		t.Fatal(err)
+	}
+	attempts, err := s.Attempts(ctx)
+	if err != nil || len(attempts) != 1 {
+		t.Fatalf("%v %d attempts", err, len(attempts))
+	}
+	a := attempts[0]
+	if a.Hostname != "h1" || a.PID != 42 || a.JobID != 7 || !a.StartedAt.Equal(began) || !reflect.DeepEqual(a.Execution, e) {
+		t.Fatalf("attempt changed on the way: %+v", a)
+	}
+	e.Status, e.ErrorMessage = StatusFailed, ptr("boom")
+	if err := s.Insert(ctx, &e); err != nil {
+		t.Fatal(err)
+	}
+	if attempts, _ := s.Attempts(ctx); len(attempts) != 0 {
+		t.Fatalf("recording the outcome left %d attempts in progress", len(attempts))
+	}
+	// A row that cannot be recorded leaves its attempt in place.
+	bad := e
+	bad.ID, bad.Status = uuid.NewString(), "exploded"
+	_ = s.BeginAttempt(ctx, Attempt{Execution: bad, StartedAt: began})
+	if err := s.Insert(ctx, &bad); err == nil {
+		t.Fatal("a status outside the seed's CHECK was accepted")
+	}
+	if attempts, _ := s.Attempts(ctx); len(attempts) != 1 {
+		t.Fatalf("a failed insert ended its attempt: %d attempts", len(attempts))
+	}
+}

@@ -1,0 +1,69 @@
+package catalog
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Attempt is a backup attempt in progress (table backup_attempts).
+type Attempt struct {
+	Execution Execution // the row the attempt will record, as it began
+	StartedAt time.Time
+	Hostname  string
+	PID       int
+	JobID     int64 // 0: not run by a daemon job
+}
+
+// BeginAttempt records that an attempt has started. Insert of the same id
+// ends it.
+func (s *Store) BeginAttempt(ctx context.Context, a Attempt) error {
+	row, err := json.Marshal(a.Execution)
+	if err != nil {
+		return err
+	}
+	var jobID *int64
+	if a.JobID != 0 {
+		jobID = &a.JobID
+	}
+	_, err = s.pool.Exec(ctx, `INSERT INTO backup_attempts (id, started_at, hostname, pid, job_id, execution) VALUES ($1, $2, $3, $4, $5, $6)`,
+		a.Execution.ID, a.StartedAt, a.Hostname, a.PID, jobID, row)
+	if err != nil {
+		return fmt.Errorf("record the attempt's start in the catalog: %w", err)
+	}
+	return nil
+}
+
+// Attempts lists the attempts in progress, oldest first. Whether their
+// processes are alive is the backup lock's to say.
+func (s *Store) Attempts(ctx context.Context) ([]Attempt, error) {
+	rows, err := s.pool.Query(ctx, `SELECT started_at, coalesce(hostname, ''), coalesce(pid, 0), coalesce(job_id, 0), execution FROM backup_attempts ORDER BY started_at`)
+	if err != nil {
+		return nil, fmt.Errorf("read catalog: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Attempt, error) {
+		var a Attempt
+		var row []byte
+		if err := r.Scan(&a.StartedAt, &a.Hostname, &a.PID, &a.JobID, &row); err != nil {
+			return a, err
+		}
+		return a, json.Unmarshal(row, &a.Execution)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read catalog: %w", err)
+	}
+	return out, nil
+}
+
+// insertSQL records one execution and ends its attempt, if one was begun.
+var insertSQL = func() string {
+	placeholders := make([]string, len(columns))
+	for i := range columns {
+		placeholders[i] = fmt.Sprintf("$%d", i+1)
+	}
+	return "INSERT INTO backup_executions (" + strings.Join(columns, ", ") + ") VALUES (" + strings.Join(placeholders, ", ") + ")"
+}()
