@@ -12,14 +12,15 @@ import (
 
 	"github.com/mosaique/rgz-backup/internal/backup"
 	"github.com/mosaique/rgz-backup/internal/catalog"
+	"github.com/mosaique/rgz-backup/internal/jobs"
 	"github.com/mosaique/rgz-backup/internal/report"
 )
 
 func backupCmd() *cobra.Command {
-	var asJSON bool
+	var asJSON, enqueue bool
 	cmd := &cobra.Command{
 		Use:   "backup",
-		Short: "Take one backup now, in this process",
+		Short: "Take one backup now, in this process (or --enqueue it for the daemon)",
 		Long: `Take one backup now: lock, check free space and versions, dump inside an
 exported snapshot, compress and checksum in one pass, validate, publish
 atomically, write the .sha256, .manifest.json and globals sidecars, and
@@ -27,12 +28,29 @@ record the attempt in the catalog. Progress is shown on a terminal.
 
 With --json, stdout holds exactly one JSON object: the catalog row (also
 for a failed attempt). When nothing was recorded (lock held, catalog
-unreachable) stdout is empty and stderr says why.`,
+unreachable) stdout is empty and stderr says why.
+
+With --enqueue, the backup is put on the daemon's queue instead (a running
+` + "`rgz-backup serve`" + ` takes it, with the daemon's retries) and the job id is
+printed; no daemon is needed without it.`,
 		Args: cobra.NoArgs,
 		RunE: action(func(cmd *cobra.Command, _ []string) error {
 			cfg, err := loadConfig()
 			if err != nil {
 				return err
+			}
+			if enqueue {
+				return withQueue(cmd.Context(), cfg, func(_ *catalog.Store, client *jobs.Client) error {
+					job, err := jobs.Enqueue(cmd.Context(), client, "manual")
+					if err != nil {
+						return err
+					}
+					if asJSON {
+						return printJSON(cmd.OutOrStdout(), job)
+					}
+					_, err = fmt.Fprintf(cmd.OutOrStdout(), "enqueued backup job %d (run %s); `rgz-backup status` follows it\n", job.JobID, job.RunID)
+					return err
+				})
 			}
 			opts := backup.Options{Config: cfg, TriggeredBy: "manual", Log: logger(cfg)}
 			progress := newProgressLine(os.Stderr)
@@ -47,7 +65,8 @@ unreachable) stdout is empty and stderr says why.`,
 			return err
 		}),
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the catalog row as one JSON object")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the catalog row (with --enqueue: the job) as one JSON object")
+	cmd.Flags().BoolVar(&enqueue, "enqueue", false, "put the backup on the daemon's queue and print the job id")
 	return cmd
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/mosaique/rgz-backup/internal/catalog"
 	"github.com/mosaique/rgz-backup/internal/config"
+	"github.com/mosaique/rgz-backup/internal/jobs"
 )
 
 // openCatalog opens the catalog, creating its schema when missing so that
@@ -38,6 +39,25 @@ func withCatalog(ctx context.Context, fn func(*catalog.Store) error) error {
 	}
 	defer store.Close()
 	return fn(store)
+}
+
+// withQueue runs fn with the open catalog and a client of the daemon's job
+// queue that only inserts and reads jobs.
+func withQueue(ctx context.Context, cfg config.Config, fn func(*catalog.Store, *jobs.Client) error) error {
+	pool, err := catalog.OpenPool(ctx, cfg.Catalog, "rgz-backup", 4)
+	if err != nil {
+		return err
+	}
+	store := catalog.NewStore(pool)
+	defer store.Close()
+	if _, err := store.Migrate(ctx); err != nil {
+		return err
+	}
+	client, err := jobs.NewInserter(pool)
+	if err != nil {
+		return err
+	}
+	return fn(store, client)
 }
 
 // errNoBackup is returned by lookups that find nothing.

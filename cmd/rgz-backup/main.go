@@ -12,6 +12,7 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 
 	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/lock"
@@ -31,7 +32,7 @@ func main() {
 	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
 	go func() {
 		s := <-signals
-		cancel(fmt.Errorf("interrupted by %s", s))
+		cancel(fmt.Errorf("interrupted by %s", unix.SignalName(s.(syscall.Signal))))
 		<-signals // a second signal: stop waiting for cleanup
 		os.Exit(exitFailed)
 	}()
@@ -108,6 +109,6 @@ Exit codes: 0 success; 1 the work failed; 2 bad configuration or usage;
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return fmt.Errorf("%w (see %s --help)", err, c.CommandPath())
 	})
-	root.AddCommand(backupCmd(), listCmd(), showCmd(), verifyCmd(), migrateCmd(), configCmd())
+	root.AddCommand(serveCmd(), backupCmd(), listCmd(), showCmd(), verifyCmd(), migrateCmd(), configCmd())
 	return root
 }

@@ -121,13 +121,23 @@ type Store struct {
 
 // Open connects to the catalog database.
 func Open(ctx context.Context, db config.Database) (*Store, error) {
+	pool, err := OpenPool(ctx, db, "rgz-backup catalog", 4)
+	if err != nil {
+		return nil, err
+	}
+	return &Store{pool: pool}, nil
+}
+
+// OpenPool connects a pool of at most maxConns connections to the catalog
+// database, where the daemon's job engine keeps its tables too.
+func OpenPool(ctx context.Context, db config.Database, appName string, maxConns int32) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(db.URL)
 	if err != nil {
 		return nil, fmt.Errorf("catalog address: %w", err)
 	}
 	cfg.ConnConfig.Password = db.Password
-	cfg.ConnConfig.RuntimeParams["application_name"] = "rgz-backup catalog"
-	cfg.MaxConns = 4
+	cfg.ConnConfig.RuntimeParams["application_name"] = appName
+	cfg.MaxConns = maxConns
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect to catalog: %w", err)
@@ -138,8 +148,11 @@ func Open(ctx context.Context, db config.Database) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("connect to catalog: %w", err)
 	}
-	return &Store{pool: pool}, nil
+	return pool, nil
 }
+
+// NewStore uses a pool opened with OpenPool; closing the store closes it.
+func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
 
 // Close closes the connections.
 func (s *Store) Close() { s.pool.Close() }

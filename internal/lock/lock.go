@@ -126,6 +126,23 @@ func Advisory(ctx context.Context, db config.Database, me Holder) (release func(
 	}, nil
 }
 
+// HeldBy says whether a backup holds the shared lock now, and who: the
+// question `rgz-backup status` asks.
+func HeldBy(ctx context.Context, db config.Database) (holder string, held bool, err error) {
+	cfg, err := pgx.ParseConfig(db.URL)
+	if err != nil {
+		return "", false, fmt.Errorf("catalog address: %w", err)
+	}
+	cfg.Password = db.Password
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return "", false, fmt.Errorf("connect to catalog: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	holder, held = advisoryHolder(ctx, conn)
+	return holder, held, nil
+}
+
 // advisoryHolder describes the session that holds the advisory lock;
 // found is false when no session holds it any more.
 func advisoryHolder(ctx context.Context, conn *pgx.Conn) (holder string, found bool) {

@@ -1,0 +1,148 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mosaique/rgz-backup/internal/api"
+	"github.com/mosaique/rgz-backup/internal/catalog"
+	"github.com/mosaique/rgz-backup/internal/config"
+	"github.com/mosaique/rgz-backup/internal/jobs"
+)
+
+func serveCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "serve",
+		Short: "Run the daemon: scheduled backups, retries, catch-up, health probes",
+		Long: `Run the daemon. It schedules the daily backup (POSTGRES_BACKUP_HOUR_UTC and
+POSTGRES_BACKUP_MINUTE_UTC, or BACKUP_SCHEDULE_CRON) as River jobs in the
+catalog database, retries a failed attempt after 30 s, 60 s and 120 s,
+catches up a missed night at start, and takes jobs put on the queue by
+` + "`rgz-backup backup --enqueue`" + `. Any number of replicas may run: each slot gets
+one backup.
+
+It listens on BACKUP_HTTP_ADDR: /healthz (the process answers) and /readyz
+(catalog reachable, schema current, workers running).
+
+On SIGTERM or SIGINT it stops taking jobs, lets a running backup finish
+within BACKUP_SHUTDOWN_GRACE_SECONDS, then cancels it (failed row
+"interrupted by shutdown"; the job is retried) and exits 0. Logs are JSON
+on stderr, at info unless BACKUP_LOG_LEVEL says otherwise.`,
+		Args: cobra.NoArgs,
+		RunE: action(func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig()
+			if err != nil {
+				return err
+			}
+			level := slog.LevelInfo
+			if os.Getenv("BACKUP_LOG_LEVEL") != "" {
+				level = cfg.LogLevel
+			}
+			log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+			// River's own info lines (job counts every few seconds) are
+			// noise for an operator; its warnings and errors are not.
+			riverLog := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: max(level, slog.LevelWarn)}))
+			return serve(cmd.Context(), cfg, log, riverLog)
+		}),
+	}
+}
+
+// serve runs until ctx is cancelled (the first SIGTERM or SIGINT), then
+// stops gracefully. Work runs under a context that signals do not cancel:
+// stopping is decided here, step by step.
+func serve(ctx context.Context, cfg config.Config, log, riverLog *slog.Logger) error {
+	work := context.WithoutCancel(ctx)
+	pool, err := catalog.OpenPool(ctx, cfg.Catalog, "rgz-backup serve", 10)
+	if err != nil {
+		return err
+	}
+	store := catalog.NewStore(pool)
+	defer store.Close()
+	if _, err := store.Migrate(ctx); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(cfg.LocalDir, 0o750); err != nil {
+		return fmt.Errorf("backup directory: %w", err)
+	}
+	if err := jobs.Recover(ctx, pool, store, cfg, log); err != nil {
+		return fmt.Errorf("recover after an interrupted backup: %w", err)
+	}
+	listener, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return &config.Error{Var: "BACKUP_HTTP_ADDR", Value: cfg.HTTPAddr, Allowed: "must be an address this host can listen on: " + err.Error()}
+	}
+
+	shutdown, interrupt := context.WithCancelCause(work)
+	defer interrupt(nil)
+	client, err := jobs.NewClient(pool, jobs.Options{Config: cfg, Store: store, Log: log, RiverLog: riverLog, Shutdown: shutdown})
+	if err != nil {
+		listener.Close()
+		return err
+	}
+	if err := client.Start(work); err != nil {
+		listener.Close()
+		return fmt.Errorf("start the job engine: %w", err)
+	}
+	var working atomic.Bool
+	working.Store(true)
+	server := &http.Server{Handler: api.Handler(map[string]api.Check{
+		"catalog": func(ctx context.Context) error {
+			current, err := store.SchemaCurrent(ctx)
+			if err == nil && !current {
+				err = errors.New("schema not current: run rgz-backup migrate")
+			}
+			return err
+		},
+		"workers": func(context.Context) error {
+			if !working.Load() {
+				return errors.New("stopping")
+			}
+			return nil
+		},
+	}), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := server.Serve(listener); !errors.Is(err, http.ErrServerClosed) {
+			log.Error("HTTP server stopped", "error", err)
+		}
+	}()
+
+	if cfg.ScheduleEnabled {
+		log.Info("serving", "schedule", cfg.Schedule.Spec, "next_backup", cfg.Schedule.Next(time.Now()), "http", listener.Addr().String())
+		if inserted, err := jobs.CatchUp(ctx, client, store, cfg, time.Now()); err != nil {
+			log.Error("catch-up check failed", "error", err)
+		} else if inserted {
+			log.Warn("no successful backup in the last day: a catch-up backup is queued")
+		}
+	} else {
+		log.Warn("scheduled backups are disabled (POSTGRES_BACKUP_ENABLED=false): only manual and enqueued backups run", "http", listener.Addr().String())
+	}
+
+	<-ctx.Done()
+	working.Store(false)
+	log.Info("stopping: no new jobs; a running backup may finish", "cause", context.Cause(ctx).Error(), "grace_seconds", cfg.ShutdownGrace.Seconds())
+	graceCtx, cancel := context.WithTimeout(work, cfg.ShutdownGrace)
+	defer cancel()
+	if err := client.Stop(graceCtx); err != nil {
+		log.Warn("grace period over: cancelling the running backup")
+		interrupt(jobs.ErrShutdown)
+		hardCtx, cancel := context.WithTimeout(work, 30*time.Second)
+		defer cancel()
+		if err := client.StopAndCancel(hardCtx); err != nil {
+			log.Error("the job engine did not stop", "error", err)
+		}
+	}
+	closeCtx, cancelClose := context.WithTimeout(work, 5*time.Second)
+	defer cancelClose()
+	_ = server.Shutdown(closeCtx)
+	log.Info("stopped")
+	return nil
+}

@@ -1,0 +1,167 @@
+// Package jobs runs backups as River jobs in the catalog database: the
+// periodic schedule, the catch-up at start, manual enqueues, the retry
+// policy, and recovery from a daemon that died mid-backup. River's unique
+// jobs keep one job per slot whatever the number of replicas; the backup
+// lock (package lock) keeps one backup running at a time.
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+
+	"github.com/mosaique/rgz-backup/internal/catalog"
+	"github.com/mosaique/rgz-backup/internal/config"
+	"github.com/mosaique/rgz-backup/internal/schedule"
+)
+
+const (
+	// Kind is the seed's job name.
+	Kind = "rgz.backup.pg_dump"
+	// Queue is the seed's rgz.maintenance: River allows no dot in a queue name.
+	Queue = "rgz_maintenance"
+)
+
+// BackupArgs are a backup job's arguments. A scheduled or catch-up job
+// names its slot, and (triggered_by, slot) is unique among live and
+// recently completed jobs: one job per slot, however many replicas insert it.
+type BackupArgs struct {
+	TriggeredBy string    `json:"triggered_by" river:"unique"` // scheduled, catch_up, manual, api
+	Slot        time.Time `json:"slot,omitzero" river:"unique"`
+	RunID       string    `json:"run_id"` // shared by the job's attempts, one row each
+}
+
+// Kind is River's name for the job.
+func (BackupArgs) Kind() string { return Kind }
+
+// InsertOpts puts every backup job on our queue with the seed's attempts.
+func (BackupArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: Queue, MaxAttempts: schedule.MaxAttempts}
+}
+
+// Client is River's client over the catalog database's pool.
+type Client = river.Client[pgx.Tx]
+
+// Options of the daemon's client.
+type Options struct {
+	Config   config.Config
+	Store    *catalog.Store
+	Log      *slog.Logger
+	RiverLog *slog.Logger    // River's own logs
+	Shutdown context.Context // its cancellation (with ErrShutdown) interrupts a running backup
+}
+
+// NewClient builds the daemon's River client: one worker on our queue and,
+// when scheduled backups are enabled, the periodic job.
+func NewClient(pool *pgxpool.Pool, o Options) (*Client, error) {
+	cfg := o.Config
+	workers := river.NewWorkers()
+	if err := river.AddWorkerSafely(workers, &worker{cfg: cfg, store: o.Store, log: o.Log, shutdown: o.Shutdown}); err != nil {
+		return nil, err
+	}
+	var periodic []*river.PeriodicJob
+	if cfg.ScheduleEnabled {
+		periodic = append(periodic, river.NewPeriodicJob(cfg.Schedule, func() (river.JobArgs, *river.InsertOpts) {
+			slot := cfg.Schedule.Nearest(time.Now())
+			return BackupArgs{TriggeredBy: "scheduled", Slot: slot, RunID: uuid.NewString()}, uniquePerSlot()
+		}, &river.PeriodicJobOpts{ID: Kind}))
+	}
+	host, _ := os.Hostname()
+	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
+		ID:           fmt.Sprintf("%s-%d-%d", host, os.Getpid(), time.Now().Unix()),
+		Queues:       map[string]river.QueueConfig{Queue: {MaxWorkers: 1}},
+		Workers:      workers,
+		PeriodicJobs: periodic,
+		MaxAttempts:  schedule.MaxAttempts,
+		// The backup's own timeout acts first and records the failed row;
+		// River's is a backstop. A job still "running" after both and the
+		// grace is one whose process died: River retries it.
+		JobTimeout:           cfg.Timeout + time.Minute,
+		RescueStuckJobsAfter: cfg.Timeout + cfg.ShutdownGrace + 5*time.Minute,
+		Logger:               o.RiverLog,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("job engine: %w", err)
+	}
+	return client, nil
+}
+
+// NewInserter builds a client that only inserts jobs (backup --enqueue).
+func NewInserter(pool *pgxpool.Pool) (*Client, error) {
+	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{})
+	if err != nil {
+		return nil, fmt.Errorf("job engine: %w", err)
+	}
+	return client, nil
+}
+
+func uniquePerSlot() *river.InsertOpts {
+	return &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true}}
+}
+
+// Enqueued names a job put on the queue.
+type Enqueued struct {
+	JobID int64  `json:"job_id"`
+	RunID string `json:"run_id"`
+}
+
+// Enqueue puts a backup on the queue for the daemon (manual or api).
+func Enqueue(ctx context.Context, client *Client, triggeredBy string) (Enqueued, error) {
+	args := BackupArgs{TriggeredBy: triggeredBy, RunID: uuid.NewString()}
+	res, err := client.Insert(ctx, args, nil)
+	if err != nil {
+		return Enqueued{}, fmt.Errorf("enqueue backup: %w", err)
+	}
+	return Enqueued{JobID: res.Job.ID, RunID: args.RunID}, nil
+}
+
+// CatchUp enqueues one catch-up backup when the newest successful backup
+// is older than a day plus the tolerance: a slot was missed while no daemon
+// ran. Replicas starting together insert it once (unique per slot). It
+// reports whether this call inserted the job.
+func CatchUp(ctx context.Context, client *Client, store *catalog.Store, cfg config.Config, now time.Time) (bool, error) {
+	if !cfg.ScheduleEnabled {
+		return false, nil
+	}
+	newest, err := newestSuccess(ctx, store)
+	if err != nil {
+		return false, err
+	}
+	if !schedule.NeedsCatchUp(now, newest, cfg.Tolerance) {
+		return false, nil
+	}
+	slot, ok := cfg.Schedule.Latest(now)
+	if !ok {
+		return false, nil
+	}
+	res, err := client.Insert(ctx, BackupArgs{TriggeredBy: "catch_up", Slot: slot, RunID: uuid.NewString()}, uniquePerSlot())
+	if err != nil {
+		return false, fmt.Errorf("enqueue catch-up backup: %w", err)
+	}
+	return !res.UniqueSkippedAsDuplicate, nil
+}
+
+// newestSuccess is the backup date of the newest successful backup; zero
+// when there is none.
+func newestSuccess(ctx context.Context, store *catalog.Store) (time.Time, error) {
+	rows, err := store.List(ctx, catalog.Filter{Status: catalog.StatusSuccess, Limit: 1})
+	if err != nil {
+		return time.Time{}, err
+	}
+	if len(rows) == 0 {
+		return time.Time{}, nil
+	}
+	return rows[0].BackupDate, nil
+}
+
+// ErrShutdown is why a backup the daemon cancelled at shutdown failed.
+var ErrShutdown = errors.New("interrupted by shutdown")

@@ -1,0 +1,84 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/mosaique/rgz-backup/internal/backup"
+	"github.com/mosaique/rgz-backup/internal/catalog"
+	"github.com/mosaique/rgz-backup/internal/config"
+	"github.com/mosaique/rgz-backup/internal/lock"
+	"github.com/mosaique/rgz-backup/internal/schedule"
+)
+
+// worker runs one attempt of a backup job.
+type worker struct {
+	river.WorkerDefaults[BackupArgs]
+	cfg      config.Config
+	store    *catalog.Store
+	log      *slog.Logger
+	shutdown context.Context
+}
+
+// NextRetry follows the seed: 30 s, 60 s, then 120 s after attempts 1-3.
+func (w *worker) NextRetry(job *river.Job[BackupArgs]) time.Time {
+	delay, _ := schedule.RetryDelay(job.Attempt, w.cfg.RetryDelayScale)
+	return time.Now().Add(delay)
+}
+
+func (w *worker) Work(ctx context.Context, job *river.Job[BackupArgs]) error {
+	args := job.Args
+	log := w.log.With("job_id", job.ID, "attempt", job.Attempt, "run_id", args.RunID)
+	triggeredBy := args.TriggeredBy
+	if !args.Slot.IsZero() {
+		newest, err := newestSuccess(ctx, w.store)
+		if err != nil {
+			return err
+		}
+		decision, why := schedule.Decide(args.Slot, time.Now(), w.cfg.Tolerance, newest)
+		switch decision {
+		case schedule.Skip:
+			log.Info("scheduled backup skipped", "slot", args.Slot, "reason", why)
+			return nil
+		case schedule.CatchUp:
+			log.Warn("scheduled backup runs as a catch-up", "slot", args.Slot, "reason", why)
+			triggeredBy = "catch_up"
+		}
+	}
+
+	// At shutdown, once the grace period is over, the attempt is cancelled
+	// with a cause its failed row will name.
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stop := context.AfterFunc(w.shutdown, func() { cancel(context.Cause(w.shutdown)) })
+	defer stop()
+
+	log.Info("backup started", "triggered_by", triggeredBy)
+	row, err := backup.Run(ctx, backup.Options{Config: w.cfg, TriggeredBy: triggeredBy, Attempt: job.Attempt,
+		RunID: args.RunID, JobID: job.ID, Log: log})
+	if err == nil {
+		log.Info("backup succeeded", "file", row.Filename)
+		return nil
+	}
+	log.Error("backup attempt failed", "file", row.Filename, "error", err, "attempts_left", job.MaxAttempts-job.Attempt)
+	return outcome(err, w.cfg.RetryDelayScale)
+}
+
+// outcome turns a failed attempt's error into River's next step: another
+// backup holding the lock postpones the job without using an attempt; a
+// failure retrying cannot heal cancels it; any other is retried.
+func outcome(err error, delayScale float64) error {
+	var held *lock.HeldError
+	switch {
+	case errors.As(err, &held):
+		delay, _ := schedule.RetryDelay(1, delayScale)
+		return river.JobSnooze(delay)
+	case backup.Permanent(err):
+		return river.JobCancel(err)
+	}
+	return err
+}
