@@ -7,6 +7,7 @@ package jobs
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/mosaique/rgz-backup/internal/catalog"
 	"github.com/mosaique/rgz-backup/internal/config"
@@ -165,3 +167,42 @@ func newestSuccess(ctx context.Context, store *catalog.Store) (time.Time, error)
 
 // ErrShutdown is why a backup the daemon cancelled at shutdown failed.
 var ErrShutdown = errors.New("interrupted by shutdown")
+
+// Queued is a backup job waiting or running.
+type Queued struct {
+	ID          int64     `json:"job_id"`
+	State       string    `json:"state"` // available, scheduled, retryable, running
+	TriggeredBy string    `json:"triggered_by"`
+	Slot        time.Time `json:"slot,omitzero"`
+	RunID       string    `json:"run_id"`
+	Attempt     int       `json:"attempt"` // the attempt running, or the next one
+	MaxAttempts int       `json:"max_attempts"`
+	At          time.Time `json:"at"` // when it runs (or started)
+}
+
+// List returns the backup jobs waiting or running, soonest first.
+func List(ctx context.Context, client *Client) ([]Queued, error) {
+	res, err := client.JobList(ctx, river.NewJobListParams().Kinds(Kind).
+		States(rivertype.JobStateAvailable, rivertype.JobStateScheduled, rivertype.JobStateRetryable, rivertype.JobStateRunning).
+		OrderBy(river.JobListOrderByScheduledAt, river.SortOrderAsc).First(100))
+	if err != nil {
+		return nil, fmt.Errorf("list jobs: %w", err)
+	}
+	out := []Queued{}
+	for _, j := range res.Jobs {
+		var args BackupArgs
+		if err := json.Unmarshal(j.EncodedArgs, &args); err != nil {
+			return nil, fmt.Errorf("job %d: %w", j.ID, err)
+		}
+		q := Queued{ID: j.ID, State: string(j.State), TriggeredBy: args.TriggeredBy, Slot: args.Slot, RunID: args.RunID,
+			Attempt: j.Attempt + 1, MaxAttempts: j.MaxAttempts, At: j.ScheduledAt}
+		if j.State == rivertype.JobStateRunning {
+			q.Attempt = j.Attempt
+			if j.AttemptedAt != nil {
+				q.At = *j.AttemptedAt
+			}
+		}
+		out = append(out, q)
+	}
+	return out, nil
+}
