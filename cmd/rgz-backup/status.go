@@ -112,7 +112,9 @@ func readStatus(ctx context.Context, cfg config.Config, store *catalog.Store, cl
 }
 
 func printStatus(w io.Writer, st status, now time.Time) error {
-	p := func(label, format string, args ...any) { fmt.Fprintf(w, "%-14s "+format+"\n", append([]any{label + ":"}, args...)...) }
+	p := func(label, format string, args ...any) {
+		fmt.Fprintf(w, "%-14s "+format+"\n", append([]any{label + ":"}, args...)...)
+	}
 	when := func(t time.Time) string {
 		d := t.Sub(now).Round(time.Second)
 		if d >= 0 {

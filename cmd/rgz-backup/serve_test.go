@@ -1,0 +1,314 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/mosaique/rgz-backup/internal/catalog"
+	"github.com/mosaique/rgz-backup/internal/config"
+	"github.com/mosaique/rgz-backup/internal/schedule"
+)
+
+// daemon is one `rgz-backup serve` process.
+type daemon struct {
+	t      *testing.T
+	cmd    *exec.Cmd
+	addr   string
+	logs   *syncBuffer
+	exited chan struct{}
+	code   int
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuffer) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// serveEnv is sampleEnv for the daemon: fast retries, an HTTP port of its own.
+func serveEnv(t *testing.T) map[string]string {
+	env := sampleEnv(t)
+	env["BACKUP_RETRY_DELAY_SCALE"] = "0.05" // 1.5 s, 3 s, 6 s
+	env["BACKUP_LOG_LEVEL"] = "info"
+	return env
+}
+
+func startServe(t *testing.T, env map[string]string) *daemon {
+	t.Helper()
+	d := &daemon{t: t, addr: freeAddr(t), logs: &syncBuffer{}, exited: make(chan struct{})}
+	d.cmd = exec.Command(binary, "serve")
+	d.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "BACKUP_HTTP_ADDR=" + d.addr}
+	for k, v := range env {
+		d.cmd.Env = append(d.cmd.Env, k+"="+v)
+	}
+	d.cmd.Stdout, d.cmd.Stderr = d.logs, d.logs
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		_ = d.cmd.Wait()
+		d.code = d.cmd.ProcessState.ExitCode()
+		close(d.exited)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-d.exited:
+		default:
+			_ = d.cmd.Process.Kill()
+			<-d.exited
+		}
+		if t.Failed() {
+			t.Logf("serve %s logs:\n%s", d.addr, d.logs.String())
+		}
+	})
+	waitFor(t, 30*time.Second, "serve to answer /healthz", func() bool {
+		res, err := http.Get("http://" + d.addr + "/healthz")
+		if err == nil {
+			res.Body.Close()
+		}
+		return err == nil && res.StatusCode == 200
+	})
+	return d
+}
+
+// stop sends sig and returns how long the daemon took to exit.
+func (d *daemon) stop(sig syscall.Signal, within time.Duration) time.Duration {
+	d.t.Helper()
+	began := time.Now()
+	_ = d.cmd.Process.Signal(sig)
+	select {
+	case <-d.exited:
+		return time.Since(began)
+	case <-time.After(within):
+		d.t.Fatalf("serve did not exit within %s of %s", within, sig)
+	}
+	return 0
+}
+
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func openStore(t *testing.T, env map[string]string) *catalog.Store {
+	t.Helper()
+	store, err := catalog.Open(context.Background(), config.Database{URL: env["BACKUP_CATALOG_DATABASE_URL"]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(store.Close)
+	if _, err := store.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return store
+}
+
+func catalogRows(t *testing.T, store *catalog.Store) []catalog.Execution {
+	t.Helper()
+	rows, err := store.List(context.Background(), catalog.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rows
+}
+
+// blockDump makes pg_dump wait until the returned function is called: a
+// session holds an exclusive lock on one of the sample's tables.
+func blockDump(t *testing.T, env map[string]string) (release func()) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, env["BACKUP_DATABASE_URL"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, _ := conn.Begin(ctx)
+	if _, err := tx.Exec(ctx, "LOCK TABLE incidents IN ACCESS EXCLUSIVE MODE"); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	release = func() { once.Do(func() { _ = tx.Rollback(ctx); conn.Close(ctx) }) }
+	t.Cleanup(release)
+	return release
+}
+
+func tempFiles(dir string) []string {
+	m, _ := filepath.Glob(filepath.Join(dir, ".tmp-*"))
+	return m
+}
+
+func statusOf(t *testing.T, env map[string]string) status {
+	t.Helper()
+	r := rgz(t, env, "status", "--json")
+	var st status
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &st) != nil {
+		t.Fatalf("status: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	return st
+}
+
+func enqueue(t *testing.T, env map[string]string) string {
+	t.Helper()
+	r := rgz(t, env, "backup", "--enqueue", "--json")
+	var job struct {
+		JobID int64  `json:"job_id"`
+		RunID string `json:"run_id"`
+	}
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &job) != nil || job.JobID == 0 {
+		t.Fatalf("enqueue: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	return job.RunID
+}
+
+func attemptsOf(rows []catalog.Execution, runID string) []catalog.Execution {
+	var out []catalog.Execution
+	for i := len(rows) - 1; i >= 0; i-- { // oldest first
+		if rows[i].RunID != nil && *rows[i].RunID == runID {
+			out = append(out, rows[i])
+		}
+	}
+	return out
+}
+
+// Two daemons side by side for a minute of 15-second slots: every slot gets
+// exactly one successful scheduled backup, and the catch-up a fresh catalog
+// calls for happens once.
+func TestTwoReplicasOneBackupPerSlot(t *testing.T) {
+	env := serveEnv(t)
+	env["BACKUP_SCHEDULE_CRON"] = "*/15 * * * * *"
+	store := openStore(t, env)
+	began := time.Now()
+	a, b := startServe(t, env), startServe(t, env)
+	time.Sleep(time.Until(began.Add(62 * time.Second)))
+	for _, d := range []*daemon{a, b} {
+		d.stop(syscall.SIGTERM, 30*time.Second)
+		if d.code != 0 {
+			t.Fatalf("serve exited %d", d.code)
+		}
+	}
+	ended := time.Now()
+
+	s, _ := schedule.Parse(env["BACKUP_SCHEDULE_CRON"])
+	perSlot := map[time.Time]int{}
+	catchUps := 0
+	for _, r := range catalogRows(t, store) {
+		if r.Status != "success" {
+			t.Fatalf("a backup failed: %+v", r)
+		}
+		switch r.TriggeredBy {
+		case "scheduled":
+			perSlot[s.Nearest(r.BackupDate)]++
+		case "catch_up":
+			catchUps++
+		}
+	}
+	// Every slot well inside the window ran once, and only once.
+	want := 0
+	for slot := s.Next(began.Add(5 * time.Second)); slot.Before(ended.Add(-5 * time.Second)); slot = s.Next(slot) {
+		want++
+		if perSlot[slot] != 1 {
+			t.Errorf("slot %s: %d successful scheduled backups, want 1 (all: %v)", slot.Format(time.TimeOnly), perSlot[slot], perSlot)
+		}
+	}
+	for slot, n := range perSlot {
+		if n != 1 {
+			t.Errorf("slot %s: %d backups", slot.Format(time.TimeOnly), n)
+		}
+	}
+	if want < 3 || catchUps != 1 {
+		t.Fatalf("%d slots checked, %d catch-ups (want 1)", want, catchUps)
+	}
+}
+
+// A daemon started after a missed night catches up once, however many
+// replicas start; idle, it stops within a second or two of SIGTERM.
+func TestCatchUpAfterDowntimeAndQuickIdleStop(t *testing.T) {
+	env := serveEnv(t)
+	env["POSTGRES_BACKUP_HOUR_UTC"], env["POSTGRES_BACKUP_MINUTE_UTC"] = "3", "0"
+	// Settings of later features are accepted and ignored; no restore test is scheduled.
+	env["BACKUP_RESTORE_TEST_ENABLED"], env["BACKUP_S3_ENABLED"], env["SMTP_HOST"] = "false", "true", "mail.example"
+	store := openStore(t, env)
+	threeDaysAgo := time.Now().UTC().Add(-72 * time.Hour).Truncate(time.Second)
+	old := catalog.Execution{ID: "00000000-0000-0000-0000-000000000001", BackupType: "pg_dump", BackupDate: threeDaysAgo,
+		Filename: threeDaysAgo.Format("20060102_150405") + ".dump.gz", Status: "success", RestoreTestStatus: "not_tested", TriggeredBy: "scheduled", Attempt: 1}
+	if err := store.Insert(context.Background(), &old); err != nil {
+		t.Fatal(err)
+	}
+	a, b := startServe(t, env), startServe(t, env)
+	waitFor(t, 60*time.Second, "the catch-up backup", func() bool {
+		return len(catalogRows(t, store)) >= 2 && statusOf(t, env).Jobs != nil && len(statusOf(t, env).Jobs) == 0
+	})
+	time.Sleep(2 * time.Second) // a second catch-up, if any, would have started
+	var catchUps []catalog.Execution
+	for _, r := range catalogRows(t, store) {
+		if r.TriggeredBy == "catch_up" {
+			catchUps = append(catchUps, r)
+		}
+	}
+	if len(catchUps) != 1 || catchUps[0].Status != "success" {
+		t.Fatalf("catch-up rows: %+v", catchUps)
+	}
+	if !strings.Contains(a.logs.String()+b.logs.String(), "a catch-up backup is queued") {
+		t.Fatal("no daemon said it queued a catch-up")
+	}
+
+	res, err := http.Get("http://" + a.addr + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ready struct {
+		Ready  bool              `json:"ready"`
+		Checks map[string]string `json:"checks"`
+	}
+	_ = json.NewDecoder(res.Body).Decode(&ready)
+	res.Body.Close()
+	if res.StatusCode != 200 || !ready.Ready || ready.Checks["catalog"] != "ok" || ready.Checks["workers"] != "ok" {
+		t.Fatalf("/readyz %d %+v", res.StatusCode, ready)
+	}
+
+	var kinds []string
+	conn, _ := pgx.Connect(context.Background(), env["BACKUP_CATALOG_DATABASE_URL"])
+	defer conn.Close(context.Background())
+	rows, _ := conn.Query(context.Background(), "SELECT DISTINCT kind FROM river_job")
+	kinds, _ = pgx.CollectRows(rows, pgx.RowTo[string])
+	if fmt.Sprint(kinds) != "[rgz.backup.pg_dump]" {
+		t.Fatalf("job kinds %v: only backups may be scheduled", kinds)
+	}
+
+	for _, d := range []*daemon{a, b} {
+		if took := d.stop(syscall.SIGTERM, 10*time.Second); took > 2*time.Second || d.code != 0 {
+			t.Fatalf("idle serve took %s to stop, exit %d", took, d.code)
+		}
+	}
+}
