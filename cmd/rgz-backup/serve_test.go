@@ -38,8 +38,12 @@ type syncBuffer struct {
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
-func (s *syncBuffer) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 func freeAddr(t *testing.T) string {
 	t.Helper()
@@ -310,5 +314,145 @@ func TestCatchUpAfterDowntimeAndQuickIdleStop(t *testing.T) {
 		if took := d.stop(syscall.SIGTERM, 10*time.Second); took > 2*time.Second || d.code != 0 {
 			t.Fatalf("idle serve took %s to stop, exit %d", took, d.code)
 		}
+	}
+}
+
+// A failing backup is tried four times in all, after the seed's delays
+// (scaled down here), each attempt its own row of the same run; then the
+// job is given up. Scheduled backups are off: only the enqueued one runs.
+func TestRetriesWithBackoff(t *testing.T) {
+	env := serveEnv(t)
+	env["POSTGRES_BACKUP_ENABLED"] = "false"
+	env["BACKUP_MIN_SIZE_MB"] = "100000" // every attempt fails: "backup too small"
+	store := openStore(t, env)
+	d := startServe(t, env)
+	runID := enqueue(t, env)
+	var attempts []catalog.Execution
+	waitFor(t, 60*time.Second, "four attempts", func() bool {
+		attempts = attemptsOf(catalogRows(t, store), runID)
+		return len(attempts) == 4
+	})
+	for i, r := range attempts {
+		if r.Attempt != i+1 || r.Status != "failed" || !strings.Contains(*r.ErrorMessage, "backup too small") || r.TriggeredBy != "manual" {
+			t.Fatalf("attempt %d: %+v", i+1, r)
+		}
+		if i > 0 {
+			// backup_date is cut to the second; the gap must still show the delay.
+			want := []time.Duration{1500, 3000, 6000}[i-1] * time.Millisecond
+			if gap := r.BackupDate.Sub(*attempts[i-1].FinishedAt); gap < want-time.Second {
+				t.Errorf("attempt %d began %s after attempt %d ended, want about %s", i+1, gap, i, want)
+			}
+		}
+	}
+	time.Sleep(8 * time.Second) // a fifth attempt would come after 6 s at most
+	if n := len(attemptsOf(catalogRows(t, store), runID)); n != 4 || len(statusOf(t, env).Jobs) != 0 {
+		t.Fatalf("%d attempts, jobs %+v: the job should be given up after 4", n, statusOf(t, env).Jobs)
+	}
+	if !strings.Contains(d.logs.String(), "scheduled backups are disabled (POSTGRES_BACKUP_ENABLED=false)") {
+		t.Fatal("the daemon did not say scheduled backups are disabled")
+	}
+	for _, r := range catalogRows(t, store) {
+		if r.TriggeredBy == "scheduled" || r.TriggeredBy == "catch_up" {
+			t.Fatalf("disabled schedule still ran %+v", r)
+		}
+	}
+}
+
+// An attempt that overruns BACKUP_TIMEOUT_SECONDS is cancelled and recorded;
+// the retry, once the obstacle is gone, succeeds.
+func TestTimeoutThenRetrySucceeds(t *testing.T) {
+	env := serveEnv(t)
+	env["POSTGRES_BACKUP_ENABLED"] = "false"
+	env["BACKUP_TIMEOUT_SECONDS"] = "2"
+	store := openStore(t, env)
+	release := blockDump(t, env)
+	startServe(t, env)
+	runID := enqueue(t, env)
+	waitFor(t, 30*time.Second, "the first attempt to time out", func() bool { return len(attemptsOf(catalogRows(t, store), runID)) == 1 })
+	release()
+	var attempts []catalog.Execution
+	waitFor(t, 30*time.Second, "the retry", func() bool {
+		attempts = attemptsOf(catalogRows(t, store), runID)
+		return len(attempts) == 2
+	})
+	first, second := attempts[0], attempts[1]
+	if first.Status != "failed" || !strings.Contains(*first.ErrorMessage, "timeout after 2s") || second.Status != "success" || second.Attempt != 2 {
+		t.Fatalf("attempts: %+v / %+v", first, second)
+	}
+	if left := tempFiles(env["BACKUP_LOCAL_DIR"]); len(left) != 0 {
+		t.Fatalf("the timed-out attempt left %v", left)
+	}
+}
+
+// SIGKILL mid-backup: the restarted daemon removes the temporary file,
+// records the abandoned attempt as failed, and retries the job.
+func TestKilledMidBackupRecoversAndRetries(t *testing.T) {
+	env := serveEnv(t)
+	env["POSTGRES_BACKUP_ENABLED"] = "false"
+	store := openStore(t, env)
+	release := blockDump(t, env)
+	d := startServe(t, env)
+	runID := enqueue(t, env)
+	dir := env["BACKUP_LOCAL_DIR"]
+	waitFor(t, 30*time.Second, "the backup to be writing", func() bool { return len(tempFiles(dir)) == 1 })
+	st := statusOf(t, env)
+	if !st.Running || len(st.Attempts) != 1 || !st.Attempts[0].Alive || st.Attempts[0].RunID != runID {
+		t.Fatalf("status during the backup: %+v", st)
+	}
+	d.stop(syscall.SIGKILL, 10*time.Second)
+	release()
+	waitFor(t, 10*time.Second, "the killed daemon's lock to go", func() bool { return !statusOf(t, env).Running })
+	if st := statusOf(t, env); len(st.Attempts) != 1 || st.Attempts[0].Alive {
+		t.Fatalf("status after the kill should show the attempt abandoned: %+v", st.Attempts)
+	}
+
+	startServe(t, env)
+	var attempts []catalog.Execution
+	waitFor(t, 30*time.Second, "the retried job", func() bool {
+		attempts = attemptsOf(catalogRows(t, store), runID)
+		return len(attempts) == 2
+	})
+	first, second := attempts[0], attempts[1]
+	if first.Status != "failed" || first.Attempt != 1 || !strings.Contains(*first.ErrorMessage, "abandoned: the process running this attempt") {
+		t.Fatalf("abandoned attempt recorded as %+v", first)
+	}
+	if second.Status != "success" || second.Attempt != 2 {
+		t.Fatalf("retry: %+v", second)
+	}
+	if left := tempFiles(dir); len(left) != 0 {
+		t.Fatalf("temporary files survived the restart: %v", left)
+	}
+	if got := dumps(dir); len(got) != 1 || filepath.Base(got[0]) != second.Filename {
+		t.Fatalf("backup files %v, want only %s", got, second.Filename)
+	}
+}
+
+// SIGTERM during a backup that outlasts the grace period: the backup is
+// cancelled cleanly (failed row, no partial file), the daemon exits 0, and
+// the job waits for its retry.
+func TestShutdownInterruptsAfterGrace(t *testing.T) {
+	env := serveEnv(t)
+	env["POSTGRES_BACKUP_ENABLED"] = "false"
+	env["BACKUP_SHUTDOWN_GRACE_SECONDS"] = "1"
+	store := openStore(t, env)
+	blockDump(t, env)
+	d := startServe(t, env)
+	runID := enqueue(t, env)
+	dir := env["BACKUP_LOCAL_DIR"]
+	waitFor(t, 30*time.Second, "the backup to be writing", func() bool { return len(tempFiles(dir)) == 1 })
+	took := d.stop(syscall.SIGTERM, 20*time.Second)
+	if d.code != 0 || took < time.Second {
+		t.Fatalf("exit %d after %s: the running backup should get its 1 s of grace", d.code, took)
+	}
+	attempts := attemptsOf(catalogRows(t, store), runID)
+	if len(attempts) != 1 || attempts[0].Status != "failed" || !strings.Contains(*attempts[0].ErrorMessage, "interrupted by shutdown") {
+		t.Fatalf("attempts: %+v", attempts)
+	}
+	if left := tempFiles(dir); len(left) != 0 || len(dumps(dir)) != 0 {
+		t.Fatalf("the interrupted backup left files: %v %v", left, dumps(dir))
+	}
+	st := statusOf(t, env)
+	if len(st.Jobs) != 1 || (st.Jobs[0].State != "retryable" && st.Jobs[0].State != "available") || st.Jobs[0].Attempt != 2 || len(st.Attempts) != 0 {
+		t.Fatalf("after shutdown: jobs %+v, attempts %+v", st.Jobs, st.Attempts)
 	}
 }

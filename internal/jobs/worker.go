@@ -50,11 +50,7 @@ func (w *worker) Work(ctx context.Context, job *river.Job[BackupArgs]) error {
 		}
 	}
 
-	// At shutdown, once the grace period is over, the attempt is cancelled
-	// with a cause its failed row will name.
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	stop := context.AfterFunc(w.shutdown, func() { cancel(context.Cause(w.shutdown)) })
+	ctx, stop := w.attemptContext(ctx)
 	defer stop()
 
 	log.Info("backup started", "triggered_by", triggeredBy)
@@ -66,6 +62,22 @@ func (w *worker) Work(ctx context.Context, job *river.Job[BackupArgs]) error {
 	}
 	log.Error("backup attempt failed", "file", row.Filename, "error", err, "attempts_left", job.MaxAttempts-job.Attempt)
 	return outcome(err, w.cfg.RetryDelayScale)
+}
+
+// attemptContext is River's job context, except that once the daemon's
+// grace period is over, the attempt is cancelled with ErrShutdown, a cause
+// its failed row names, whichever of River or the daemon cancels first.
+func (w *worker) attemptContext(riverCtx context.Context) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(context.WithoutCancel(riverCtx))
+	stopRiver := context.AfterFunc(riverCtx, func() {
+		cause := context.Cause(riverCtx)
+		if w.shutdown.Err() != nil { // the daemon cancels its jobs only after its grace
+			cause = context.Cause(w.shutdown)
+		}
+		cancel(cause)
+	})
+	stopShutdown := context.AfterFunc(w.shutdown, func() { cancel(context.Cause(w.shutdown)) })
+	return ctx, func() { stopRiver(); stopShutdown(); cancel(nil) }
 }
 
 // outcome turns a failed attempt's error into River's next step: another
