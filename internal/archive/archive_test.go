@@ -117,6 +117,12 @@ func TestCheckFindsCorruption(t *testing.T) {
 			if err == nil && len(Compare(sums, got)) == 0 {
 				t.Fatal("a flipped byte went unnoticed")
 			}
+			// Whether or not it still decompresses, the stored checksums
+			// say the bytes differ: the diagnosis the operator acts on.
+			diffs := CompareStored(sums, got)
+			if got.Size != sums.Size || len(diffs) != 2 || !strings.Contains(diffs[0], "checksum CRC32") {
+				t.Fatalf("stored sums after a flip: size %d (want %d), %q (err %v)", got.Size, sums.Size, diffs, err)
+			}
 		})
 	}
 }

@@ -30,7 +30,13 @@ func CheckFile(ctx context.Context, tools dump.Tools, dir string, row catalog.Ex
 	format := strOr(row.CompressionFormat, archive.FormatOf(row.Filename))
 	got, counts, err := Verify(ctx, tools, path, format)
 	if err != nil {
-		return []string{err.Error()}
+		// A damaged file usually fails to decompress; its checksums say
+		// first that the stored bytes are not the ones recorded.
+		var problems []string
+		if got.Size > 0 {
+			problems = archive.CompareStored(expectedSums(row), got)
+		}
+		return append(problems, err.Error())
 	}
 	problems := archive.Compare(expectedSums(row), got)
 	if counts != row.ObjectCounts {
