@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/mosaique/rgz-backup/internal/catalog"
 	"github.com/mosaique/rgz-backup/internal/config"
@@ -16,15 +17,23 @@ import (
 // openCatalog opens the catalog, creating its schema when missing so that
 // reading a fresh catalog shows "no backups" rather than an SQL error.
 func openCatalog(ctx context.Context, cfg config.Config) (*catalog.Store, error) {
-	store, err := catalog.Open(ctx, cfg.Catalog)
+	_, store, err := openCatalogPool(ctx, cfg, "rgz-backup", 4)
+	return store, err
+}
+
+// openCatalogPool is openCatalog that also returns the pool, which the job
+// queue shares. Closing the store closes the pool.
+func openCatalogPool(ctx context.Context, cfg config.Config, appName string, maxConns int32) (*pgxpool.Pool, *catalog.Store, error) {
+	pool, err := catalog.OpenPool(ctx, cfg.Catalog, appName, maxConns)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	store := catalog.NewStore(pool)
 	if _, err := store.Migrate(ctx); err != nil {
 		store.Close()
-		return nil, err
+		return nil, nil, err
 	}
-	return store, nil
+	return pool, store, nil
 }
 
 // withCatalog loads the configuration and runs fn with the open catalog.
@@ -44,15 +53,11 @@ func withCatalog(ctx context.Context, fn func(*catalog.Store) error) error {
 // withQueue runs fn with the open catalog and a client of the daemon's job
 // queue that only inserts and reads jobs.
 func withQueue(ctx context.Context, cfg config.Config, fn func(*catalog.Store, *jobs.Client) error) error {
-	pool, err := catalog.OpenPool(ctx, cfg.Catalog, "rgz-backup", 4)
+	pool, store, err := openCatalogPool(ctx, cfg, "rgz-backup", 4)
 	if err != nil {
 		return err
 	}
-	store := catalog.NewStore(pool)
 	defer store.Close()
-	if _, err := store.Migrate(ctx); err != nil {
-		return err
-	}
 	client, err := jobs.NewInserter(pool)
 	if err != nil {
 		return err

@@ -14,7 +14,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mosaique/rgz-backup/internal/api"
-	"github.com/mosaique/rgz-backup/internal/catalog"
 	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/jobs"
 )
@@ -61,15 +60,11 @@ on stderr, at info unless BACKUP_LOG_LEVEL says otherwise.`,
 // stopping is decided here, step by step.
 func serve(ctx context.Context, cfg config.Config, log, riverLog *slog.Logger) error {
 	work := context.WithoutCancel(ctx)
-	pool, err := catalog.OpenPool(ctx, cfg.Catalog, "rgz-backup serve", 10)
+	pool, store, err := openCatalogPool(ctx, cfg, "rgz-backup serve", 10)
 	if err != nil {
 		return err
 	}
-	store := catalog.NewStore(pool)
 	defer store.Close()
-	if _, err := store.Migrate(ctx); err != nil {
-		return err
-	}
 	if err := os.MkdirAll(cfg.LocalDir, 0o750); err != nil {
 		return fmt.Errorf("backup directory: %w", err)
 	}
