@@ -207,7 +207,7 @@ func attemptsOf(rows []catalog.Execution, runID string) []catalog.Execution {
 
 // Two daemons side by side for a minute of 15-second slots: every slot gets
 // exactly one successful scheduled backup, and the catch-up a fresh catalog
-// calls for happens once.
+// calls for happens at most once.
 func TestTwoReplicasOneBackupPerSlot(t *testing.T) {
 	env := serveEnv(t)
 	env["BACKUP_SCHEDULE_CRON"] = "*/15 * * * * *"
@@ -250,8 +250,12 @@ func TestTwoReplicasOneBackupPerSlot(t *testing.T) {
 			t.Errorf("slot %s: %d backups", slot.Format(time.TimeOnly), n)
 		}
 	}
-	if want < 3 || catchUps != 1 {
-		t.Fatalf("%d slots checked, %d catch-ups (want 1)", want, catchUps)
+	// The fresh catalog calls for one catch-up at start. It may find the
+	// lock taken (the other replica's start-up recovery, or a slot's
+	// backup), be postponed, and then rightly be skipped because a
+	// scheduled backup has succeeded since: never more than one.
+	if want < 3 || catchUps > 1 {
+		t.Fatalf("%d slots checked, %d catch-ups (want at most 1)", want, catchUps)
 	}
 }
 

@@ -60,7 +60,16 @@ func (w *worker) Work(ctx context.Context, job *river.Job[BackupArgs]) error {
 		log.Info("backup succeeded", "file", row.Filename)
 		return nil
 	}
-	log.Error("backup attempt failed", "file", row.Filename, "error", err, "attempts_left", job.MaxAttempts-job.Attempt)
+	var held *lock.HeldError
+	switch {
+	case errors.As(err, &held):
+		// Nothing was attempted: no row, no attempt used.
+		log.Info("backup postponed: another backup holds the lock", "holder", err.Error())
+	case backup.Permanent(err):
+		log.Error("backup failed; retrying cannot heal this, not retried", "file", row.Filename, "error", err)
+	default:
+		log.Error("backup attempt failed", "file", row.Filename, "error", err, "attempts_left", job.MaxAttempts-job.Attempt)
+	}
 	return outcome(err, w.cfg.RetryDelayScale)
 }
 
