@@ -315,9 +315,11 @@ func TestCatchUpAfterDowntimeAndQuickIdleStop(t *testing.T) {
 	}
 
 	for _, d := range []*daemon{a, b} {
-		if took := d.stop(syscall.SIGTERM, 10*time.Second); took > 2*time.Second || d.code != 0 {
+		took := d.stop(syscall.SIGTERM, 10*time.Second)
+		if took > 2*time.Second || d.code != 0 {
 			t.Fatalf("idle serve took %s to stop, exit %d", took, d.code)
 		}
+		t.Logf("idle serve stopped %s after SIGTERM", took)
 	}
 }
 
@@ -448,6 +450,7 @@ func TestShutdownInterruptsAfterGrace(t *testing.T) {
 	if d.code != 0 || took < time.Second {
 		t.Fatalf("exit %d after %s: the running backup should get its 1 s of grace", d.code, took)
 	}
+	t.Logf("busy serve stopped %s after SIGTERM (grace 1 s)", took)
 	attempts := attemptsOf(catalogRows(t, store), runID)
 	if len(attempts) != 1 || attempts[0].Status != "failed" || !strings.Contains(*attempts[0].ErrorMessage, "interrupted by shutdown") {
 		t.Fatalf("attempts: %+v", attempts)
