@@ -1,0 +1,169 @@
+// Package retention decides which backups go and which stay (a pure
+// function over catalog facts and an instant), and carries that decision
+// out on the backup directory and the catalog.
+//
+// The policy is the same for the local directory and for S3; only the date
+// each copy expires differs (see Expiry). Its safety rules come before any
+// date: the newest successful backup and the MinKeep newest successful ones
+// are never deleted, a backup being read is never deleted, and a plan that
+// would delete more than half of the successful backups is refused whole.
+package retention
+
+import (
+	"fmt"
+	"sort"
+	"time"
+)
+
+// Classes of backups: a daily copy lives BACKUP_LOCAL_RETENTION_DAYS; the
+// first successful backup of each calendar month (UTC) is that month's
+// compliance copy (ARCEP) and lives BACKUP_CRITICAL_RETENTION_DAYS.
+const (
+	ClassDaily      = "daily"
+	ClassCompliance = "compliance"
+)
+
+// Copy is one copy of one backup (the local file, or the S3 object) as the
+// policy sees it.
+type Copy struct {
+	ID       string
+	Filename string
+	Date     time.Time // backup_date
+	// Good: the backup succeeded (success or partial): its file is a
+	// valid backup. A failed attempt's copy is only leftovers.
+	Good    bool
+	Class   string
+	Expires time.Time // the copy may go once this day (UTC) is over
+	InUse   bool      // a restore or restore test is reading it
+}
+
+// Rules are the policy's numbers.
+type Rules struct {
+	MinKeep int // BACKUP_MIN_KEEP: the newest this many good copies always stay
+}
+
+// Decision says what happens to one expired copy, and why.
+type Decision struct {
+	Copy   Copy
+	Delete bool
+	Why    string
+}
+
+// Plan is the outcome of the policy for one place (local or S3).
+type Plan struct {
+	// Decisions covers every expired copy: those to delete and those kept
+	// by a safety rule. Copies not yet expired are not listed.
+	Decisions []Decision
+	// Refused, when set, says why nothing may be deleted at all.
+	Refused string
+}
+
+// Deletions are the decisions that delete (none when the plan is refused).
+func (p Plan) Deletions() []Decision {
+	if p.Refused != "" {
+		return nil
+	}
+	var out []Decision
+	for _, d := range p.Decisions {
+		if d.Delete {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// Decide applies the policy to the copies present in one place as of now.
+func Decide(copies []Copy, now time.Time, rules Rules) Plan {
+	sorted := append([]Copy(nil), copies...)
+	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Date.After(sorted[j].Date) })
+
+	keepNewest := max(rules.MinKeep, 1)
+	today := day(now)
+	var plan Plan
+	good, goodDeleted, goodSeen := 0, 0, 0
+	for _, c := range sorted {
+		if c.Good {
+			good++
+		}
+	}
+	for _, c := range sorted {
+		if c.Good {
+			goodSeen++
+		}
+		if !today.After(day(c.Expires)) {
+			continue
+		}
+		d := Decision{Copy: c}
+		expired := fmt.Sprintf("%s copy, kept until %s", c.Class, c.Expires.Format(time.DateOnly))
+		switch {
+		case c.Good && goodSeen == 1:
+			d.Why = expired + "; kept: the newest successful backup is never deleted"
+		case c.Good && goodSeen <= keepNewest:
+			d.Why = fmt.Sprintf("%s; kept: one of the %d newest successful backups (BACKUP_MIN_KEEP)", expired, keepNewest)
+		case c.InUse:
+			d.Why = expired + "; kept: a restore or restore test is reading it"
+		case !c.Good:
+			d.Delete, d.Why = true, fmt.Sprintf("leftovers of a failed attempt, kept until %s", c.Expires.Format(time.DateOnly))
+		default:
+			d.Delete, d.Why = true, expired
+			goodDeleted++
+		}
+		plan.Decisions = append(plan.Decisions, d)
+	}
+	// A clock far ahead (bad NTP) makes everything look expired; MinKeep
+	// alone would still leave a week. Deleting most of the store in one
+	// run is never routine: stop and let a person look.
+	if goodDeleted*2 > good {
+		plan.Refused = fmt.Sprintf("refusing to delete %d of the %d successful backups in one run (more than half): "+
+			"is the clock right (now %s)? Nothing was deleted; if this is intended, run `rgz-backup retention --allow-mass-delete`",
+			goodDeleted, good, now.UTC().Format(time.RFC3339))
+	}
+	return plan
+}
+
+// AllowMassDelete lifts a refusal for more than half of the store: the
+// operator has looked and wants it.
+func (p Plan) AllowMassDelete() Plan {
+	p.Refused = ""
+	return p
+}
+
+// Expiry is the last day a copy is kept: the backup's date plus the days
+// of its class in that place.
+func Expiry(date time.Time, class string, dailyDays, complianceDays int) time.Time {
+	days := dailyDays
+	if class == ClassCompliance {
+		days = complianceDays
+	}
+	return day(date).AddDate(0, 0, days)
+}
+
+// Promotions lists the good backups that must become their month's
+// compliance copy: for each calendar month (UTC) with good backups and no
+// compliance copy yet, the first of them. Backups taken before this rule
+// existed are classified this way, and so is each new backup.
+func Promotions(copies []Copy) []Copy {
+	sorted := append([]Copy(nil), copies...)
+	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Date.Before(sorted[j].Date) })
+	covered := map[string]bool{}
+	for _, c := range sorted {
+		if c.Good && c.Class == ClassCompliance {
+			covered[month(c.Date)] = true
+		}
+	}
+	var out []Copy
+	for _, c := range sorted {
+		if c.Good && !covered[month(c.Date)] {
+			covered[month(c.Date)] = true
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func day(t time.Time) time.Time {
+	y, m, d := t.UTC().Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+}
+
+func month(t time.Time) string { return t.UTC().Format("2006-01") }

@@ -1,0 +1,140 @@
+package retention
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+var now = time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
+
+// daily returns n good daily backups, one a day at 03:00, the newest
+// ageDays old, each expiring 30 days after its date.
+func daily(n, newestAgeDays int) []Copy {
+	var out []Copy
+	for i := range n {
+		date := now.AddDate(0, 0, -newestAgeDays-i).Truncate(24 * time.Hour).Add(3 * time.Hour)
+		out = append(out, Copy{ID: fmt.Sprint("d", newestAgeDays+i), Filename: date.Format("20060102_150405.dump.gz"),
+			Date: date, Good: true, Class: ClassDaily, Expires: Expiry(date, ClassDaily, 30, 2555)})
+	}
+	return out
+}
+
+func deleted(p Plan) []string {
+	var ids []string
+	for _, d := range p.Deletions() {
+		ids = append(ids, d.Copy.ID)
+	}
+	return ids
+}
+
+func TestDecide(t *testing.T) {
+	rules := Rules{MinKeep: 7}
+	tests := []struct {
+		name        string
+		copies      []Copy
+		now         time.Time
+		minKeep     int // 0: 7
+		wantDeleted []string
+		wantWhy     string // in some decision
+		refused     bool
+	}{
+		{name: "nothing expired", copies: daily(30, 0), wantDeleted: nil},
+		{name: "expires the day after retention_until",
+			copies: daily(32, 0), wantDeleted: []string{"d31"}, wantWhy: "daily copy, kept until"},
+		{name: "the 30-day rule never touches a compliance copy",
+			copies: append(daily(31, 0), Copy{ID: "c", Date: now.AddDate(0, -2, 0), Good: true, Class: ClassCompliance,
+				Expires: Expiry(now.AddDate(0, -2, 0), ClassCompliance, 30, 2555)}),
+			wantDeleted: nil},
+		{name: "never the newest successful backup, however old",
+			copies: daily(1, 400), minKeep: 1, wantDeleted: nil, wantWhy: "the newest successful backup is never deleted"},
+		{name: "never fewer than MinKeep successful backups, whatever their age",
+			copies: daily(9, 100), wantDeleted: []string{"d107", "d108"}, wantWhy: "one of the 7 newest successful backups"},
+		{name: "failed attempts do not count toward MinKeep",
+			copies: append(daily(7, 100), Copy{ID: "f", Date: now.AddDate(0, 0, -1), Class: ClassDaily, Expires: now.AddDate(0, 0, 29)}),
+			wantDeleted: nil},
+		{name: "a copy being read stays",
+			copies:      markInUse(daily(40, 0), "d35"),
+			wantDeleted: []string{"d31", "d32", "d33", "d34", "d36", "d37", "d38", "d39"}, wantWhy: "a restore or restore test is reading it"},
+		{name: "a failed attempt's leftovers go after their retention",
+			copies: append(daily(10, 0), Copy{ID: "f", Date: now.AddDate(0, 0, -40), Class: ClassDaily,
+				Expires: Expiry(now.AddDate(0, 0, -40), ClassDaily, 30, 2555)}),
+			wantDeleted: []string{"f"}, wantWhy: "leftovers of a failed attempt"},
+		{name: "a clock far ahead cannot wipe the store",
+			copies: daily(30, 0), now: now.AddDate(1, 0, 0), refused: true, wantWhy: "more than half"},
+		{name: "exactly half is a normal day after a long outage",
+			copies: daily(14, 24), wantDeleted: []string{"d31", "d32", "d33", "d34", "d35", "d36", "d37"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			at := now
+			if !tt.now.IsZero() {
+				at = tt.now
+			}
+			r := rules
+			if tt.minKeep != 0 {
+				r.MinKeep = tt.minKeep
+			}
+			plan := Decide(tt.copies, at, r)
+			if (plan.Refused != "") != tt.refused {
+				t.Fatalf("refused = %q, want refused %v", plan.Refused, tt.refused)
+			}
+			if got := deleted(plan); fmt.Sprint(got) != fmt.Sprint(tt.wantDeleted) {
+				t.Errorf("deleted %v, want %v", got, tt.wantDeleted)
+			}
+			if tt.wantWhy != "" && !strings.Contains(fmt.Sprint(plan.Decisions)+plan.Refused, tt.wantWhy) {
+				t.Errorf("no reason mentions %q: %+v %s", tt.wantWhy, plan.Decisions, plan.Refused)
+			}
+		})
+	}
+}
+
+func TestRefusalCanBeLifted(t *testing.T) {
+	plan := Decide(daily(30, 0), now.AddDate(1, 0, 0), Rules{MinKeep: 7})
+	if len(plan.Deletions()) != 0 {
+		t.Fatal("a refused plan deletes")
+	}
+	if got := len(plan.AllowMassDelete().Deletions()); got != 23 {
+		t.Fatalf("lifted: %d deletions, want 23 (30 minus the 7 newest)", got)
+	}
+}
+
+func TestExpiry(t *testing.T) {
+	date := time.Date(2026, 2, 5, 3, 0, 15, 0, time.UTC)
+	if got := Expiry(date, ClassDaily, 30, 2555).Format(time.DateOnly); got != "2026-03-07" {
+		t.Errorf("daily: %s, want 2026-03-07 (the seed's example)", got)
+	}
+	if got := Expiry(date, ClassCompliance, 30, 2555).Format(time.DateOnly); got != "2033-02-03" {
+		t.Errorf("compliance: %s", got)
+	}
+}
+
+func TestPromotions(t *testing.T) {
+	at := func(s string) time.Time { t, _ := time.Parse(time.DateTime, s); return t }
+	copies := []Copy{
+		{ID: "feb-fail", Date: at("2026-02-01 03:00:00")},
+		{ID: "feb-1", Date: at("2026-02-01 03:30:00"), Good: true, Class: ClassDaily},
+		{ID: "feb-2", Date: at("2026-02-02 03:00:00"), Good: true, Class: ClassDaily},
+		{ID: "mar-1", Date: at("2026-03-01 03:00:00"), Good: true, Class: ClassDaily},
+		{ID: "mar-c", Date: at("2026-03-02 03:00:00"), Good: true, Class: ClassCompliance},
+		{ID: "jan-last", Date: at("2026-01-31 23:59:59"), Good: true, Class: ClassDaily},
+	}
+	var got []string
+	for _, c := range Promotions(copies) {
+		got = append(got, c.ID)
+	}
+	// March already has its compliance copy; January and February get theirs.
+	if fmt.Sprint(got) != "[jan-last feb-1]" {
+		t.Fatalf("promotions %v", got)
+	}
+}
+
+func markInUse(copies []Copy, id string) []Copy {
+	for i := range copies {
+		if copies[i].ID == id {
+			copies[i].InUse = true
+		}
+	}
+	return copies
+}
