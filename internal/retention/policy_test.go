@@ -52,7 +52,7 @@ func TestDecide(t *testing.T) {
 		{name: "never fewer than MinKeep successful backups, whatever their age",
 			copies: daily(9, 100), wantDeleted: []string{"d107", "d108"}, wantWhy: "one of the 7 newest successful backups"},
 		{name: "failed attempts do not count toward MinKeep",
-			copies: append(daily(7, 100), Copy{ID: "f", Date: now.AddDate(0, 0, -1), Class: ClassDaily, Expires: now.AddDate(0, 0, 29)}),
+			copies:      append(daily(7, 100), Copy{ID: "f", Date: now.AddDate(0, 0, -1), Class: ClassDaily, Expires: now.AddDate(0, 0, 29)}),
 			wantDeleted: nil},
 		{name: "a copy being read stays",
 			copies:      markInUse(daily(40, 0), "d35"),
