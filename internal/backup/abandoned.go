@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/mosaique/rgz-backup/internal/archive"
@@ -84,12 +82,7 @@ func removeUnrecorded(ctx context.Context, store *catalog.Store, row catalog.Exe
 	if _, err := store.ByFilename(ctx, row.Filename); !errors.Is(err, catalog.ErrNotFound) {
 		return // recorded (or the catalog cannot say): not ours to remove
 	}
-	dump := *row.FilePath
-	stem := strings.TrimSuffix(dump, filepath.Ext(dump))
-	if row.CompressionFormat != nil {
-		stem = strings.TrimSuffix(dump, archive.Extension(*row.CompressionFormat))
-	}
-	for _, f := range []string{dump, dump + ".sha256", dump + ".manifest.json", stem + ".globals.sql.gz"} {
+	for _, f := range row.Files("") {
 		if err := os.Remove(f); err == nil {
 			log.Warn("removed a file published by an abandoned attempt", "file", f)
 		}

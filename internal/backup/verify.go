@@ -5,10 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/mosaique/rgz-backup/internal/archive"
 	"github.com/mosaique/rgz-backup/internal/dump"
+	"github.com/mosaique/rgz-backup/internal/lock"
 	"github.com/mosaique/rgz-backup/internal/toc"
 )
 
@@ -18,7 +18,7 @@ var errTOCRead = errors.New("pg_restore has read the table of contents")
 // file and of its decompressed content, and feeds that content to
 // `pg_restore --list` to prove the archive's table of contents reads.
 func Verify(ctx context.Context, tools dump.Tools, path, format string) (archive.Sums, toc.Counts, error) {
-	f, err := os.Open(path)
+	f, err := lock.OpenForReading(path) // retention will not delete it under us
 	if err != nil {
 		return archive.Sums{}, toc.Counts{}, err
 	}

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -66,6 +67,11 @@ type Execution struct {
 	Attempt                   int              `json:"attempt"`
 	RunID                     *string          `json:"run_id"`
 	FinishedAt                *time.Time       `json:"finished_at"`
+
+	RetentionClass   string     `json:"retention_class"`
+	DeletedAt        *time.Time `json:"deleted_at"`
+	S3DeletedAt      *time.Time `json:"s3_deleted_at"`
+	S3RetentionUntil *Date      `json:"s3_retention_until"`
 }
 
 // columns lists the table's columns in Execution's field order.
@@ -77,6 +83,7 @@ var columns = []string{
 	"uncompressed_checksum_crc32", "database_name", "server_version", "pg_dump_version", "object_counts",
 	"row_counts", "globals_filename", "warnings", "suspect", "suspect_reasons", "triggered_by", "hostname",
 	"attempt", "run_id", "finished_at",
+	"retention_class", "deleted_at", "s3_deleted_at", "s3_retention_until",
 }
 
 func (e *Execution) fields() []any {
@@ -88,6 +95,7 @@ func (e *Execution) fields() []any {
 		&e.UncompressedChecksumCRC32, &e.DatabaseName, &e.ServerVersion, &e.PgDumpVersion, &e.ObjectCounts,
 		&e.RowCounts, &e.GlobalsFilename, &e.Warnings, &e.Suspect, &e.SuspectReasons, &e.TriggeredBy, &e.Hostname,
 		&e.Attempt, &e.RunID, &e.FinishedAt,
+		&e.RetentionClass, &e.DeletedAt, &e.S3DeletedAt, &e.S3RetentionUntil,
 	}
 }
 
@@ -173,6 +181,9 @@ func (s *Store) Insert(ctx context.Context, e *Execution) error {
 	if e.SuspectReasons == nil {
 		e.SuspectReasons = []string{}
 	}
+	if e.RetentionClass == "" {
+		e.RetentionClass = "daily"
+	}
 	// pgx dereferences the field pointers; a nil pointer is NULL.
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, insertSQL, e.fields()...); err != nil {
@@ -238,4 +249,20 @@ func (s *Store) query(ctx context.Context, sql string, args ...any) ([]Execution
 		return nil, fmt.Errorf("read catalog: %w", err)
 	}
 	return out, nil
+}
+
+// Files are the paths of everything a backup keeps in dir (or beside its
+// file_path, when the row has one): the dump, its .sha256 and
+// .manifest.json sidecars, and the globals.
+func (e Execution) Files(dir string) []string {
+	if e.FilePath != nil {
+		dir = filepath.Dir(*e.FilePath)
+	}
+	dump := filepath.Join(dir, e.Filename)
+	stem, _, _ := strings.Cut(e.Filename, ".")
+	globals := stem + ".globals.sql.gz"
+	if e.GlobalsFilename != nil {
+		globals = *e.GlobalsFilename
+	}
+	return []string{dump, dump + ".sha256", dump + ".manifest.json", filepath.Join(dir, globals)}
 }

@@ -52,6 +52,7 @@ type Config struct {
 	LocalDir              string
 	LocalRetentionDays    int
 	CriticalRetentionDays int
+	MinKeep               int
 	MinFreeSpaceGB        int
 	WarningUsedPercent    int
 	CompressionFormat     string
@@ -89,6 +90,7 @@ func Load(getenv func(string) string) (Config, error) {
 		LocalDir:              r.str("BACKUP_LOCAL_DIR"),
 		LocalRetentionDays:    r.intRange("BACKUP_LOCAL_RETENTION_DAYS", 1, 36500),
 		CriticalRetentionDays: r.intRange("BACKUP_CRITICAL_RETENTION_DAYS", 1, 36500),
+		MinKeep:               r.intRange("BACKUP_MIN_KEEP", 1, 10000),
 		MinFreeSpaceGB:        r.intRange("BACKUP_MIN_FREE_SPACE_GB", 0, 1<<20),
 		WarningUsedPercent:    r.intRange("BACKUP_WARNING_USED_PERCENT", 1, 100),
 		CompressionFormat:     r.oneOf("BACKUP_COMPRESSION_FORMAT", Formats),

@@ -27,6 +27,7 @@ var Variables = []Variable{
 	{Name: "BACKUP_LOCAL_DIR", Default: "/backups", Help: "directory of the backup files"},
 	{Name: "BACKUP_LOCAL_RETENTION_DAYS", Default: "30", Help: "days a daily backup is kept (sets retention_until)"},
 	{Name: "BACKUP_CRITICAL_RETENTION_DAYS", Default: "2555", Help: "days a compliance copy is kept (7 years)"},
+	{Name: "BACKUP_MIN_KEEP", Default: "7", Help: "retention never leaves fewer successful backups than this, whatever their age"},
 	{Name: "BACKUP_MIN_FREE_SPACE_GB", Default: "10", Help: "a backup is refused when BACKUP_LOCAL_DIR has less free space"},
 	{Name: "BACKUP_WARNING_USED_PERCENT", Default: "80", Help: "disk use that deserves a warning"},
 	{Name: "BACKUP_COMPRESSION_FORMAT", Default: "gzip", Help: "gzip, zstd, bzip2 or none"},

@@ -1,4 +1,5 @@
-// Package lock makes sure that only one backup runs at a time: an flock on
+// Package lock makes sure that only one backup runs at a time, and that no
+// backup file is deleted while it is read. One backup at a time: an flock on
 // a file in the backup directory (one host) and a PostgreSQL advisory lock
 // on the catalog database (every host). Both vanish with their holder, so a
 // crashed backup never leaves a stale lock. A refused lock says who holds it.

@@ -120,3 +120,45 @@ func TestAdvisoryLockDiesWithSession(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// A file open for reading, in this process or another, is not deleted.
+func TestReaderKeepsFileFromDeletion(t *testing.T) {
+	path := t.TempDir() + "/20260205_030000.dump.gz"
+	os.WriteFile(path, []byte("backup"), 0o640)
+	f, err := OpenForReading(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !BeingRead(path) {
+		t.Fatal("BeingRead is false while the file is open for reading")
+	}
+	if err := RemoveUnlessRead(path); !errors.Is(err, ErrBeingRead) {
+		t.Fatalf("remove while read: %v", err)
+	}
+	f.Close()
+
+	reader := exec.Command("flock", "--no-fork", "--shared", path, "sleep", "60")
+	if err := reader.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; !BeingRead(path); i++ {
+		if i > 200 {
+			t.Fatal("flock(1) never took the shared lock")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := RemoveUnlessRead(path); !errors.Is(err, ErrBeingRead) {
+		t.Fatalf("remove while another process reads: %v", err)
+	}
+	reader.Process.Kill()
+	reader.Wait()
+	if err := RemoveUnlessRead(path); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("not removed once the reader left: %v", err)
+	}
+	if err := RemoveUnlessRead(path); err != nil {
+		t.Fatalf("removing a missing file: %v", err)
+	}
+}
