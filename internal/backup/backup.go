@@ -24,6 +24,7 @@ import (
 	"github.com/mosaique/rgz-backup/internal/disk"
 	"github.com/mosaique/rgz-backup/internal/dump"
 	"github.com/mosaique/rgz-backup/internal/lock"
+	"github.com/mosaique/rgz-backup/internal/retention"
 	"github.com/mosaique/rgz-backup/internal/toc"
 )
 
@@ -318,7 +319,13 @@ func (r *run) publish(ctx context.Context, w *archive.Writer, got streamed) erro
 	}
 	r.row.SuspectReasons = Suspicions(got.sums.RawSize, got.counts.Tables, recent)
 	r.row.Suspect = len(r.row.SuspectReasons) > 0
-	until := catalog.Date{Time: r.started.AddDate(0, 0, r.cfg.LocalRetentionDays).Truncate(24 * time.Hour)}
+	y, m, _ := r.started.Date()
+	sameMonth, err := r.store.List(ctx, catalog.Filter{Since: time.Date(y, m, 1, 0, 0, 0, 0, time.UTC)})
+	if err != nil {
+		return err
+	}
+	r.row.RetentionClass = retention.ClassOf(r.row, sameMonth)
+	until := catalog.Date{Time: retention.Expiry(r.started, r.row.RetentionClass, r.cfg.LocalRetentionDays, r.cfg.CriticalRetentionDays)}
 	r.row.RetentionUntil = &until
 	r.row.Status = catalog.StatusSuccess
 	r.finish()

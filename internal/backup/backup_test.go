@@ -686,3 +686,31 @@ func TestNextAttemptRecoversAnAbandonedOne(t *testing.T) {
 		t.Fatalf("%d attempts still in progress after two finished backups", len(attempts))
 	}
 }
+
+// The first good backup of each calendar month is its compliance copy, kept
+// BACKUP_CRITICAL_RETENTION_DAYS; the others are daily copies.
+func TestFirstBackupOfTheMonthIsTheComplianceCopy(t *testing.T) {
+	e := newEnv(t, 1)
+	at := func(s string) func() time.Time {
+		t0, _ := time.Parse(time.DateTime, s)
+		return func() time.Time { return t0 }
+	}
+	for _, tc := range []struct{ now, class, until string }{
+		{"2026-02-28 23:59:00", "compliance", "2033-02-26"},
+		{"2026-03-01 03:00:00", "compliance", "2033-02-27"},
+		{"2026-03-02 03:00:00", "daily", "2026-04-01"},
+		{"2026-03-31 03:00:00", "daily", "2026-04-30"},
+	} {
+		row, err := e.run(Options{Now: at(tc.now)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if row.RetentionClass != tc.class || row.RetentionUntil.Format(time.DateOnly) != tc.until {
+			t.Errorf("backup of %s: %s until %s, want %s until %s", tc.now, row.RetentionClass, row.RetentionUntil.Format(time.DateOnly), tc.class, tc.until)
+		}
+	}
+	stored := e.catalogRows()
+	if len(stored) != 4 || stored[3].RetentionClass != "compliance" || stored[1].RetentionClass != "daily" {
+		t.Fatalf("catalog classes: %s %s %s %s", stored[0].RetentionClass, stored[1].RetentionClass, stored[2].RetentionClass, stored[3].RetentionClass)
+	}
+}
