@@ -128,7 +128,7 @@ func (w *Writer) Commit() (string, error) {
 		return "", err
 	}
 	w.done = true
-	return final, syncDir(w.dir)
+	return final, SyncDir(w.dir)
 }
 
 // Abort removes the temporary file. It is safe after Commit (it does nothing).
@@ -226,7 +226,7 @@ func WriteFileAtomic(path string, data []byte) error {
 		os.Remove(tmp)
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	return syncDir(filepath.Dir(path))
+	return SyncDir(filepath.Dir(path))
 }
 
 // RemoveOrphans deletes temporary files left in dir by a writer that died
@@ -248,7 +248,8 @@ func RemoveOrphans(dir string) ([]string, error) {
 	return removed, nil
 }
 
-func syncDir(dir string) error {
+// SyncDir makes a directory's entries (new names, removals) durable.
+func SyncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err

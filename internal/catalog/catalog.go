@@ -184,6 +184,9 @@ func (s *Store) Insert(ctx context.Context, e *Execution) error {
 	if e.RetentionClass == "" {
 		e.RetentionClass = "daily"
 	}
+	if e.RestoreTestStatus == "" {
+		e.RestoreTestStatus = "not_tested"
+	}
 	// pgx dereferences the field pointers; a nil pointer is NULL.
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, insertSQL, e.fields()...); err != nil {

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // Main starts one cluster for a test package, runs its tests and removes the
@@ -57,4 +59,15 @@ func sanitize(s string) string {
 		}
 		return '_'
 	}, s)
+}
+
+// Conn connects to database db for one test, closed when it ends.
+func (c *Cluster) Conn(t testing.TB, db string) *pgx.Conn {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), c.URL(db))
+	if err != nil {
+		t.Fatalf("connect to %s: %v", db, err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
 }

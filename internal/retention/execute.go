@@ -1,0 +1,218 @@
+package retention
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/mosaique/rgz-backup/internal/archive"
+	"github.com/mosaique/rgz-backup/internal/catalog"
+	"github.com/mosaique/rgz-backup/internal/config"
+	"github.com/mosaique/rgz-backup/internal/lock"
+)
+
+// Options of one retention run.
+type Options struct {
+	Config config.Config
+	// Now is the instant the policy is evaluated at; zero: the real now.
+	Now             time.Time
+	DryRun          bool // decide and report, change nothing
+	AllowMassDelete bool // lift the refusal to delete more than half
+	Log             *slog.Logger
+}
+
+// Report is what one run decided and did.
+type Report struct {
+	Now    time.Time `json:"now"`
+	DryRun bool      `json:"dry_run"`
+	// Promoted became their month's compliance copy.
+	Promoted []Copy `json:"promoted"`
+	// Local is the policy's plan for BACKUP_LOCAL_DIR.
+	Local Plan `json:"local"`
+	// Deleted names the backups whose local files were removed.
+	Deleted []string `json:"deleted"`
+	// Problems are deletions that did not happen, and why.
+	Problems []string `json:"problems"`
+	// Unknown are files in BACKUP_LOCAL_DIR that no backup in the catalog
+	// names: reported, never deleted.
+	Unknown []string `json:"unknown_files"`
+}
+
+// ErrRefused means the policy refused to delete anything (see Plan.Refused).
+var ErrRefused = errors.New("retention refused")
+
+// restoreTestsAlive bounds how long a "running" restore test pins its
+// backup: a test that crashed must not keep a backup forever.
+const restoreTestsAlive = 24 * time.Hour
+
+// Run applies the policy to the backup directory and the catalog: it
+// promotes each month's compliance copy, then deletes the local files of
+// the expired backups the safety rules allow, and marks their rows
+// (deleted_at). Rows are never deleted. Outside a dry run it holds the
+// backup lock (lock.Both), so it never races a backup.
+func Run(ctx context.Context, store *catalog.Store, o Options) (Report, error) {
+	if o.Now.IsZero() {
+		o.Now = time.Now()
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	cfg := o.Config
+	report := Report{Now: o.Now.UTC(), DryRun: o.DryRun}
+	if !o.DryRun {
+		release, err := lock.Both(ctx, cfg.LocalDir, cfg.Catalog)
+		if err != nil {
+			return report, err
+		}
+		defer release()
+	}
+
+	rows, err := store.List(ctx, catalog.Filter{})
+	if err != nil {
+		return report, err
+	}
+	if report.Promoted, err = promote(ctx, store, rows, cfg, o.DryRun); err != nil {
+		return report, err
+	}
+	restoring, err := store.BeingRestored(ctx, time.Now().Add(-restoreTestsAlive))
+	if err != nil {
+		return report, err
+	}
+
+	report.Local = Decide(LocalCopies(rows, cfg, restoring), o.Now, Rules{MinKeep: cfg.MinKeep})
+	if o.AllowMassDelete {
+		report.Local = report.Local.AllowMassDelete()
+	}
+	report.Unknown = UnknownFiles(cfg.LocalDir, rows)
+	if report.Local.Refused != "" {
+		return report, fmt.Errorf("%w: %s", ErrRefused, report.Local.Refused)
+	}
+	if o.DryRun {
+		return report, nil
+	}
+
+	byID := map[string]catalog.Execution{}
+	for _, r := range rows {
+		byID[r.ID] = r
+	}
+	for _, d := range report.Local.Deletions() {
+		row := byID[d.Copy.ID]
+		if err := removeFiles(row, cfg.LocalDir); err != nil {
+			report.Problems = append(report.Problems, fmt.Sprintf("%s not deleted: %v", row.Filename, err))
+			o.Log.Warn("backup not deleted", "file", row.Filename, "error", err)
+			continue
+		}
+		if err := store.MarkDeleted(ctx, row.ID, time.Now()); err != nil {
+			return report, fmt.Errorf("%s deleted, but: %w", row.Filename, err)
+		}
+		report.Deleted = append(report.Deleted, row.ID)
+		o.Log.Info("backup deleted by retention", "file", row.Filename, "reason", d.Why)
+	}
+	if len(report.Problems) > 0 {
+		return report, fmt.Errorf("retention: %d of %d deletions failed: %s",
+			len(report.Problems), len(report.Local.Deletions()), strings.Join(report.Problems, "; "))
+	}
+	return report, nil
+}
+
+// promote makes the first good backup of each month without a compliance
+// copy that month's compliance copy (backups taken before the rule, or a
+// month whose first backup was recorded late), in rows and, unless
+// dryRun, in the catalog.
+func promote(ctx context.Context, store *catalog.Store, rows []catalog.Execution, cfg config.Config, dryRun bool) ([]Copy, error) {
+	var copies []Copy
+	for _, r := range rows {
+		copies = append(copies, CopyOf(r))
+	}
+	promoted := Promotions(copies)
+	for _, p := range promoted {
+		until := Expiry(p.Date, ClassCompliance, cfg.LocalRetentionDays, cfg.CriticalRetentionDays)
+		for i := range rows {
+			if rows[i].ID == p.ID {
+				rows[i].RetentionClass, rows[i].RetentionUntil = ClassCompliance, &catalog.Date{Time: until}
+			}
+		}
+		if !dryRun {
+			if err := store.SetClass(ctx, p.ID, ClassCompliance, until); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return promoted, nil
+}
+
+// LocalCopies are the rows whose files are still in dir, as the policy
+// sees them: every good backup not yet deleted, and the failed attempts
+// that left a file behind. restoring names backups a restore test reads;
+// a file some process holds open for reading is in use too.
+func LocalCopies(rows []catalog.Execution, cfg config.Config, restoring map[string]bool) []Copy {
+	var copies []Copy
+	for _, r := range rows {
+		if r.DeletedAt != nil {
+			continue
+		}
+		c := CopyOf(r)
+		if !c.Good && !anyExists(r.Files(cfg.LocalDir)) {
+			continue
+		}
+		c.Expires = LocalExpiry(r, cfg)
+		c.InUse = restoring[r.ID] || lock.BeingRead(r.Files(cfg.LocalDir)[0])
+		copies = append(copies, c)
+	}
+	return copies
+}
+
+// UnknownFiles lists the regular files in dir that no live backup row
+// names (hidden files, the lock and temporary files, are not listed).
+func UnknownFiles(dir string, rows []catalog.Execution) []string {
+	known := map[string]bool{}
+	for _, r := range rows {
+		if r.DeletedAt == nil {
+			for _, f := range r.Files(dir) {
+				known[filepath.Base(f)] = true
+			}
+		}
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	var unknown []string
+	for _, e := range entries {
+		if e.Type().IsRegular() && !strings.HasPrefix(e.Name(), ".") && !known[e.Name()] {
+			unknown = append(unknown, e.Name())
+		}
+	}
+	sort.Strings(unknown)
+	return unknown
+}
+
+// removeFiles removes a backup's files: the dump first, unless a reader
+// holds it, then its sidecars.
+func removeFiles(row catalog.Execution, dir string) error {
+	files := row.Files(dir)
+	if err := lock.RemoveUnlessRead(files[0]); err != nil {
+		return err
+	}
+	for _, f := range files[1:] {
+		if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	return archive.SyncDir(filepath.Dir(files[0]))
+}
+
+func anyExists(paths []string) bool {
+	for _, p := range paths {
+		if _, err := os.Stat(p); err == nil {
+			return true
+		}
+	}
+	return false
+}
