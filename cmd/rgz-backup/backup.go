@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"time"
 
@@ -12,8 +14,10 @@ import (
 
 	"github.com/mosaique/rgz-backup/internal/backup"
 	"github.com/mosaique/rgz-backup/internal/catalog"
+	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/jobs"
 	"github.com/mosaique/rgz-backup/internal/report"
+	"github.com/mosaique/rgz-backup/internal/retention"
 )
 
 func backupCmd() *cobra.Command {
@@ -24,7 +28,8 @@ func backupCmd() *cobra.Command {
 		Long: `Take one backup now: lock, check free space and versions, dump inside an
 exported snapshot, compress and checksum in one pass, validate, publish
 atomically, write the .sha256, .manifest.json and globals sidecars, and
-record the attempt in the catalog. Progress is shown on a terminal.
+record the attempt in the catalog. Progress is shown on a terminal. After
+a good backup, retention runs (see ` + "`rgz-backup retention`" + `).
 
 With --json, stdout holds exactly one JSON object: the catalog row (also
 for a failed attempt). When nothing was recorded (lock held, catalog
@@ -57,6 +62,9 @@ printed; no daemon is needed without it.`,
 			opts.Progress = progress.show
 			row, err := backup.Run(cmd.Context(), opts)
 			progress.clear()
+			if err == nil {
+				afterBackup(cmd.Context(), cfg, opts.Log)
+			}
 			if row.ID != "" {
 				if perr := printRow(cmd.OutOrStdout(), row, asJSON); perr != nil && err == nil {
 					err = perr
@@ -68,6 +76,18 @@ printed; no daemon is needed without it.`,
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the catalog row (with --enqueue: the job) as one JSON object")
 	cmd.Flags().BoolVar(&enqueue, "enqueue", false, "put the backup on the daemon's queue and print the job id")
 	return cmd
+}
+
+// afterBackup runs what follows a good backup, as the daemon does:
+// retention. Its problems are logged; the backup itself stands.
+func afterBackup(ctx context.Context, cfg config.Config, log *slog.Logger) {
+	store, err := openCatalog(ctx, cfg)
+	if err != nil {
+		log.Error("retention after the backup skipped", "error", err)
+		return
+	}
+	defer store.Close()
+	retention.AfterBackup(ctx, store, cfg, log)
 }
 
 func printRow(w io.Writer, row catalog.Execution, asJSON bool) error {

@@ -25,7 +25,8 @@ its decompressed content, compare them with the catalog, and check that
 pg_restore --list reads the archive's table of contents. Prints one verdict
 per file; exits 1 if any is bad.
 
---all checks every successful (or partial) backup in the catalog. When the
+--all checks every successful (or partial) backup in the catalog that
+retention has not deleted. When the
 catalog cannot be reached (it may live in the lost database), the
 .manifest.json beside each file says what to expect instead.`,
 		Args: func(cmd *cobra.Command, args []string) error {
@@ -95,7 +96,7 @@ func rowsToVerify(ctx context.Context, cfg config.Config, args []string, all boo
 	}
 	var good []catalog.Execution
 	for _, r := range rows {
-		if r.Status != catalog.StatusFailed {
+		if r.Status != catalog.StatusFailed && r.DeletedAt == nil {
 			good = append(good, r)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/mosaique/rgz-backup/internal/archive"
 	"github.com/mosaique/rgz-backup/internal/catalog"
@@ -19,6 +20,9 @@ import (
 func CheckFile(ctx context.Context, tools dump.Tools, dir string, row catalog.Execution) []string {
 	if row.Status == catalog.StatusFailed {
 		return []string{"this attempt failed; it has no file: " + strOr(row.ErrorMessage, "")}
+	}
+	if row.DeletedAt != nil {
+		return []string{"deleted by retention on " + row.DeletedAt.UTC().Format(time.DateTime) + " UTC"}
 	}
 	path := filepath.Join(dir, row.Filename)
 	if row.FilePath != nil {

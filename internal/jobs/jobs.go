@@ -62,15 +62,19 @@ type Options struct {
 	Shutdown context.Context // its cancellation (with ErrShutdown) interrupts a running backup
 }
 
-// NewClient builds the daemon's River client: one worker on our queue and,
-// when scheduled backups are enabled, the periodic job.
+// NewClient builds the daemon's River client: one worker on our queue, the
+// daily retention job and, when scheduled backups are enabled, the
+// periodic backup job.
 func NewClient(pool *pgxpool.Pool, o Options) (*Client, error) {
 	cfg := o.Config
 	workers := river.NewWorkers()
 	if err := river.AddWorkerSafely(workers, &worker{cfg: cfg, store: o.Store, log: o.Log, shutdown: o.Shutdown}); err != nil {
 		return nil, err
 	}
-	var periodic []*river.PeriodicJob
+	if err := river.AddWorkerSafely(workers, &retentionWorker{cfg: cfg, store: o.Store, log: o.Log}); err != nil {
+		return nil, err
+	}
+	periodic := []*river.PeriodicJob{retentionPeriodic()}
 	if cfg.ScheduleEnabled {
 		periodic = append(periodic, river.NewPeriodicJob(cfg.Schedule, func() (river.JobArgs, *river.InsertOpts) {
 			slot := cfg.Schedule.Nearest(time.Now())

@@ -1,5 +1,6 @@
 // Package report renders catalog rows for people: the end-of-backup report
-// (the seed's "Exemple Backup"), the list of backups, and human sizes.
+// (the seed's "Exemple Backup"), the list of backups, what retention did,
+// and human sizes.
 package report
 
 import (
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mosaique/rgz-backup/internal/catalog"
+	"github.com/mosaique/rgz-backup/internal/retention"
 )
 
 // Bytes is a decimal size as the seed writes it: "1.24 GB".
@@ -111,8 +113,16 @@ func Text(e catalog.Execution) string {
 	line("")
 	line("Retention:")
 	if e.RetentionUntil != nil {
-		line("  Delete after: %s (%d days)", e.RetentionUntil.Format(time.DateOnly),
-			int(e.RetentionUntil.Sub(e.BackupDate.Truncate(24*time.Hour)).Hours()/24))
+		days := int(e.RetentionUntil.Sub(e.BackupDate.Truncate(24*time.Hour)).Hours() / 24)
+		if e.RetentionClass == "compliance" {
+			line("  ARCEP copy: Keep until %s (%d days, compliance: first backup of %s)",
+				e.RetentionUntil.Format(time.DateOnly), days, e.BackupDate.Format("2006-01"))
+		} else {
+			line("  Delete after: %s (%d days)", e.RetentionUntil.Format(time.DateOnly), days)
+		}
+	}
+	if e.DeletedAt != nil {
+		line("  Deleted by retention: %s", e.DeletedAt.Format(stamp))
 	}
 	line("")
 	line("Validation:")
@@ -177,8 +187,12 @@ func List(rows []catalog.Execution) string {
 		switch {
 		case e.ErrorMessage != nil:
 			note = firstLine(*e.ErrorMessage, 60)
+		case e.DeletedAt != nil:
+			note = "deleted " + e.DeletedAt.Format(time.DateOnly)
 		case e.Suspect:
 			note = "SUSPECT"
+		case e.RetentionClass == "compliance":
+			note = "compliance copy"
 		}
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.BackupDate.Format("2006-01-02 15:04:05"), e.Status, size,
 			deref(e.ChecksumCRC32, "-"), e.RestoreTestStatus, e.Filename, note)
@@ -200,4 +214,50 @@ func deref(s *string, fallback string) string {
 		return fallback
 	}
 	return *s
+}
+
+// Retention renders what a retention run decided and did.
+func Retention(r retention.Report) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Retention as of %s UTC", r.Now.Format(time.DateTime))
+	if r.DryRun {
+		b.WriteString(" (dry run: nothing is deleted)")
+	}
+	b.WriteString("\n")
+	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	for _, p := range r.Promoted {
+		fmt.Fprintf(w, "  compliance\t%s\tfirst good backup of %s: kept as that month's compliance copy\n", p.Filename, p.Date.Format("2006-01"))
+	}
+	deleted, kept := 0, 0
+	verb := "delete"
+	if r.DryRun || r.Local.Refused != "" {
+		verb = "would delete"
+	}
+	for _, d := range r.Local.Decisions {
+		if d.Delete {
+			deleted++
+			fmt.Fprintf(w, "  %s\t%s\t%s\n", verb, d.Copy.Filename, d.Why)
+		} else {
+			kept++
+			fmt.Fprintf(w, "  keep\t%s\t%s\n", d.Copy.Filename, d.Why)
+		}
+	}
+	for _, f := range r.Unknown {
+		fmt.Fprintf(w, "  unknown\t%s\tnot in the catalog: left alone\n", f)
+	}
+	w.Flush()
+	for _, p := range r.Problems {
+		fmt.Fprintf(&b, "Problem: %s\n", p)
+	}
+	if r.Local.Refused != "" {
+		fmt.Fprintf(&b, "REFUSED: %s\n", r.Local.Refused)
+		return b.String()
+	}
+	done := len(r.Deleted)
+	if r.DryRun {
+		done = deleted
+	}
+	fmt.Fprintf(&b, "%d backups %s, %d expired kept by a safety rule, %d unknown files.\n",
+		done, map[bool]string{true: "would be deleted", false: "deleted"}[r.DryRun], kept, len(r.Unknown))
+	return b.String()
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/mosaique/rgz-backup/internal/catalog"
+	"github.com/mosaique/rgz-backup/internal/retention"
 	"github.com/mosaique/rgz-backup/internal/toc"
 )
 
@@ -83,5 +84,27 @@ func TestList(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	if len(lines) != 3 || !strings.Contains(lines[1], "1.24 GB") || !strings.Contains(lines[2], "failed") || !strings.Contains(lines[2], "refused") {
 		t.Fatalf("list:\n%s", out)
+	}
+}
+
+func TestRetention(t *testing.T) {
+	at := time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
+	r := retention.Report{Now: at, DryRun: true,
+		Promoted: []retention.Copy{{Filename: "20260201_030000.dump.gz", Date: at.AddDate(0, -1, -9)}},
+		Local: retention.Plan{Decisions: []retention.Decision{
+			{Copy: retention.Copy{Filename: "20260101_030000.dump.gz"}, Delete: true, Why: "daily copy, kept until 2026-01-31"},
+			{Copy: retention.Copy{Filename: "20260102_030000.dump.gz"}, Why: "kept: a restore or restore test is reading it"},
+		}},
+		Unknown: []string{"notes.txt"}}
+	text := Retention(r)
+	for _, want := range []string{"dry run", "would delete  20260101_030000.dump.gz", "keep", "reading it",
+		"compliance", "2026-02", "unknown", "notes.txt", "1 backups would be deleted, 1 expired kept"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("missing %q in:\n%s", want, text)
+		}
+	}
+	r.Local.Refused = "refusing to delete 9 of the 10"
+	if text := Retention(r); !strings.Contains(text, "REFUSED: refusing") {
+		t.Errorf("refusal not shown:\n%s", text)
 	}
 }

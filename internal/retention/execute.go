@@ -216,3 +216,19 @@ func anyExists(paths []string) bool {
 	}
 	return false
 }
+
+// AfterBackup runs retention once a backup is recorded, as the seed does.
+// What goes wrong is logged, not returned: the backup itself is good, and
+// the next run (or the daily one) tries again.
+func AfterBackup(ctx context.Context, store *catalog.Store, cfg config.Config, log *slog.Logger) {
+	report, err := Run(ctx, store, Options{Config: cfg, Log: log})
+	switch {
+	case err != nil:
+		log.Error("retention after the backup did not complete", "error", err)
+	case len(report.Deleted) > 0:
+		log.Info("retention after the backup", "deleted", len(report.Deleted), "unknown_files", report.Unknown)
+	}
+	if len(report.Unknown) > 0 && err == nil {
+		log.Warn("files in the backup directory that the catalog does not know (left alone)", "files", report.Unknown)
+	}
+}

@@ -1,0 +1,76 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/mosaique/rgz-backup/internal/catalog"
+	"github.com/mosaique/rgz-backup/internal/config"
+	"github.com/mosaique/rgz-backup/internal/lock"
+	"github.com/mosaique/rgz-backup/internal/retention"
+	"github.com/mosaique/rgz-backup/internal/schedule"
+)
+
+// RetentionKind is the daily retention job (it also runs after each backup).
+const RetentionKind = "rgz.backup.retention"
+
+// RetentionSchedule is when the daily retention job runs: noon UTC, far
+// from the night's backup. Retention also runs right after every backup.
+const RetentionSchedule = "0 12 * * *"
+
+// RetentionArgs are the daily retention job's (no) arguments.
+type RetentionArgs struct{}
+
+// Kind is River's name for the job.
+func (RetentionArgs) Kind() string { return RetentionKind }
+
+// InsertOpts puts retention on our queue, so it never runs beside a backup
+// on the same replica, and keeps one waiting job at most.
+func (RetentionArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: Queue, MaxAttempts: 3,
+		UniqueOpts: river.UniqueOpts{ByState: []rivertype.JobState{rivertype.JobStateAvailable, rivertype.JobStatePending,
+			rivertype.JobStateScheduled, rivertype.JobStateRunning, rivertype.JobStateRetryable}}}
+}
+
+type retentionWorker struct {
+	river.WorkerDefaults[RetentionArgs]
+	cfg   config.Config
+	store *catalog.Store
+	log   *slog.Logger
+}
+
+func (w *retentionWorker) Work(ctx context.Context, job *river.Job[RetentionArgs]) error {
+	log := w.log.With("job_id", job.ID, "job", RetentionKind)
+	report, err := retention.Run(ctx, w.store, retention.Options{Config: w.cfg, Log: log})
+	var held *lock.HeldError
+	switch {
+	case errors.As(err, &held):
+		log.Info("retention postponed: a backup holds the lock", "holder", err.Error())
+		return river.JobSnooze(time.Minute)
+	case errors.Is(err, retention.ErrRefused):
+		// Retrying would refuse again: a person must look (the clock?).
+		log.Error("retention refused; nothing deleted", "reason", report.Local.Refused)
+		return river.JobCancel(err)
+	case err != nil:
+		log.Error("retention failed", "error", err)
+		return err
+	}
+	log.Info("retention done", "deleted", len(report.Deleted), "kept_by_safety_rules", len(report.Local.Decisions)-len(report.Deleted))
+	if len(report.Unknown) > 0 {
+		log.Warn("files in the backup directory that the catalog does not know (left alone)", "files", report.Unknown)
+	}
+	return nil
+}
+
+// retentionPeriodic is the daily retention job.
+func retentionPeriodic() *river.PeriodicJob {
+	daily, _ := schedule.Parse(RetentionSchedule)
+	return river.NewPeriodicJob(daily, func() (river.JobArgs, *river.InsertOpts) {
+		return RetentionArgs{}, nil
+	}, &river.PeriodicJobOpts{ID: RetentionKind})
+}
