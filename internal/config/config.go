@@ -69,6 +69,8 @@ type Config struct {
 	ShutdownGrace   time.Duration
 	HTTPAddr        string
 	RetryDelayScale float64
+
+	S3 S3 // the archive copy
 }
 
 // Error is a configuration error about one variable.
@@ -104,6 +106,7 @@ func Load(getenv func(string) string) (Config, error) {
 	c.ShutdownGrace = time.Duration(r.intRange("BACKUP_SHUTDOWN_GRACE_SECONDS", 0, 24*3600)) * time.Second
 	c.HTTPAddr = r.listenAddr("BACKUP_HTTP_ADDR")
 	c.RetryDelayScale = r.fraction("BACKUP_RETRY_DELAY_SCALE")
+	c.S3 = r.s3()
 	if err := c.LogLevel.UnmarshalText([]byte(r.oneOf("BACKUP_LOG_LEVEL", []string{"debug", "info", "warn", "error"}))); err != nil {
 		r.fail("BACKUP_LOG_LEVEL", r.str("BACKUP_LOG_LEVEL"), "must be one of debug, info, warn, error")
 	}

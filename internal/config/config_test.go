@@ -110,6 +110,9 @@ func TestInvalidValues(t *testing.T) {
 		{"BACKUP_HTTP_ADDR", "localhost:http", "BACKUP_HTTP_ADDR", "host:port"},
 		{"BACKUP_RETRY_DELAY_SCALE", "0", "BACKUP_RETRY_DELAY_SCALE", "greater than 0"},
 		{"BACKUP_RETRY_DELAY_SCALE", "2", "BACKUP_RETRY_DELAY_SCALE", "at most 1"},
+		{"BACKUP_S3_ENABLED", "sometimes", "BACKUP_S3_ENABLED", "true or false"},
+		{"BACKUP_S3_RETENTION_DAYS", "0", "BACKUP_S3_RETENTION_DAYS", "integer"},
+		{"BACKUP_S3_OBJECT_LOCK", "2", "BACKUP_S3_OBJECT_LOCK", "true or false"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name+"="+tc.value, func(t *testing.T) {
@@ -176,6 +179,44 @@ func TestDescribeRedactsSecrets(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("missing %q in:\n%s", want, out)
 		}
+	}
+}
+
+func TestS3Settings(t *testing.T) {
+	on := func(m map[string]string) map[string]string {
+		m["BACKUP_S3_ENABLED"] = "true"
+		return with(m)
+	}
+	c, err := Load(env(on(map[string]string{"BACKUP_S3_ENDPOINT": "http://127.0.0.1:9000", "BACKUP_S3_PREFIX": "/prod/rgz/",
+		"BACKUP_S3_ACCESS_KEY_ID": "AK", "BACKUP_S3_SECRET_ACCESS_KEY": "SK", "BACKUP_S3_STORAGE_CLASS": "standard_ia"})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.S3.Enabled || c.S3.Bucket != "rgz-backups" || c.S3.Region != "us-east-1" || c.S3.Prefix != "prod/rgz" ||
+		c.S3.StorageClass != "STANDARD_IA" || c.S3.RetentionDays != 90 || c.S3.ObjectLock {
+		t.Fatalf("%+v", c.S3)
+	}
+	for _, tc := range []struct {
+		vars    map[string]string
+		wantVar string
+	}{
+		{map[string]string{"BACKUP_S3_ACCESS_KEY_ID": "AK"}, "BACKUP_S3_ACCESS_KEY_ID"},
+		{map[string]string{"BACKUP_S3_ENDPOINT": "minio:9000"}, "BACKUP_S3_ENDPOINT"},
+		{map[string]string{"BACKUP_S3_ENDPOINT": "https://h/bucket"}, "BACKUP_S3_ENDPOINT"},
+		{map[string]string{"BACKUP_S3_STORAGE_CLASS": "COLD"}, "BACKUP_S3_STORAGE_CLASS"},
+	} {
+		_, err := Load(env(on(tc.vars)))
+		if err == nil || !strings.HasPrefix(err.Error(), tc.wantVar+"=") || strings.Contains(err.Error(), "SK") {
+			t.Errorf("%v: %v", tc.vars, err)
+		}
+	}
+	// Disabled, the other S3 settings are not checked: they may be staged.
+	if _, err := Load(env(with(map[string]string{"BACKUP_S3_ENDPOINT": "nonsense"}))); err != nil {
+		t.Errorf("disabled S3: %v", err)
+	}
+	out := Describe(env(on(map[string]string{"BACKUP_S3_SECRET_ACCESS_KEY": "wJalrSECRET"})))
+	if strings.Contains(out, "wJalrSECRET") || !strings.Contains(out, "BACKUP_S3_SECRET_ACCESS_KEY=***") {
+		t.Errorf("secret key shown:\n%s", out)
 	}
 }
 

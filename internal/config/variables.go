@@ -43,6 +43,16 @@ var Variables = []Variable{
 	{Name: "BACKUP_SHUTDOWN_GRACE_SECONDS", Default: "60", Help: "on SIGTERM, how long a running backup may finish before it is cancelled"},
 	{Name: "BACKUP_HTTP_ADDR", Default: ":8080", Help: "where `serve` listens (/healthz, /readyz)"},
 	{Name: "BACKUP_RETRY_DELAY_SCALE", Default: "1", Help: "multiplies the 30/60/120 s retry delays; for tests only"},
+	{Name: "BACKUP_S3_ENABLED", Default: "false", Help: "true: archive every good backup to S3"},
+	{Name: "BACKUP_S3_BUCKET", Default: "rgz-backups", Help: "S3 bucket"},
+	{Name: "BACKUP_S3_REGION", Default: "us-east-1", Help: "S3 region"},
+	{Name: "BACKUP_S3_ACCESS_KEY_ID", Help: "S3 access key; unset with the secret: the instance's role"},
+	{Name: "BACKUP_S3_SECRET_ACCESS_KEY", Secret: true, Help: "S3 secret key"},
+	{Name: "BACKUP_S3_ENDPOINT", Help: "URL of an S3-compatible store (MinIO…), path-style; unset: AWS"},
+	{Name: "BACKUP_S3_PREFIX", Help: "key prefix: s3://BUCKET/PREFIX/YYYY/MM/FILE"},
+	{Name: "BACKUP_S3_STORAGE_CLASS", Help: "storage class of the objects; unset: the bucket's default"},
+	{Name: "BACKUP_S3_RETENTION_DAYS", Default: "90", Help: "days a daily copy is kept in S3 (compliance copies: BACKUP_CRITICAL_RETENTION_DAYS)"},
+	{Name: "BACKUP_S3_OBJECT_LOCK", Default: "false", Help: "true: compliance copies under S3 Object Lock (compliance mode) until their retention ends"},
 	{Name: "BACKUP_PG_BIN_DIR", Help: "directory holding pg_dump, pg_restore, pg_dumpall; default: PATH, then the newest /usr/lib/postgresql/*/bin"},
 }
 
