@@ -1,0 +1,162 @@
+package storage
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"hash/crc32"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+
+	"github.com/mosaique/rgz-backup/internal/config"
+	"github.com/mosaique/rgz-backup/internal/s3test"
+)
+
+var server *s3test.Server
+
+func TestMain(m *testing.M) { os.Exit(s3test.Run(&server, m.Run)) }
+
+func newS3(t *testing.T, objectLock bool) *S3 {
+	t.Helper()
+	s, err := NewS3(config.S3{Enabled: true, Bucket: server.NewBucket(t, objectLock), Region: server.Region,
+		AccessKeyID: server.AccessKey, SecretAccessKey: server.SecretKey, Endpoint: server.Endpoint, Prefix: "prod"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func writeFile(t *testing.T, size int) (string, []byte) {
+	t.Helper()
+	data := make([]byte, size)
+	rand.Read(data)
+	path := filepath.Join(t.TempDir(), "20260205_030000.dump.gz")
+	if err := os.WriteFile(path, data, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	return path, data
+}
+
+func TestUploadVerifyDownload(t *testing.T) {
+	s := newS3(t, false)
+	path, data := writeFile(t, 1<<20)
+	date := time.Date(2026, 2, 5, 3, 0, 0, 0, time.UTC)
+	key := s.Key(date, filepath.Base(path))
+	if key != "prod/2026/02/20260205_030000.dump.gz" {
+		t.Fatalf("key %s", key)
+	}
+	landed, err := s.Upload(context.Background(), path, key, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The store computed and checked the CRC32 itself: no read-back.
+	if landed.Size != int64(len(data)) || landed.CRC32 != crc32.ChecksumIEEE(data) || landed.VerifiedBy != "checksum" {
+		t.Fatalf("landed %+v", landed)
+	}
+
+	back := filepath.Join(t.TempDir(), "back.dump.gz")
+	if err := s.Download(context.Background(), key, back); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(back); !bytes.Equal(got, data) {
+		t.Fatal("downloaded bytes differ")
+	}
+	if ok, err := s.Exists(context.Background(), key); !ok || err != nil {
+		t.Fatalf("exists: %v %v", ok, err)
+	}
+	if err := s.Remove(context.Background(), key); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := s.Exists(context.Background(), key); ok || err != nil {
+		t.Fatalf("after remove: exists %v, %v", ok, err)
+	}
+}
+
+// A file bigger than the part size goes up in parts, and the store's
+// full-object CRC32 still matches the file's.
+func TestMultipartUpload(t *testing.T) {
+	s := newS3(t, false)
+	s.minPartSize = 5 << 20 // S3's smallest part
+	path, data := writeFile(t, 12<<20)
+	key := s.Key(time.Now(), "big.dump.gz")
+	landed, err := s.Upload(context.Background(), path, key, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := server.Client().StatObject(context.Background(), s.cfg.Bucket, key, minio.StatObjectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasSuffix(st.ETag, "-3") {
+		t.Fatalf("ETag %s: want 3 parts", st.ETag)
+	}
+	if landed.CRC32 != crc32.ChecksumIEEE(data) || landed.Size != int64(len(data)) || landed.VerifiedBy != "checksum" {
+		t.Fatalf("landed %+v", landed)
+	}
+}
+
+func TestPartSizeNeverHitsThePartLimit(t *testing.T) {
+	const MiB, GiB, TiB = 1 << 20, 1 << 30, 1 << 40
+	for _, tc := range []struct{ size, want int64 }{
+		{0, 16 * MiB}, {1 * GiB, 16 * MiB}, {140 * GiB, 16 * MiB}, {200 * GiB, 32 * MiB}, {5 * TiB, 1 * GiB},
+	} {
+		got := PartSize(tc.size, MinPartSize)
+		if got != tc.want || (tc.size+got-1)/got > 10000 {
+			t.Errorf("PartSize(%d) = %d, want %d", tc.size, got, tc.want)
+		}
+	}
+}
+
+func TestWrongCredentialsAndMissingBucketAreOneLine(t *testing.T) {
+	bucket := server.NewBucket(t, false)
+	bad, _ := NewS3(config.S3{Bucket: bucket, Region: server.Region, AccessKeyID: server.AccessKey,
+		SecretAccessKey: "not-the-secret-xyz", Endpoint: server.Endpoint})
+	err := bad.Check(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "refused the credentials") || strings.Contains(err.Error(), "not-the-secret-xyz") || strings.Contains(err.Error(), "\n") {
+		t.Fatalf("wrong secret: %v", err)
+	}
+	path, _ := writeFile(t, 1000)
+	if _, err := bad.Upload(context.Background(), path, "x", time.Time{}); err == nil || !strings.Contains(err.Error(), "BACKUP_S3_SECRET_ACCESS_KEY") {
+		t.Fatalf("upload with a wrong secret: %v", err)
+	}
+	missing, _ := NewS3(config.S3{Bucket: "no-such-bucket", Region: server.Region, AccessKeyID: server.AccessKey,
+		SecretAccessKey: server.SecretKey, Endpoint: server.Endpoint})
+	if err := missing.Check(context.Background()); err == nil || !strings.Contains(err.Error(), `"no-such-bucket" does not exist`) {
+		t.Fatalf("missing bucket: %v", err)
+	}
+	down, _ := NewS3(config.S3{Bucket: bucket, Region: server.Region, AccessKeyID: server.AccessKey,
+		SecretAccessKey: server.SecretKey, Endpoint: "http://127.0.0.1:1"})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := down.Check(ctx); err == nil || !strings.Contains(err.Error(), "cannot reach S3 at http://127.0.0.1:1") {
+		t.Fatalf("unreachable: %v", err)
+	}
+}
+
+// A compliance copy under Object Lock cannot be deleted before its
+// retention ends, by us or anyone with the same keys.
+func TestObjectLockRefusesAnEarlyDelete(t *testing.T) {
+	s := newS3(t, true)
+	path, _ := writeFile(t, 4096)
+	key := s.Key(time.Now(), "20260201_030000.dump.gz")
+	if _, err := s.Upload(context.Background(), path, key, time.Now().AddDate(0, 0, 2)); err != nil {
+		t.Fatal(err)
+	}
+	err := s.Remove(context.Background(), key)
+	if err == nil {
+		t.Fatal("a locked object was deleted")
+	}
+	t.Logf("refused: %v", err)
+	if ok, _ := s.Exists(context.Background(), key); !ok {
+		t.Fatal("the locked object is gone")
+	}
+	ret, until, err := server.Client().GetObjectRetention(context.Background(), s.cfg.Bucket, key, "")
+	if err != nil || ret == nil || *ret != minio.Compliance || until == nil || until.Before(time.Now().AddDate(0, 0, 1)) {
+		t.Fatalf("retention %v until %v: %v", ret, until, err)
+	}
+}
