@@ -17,7 +17,6 @@ import (
 	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/jobs"
 	"github.com/mosaique/rgz-backup/internal/report"
-	"github.com/mosaique/rgz-backup/internal/retention"
 )
 
 func backupCmd() *cobra.Command {
@@ -29,7 +28,9 @@ func backupCmd() *cobra.Command {
 exported snapshot, compress and checksum in one pass, validate, publish
 atomically, write the .sha256, .manifest.json and globals sidecars, and
 record the attempt in the catalog. Progress is shown on a terminal. After
-a good backup, retention runs (see ` + "`rgz-backup retention`" + `).
+a good backup, it is copied to S3 when BACKUP_S3_ENABLED (a failed copy
+leaves the backup "partial", healed by ` + "`rgz-backup archive`" + `), and
+retention runs (see ` + "`rgz-backup retention`" + `).
 
 With --json, stdout holds exactly one JSON object: the catalog row (also
 for a failed attempt). When nothing was recorded (lock held, catalog
@@ -78,8 +79,9 @@ printed; no daemon is needed without it.`,
 	return cmd
 }
 
-// afterBackup runs what follows a good backup, as the daemon does:
-// retention. Its problems are logged; the backup itself stands.
+// afterBackup runs what follows a good backup, as the daemon does: the
+// S3 copies still missing, then retention. Problems are logged; the
+// backup itself stands.
 func afterBackup(ctx context.Context, cfg config.Config, log *slog.Logger) {
 	store, err := openCatalog(ctx, cfg)
 	if err != nil {
@@ -87,7 +89,7 @@ func afterBackup(ctx context.Context, cfg config.Config, log *slog.Logger) {
 		return
 	}
 	defer store.Close()
-	retention.AfterBackup(ctx, store, cfg, log)
+	backup.AfterBackup(ctx, store, cfg, log)
 }
 
 func printRow(w io.Writer, row catalog.Execution, asJSON bool) error {

@@ -25,6 +25,7 @@ import (
 	"github.com/mosaique/rgz-backup/internal/dump"
 	"github.com/mosaique/rgz-backup/internal/lock"
 	"github.com/mosaique/rgz-backup/internal/retention"
+	"github.com/mosaique/rgz-backup/internal/storage"
 	"github.com/mosaique/rgz-backup/internal/toc"
 )
 
@@ -62,6 +63,7 @@ func Run(ctx context.Context, o Options) (catalog.Execution, error) {
 	cfg := o.Config
 	began := o.Now().UTC()
 	started := began.Truncate(time.Second) // names the file
+	parent := ctx
 	ctx, cancel := context.WithTimeoutCause(ctx, cfg.Timeout, fmt.Errorf("timeout after %ds", int(cfg.Timeout.Seconds())))
 	defer cancel()
 
@@ -98,7 +100,28 @@ func Run(ctx context.Context, o Options) (catalog.Execution, error) {
 	if err := r.take(ctx); err != nil {
 		return r.fail(ctx, err)
 	}
+	if cfg.S3.Enabled {
+		// The upload has a budget of its own: the backup is already safe
+		// on disk, and a slow link must not make it fail.
+		s3ctx, cancel := context.WithTimeoutCause(parent, cfg.Timeout, fmt.Errorf("S3 upload timeout after %ds", int(cfg.Timeout.Seconds())))
+		defer cancel()
+		r.row = r.offsite(s3ctx)
+	}
 	return r.row, nil
+}
+
+// offsite copies the recorded backup to S3; a failure leaves it partial.
+func (r *run) offsite(ctx context.Context) catalog.Execution {
+	s3, err := storage.NewS3(r.cfg.S3)
+	if err == nil {
+		var row catalog.Execution
+		row, err = Offsite(ctx, r.store, s3, r.cfg, r.row, r.o.Log)
+		if err == nil || row.Status == catalog.StatusPartial {
+			return row
+		}
+	}
+	r.o.Log.Error("S3 archive failed and the row could not say so", "error", err)
+	return r.row
 }
 
 // ErrClientTooOld means pg_dump cannot dump this server: retrying will not help.

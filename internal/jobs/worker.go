@@ -12,7 +12,6 @@ import (
 	"github.com/mosaique/rgz-backup/internal/catalog"
 	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/lock"
-	"github.com/mosaique/rgz-backup/internal/retention"
 	"github.com/mosaique/rgz-backup/internal/schedule"
 )
 
@@ -59,7 +58,7 @@ func (w *worker) Work(ctx context.Context, job *river.Job[BackupArgs]) error {
 		RunID: args.RunID, JobID: job.ID, Log: log})
 	if err == nil {
 		log.Info("backup succeeded", "file", row.Filename)
-		retention.AfterBackup(ctx, w.store, w.cfg, log)
+		backup.AfterBackup(ctx, w.store, w.cfg, log)
 		return nil
 	}
 	var held *lock.HeldError

@@ -230,16 +230,25 @@ func Retention(r retention.Report) string {
 	}
 	deleted, kept := 0, 0
 	verb := "delete"
-	if r.DryRun || r.Local.Refused != "" {
+	if r.DryRun || r.Local.Refused != "" || (r.S3 != nil && r.S3.Refused != "") {
 		verb = "would delete"
 	}
-	for _, d := range r.Local.Decisions {
-		if d.Delete {
-			deleted++
-			fmt.Fprintf(w, "  %s\t%s\t%s\n", verb, d.Copy.Filename, d.Why)
-		} else {
-			kept++
-			fmt.Fprintf(w, "  keep\t%s\t%s\n", d.Copy.Filename, d.Why)
+	plans := []struct {
+		where string
+		plan  *retention.Plan
+	}{{"", &r.Local}, {" from S3", r.S3}}
+	for _, p := range plans {
+		if p.plan == nil {
+			continue
+		}
+		for _, d := range p.plan.Decisions {
+			if d.Delete {
+				deleted++
+				fmt.Fprintf(w, "  %s%s\t%s\t%s\n", verb, p.where, d.Copy.Filename, d.Why)
+			} else {
+				kept++
+				fmt.Fprintf(w, "  keep%s\t%s\t%s\n", strings.Replace(p.where, "from", "in", 1), d.Copy.Filename, d.Why)
+			}
 		}
 	}
 	for _, f := range r.Unknown {
@@ -249,15 +258,19 @@ func Retention(r retention.Report) string {
 	for _, p := range r.Problems {
 		fmt.Fprintf(&b, "Problem: %s\n", p)
 	}
-	if r.Local.Refused != "" {
-		fmt.Fprintf(&b, "REFUSED: %s\n", r.Local.Refused)
+	refused := r.Local.Refused
+	if refused == "" && r.S3 != nil {
+		refused = r.S3.Refused
+	}
+	if refused != "" {
+		fmt.Fprintf(&b, "REFUSED: %s\n", refused)
 		return b.String()
 	}
-	done := len(r.Deleted)
+	done := len(r.Deleted) + len(r.S3Deleted)
 	if r.DryRun {
 		done = deleted
 	}
-	fmt.Fprintf(&b, "%d backups %s, %d expired kept by a safety rule, %d unknown files.\n",
+	fmt.Fprintf(&b, "%d copies %s, %d expired kept by a safety rule, %d unknown files.\n",
 		done, map[bool]string{true: "would be deleted", false: "deleted"}[r.DryRun], kept, len(r.Unknown))
 	return b.String()
 }

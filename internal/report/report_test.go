@@ -98,7 +98,7 @@ func TestRetention(t *testing.T) {
 		Unknown: []string{"notes.txt"}}
 	text := Retention(r)
 	for _, want := range []string{"dry run", "would delete  20260101_030000.dump.gz", "keep", "reading it",
-		"compliance", "2026-02", "unknown", "notes.txt", "1 backups would be deleted, 1 expired kept"} {
+		"compliance", "2026-02", "unknown", "notes.txt", "1 copies would be deleted, 1 expired kept"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("missing %q in:\n%s", want, text)
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/mosaique/rgz-backup/internal/catalog"
 	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/lock"
+	"github.com/mosaique/rgz-backup/internal/storage"
 )
 
 // Options of one retention run.
@@ -42,6 +44,10 @@ type Report struct {
 	// Unknown are files in BACKUP_LOCAL_DIR that no backup in the catalog
 	// names: reported, never deleted.
 	Unknown []string `json:"unknown_files"`
+	// S3 is the plan for the S3 copies (when BACKUP_S3_ENABLED), and
+	// S3Deleted the backups whose S3 objects were removed.
+	S3        *Plan    `json:"s3,omitempty"`
+	S3Deleted []string `json:"s3_deleted"`
 }
 
 // ErrRefused means the policy refused to delete anything (see Plan.Refused).
@@ -90,8 +96,23 @@ func Run(ctx context.Context, store *catalog.Store, o Options) (Report, error) {
 		report.Local = report.Local.AllowMassDelete()
 	}
 	report.Unknown = UnknownFiles(cfg.LocalDir, rows)
+	var s3 *storage.S3
+	if cfg.S3.Enabled {
+		if s3, err = storage.NewS3(cfg.S3); err != nil {
+			return report, err
+		}
+		plan := Decide(S3Copies(rows, cfg), o.Now, Rules{MinKeep: cfg.MinKeep})
+		if o.AllowMassDelete {
+			plan = plan.AllowMassDelete()
+		}
+		report.S3 = &plan
+	}
+	// A refusal anywhere stops everything: a wrong clock is wrong for both.
 	if report.Local.Refused != "" {
 		return report, fmt.Errorf("%w: %s", ErrRefused, report.Local.Refused)
+	}
+	if report.S3 != nil && report.S3.Refused != "" {
+		return report, fmt.Errorf("%w: in S3, %s", ErrRefused, report.S3.Refused)
 	}
 	if o.DryRun {
 		return report, nil
@@ -114,11 +135,57 @@ func Run(ctx context.Context, store *catalog.Store, o Options) (Report, error) {
 		report.Deleted = append(report.Deleted, row.ID)
 		o.Log.Info("backup deleted by retention", "file", row.Filename, "reason", d.Why)
 	}
+	if report.S3 != nil {
+		for _, d := range report.S3.Deletions() {
+			row := byID[d.Copy.ID]
+			if err := removeObjects(ctx, s3, row, cfg.LocalDir); err != nil {
+				report.Problems = append(report.Problems, fmt.Sprintf("%s not deleted from S3: %v", row.Filename, err))
+				o.Log.Warn("S3 copy not deleted", "file", row.Filename, "error", err)
+				continue
+			}
+			if err := store.MarkS3Deleted(ctx, row.ID, time.Now()); err != nil {
+				return report, fmt.Errorf("%s deleted from S3, but: %w", row.Filename, err)
+			}
+			report.S3Deleted = append(report.S3Deleted, row.ID)
+			o.Log.Info("S3 copy deleted by retention", "file", row.Filename, "reason", d.Why)
+		}
+	}
 	if len(report.Problems) > 0 {
-		return report, fmt.Errorf("retention: %d of %d deletions failed: %s",
-			len(report.Problems), len(report.Local.Deletions()), strings.Join(report.Problems, "; "))
+		return report, fmt.Errorf("retention: %d deletions failed: %s", len(report.Problems), strings.Join(report.Problems, "; "))
 	}
 	return report, nil
+}
+
+// S3Copies are the rows with an S3 copy not yet deleted, as the policy
+// sees them: kept BACKUP_S3_RETENTION_DAYS, or
+// BACKUP_CRITICAL_RETENTION_DAYS for a compliance copy.
+func S3Copies(rows []catalog.Execution, cfg config.Config) []Copy {
+	var copies []Copy
+	for _, r := range rows {
+		if r.ArchiveS3Path == nil || r.S3DeletedAt != nil {
+			continue
+		}
+		c := CopyOf(r)
+		c.Expires = Expiry(r.BackupDate, r.RetentionClass, cfg.S3.RetentionDays, cfg.CriticalRetentionDays)
+		copies = append(copies, c)
+	}
+	return copies
+}
+
+// removeObjects deletes a backup's objects from S3, the dump last: while
+// it stays, the copy is still there to be found.
+func removeObjects(ctx context.Context, s3 *storage.S3, row catalog.Execution, dir string) error {
+	folder := path.Dir(s3.Key(row.BackupDate, row.Filename))
+	if key, ok := s3.KeyOf(*row.ArchiveS3Path); ok {
+		folder = path.Dir(key) // where it went, whatever the prefix is now
+	}
+	files := row.Files(dir)
+	for i := len(files) - 1; i >= 0; i-- {
+		if err := s3.Remove(ctx, path.Join(folder, filepath.Base(files[i]))); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // promote makes the first good backup of each month without a compliance

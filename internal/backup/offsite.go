@@ -1,0 +1,120 @@
+package backup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/mosaique/rgz-backup/internal/catalog"
+	"github.com/mosaique/rgz-backup/internal/config"
+	"github.com/mosaique/rgz-backup/internal/retention"
+	"github.com/mosaique/rgz-backup/internal/storage"
+)
+
+// S3Expiry is the last day S3 keeps a backup's copy: compliance copies
+// BACKUP_CRITICAL_RETENTION_DAYS, daily ones BACKUP_S3_RETENTION_DAYS.
+func S3Expiry(row catalog.Execution, cfg config.Config) time.Time {
+	return retention.Expiry(row.BackupDate, row.RetentionClass, cfg.S3.RetentionDays, cfg.CriticalRetentionDays)
+}
+
+// Offsite uploads a good backup's files (the dump, then its .sha256,
+// globals and manifest sidecars) to s3://BUCKET/PREFIX/YYYY/MM/, verifies
+// each, and records the copy (archive_s3_path; status success). Any
+// failure makes the row partial with the reason: the local backup stands.
+// With BACKUP_S3_OBJECT_LOCK, a compliance copy is locked until its S3
+// retention ends.
+func Offsite(ctx context.Context, store *catalog.Store, s3 *storage.S3, cfg config.Config, row catalog.Execution, log *slog.Logger) (catalog.Execution, error) {
+	until := S3Expiry(row, cfg)
+	var lockUntil time.Time
+	if cfg.S3.ObjectLock && row.RetentionClass == retention.ClassCompliance {
+		lockUntil = until.AddDate(0, 0, 1) // through the whole last day
+	}
+	err := uploadFiles(ctx, s3, cfg, row, lockUntil, log)
+	if err == nil {
+		url := s3.URL(s3.Key(row.BackupDate, row.Filename))
+		if err = store.SetArchived(ctx, row.ID, url, until); err == nil {
+			row.ArchiveS3Path, row.S3RetentionUntil = &url, &catalog.Date{Time: until}
+			row.Status, row.ErrorMessage = catalog.StatusSuccess, nil
+			log.Info("backup archived to S3", "file", row.Filename, "s3", url)
+			return row, nil
+		}
+	}
+	reason := "S3 archive failed: " + err.Error()
+	// Record it even when ctx is what failed (a timeout).
+	recordCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer cancel()
+	if rerr := store.SetPartial(recordCtx, row.ID, reason); rerr != nil {
+		return row, fmt.Errorf("%s; and %w", reason, rerr)
+	}
+	row.Status, row.ErrorMessage = catalog.StatusPartial, &reason
+	log.Warn("backup kept locally but not archived to S3: partial", "file", row.Filename, "error", err)
+	return row, errors.New(reason)
+}
+
+func uploadFiles(ctx context.Context, s3 *storage.S3, cfg config.Config, row catalog.Execution, lockUntil time.Time, log *slog.Logger) error {
+	files := row.Files(cfg.LocalDir)
+	for i, path := range files {
+		if _, err := os.Stat(path); err != nil {
+			if i == 0 || i == 1 { // the dump and its .sha256 must be there
+				return fmt.Errorf("%s: %w", filepath.Base(path), err)
+			}
+			continue // no globals (a warning on the row), or no manifest
+		}
+		key := s3.Key(row.BackupDate, filepath.Base(path))
+		landed, err := s3.Upload(ctx, path, key, lockUntil)
+		if err != nil {
+			return err
+		}
+		log.Debug("uploaded", "key", key, "bytes", landed.Size, "verified_by", landed.VerifiedBy)
+	}
+	return nil
+}
+
+// ArchivePartials uploads again every partial backup whose file is still
+// here, until each is verified in S3: what `rgz-backup archive`, the
+// daemon's hourly job and each backup's follow-up do. It returns the rows
+// it tried, as they are now.
+func ArchivePartials(ctx context.Context, store *catalog.Store, cfg config.Config, log *slog.Logger) ([]catalog.Execution, error) {
+	if !cfg.S3.Enabled {
+		return nil, nil
+	}
+	rows, err := store.List(ctx, catalog.Filter{Status: catalog.StatusPartial})
+	if err != nil {
+		return nil, err
+	}
+	s3, err := storage.NewS3(cfg.S3)
+	if err != nil {
+		return nil, err
+	}
+	var tried []catalog.Execution
+	var failed int
+	for _, row := range rows {
+		if row.DeletedAt != nil {
+			continue
+		}
+		row, err := Offsite(ctx, store, s3, cfg, row, log)
+		tried = append(tried, row)
+		if err != nil {
+			failed++
+		}
+	}
+	if failed > 0 {
+		return tried, fmt.Errorf("%d of %d partial backups are still not in S3", failed, len(tried))
+	}
+	return tried, nil
+}
+
+// AfterBackup is what follows a good backup, in the CLI and in the daemon:
+// the S3 copies still missing, then retention. What goes wrong is logged,
+// not returned: the backup itself is good, and the daemon's hourly and
+// daily jobs try again.
+func AfterBackup(ctx context.Context, store *catalog.Store, cfg config.Config, log *slog.Logger) {
+	if _, err := ArchivePartials(ctx, store, cfg, log); err != nil {
+		log.Warn("S3 archive of earlier partial backups", "error", err)
+	}
+	retention.AfterBackup(ctx, store, cfg, log)
+}
