@@ -16,11 +16,13 @@ import (
 
 	"github.com/mosaique/rgz-backup/internal/lock"
 	"github.com/mosaique/rgz-backup/internal/pgtest"
+	"github.com/mosaique/rgz-backup/internal/s3test"
 	"github.com/mosaique/rgz-backup/internal/sample"
 )
 
 var (
 	cluster *pgtest.Cluster
+	s3srv   *s3test.Server
 	binary  string
 )
 
@@ -36,7 +38,10 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "build: %v\n%s", err, out)
 		os.Exit(1)
 	}
-	os.Exit(pgtest.Main(m, &cluster))
+	// os.Exit skips deferred calls: run them first.
+	code := s3test.Run(&s3srv, func() int { return pgtest.Main(m, &cluster) })
+	os.RemoveAll(dir)
+	os.Exit(code)
 }
 
 type result struct {

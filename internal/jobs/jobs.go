@@ -63,8 +63,8 @@ type Options struct {
 }
 
 // NewClient builds the daemon's River client: one worker on our queue, the
-// daily retention job and, when scheduled backups are enabled, the
-// periodic backup job.
+// daily retention job, the hourly S3 archive job (with S3) and, when
+// scheduled backups are enabled, the periodic backup job.
 func NewClient(pool *pgxpool.Pool, o Options) (*Client, error) {
 	cfg := o.Config
 	workers := river.NewWorkers()
@@ -74,7 +74,10 @@ func NewClient(pool *pgxpool.Pool, o Options) (*Client, error) {
 	if err := river.AddWorkerSafely(workers, &retentionWorker{cfg: cfg, store: o.Store, log: o.Log}); err != nil {
 		return nil, err
 	}
-	periodic := []*river.PeriodicJob{retentionPeriodic()}
+	if err := river.AddWorkerSafely(workers, &archiveWorker{cfg: cfg, store: o.Store, log: o.Log}); err != nil {
+		return nil, err
+	}
+	periodic := maintenancePeriodics(cfg)
 	if cfg.ScheduleEnabled {
 		periodic = append(periodic, river.NewPeriodicJob(cfg.Schedule, func() (river.JobArgs, *river.InsertOpts) {
 			slot := cfg.Schedule.Nearest(time.Now())

@@ -9,6 +9,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/mosaique/rgz-backup/internal/backup"
 	"github.com/mosaique/rgz-backup/internal/catalog"
 	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/lock"
@@ -73,4 +74,52 @@ func retentionPeriodic() *river.PeriodicJob {
 	return river.NewPeriodicJob(daily, func() (river.JobArgs, *river.InsertOpts) {
 		return RetentionArgs{}, nil
 	}, &river.PeriodicJobOpts{ID: RetentionKind})
+}
+
+// ArchiveKind is the hourly job that uploads partial backups to S3 again.
+const ArchiveKind = "rgz.backup.archive"
+
+// ArchiveSchedule is hourly, at a minute of its own.
+const ArchiveSchedule = "17 * * * *"
+
+// ArchiveArgs are the archive job's (no) arguments.
+type ArchiveArgs struct{}
+
+// Kind is River's name for the job.
+func (ArchiveArgs) Kind() string { return ArchiveKind }
+
+// InsertOpts: our queue, one waiting job at most.
+func (ArchiveArgs) InsertOpts() river.InsertOpts { return RetentionArgs{}.InsertOpts() }
+
+type archiveWorker struct {
+	river.WorkerDefaults[ArchiveArgs]
+	cfg   config.Config
+	store *catalog.Store
+	log   *slog.Logger
+}
+
+func (w *archiveWorker) Work(ctx context.Context, job *river.Job[ArchiveArgs]) error {
+	log := w.log.With("job_id", job.ID, "job", ArchiveKind)
+	rows, err := backup.ArchivePartials(ctx, w.store, w.cfg, log)
+	if err != nil {
+		// The next hour tries again; retrying sooner would not help an outage.
+		log.Warn("partial backups still not in S3", "error", err)
+		return nil
+	}
+	if len(rows) > 0 {
+		log.Info("partial backups archived to S3", "count", len(rows))
+	}
+	return nil
+}
+
+// maintenancePeriodics are the daily retention and, with S3, the hourly archive.
+func maintenancePeriodics(cfg config.Config) []*river.PeriodicJob {
+	jobs := []*river.PeriodicJob{retentionPeriodic()}
+	if cfg.S3.Enabled {
+		hourly, _ := schedule.Parse(ArchiveSchedule)
+		jobs = append(jobs, river.NewPeriodicJob(hourly, func() (river.JobArgs, *river.InsertOpts) {
+			return ArchiveArgs{}, nil
+		}, &river.PeriodicJobOpts{ID: ArchiveKind}))
+	}
+	return jobs
 }
