@@ -15,11 +15,18 @@ import (
 	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/lock"
 	"github.com/mosaique/rgz-backup/internal/pgtest"
+	"github.com/mosaique/rgz-backup/internal/s3test"
+	"github.com/mosaique/rgz-backup/internal/storage"
 )
 
-var cluster *pgtest.Cluster
+var (
+	cluster *pgtest.Cluster
+	s3srv   *s3test.Server
+)
 
-func TestMain(m *testing.M) { os.Exit(pgtest.Main(m, &cluster)) }
+func TestMain(m *testing.M) {
+	os.Exit(s3test.Run(&s3srv, func() int { return pgtest.Main(m, &cluster) }))
+}
 
 // store is a real catalog and backup directory holding one backup a day
 // for days days up to today, each with its files on disk; the first of
@@ -254,5 +261,49 @@ func TestExecutorPromotesOlderBackups(t *testing.T) {
 	}
 	if rows[second.ID].DeletedAt == nil || exists(*second.FilePath) {
 		t.Fatal("the month's second backup, a daily copy 3 months old, should be gone")
+	}
+}
+
+// S3 copies follow the same policy with their own days: daily copies go
+// after BACKUP_S3_RETENTION_DAYS (every version), compliance copies stay.
+func TestExecutorS3Retention(t *testing.T) {
+	s := newStore(t, 0)
+	s.cfg.S3 = config.S3{Enabled: true, Bucket: s3srv.NewBucket(t, true), Region: s3srv.Region, AccessKeyID: s3srv.AccessKey,
+		SecretAccessKey: s3srv.SecretKey, Endpoint: s3srv.Endpoint, RetentionDays: 10}
+	s3, err := storage.NewS3(s.cfg.S3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for i := 19; i >= 0; i-- {
+		row := s.add(s.today.AddDate(0, 0, -i).Add(3*time.Hour), catalog.StatusSuccess)
+		key := s3.Key(row.BackupDate, row.Filename)
+		if _, err := s3.Upload(ctx, *row.FilePath, key, time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.cat.SetArchived(ctx, row.ID, s3.URL(key), Expiry(row.BackupDate, row.RetentionClass, 10, 2555)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	report, err := s.run(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if report.S3 == nil || len(report.S3Deleted) == 0 {
+		t.Fatalf("S3 plan %+v, deleted %v", report.S3, report.S3Deleted)
+	}
+	rows := s.rowsNow()
+	for _, r := range s.rows {
+		expired := r.RetentionClass == ClassDaily && s.today.After(Expiry(r.BackupDate, ClassDaily, 10, 2555))
+		there, err := s3.Exists(ctx, s3.Key(r.BackupDate, r.Filename))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if there == expired || (rows[r.ID].S3DeletedAt != nil) != expired {
+			t.Errorf("%s (%s): in S3 %v, s3_deleted_at %v, expired %v", r.Filename, r.RetentionClass, there, rows[r.ID].S3DeletedAt, expired)
+		}
+		if rows[r.ID].DeletedAt != nil {
+			t.Errorf("%s: local copy deleted, but its 30 days are not over", r.Filename)
+		}
 	}
 }
