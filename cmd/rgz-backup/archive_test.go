@@ -6,6 +6,7 @@ import (
 	"hash/crc32"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -98,6 +99,18 @@ func TestS3ArchiveAndHealing(t *testing.T) {
 	}
 	if a := rgz(t, env, "archive"); a.code != 0 || !strings.Contains(a.stdout, "No partial backups") {
 		t.Fatalf("nothing left: %+v", a)
+	}
+
+	// The local file lost: verify checks the S3 copy, and leaves no file.
+	os.Remove(*row.FilePath)
+	if v := rgz(t, env, "verify", row.Filename); v.code != 0 || !strings.HasPrefix(v.stdout, "OK   "+row.Filename) {
+		t.Fatalf("verify from S3: %+v", v)
+	}
+	if _, err := os.Stat(*row.FilePath); !os.IsNotExist(err) {
+		t.Fatal("verify left the fetched file under the backup's name")
+	}
+	if leftovers, _ := filepath.Glob(filepath.Join(env["BACKUP_LOCAL_DIR"], ".tmp-*")); len(leftovers) > 0 {
+		t.Fatalf("temporary files left: %v", leftovers)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/mosaique/rgz-backup/internal/catalog"
 	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/dump"
+	"github.com/mosaique/rgz-backup/internal/storage"
 )
 
 func verifyCmd() *cobra.Command {
@@ -26,7 +27,8 @@ pg_restore --list reads the archive's table of contents. Prints one verdict
 per file; exits 1 if any is bad.
 
 --all checks every successful (or partial) backup in the catalog that
-retention has not deleted. When the
+retention has not deleted. A file gone from the local disk is fetched from
+its S3 copy (when BACKUP_S3_ENABLED) into a temporary file and checked. When the
 catalog cannot be reached (it may live in the lost database), the
 .manifest.json beside each file says what to expect instead.`,
 		Args: func(cmd *cobra.Command, args []string) error {
@@ -50,8 +52,14 @@ catalog cannot be reached (it may live in the lost database), the
 			}
 			bad := 0
 			tools := dump.Tools{BinDir: cfg.PgBinDir}
+			var s3 *storage.S3
+			if cfg.S3.Enabled {
+				if s3, err = storage.NewS3(cfg.S3); err != nil {
+					return err
+				}
+			}
 			for _, row := range rows {
-				problems := backup.CheckFile(cmd.Context(), tools, cfg.LocalDir, row)
+				problems := backup.CheckFile(cmd.Context(), tools, cfg.LocalDir, row, s3)
 				if len(problems) == 0 {
 					fmt.Fprintf(cmd.OutOrStdout(), "OK   %s  crc32 %s  sha256 %s  %d TOC entries\n",
 						row.Filename, *row.ChecksumCRC32, *row.ChecksumSHA256, row.ObjectCounts.Entries)

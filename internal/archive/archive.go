@@ -43,6 +43,10 @@ func (s Sums) SHA256Hex() string { return hex.EncodeToString(s.SHA256[:]) }
 // tempPrefix marks files being written; anything named so is never a backup.
 const tempPrefix = ".tmp-"
 
+// TempName is a fresh temporary name for name: hidden, never taken for a
+// backup, removed by RemoveOrphans if its writer dies.
+func TempName(name string) string { return tempPrefix + name + "-" + randomSuffix() }
+
 // Writer is a backup file being written. Write the uncompressed stream to
 // it, Close it, then Commit it under its final name or Abort it.
 type Writer struct {
@@ -62,7 +66,7 @@ type Writer struct {
 
 // Create starts a backup file that will be named name in dir.
 func Create(dir, name, format string, level int) (*Writer, error) {
-	tmp := filepath.Join(dir, tempPrefix+name+"-"+randomSuffix())
+	tmp := filepath.Join(dir, TempName(name))
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
 	if err != nil {
 		return nil, fmt.Errorf("create temporary file: %w", err)
@@ -207,7 +211,7 @@ func (r *follower) Close() error { return r.f.Close() }
 // WriteFileAtomic writes a small file (a sidecar) so that it exists either
 // whole or not at all.
 func WriteFileAtomic(path string, data []byte) error {
-	tmp := filepath.Join(filepath.Dir(path), tempPrefix+filepath.Base(path)+"-"+randomSuffix())
+	tmp := filepath.Join(filepath.Dir(path), TempName(filepath.Base(path)))
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
 	if err != nil {
 		return err

@@ -594,7 +594,7 @@ func TestCatalogRefusesRowKeepsGoodFiles(t *testing.T) {
 	if err != nil || m.Status != "success" || m.ID != row.ID {
 		t.Fatalf("manifest %+v, %v", m, err)
 	}
-	if problems := CheckFile(ctx, dump.Tools{}, e.dir, m); len(problems) != 0 {
+	if problems := CheckFile(ctx, dump.Tools{}, e.dir, m, nil); len(problems) != 0 {
 		t.Fatalf("the kept backup does not verify: %v", problems)
 	}
 

@@ -12,24 +12,36 @@ import (
 	"github.com/mosaique/rgz-backup/internal/archive"
 	"github.com/mosaique/rgz-backup/internal/catalog"
 	"github.com/mosaique/rgz-backup/internal/dump"
+	"github.com/mosaique/rgz-backup/internal/storage"
 )
 
 // CheckFile re-reads the backup a row describes and lists every way the
 // file differs from the row: missing, other checksums or sizes, unreadable
 // table of contents, other object counts. No problems: the file is good.
-func CheckFile(ctx context.Context, tools dump.Tools, dir string, row catalog.Execution) []string {
+// When the local file is gone and s3 (nil without S3) has its copy, that
+// copy is fetched into a temporary file in dir and checked instead.
+func CheckFile(ctx context.Context, tools dump.Tools, dir string, row catalog.Execution, s3 *storage.S3) []string {
 	if row.Status == catalog.StatusFailed {
 		return []string{"this attempt failed; it has no file: " + strOr(row.ErrorMessage, "")}
-	}
-	if row.DeletedAt != nil {
-		return []string{"deleted by retention on " + row.DeletedAt.UTC().Format(time.DateTime) + " UTC"}
 	}
 	path := filepath.Join(dir, row.Filename)
 	if row.FilePath != nil {
 		path = *row.FilePath
 	}
-	if _, err := os.Stat(path); err != nil {
-		return []string{fmt.Sprintf("file missing: %v", err)}
+	_, statErr := os.Stat(path)
+	if row.DeletedAt != nil || statErr != nil {
+		fetched, err := fetchFromS3(ctx, s3, dir, row)
+		switch {
+		case fetched != "":
+			defer os.Remove(fetched)
+			path = fetched
+		case err != nil:
+			return []string{fmt.Sprintf("not on local disk, and its S3 copy cannot be read: %v", err)}
+		case row.DeletedAt != nil:
+			return []string{"deleted by retention on " + row.DeletedAt.UTC().Format(time.DateTime) + " UTC"}
+		default:
+			return []string{fmt.Sprintf("file missing: %v", statErr)}
+		}
 	}
 	format := strOr(row.CompressionFormat, archive.FormatOf(row.Filename))
 	got, counts, err := Verify(ctx, tools, path, format)
@@ -106,4 +118,21 @@ func strOr(s *string, fallback string) string {
 		return fallback
 	}
 	return *s
+}
+
+// fetchFromS3 downloads a backup's S3 copy into a hidden temporary file in
+// dir (removed by the next backup if we die). No S3 copy: "", nil.
+func fetchFromS3(ctx context.Context, s3 *storage.S3, dir string, row catalog.Execution) (string, error) {
+	if s3 == nil || row.ArchiveS3Path == nil || row.S3DeletedAt != nil {
+		return "", nil
+	}
+	key, ok := s3.KeyOf(*row.ArchiveS3Path)
+	if !ok {
+		return "", fmt.Errorf("%s is not in the configured bucket", *row.ArchiveS3Path)
+	}
+	tmp := filepath.Join(dir, archive.TempName(row.Filename))
+	if err := s3.Download(ctx, key, tmp); err != nil {
+		return "", err
+	}
+	return tmp, nil
 }
