@@ -122,38 +122,50 @@ func Run(ctx context.Context, store *catalog.Store, o Options) (Report, error) {
 	for _, r := range rows {
 		byID[r.ID] = r
 	}
-	for _, d := range report.Local.Deletions() {
-		row := byID[d.Copy.ID]
-		if err := removeFiles(row, cfg.LocalDir); err != nil {
-			report.Problems = append(report.Problems, fmt.Sprintf("%s not deleted: %v", row.Filename, err))
-			o.Log.Warn("backup not deleted", "file", row.Filename, "error", err)
-			continue
-		}
-		if err := store.MarkDeleted(ctx, row.ID, time.Now()); err != nil {
-			return report, fmt.Errorf("%s deleted, but: %w", row.Filename, err)
-		}
-		report.Deleted = append(report.Deleted, row.ID)
-		o.Log.Info("backup deleted by retention", "file", row.Filename, "reason", d.Why)
+	local := place{name: "", remove: func(row catalog.Execution) error { return removeFiles(row, cfg.LocalDir) },
+		mark: store.MarkDeleted}
+	if report.Deleted, err = local.carryOut(ctx, report.Local, byID, &report.Problems, o.Log); err != nil {
+		return report, err
 	}
 	if report.S3 != nil {
-		for _, d := range report.S3.Deletions() {
-			row := byID[d.Copy.ID]
-			if err := removeObjects(ctx, s3, row, cfg.LocalDir); err != nil {
-				report.Problems = append(report.Problems, fmt.Sprintf("%s not deleted from S3: %v", row.Filename, err))
-				o.Log.Warn("S3 copy not deleted", "file", row.Filename, "error", err)
-				continue
-			}
-			if err := store.MarkS3Deleted(ctx, row.ID, time.Now()); err != nil {
-				return report, fmt.Errorf("%s deleted from S3, but: %w", row.Filename, err)
-			}
-			report.S3Deleted = append(report.S3Deleted, row.ID)
-			o.Log.Info("S3 copy deleted by retention", "file", row.Filename, "reason", d.Why)
+		remote := place{name: " from S3", mark: store.MarkS3Deleted,
+			remove: func(row catalog.Execution) error { return removeObjects(ctx, s3, row, cfg.LocalDir) }}
+		if report.S3Deleted, err = remote.carryOut(ctx, *report.S3, byID, &report.Problems, o.Log); err != nil {
+			return report, err
 		}
 	}
 	if len(report.Problems) > 0 {
 		return report, fmt.Errorf("retention: %d deletions failed: %s", len(report.Problems), strings.Join(report.Problems, "; "))
 	}
 	return report, nil
+}
+
+// place is where copies are deleted: the local directory or S3.
+type place struct {
+	name   string // "" or " from S3", for messages
+	remove func(catalog.Execution) error
+	mark   func(ctx context.Context, id string, at time.Time) error
+}
+
+// carryOut deletes a plan's copies from p and marks their rows. A copy
+// that cannot be removed is a problem, and the others go on; a row that
+// cannot be marked stops the run.
+func (p place) carryOut(ctx context.Context, plan Plan, byID map[string]catalog.Execution, problems *[]string, log *slog.Logger) ([]string, error) {
+	var deleted []string
+	for _, d := range plan.Deletions() {
+		row := byID[d.Copy.ID]
+		if err := p.remove(row); err != nil {
+			*problems = append(*problems, fmt.Sprintf("%s not deleted%s: %v", row.Filename, p.name, err))
+			log.Warn("copy not deleted"+p.name, "file", row.Filename, "error", err)
+			continue
+		}
+		if err := p.mark(ctx, row.ID, time.Now()); err != nil {
+			return deleted, fmt.Errorf("%s deleted%s, but: %w", row.Filename, p.name, err)
+		}
+		deleted = append(deleted, row.ID)
+		log.Info("deleted by retention"+p.name, "file", row.Filename, "reason", d.Why)
+	}
+	return deleted, nil
 }
 
 // S3Copies are the rows with an S3 copy not yet deleted, as the policy
