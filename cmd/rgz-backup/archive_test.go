@@ -135,3 +135,36 @@ func deref(s *string) string {
 	}
 	return *s
 }
+
+// With BACKUP_S3_OBJECT_LOCK, the month's compliance copy is locked in
+// compliance mode until its 7 years are over; daily copies are not.
+func TestS3ObjectLockOnComplianceCopies(t *testing.T) {
+	env := s3Env(t)
+	env["BACKUP_S3_BUCKET"] = s3srv.NewBucket(t, true)
+	env["BACKUP_S3_OBJECT_LOCK"] = "true"
+	first, r1 := backupRow(t, env)
+	second, r2 := backupRow(t, env)
+	if first.Status != "success" || second.Status != "success" || first.RetentionClass != "compliance" || second.RetentionClass != "daily" {
+		t.Fatalf("backups: %s %s %s %s\n%s\n%s", first.Status, first.RetentionClass, second.Status, second.RetentionClass, r1.stderr, r2.stderr)
+	}
+	bucket := env["BACKUP_S3_BUCKET"]
+	key := func(row catalog.Execution) string { return strings.TrimPrefix(*row.ArchiveS3Path, "s3://"+bucket+"/") }
+	mode, until, err := s3srv.Client().GetObjectRetention(context.Background(), bucket, key(first), "")
+	if err != nil || mode == nil || *mode != minio.Compliance || until == nil || until.Before(first.BackupDate.AddDate(6, 11, 0)) {
+		t.Fatalf("compliance copy: mode %v until %v: %v", mode, until, err)
+	}
+	if err := s3srv.Client().RemoveObject(context.Background(), bucket, key(first), minio.RemoveObjectOptions{VersionID: versionOf(t, bucket, key(first))}); err == nil {
+		t.Fatal("the compliance copy was deleted before its time")
+	}
+	if mode, _, err := s3srv.Client().GetObjectRetention(context.Background(), bucket, key(second), ""); err == nil && mode != nil && *mode != "" {
+		t.Fatalf("a daily copy is locked: %v", *mode)
+	}
+}
+
+func versionOf(t *testing.T, bucket, key string) string {
+	st, err := s3srv.Client().StatObject(context.Background(), bucket, key, minio.StatObjectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.VersionID
+}
