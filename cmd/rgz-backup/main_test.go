@@ -169,11 +169,12 @@ func TestVerifyWithoutCatalog(t *testing.T) {
 	}
 }
 
+// The first backup of a fresh catalog is its month's compliance copy.
 func TestBackupReportOnTerminalOutput(t *testing.T) {
 	env := sampleEnv(t)
 	r := rgz(t, env, "backup")
 	for _, want := range []string{"BACKUP POSTGRESQL", "SUCCESS ✓", "Size (compressed)", "Size (uncompressed)", "Compression ratio",
-		"Checksum CRC32", "Tables: 7", "public.radius_sessions: 5,000 rows", "Delete after:", "pg_restore --list check: OK"} {
+		"Checksum CRC32", "Tables: 7", "public.radius_sessions: 5,000 rows", "ARCEP copy: Keep until", "pg_restore --list check: OK"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("report lacks %q:\n%s", want, r.stdout)
 		}
