@@ -71,6 +71,8 @@ type Config struct {
 	RetryDelayScale float64
 
 	S3 S3 // the archive copy
+
+	RestoreTest RestoreTest
 }
 
 // Error is a configuration error about one variable.
@@ -119,6 +121,7 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	c.Database = r.database()
 	c.Catalog = c.Database
+	c.RestoreTest = r.restoreTest(c.Database)
 	if getenv("BACKUP_CATALOG_DATABASE_URL") != "" {
 		c.Catalog = r.url("BACKUP_CATALOG_DATABASE_URL")
 	}

@@ -110,6 +110,9 @@ func TestInvalidValues(t *testing.T) {
 		{"BACKUP_HTTP_ADDR", "localhost:http", "BACKUP_HTTP_ADDR", "host:port"},
 		{"BACKUP_RETRY_DELAY_SCALE", "0", "BACKUP_RETRY_DELAY_SCALE", "greater than 0"},
 		{"BACKUP_RETRY_DELAY_SCALE", "2", "BACKUP_RETRY_DELAY_SCALE", "at most 1"},
+		{"BACKUP_RESTORE_TEST_SCHEDULE", "fortnightly", "BACKUP_RESTORE_TEST_SCHEDULE", "daily, weekly, monthly"},
+		{"BACKUP_RESTORE_TEST_TIMEOUT_SECONDS", "0", "BACKUP_RESTORE_TEST_TIMEOUT_SECONDS", "integer"},
+		{"BACKUP_RESTORE_TEST_DATABASE_URL", "mysql://h/db", "BACKUP_RESTORE_TEST_DATABASE_URL", "postgres://"},
 		{"BACKUP_S3_ENABLED", "sometimes", "BACKUP_S3_ENABLED", "true or false"},
 		{"BACKUP_S3_RETENTION_DAYS", "0", "BACKUP_S3_RETENTION_DAYS", "integer"},
 		{"BACKUP_S3_OBJECT_LOCK", "2", "BACKUP_S3_OBJECT_LOCK", "true or false"},
@@ -217,6 +220,29 @@ func TestS3Settings(t *testing.T) {
 	out := Describe(env(on(map[string]string{"BACKUP_S3_SECRET_ACCESS_KEY": "wJalrSECRET"})))
 	if strings.Contains(out, "wJalrSECRET") || !strings.Contains(out, "BACKUP_S3_SECRET_ACCESS_KEY=***") {
 		t.Errorf("secret key shown:\n%s", out)
+	}
+}
+
+func TestRestoreTestSettings(t *testing.T) {
+	c, err := Load(env(with(map[string]string{})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sunday := time.Date(2026, 11, 29, 2, 0, 0, 0, time.UTC)
+	if !c.RestoreTest.Enabled || c.RestoreTest.BackupAgeDays != 7 || c.RestoreTest.Timeout != 3600 ||
+		!c.RestoreTest.Schedule.Next(sunday.Add(-time.Hour)).Equal(sunday) || c.RestoreTest.Target != c.Database {
+		t.Fatalf("%+v", c.RestoreTest)
+	}
+	c, err = Load(env(with(map[string]string{"BACKUP_RESTORE_TEST_SCHEDULE": "*/20 * * * * *",
+		"BACKUP_RESTORE_TEST_DATABASE_URL": "postgres://u:pw@scratch:5432/postgres"})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.RestoreTest.Target.URL != "postgres://u@scratch:5432/postgres" || c.RestoreTest.Target.Password != "pw" {
+		t.Fatalf("target %+v", c.RestoreTest.Target)
+	}
+	if got := c.RestoreTest.Target.WithDatabase("rgz_restore_test_x").URL; got != "postgres://u@scratch:5432/rgz_restore_test_x" {
+		t.Fatalf("WithDatabase: %s", got)
 	}
 }
 

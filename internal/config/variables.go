@@ -53,6 +53,11 @@ var Variables = []Variable{
 	{Name: "BACKUP_S3_STORAGE_CLASS", Help: "storage class of the objects; unset: the bucket's default"},
 	{Name: "BACKUP_S3_RETENTION_DAYS", Default: "90", Help: "days a daily copy is kept in S3 (compliance copies: BACKUP_CRITICAL_RETENTION_DAYS)"},
 	{Name: "BACKUP_S3_OBJECT_LOCK", Default: "false", Help: "true: compliance copies under S3 Object Lock (compliance mode) until their retention ends"},
+	{Name: "BACKUP_RESTORE_TEST_ENABLED", Default: "true", Help: "false: `serve` schedules no restore test (manual ones still work)"},
+	{Name: "BACKUP_RESTORE_TEST_SCHEDULE", Default: "weekly", Help: "daily, weekly (Sundays 02:00 UTC), monthly, or a cron expression"},
+	{Name: "BACKUP_RESTORE_TEST_BACKUP_AGE_DAYS", Default: "7", Help: "the restore test takes the good backup closest to this age"},
+	{Name: "BACKUP_RESTORE_TEST_DATABASE_URL", Help: "server (libpq URL, any database) where scratch databases are created; default: the backed-up server"},
+	{Name: "BACKUP_RESTORE_TEST_TIMEOUT_SECONDS", Default: "3600", Help: "a restore test running longer is cancelled (its scratch database dropped)"},
 	{Name: "BACKUP_PG_BIN_DIR", Help: "directory holding pg_dump, pg_restore, pg_dumpall; default: PATH, then the newest /usr/lib/postgresql/*/bin"},
 }
 

@@ -1,0 +1,67 @@
+package config
+
+import (
+	"net/url"
+	"strings"
+
+	"github.com/mosaique/rgz-backup/internal/schedule"
+)
+
+// RestoreTest is the weekly proof that a backup restores
+// (BACKUP_RESTORE_TEST_*).
+type RestoreTest struct {
+	Enabled       bool
+	Schedule      schedule.Schedule // weekly: Sundays 02:00 UTC
+	ScheduleText  string            // as given, for messages
+	BackupAgeDays int               // test the backup closest to this age
+	Target        Database          // the server the scratch database is created on
+	Timeout       int               // seconds
+}
+
+// restoreTestSchedules are the names BACKUP_RESTORE_TEST_SCHEDULE accepts
+// besides a cron expression.
+var restoreTestSchedules = map[string]string{
+	"daily":   "0 2 * * *",
+	"weekly":  "0 2 * * 0",
+	"monthly": "0 2 1 * *",
+}
+
+func (r *reader) restoreTest(backedUp Database) RestoreTest {
+	rt := RestoreTest{
+		Enabled:       r.boolean("BACKUP_RESTORE_TEST_ENABLED"),
+		BackupAgeDays: r.intRange("BACKUP_RESTORE_TEST_BACKUP_AGE_DAYS", 0, 36500),
+		Timeout:       r.intRange("BACKUP_RESTORE_TEST_TIMEOUT_SECONDS", 1, 7*24*3600),
+		Target:        backedUp,
+	}
+	text := strings.ToLower(r.str("BACKUP_RESTORE_TEST_SCHEDULE"))
+	rt.ScheduleText = text
+	expr := text
+	if named, ok := restoreTestSchedules[text]; ok {
+		expr = named
+	}
+	s, err := schedule.Parse(expr)
+	if err != nil {
+		r.fail("BACKUP_RESTORE_TEST_SCHEDULE", text, "must be daily, weekly, monthly or a cron expression (5 fields, or 6 with seconds first)")
+	}
+	rt.Schedule = s
+	if r.getenv("BACKUP_RESTORE_TEST_DATABASE_URL") != "" {
+		rt.Target = r.url("BACKUP_RESTORE_TEST_DATABASE_URL")
+	}
+	return rt
+}
+
+// WithDatabase is the same server and credentials, another database.
+func (d Database) WithDatabase(name string) Database {
+	u, err := url.Parse(d.URL)
+	if err != nil {
+		return d
+	}
+	q := u.Query()
+	if q.Has("dbname") {
+		q.Set("dbname", name)
+		u.RawQuery = q.Encode()
+	} else {
+		u.Path = "/" + name
+	}
+	return Database{URL: u.String(), Password: d.Password}
+}
