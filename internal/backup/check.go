@@ -30,7 +30,7 @@ func CheckFile(ctx context.Context, tools dump.Tools, dir string, row catalog.Ex
 	}
 	_, statErr := os.Stat(path)
 	if row.DeletedAt != nil || statErr != nil {
-		fetched, err := fetchFromS3(ctx, s3, dir, row)
+		fetched, err := FetchFromS3(ctx, s3, dir, row)
 		switch {
 		case fetched != "":
 			defer os.Remove(fetched)
@@ -50,20 +50,20 @@ func CheckFile(ctx context.Context, tools dump.Tools, dir string, row catalog.Ex
 		// first that the stored bytes are not the ones recorded.
 		var problems []string
 		if got.Size > 0 {
-			problems = archive.CompareStored(expectedSums(row), got)
+			problems = archive.CompareStored(ExpectedSums(row), got)
 		}
 		return append(problems, err.Error())
 	}
-	problems := archive.Compare(expectedSums(row), got)
+	problems := archive.Compare(ExpectedSums(row), got)
 	if counts != row.ObjectCounts {
 		problems = append(problems, fmt.Sprintf("table of contents counts %+v, recorded %+v", counts, row.ObjectCounts))
 	}
 	return problems
 }
 
-// expectedSums reads the sums a row recorded (zero where it recorded none,
+// ExpectedSums are the sums a row recorded (zero where it recorded none,
 // which then shows as a difference).
-func expectedSums(row catalog.Execution) archive.Sums {
+func ExpectedSums(row catalog.Execution) archive.Sums {
 	var s archive.Sums
 	if row.FileSizeBytes != nil {
 		s.Size = *row.FileSizeBytes
@@ -120,9 +120,9 @@ func strOr(s *string, fallback string) string {
 	return *s
 }
 
-// fetchFromS3 downloads a backup's S3 copy into a hidden temporary file in
+// FetchFromS3 downloads a backup's S3 copy into a hidden temporary file in
 // dir (removed by the next backup if we die). No S3 copy: "", nil.
-func fetchFromS3(ctx context.Context, s3 *storage.S3, dir string, row catalog.Execution) (string, error) {
+func FetchFromS3(ctx context.Context, s3 *storage.S3, dir string, row catalog.Execution) (string, error) {
 	if s3 == nil || row.ArchiveS3Path == nil || row.S3DeletedAt != nil {
 		return "", nil
 	}

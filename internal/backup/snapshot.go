@@ -51,10 +51,23 @@ func openSnapshot(ctx context.Context, db config.Database) (*snapshot, error) {
 }
 
 // countRows counts the exact rows of every table whose data pg_dump
-// writes: ordinary tables and partitions, outside the system schemas and
-// not owned by an extension. Keys are "schema.table".
+// writes, inside the snapshot.
 func (s *snapshot) countRows(ctx context.Context) (map[string]int64, error) {
-	rows, err := s.tx.Query(ctx, `
+	return CountRows(ctx, s.tx)
+}
+
+// Querier is what CountRows needs: a connection or a transaction.
+type Querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// CountRows counts the exact rows of every table whose data pg_dump
+// writes: ordinary tables and partitions, outside the system schemas and
+// not owned by an extension. Keys are "schema.table". The backup counts
+// them in its snapshot; the restore test counts them again in the copy.
+func CountRows(ctx context.Context, db Querier) (map[string]int64, error) {
+	rows, err := db.Query(ctx, `
 		SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 		WHERE c.relkind = 'r'
 		  AND n.nspname NOT IN ('pg_catalog', 'information_schema')
@@ -75,7 +88,7 @@ func (s *snapshot) countRows(ctx context.Context) (map[string]int64, error) {
 	counts := make(map[string]int64, len(tables))
 	for _, t := range tables {
 		var n int64
-		if err := s.tx.QueryRow(ctx, "SELECT count(*) FROM "+pgx.Identifier{t[0], t[1]}.Sanitize()).Scan(&n); err != nil {
+		if err := db.QueryRow(ctx, "SELECT count(*) FROM "+pgx.Identifier{t[0], t[1]}.Sanitize()).Scan(&n); err != nil {
 			return nil, fmt.Errorf("count rows of %s.%s: %w", t[0], t[1], err)
 		}
 		counts[TableKey(t[0], t[1])] = n

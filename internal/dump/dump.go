@@ -98,6 +98,13 @@ func (t Tools) Dump(ctx context.Context, db config.Database, snapshot string, ou
 	return t.run(ctx, "pg_dump", args, db, nil, out)
 }
 
+// DumpSchema runs `pg_dump -Fc --schema-only` of db, writing the archive to
+// out: what the restore test lists to count a restored copy's objects.
+func (t Tools) DumpSchema(ctx context.Context, db config.Database, out io.Writer) error {
+	args := []string{"--format=custom", "--schema-only", "--no-password", "--dbname=" + db.URL}
+	return t.run(ctx, "pg_dump", args, db, nil, out)
+}
+
 // DumpGlobals writes `pg_dumpall --globals-only` (roles, tablespaces) to out.
 // A role that may not read pg_authid gets --no-role-passwords instead; the
 // second result says so.
