@@ -23,15 +23,9 @@ type snapshot struct {
 }
 
 func openSnapshot(ctx context.Context, db config.Database) (*snapshot, error) {
-	cfg, err := pgx.ParseConfig(db.URL)
-	if err != nil {
-		return nil, fmt.Errorf("database address: %w", err)
-	}
-	cfg.Password = db.Password
-	cfg.RuntimeParams["application_name"] = "rgz-backup snapshot"
 	connectCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	conn, err := pgx.ConnectConfig(connectCtx, cfg)
+	conn, err := db.Connect(connectCtx, "rgz-backup snapshot")
 	if err != nil {
 		return nil, fmt.Errorf("connect to the database to back up: %w", err)
 	}

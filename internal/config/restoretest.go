@@ -1,8 +1,12 @@
 package config
 
 import (
+	"context"
+	"fmt"
 	"net/url"
 	"strings"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/mosaique/rgz-backup/internal/schedule"
 )
@@ -64,4 +68,16 @@ func (d Database) WithDatabase(name string) Database {
 		u.Path = "/" + name
 	}
 	return Database{URL: u.String(), Password: d.Password}
+}
+
+// Connect opens one connection to d, naming itself appName in
+// pg_stat_activity; the password goes to the driver, never into the URL.
+func (d Database) Connect(ctx context.Context, appName string) (*pgx.Conn, error) {
+	cfg, err := pgx.ParseConfig(d.URL)
+	if err != nil {
+		return nil, fmt.Errorf("database address: %w", err)
+	}
+	cfg.Password = d.Password
+	cfg.RuntimeParams["application_name"] = appName
+	return pgx.ConnectConfig(ctx, cfg)
 }

@@ -86,14 +86,8 @@ func File(dir string, me Holder) (release func(), err error) {
 // Advisory takes the lock shared by every host, on the catalog database,
 // through a connection of its own that lives as long as the lock.
 func Advisory(ctx context.Context, db config.Database, me Holder) (release func(), err error) {
-	cfg, err := pgx.ParseConfig(db.URL)
-	if err != nil {
-		return nil, fmt.Errorf("catalog address: %w", err)
-	}
-	cfg.Password = db.Password
-	// Whoever is refused reads this to say who holds the lock.
-	cfg.RuntimeParams["application_name"] = truncate(fmt.Sprintf("rgz-backup lock pid %d on host %s", me.PID, me.Host), 63)
-	conn, err := pgx.ConnectConfig(ctx, cfg)
+	// Whoever is refused reads the application name to say who holds the lock.
+	conn, err := db.Connect(ctx, truncate(fmt.Sprintf("rgz-backup lock pid %d on host %s", me.PID, me.Host), 63))
 	if err != nil {
 		return nil, fmt.Errorf("connect to catalog for the backup lock: %w", err)
 	}
@@ -130,12 +124,7 @@ func Advisory(ctx context.Context, db config.Database, me Holder) (release func(
 // HeldBy says whether a backup holds the shared lock now, and who: the
 // question `rgz-backup status` asks.
 func HeldBy(ctx context.Context, db config.Database) (holder string, held bool, err error) {
-	cfg, err := pgx.ParseConfig(db.URL)
-	if err != nil {
-		return "", false, fmt.Errorf("catalog address: %w", err)
-	}
-	cfg.Password = db.Password
-	conn, err := pgx.ConnectConfig(ctx, cfg)
+	conn, err := db.Connect(ctx, "rgz-backup status")
 	if err != nil {
 		return "", false, fmt.Errorf("connect to catalog: %w", err)
 	}
