@@ -139,6 +139,13 @@ func (t Tools) Restore(ctx context.Context, db config.Database, archiveFile stri
 	return t.run(ctx, "pg_restore", append(args, archiveFile), db, nil, io.Discard)
 }
 
+// RestoreStream runs a single-job pg_restore reading the archive from in
+// (parallel restore needs a file; a stream is for when there is no room).
+func (t Tools) RestoreStream(ctx context.Context, db config.Database, in io.Reader) error {
+	args := []string{"--no-password", "--exit-on-error", "--dbname=" + db.URL}
+	return t.run(ctx, "pg_restore", args, db, in, io.Discard)
+}
+
 const pipeSize = 1 << 20
 
 // onlyWriter hides any ReadFrom method, so that CopyBuffer uses our buffer.

@@ -1,0 +1,419 @@
+package restoretest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/mosaique/rgz-backup/internal/archive"
+	"github.com/mosaique/rgz-backup/internal/backup"
+	"github.com/mosaique/rgz-backup/internal/catalog"
+	"github.com/mosaique/rgz-backup/internal/config"
+	"github.com/mosaique/rgz-backup/internal/disk"
+	"github.com/mosaique/rgz-backup/internal/dump"
+	"github.com/mosaique/rgz-backup/internal/storage"
+	"github.com/mosaique/rgz-backup/internal/toc"
+)
+
+// Options of one restore test.
+type Options struct {
+	Config      config.Config
+	Filename    string // the backup to test; empty: Choose
+	Keep        bool   // leave the scratch database for a look
+	TriggeredBy string // scheduled, manual, api
+	Log         *slog.Logger
+	// AfterRestore runs once the copy is restored, before it is compared:
+	// the tests damage the copy here to prove the comparison sees it.
+	AfterRestore func(ctx context.Context, scratch config.Database) error
+}
+
+// ErrNoBackup means there is no good backup to test.
+var ErrNoBackup = errors.New("no successful backup to test")
+
+// Run tests one backup and records the test (backup_restore_tests, and
+// restore_tested_at / restore_test_status on the backup's row). It returns
+// the record; the error says why it failed (mismatches included).
+func Run(ctx context.Context, store *catalog.Store, o Options) (catalog.RestoreTest, error) {
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.TriggeredBy == "" {
+		o.TriggeredBy = "manual"
+	}
+	row, err := pick(ctx, store, o)
+	if err != nil {
+		return catalog.RestoreTest{}, err
+	}
+	started := time.Now().UTC().Truncate(time.Microsecond)
+	scratch := ScratchName(started)
+	host, _ := os.Hostname()
+	rt := catalog.RestoreTest{ID: uuid.NewString(), BackupID: row.ID, BackupFilename: row.Filename, StartedAt: started,
+		Status: "running", TriggeredBy: o.TriggeredBy, ScratchDatabase: &scratch, Hostname: &host, Mismatches: []string{}}
+	if err := store.BeginRestoreTest(ctx, rt); err != nil {
+		return rt, err
+	}
+	log := o.Log.With("restore_test", rt.ID, "file", row.Filename, "scratch", scratch)
+	log.Info("restore test started")
+
+	timeout := time.Duration(o.Config.RestoreTest.Timeout) * time.Second
+	testCtx, cancel := context.WithTimeoutCause(ctx, timeout, fmt.Errorf("timeout after %ds", o.Config.RestoreTest.Timeout))
+	defer cancel()
+	t := &test{o: o, row: row, scratch: scratch, log: log, tools: dump.Tools{BinDir: o.Config.PgBinDir}}
+	mismatches, err := t.run(testCtx)
+	if cause := context.Cause(testCtx); err != nil && cause != nil && !strings.Contains(err.Error(), cause.Error()) {
+		err = fmt.Errorf("%w: %w", cause, err)
+	}
+
+	end := time.Now().UTC().Truncate(time.Microsecond)
+	secs := int(end.Sub(started).Round(time.Second).Seconds())
+	rt.FinishedAt, rt.DurationSeconds, rt.Mismatches = &end, &secs, mismatches
+	rt.Status = "success"
+	switch {
+	case err != nil:
+		msg := err.Error()
+		rt.Status, rt.ErrorMessage = "failed", &msg
+	case len(mismatches) > 0:
+		msg := fmt.Sprintf("the restored copy differs from the backup in %d ways", len(mismatches))
+		rt.Status, rt.ErrorMessage = "failed", &msg
+		err = errors.New(msg + ": " + strings.Join(mismatches, "; "))
+	}
+	recordCtx, cancelRecord := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer cancelRecord()
+	if rerr := store.FinishRestoreTest(recordCtx, rt); rerr != nil {
+		return rt, errors.Join(err, rerr)
+	}
+	log.Info("restore test finished", "status", rt.Status, "seconds", secs, "mode", t.mode, "mismatches", len(mismatches))
+	return rt, err
+}
+
+// pick finds the backup named, or chooses one.
+func pick(ctx context.Context, store *catalog.Store, o Options) (catalog.Execution, error) {
+	if o.Filename != "" {
+		row, err := store.ByFilename(ctx, filepath.Base(o.Filename))
+		if err != nil {
+			return row, fmt.Errorf("backup %s: %w", o.Filename, err)
+		}
+		if row.Status == catalog.StatusFailed {
+			return row, fmt.Errorf("backup %s failed: there is nothing to restore", row.Filename)
+		}
+		return row, nil
+	}
+	rows, err := store.List(ctx, catalog.Filter{})
+	if err != nil {
+		return catalog.Execution{}, err
+	}
+	row, ok := Choose(rows, time.Now(), o.Config.RestoreTest.BackupAgeDays)
+	if !ok {
+		return row, ErrNoBackup
+	}
+	return row, nil
+}
+
+// test is the state of one run.
+type test struct {
+	o       Options
+	row     catalog.Execution
+	scratch string
+	log     *slog.Logger
+	tools   dump.Tools
+	mode    string // how the archive reached pg_restore
+}
+
+func (t *test) run(ctx context.Context) (mismatches []string, err error) {
+	cfg := t.o.Config
+	path, cleanup, err := t.localFile(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer cleanup()
+
+	// 1. Checksums first: a damaged file is never restored.
+	plain, removePlain, err := t.verify(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	defer removePlain()
+
+	// 2. The scratch database, on the target server only.
+	target := cfg.RestoreTest.Target
+	scratchDB := target.WithDatabase(t.scratch)
+	if err := t.checkTargetRoom(ctx, target); err != nil {
+		return nil, err
+	}
+	if err := createScratch(ctx, target, t.scratch); err != nil {
+		return nil, err
+	}
+	if !t.o.Keep {
+		defer func() {
+			dropCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+			defer cancel()
+			if derr := dropScratch(dropCtx, target, t.scratch); derr != nil {
+				t.log.Error("scratch database not dropped", "error", derr)
+				err = errors.Join(err, derr)
+			}
+		}()
+	}
+
+	// 3. Restore.
+	if plain != "" {
+		jobs := max(2, runtime.NumCPU())
+		t.mode = fmt.Sprintf("parallel pg_restore -j %d from a decompressed temporary file", jobs)
+		err = t.tools.Restore(ctx, scratchDB, plain, jobs)
+	} else {
+		err = t.streamRestore(ctx, path, scratchDB)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("restore into %s (%s): %w", t.scratch, t.mode, err)
+	}
+	t.log.Info("restored", "mode", t.mode)
+	if t.o.AfterRestore != nil {
+		if err := t.o.AfterRestore(ctx, scratchDB); err != nil {
+			return nil, err
+		}
+	}
+
+	// 4. Compare, then check the copy's health.
+	objects, err := t.countObjects(ctx, scratchDB)
+	if err != nil {
+		return nil, err
+	}
+	mismatches = CompareObjects(t.row.ObjectCounts, objects)
+	conn, err := scratchDB.Connect(ctx, "rgz-backup restore test")
+	if err != nil {
+		return mismatches, fmt.Errorf("connect to %s: %w", t.scratch, err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	rows, err := backup.CountRows(ctx, conn)
+	if err != nil {
+		return mismatches, err
+	}
+	mismatches = append(mismatches, CompareRows(t.row.RowCounts, rows)...)
+	if _, err := conn.Exec(ctx, "ANALYZE"); err != nil {
+		return mismatches, fmt.Errorf("ANALYZE: %w", err)
+	}
+	corrupt, err := checkIndexes(ctx, conn)
+	if err != nil {
+		return mismatches, err
+	}
+	return append(mismatches, corrupt...), nil
+}
+
+// localFile is the backup's file on disk, fetched from S3 when it is gone.
+func (t *test) localFile(ctx context.Context) (string, func(), error) {
+	cfg := t.o.Config
+	path := filepath.Join(cfg.LocalDir, t.row.Filename)
+	if t.row.FilePath != nil {
+		path = *t.row.FilePath
+	}
+	if _, err := os.Stat(path); err == nil && t.row.DeletedAt == nil {
+		return path, func() {}, nil
+	}
+	var s3 *storage.S3
+	if cfg.S3.Enabled {
+		var err error
+		if s3, err = storage.NewS3(cfg.S3); err != nil {
+			return "", nil, err
+		}
+	}
+	fetched, err := backup.FetchFromS3(ctx, s3, cfg.LocalDir, t.row)
+	if err != nil {
+		return "", nil, fmt.Errorf("%s is not on local disk and its S3 copy cannot be read: %w", t.row.Filename, err)
+	}
+	if fetched == "" {
+		return "", nil, fmt.Errorf("%s is not on local disk and has no S3 copy", t.row.Filename)
+	}
+	t.log.Info("fetched from S3", "path", fetched)
+	return fetched, func() { os.Remove(fetched) }, nil
+}
+
+// verify checks the file against its recorded checksums. With room in the
+// backup directory for the decompressed archive, it decompresses into a
+// temporary file in the same pass (parallel pg_restore needs a seekable
+// file) and returns its path; without, it returns "" and the restore will
+// stream.
+func (t *test) verify(ctx context.Context, path string) (string, func(), error) {
+	row := t.row
+	format := archive.FormatOf(row.Filename)
+	if row.CompressionFormat != nil {
+		format = *row.CompressionFormat
+	}
+	var raw uint64
+	if row.UncompressedSizeBytes != nil {
+		raw = uint64(*row.UncompressedSizeBytes)
+	}
+	usage, err := disk.UsageOf(t.o.Config.LocalDir)
+	if err != nil || usage.Free < raw+raw/10+(1<<30) {
+		t.mode = fmt.Sprintf("streamed into a single-job pg_restore: %s has no room for the %d decompressed bytes", t.o.Config.LocalDir, raw)
+		if problems := backup.CheckFile(ctx, t.tools, t.o.Config.LocalDir, withPath(row, path), nil); len(problems) > 0 {
+			return "", nil, damaged(problems)
+		}
+		return "", func() {}, nil
+	}
+	tmp, err := os.CreateTemp(t.o.Config.LocalDir, archive.TempName("restore-"))
+	if err != nil {
+		return "", nil, err
+	}
+	remove := func() { tmp.Close(); os.Remove(tmp.Name()) }
+	got, err := archive.Check(ctx, path, format, tmp)
+	problems := archive.Compare(backup.ExpectedSums(row), got)
+	if err != nil {
+		problems = append(archive.CompareStored(backup.ExpectedSums(row), got), err.Error())
+	}
+	if len(problems) > 0 {
+		remove()
+		return "", nil, damaged(problems)
+	}
+	if err := tmp.Close(); err != nil {
+		remove()
+		return "", nil, err
+	}
+	return tmp.Name(), remove, nil
+}
+
+func damaged(problems []string) error {
+	return fmt.Errorf("the file does not match its recorded checksums, nothing was restored: %s", strings.Join(problems, "; "))
+}
+
+func withPath(row catalog.Execution, path string) catalog.Execution {
+	row.FilePath, row.DeletedAt = &path, nil
+	return row
+}
+
+// streamRestore decompresses the file straight into pg_restore's stdin.
+func (t *test) streamRestore(ctx context.Context, path string, db config.Database) error {
+	format := archive.FormatOf(t.row.Filename)
+	if t.row.CompressionFormat != nil {
+		format = *t.row.CompressionFormat
+	}
+	pr, pw := io.Pipe()
+	go func() {
+		_, err := archive.Check(ctx, path, format, pw)
+		pw.CloseWithError(err)
+	}()
+	err := t.tools.RestoreStream(ctx, db, pr)
+	pr.CloseWithError(io.ErrClosedPipe)
+	return err
+}
+
+// checkTargetRoom compares the target's free space, when its data
+// directory is visible from here, with the uncompressed size.
+func (t *test) checkTargetRoom(ctx context.Context, target config.Database) error {
+	if t.row.UncompressedSizeBytes == nil {
+		return nil
+	}
+	conn, err := target.Connect(ctx, "rgz-backup restore test")
+	if err != nil {
+		return fmt.Errorf("connect to the restore-test server: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var dataDir string
+	if err := conn.QueryRow(ctx, "SELECT current_setting('data_directory')").Scan(&dataDir); err != nil {
+		t.log.Info("free space of the target not checked: its data directory is not readable by this role")
+		return nil
+	}
+	usage, err := disk.UsageOf(dataDir)
+	if err != nil {
+		t.log.Info("free space of the target not checked: its data directory is on another host", "data_directory", dataDir)
+		return nil
+	}
+	need := uint64(*t.row.UncompressedSizeBytes)
+	if usage.Free < need {
+		return fmt.Errorf("the restore-test server has %d bytes free in %s, the restored copy needs about %d (the uncompressed size): free space or set BACKUP_RESTORE_TEST_DATABASE_URL to another server",
+			usage.Free, dataDir, need)
+	}
+	return nil
+}
+
+func (t *test) countObjects(ctx context.Context, db config.Database) (toc.Counts, error) {
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(t.tools.DumpSchema(ctx, db, pw)) }()
+	listing, err := t.tools.ListTOC(ctx, pr)
+	pr.CloseWithError(io.ErrClosedPipe)
+	if err != nil {
+		return toc.Counts{}, fmt.Errorf("list the restored copy's objects: %w", err)
+	}
+	entries, err := toc.Parse(listing)
+	if err != nil {
+		return toc.Counts{}, err
+	}
+	return toc.Count(entries), nil
+}
+
+// createScratch creates the scratch database, refusing a name that exists:
+// a restore test touches no database but its own.
+func createScratch(ctx context.Context, target config.Database, name string) error {
+	if !strings.HasPrefix(name, ScratchPrefix) {
+		return fmt.Errorf("refusing scratch database %q: not an rgz restore-test name", name)
+	}
+	conn, err := target.Connect(ctx, "rgz-backup restore test")
+	if err != nil {
+		return fmt.Errorf("connect to the restore-test server: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var exists bool
+	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&exists); err != nil {
+		return err
+	}
+	if exists {
+		return fmt.Errorf("refusing to restore into %s: a database of that name already exists", name)
+	}
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		return fmt.Errorf("create scratch database %s: %w", name, err)
+	}
+	return nil
+}
+
+func dropScratch(ctx context.Context, target config.Database, name string) error {
+	if !strings.HasPrefix(name, ScratchPrefix) {
+		return fmt.Errorf("refusing to drop %q: not an rgz restore-test name", name)
+	}
+	conn, err := target.Connect(ctx, "rgz-backup restore test")
+	if err != nil {
+		return fmt.Errorf("connect to drop %s: %w", name, err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+		return fmt.Errorf("drop scratch database %s: %w", name, err)
+	}
+	return nil
+}
+
+// checkIndexes runs amcheck's bt_index_check over every btree index of the
+// copy outside the system schemas; each corrupt index is a mismatch.
+func checkIndexes(ctx context.Context, conn *pgx.Conn) ([]string, error) {
+	if _, err := conn.Exec(ctx, "CREATE EXTENSION IF NOT EXISTS amcheck"); err != nil {
+		return nil, fmt.Errorf("amcheck (package postgresql-contrib) on the restore-test server: %w", err)
+	}
+	rows, err := conn.Query(ctx, `SELECT c.oid::regclass::text FROM pg_index i
+		JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam
+		JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE a.amname = 'btree' AND c.relpersistence <> 't' AND i.indisvalid
+		  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\_toast%'`)
+	if err != nil {
+		return nil, fmt.Errorf("list indexes: %w", err)
+	}
+	indexes, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("list indexes: %w", err)
+	}
+	var corrupt []string
+	for _, idx := range indexes {
+		if _, err := conn.Exec(ctx, "SELECT bt_index_check($1::regclass)", idx); err != nil {
+			if ctx.Err() != nil {
+				return corrupt, err
+			}
+			corrupt = append(corrupt, fmt.Sprintf("index %s fails amcheck: %v", idx, err))
+		}
+	}
+	return corrupt, nil
+}

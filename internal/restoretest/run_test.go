@@ -1,0 +1,160 @@
+package restoretest
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mosaique/rgz-backup/internal/backup"
+	"github.com/mosaique/rgz-backup/internal/catalog"
+	"github.com/mosaique/rgz-backup/internal/config"
+	"github.com/mosaique/rgz-backup/internal/pgtest"
+	"github.com/mosaique/rgz-backup/internal/sample"
+)
+
+var cluster *pgtest.Cluster
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m, &cluster)) }
+
+// env is a sample database, its catalog, one backup of it.
+type env struct {
+	t     *testing.T
+	src   string
+	cfg   config.Config
+	store *catalog.Store
+	row   catalog.Execution
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	e := &env{t: t, src: cluster.NewDatabase(t)}
+	if err := sample.Load(context.Background(), cluster.URL(e.src), 1); err != nil {
+		t.Fatal(err)
+	}
+	vars := map[string]string{"BACKUP_DATABASE_URL": cluster.URL(e.src), "BACKUP_CATALOG_DATABASE_URL": cluster.URL(cluster.NewDatabase(t)),
+		"BACKUP_LOCAL_DIR": t.TempDir(), "BACKUP_MIN_SIZE_MB": "0", "BACKUP_MIN_FREE_SPACE_GB": "0"}
+	cfg, err := config.Load(func(k string) string { return vars[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.cfg = cfg
+	if e.row, err = backup.Run(context.Background(), backup.Options{Config: cfg}); err != nil {
+		t.Fatal(err)
+	}
+	if e.store, err = catalog.Open(context.Background(), cfg.Catalog); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.store.Close)
+	return e
+}
+
+func (e *env) test(o Options) (catalog.RestoreTest, error) {
+	o.Config = e.cfg
+	return Run(context.Background(), e.store, o)
+}
+
+// scratchDatabases lists the restore-test databases on the cluster.
+func scratchDatabases(t *testing.T) []string {
+	conn := cluster.Conn(t, "postgres")
+	rows, err := conn.Query(context.Background(), "SELECT datname FROM pg_database WHERE datname LIKE 'rgz\\_restore\\_test\\_%'")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for rows.Next() {
+		var n string
+		rows.Scan(&n)
+		names = append(names, n)
+	}
+	return names
+}
+
+func TestGoodBackupPassesAndIsRecorded(t *testing.T) {
+	e := newEnv(t)
+	// Rows deleted from the source after the backup change nothing: the
+	// test compares with the counts taken in the backup's snapshot.
+	cluster.Conn(t, e.src).Exec(context.Background(), "DELETE FROM incidents")
+	rt, err := e.test(Options{})
+	if err != nil {
+		t.Fatalf("%v\n%+v", err, rt)
+	}
+	if rt.Status != "success" || rt.BackupID != e.row.ID || len(rt.Mismatches) != 0 || rt.DurationSeconds == nil || rt.FinishedAt == nil {
+		t.Fatalf("record %+v", rt)
+	}
+	row, _ := e.store.Get(context.Background(), e.row.ID)
+	if row.RestoreTestStatus != "success" || row.RestoreTestedAt == nil {
+		t.Fatalf("backup row: %s %v", row.RestoreTestStatus, row.RestoreTestedAt)
+	}
+	history, err := e.store.RestoreTests(context.Background(), time.Now().Add(-time.Hour))
+	if err != nil || len(history) != 1 || history[0].Status != "success" || history[0].BackupFilename != e.row.Filename {
+		t.Fatalf("history %+v %v", history, err)
+	}
+	if left := scratchDatabases(t); len(left) != 0 {
+		t.Fatalf("scratch databases left: %v", left)
+	}
+}
+
+func TestFlippedByteFailsAtTheChecksumBeforeAnyRestore(t *testing.T) {
+	e := newEnv(t)
+	b, _ := os.ReadFile(*e.row.FilePath)
+	b[len(b)/2] ^= 0x01
+	os.WriteFile(*e.row.FilePath, b, 0o640)
+	restored := false
+	rt, err := e.test(Options{AfterRestore: func(context.Context, config.Database) error { restored = true; return nil }})
+	if err == nil || !strings.Contains(err.Error(), "checksum") || rt.Status != "failed" || restored {
+		t.Fatalf("err %v, status %s, restored %v", err, rt.Status, restored)
+	}
+	if left := scratchDatabases(t); len(left) != 0 {
+		t.Fatalf("a scratch database was created: %v", left)
+	}
+}
+
+// A table dropped from the restored copy is reported; --keep leaves the
+// copy for a look.
+func TestDroppedTableIsAMismatch(t *testing.T) {
+	e := newEnv(t)
+	var scratch config.Database
+	rt, err := e.test(Options{Keep: true, AfterRestore: func(ctx context.Context, db config.Database) error {
+		scratch = db
+		conn, err := db.Connect(ctx, "test")
+		if err != nil {
+			return err
+		}
+		defer conn.Close(ctx)
+		_, err = conn.Exec(ctx, "DROP TABLE incidents CASCADE")
+		return err
+	}})
+	if err == nil || rt.Status != "failed" || !strings.Contains(strings.Join(rt.Mismatches, "\n"), "table public.incidents is missing") {
+		t.Fatalf("err %v, %+v", err, rt)
+	}
+	if !strings.Contains(strings.Join(rt.Mismatches, "\n"), "tables in the restored copy") {
+		t.Errorf("the object counts should differ too: %v", rt.Mismatches)
+	}
+	left := scratchDatabases(t)
+	if len(left) != 1 || *rt.ScratchDatabase != left[0] {
+		t.Fatalf("--keep: %v", left)
+	}
+	conn, err := scratch.Connect(context.Background(), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.Close(context.Background())
+	dropScratch(context.Background(), e.cfg.RestoreTest.Target, left[0])
+}
+
+func TestTimeoutLeavesNoScratchDatabase(t *testing.T) {
+	e := newEnv(t)
+	e.cfg.RestoreTest.Timeout = 1
+	rt, err := e.test(Options{AfterRestore: func(ctx context.Context, _ config.Database) error {
+		<-ctx.Done() // a restore that takes longer than the timeout
+		return ctx.Err()
+	}})
+	if err == nil || !strings.Contains(err.Error(), "timeout after 1s") || rt.Status != "failed" {
+		t.Fatalf("err %v, %+v", err, rt)
+	}
+	if left := scratchDatabases(t); len(left) != 0 {
+		t.Fatalf("scratch databases left after a timeout: %v", left)
+	}
+}
