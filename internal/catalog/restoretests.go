@@ -23,6 +23,7 @@ type RestoreTest struct {
 	TriggeredBy     string     `json:"triggered_by"` // scheduled, manual, api
 	ScratchDatabase *string    `json:"scratch_database"`
 	Hostname        *string    `json:"hostname"`
+	RestoreMode     *string    `json:"restore_mode"`
 }
 
 // BeginRestoreTest records a test as running.
@@ -47,8 +48,8 @@ func (s *Store) FinishRestoreTest(ctx context.Context, rt RestoreTest) error {
 	}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `UPDATE backup_restore_tests SET finished_at = $2, duration_seconds = $3, status = $4,
-			error_message = $5, mismatches = $6 WHERE id = $1`,
-			rt.ID, rt.FinishedAt, rt.DurationSeconds, rt.Status, rt.ErrorMessage, rt.Mismatches); err != nil {
+			error_message = $5, mismatches = $6, restore_mode = $7 WHERE id = $1`,
+			rt.ID, rt.FinishedAt, rt.DurationSeconds, rt.Status, rt.ErrorMessage, rt.Mismatches, rt.RestoreMode); err != nil {
 			return err
 		}
 		_, err := tx.Exec(ctx, `UPDATE backup_executions SET restore_tested_at = $2, restore_test_status = $3 WHERE id = $1`,
@@ -64,7 +65,7 @@ func (s *Store) FinishRestoreTest(ctx context.Context, rt RestoreTest) error {
 // RestoreTests returns the tests started since since, newest first.
 func (s *Store) RestoreTests(ctx context.Context, since time.Time) ([]RestoreTest, error) {
 	rows, err := s.pool.Query(ctx, `SELECT t.id::text, t.backup_id::text, b.filename, t.started_at, t.finished_at,
-		t.duration_seconds, t.status, t.error_message, t.mismatches, t.triggered_by, t.scratch_database, t.hostname
+		t.duration_seconds, t.status, t.error_message, t.mismatches, t.triggered_by, t.scratch_database, t.hostname, t.restore_mode
 		FROM backup_restore_tests t JOIN backup_executions b ON b.id = t.backup_id
 		WHERE t.started_at >= $1 ORDER BY t.started_at DESC`, since.UTC())
 	if err != nil {
@@ -73,7 +74,7 @@ func (s *Store) RestoreTests(ctx context.Context, since time.Time) ([]RestoreTes
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (RestoreTest, error) {
 		var t RestoreTest
 		err := r.Scan(&t.ID, &t.BackupID, &t.BackupFilename, &t.StartedAt, &t.FinishedAt, &t.DurationSeconds, &t.Status,
-			&t.ErrorMessage, &t.Mismatches, &t.TriggeredBy, &t.ScratchDatabase, &t.Hostname)
+			&t.ErrorMessage, &t.Mismatches, &t.TriggeredBy, &t.ScratchDatabase, &t.Hostname, &t.RestoreMode)
 		return t, err
 	})
 	if err != nil {

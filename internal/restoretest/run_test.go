@@ -80,7 +80,8 @@ func TestGoodBackupPassesAndIsRecorded(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\n%+v", err, rt)
 	}
-	if rt.Status != "success" || rt.BackupID != e.row.ID || len(rt.Mismatches) != 0 || rt.DurationSeconds == nil || rt.FinishedAt == nil {
+	if rt.Status != "success" || rt.BackupID != e.row.ID || len(rt.Mismatches) != 0 || rt.DurationSeconds == nil || rt.FinishedAt == nil ||
+		rt.RestoreMode == nil || !strings.Contains(*rt.RestoreMode, "parallel pg_restore -j") {
 		t.Fatalf("record %+v", rt)
 	}
 	row, _ := e.store.Get(context.Background(), e.row.ID)
@@ -88,7 +89,7 @@ func TestGoodBackupPassesAndIsRecorded(t *testing.T) {
 		t.Fatalf("backup row: %s %v", row.RestoreTestStatus, row.RestoreTestedAt)
 	}
 	history, err := e.store.RestoreTests(context.Background(), time.Now().Add(-time.Hour))
-	if err != nil || len(history) != 1 || history[0].Status != "success" || history[0].BackupFilename != e.row.Filename {
+	if err != nil || len(history) != 1 || history[0].Status != "success" || history[0].BackupFilename != e.row.Filename || history[0].RestoreMode == nil {
 		t.Fatalf("history %+v %v", history, err)
 	}
 	if left := scratchDatabases(t); len(left) != 0 {
@@ -156,5 +157,15 @@ func TestTimeoutLeavesNoScratchDatabase(t *testing.T) {
 	}
 	if left := scratchDatabases(t); len(left) != 0 {
 		t.Fatalf("scratch databases left after a timeout: %v", left)
+	}
+}
+
+// Without room to decompress, the archive streams into a single-job
+// pg_restore, and the test says so.
+func TestStreamedRestoreWhenNoRoom(t *testing.T) {
+	e := newEnv(t)
+	rt, err := e.test(Options{stream: true})
+	if err != nil || rt.Status != "success" || rt.RestoreMode == nil || !strings.Contains(*rt.RestoreMode, "streamed into a single-job pg_restore") {
+		t.Fatalf("%v %+v", err, rt)
 	}
 }
