@@ -62,9 +62,10 @@ type Options struct {
 	Shutdown context.Context // its cancellation (with ErrShutdown) interrupts a running backup
 }
 
-// NewClient builds the daemon's River client: one worker on our queue, the
-// daily retention job, the hourly S3 archive job (with S3) and, when
-// scheduled backups are enabled, the periodic backup job.
+// NewClient builds the daemon's River client: one worker on our queue and
+// one on the restore tests' queue, the daily retention job, the hourly S3
+// archive job (with S3), the scheduled restore test (when enabled) and,
+// when scheduled backups are enabled, the periodic backup job.
 func NewClient(pool *pgxpool.Pool, o Options) (*Client, error) {
 	cfg := o.Config
 	workers := river.NewWorkers()
@@ -77,7 +78,10 @@ func NewClient(pool *pgxpool.Pool, o Options) (*Client, error) {
 	if err := river.AddWorkerSafely(workers, &archiveWorker{cfg: cfg, store: o.Store, log: o.Log}); err != nil {
 		return nil, err
 	}
-	periodic := maintenancePeriodics(cfg)
+	if err := river.AddWorkerSafely(workers, &restoreTestWorker{cfg: cfg, store: o.Store, log: o.Log}); err != nil {
+		return nil, err
+	}
+	periodic := append(maintenancePeriodics(cfg), restoreTestPeriodic(cfg)...)
 	if cfg.ScheduleEnabled {
 		periodic = append(periodic, river.NewPeriodicJob(cfg.Schedule, func() (river.JobArgs, *river.InsertOpts) {
 			slot := cfg.Schedule.Nearest(time.Now())
@@ -87,7 +91,7 @@ func NewClient(pool *pgxpool.Pool, o Options) (*Client, error) {
 	host, _ := os.Hostname()
 	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
 		ID:           fmt.Sprintf("%s-%d-%d", host, os.Getpid(), time.Now().Unix()),
-		Queues:       map[string]river.QueueConfig{Queue: {MaxWorkers: 1}},
+		Queues:       map[string]river.QueueConfig{Queue: {MaxWorkers: 1}, RestoreTestQueue: {MaxWorkers: 1}},
 		Workers:      workers,
 		PeriodicJobs: periodic,
 		MaxAttempts:  schedule.MaxAttempts,

@@ -1,0 +1,59 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func TestRestoreTestVerb(t *testing.T) {
+	env := sampleEnv(t)
+	if r := rgz(t, env, "backup"); r.code != 0 {
+		t.Fatalf("backup: %+v", r)
+	}
+	r := rgz(t, env, "restore-test", "--json")
+	var record map[string]any
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &record) != nil || record["status"] != "success" {
+		t.Fatalf("restore-test: %+v", r)
+	}
+	var keys []string
+	for k := range record {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	want := "[backup_filename backup_id duration_seconds error_message finished_at hostname id mismatches restore_mode scratch_database started_at status triggered_by]"
+	if strings.Join(keys, " ") != strings.Trim(want, "[]") {
+		t.Errorf("keys %v, want the columns %s", keys, want)
+	}
+	if text := rgz(t, env, "restore-test"); text.code != 0 || !strings.Contains(text.stdout, "SUCCESS in") || !strings.Contains(text.stdout, "parallel pg_restore") {
+		t.Fatalf("restore-test: %+v", text)
+	}
+	if bad := rgz(t, env, "restore-test", "20000101_000000.dump.gz"); bad.code != 1 || !strings.Contains(bad.stderr, "no such backup") {
+		t.Fatalf("unknown backup: %+v", bad)
+	}
+}
+
+// The daemon runs the scheduled restore test (here every 5 s) and records it.
+func TestDaemonRunsScheduledRestoreTests(t *testing.T) {
+	env := serveEnv(t)
+	env["POSTGRES_BACKUP_ENABLED"] = "false"
+	env["BACKUP_RESTORE_TEST_SCHEDULE"] = "*/5 * * * * *"
+	if r := rgz(t, env, "backup"); r.code != 0 {
+		t.Fatalf("backup: %+v", r)
+	}
+	store := openStore(t, env)
+	d := startServe(t, env)
+	waitFor(t, 60*time.Second, "a scheduled restore test", func() bool {
+		tests, _ := store.RestoreTests(context.Background(), time.Now().Add(-time.Hour))
+		return len(tests) > 0 && tests[len(tests)-1].Status == "success"
+	})
+	d.stop(syscall.SIGTERM, 30*time.Second)
+	tests, _ := store.RestoreTests(context.Background(), time.Now().Add(-time.Hour))
+	if tests[len(tests)-1].TriggeredBy != "scheduled" {
+		t.Fatalf("%+v", tests[len(tests)-1])
+	}
+}

@@ -1,0 +1,77 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/mosaique/rgz-backup/internal/catalog"
+	"github.com/mosaique/rgz-backup/internal/config"
+	"github.com/mosaique/rgz-backup/internal/restoretest"
+)
+
+const (
+	// RestoreTestKind is the scheduled (weekly) restore test.
+	RestoreTestKind = "rgz.backup.restore_test"
+	// RestoreTestQueue is its own queue, so that an hour of restore test
+	// never holds back a backup on the same replica.
+	RestoreTestQueue = "rgz_restore_test"
+)
+
+// RestoreTestArgs: which backup (empty: the usual choice), and who asked.
+type RestoreTestArgs struct {
+	Filename    string `json:"backup_filename,omitempty"`
+	TriggeredBy string `json:"triggered_by"`
+}
+
+// Kind is River's name for the job.
+func (RestoreTestArgs) Kind() string { return RestoreTestKind }
+
+// InsertOpts: one restore test live at a time across every replica; a
+// failed test is an outcome, recorded, not something to retry.
+func (RestoreTestArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: RestoreTestQueue, MaxAttempts: 1,
+		UniqueOpts: river.UniqueOpts{ByState: []rivertype.JobState{rivertype.JobStateAvailable, rivertype.JobStatePending,
+			rivertype.JobStateScheduled, rivertype.JobStateRunning, rivertype.JobStateRetryable}}}
+}
+
+type restoreTestWorker struct {
+	river.WorkerDefaults[RestoreTestArgs]
+	cfg   config.Config
+	store *catalog.Store
+	log   *slog.Logger
+}
+
+// Timeout lets the test's own timeout act first and record the failure.
+func (w *restoreTestWorker) Timeout(*river.Job[RestoreTestArgs]) time.Duration {
+	return time.Duration(w.cfg.RestoreTest.Timeout)*time.Second + time.Minute
+}
+
+func (w *restoreTestWorker) Work(ctx context.Context, job *river.Job[RestoreTestArgs]) error {
+	log := w.log.With("job_id", job.ID, "job", RestoreTestKind)
+	rt, err := restoretest.Run(ctx, w.store, restoretest.Options{Config: w.cfg, Filename: job.Args.Filename,
+		TriggeredBy: job.Args.TriggeredBy, Log: log})
+	switch {
+	case errors.Is(err, restoretest.ErrNoBackup):
+		log.Warn("restore test skipped: no successful backup yet")
+	case err != nil:
+		log.Error("restore test failed", "file", rt.BackupFilename, "error", err)
+	default:
+		log.Info("restore test passed", "file", rt.BackupFilename, "seconds", rt.DurationSeconds)
+	}
+	return nil
+}
+
+// restoreTestPeriodic is the scheduled restore test, when enabled.
+func restoreTestPeriodic(cfg config.Config) []*river.PeriodicJob {
+	if !cfg.RestoreTest.Enabled {
+		return nil
+	}
+	return []*river.PeriodicJob{river.NewPeriodicJob(cfg.RestoreTest.Schedule, func() (river.JobArgs, *river.InsertOpts) {
+		return RestoreTestArgs{TriggeredBy: "scheduled"}, nil
+	}, &river.PeriodicJobOpts{ID: RestoreTestKind})}
+}
