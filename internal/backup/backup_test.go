@@ -135,23 +135,6 @@ func restore(t *testing.T, path, format string) string {
 	return target
 }
 
-func schemaOnly(t *testing.T, db string) string {
-	t.Helper()
-	pgDump, _ := dump.Tools{}.Path("pg_dump")
-	out, err := exec.Command(pgDump, "--schema-only", "--dbname="+cluster.URL(db)).Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	// pg_dump writes a random key in \restrict and \unrestrict (CVE-2025-8714).
-	var kept []string
-	for _, line := range strings.Split(string(out), "\n") {
-		if !strings.HasPrefix(line, "\\restrict ") && !strings.HasPrefix(line, "\\unrestrict ") {
-			kept = append(kept, line)
-		}
-	}
-	return strings.Join(kept, "\n")
-}
-
 func TestRoundTripEveryFormat(t *testing.T) {
 	for _, format := range config.Formats {
 		t.Run(format, func(t *testing.T) {
@@ -189,7 +172,7 @@ func TestRoundTripEveryFormat(t *testing.T) {
 					t.Errorf("%s: restored %d rows, snapshot counted %d", table, got, n)
 				}
 			}
-			if a, b := schemaOnly(t, e.srcDB), schemaOnly(t, target); a != b {
+			if a, b := cluster.SchemaOnly(t, e.srcDB), cluster.SchemaOnly(t, target); a != b {
 				t.Errorf("schema differs after restore (%d vs %d bytes)", len(a), len(b))
 			}
 			if v := query[int64](t, target, "SELECT last_value FROM billing.invoice_number_seq"); v != 987654 {

@@ -146,6 +146,22 @@ func (t Tools) RestoreStream(ctx context.Context, db config.Database, in io.Read
 	return t.run(ctx, "pg_restore", args, db, in, io.Discard)
 }
 
+// ApplySQL runs SQL read from in through psql against db, going on past
+// errors (a role that exists already) and returning psql's stderr for the
+// caller to show: the globals sidecar is applied this way.
+func (t Tools) ApplySQL(ctx context.Context, db config.Database, in io.Reader) (string, error) {
+	var errOut bytes.Buffer
+	path, err := t.Path("psql")
+	if err != nil {
+		return "", err
+	}
+	cmd := exec.CommandContext(ctx, path, "--no-password", "--quiet", "--set=ON_ERROR_STOP=0", "--dbname="+db.URL, "--file=-")
+	cmd.Env = childEnv(db.Password)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = in, io.Discard, &errOut
+	err = cmd.Run()
+	return errOut.String(), err
+}
+
 const pipeSize = 1 << 20
 
 // onlyWriter hides any ReadFrom method, so that CopyBuffer uses our buffer.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -70,4 +71,25 @@ func (c *Cluster) Conn(t testing.TB, db string) *pgx.Conn {
 	}
 	t.Cleanup(func() { conn.Close(context.Background()) })
 	return conn
+}
+
+// SchemaOnly is `pg_dump --schema-only` of db, comparable between two
+// databases (pg_dump's random \restrict keys removed).
+func (c *Cluster) SchemaOnly(t testing.TB, db string) string {
+	t.Helper()
+	pgDump, err := c.tools.Path("pg_dump")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(pgDump, "--schema-only", "--dbname="+c.URL(db)).Output()
+	if err != nil {
+		t.Fatalf("pg_dump --schema-only %s: %v", db, err)
+	}
+	var kept []string
+	for _, line := range strings.Split(string(out), "\n") {
+		if !strings.HasPrefix(line, "\\restrict ") && !strings.HasPrefix(line, "\\unrestrict ") {
+			kept = append(kept, line)
+		}
+	}
+	return strings.Join(kept, "\n")
 }

@@ -2,7 +2,9 @@
 // file's checksums, restores it into a scratch database with parallel
 // pg_restore, compares the copy with what the backup recorded (tables,
 // exact row counts, objects), runs ANALYZE and amcheck over every btree
-// index, records the outcome, and drops the scratch database.
+// index, records the outcome, and drops the scratch database. The
+// disaster-recovery restore (restore.go) takes the same steps into a
+// named database, with or without the catalog.
 //
 // The decisions (which backup, what differs) are plain functions here; the
 // run in run.go does the I/O.

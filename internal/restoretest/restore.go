@@ -1,0 +1,207 @@
+package restoretest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/mosaique/rgz-backup/internal/archive"
+	"github.com/mosaique/rgz-backup/internal/backup"
+	"github.com/mosaique/rgz-backup/internal/catalog"
+	"github.com/mosaique/rgz-backup/internal/config"
+	"github.com/mosaique/rgz-backup/internal/dump"
+)
+
+// RestoreOptions of a disaster-recovery restore.
+type RestoreOptions struct {
+	Config      config.Config
+	Row         catalog.Execution // from the catalog, or from the file's manifest
+	Target      config.Database   // the server (any database on it)
+	TargetDB    string
+	Create      bool // create TargetDB (it must not exist)
+	Clean       bool // allowed to replace what TargetDB holds
+	Jobs        int  // parallel pg_restore jobs
+	WithGlobals bool // apply the globals sidecar (roles, tablespaces) first
+	// Step is told each step as it starts, with the time elapsed.
+	Step func(elapsed time.Duration, what string)
+	Log  *slog.Logger
+}
+
+// Restored is what a restore did and found.
+type Restored struct {
+	Database   string        `json:"database"`
+	Mode       string        `json:"restore_mode"`
+	Elapsed    time.Duration `json:"-"`
+	Seconds    int           `json:"duration_seconds"`
+	Mismatches []string      `json:"mismatches"`
+	Warnings   []string      `json:"warnings"`
+}
+
+// ErrNotEmpty means the target database already holds tables.
+var ErrNotEmpty = errors.New("the target database is not empty")
+
+// Restore restores a backup into a named database for disaster recovery:
+// checksums first, optionally the globals, then pg_restore, then the same
+// comparison as the restore test. It needs no catalog: the row may come
+// from the file's manifest.
+func Restore(ctx context.Context, o RestoreOptions) (Restored, error) {
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	began := time.Now()
+	step := func(what string) {
+		if o.Step != nil {
+			o.Step(time.Since(began), what)
+		}
+	}
+	res := Restored{Database: o.TargetDB}
+	t := &test{o: Options{Config: o.Config}, row: o.Row, scratch: o.TargetDB, log: o.Log, tools: dump.Tools{BinDir: o.Config.PgBinDir}}
+	db := o.Target.WithDatabase(o.TargetDB)
+
+	step("locating " + o.Row.Filename)
+	path, cleanup, err := t.localFile(ctx)
+	if err != nil {
+		return res, err
+	}
+	defer cleanup()
+	step("verifying checksums (CRC32, SHA-256) and decompressing")
+	plain, removePlain, err := t.verify(ctx, path)
+	if err != nil {
+		return res, err
+	}
+	defer removePlain()
+
+	if err := prepareTarget(ctx, o, db); err != nil {
+		return res, err
+	}
+	if o.WithGlobals {
+		step("applying the globals (roles, tablespaces)")
+		warnings, err := applyGlobals(ctx, t.tools, o, filepath.Dir(path))
+		if err != nil {
+			return res, err
+		}
+		res.Warnings = warnings
+	}
+
+	extra := []string{}
+	if o.Clean {
+		extra = append(extra, "--clean", "--if-exists")
+	}
+	if plain != "" {
+		jobs := max(o.Jobs, 1)
+		t.mode = fmt.Sprintf("parallel pg_restore -j %d from a decompressed temporary file", jobs)
+		step("restoring: " + t.mode)
+		err = t.tools.Restore(ctx, db, plain, jobs, extra...)
+	} else {
+		step("restoring: " + t.mode)
+		err = t.streamRestore(ctx, path, db)
+	}
+	res.Mode = t.mode
+	if err != nil {
+		return res, fmt.Errorf("restore into %s: %w", o.TargetDB, err)
+	}
+
+	step("comparing with what the backup recorded")
+	objects, err := t.countObjects(ctx, db)
+	if err != nil {
+		return res, err
+	}
+	res.Mismatches = CompareObjects(o.Row.ObjectCounts, objects)
+	conn, err := db.Connect(ctx, "rgz-backup restore")
+	if err != nil {
+		return res, err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	rows, err := backup.CountRows(ctx, conn)
+	if err != nil {
+		return res, err
+	}
+	res.Mismatches = append(res.Mismatches, CompareRows(o.Row.RowCounts, rows)...)
+	step("ANALYZE")
+	if _, err := conn.Exec(ctx, "ANALYZE"); err != nil {
+		return res, fmt.Errorf("ANALYZE: %w", err)
+	}
+	res.Elapsed = time.Since(began)
+	res.Seconds = int(res.Elapsed.Round(time.Second).Seconds())
+	step("done")
+	if len(res.Mismatches) > 0 {
+		return res, fmt.Errorf("the restored database differs from the backup in %d ways: %s", len(res.Mismatches), strings.Join(res.Mismatches, "; "))
+	}
+	return res, nil
+}
+
+// prepareTarget creates the database (--create) or makes sure that an
+// existing one holds no tables, unless --clean allows replacing them.
+func prepareTarget(ctx context.Context, o RestoreOptions, db config.Database) error {
+	admin, err := o.Target.Connect(ctx, "rgz-backup restore")
+	if err != nil {
+		return fmt.Errorf("connect to the target server: %w", err)
+	}
+	defer admin.Close(context.WithoutCancel(ctx))
+	var exists bool
+	if err := admin.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", o.TargetDB).Scan(&exists); err != nil {
+		return err
+	}
+	switch {
+	case o.Create && exists:
+		return fmt.Errorf("--create: database %s already exists (restore into it without --create, with --clean to replace its content)", o.TargetDB)
+	case o.Create:
+		_, err := admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{o.TargetDB}.Sanitize())
+		return err
+	case !exists:
+		return fmt.Errorf("database %s does not exist (add --create)", o.TargetDB)
+	}
+	conn, err := db.Connect(ctx, "rgz-backup restore")
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var tables int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\_toast%'`).Scan(&tables); err != nil {
+		return err
+	}
+	if tables > 0 && !o.Clean {
+		return fmt.Errorf("%w: %s has %d tables; refusing to write into it without --clean (which drops and replaces the backup's objects)", ErrNotEmpty, o.TargetDB, tables)
+	}
+	return nil
+}
+
+// applyGlobals runs the globals sidecar through psql on the target server.
+// Errors there (a role that exists) are warnings: the database restore
+// needs the roles to exist, not to be new.
+func applyGlobals(ctx context.Context, tools dump.Tools, o RestoreOptions, dir string) ([]string, error) {
+	if o.Row.GlobalsFilename == nil {
+		return nil, fmt.Errorf("--with-globals: backup %s has no globals file", o.Row.Filename)
+	}
+	f, err := os.Open(filepath.Join(dir, *o.Row.GlobalsFilename))
+	if err != nil {
+		return nil, fmt.Errorf("--with-globals: %w", err)
+	}
+	defer f.Close()
+	pr, pw := io.Pipe()
+	go func() {
+		_, err := archive.CheckReader(ctx, f, config.FormatGzip, pw)
+		pw.CloseWithError(err)
+	}()
+	stderr, err := tools.ApplySQL(ctx, o.Target, pr)
+	pr.Close()
+	if err != nil {
+		return nil, fmt.Errorf("apply globals: %w: %s", err, strings.TrimSpace(stderr))
+	}
+	var warnings []string
+	for _, line := range strings.Split(strings.TrimSpace(stderr), "\n") {
+		if line != "" {
+			warnings = append(warnings, "globals: "+line)
+		}
+	}
+	return warnings, nil
+}
