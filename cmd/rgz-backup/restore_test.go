@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/url"
+	"os"
 	"strings"
 	"testing"
 
@@ -74,5 +75,55 @@ func TestRestoreUsageErrors(t *testing.T) {
 		if r := rgz(t, env, args...); r.code != 2 || strings.Contains(r.stderr, "goroutine") {
 			t.Errorf("%v: %+v", args, r)
 		}
+	}
+}
+
+// The catalog lost with its database: `catalog rebuild` brings back every
+// backup's row from the manifests, local and in S3 (one backup is only in
+// S3 any more).
+func TestCatalogRebuildAfterLosingTheCatalog(t *testing.T) {
+	env := s3Env(t)
+	var before []catalog.Execution
+	for range 3 {
+		row, r := backupRow(t, env)
+		if r.code != 0 || row.Status != "success" {
+			t.Fatalf("backup: %+v", r)
+		}
+		before = append(before, row)
+	}
+	for _, f := range before[0].Files("") {
+		os.Remove(f) // gone from the local disk; S3 still has it
+	}
+	catalogDB := dbName(env["BACKUP_CATALOG_DATABASE_URL"])
+	if err := cluster.DropDatabase(context.Background(), catalogDB); err != nil {
+		t.Fatal(err)
+	}
+	if err := cluster.CreateDatabase(context.Background(), catalogDB); err != nil {
+		t.Fatal(err)
+	}
+	r := rgz(t, env, "catalog", "rebuild")
+	if r.code != 0 || !strings.Contains(r.stdout, "3 rows re-created, 0 already there") {
+		t.Fatalf("rebuild: %+v", r)
+	}
+	list := rgz(t, env, "list", "--json")
+	var after []catalog.Execution
+	if json.Unmarshal([]byte(list.stdout), &after) != nil || len(after) != 3 {
+		t.Fatalf("list after rebuild: %+v", list)
+	}
+	byID := map[string]catalog.Execution{}
+	for _, a := range after {
+		byID[a.ID] = a
+	}
+	for _, b := range before {
+		a, ok := byID[b.ID]
+		if !ok || a.Filename != b.Filename || *a.ChecksumSHA256 != *b.ChecksumSHA256 || a.ArchiveS3Path == nil || *a.ArchiveS3Path != *b.ArchiveS3Path {
+			t.Errorf("%s not brought back as it was: %+v", b.Filename, a)
+		}
+	}
+	if byID[before[0].ID].DeletedAt == nil || byID[before[1].ID].DeletedAt != nil {
+		t.Error("the backup only S3 has should be marked gone from the local disk, and only it")
+	}
+	if again := rgz(t, env, "catalog", "rebuild"); again.code != 0 || !strings.Contains(again.stdout, "0 rows re-created, 3 already there") {
+		t.Fatalf("second rebuild: %+v", again)
 	}
 }

@@ -320,3 +320,21 @@ func firstLine(s string) string {
 	s, _, _ = strings.Cut(s, "\n")
 	return s
 }
+
+// Keys lists the keys under the prefix that end with suffix.
+func (s *S3) Keys(ctx context.Context, suffix string) ([]string, error) {
+	var keys []string
+	prefix := s.cfg.Prefix
+	if prefix != "" {
+		prefix += "/"
+	}
+	for obj := range s.client.ListObjects(ctx, s.cfg.Bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
+		if obj.Err != nil {
+			return nil, s.explain("list", "", obj.Err)
+		}
+		if strings.HasSuffix(obj.Key, suffix) {
+			keys = append(keys, obj.Key)
+		}
+	}
+	return keys, nil
+}

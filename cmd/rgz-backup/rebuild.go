@@ -1,0 +1,52 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mosaique/rgz-backup/internal/backup"
+	"github.com/mosaique/rgz-backup/internal/catalog"
+)
+
+func catalogCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "catalog",
+		Short: "Maintain the catalog (see: catalog rebuild)",
+		Args:  cobra.NoArgs,
+	}
+	var asJSON bool
+	rebuild := &cobra.Command{
+		Use:   "rebuild",
+		Short: "Re-create the catalog rows from the backups' manifests (local, and S3 when configured)",
+		Long: `After a disaster that took the catalog with it, re-create its rows from the
+.manifest.json each backup keeps beside itself in BACKUP_LOCAL_DIR and, when
+BACKUP_S3_ENABLED, in the bucket. Rows already in the catalog are left
+alone; nothing is overwritten. Run it against the new catalog database
+(rgz-backup migrate is done for you).`,
+		Args: cobra.NoArgs,
+		RunE: action(func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig()
+			if err != nil {
+				return err
+			}
+			return withCatalog(cmd.Context(), func(store *catalog.Store) error {
+				res, err := backup.Rebuild(cmd.Context(), store, cfg)
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					return printJSON(cmd.OutOrStdout(), res)
+				}
+				for _, f := range res.Added {
+					fmt.Fprintf(cmd.OutOrStdout(), "recorded  %s\n", f)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%d rows re-created, %d already there.\n", len(res.Added), res.Present)
+				return nil
+			})
+		}),
+	}
+	rebuild.Flags().BoolVar(&asJSON, "json", false, "print what was re-created as one JSON object")
+	cmd.AddCommand(rebuild)
+	return cmd
+}

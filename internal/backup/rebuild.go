@@ -1,0 +1,98 @@
+package backup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/mosaique/rgz-backup/internal/archive"
+	"github.com/mosaique/rgz-backup/internal/catalog"
+	"github.com/mosaique/rgz-backup/internal/config"
+	"github.com/mosaique/rgz-backup/internal/storage"
+)
+
+// Rebuilt counts what Rebuild did.
+type Rebuilt struct {
+	Added   []string `json:"added"`   // file names whose rows were re-created
+	Present int      `json:"present"` // manifests whose rows were already there
+}
+
+// Rebuild re-creates the catalog rows of every backup that describes
+// itself in a manifest: in BACKUP_LOCAL_DIR and, with S3, in the bucket
+// (a backup only S3 still has is recorded with its S3 path). Rows already
+// present are left alone; nothing is ever overwritten.
+func Rebuild(ctx context.Context, store *catalog.Store, cfg config.Config) (Rebuilt, error) {
+	var out Rebuilt
+	seen := map[string]bool{}
+	record := func(row catalog.Execution) error {
+		if seen[row.ID] {
+			return nil
+		}
+		seen[row.ID] = true
+		if _, err := store.Get(ctx, row.ID); err == nil {
+			out.Present++
+			return nil
+		} else if !errors.Is(err, catalog.ErrNotFound) {
+			return err
+		}
+		if err := store.Insert(ctx, &row); err != nil {
+			return err
+		}
+		out.Added = append(out.Added, row.Filename)
+		return nil
+	}
+	// S3 first: its manifests also give the S3 path of backups still here.
+	if cfg.S3.Enabled {
+		if err := rebuildFromS3(ctx, cfg, record); err != nil {
+			return out, err
+		}
+	}
+	local, err := Manifests(cfg.LocalDir)
+	if err != nil {
+		return out, err
+	}
+	for _, row := range local {
+		if err := record(row); err != nil {
+			return out, err
+		}
+	}
+	return out, nil
+}
+
+// rebuildFromS3 records the backups whose manifests are in the bucket,
+// with their S3 path.
+func rebuildFromS3(ctx context.Context, cfg config.Config, record func(catalog.Execution) error) error {
+	s3, err := storage.NewS3(cfg.S3)
+	if err != nil {
+		return err
+	}
+	keys, err := s3.Keys(ctx, ".manifest.json")
+	if err != nil {
+		return err
+	}
+	for _, key := range keys {
+		tmp := filepath.Join(cfg.LocalDir, archive.TempName("manifest"))
+		if err := s3.Download(ctx, key, tmp); err != nil {
+			return err
+		}
+		row, err := ReadManifest(tmp)
+		os.Remove(tmp)
+		if err != nil {
+			return fmt.Errorf("%s: %w", s3.URL(key), err)
+		}
+		dumpKey := key[:len(key)-len(".manifest.json")]
+		url := s3.URL(dumpKey)
+		row.ArchiveS3Path = &url
+		if _, err := os.Stat(filepath.Join(cfg.LocalDir, row.Filename)); err != nil {
+			now := time.Now().UTC().Truncate(time.Microsecond) // only S3 has it now
+			row.DeletedAt = &now
+		}
+		if err := record(row); err != nil {
+			return err
+		}
+	}
+	return nil
+}
