@@ -35,6 +35,15 @@ func TestRestoreTestVerb(t *testing.T) {
 	if bad := rgz(t, env, "restore-test", "20000101_000000.dump.gz"); bad.code != 1 || !strings.Contains(bad.stderr, "no such backup") {
 		t.Fatalf("unknown backup: %+v", bad)
 	}
+
+	// The catalog lost with its database: the manifests are enough.
+	if err := cluster.DropDatabase(context.Background(), dbName(env["BACKUP_CATALOG_DATABASE_URL"])); err != nil {
+		t.Fatal(err)
+	}
+	lost := rgz(t, env, "restore-test", "--json")
+	if lost.code != 0 || json.Unmarshal([]byte(lost.stdout), &record) != nil || record["status"] != "success" || !strings.Contains(lost.stderr, "not recorded") {
+		t.Fatalf("restore-test without a catalog: %+v", lost)
+	}
 }
 
 // The daemon runs the scheduled restore test (here every 5 s) and records it.

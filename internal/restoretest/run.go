@@ -44,7 +44,10 @@ var ErrNoBackup = errors.New("no successful backup to test")
 
 // Run tests one backup and records the test (backup_restore_tests, and
 // restore_tested_at / restore_test_status on the backup's row). It returns
-// the record; the error says why it failed (mismatches included).
+// the record; the error says why it failed (mismatches included). With a
+// nil store (the catalog is unreachable: it may have lived in the lost
+// database) the backups' manifests say what to expect, and the record is
+// returned only.
 func Run(ctx context.Context, store *catalog.Store, o Options) (catalog.RestoreTest, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
@@ -61,8 +64,10 @@ func Run(ctx context.Context, store *catalog.Store, o Options) (catalog.RestoreT
 	host, _ := os.Hostname()
 	rt := catalog.RestoreTest{ID: uuid.NewString(), BackupID: row.ID, BackupFilename: row.Filename, StartedAt: started,
 		Status: "running", TriggeredBy: o.TriggeredBy, ScratchDatabase: &scratch, Hostname: &host, Mismatches: []string{}}
-	if err := store.BeginRestoreTest(ctx, rt); err != nil {
-		return rt, err
+	if store != nil {
+		if err := store.BeginRestoreTest(ctx, rt); err != nil {
+			return rt, err
+		}
 	}
 	log := o.Log.With("restore_test", rt.ID, "file", row.Filename, "scratch", scratch)
 	log.Info("restore test started")
@@ -94,15 +99,36 @@ func Run(ctx context.Context, store *catalog.Store, o Options) (catalog.RestoreT
 	}
 	recordCtx, cancelRecord := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 	defer cancelRecord()
-	if rerr := store.FinishRestoreTest(recordCtx, rt); rerr != nil {
-		return rt, errors.Join(err, rerr)
+	if store != nil {
+		if rerr := store.FinishRestoreTest(recordCtx, rt); rerr != nil {
+			return rt, errors.Join(err, rerr)
+		}
 	}
 	log.Info("restore test finished", "status", rt.Status, "seconds", secs, "mode", t.mode, "mismatches", len(mismatches))
 	return rt, err
 }
 
-// pick finds the backup named, or chooses one.
+// pick finds the backup named, or chooses one: in the catalog, or without
+// one in the manifests.
 func pick(ctx context.Context, store *catalog.Store, o Options) (catalog.Execution, error) {
+	if store == nil {
+		rows, err := backup.Manifests(o.Config.LocalDir)
+		if err != nil {
+			return catalog.Execution{}, err
+		}
+		if o.Filename != "" {
+			for _, r := range rows {
+				if r.Filename == filepath.Base(o.Filename) {
+					return r, nil
+				}
+			}
+			return catalog.Execution{}, fmt.Errorf("no manifest for %s in %s", o.Filename, o.Config.LocalDir)
+		}
+		if row, ok := Choose(rows, time.Now(), o.Config.RestoreTest.BackupAgeDays); ok {
+			return row, nil
+		}
+		return catalog.Execution{}, ErrNoBackup
+	}
 	if o.Filename != "" {
 		row, err := store.ByFilename(ctx, filepath.Base(o.Filename))
 		if err != nil {
