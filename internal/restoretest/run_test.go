@@ -169,3 +169,19 @@ func TestStreamedRestoreWhenNoRoom(t *testing.T) {
 		t.Fatalf("%v %+v", err, rt)
 	}
 }
+
+// A scratch name that exists is refused, and only rgz names are touched.
+func TestScratchRefusesAnExistingDatabase(t *testing.T) {
+	target := config.Database{URL: cluster.URL("postgres")}
+	name := ScratchName(time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC))
+	if err := cluster.CreateDatabase(context.Background(), name); err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.DropDatabase(context.Background(), name)
+	if err := createScratch(context.Background(), target, name); err == nil || !strings.Contains(err.Error(), "already exists") {
+		t.Fatalf("existing scratch name: %v", err)
+	}
+	if err := dropScratch(context.Background(), target, "rgz_production"); err == nil {
+		t.Fatal("dropScratch would drop a database that is not a scratch one")
+	}
+}
