@@ -3,6 +3,8 @@
 // /dev/null, the floor), and `rgz-backup backup` with gzip and with zstd at
 // their default levels: wall time, file size and peak RSS, then the ratios
 // the targets in docs/BENCHMARKS.md are stated in. Run with `make bench`.
+// With -rto it measures instead the restore test's duration (the RTO) at
+// several sizes.
 package main
 
 import (
@@ -36,7 +38,19 @@ func main() {
 	scale := flag.Int("scale", 380, "sample scale (380: about 650 MB on disk)")
 	repeat := flag.Int("repeat", 3, "rounds; each round runs every command once, and the median counts")
 	onlyOurs := flag.Bool("only-rgz", false, "skip the pg_dump baselines (for a memory check on a larger database)")
+	rtoScales := flag.String("rto", "", "instead: measure the restore test's duration at these scales (e.g. 20,100)")
 	flag.Parse()
+	if *rtoScales != "" {
+		scales, err := parseScales(*rtoScales)
+		if err == nil {
+			err = rto(*binary, scales)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(*binary, *scale, *repeat, *onlyOurs); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
@@ -51,6 +65,7 @@ func run(binary string, scale, repeat int, onlyOurs bool) error {
 		return err
 	}
 	defer os.RemoveAll(work)
+	os.Chmod(work, 0o755) // the server may run as postgres: let it through
 	cluster, err := pgtest.Start(ctx, filepath.Join(work, "pg"))
 	if err != nil {
 		return err

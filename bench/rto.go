@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mosaique/rgz-backup/internal/pgtest"
+	"github.com/mosaique/rgz-backup/internal/sample"
+)
+
+// rto measures the restore time (the restore test's duration, the RTO
+// figure of docs/RTO-RPO.md) at each sample scale, in one run.
+func rto(binary string, scales []int) error {
+	ctx := context.Background()
+	binary, _ = filepath.Abs(binary)
+	work, err := os.MkdirTemp("", "rgz-rto-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	os.Chmod(work, 0o755) // the server may run as postgres: let it through
+	cluster, err := pgtest.Start(ctx, filepath.Join(work, "pg"))
+	if err != nil {
+		return err
+	}
+	defer cluster.Remove()
+	fmt.Printf("%-6s %10s %12s %12s %14s\n", "scale", "db MB", "backup MB", "backup s", "restore test s")
+	for _, scale := range scales {
+		db := fmt.Sprintf("rgz_%d", scale)
+		if err := cluster.CreateDatabase(ctx, db); err != nil {
+			return err
+		}
+		url := cluster.URL(db)
+		if err := sample.Load(ctx, url, scale); err != nil {
+			return err
+		}
+		if err := settle(ctx, url); err != nil {
+			return err
+		}
+		size, err := databaseSize(ctx, url)
+		if err != nil {
+			return err
+		}
+		out := filepath.Join(work, db)
+		env := append(os.Environ(), "BACKUP_DATABASE_URL="+url, "BACKUP_LOCAL_DIR="+out,
+			"BACKUP_CATALOG_DATABASE_URL="+strings.Replace(url, "/"+db+"?", "/postgres?", 1),
+			"BACKUP_MIN_SIZE_MB=0", "BACKUP_MIN_FREE_SPACE_GB=1", "BACKUP_TIMEOUT_SECONDS=7200",
+			"BACKUP_RESTORE_TEST_TIMEOUT_SECONDS=7200")
+		began := time.Now()
+		backupOut, err := command(env, binary, "backup", "--json")
+		if err != nil {
+			return err
+		}
+		backupSecs := time.Since(began).Seconds()
+		var row struct {
+			Filename string `json:"filename"`
+			Size     int64  `json:"file_size_bytes"`
+		}
+		json.Unmarshal(backupOut, &row)
+		testOut, err := command(env, binary, "restore-test", row.Filename, "--json")
+		if err != nil {
+			return err
+		}
+		var rt struct {
+			Status   string `json:"status"`
+			Duration int    `json:"duration_seconds"`
+		}
+		json.Unmarshal(testOut, &rt)
+		if rt.Status != "success" {
+			return fmt.Errorf("restore test at scale %d: %s", scale, testOut)
+		}
+		fmt.Printf("%-6d %10d %12.1f %12.1f %14d\n", scale, size>>20, float64(row.Size)/(1<<20), backupSecs, rt.Duration)
+	}
+	return nil
+}
+
+func command(env []string, name string, args ...string) ([]byte, error) {
+	cmd := exec.Command(name, args...)
+	cmd.Env = env
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return out, fmt.Errorf("%s %v: %w: %s", name, args, err, stderr.String())
+	}
+	return out, nil
+}
+
+func parseScales(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("-rto %q: a comma-separated list of scales", s)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
