@@ -18,8 +18,8 @@ func dbName(raw string) string {
 }
 
 // restore --create into a new name reproduces the source exactly, with the
-// catalog or, once it is dropped, from the manifest alone; a database that
-// holds tables is refused without --clean.
+// catalog or, once it is dropped, from the manifest alone (and the globals
+// applied first); a database that holds tables is refused without --clean.
 func TestRestoreForDisasterRecovery(t *testing.T) {
 	env := sampleEnv(t)
 	r := rgz(t, env, "backup", "--json")
@@ -55,12 +55,13 @@ func TestRestoreForDisasterRecovery(t *testing.T) {
 	}
 	second := target + "_2"
 	t.Cleanup(func() { cluster.DropDatabase(context.Background(), second) })
-	res = rgz(t, env, "restore", row.Filename, "--target-db", second, "--create", "--json")
+	res = rgz(t, env, "restore", row.Filename, "--target-db", second, "--create", "--with-globals", "--json")
 	var out struct {
 		Mismatches []string `json:"mismatches"`
 		Seconds    int      `json:"duration_seconds"`
 	}
-	if res.code != 0 || json.Unmarshal([]byte(res.stdout), &out) != nil || len(out.Mismatches) != 0 || !strings.Contains(res.stderr, "catalog unreachable") {
+	if res.code != 0 || json.Unmarshal([]byte(res.stdout), &out) != nil || len(out.Mismatches) != 0 || !strings.Contains(res.stderr, "catalog unreachable") ||
+		!strings.Contains(res.stderr, "applying the globals") {
 		t.Fatalf("restore without a catalog: %+v", res)
 	}
 	if cluster.SchemaOnly(t, second) != cluster.SchemaOnly(t, src) {
