@@ -72,13 +72,13 @@ func NewClient(pool *pgxpool.Pool, o Options) (*Client, error) {
 	if err := river.AddWorkerSafely(workers, &worker{cfg: cfg, store: o.Store, log: o.Log, shutdown: o.Shutdown}); err != nil {
 		return nil, err
 	}
-	if err := river.AddWorkerSafely(workers, &retentionWorker{cfg: cfg, store: o.Store, log: o.Log}); err != nil {
+	if err := river.AddWorkerSafely(workers, &retentionWorker{deps: deps{cfg, o.Store, o.Log}}); err != nil {
 		return nil, err
 	}
-	if err := river.AddWorkerSafely(workers, &archiveWorker{cfg: cfg, store: o.Store, log: o.Log}); err != nil {
+	if err := river.AddWorkerSafely(workers, &archiveWorker{deps: deps{cfg, o.Store, o.Log}}); err != nil {
 		return nil, err
 	}
-	if err := river.AddWorkerSafely(workers, &restoreTestWorker{cfg: cfg, store: o.Store, log: o.Log}); err != nil {
+	if err := river.AddWorkerSafely(workers, &restoreTestWorker{deps: deps{cfg, o.Store, o.Log}}); err != nil {
 		return nil, err
 	}
 	periodic := append(maintenancePeriodics(cfg), restoreTestPeriodic(cfg)...)

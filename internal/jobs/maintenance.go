@@ -33,16 +33,26 @@ func (RetentionArgs) Kind() string { return RetentionKind }
 // InsertOpts puts retention on our queue, so it never runs beside a backup
 // on the same replica, and keeps one waiting job at most.
 func (RetentionArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{Queue: Queue, MaxAttempts: 3,
-		UniqueOpts: river.UniqueOpts{ByState: []rivertype.JobState{rivertype.JobStateAvailable, rivertype.JobStatePending,
-			rivertype.JobStateScheduled, rivertype.JobStateRunning, rivertype.JobStateRetryable}}}
+	return river.InsertOpts{Queue: Queue, MaxAttempts: 3, UniqueOpts: oneLive()}
+}
+
+// oneLive makes a job kind unique among the jobs waiting or running: one at
+// a time across every replica.
+func oneLive() river.UniqueOpts {
+	return river.UniqueOpts{ByState: []rivertype.JobState{rivertype.JobStateAvailable, rivertype.JobStatePending,
+		rivertype.JobStateScheduled, rivertype.JobStateRunning, rivertype.JobStateRetryable}}
+}
+
+// deps are what the maintenance workers need.
+type deps struct {
+	cfg   config.Config
+	store *catalog.Store
+	log   *slog.Logger
 }
 
 type retentionWorker struct {
 	river.WorkerDefaults[RetentionArgs]
-	cfg   config.Config
-	store *catalog.Store
-	log   *slog.Logger
+	deps
 }
 
 func (w *retentionWorker) Work(ctx context.Context, job *river.Job[RetentionArgs]) error {
@@ -93,9 +103,7 @@ func (ArchiveArgs) InsertOpts() river.InsertOpts { return RetentionArgs{}.Insert
 
 type archiveWorker struct {
 	river.WorkerDefaults[ArchiveArgs]
-	cfg   config.Config
-	store *catalog.Store
-	log   *slog.Logger
+	deps
 }
 
 func (w *archiveWorker) Work(ctx context.Context, job *river.Job[ArchiveArgs]) error {

@@ -3,13 +3,10 @@ package jobs
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"time"
 
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/rivertype"
 
-	"github.com/mosaique/rgz-backup/internal/catalog"
 	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/restoretest"
 )
@@ -34,16 +31,12 @@ func (RestoreTestArgs) Kind() string { return RestoreTestKind }
 // InsertOpts: one restore test live at a time across every replica; a
 // failed test is an outcome, recorded, not something to retry.
 func (RestoreTestArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{Queue: RestoreTestQueue, MaxAttempts: 1,
-		UniqueOpts: river.UniqueOpts{ByState: []rivertype.JobState{rivertype.JobStateAvailable, rivertype.JobStatePending,
-			rivertype.JobStateScheduled, rivertype.JobStateRunning, rivertype.JobStateRetryable}}}
+	return river.InsertOpts{Queue: RestoreTestQueue, MaxAttempts: 1, UniqueOpts: oneLive()}
 }
 
 type restoreTestWorker struct {
 	river.WorkerDefaults[RestoreTestArgs]
-	cfg   config.Config
-	store *catalog.Store
-	log   *slog.Logger
+	deps
 }
 
 // Timeout lets the test's own timeout act first and record the failure.
