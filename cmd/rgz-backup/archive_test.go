@@ -109,6 +109,10 @@ func TestS3ArchiveAndHealing(t *testing.T) {
 	if _, err := os.Stat(*row.FilePath); !os.IsNotExist(err) {
 		t.Fatal("verify left the fetched file under the backup's name")
 	}
+	// The restore test of a backup only S3 has fetches it too.
+	if rt := rgz(t, env, "restore-test", row.Filename); rt.code != 0 || !strings.Contains(rt.stdout, "SUCCESS") {
+		t.Fatalf("restore-test from S3: %+v", rt)
+	}
 	if leftovers, _ := filepath.Glob(filepath.Join(env["BACKUP_LOCAL_DIR"], ".tmp-*")); len(leftovers) > 0 {
 		t.Fatalf("temporary files left: %v", leftovers)
 	}

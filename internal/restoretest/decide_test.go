@@ -73,3 +73,13 @@ func TestScratchName(t *testing.T) {
 		t.Fatal(got)
 	}
 }
+
+func TestRoomProblemSaysWhatIsNeeded(t *testing.T) {
+	if err := RoomProblem(10e9, 6e9, "/var/lib/postgresql/15/main"); err != nil {
+		t.Fatal(err)
+	}
+	err := RoomProblem(2e9, 6e9, "/var/lib/postgresql/15/main")
+	if err == nil || !strings.Contains(err.Error(), "needs about 6.00 GB") || !strings.Contains(err.Error(), "free 4.00 GB there") {
+		t.Fatalf("%v", err)
+	}
+}

@@ -21,6 +21,7 @@ import (
 	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/disk"
 	"github.com/mosaique/rgz-backup/internal/dump"
+	"github.com/mosaique/rgz-backup/internal/report"
 	"github.com/mosaique/rgz-backup/internal/storage"
 	"github.com/mosaique/rgz-backup/internal/toc"
 )
@@ -357,12 +358,17 @@ func (t *test) checkTargetRoom(ctx context.Context, target config.Database) erro
 		t.log.Info("free space of the target not checked: its data directory is on another host", "data_directory", dataDir)
 		return nil
 	}
-	need := uint64(*t.row.UncompressedSizeBytes)
-	if usage.Free < need {
-		return fmt.Errorf("the restore-test server has %d bytes free in %s, the restored copy needs about %d (the uncompressed size): free space or set BACKUP_RESTORE_TEST_DATABASE_URL to another server",
-			usage.Free, dataDir, need)
+	return RoomProblem(usage.Free, uint64(*t.row.UncompressedSizeBytes), dataDir)
+}
+
+// RoomProblem says what a server lacks to restore a copy of about need
+// bytes (the uncompressed archive) with free bytes left in dataDir.
+func RoomProblem(free, need uint64, dataDir string) error {
+	if free >= need {
+		return nil
 	}
-	return nil
+	return fmt.Errorf("the restore-test server has %s free in %s, the restored copy needs about %s (the uncompressed size): free %s there or set BACKUP_RESTORE_TEST_DATABASE_URL to another server",
+		report.Bytes(int64(free)), dataDir, report.Bytes(int64(need)), report.Bytes(int64(need-free)))
 }
 
 func (t *test) countObjects(ctx context.Context, db config.Database) (toc.Counts, error) {
