@@ -73,6 +73,8 @@ type Config struct {
 	S3 S3 // the archive copy
 
 	RestoreTest RestoreTest
+
+	API API // who may call the HTTP API
 }
 
 // Error is a configuration error about one variable.
@@ -109,6 +111,7 @@ func Load(getenv func(string) string) (Config, error) {
 	c.HTTPAddr = r.listenAddr("BACKUP_HTTP_ADDR")
 	c.RetryDelayScale = r.fraction("BACKUP_RETRY_DELAY_SCALE")
 	c.S3 = r.s3()
+	c.API = r.api()
 	if err := c.LogLevel.UnmarshalText([]byte(r.oneOf("BACKUP_LOG_LEVEL", []string{"debug", "info", "warn", "error"}))); err != nil {
 		r.fail("BACKUP_LOG_LEVEL", r.str("BACKUP_LOG_LEVEL"), "must be one of debug, info, warn, error")
 	}

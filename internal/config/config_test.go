@@ -246,6 +246,23 @@ func TestRestoreTestSettings(t *testing.T) {
 	}
 }
 
+func TestAPISettings(t *testing.T) {
+	digest := strings.Repeat("ab", 32)
+	c, err := Load(env(with(map[string]string{"BACKUP_API_TOKENS": "noc:" + digest + ", admin:" + strings.Repeat("cd", 32)})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.API.Tokens) != 2 || c.API.Tokens[0].Role != "noc" || c.API.Tokens[1].Role != "admin" || c.API.RoleClaim != "role" {
+		t.Fatalf("%+v", c.API)
+	}
+	for _, bad := range []string{"noc", "noc:xyz", ":" + digest, "noc:" + digest[:60]} {
+		_, err := Load(env(with(map[string]string{"BACKUP_API_TOKENS": bad})))
+		if err == nil || !strings.HasPrefix(err.Error(), "BACKUP_API_TOKENS=") || strings.Contains(err.Error(), digest[:20]) {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+}
+
 func TestEveryReadVariableIsDeclared(t *testing.T) {
 	// Load panics on an undeclared variable; reading every path proves the list complete.
 	for _, m := range []map[string]string{base(), {"BACKUP_DATABASE_URL": "postgres://u@h/d", "BACKUP_CATALOG_DATABASE_URL": "postgres://u@h/c", "BACKUP_COMPRESSION_LEVEL": "3"}} {

@@ -58,6 +58,10 @@ var Variables = []Variable{
 	{Name: "BACKUP_RESTORE_TEST_BACKUP_AGE_DAYS", Default: "7", Help: "the restore test takes the good backup closest to this age"},
 	{Name: "BACKUP_RESTORE_TEST_DATABASE_URL", Help: "server (libpq URL, any database) where scratch databases are created; default: the backed-up server"},
 	{Name: "BACKUP_RESTORE_TEST_TIMEOUT_SECONDS", Default: "3600", Help: "a restore test running longer is cancelled (its scratch database dropped)"},
+	{Name: "BACKUP_API_JWT_SECRET", Secret: true, Help: "HS256 secret of the platform's JWTs (API access)"},
+	{Name: "BACKUP_API_JWT_PUBLIC_KEY_FILE", Help: "PEM public key of the platform's RS256/ES256 JWTs"},
+	{Name: "BACKUP_API_JWT_ROLE_CLAIM", Default: "role", Help: "the JWT claim holding the caller's role (admin, noc, …)"},
+	{Name: "BACKUP_API_TOKENS", Secret: true, Help: "static API tokens: ROLE:SHA256HEX,… (rgz-backup token new prints one)"},
 	{Name: "BACKUP_PG_BIN_DIR", Help: "directory holding pg_dump, pg_restore, pg_dumpall; default: PATH, then the newest /usr/lib/postgresql/*/bin"},
 }
 

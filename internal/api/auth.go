@@ -1,0 +1,152 @@
+package api
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/mosaique/rgz-backup/internal/config"
+)
+
+// Caller is who made a request, as its token says.
+type Caller struct {
+	Subject string // the JWT's sub, or "token:ROLE#N" for a static token
+	Role    string
+}
+
+// Authenticator checks `Authorization: Bearer` tokens: the platform's JWTs
+// (HS256 with a shared secret, or RS256/ES256 with a public key) and
+// static tokens stored as their SHA-256.
+type Authenticator struct {
+	secret    []byte
+	publicKey any
+	roleClaim string
+	tokens    []config.StaticToken
+}
+
+// NewAuthenticator reads the API settings (and the public key file).
+func NewAuthenticator(cfg config.API) (*Authenticator, error) {
+	a := &Authenticator{secret: []byte(cfg.JWTSecret), roleClaim: cfg.RoleClaim, tokens: cfg.Tokens}
+	if a.roleClaim == "" {
+		a.roleClaim = "role"
+	}
+	if cfg.JWTPublicKeyFile != "" {
+		pem, err := os.ReadFile(cfg.JWTPublicKeyFile)
+		if err != nil {
+			return nil, &config.Error{Var: "BACKUP_API_JWT_PUBLIC_KEY_FILE", Value: cfg.JWTPublicKeyFile, Allowed: "must be a readable PEM file: " + err.Error()}
+		}
+		if key, err := jwt.ParseRSAPublicKeyFromPEM(pem); err == nil {
+			a.publicKey = key
+		} else if key, err := jwt.ParseECPublicKeyFromPEM(pem); err == nil {
+			a.publicKey = key
+		} else {
+			return nil, &config.Error{Var: "BACKUP_API_JWT_PUBLIC_KEY_FILE", Value: cfg.JWTPublicKeyFile, Allowed: "must hold an RSA or EC public key in PEM"}
+		}
+	}
+	return a, nil
+}
+
+// errUnauthenticated is every reason a token is refused; the reason is
+// for the log, the caller gets 401 alone.
+var errUnauthenticated = errors.New("unauthenticated")
+
+// Authenticate returns the caller of a request, or an error wrapping
+// errUnauthenticated that says why (never quoting the token).
+func (a *Authenticator) Authenticate(r *http.Request) (Caller, error) {
+	header := r.Header.Get("Authorization")
+	scheme, token, ok := strings.Cut(header, " ")
+	if header == "" {
+		return Caller{}, fmt.Errorf("%w: no Authorization header", errUnauthenticated)
+	}
+	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
+		return Caller{}, fmt.Errorf("%w: Authorization is not \"Bearer <token>\"", errUnauthenticated)
+	}
+	token = strings.TrimSpace(token)
+	if strings.Count(token, ".") == 2 {
+		return a.jwt(token)
+	}
+	return a.static(token)
+}
+
+func (a *Authenticator) jwt(token string) (Caller, error) {
+	claims := jwt.MapClaims{}
+	_, err := jwt.ParseWithClaims(token, claims, func(t *jwt.Token) (any, error) {
+		switch t.Method.(type) {
+		case *jwt.SigningMethodHMAC:
+			if len(a.secret) == 0 {
+				return nil, errors.New("HS256 tokens are not accepted: BACKUP_API_JWT_SECRET is not set")
+			}
+			return a.secret, nil
+		case *jwt.SigningMethodRSA, *jwt.SigningMethodECDSA:
+			if a.publicKey == nil {
+				return nil, errors.New("RS256/ES256 tokens are not accepted: BACKUP_API_JWT_PUBLIC_KEY_FILE is not set")
+			}
+			return a.publicKey, nil
+		}
+		return nil, fmt.Errorf("algorithm %v is not accepted", t.Header["alg"])
+	}, jwt.WithValidMethods([]string{"HS256", "RS256", "ES256"}), jwt.WithExpirationRequired(), jwt.WithLeeway(30e9))
+	if err != nil {
+		return Caller{}, fmt.Errorf("%w: JWT refused: %v", errUnauthenticated, err)
+	}
+	role, _ := claims[a.roleClaim].(string)
+	if role == "" {
+		return Caller{}, fmt.Errorf("%w: JWT has no %q claim", errUnauthenticated, a.roleClaim)
+	}
+	sub, _ := claims["sub"].(string)
+	return Caller{Subject: "jwt:" + sub, Role: role}, nil
+}
+
+// static compares the token's SHA-256 with every configured digest, in
+// constant time and without stopping early, so timing says nothing.
+func (a *Authenticator) static(token string) (Caller, error) {
+	sum := sha256.Sum256([]byte(token))
+	found := -1
+	for i, t := range a.tokens {
+		if subtle.ConstantTimeCompare(sum[:], t.SHA256[:]) == 1 && found < 0 {
+			found = i
+		}
+	}
+	if found < 0 {
+		return Caller{}, fmt.Errorf("%w: unknown token", errUnauthenticated)
+	}
+	t := a.tokens[found]
+	return Caller{Subject: fmt.Sprintf("token:%s#%d", t.Role, found+1), Role: t.Role}, nil
+}
+
+// Roles of the seed: admin may do everything, noc may read.
+const (
+	RoleAdmin = "admin"
+	RoleNOC   = "noc"
+)
+
+// Allowed says whether role may use method: GET for admin and noc, POST
+// for admin; any other role (the platform has more) for nothing.
+func Allowed(role, method string) bool {
+	switch method {
+	case http.MethodGet, http.MethodHead:
+		return role == RoleAdmin || role == RoleNOC
+	default:
+		return role == RoleAdmin
+	}
+}
+
+// NewToken makes a random static token and the BACKUP_API_TOKENS entry
+// that admits it for role.
+func NewToken(role string) (token, entry string, err error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", "", err
+	}
+	token = "rgzb_" + base64.RawURLEncoding.EncodeToString(b)
+	sum := sha256.Sum256([]byte(token))
+	return token, role + ":" + hex.EncodeToString(sum[:]), nil
+}

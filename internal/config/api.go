@@ -1,0 +1,46 @@
+package config
+
+import (
+	"encoding/hex"
+	"strconv"
+	"strings"
+)
+
+// API is who may call the HTTP API (BACKUP_API_*).
+type API struct {
+	JWTSecret        string // HS256; never printed
+	JWTPublicKeyFile string // PEM, RS256 or ES256
+	RoleClaim        string // the JWT claim holding the role
+	Tokens           []StaticToken
+}
+
+// StaticToken is one BACKUP_API_TOKENS entry: a role and the SHA-256 of
+// the token (the token itself is never stored).
+type StaticToken struct {
+	Role   string
+	SHA256 [32]byte
+}
+
+func (r *reader) api() API {
+	a := API{
+		JWTSecret:        r.str("BACKUP_API_JWT_SECRET"),
+		JWTPublicKeyFile: r.str("BACKUP_API_JWT_PUBLIC_KEY_FILE"),
+		RoleClaim:        r.str("BACKUP_API_JWT_ROLE_CLAIM"),
+	}
+	raw := r.str("BACKUP_API_TOKENS")
+	if raw == "" {
+		return a
+	}
+	for i, entry := range strings.Split(raw, ",") {
+		role, digest, ok := strings.Cut(strings.TrimSpace(entry), ":")
+		b, err := hex.DecodeString(digest)
+		if !ok || role == "" || err != nil || len(b) != 32 {
+			// The value may hold real digests: name the entry, not its text.
+			r.fail("BACKUP_API_TOKENS", "entry "+strconv.Itoa(i+1)+" of "+strconv.Itoa(len(strings.Split(raw, ","))),
+				`must be "ROLE:SHA256HEX,…" (64 hex digits each; rgz-backup token new prints one)`)
+			return a
+		}
+		a.Tokens = append(a.Tokens, StaticToken{Role: role, SHA256: [32]byte(b)})
+	}
+	return a
+}
