@@ -26,13 +26,15 @@ type RestoreTest struct {
 	RestoreMode     *string    `json:"restore_mode"`
 }
 
-// BeginRestoreTest records a test as running.
+// BeginRestoreTest records a test as running (taking over the row the API
+// made when it queued the test, if any).
 func (s *Store) BeginRestoreTest(ctx context.Context, rt RestoreTest) error {
 	if rt.Mismatches == nil {
 		rt.Mismatches = []string{}
 	}
 	_, err := s.pool.Exec(ctx, `INSERT INTO backup_restore_tests (id, backup_id, started_at, status, mismatches, triggered_by,
-		scratch_database, hostname) VALUES ($1, $2, $3, 'running', $4, $5, $6, $7)`,
+		scratch_database, hostname) VALUES ($1, $2, $3, 'running', $4, $5, $6, $7)
+		ON CONFLICT (id) DO UPDATE SET backup_id = $2, started_at = $3, scratch_database = $6, hostname = $7`,
 		rt.ID, rt.BackupID, rt.StartedAt.UTC(), rt.Mismatches, rt.TriggeredBy, rt.ScratchDatabase, rt.Hostname)
 	if err != nil {
 		return fmt.Errorf("record restore test: %w", err)
@@ -64,10 +66,14 @@ func (s *Store) FinishRestoreTest(ctx context.Context, rt RestoreTest) error {
 
 // RestoreTests returns the tests started since since, newest first.
 func (s *Store) RestoreTests(ctx context.Context, since time.Time) ([]RestoreTest, error) {
+	return s.restoreTests(ctx, "t.started_at >= $1", since.UTC())
+}
+
+func (s *Store) restoreTests(ctx context.Context, where string, arg any) ([]RestoreTest, error) {
 	rows, err := s.pool.Query(ctx, `SELECT t.id::text, t.backup_id::text, b.filename, t.started_at, t.finished_at,
 		t.duration_seconds, t.status, t.error_message, t.mismatches, t.triggered_by, t.scratch_database, t.hostname, t.restore_mode
 		FROM backup_restore_tests t JOIN backup_executions b ON b.id = t.backup_id
-		WHERE t.started_at >= $1 ORDER BY t.started_at DESC`, since.UTC())
+		WHERE `+where+` ORDER BY t.started_at DESC`, arg)
 	if err != nil {
 		return nil, fmt.Errorf("read restore tests: %w", err)
 	}

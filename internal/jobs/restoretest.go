@@ -3,6 +3,7 @@ package jobs
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -23,6 +24,7 @@ const (
 type RestoreTestArgs struct {
 	Filename    string `json:"backup_filename,omitempty"`
 	TriggeredBy string `json:"triggered_by"`
+	TestID      string `json:"test_id,omitempty"` // the record's id, given out by the API
 }
 
 // Kind is River's name for the job.
@@ -47,7 +49,7 @@ func (w *restoreTestWorker) Timeout(*river.Job[RestoreTestArgs]) time.Duration {
 func (w *restoreTestWorker) Work(ctx context.Context, job *river.Job[RestoreTestArgs]) error {
 	log := w.log.With("job_id", job.ID, "job", RestoreTestKind)
 	rt, err := restoretest.Run(ctx, w.store, restoretest.Options{Config: w.cfg, Filename: job.Args.Filename,
-		TriggeredBy: job.Args.TriggeredBy, Log: log})
+		TriggeredBy: job.Args.TriggeredBy, ID: job.Args.TestID, Log: log})
 	switch {
 	case errors.Is(err, restoretest.ErrNoBackup):
 		log.Warn("restore test skipped: no successful backup yet")
@@ -68,3 +70,18 @@ func restoreTestPeriodic(cfg config.Config) []*river.PeriodicJob {
 		return RestoreTestArgs{TriggeredBy: "scheduled"}, nil
 	}, &river.PeriodicJobOpts{ID: RestoreTestKind})}
 }
+
+// EnqueueRestoreTest queues a restore test whose record will have id.
+func EnqueueRestoreTest(ctx context.Context, client *Client, filename, triggeredBy, id string) (int64, error) {
+	res, err := client.Insert(ctx, RestoreTestArgs{Filename: filename, TriggeredBy: triggeredBy, TestID: id}, nil)
+	if err != nil {
+		return 0, fmt.Errorf("enqueue restore test: %w", err)
+	}
+	if res.UniqueSkippedAsDuplicate {
+		return res.Job.ID, ErrRestoreTestQueued
+	}
+	return res.Job.ID, nil
+}
+
+// ErrRestoreTestQueued means a restore test is already waiting or running.
+var ErrRestoreTestQueued = errors.New("a restore test is already queued or running")

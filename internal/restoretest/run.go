@@ -32,6 +32,7 @@ type Options struct {
 	Filename    string // the backup to test; empty: Choose
 	Keep        bool   // leave the scratch database for a look
 	TriggeredBy string // scheduled, manual, api
+	ID          string // the record's id, when the API has given one out already
 	Log         *slog.Logger
 	// AfterRestore runs once the copy is restored, before it is compared:
 	// the tests damage the copy here to prove the comparison sees it.
@@ -63,7 +64,10 @@ func Run(ctx context.Context, store *catalog.Store, o Options) (catalog.RestoreT
 	started := time.Now().UTC().Truncate(time.Microsecond)
 	scratch := ScratchName(started)
 	host, _ := os.Hostname()
-	rt := catalog.RestoreTest{ID: uuid.NewString(), BackupID: row.ID, BackupFilename: row.Filename, StartedAt: started,
+	if o.ID == "" {
+		o.ID = uuid.NewString()
+	}
+	rt := catalog.RestoreTest{ID: o.ID, BackupID: row.ID, BackupFilename: row.Filename, StartedAt: started,
 		Status: "running", TriggeredBy: o.TriggeredBy, ScratchDatabase: &scratch, Hostname: &host, Mismatches: []string{}}
 	if store != nil {
 		if err := store.BeginRestoreTest(ctx, rt); err != nil {

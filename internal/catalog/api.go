@@ -1,0 +1,82 @@
+package catalog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Page is one page of pg_dump rows since since, newest first, after the
+// row (date, id) of the previous page when afterID is set.
+func (s *Store) Page(ctx context.Context, since time.Time, afterDate time.Time, afterID string, limit int) ([]Execution, error) {
+	q := "SELECT " + strings.Join(columns, ", ") + ` FROM backup_executions
+		WHERE backup_type = 'pg_dump' AND backup_date >= $1
+		  AND ($2 = '' OR (backup_date, id::text) < ($3, $2))
+		ORDER BY backup_date DESC, id::text DESC LIMIT $4`
+	return s.query(ctx, q, since, afterID, afterDate, limit)
+}
+
+// RunningRestoreTest names a restore test started since since and still
+// running, if any.
+func (s *Store) RunningRestoreTest(ctx context.Context, since time.Time) (string, bool, error) {
+	var id string
+	err := s.pool.QueryRow(ctx, `SELECT id::text FROM backup_restore_tests WHERE status = 'running' AND started_at >= $1
+		ORDER BY started_at DESC LIMIT 1`, since.UTC()).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("read running restore tests: %w", err)
+	}
+	return id, true, nil
+}
+
+// RestoreTest returns one restore test.
+func (s *Store) RestoreTest(ctx context.Context, id string) (RestoreTest, error) {
+	tests, err := s.restoreTests(ctx, "t.id::text = $1", id)
+	if err != nil {
+		return RestoreTest{}, err
+	}
+	if len(tests) == 0 {
+		return RestoreTest{}, ErrNotFound
+	}
+	return tests[0], nil
+}
+
+// Audit is one api_audit row.
+type Audit struct {
+	At      time.Time
+	Subject string
+	Role    string
+	Method  string
+	Path    string
+	Status  int
+	Detail  string
+}
+
+// InsertAudit records one API call.
+func (s *Store) InsertAudit(ctx context.Context, a Audit) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO api_audit (at, subject, role, method, path, status, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		a.At.UTC(), a.Subject, a.Role, a.Method, a.Path, a.Status, a.Detail)
+	if err != nil {
+		return fmt.Errorf("record API audit: %w", err)
+	}
+	return nil
+}
+
+// AuditLog returns the audit rows since since, newest first.
+func (s *Store) AuditLog(ctx context.Context, since time.Time) ([]Audit, error) {
+	rows, err := s.pool.Query(ctx, `SELECT at, subject, role, method, path, status, coalesce(detail, '') FROM api_audit
+		WHERE at >= $1 ORDER BY at DESC, id DESC`, since.UTC())
+	if err != nil {
+		return nil, fmt.Errorf("read API audit: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Audit, error) {
+		var a Audit
+		return a, r.Scan(&a.At, &a.Subject, &a.Role, &a.Method, &a.Path, &a.Status, &a.Detail)
+	})
+}
