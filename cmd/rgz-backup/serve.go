@@ -71,6 +71,10 @@ func serve(ctx context.Context, cfg config.Config, log, riverLog *slog.Logger) e
 	if err := jobs.Recover(ctx, pool, store, cfg, log); err != nil {
 		return fmt.Errorf("recover after an interrupted backup: %w", err)
 	}
+	auth, err := api.NewAuthenticator(cfg.API)
+	if err != nil {
+		return err
+	}
 	listener, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return &config.Error{Var: "BACKUP_HTTP_ADDR", Value: cfg.HTTPAddr, Allowed: "must be an address this host can listen on: " + err.Error()}
@@ -89,7 +93,7 @@ func serve(ctx context.Context, cfg config.Config, log, riverLog *slog.Logger) e
 	}
 	var working atomic.Bool
 	working.Store(true)
-	server := &http.Server{Handler: api.Handler(map[string]api.Check{
+	probes := api.Handler(map[string]api.Check{
 		"catalog": func(ctx context.Context) error {
 			current, err := store.SchemaCurrent(ctx)
 			if err == nil && !current {
@@ -103,7 +107,14 @@ func serve(ctx context.Context, cfg config.Config, log, riverLog *slog.Logger) e
 			}
 			return nil
 		},
-	}), ReadHeaderTimeout: 10 * time.Second}
+	})
+	server := &http.Server{
+		Handler:           api.Server(api.Deps{Config: cfg, Store: store, Auth: auth, Queue: client, Log: log}, probes),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
 	go func() {
 		if err := server.Serve(listener); !errors.Is(err, http.ErrServerClosed) {
 			log.Error("HTTP server stopped", "error", err)

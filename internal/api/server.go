@@ -1,0 +1,399 @@
+package api
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/mosaique/rgz-backup/internal/catalog"
+	"github.com/mosaique/rgz-backup/internal/config"
+	"github.com/mosaique/rgz-backup/internal/jobs"
+	"github.com/mosaique/rgz-backup/internal/restoretest"
+)
+
+// Prefix is where the seed's routes live.
+const Prefix = "/api/v1/backups/pg-dump"
+
+// MaxBody bounds every request body.
+const MaxBody = 64 << 10
+
+// Deps are what the API serves from.
+type Deps struct {
+	Config config.Config
+	Store  *catalog.Store
+	Auth   *Authenticator
+	Queue  *jobs.Client // inserts jobs for the daemon's workers
+	Log    *slog.Logger
+}
+
+// route is one authenticated route: its pattern, handler and the text the
+// OpenAPI document gives it.
+type route struct {
+	method, path string
+	handle       func(w http.ResponseWriter, r *http.Request, c Caller) *apiError
+}
+
+func (d Deps) routes() []route {
+	return []route{
+		{"GET", Prefix + "/latest", d.latest},
+		{"GET", Prefix + "/list", d.list},
+		{"POST", Prefix + "/test-restore", d.testRestore},
+		{"GET", Prefix + "/restore-history", d.restoreHistory},
+		{"GET", Prefix + "/restore-tests/{id}", d.restoreTest},
+		{"GET", Prefix + "/{id}", d.backup},
+		{"POST", Prefix, d.enqueueBackup},
+		{"GET", "/api/v1/openapi.json", d.openAPI},
+	}
+}
+
+// Server is the daemon's whole HTTP surface: the probes (and, later,
+// /metrics) without authentication, the API with it.
+func Server(d Deps, probes http.Handler) http.Handler {
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/healthz", probes)
+	mux.Handle("/readyz", probes)
+	known := http.NewServeMux() // the paths alone, to tell 405 from 404
+	for _, rt := range d.routes() {
+		mux.Handle(rt.method+" "+rt.path, d.guard(rt))
+		if _, pattern := known.Handler(&http.Request{Method: "GET", URL: &url.URL{Path: rt.path}}); pattern != rt.path {
+			known.Handle(rt.path, http.NotFoundHandler())
+		}
+	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if _, pattern := known.Handler(r); pattern != "" {
+			writeError(w, &apiError{http.StatusMethodNotAllowed, "method_not_allowed", r.Method + " is not served on this route"})
+			return
+		}
+		writeError(w, &apiError{http.StatusNotFound, "not_found", "no such route"})
+	})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, MaxBody)
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// guard authenticates, authorizes, runs the handler, and audits POSTs.
+func (d Deps) guard(rt route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		caller, err := d.Auth.Authenticate(r)
+		if err != nil {
+			d.Log.Info("API request refused", "path", r.URL.Path, "reason", err.Error())
+			w.Header().Set("WWW-Authenticate", `Bearer realm="rgz-backup"`)
+			writeError(w, &apiError{http.StatusUnauthorized, "unauthenticated", "a valid bearer token is required"})
+			return
+		}
+		var aerr *apiError
+		if !Allowed(caller.Role, r.Method) {
+			aerr = &apiError{http.StatusForbidden, "forbidden", fmt.Sprintf("role %q may not %s this route", caller.Role, r.Method)}
+			writeError(w, aerr)
+		} else if aerr = rt.handle(w, r, caller); aerr != nil {
+			writeError(w, aerr)
+		}
+		if r.Method == http.MethodPost {
+			status, detail := http.StatusAccepted, w.Header().Get("Location")
+			if aerr != nil {
+				status, detail = aerr.status, aerr.code
+			}
+			audit := catalog.Audit{At: time.Now(), Subject: caller.Subject, Role: caller.Role, Method: r.Method,
+				Path: r.URL.Path, Status: status, Detail: detail}
+			if err := d.Store.InsertAudit(context.WithoutCancel(r.Context()), audit); err != nil {
+				d.Log.Error("API audit not recorded", "error", err)
+			}
+		}
+	})
+}
+
+// apiError is an error answer: {"error": {"code", "message"}}. Messages
+// never carry SQL, paths or stack traces.
+type apiError struct {
+	status  int
+	code    string
+	message string
+}
+
+func writeError(w http.ResponseWriter, e *apiError) {
+	writeJSON(w, e.status, map[string]any{"error": map[string]string{"code": e.code, "message": e.message}})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+// internal logs the real error and answers without it.
+func (d Deps) internal(err error) *apiError {
+	d.Log.Error("API request failed", "error", err)
+	return &apiError{http.StatusInternalServerError, "internal", "the request could not be served; the daemon's log says why"}
+}
+
+func (d Deps) latest(w http.ResponseWriter, r *http.Request, _ Caller) *apiError {
+	status := r.URL.Query().Get("status")
+	if status != "" && status != catalog.StatusSuccess && status != catalog.StatusFailed && status != catalog.StatusPartial {
+		return &apiError{http.StatusBadRequest, "bad_status", "status must be success, failed or partial"}
+	}
+	rows, err := d.Store.List(r.Context(), catalog.Filter{Status: status, Limit: 1})
+	if err != nil {
+		return d.internal(err)
+	}
+	if len(rows) == 0 {
+		return &apiError{http.StatusNotFound, "not_found", "no backup yet"}
+	}
+	writeJSON(w, http.StatusOK, rows[0])
+	return nil
+}
+
+// ListPage is the list route's answer.
+type ListPage struct {
+	Backups    []catalog.Execution `json:"backups"`
+	NextCursor string              `json:"next_cursor,omitempty"`
+}
+
+func (d Deps) list(w http.ResponseWriter, r *http.Request, _ Caller) *apiError {
+	q, err := ParseListQuery(r.URL.Query())
+	if err != nil {
+		return &apiError{http.StatusBadRequest, "bad_query", err.Error()}
+	}
+	rows, err := d.Store.Page(r.Context(), time.Now().UTC().AddDate(0, 0, -q.Days), q.AfterDate, q.AfterID, q.Limit+1)
+	if err != nil {
+		return d.internal(err)
+	}
+	page := ListPage{Backups: rows}
+	if len(rows) > q.Limit {
+		page.Backups = rows[:q.Limit]
+		last := page.Backups[q.Limit-1]
+		page.NextCursor = EncodeCursor(last.BackupDate, last.ID)
+	}
+	if page.Backups == nil {
+		page.Backups = []catalog.Execution{}
+	}
+	writeJSON(w, http.StatusOK, page)
+	return nil
+}
+
+// ListQuery is the list route's parsed query.
+type ListQuery struct {
+	Days      int
+	Limit     int
+	AfterDate time.Time
+	AfterID   string
+}
+
+// ParseListQuery reads days (1..3650, default 30), limit (1..1000, default
+// 100) and cursor (from a previous page).
+func ParseListQuery(v map[string][]string) (ListQuery, error) {
+	q := ListQuery{Days: 30, Limit: 100}
+	get := func(k string) string {
+		if len(v[k]) == 0 {
+			return ""
+		}
+		return v[k][0]
+	}
+	if s := get("days"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 3650 {
+			return q, errors.New("days must be an integer from 1 to 3650")
+		}
+		q.Days = n
+	}
+	if s := get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 1000 {
+			return q, errors.New("limit must be an integer from 1 to 1000")
+		}
+		q.Limit = n
+	}
+	if s := get("cursor"); s != "" {
+		date, id, ok := DecodeCursor(s)
+		if !ok {
+			return q, errors.New("cursor is not one this API gave out")
+		}
+		q.AfterDate, q.AfterID = date, id
+	}
+	return q, nil
+}
+
+// EncodeCursor names the last row of a page.
+func EncodeCursor(date time.Time, id string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(date.UTC().Format(time.RFC3339Nano) + "|" + id))
+}
+
+// DecodeCursor reads a cursor back; ok is false for anything else.
+func DecodeCursor(s string) (time.Time, string, bool) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return time.Time{}, "", false
+	}
+	ds, id, found := strings.Cut(string(b), "|")
+	date, err := time.Parse(time.RFC3339Nano, ds)
+	if !found || err != nil || uuid.Validate(id) != nil {
+		return time.Time{}, "", false
+	}
+	return date, id, true
+}
+
+// FilenamePattern is what a backup's file name looks like; anything else
+// (a path, "../../etc/passwd") is refused before any lookup.
+var FilenamePattern = regexp.MustCompile(`^\d{8}_\d{6}\.dump(\.gz|\.zst|\.bz2)?$`)
+
+// TestRestoreRequest is the test-restore route's body.
+type TestRestoreRequest struct {
+	BackupFilename string `json:"backup_filename,omitempty"`
+}
+
+// ParseTestRestore reads the body strictly: JSON, no unknown fields, a
+// well-formed file name when one is given. An empty body asks for the
+// usual choice.
+func ParseTestRestore(body []byte) (TestRestoreRequest, error) {
+	var req TestRestoreRequest
+	if len(strings.TrimSpace(string(body))) == 0 {
+		return req, nil
+	}
+	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return req, errors.New("the body must be a JSON object {\"backup_filename\": \"YYYYMMDD_HHMMSS.dump.gz\"} with no other field")
+	}
+	if dec.More() {
+		return req, errors.New("the body must hold one JSON object")
+	}
+	if req.BackupFilename != "" && !FilenamePattern.MatchString(req.BackupFilename) {
+		return req, errors.New("backup_filename must look like YYYYMMDD_HHMMSS.dump.gz")
+	}
+	return req, nil
+}
+
+func (d Deps) testRestore(w http.ResponseWriter, r *http.Request, _ Caller) *apiError {
+	body, err := readBody(r)
+	if err != nil {
+		return &apiError{http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("the body is limited to %d bytes", MaxBody)}
+	}
+	req, err := ParseTestRestore(body)
+	if err != nil {
+		return &apiError{http.StatusBadRequest, "bad_request", err.Error()}
+	}
+	var row catalog.Execution
+	if req.BackupFilename != "" {
+		row, err = d.Store.ByFilename(r.Context(), req.BackupFilename)
+		if errors.Is(err, catalog.ErrNotFound) || (err == nil && row.Status == catalog.StatusFailed) {
+			return &apiError{http.StatusNotFound, "not_found", "no good backup named " + req.BackupFilename}
+		}
+		if err != nil {
+			return d.internal(err)
+		}
+	}
+	since := time.Now().Add(-time.Duration(d.Config.RestoreTest.Timeout)*time.Second - time.Minute)
+	if id, running, err := d.Store.RunningRestoreTest(r.Context(), since); err != nil {
+		return d.internal(err)
+	} else if running {
+		writeJSON(w, http.StatusConflict, map[string]any{"error": map[string]string{"code": "conflict",
+			"message": "a restore test is already running"}, "id": id, "location": Prefix + "/restore-tests/" + id})
+		return nil
+	}
+	if row.ID == "" { // the usual choice, made now so that the record names its backup
+		rows, err := d.Store.List(r.Context(), catalog.Filter{})
+		if err != nil {
+			return d.internal(err)
+		}
+		var ok bool
+		if row, ok = restoretest.Choose(rows, time.Now(), d.Config.RestoreTest.BackupAgeDays); !ok {
+			return &apiError{http.StatusNotFound, "not_found", "no successful backup to test"}
+		}
+	}
+	id := uuid.NewString()
+	queued := catalog.RestoreTest{ID: id, BackupID: row.ID, StartedAt: time.Now().UTC(), Status: "running", TriggeredBy: "api"}
+	if err := d.Store.BeginRestoreTest(r.Context(), queued); err != nil {
+		return d.internal(err)
+	}
+	if _, err := jobs.EnqueueRestoreTest(r.Context(), d.Queue, row.Filename, "api", id); err != nil {
+		return d.internal(err)
+	}
+	location := Prefix + "/restore-tests/" + id
+	w.Header().Set("Location", location)
+	writeJSON(w, http.StatusAccepted, map[string]string{"id": id, "status": "running", "backup_filename": row.Filename, "location": location})
+	return nil
+}
+
+func (d Deps) restoreHistory(w http.ResponseWriter, r *http.Request, _ Caller) *apiError {
+	q, err := ParseListQuery(map[string][]string{"days": r.URL.Query()["days"]})
+	if err != nil {
+		return &apiError{http.StatusBadRequest, "bad_query", err.Error()}
+	}
+	tests, err := d.Store.RestoreTests(r.Context(), time.Now().UTC().AddDate(0, 0, -q.Days))
+	if err != nil {
+		return d.internal(err)
+	}
+	if tests == nil {
+		tests = []catalog.RestoreTest{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"restore_tests": tests})
+	return nil
+}
+
+func (d Deps) restoreTest(w http.ResponseWriter, r *http.Request, _ Caller) *apiError {
+	id := r.PathValue("id")
+	if uuid.Validate(id) != nil {
+		return &apiError{http.StatusBadRequest, "bad_id", "the id must be a UUID"}
+	}
+	rt, err := d.Store.RestoreTest(r.Context(), id)
+	if errors.Is(err, catalog.ErrNotFound) {
+		return &apiError{http.StatusNotFound, "not_found", "no restore test with this id"}
+	}
+	if err != nil {
+		return d.internal(err)
+	}
+	writeJSON(w, http.StatusOK, rt)
+	return nil
+}
+
+func (d Deps) backup(w http.ResponseWriter, r *http.Request, _ Caller) *apiError {
+	id := r.PathValue("id")
+	if uuid.Validate(id) != nil {
+		return &apiError{http.StatusBadRequest, "bad_id", "the id must be a UUID"}
+	}
+	row, err := d.Store.Get(r.Context(), id)
+	if errors.Is(err, catalog.ErrNotFound) {
+		return &apiError{http.StatusNotFound, "not_found", "no backup with this id"}
+	}
+	if err != nil {
+		return d.internal(err)
+	}
+	writeJSON(w, http.StatusOK, row)
+	return nil
+}
+
+func (d Deps) enqueueBackup(w http.ResponseWriter, r *http.Request, _ Caller) *apiError {
+	body, err := readBody(r)
+	if err != nil {
+		return &apiError{http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("the body is limited to %d bytes", MaxBody)}
+	}
+	if s := strings.TrimSpace(string(body)); s != "" && s != "{}" {
+		return &apiError{http.StatusBadRequest, "bad_request", "this route takes no body (or {})"}
+	}
+	job, err := jobs.Enqueue(r.Context(), d.Queue, "api")
+	if err != nil {
+		return d.internal(err)
+	}
+	w.Header().Set("Location", fmt.Sprintf("%s/list?days=1", Prefix))
+	writeJSON(w, http.StatusAccepted, job)
+	return nil
+}
+
+func readBody(r *http.Request) ([]byte, error) { return io.ReadAll(r.Body) }

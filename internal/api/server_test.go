@@ -1,0 +1,286 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/google/uuid"
+
+	"github.com/mosaique/rgz-backup/internal/catalog"
+	"github.com/mosaique/rgz-backup/internal/config"
+	"github.com/mosaique/rgz-backup/internal/jobs"
+	"github.com/mosaique/rgz-backup/internal/pgtest"
+)
+
+var cluster *pgtest.Cluster
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m, &cluster)) }
+
+var secret = []byte("test-secret-for-the-platform-jwts")
+
+// fixture is a real catalog with one good backup and one finished restore
+// test, served by the API in-process.
+type fixture struct {
+	t       *testing.T
+	server  *httptest.Server
+	store   *catalog.Store
+	backup  catalog.Execution
+	test    catalog.RestoreTest
+	headers map[string]string // kind of caller → Authorization
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	ctx := context.Background()
+	db := config.Database{URL: cluster.URL(cluster.NewDatabase(t))}
+	pool, err := catalog.OpenPool(ctx, db, "api test", 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := catalog.NewStore(pool)
+	t.Cleanup(store.Close)
+	if _, err := store.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	queue, err := jobs.NewInserter(pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{t: t, store: store}
+	date := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
+	crc := "f7e42c9f"
+	f.backup = catalog.Execution{ID: uuid.NewString(), BackupType: "pg_dump", BackupDate: date, Filename: date.Format("20060102_150405") + ".dump.gz",
+		Status: "success", ChecksumCRC32: &crc, TriggeredBy: "scheduled", Attempt: 1}
+	if err := store.Insert(ctx, &f.backup); err != nil {
+		t.Fatal(err)
+	}
+	end := time.Now().UTC()
+	f.test = catalog.RestoreTest{ID: uuid.NewString(), BackupID: f.backup.ID, StartedAt: end.Add(-time.Minute), Status: "running", TriggeredBy: "manual"}
+	store.BeginRestoreTest(ctx, f.test)
+	f.test.Status, f.test.FinishedAt = "success", &end
+	store.FinishRestoreTest(ctx, f.test)
+
+	token, entry, _ := NewToken("admin")
+	cfg, err := config.Load(func(k string) string {
+		return map[string]string{"BACKUP_DATABASE_URL": db.URL, "BACKUP_API_JWT_SECRET": string(secret), "BACKUP_API_TOKENS": entry}[k]
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth, err := NewAuthenticator(cfg.API)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.server = httptest.NewServer(Server(Deps{Config: cfg, Store: store, Auth: auth, Queue: queue}, Handler(nil)))
+	t.Cleanup(f.server.Close)
+	exp, past := time.Now().Add(time.Hour).Unix(), time.Now().Add(-time.Hour).Unix()
+	jwtFor := func(key []byte, claims jwt.MapClaims) string {
+		s, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(key)
+		return "Bearer " + s
+	}
+	f.headers = map[string]string{
+		"none":          "",
+		"bad signature": jwtFor([]byte("another-secret"), jwt.MapClaims{"role": "admin", "exp": exp}),
+		"expired":       jwtFor(secret, jwt.MapClaims{"role": "admin", "exp": past}),
+		"noc":           jwtFor(secret, jwt.MapClaims{"role": "noc", "exp": exp, "sub": "noc-1"}),
+		"admin":         jwtFor(secret, jwt.MapClaims{"role": "admin", "exp": exp, "sub": "admin-1"}),
+		"reseller":      jwtFor(secret, jwt.MapClaims{"role": "reseller", "exp": exp}),
+		"admin token":   "Bearer " + token,
+	}
+	return f
+}
+
+func (f *fixture) do(method, path, caller, body string) (*http.Response, map[string]any) {
+	f.t.Helper()
+	req, _ := http.NewRequest(method, f.server.URL+path, strings.NewReader(body))
+	if h := f.headers[caller]; h != "" {
+		req.Header.Set("Authorization", h)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var out map[string]any
+	json.NewDecoder(res.Body).Decode(&out)
+	return res, out
+}
+
+// Every route × every kind of caller.
+func TestEveryRouteEveryCaller(t *testing.T) {
+	f := newFixture(t)
+	routes := []struct {
+		method, path, body string
+		ok                 int // the admin's answer
+	}{
+		{"GET", Prefix + "/latest", "", 200},
+		{"GET", Prefix + "/latest?status=success", "", 200},
+		{"GET", Prefix + "/list?days=30", "", 200},
+		{"GET", Prefix + "/restore-history?days=7", "", 200},
+		{"GET", Prefix + "/restore-tests/" + f.test.ID, "", 200},
+		{"GET", Prefix + "/" + f.backup.ID, "", 200},
+		{"GET", "/api/v1/openapi.json", "", 200},
+		{"POST", Prefix, "", 202},
+		{"POST", Prefix + "/test-restore", `{"backup_filename": "` + f.backup.Filename + `"}`, 202},
+	}
+	for _, rt := range routes {
+		for _, caller := range []string{"none", "bad signature", "expired", "reseller", "noc", "admin", "admin token"} {
+			t.Run(rt.method+" "+rt.path+" as "+caller, func(t *testing.T) {
+				want := rt.ok
+				switch {
+				case caller == "none" || caller == "bad signature" || caller == "expired":
+					want = 401
+				case caller == "reseller" || (caller == "noc" && rt.method == "POST"):
+					want = 403
+				}
+				if rt.method == "POST" && strings.HasSuffix(rt.path, "test-restore") && want == 202 && caller == "admin token" {
+					want = 409 // the admin's JWT queued one a moment ago
+				}
+				res, body := f.do(rt.method, rt.path, caller, rt.body)
+				if res.StatusCode != want {
+					t.Fatalf("status %d, want %d: %v", res.StatusCode, want, body)
+				}
+				if want == 401 && !strings.HasPrefix(res.Header.Get("WWW-Authenticate"), "Bearer") {
+					t.Error("401 without WWW-Authenticate: Bearer")
+				}
+				if want >= 400 {
+					e, _ := body["error"].(map[string]any)
+					if e["code"] == nil || e["message"] == nil {
+						t.Errorf("error body %v", body)
+					}
+				}
+			})
+		}
+	}
+	// Every POST is in the audit log, with who and the result.
+	audit, err := f.store.AuditLog(context.Background(), time.Now().Add(-time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	posts := 0
+	for _, a := range audit {
+		if a.Subject == "jwt:admin-1" && a.Status == 202 {
+			posts++
+		}
+	}
+	if len(audit) != 2*4 || posts != 2 { // 2 POST routes × (reseller, noc, admin, admin token)
+		t.Fatalf("audit rows %d (%d admin 202s): %+v", len(audit), posts, audit)
+	}
+}
+
+func TestBadInputs(t *testing.T) {
+	f := newFixture(t)
+	for _, tc := range []struct {
+		method, path, body string
+		want               int
+	}{
+		{"GET", Prefix + "/list?days=0", "", 400},
+		{"GET", Prefix + "/list?days=3651", "", 400},
+		{"GET", Prefix + "/list?days=abc", "", 400},
+		{"GET", Prefix + "/list?limit=0", "", 400},
+		{"GET", Prefix + "/list?cursor=garbage", "", 400},
+		{"GET", Prefix + "/restore-history?days=-1", "", 400},
+		{"GET", Prefix + "/latest?status=running", "", 400},
+		{"GET", Prefix + "/not-a-uuid", "", 400},
+		{"GET", Prefix + "/" + uuid.NewString(), "", 404},
+		{"GET", Prefix + "/restore-tests/" + uuid.NewString(), "", 404},
+		{"POST", Prefix + "/test-restore", `{"backup_filename": "../../etc/passwd"}`, 400},
+		{"POST", Prefix + "/test-restore", `{"backup_filename": "20000101_000000.dump.gz"}`, 404},
+		{"POST", Prefix + "/test-restore", `{"backup_filename": `, 400},
+		{"POST", Prefix + "/test-restore", `{"backup_filename": "x", "drop": true}`, 400},
+		{"POST", Prefix + "/test-restore", `{"file": "` + strings.Repeat("x", 70<<10) + `"}`, 413},
+		{"POST", Prefix, `{"unexpected": 1}`, 400},
+		{"DELETE", Prefix + "/" + f.backup.ID, "", 405},
+		{"GET", "/api/v2/anything", "", 404},
+	} {
+		res, body := f.do(tc.method, tc.path, "admin", tc.body)
+		if res.StatusCode != tc.want {
+			t.Errorf("%s %s: %d, want %d: %v", tc.method, tc.path, res.StatusCode, tc.want, body)
+		}
+		if text := fmt.Sprint(body); strings.Contains(text, "SQLSTATE") || strings.Contains(text, "goroutine") || strings.Contains(text, "/tmp/") {
+			t.Errorf("%s %s leaks internals: %v", tc.method, tc.path, body)
+		}
+	}
+	// A test already running: 409 with its id.
+	res, first := f.do("POST", Prefix+"/test-restore", "admin", "")
+	if res.StatusCode != 202 || res.Header.Get("Location") != Prefix+"/restore-tests/"+fmt.Sprint(first["id"]) {
+		t.Fatalf("first test-restore: %d %v %s", res.StatusCode, first, res.Header.Get("Location"))
+	}
+	res, second := f.do("POST", Prefix+"/test-restore", "admin", "")
+	if res.StatusCode != 409 || second["id"] != first["id"] {
+		t.Fatalf("second test-restore: %d %v", res.StatusCode, second)
+	}
+}
+
+// Pages: limit and cursor walk the whole list once, newest first.
+func TestListPages(t *testing.T) {
+	f := newFixture(t)
+	for i := range 4 {
+		date := time.Now().UTC().Add(-time.Duration(i+2) * time.Hour).Truncate(time.Second)
+		row := catalog.Execution{ID: uuid.NewString(), BackupType: "pg_dump", BackupDate: date, Filename: date.Format("20060102_150405") + ".dump.gz",
+			Status: "success", TriggeredBy: "scheduled", Attempt: 1}
+		f.store.Insert(context.Background(), &row)
+	}
+	var seen []string
+	cursor := ""
+	for pages := 0; ; pages++ {
+		_, body := f.do("GET", Prefix+"/list?limit=2&cursor="+cursor, "noc", "")
+		for _, b := range body["backups"].([]any) {
+			seen = append(seen, b.(map[string]any)["backup_date"].(string))
+		}
+		next, _ := body["next_cursor"].(string)
+		if next == "" {
+			break
+		}
+		if pages > 5 {
+			t.Fatal("pages never end")
+		}
+		cursor = next
+	}
+	if len(seen) != 5 {
+		t.Fatalf("%d rows over the pages: %v", len(seen), seen)
+	}
+	for i := 1; i < len(seen); i++ {
+		if seen[i] >= seen[i-1] {
+			t.Fatalf("not newest first: %v", seen)
+		}
+	}
+}
+
+// The OpenAPI document and the handlers agree: every documented operation
+// is served, and every served route is documented.
+func TestOpenAPIMatchesTheRoutes(t *testing.T) {
+	f := newFixture(t)
+	_, doc := f.do("GET", "/api/v1/openapi.json", "noc", "")
+	paths, _ := doc["paths"].(map[string]any)
+	if doc["openapi"] != "3.0.3" || len(paths) == 0 {
+		t.Fatalf("document: %v", doc)
+	}
+	operations := 0
+	for path, item := range paths {
+		for method := range item.(map[string]any) {
+			operations++
+			concrete := strings.ReplaceAll(path, "{id}", uuid.NewString())
+			res, body := f.do(strings.ToUpper(method), concrete, "admin", "")
+			if res.StatusCode == 405 || (res.StatusCode == 404 && fmt.Sprint(body["error"]) == fmt.Sprint(map[string]any{"code": "not_found", "message": "no such route"})) {
+				t.Errorf("%s %s is documented but not served (%d)", method, path, res.StatusCode)
+			}
+		}
+	}
+	if operations != len(Deps{}.routes()) {
+		t.Errorf("%d documented operations, %d routes", operations, len(Deps{}.routes()))
+	}
+	for _, rt := range (Deps{}).routes() {
+		if _, ok := docs[rt.method+" "+rt.path]; !ok {
+			t.Errorf("%s %s has no documentation", rt.method, rt.path)
+		}
+	}
+}
