@@ -1,6 +1,7 @@
-// Package api is the daemon's HTTP surface. For now: the health probes
-// /healthz (the process answers) and /readyz (it can do its job). Later
-// issues add the authenticated API and /metrics to the same server.
+// Package api is the daemon's HTTP surface: the health probes /healthz
+// (the process answers) and /readyz (it can do its job), unauthenticated,
+// and the API under /api/v1 for admin and NOC callers (server.go, auth.go),
+// with its OpenAPI document (openapi.go).
 package api
 
 import (

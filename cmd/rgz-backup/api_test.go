@@ -1,0 +1,67 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mosaique/rgz-backup/internal/api"
+)
+
+// End to end: an admin script POSTs a test-restore to the daemon, follows
+// its Location until the test succeeds, and finds it in restore-history.
+func TestTestRestoreOverHTTP(t *testing.T) {
+	env := serveEnv(t)
+	env["POSTGRES_BACKUP_ENABLED"] = "false"
+	token, entry, err := api.NewToken("admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env["BACKUP_API_TOKENS"] = entry
+	if r := rgz(t, env, "backup"); r.code != 0 {
+		t.Fatalf("backup: %+v", r)
+	}
+	d := startServe(t, env)
+	call := func(method, path, body string) (*http.Response, map[string]any) {
+		req, _ := http.NewRequest(method, "http://"+d.addr+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+token)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var out map[string]any
+		json.NewDecoder(res.Body).Decode(&out)
+		return res, out
+	}
+	res, accepted := call("POST", api.Prefix+"/test-restore", "")
+	location := res.Header.Get("Location")
+	if res.StatusCode != 202 || location == "" || accepted["id"] == nil {
+		t.Fatalf("test-restore: %d %v", res.StatusCode, accepted)
+	}
+	var status string
+	waitFor(t, 60*time.Second, "the restore test to finish", func() bool {
+		_, rt := call("GET", location, "")
+		status, _ = rt["status"].(string)
+		return status == "success" || status == "failed"
+	})
+	if status != "success" {
+		t.Fatalf("restore test over HTTP: %s\n%s", status, d.logs.String())
+	}
+	_, history := call("GET", api.Prefix+"/restore-history?days=1", "")
+	tests, _ := history["restore_tests"].([]any)
+	if len(tests) != 1 || tests[0].(map[string]any)["id"] != accepted["id"] || tests[0].(map[string]any)["triggered_by"] != "api" ||
+		tests[0].(map[string]any)["backup_filename"] == "" {
+		t.Fatalf("restore-history: %v", history)
+	}
+	if res, _ := call("GET", "/healthz", ""); res.StatusCode != 200 {
+		t.Fatal("/healthz")
+	}
+	if strings.Contains(d.logs.String(), token) {
+		t.Fatal("the token is in the daemon's logs")
+	}
+	d.stop(syscall.SIGTERM, 30*time.Second)
+}
