@@ -21,16 +21,18 @@ import (
 func serveCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "serve",
-		Short: "Run the daemon: scheduled backups, retries, catch-up, health probes",
+		Short: "Run the daemon: scheduled backups and restore tests, retention, S3, the HTTP API",
 		Long: `Run the daemon. It schedules the daily backup (POSTGRES_BACKUP_HOUR_UTC and
 POSTGRES_BACKUP_MINUTE_UTC, or BACKUP_SCHEDULE_CRON) as River jobs in the
 catalog database, retries a failed attempt after 30 s, 60 s and 120 s,
 catches up a missed night at start, and takes jobs put on the queue by
 ` + "`rgz-backup backup --enqueue`" + `. Any number of replicas may run: each slot gets
-one backup.
+one backup. It also runs the scheduled restore test (BACKUP_RESTORE_TEST_*),
+retention daily, and, with S3, the hourly upload of partial backups.
 
-It listens on BACKUP_HTTP_ADDR: /healthz (the process answers) and /readyz
-(catalog reachable, schema current, workers running).
+It listens on BACKUP_HTTP_ADDR: /healthz (the process answers), /readyz
+(catalog reachable, schema current, workers running), and the API under
+/api/v1 for admin and NOC callers (docs/API.md).
 
 On SIGTERM or SIGINT it stops taking jobs, lets a running backup finish
 within BACKUP_SHUTDOWN_GRACE_SECONDS, then cancels it (failed row

@@ -41,7 +41,7 @@ var Variables = []Variable{
 	{Name: "POSTGRES_BACKUP_TIME_TOLERANCE_MIN", Default: "5", Help: "a scheduled backup starting later than this is a catch-up"},
 	{Name: "BACKUP_SCHEDULE_CRON", Help: "cron expression (5 fields, or 6 with seconds first, UTC) overriding the hour and minute"},
 	{Name: "BACKUP_SHUTDOWN_GRACE_SECONDS", Default: "60", Help: "on SIGTERM, how long a running backup may finish before it is cancelled"},
-	{Name: "BACKUP_HTTP_ADDR", Default: ":8080", Help: "where `serve` listens (/healthz, /readyz)"},
+	{Name: "BACKUP_HTTP_ADDR", Default: ":8080", Help: "where `serve` listens (/healthz, /readyz, the API under /api/v1)"},
 	{Name: "BACKUP_RETRY_DELAY_SCALE", Default: "1", Help: "multiplies the 30/60/120 s retry delays; for tests only"},
 	{Name: "BACKUP_S3_ENABLED", Default: "false", Help: "true: archive every good backup to S3"},
 	{Name: "BACKUP_S3_BUCKET", Default: "rgz-backups", Help: "S3 bucket"},
