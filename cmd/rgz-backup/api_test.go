@@ -57,6 +57,19 @@ func TestTestRestoreOverHTTP(t *testing.T) {
 		tests[0].(map[string]any)["backup_filename"] == "" {
 		t.Fatalf("restore-history: %v", history)
 	}
+	// A manual backup through the API runs on the daemon, triggered_by api.
+	if res, job := call("POST", api.Prefix, ""); res.StatusCode != 202 || job["job_id"] == nil {
+		t.Fatalf("POST backup: %d %v", res.StatusCode, job)
+	}
+	store := openStore(t, env)
+	waitFor(t, 60*time.Second, "the API's backup", func() bool {
+		for _, r := range catalogRows(t, store) {
+			if r.TriggeredBy == "api" && r.Status == "success" {
+				return true
+			}
+		}
+		return false
+	})
 	if res, _ := call("GET", "/healthz", ""); res.StatusCode != 200 {
 		t.Fatal("/healthz")
 	}
