@@ -348,34 +348,27 @@ func (d Deps) restoreHistory(w http.ResponseWriter, r *http.Request, _ Caller) *
 }
 
 func (d Deps) restoreTest(w http.ResponseWriter, r *http.Request, _ Caller) *apiError {
-	id := r.PathValue("id")
-	if uuid.Validate(id) != nil {
-		return &apiError{http.StatusBadRequest, "bad_id", "the id must be a UUID"}
-	}
-	rt, err := d.Store.RestoreTest(r.Context(), id)
-	if errors.Is(err, catalog.ErrNotFound) {
-		return &apiError{http.StatusNotFound, "not_found", "no restore test with this id"}
-	}
-	if err != nil {
-		return d.internal(err)
-	}
-	writeJSON(w, http.StatusOK, rt)
-	return nil
+	return byID(d, w, r, "restore test", d.Store.RestoreTest)
 }
 
 func (d Deps) backup(w http.ResponseWriter, r *http.Request, _ Caller) *apiError {
+	return byID(d, w, r, "backup", d.Store.Get)
+}
+
+// byID answers the {id} routes: a UUID, looked up, 404 when unknown.
+func byID[T any](d Deps, w http.ResponseWriter, r *http.Request, what string, get func(context.Context, string) (T, error)) *apiError {
 	id := r.PathValue("id")
 	if uuid.Validate(id) != nil {
 		return &apiError{http.StatusBadRequest, "bad_id", "the id must be a UUID"}
 	}
-	row, err := d.Store.Get(r.Context(), id)
+	v, err := get(r.Context(), id)
 	if errors.Is(err, catalog.ErrNotFound) {
-		return &apiError{http.StatusNotFound, "not_found", "no backup with this id"}
+		return &apiError{http.StatusNotFound, "not_found", "no " + what + " with this id"}
 	}
 	if err != nil {
 		return d.internal(err)
 	}
-	writeJSON(w, http.StatusOK, row)
+	writeJSON(w, http.StatusOK, v)
 	return nil
 }
 
