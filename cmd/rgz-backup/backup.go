@@ -16,6 +16,7 @@ import (
 	"github.com/mosaique/rgz-backup/internal/catalog"
 	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/jobs"
+	"github.com/mosaique/rgz-backup/internal/metrics"
 	"github.com/mosaique/rgz-backup/internal/report"
 )
 
@@ -66,6 +67,7 @@ printed; no daemon is needed without it.`,
 			if err == nil {
 				afterBackup(cmd.Context(), cfg, opts.Log)
 			}
+			writeTextfile(cmd.Context(), cfg, opts.Log)
 			if row.ID != "" {
 				if perr := printRow(cmd.OutOrStdout(), row, asJSON); perr != nil && err == nil {
 					err = perr
@@ -90,6 +92,23 @@ func afterBackup(ctx context.Context, cfg config.Config, log *slog.Logger) {
 	}
 	defer store.Close()
 	backup.AfterBackup(ctx, store, cfg, log)
+}
+
+// writeTextfile writes BACKUP_METRICS_TEXTFILE, when set, for
+// node_exporter: the same metrics the daemon serves. A failure is logged.
+func writeTextfile(ctx context.Context, cfg config.Config, log *slog.Logger) {
+	if cfg.MetricsTextfile == "" {
+		return
+	}
+	store, err := openCatalog(ctx, cfg)
+	if err != nil {
+		log.Error("metrics textfile not written", "error", err)
+		return
+	}
+	defer store.Close()
+	if err := metrics.WriteTextfile(cfg.MetricsTextfile, metrics.Registry(metrics.Collector{Store: store, Cfg: cfg, Log: log})); err != nil {
+		log.Error("metrics textfile not written", "error", err)
+	}
 }
 
 func printRow(w io.Writer, row catalog.Execution, asJSON bool) error {

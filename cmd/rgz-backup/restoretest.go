@@ -52,6 +52,9 @@ printed but not recorded.`,
 				defer store.Close()
 			}
 			rt, err := restoretest.Run(cmd.Context(), store, o)
+			if store != nil {
+				writeTextfile(cmd.Context(), cfg, o.Log)
+			}
 			if rt.ID == "" {
 				return err // nothing was tested: no backup, or the catalog
 			}

@@ -16,6 +16,7 @@ import (
 	"github.com/mosaique/rgz-backup/internal/api"
 	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/jobs"
+	"github.com/mosaique/rgz-backup/internal/metrics"
 )
 
 func serveCmd() *cobra.Command {
@@ -31,8 +32,9 @@ one backup. It also runs the scheduled restore test (BACKUP_RESTORE_TEST_*),
 retention daily, and, with S3, the hourly upload of partial backups.
 
 It listens on BACKUP_HTTP_ADDR: /healthz (the process answers), /readyz
-(catalog reachable, schema current, workers running), and the API under
-/api/v1 for admin and NOC callers (docs/API.md).
+(catalog reachable, schema current, workers running), /metrics
+(Prometheus, docs/MONITORING.md), and the API under /api/v1 for admin and
+NOC callers (docs/API.md).
 
 On SIGTERM or SIGINT it stops taking jobs, lets a running backup finish
 within BACKUP_SHUTDOWN_GRACE_SECONDS, then cancels it (failed row
@@ -111,7 +113,8 @@ func serve(ctx context.Context, cfg config.Config, log, riverLog *slog.Logger) e
 		},
 	})
 	server := &http.Server{
-		Handler:           api.Server(api.Deps{Config: cfg, Store: store, Auth: auth, Queue: client, Log: log}, probes),
+		Handler: api.Server(api.Deps{Config: cfg, Store: store, Auth: auth, Queue: client, Log: log,
+			Metrics: metrics.Handler(metrics.Registry(metrics.Collector{Store: store, Cfg: cfg, Log: log}))}, probes),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,

@@ -36,6 +36,9 @@ type Deps struct {
 	Auth   *Authenticator
 	Queue  *jobs.Client // inserts jobs for the daemon's workers
 	Log    *slog.Logger
+	// Metrics serves /metrics, without authentication (Prometheus scrapes
+	// it); nil: no /metrics.
+	Metrics http.Handler
 }
 
 // route is one authenticated route: its pattern, handler and the text the
@@ -58,8 +61,8 @@ func (d Deps) routes() []route {
 	}
 }
 
-// Server is the daemon's whole HTTP surface: the probes (and, later,
-// /metrics) without authentication, the API with it.
+// Server is the daemon's whole HTTP surface: the probes and /metrics
+// without authentication, the API with it.
 func Server(d Deps, probes http.Handler) http.Handler {
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)
@@ -67,6 +70,9 @@ func Server(d Deps, probes http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/healthz", probes)
 	mux.Handle("/readyz", probes)
+	if d.Metrics != nil {
+		mux.Handle("GET /metrics", d.Metrics)
+	}
 	known := http.NewServeMux() // the paths alone, to tell 405 from 404
 	for _, rt := range d.routes() {
 		mux.Handle(rt.method+" "+rt.path, d.guard(rt))

@@ -75,6 +75,8 @@ type Config struct {
 	RestoreTest RestoreTest
 
 	API API // who may call the HTTP API
+
+	MetricsTextfile string // BACKUP_METRICS_TEXTFILE; empty: none
 }
 
 // Error is a configuration error about one variable.
@@ -112,6 +114,7 @@ func Load(getenv func(string) string) (Config, error) {
 	c.RetryDelayScale = r.fraction("BACKUP_RETRY_DELAY_SCALE")
 	c.S3 = r.s3()
 	c.API = r.api()
+	c.MetricsTextfile = r.str("BACKUP_METRICS_TEXTFILE")
 	if err := c.LogLevel.UnmarshalText([]byte(r.oneOf("BACKUP_LOG_LEVEL", []string{"debug", "info", "warn", "error"}))); err != nil {
 		r.fail("BACKUP_LOG_LEVEL", r.str("BACKUP_LOG_LEVEL"), "must be one of debug, info, warn, error")
 	}

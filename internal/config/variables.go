@@ -62,6 +62,7 @@ var Variables = []Variable{
 	{Name: "BACKUP_API_JWT_PUBLIC_KEY_FILE", Help: "PEM public key of the platform's RS256/ES256 JWTs"},
 	{Name: "BACKUP_API_JWT_ROLE_CLAIM", Default: "role", Help: "the JWT claim holding the caller's role (admin, noc, …)"},
 	{Name: "BACKUP_API_TOKENS", Secret: true, Help: "static API tokens: ROLE:SHA256HEX,… (rgz-backup token new prints one)"},
+	{Name: "BACKUP_METRICS_TEXTFILE", Help: "after a CLI backup or restore test, write the metrics here (node_exporter textfile, atomically)"},
 	{Name: "BACKUP_PG_BIN_DIR", Help: "directory holding pg_dump, pg_restore, pg_dumpall; default: PATH, then the newest /usr/lib/postgresql/*/bin"},
 }
 

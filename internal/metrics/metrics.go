@@ -1,0 +1,209 @@
+// Package metrics exposes rgz-backup's state to Prometheus under the
+// seed's names. Every value is read from the catalog (and the backup
+// directory's file system) when Prometheus scrapes, so a restart neither
+// resets the last success nor shows "no backup"; the same collector writes
+// node_exporter's textfile after a one-shot CLI run.
+package metrics
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/mosaique/rgz-backup/internal/catalog"
+	"github.com/mosaique/rgz-backup/internal/config"
+	"github.com/mosaique/rgz-backup/internal/disk"
+	"github.com/mosaique/rgz-backup/internal/lock"
+)
+
+// Snapshot is what the metrics show, read at one instant.
+type Snapshot struct {
+	Last               *catalog.Execution // the newest run, if any
+	LastSuccess        time.Time          // zero: never
+	Runs               map[string]int     // rows by status
+	LocalBackups       int
+	LocalBytes         int64
+	PartialBackups     int
+	OldestPartial      time.Time // zero: none
+	LastTest           *catalog.RestoreTest
+	LastTestSuccess    time.Time
+	DiskFree, DiskSize uint64
+	Running            bool
+}
+
+// Read builds a snapshot from the catalog, the backup directory and the
+// backup lock.
+func Read(ctx context.Context, store *catalog.Store, cfg config.Config) (Snapshot, error) {
+	s := Snapshot{Runs: map[string]int{}}
+	rows, err := store.List(ctx, catalog.Filter{})
+	if err != nil {
+		return s, err
+	}
+	for i, r := range rows { // newest first
+		if i == 0 {
+			s.Last = &rows[0]
+		}
+		s.Runs[r.Status]++
+		if r.Status == catalog.StatusSuccess && s.LastSuccess.IsZero() {
+			s.LastSuccess = r.BackupDate
+		}
+		if r.Status != catalog.StatusFailed && r.DeletedAt == nil {
+			s.LocalBackups++
+			if r.FileSizeBytes != nil {
+				s.LocalBytes += *r.FileSizeBytes
+			}
+		}
+		if r.Status == catalog.StatusPartial {
+			s.PartialBackups++
+			s.OldestPartial = r.BackupDate
+		}
+	}
+	tests, err := store.RestoreTests(ctx, time.Time{})
+	if err != nil {
+		return s, err
+	}
+	for i, t := range tests {
+		if i == 0 {
+			s.LastTest = &tests[0]
+		}
+		if t.Status == "success" && s.LastTestSuccess.IsZero() && t.FinishedAt != nil {
+			s.LastTestSuccess = *t.FinishedAt
+		}
+	}
+	if u, err := disk.UsageOf(cfg.LocalDir); err == nil {
+		s.DiskFree, s.DiskSize = u.Free, u.Total
+	}
+	_, s.Running, _ = lock.HeldBy(ctx, cfg.Catalog)
+	return s, nil
+}
+
+var (
+	descDuration      = prometheus.NewDesc("rgz_backup_pg_dump_duration_seconds", "Duration of the last backup run.", nil, nil)
+	descSize          = prometheus.NewDesc("rgz_backup_pg_dump_size_bytes", "File size of the last backup run (0 when it failed).", nil, nil)
+	descStatus        = prometheus.NewDesc("rgz_backup_pg_dump_status", "1 for the last run's status, 0 for the others.", []string{"status"}, nil)
+	descLastSuccess   = prometheus.NewDesc("rgz_backup_pg_dump_last_success_timestamp_seconds", "Date of the newest successful backup (0: none).", nil, nil)
+	descRuns          = prometheus.NewDesc("rgz_backup_pg_dump_runs_total", "Backup attempts recorded, by status.", []string{"status"}, nil)
+	descRunning       = prometheus.NewDesc("rgz_backup_pg_dump_running", "1 while a backup runs.", nil, nil)
+	descDiskFree      = prometheus.NewDesc("rgz_backup_disk_free_bytes", "Free bytes in BACKUP_LOCAL_DIR's file system.", nil, nil)
+	descDiskUsed      = prometheus.NewDesc("rgz_backup_disk_used_ratio", "Used share of BACKUP_LOCAL_DIR's file system, 0 to 1.", nil, nil)
+	descLocalBackups  = prometheus.NewDesc("rgz_backup_local_backups", "Good backups on the local disk.", nil, nil)
+	descLocalBytes    = prometheus.NewDesc("rgz_backup_local_bytes", "Bytes of the good backups on the local disk.", nil, nil)
+	descPartial       = prometheus.NewDesc("rgz_backup_s3_partial_backups", "Good backups whose S3 copy is missing (status partial).", nil, nil)
+	descOldestPartial = prometheus.NewDesc("rgz_backup_s3_oldest_partial_timestamp_seconds", "Date of the oldest partial backup (0: none).", nil, nil)
+	descTestStatus    = prometheus.NewDesc("rgz_backup_restore_test_status", "1 for the last restore test's status, 0 for the others.", []string{"status"}, nil)
+	descTestDuration  = prometheus.NewDesc("rgz_backup_restore_test_duration_seconds", "Duration of the last restore test (the measured RTO).", nil, nil)
+	descTestSuccess   = prometheus.NewDesc("rgz_backup_restore_test_last_success_timestamp_seconds", "End of the newest successful restore test (0: none).", nil, nil)
+)
+
+// Collector reads a Snapshot at each scrape.
+type Collector struct {
+	Store *catalog.Store
+	Cfg   config.Config
+	Log   *slog.Logger
+}
+
+// Describe lists the metrics.
+func (c Collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descDuration, descSize, descStatus, descLastSuccess, descRuns, descRunning, descDiskFree,
+		descDiskUsed, descLocalBackups, descLocalBytes, descPartial, descOldestPartial, descTestStatus, descTestDuration, descTestSuccess} {
+		ch <- d
+	}
+}
+
+// Collect reads the catalog; an unreachable catalog yields no backup
+// metrics (Prometheus then sees them absent, which the alerts catch).
+func (c Collector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := Read(ctx, c.Store, c.Cfg)
+	if err != nil {
+		if c.Log != nil {
+			c.Log.Error("metrics: catalog unreadable", "error", err)
+		}
+		return
+	}
+	for _, m := range Metrics(s) {
+		ch <- m
+	}
+}
+
+// Metrics turns a snapshot into samples.
+func Metrics(s Snapshot) []prometheus.Metric {
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) prometheus.Metric {
+		return prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	var out []prometheus.Metric
+	if s.Last != nil {
+		dur, size := 0.0, 0.0
+		if s.Last.DurationSeconds != nil {
+			dur = float64(*s.Last.DurationSeconds)
+		}
+		if s.Last.FileSizeBytes != nil {
+			size = float64(*s.Last.FileSizeBytes)
+		}
+		out = append(out, gauge(descDuration, dur), gauge(descSize, size))
+	}
+	for _, st := range []string{catalog.StatusSuccess, catalog.StatusFailed, catalog.StatusPartial} {
+		out = append(out, gauge(descStatus, b2f(s.Last != nil && s.Last.Status == st), st),
+			prometheus.MustNewConstMetric(descRuns, prometheus.CounterValue, float64(s.Runs[st]), st))
+	}
+	out = append(out, gauge(descLastSuccess, unix(s.LastSuccess)), gauge(descRunning, b2f(s.Running)),
+		gauge(descLocalBackups, float64(s.LocalBackups)), gauge(descLocalBytes, float64(s.LocalBytes)),
+		gauge(descPartial, float64(s.PartialBackups)), gauge(descOldestPartial, unix(s.OldestPartial)),
+		gauge(descTestSuccess, unix(s.LastTestSuccess)))
+	if s.DiskSize > 0 {
+		out = append(out, gauge(descDiskFree, float64(s.DiskFree)), gauge(descDiskUsed, 1-float64(s.DiskFree)/float64(s.DiskSize)))
+	}
+	for _, st := range []string{"success", "failed", "running"} {
+		out = append(out, gauge(descTestStatus, b2f(s.LastTest != nil && s.LastTest.Status == st), st))
+	}
+	if s.LastTest != nil && s.LastTest.DurationSeconds != nil {
+		out = append(out, gauge(descTestDuration, float64(*s.LastTest.DurationSeconds)))
+	}
+	return out
+}
+
+// NotificationFailures counts notifications that could not be sent in the
+// end (after their retries); it lives in the process.
+var NotificationFailures = prometheus.NewCounter(prometheus.CounterOpts{
+	Name: "rgz_backup_notification_failures_total", Help: "Notifications given up after their retries."})
+
+// Registry holds the collector and the process's own counters.
+func Registry(c Collector) *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(c, NotificationFailures)
+	return reg
+}
+
+// Handler serves /metrics.
+func Handler(reg *prometheus.Registry) http.Handler {
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+}
+
+// WriteTextfile writes the metrics in node_exporter's textfile format,
+// atomically (a temporary file renamed into place).
+func WriteTextfile(path string, reg *prometheus.Registry) error {
+	if err := prometheus.WriteToTextfile(path, reg); err != nil {
+		return fmt.Errorf("BACKUP_METRICS_TEXTFILE %s: %w", path, err)
+	}
+	return nil
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func unix(t time.Time) float64 {
+	if t.IsZero() {
+		return 0
+	}
+	return float64(t.Unix())
+}
