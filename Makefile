@@ -11,9 +11,11 @@ build:
 deps:
 	bash scripts/install-deps.sh
 
-# The whole suite, against real PostgreSQL clusters the tests start.
+# The whole suite, against real PostgreSQL clusters (and MinIO) the tests
+# start, then the alert rules' unit tests.
 test:
 	$(GO) test -count=1 -timeout 30m ./...
+	promtool test rules deploy/prometheus/*test*.yml
 
 lint:
 	@unformatted="$$(gofmt -l $$(git ls-files '*.go'))"; \

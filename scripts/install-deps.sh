@@ -28,6 +28,7 @@ ls /usr/lib/postgresql/*/lib/amcheck.so >/dev/null 2>&1 || need_apt+=(postgresql
 command -v bzip2 >/dev/null    || need_apt+=(bzip2)
 command -v flock >/dev/null && command -v prlimit >/dev/null || need_apt+=(util-linux)
 command -v sha256sum >/dev/null || need_apt+=(coreutils)
+command -v promtool >/dev/null || need_apt+=(prometheus)   # promtool: the alert rules' unit tests
 if [ ${#need_apt[@]} -gt 0 ]; then
   log "apt-get install ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -33,13 +33,14 @@ type Snapshot struct {
 	LastTest           *catalog.RestoreTest
 	LastTestSuccess    time.Time
 	DiskFree, DiskSize uint64
+	DiskWarningRatio   float64
 	Running            bool
 }
 
 // Read builds a snapshot from the catalog, the backup directory and the
 // backup lock.
 func Read(ctx context.Context, store *catalog.Store, cfg config.Config) (Snapshot, error) {
-	s := Snapshot{Runs: map[string]int{}}
+	s := Snapshot{Runs: map[string]int{}, DiskWarningRatio: float64(cfg.WarningUsedPercent) / 100}
 	rows, err := store.List(ctx, catalog.Filter{})
 	if err != nil {
 		return s, err
@@ -91,6 +92,7 @@ var (
 	descRunning       = prometheus.NewDesc("rgz_backup_pg_dump_running", "1 while a backup runs.", nil, nil)
 	descDiskFree      = prometheus.NewDesc("rgz_backup_disk_free_bytes", "Free bytes in BACKUP_LOCAL_DIR's file system.", nil, nil)
 	descDiskUsed      = prometheus.NewDesc("rgz_backup_disk_used_ratio", "Used share of BACKUP_LOCAL_DIR's file system, 0 to 1.", nil, nil)
+	descDiskWarning   = prometheus.NewDesc("rgz_backup_disk_warning_used_ratio", "BACKUP_WARNING_USED_PERCENT as a ratio: the alert's threshold.", nil, nil)
 	descLocalBackups  = prometheus.NewDesc("rgz_backup_local_backups", "Good backups on the local disk.", nil, nil)
 	descLocalBytes    = prometheus.NewDesc("rgz_backup_local_bytes", "Bytes of the good backups on the local disk.", nil, nil)
 	descPartial       = prometheus.NewDesc("rgz_backup_s3_partial_backups", "Good backups whose S3 copy is missing (status partial).", nil, nil)
@@ -110,7 +112,7 @@ type Collector struct {
 // Describe lists the metrics.
 func (c Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descDuration, descSize, descStatus, descLastSuccess, descRuns, descRunning, descDiskFree,
-		descDiskUsed, descLocalBackups, descLocalBytes, descPartial, descOldestPartial, descTestStatus, descTestDuration, descTestSuccess} {
+		descDiskUsed, descDiskWarning, descLocalBackups, descLocalBytes, descPartial, descOldestPartial, descTestStatus, descTestDuration, descTestSuccess} {
 		ch <- d
 	}
 }
@@ -157,7 +159,8 @@ func Metrics(s Snapshot) []prometheus.Metric {
 		gauge(descPartial, float64(s.PartialBackups)), gauge(descOldestPartial, unix(s.OldestPartial)),
 		gauge(descTestSuccess, unix(s.LastTestSuccess)))
 	if s.DiskSize > 0 {
-		out = append(out, gauge(descDiskFree, float64(s.DiskFree)), gauge(descDiskUsed, 1-float64(s.DiskFree)/float64(s.DiskSize)))
+		out = append(out, gauge(descDiskFree, float64(s.DiskFree)), gauge(descDiskUsed, 1-float64(s.DiskFree)/float64(s.DiskSize)),
+			gauge(descDiskWarning, s.DiskWarningRatio))
 	}
 	for _, st := range []string{"success", "failed", "running"} {
 		out = append(out, gauge(descTestStatus, b2f(s.LastTest != nil && s.LastTest.Status == st), st))
