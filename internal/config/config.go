@@ -77,6 +77,8 @@ type Config struct {
 	API API // who may call the HTTP API
 
 	MetricsTextfile string // BACKUP_METRICS_TEXTFILE; empty: none
+
+	Notify Notify // email and webhook
 }
 
 // Error is a configuration error about one variable.
@@ -115,6 +117,7 @@ func Load(getenv func(string) string) (Config, error) {
 	c.S3 = r.s3()
 	c.API = r.api()
 	c.MetricsTextfile = r.str("BACKUP_METRICS_TEXTFILE")
+	c.Notify = r.notify()
 	if err := c.LogLevel.UnmarshalText([]byte(r.oneOf("BACKUP_LOG_LEVEL", []string{"debug", "info", "warn", "error"}))); err != nil {
 		r.fail("BACKUP_LOG_LEVEL", r.str("BACKUP_LOG_LEVEL"), "must be one of debug, info, warn, error")
 	}

@@ -63,6 +63,17 @@ var Variables = []Variable{
 	{Name: "BACKUP_API_JWT_ROLE_CLAIM", Default: "role", Help: "the JWT claim holding the caller's role (admin, noc, …)"},
 	{Name: "BACKUP_API_TOKENS", Secret: true, Help: "static API tokens: ROLE:SHA256HEX,… (rgz-backup token new prints one)"},
 	{Name: "BACKUP_METRICS_TEXTFILE", Help: "after a CLI backup or restore test, write the metrics here (node_exporter textfile, atomically)"},
+	{Name: "BACKUP_NOTIFY_ON_SUCCESS", Default: "true", Help: "email (and webhook) after a successful backup"},
+	{Name: "BACKUP_NOTIFY_ON_FAILURE", Default: "true", Help: "email (and webhook) after a failed backup, restore test or S3 copy"},
+	{Name: "BACKUP_NOTIFY_RECIPIENTS", Help: "email addresses, comma-separated"},
+	{Name: "BACKUP_NOTIFY_LANGUAGE", Default: "fr", Help: "fr or en"},
+	{Name: "BACKUP_NOTIFY_WEBHOOK_URL", Help: "the same events as a JSON POST (Slack/Mattermost show its text)"},
+	{Name: "SMTP_HOST", Help: "mail server; unset: no email"},
+	{Name: "SMTP_PORT", Default: "587", Help: "mail server port"},
+	{Name: "SMTP_USERNAME", Help: "SMTP login; unset: no authentication"},
+	{Name: "SMTP_PASSWORD", Secret: true, Help: "SMTP password"},
+	{Name: "SMTP_FROM", Help: "sender address"},
+	{Name: "SMTP_TLS", Default: "starttls", Help: "starttls, tls or none"},
 	{Name: "BACKUP_PG_BIN_DIR", Help: "directory holding pg_dump, pg_restore, pg_dumpall; default: PATH, then the newest /usr/lib/postgresql/*/bin"},
 }
 

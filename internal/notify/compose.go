@@ -1,0 +1,167 @@
+// Package notify tells people what happened: an email (text and HTML parts
+// from the template files in templates/, in French or English) and a JSON
+// webhook, for a good backup, a failed one (once per run, after its last
+// attempt), a backup left without its S3 copy, and a failed restore test.
+// Composing is a pure function; sending is SMTP (go-mail) and HTTP.
+package notify
+
+import (
+	"bytes"
+	"embed"
+	"fmt"
+	htmltemplate "html/template"
+	"strings"
+	"text/template"
+	"time"
+
+	"github.com/mosaique/rgz-backup/internal/catalog"
+	"github.com/mosaique/rgz-backup/internal/report"
+)
+
+// Kinds of events.
+const (
+	BackupSuccess     = "backup_success"
+	BackupFailed      = "backup_failed"
+	BackupPartial     = "backup_partial"
+	RestoreTestFailed = "restore_test_failed"
+)
+
+// Event is something to tell.
+type Event struct {
+	Kind        string               `json:"event"`
+	Backup      catalog.Execution    `json:"backup"`
+	Attempts    []catalog.Execution  `json:"attempts,omitempty"` // the run's attempts, oldest first
+	NextRun     time.Time            `json:"next_run,omitzero"`
+	RestoreTest *catalog.RestoreTest `json:"restore_test,omitempty"`
+	Host        string               `json:"host"`
+}
+
+// Message is what is sent.
+type Message struct {
+	Subject string
+	Text    string
+	HTML    string
+}
+
+//go:embed templates/*.tmpl
+var templateFiles embed.FS
+
+var (
+	// Each language's file defines the same blocks, one per kind of event.
+	textTemplates = map[string]*template.Template{
+		"fr": template.Must(template.ParseFS(templateFiles, "templates/fr.txt.tmpl")),
+		"en": template.Must(template.ParseFS(templateFiles, "templates/en.txt.tmpl")),
+	}
+	pageTemplate = htmltemplate.Must(htmltemplate.ParseFS(templateFiles, "templates/page.html.tmpl"))
+)
+
+// Subject is the seed's form: "Backup OK — 1.2 GB — checksum f7e42c9f",
+// "Backup FAILED — <reason>"; mail filters rely on it, in every language.
+func Subject(e Event) string {
+	switch e.Kind {
+	case BackupSuccess:
+		size := ""
+		if e.Backup.FileSizeBytes != nil {
+			size = OneDecimal(*e.Backup.FileSizeBytes)
+		}
+		return fmt.Sprintf("Backup OK — %s — checksum %s", size, deref(e.Backup.ChecksumCRC32))
+	case BackupFailed:
+		return "Backup FAILED — " + firstLine(deref(e.Backup.ErrorMessage), 120)
+	case BackupPartial:
+		return "Backup PARTIAL — no S3 copy — " + firstLine(deref(e.Backup.ErrorMessage), 100)
+	case RestoreTestFailed:
+		name := ""
+		if e.RestoreTest != nil {
+			name = e.RestoreTest.BackupFilename
+		}
+		return "Restore test FAILED — " + name
+	}
+	return "rgz-backup: " + e.Kind
+}
+
+// Compose renders an event in lang (fr or en).
+func Compose(e Event, lang string) (Message, error) {
+	if lang != "en" {
+		lang = "fr"
+	}
+	v := view{Host: e.Host, Report: report.Text(e.Backup),
+		Backup: rowView{Filename: e.Backup.Filename, Database: deref(e.Backup.DatabaseName), Error: deref(e.Backup.ErrorMessage)}}
+	if v.Backup.Database == "" {
+		v.Backup.Database = "?"
+	}
+	if !e.NextRun.IsZero() {
+		v.NextRun = e.NextRun.UTC().Format("2006-01-02 15:04:05") + " UTC"
+	}
+	for _, a := range e.Attempts {
+		v.Attempts = append(v.Attempts, attemptView{Attempt: a.Attempt, At: a.BackupDate.UTC().Format("2006-01-02 15:04:05") + " UTC",
+			Error: deref(a.ErrorMessage)})
+		if a.Status == catalog.StatusFailed && e.Kind == BackupSuccess {
+			v.FailedBefore++
+		}
+	}
+	if t := e.RestoreTest; t != nil {
+		v.RestoreTest = &testView{BackupFilename: t.BackupFilename, Error: deref(t.ErrorMessage), Mismatches: t.Mismatches}
+	}
+	var text bytes.Buffer
+	if err := textTemplates[lang].ExecuteTemplate(&text, e.Kind, v); err != nil {
+		return Message{}, fmt.Errorf("compose %s: %w", e.Kind, err)
+	}
+	m := Message{Subject: Subject(e), Text: strings.TrimSpace(text.String()) + "\n"}
+	var html bytes.Buffer
+	if err := pageTemplate.ExecuteTemplate(&html, "page", map[string]any{"Subject": m.Subject, "Text": m.Text, "OK": e.Kind == BackupSuccess}); err != nil {
+		return Message{}, fmt.Errorf("compose %s: %w", e.Kind, err)
+	}
+	m.HTML = html.String()
+	return m, nil
+}
+
+type view struct {
+	Backup       rowView
+	Attempts     []attemptView
+	FailedBefore int
+	Report       string
+	NextRun      string
+	RestoreTest  *testView
+	Host         string
+}
+
+type rowView struct{ Filename, Database, Error string }
+
+type attemptView struct {
+	Attempt   int
+	At, Error string
+}
+
+type testView struct {
+	BackupFilename, Error string
+	Mismatches            []string
+}
+
+// OneDecimal is a size as the seed's subject writes it: "1.2 GB".
+func OneDecimal(n int64) string {
+	units := []string{"bytes", "kB", "MB", "GB", "TB"}
+	f, i := float64(n), 0
+	for f >= 1000 && i < len(units)-1 {
+		f /= 1000
+		i++
+	}
+	if i == 0 {
+		return fmt.Sprintf("%d bytes", n)
+	}
+	return fmt.Sprintf("%.1f %s", f, units[i])
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+func firstLine(s string, n int) string {
+	s, _, _ = strings.Cut(s, "\n")
+	if len(s) > n {
+		return s[:n-1] + "…"
+	}
+	return s
+}

@@ -1,0 +1,80 @@
+package notify
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mosaique/rgz-backup/internal/catalog"
+)
+
+func ptr[T any](v T) *T { return &v }
+
+func seedBackup() catalog.Execution {
+	return catalog.Execution{ID: "b1", BackupDate: time.Date(2026, 2, 5, 3, 0, 0, 0, time.UTC), Filename: "20260205_030000.dump.gz",
+		FileSizeBytes: ptr(int64(1_240_000_000)), ChecksumCRC32: ptr("f7e42c9f"), Status: "success", DatabaseName: ptr("rgz"),
+		DurationSeconds: ptr(107), Attempt: 2, TriggeredBy: "scheduled", RestoreTestStatus: "not_tested"}
+}
+
+func TestCompose(t *testing.T) {
+	ok := seedBackup()
+	failedAttempt := catalog.Execution{Attempt: 1, BackupDate: ok.BackupDate.Add(-time.Minute), Status: "failed", ErrorMessage: ptr("connection refused")}
+	failed := catalog.Execution{Filename: "20260206_030000.dump.gz", BackupDate: ok.BackupDate.AddDate(0, 0, 1), Status: "failed",
+		ErrorMessage: ptr("pg_dump: error: connection to server failed"), Attempt: 4}
+	partial := ok
+	partial.Status, partial.ErrorMessage = "partial", ptr("S3 archive failed: cannot reach S3 at http://minio:9000")
+	rt := &catalog.RestoreTest{BackupFilename: ok.Filename, ErrorMessage: ptr("the restored copy differs"), Mismatches: []string{"table public.incidents is missing"}}
+	tests := []struct {
+		name    string
+		event   Event
+		lang    string
+		subject string
+		body    []string
+	}{
+		{"success after a failed attempt, in English", Event{Kind: BackupSuccess, Backup: ok, Attempts: []catalog.Execution{failedAttempt, ok},
+			NextRun: ok.BackupDate.AddDate(0, 0, 1), Host: "vm"}, "en",
+			"Backup OK — 1.2 GB — checksum f7e42c9f",
+			[]string{"succeeded after 1 failed attempt", "BACKUP POSTGRESQL", "Checksum CRC32", "Next: 2026-02-06 03:00:00 UTC"}},
+		{"success in French", Event{Kind: BackupSuccess, Backup: ok, Attempts: []catalog.Execution{ok}}, "fr",
+			"Backup OK — 1.2 GB — checksum f7e42c9f", []string{"La sauvegarde PostgreSQL de rgz a réussi.", "BACKUP POSTGRESQL"}},
+		{"failure with its attempts and the action", Event{Kind: BackupFailed, Backup: failed,
+			Attempts: []catalog.Execution{failedAttempt, failed}, Host: "vm"}, "en",
+			"Backup FAILED — pg_dump: error: connection to server failed",
+			[]string{"FAILED after 2 attempt(s)", "attempt 1 at 2026-02-05 02:59:00 UTC: connection refused", "rgz-backup backup", "docs/RESTORE.md"}},
+		{"failure in French", Event{Kind: BackupFailed, Backup: failed, Attempts: []catalog.Execution{failed}}, "fr",
+			"Backup FAILED — pg_dump: error: connection to server failed", []string{"a ÉCHOUÉ après 1 tentative(s)", "Action requise"}},
+		{"partial", Event{Kind: BackupPartial, Backup: partial}, "en",
+			"Backup PARTIAL — no S3 copy — S3 archive failed: cannot reach S3 at http://minio:9000", []string{"rgz-backup archive"}},
+		{"restore test failed", Event{Kind: RestoreTestFailed, Backup: ok, RestoreTest: rt}, "fr",
+			"Restore test FAILED — 20260205_030000.dump.gz", []string{"table public.incidents is missing", "--keep"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, err := Compose(tt.event, tt.lang)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.Subject != tt.subject {
+				t.Errorf("subject %q, want %q", m.Subject, tt.subject)
+			}
+			for _, want := range tt.body {
+				if !strings.Contains(m.Text, want) {
+					t.Errorf("text lacks %q:\n%s", want, m.Text)
+				}
+			}
+			if !strings.Contains(m.HTML, "<pre") || !strings.Contains(m.HTML, htmlEscaped(tt.subject)) {
+				t.Errorf("HTML part:\n%s", m.HTML)
+			}
+		})
+	}
+}
+
+func htmlEscaped(s string) string { return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s) }
+
+func TestOneDecimal(t *testing.T) {
+	for n, want := range map[int64]string{999: "999 bytes", 1_240_000_000: "1.2 GB", 262_701: "262.7 kB"} {
+		if got := OneDecimal(n); got != want {
+			t.Errorf("%d: %s, want %s", n, got, want)
+		}
+	}
+}
