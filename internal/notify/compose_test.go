@@ -69,7 +69,9 @@ func TestCompose(t *testing.T) {
 	}
 }
 
-func htmlEscaped(s string) string { return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s) }
+func htmlEscaped(s string) string {
+	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
+}
 
 func TestOneDecimal(t *testing.T) {
 	for n, want := range map[int64]string{999: "999 bytes", 1_240_000_000: "1.2 GB", 262_701: "262.7 kB"} {
