@@ -1,11 +1,16 @@
 package notify
 
 import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/mosaique/rgz-backup/internal/catalog"
+	"github.com/mosaique/rgz-backup/internal/config"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -78,5 +83,34 @@ func TestOneDecimal(t *testing.T) {
 		if got := OneDecimal(n); got != want {
 			t.Errorf("%d: %s, want %s", n, got, want)
 		}
+	}
+}
+
+// The webhook gets the event as JSON with a text field; its URL (a secret,
+// for Slack) never appears in an error.
+func TestWebhook(t *testing.T) {
+	got := make(chan map[string]any, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body map[string]any
+		json.NewDecoder(r.Body).Decode(&body)
+		got <- body
+	}))
+	defer srv.Close()
+	cfg := config.Notify{OnSuccess: true, OnFailure: true, Language: "en", WebhookURL: srv.URL + "/hooks/SECRET"}
+	if err := Deliver(context.Background(), cfg, Event{Kind: BackupSuccess, Backup: seedBackup()}); err != nil {
+		t.Fatal(err)
+	}
+	body := <-got
+	if !strings.HasPrefix(body["text"].(string), "Backup OK — 1.2 GB — checksum f7e42c9f") || body["event"] != BackupSuccess {
+		t.Fatalf("webhook body %v", body)
+	}
+	cfg.OnSuccess = false
+	if err := Deliver(context.Background(), cfg, Event{Kind: BackupSuccess, Backup: seedBackup()}); err != nil || len(got) != 0 {
+		t.Fatalf("BACKUP_NOTIFY_ON_SUCCESS=false still posted: %v", err)
+	}
+	cfg.WebhookURL = "http://127.0.0.1:1/hooks/SECRET"
+	err := Deliver(context.Background(), cfg, Event{Kind: BackupFailed, Backup: seedBackup()})
+	if err == nil || strings.Contains(err.Error(), "SECRET") {
+		t.Fatalf("unreachable webhook: %v", err)
 	}
 }
