@@ -8,6 +8,8 @@ STATICCHECK_VERSION=v0.8.2   # supports the Go of go.mod
 # MinIO, the S3 server the tests start on loopback (pinned in ARCHITECTURE.md).
 # Built from source: about 5 minutes on a cold build cache, once.
 MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c
+# Mailpit, the SMTP server the notification tests read through its API.
+MAILPIT_VERSION=v1.27.11
 
 log() { echo "install-deps: $*"; }
 
@@ -49,6 +51,12 @@ if [ ! -x "$gobin/minio" ] || [ "$(cat "$gobin/.minio-version" 2>/dev/null)" != 
   log "go install minio ${MINIO_VERSION} (slow: a large build)"
   go install "github.com/minio/minio@${MINIO_VERSION}"
   echo "$MINIO_VERSION" > "$gobin/.minio-version"
+fi
+
+if [ ! -x "$gobin/mailpit" ] || [ "$(cat "$gobin/.mailpit-version" 2>/dev/null)" != "$MAILPIT_VERSION" ]; then
+  log "go install mailpit ${MAILPIT_VERSION}"
+  go install "github.com/axllent/mailpit@${MAILPIT_VERSION}"
+  echo "$MAILPIT_VERSION" > "$gobin/.mailpit-version"
 fi
 
 go mod download

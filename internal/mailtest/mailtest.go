@@ -1,0 +1,149 @@
+// Package mailtest runs a real SMTP server, Mailpit, on loopback for
+// tests, and reads what arrived through its HTTP API. It can be stopped
+// and started again (an SMTP outage). The binary comes from
+// scripts/install-deps.sh; a missing one fails the tests.
+package mailtest
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Server is one Mailpit.
+type Server struct {
+	SMTPHost string
+	SMTPPort int
+	api      string
+	smtpAddr string
+	cmd      *exec.Cmd
+}
+
+func freeAddr() (string, int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", 0, err
+	}
+	defer l.Close()
+	return l.Addr().String(), l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func binary() (string, error) {
+	if p, err := exec.LookPath("mailpit"); err == nil {
+		return p, nil
+	}
+	out, err := exec.Command("go", "env", "GOPATH").Output()
+	if err == nil {
+		p := filepath.Join(strings.TrimSpace(string(out)), "bin", "mailpit")
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	return "", errors.New("mailpit not found (run scripts/install-deps.sh)")
+}
+
+// Start runs a Mailpit that accepts any login without TLS.
+func Start() (*Server, error) {
+	smtpAddr, smtpPort, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	apiAddr, _, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{SMTPHost: "127.0.0.1", SMTPPort: smtpPort, smtpAddr: smtpAddr, api: "http://" + apiAddr}
+	return s, s.Restart()
+}
+
+// Restart starts it again on the same addresses (after Stop).
+func (s *Server) Restart() error {
+	bin, err := binary()
+	if err != nil {
+		return err
+	}
+	addr := strings.TrimPrefix(s.api, "http://")
+	cmd := exec.Command(bin, "--smtp", s.smtpAddr, "--listen", addr, "--smtp-auth-accept-any", "--smtp-auth-allow-insecure",
+		"--disable-version-check", "--quiet")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start mailpit: %w", err)
+	}
+	s.cmd = cmd
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if res, err := http.Get(s.api + "/readyz"); err == nil {
+			res.Body.Close()
+			if res.StatusCode == 200 {
+				return nil
+			}
+		}
+	}
+	s.Stop()
+	return errors.New("mailpit did not become ready within 20 s")
+}
+
+// Stop stops it (what it received is kept in memory only: gone).
+func (s *Server) Stop() {
+	if s.cmd == nil {
+		return
+	}
+	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+	_ = s.cmd.Wait()
+	s.cmd = nil
+}
+
+// Mail is a message as it arrived.
+type Mail struct {
+	ID      string
+	Subject string
+	To      []string
+	Text    string
+	HTML    string
+}
+
+// Messages returns what arrived, newest first, with their bodies.
+func (s *Server) Messages() ([]Mail, error) {
+	var list struct {
+		Messages []struct {
+			ID      string
+			Subject string
+			To      []struct{ Address string }
+		}
+	}
+	if err := s.get("/api/v1/messages", &list); err != nil {
+		return nil, err
+	}
+	var out []Mail
+	for _, m := range list.Messages {
+		var full struct{ Text, HTML string }
+		if err := s.get("/api/v1/message/"+m.ID, &full); err != nil {
+			return nil, err
+		}
+		mail := Mail{ID: m.ID, Subject: m.Subject, Text: full.Text, HTML: full.HTML}
+		for _, to := range m.To {
+			mail.To = append(mail.To, to.Address)
+		}
+		out = append(out, mail)
+	}
+	return out, nil
+}
+
+func (s *Server) get(path string, v any) error {
+	res, err := http.Get(s.api + path)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	if res.StatusCode != 200 {
+		return fmt.Errorf("mailpit %s: %s", path, res.Status)
+	}
+	return json.NewDecoder(res.Body).Decode(v)
+}
