@@ -17,6 +17,7 @@ import (
 	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/jobs"
 	"github.com/mosaique/rgz-backup/internal/metrics"
+	"github.com/mosaique/rgz-backup/internal/notify"
 	"github.com/mosaique/rgz-backup/internal/report"
 )
 
@@ -67,6 +68,10 @@ printed; no daemon is needed without it.`,
 			if err == nil {
 				afterBackup(cmd.Context(), cfg, opts.Log)
 			}
+			if row.ID != "" {
+				host, _ := os.Hostname()
+				tell(cmd.Context(), cfg, notify.ForBackup(row, host), opts.Log)
+			}
 			writeTextfile(cmd.Context(), cfg, opts.Log)
 			if row.ID != "" {
 				if perr := printRow(cmd.OutOrStdout(), row, asJSON); perr != nil && err == nil {
@@ -92,6 +97,26 @@ func afterBackup(ctx context.Context, cfg config.Config, log *slog.Logger) {
 	}
 	defer store.Close()
 	backup.AfterBackup(ctx, store, cfg, log)
+}
+
+// tell sends a notification now; if that fails, it is queued for a
+// running daemon to retry, so that a mail server outage loses nothing.
+func tell(ctx context.Context, cfg config.Config, e notify.Event, log *slog.Logger) {
+	if !notify.Wanted(cfg.Notify, e.Kind) || (cfg.Notify.SMTP.Host == "" && cfg.Notify.WebhookURL == "") {
+		return
+	}
+	sendCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	err := notify.Deliver(sendCtx, cfg.Notify, e)
+	if err == nil {
+		return
+	}
+	qerr := withQueue(ctx, cfg, func(_ *catalog.Store, client *jobs.Client) error { return jobs.EnqueueNotify(ctx, client, e) })
+	if qerr != nil {
+		log.Error("notification not sent, nor queued", "event", e.Kind, "error", err, "queue_error", qerr)
+		return
+	}
+	log.Warn("notification not sent now; queued for the daemon to retry", "event", e.Kind, "error", err)
 }
 
 // writeTextfile writes BACKUP_METRICS_TEXTFILE, when set, for

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mosaique/rgz-backup/internal/catalog"
+	"github.com/mosaique/rgz-backup/internal/notify"
 	"github.com/mosaique/rgz-backup/internal/restoretest"
 )
 
@@ -54,6 +55,11 @@ printed but not recorded.`,
 			rt, err := restoretest.Run(cmd.Context(), store, o)
 			if store != nil {
 				writeTextfile(cmd.Context(), cfg, o.Log)
+			}
+			if err != nil && rt.ID != "" && store != nil {
+				row, _ := store.Get(cmd.Context(), rt.BackupID)
+				host, _ := os.Hostname()
+				tell(cmd.Context(), cfg, notify.Event{Kind: notify.RestoreTestFailed, Backup: row, RestoreTest: &rt, Host: host}, o.Log)
 			}
 			if rt.ID == "" {
 				return err // nothing was tested: no backup, or the catalog

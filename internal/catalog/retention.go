@@ -3,6 +3,7 @@ package catalog
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -73,4 +74,10 @@ func (s *Store) SetPartial(ctx context.Context, id, reason string) error {
 		return fmt.Errorf("mark %s partial: %w", id, err)
 	}
 	return nil
+}
+
+// RunAttempts returns the attempts of one run (its rows sharing run_id),
+// oldest first.
+func (s *Store) RunAttempts(ctx context.Context, runID string) ([]Execution, error) {
+	return s.query(ctx, "SELECT "+strings.Join(columns, ", ")+" FROM backup_executions WHERE run_id::text = $1 ORDER BY attempt, created_at", runID)
 }

@@ -69,7 +69,7 @@ type Options struct {
 func NewClient(pool *pgxpool.Pool, o Options) (*Client, error) {
 	cfg := o.Config
 	workers := river.NewWorkers()
-	if err := river.AddWorkerSafely(workers, &worker{cfg: cfg, store: o.Store, log: o.Log, shutdown: o.Shutdown}); err != nil {
+	if err := river.AddWorkerSafely(workers, &worker{deps: deps{cfg, o.Store, o.Log}, shutdown: o.Shutdown}); err != nil {
 		return nil, err
 	}
 	if err := river.AddWorkerSafely(workers, &retentionWorker{deps: deps{cfg, o.Store, o.Log}}); err != nil {
@@ -79,6 +79,9 @@ func NewClient(pool *pgxpool.Pool, o Options) (*Client, error) {
 		return nil, err
 	}
 	if err := river.AddWorkerSafely(workers, &restoreTestWorker{deps: deps{cfg, o.Store, o.Log}}); err != nil {
+		return nil, err
+	}
+	if err := river.AddWorkerSafely(workers, &notifyWorker{deps: deps{cfg, o.Store, o.Log}}); err != nil {
 		return nil, err
 	}
 	periodic := append(maintenancePeriodics(cfg), restoreTestPeriodic(cfg)...)
@@ -91,7 +94,7 @@ func NewClient(pool *pgxpool.Pool, o Options) (*Client, error) {
 	host, _ := os.Hostname()
 	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
 		ID:           fmt.Sprintf("%s-%d-%d", host, os.Getpid(), time.Now().Unix()),
-		Queues:       map[string]river.QueueConfig{Queue: {MaxWorkers: 1}, RestoreTestQueue: {MaxWorkers: 1}},
+		Queues:       map[string]river.QueueConfig{Queue: {MaxWorkers: 1}, RestoreTestQueue: {MaxWorkers: 1}, NotifyQueue: {MaxWorkers: 2}},
 		Workers:      workers,
 		PeriodicJobs: periodic,
 		MaxAttempts:  schedule.MaxAttempts,

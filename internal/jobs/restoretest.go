@@ -9,6 +9,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/mosaique/rgz-backup/internal/config"
+	"github.com/mosaique/rgz-backup/internal/notify"
 	"github.com/mosaique/rgz-backup/internal/restoretest"
 )
 
@@ -55,6 +56,10 @@ func (w *restoreTestWorker) Work(ctx context.Context, job *river.Job[RestoreTest
 		log.Warn("restore test skipped: no successful backup yet")
 	case err != nil:
 		log.Error("restore test failed", "file", rt.BackupFilename, "error", err)
+		if rt.ID != "" {
+			row, _ := w.store.Get(ctx, rt.BackupID)
+			w.Notify(ctx, notify.Event{Kind: notify.RestoreTestFailed, Backup: row, RestoreTest: &rt, Host: hostname()})
+		}
 	default:
 		log.Info("restore test passed", "file", rt.BackupFilename, "seconds", rt.DurationSeconds)
 	}

@@ -3,14 +3,12 @@ package jobs
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"time"
 
 	"github.com/riverqueue/river"
 
 	"github.com/mosaique/rgz-backup/internal/backup"
 	"github.com/mosaique/rgz-backup/internal/catalog"
-	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/lock"
 	"github.com/mosaique/rgz-backup/internal/schedule"
 )
@@ -18,9 +16,7 @@ import (
 // worker runs one attempt of a backup job.
 type worker struct {
 	river.WorkerDefaults[BackupArgs]
-	cfg      config.Config
-	store    *catalog.Store
-	log      *slog.Logger
+	deps
 	shutdown context.Context
 }
 
@@ -59,6 +55,10 @@ func (w *worker) Work(ctx context.Context, job *river.Job[BackupArgs]) error {
 	if err == nil {
 		log.Info("backup succeeded", "file", row.Filename)
 		backup.AfterBackup(ctx, w.store, w.cfg, log)
+		if now, err := w.store.Get(ctx, row.ID); err == nil {
+			row = now // a partial backup may have been healed meanwhile
+		}
+		w.Notify(ctx, w.backupEvent(ctx, row))
 		return nil
 	}
 	var held *lock.HeldError
@@ -68,8 +68,12 @@ func (w *worker) Work(ctx context.Context, job *river.Job[BackupArgs]) error {
 		log.Info("backup postponed: another backup holds the lock", "holder", err.Error())
 	case backup.Permanent(err):
 		log.Error("backup failed; retrying cannot heal this, not retried", "file", row.Filename, "error", err)
+		w.notifyFailure(ctx, row)
 	default:
 		log.Error("backup attempt failed", "file", row.Filename, "error", err, "attempts_left", job.MaxAttempts-job.Attempt)
+		if job.Attempt >= job.MaxAttempts { // once per run, after its last attempt
+			w.notifyFailure(ctx, row)
+		}
 	}
 	return outcome(err, w.cfg.RetryDelayScale)
 }
@@ -103,4 +107,10 @@ func outcome(err error, delayScale float64) error {
 		return river.JobCancel(err)
 	}
 	return err
+}
+
+func (w *worker) notifyFailure(ctx context.Context, row catalog.Execution) {
+	if row.ID != "" {
+		w.Notify(context.WithoutCancel(ctx), w.backupEvent(context.WithoutCancel(ctx), row))
+	}
 }

@@ -36,6 +36,19 @@ type Event struct {
 	Host        string               `json:"host"`
 }
 
+// ForBackup is the event a run's last row calls for: success, partial (no
+// S3 copy) or failed.
+func ForBackup(row catalog.Execution, host string) Event {
+	e := Event{Kind: BackupSuccess, Backup: row, Attempts: []catalog.Execution{row}, Host: host}
+	switch row.Status {
+	case catalog.StatusPartial:
+		e.Kind = BackupPartial
+	case catalog.StatusFailed:
+		e.Kind = BackupFailed
+	}
+	return e
+}
+
 // Message is what is sent.
 type Message struct {
 	Subject string

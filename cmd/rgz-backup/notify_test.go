@@ -1,0 +1,94 @@
+package main
+
+import (
+	"encoding/json"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mosaique/rgz-backup/internal/catalog"
+	"github.com/mosaique/rgz-backup/internal/mailtest"
+)
+
+func mailEnv(t *testing.T, env map[string]string, srv *mailtest.Server) {
+	env["SMTP_HOST"], env["SMTP_PORT"], env["SMTP_TLS"] = srv.SMTPHost, strconv.Itoa(srv.SMTPPort), "none"
+	env["SMTP_FROM"], env["BACKUP_NOTIFY_RECIPIENTS"] = "rgz-backup@mosaique.example", "noc@mosaique.example"
+	env["BACKUP_NOTIFY_LANGUAGE"] = "en"
+}
+
+func waitForMail(t *testing.T, srv *mailtest.Server, subjectPrefix string) mailtest.Mail {
+	t.Helper()
+	var found mailtest.Mail
+	waitFor(t, 60*time.Second, "a mail "+subjectPrefix, func() bool {
+		mails, _ := srv.Messages()
+		for _, m := range mails {
+			if strings.HasPrefix(m.Subject, subjectPrefix) {
+				found = m
+				return true
+			}
+		}
+		return false
+	})
+	return found
+}
+
+// The CLI tells of its one attempt: success with the report, failure with
+// the error and what to do.
+func TestMailsFromTheCLI(t *testing.T) {
+	srv, err := mailtest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	env := sampleEnv(t)
+	mailEnv(t, env, srv)
+	r := rgz(t, env, "backup", "--json")
+	var row catalog.Execution
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &row) != nil {
+		t.Fatalf("backup: %+v", r)
+	}
+	ok := waitForMail(t, srv, "Backup OK — ")
+	if !strings.HasSuffix(ok.Subject, "— checksum "+*row.ChecksumCRC32) || !strings.Contains(ok.Text, "BACKUP POSTGRESQL") ||
+		!strings.Contains(ok.Text, row.Filename) || len(ok.To) != 1 || ok.To[0] != "noc@mosaique.example" {
+		t.Fatalf("success mail: %+v", ok)
+	}
+
+	env["BACKUP_DATABASE_URL"] = strings.Replace(env["BACKUP_DATABASE_URL"], "/t", "/missing_t", 1)
+	if r := rgz(t, env, "backup"); r.code != 1 {
+		t.Fatalf("a backup of a missing database: %+v", r)
+	}
+	failed := waitForMail(t, srv, "Backup FAILED — ")
+	if !strings.Contains(failed.Text, "FAILED after 1 attempt") || !strings.Contains(failed.Text, "Action required") ||
+		!strings.Contains(failed.Text, "docs/RESTORE.md") {
+		t.Fatalf("failure mail: %+v", failed)
+	}
+}
+
+// With the mail server down, the backup still succeeds at once; the mail
+// goes out (through the daemon's retries) once the server is back.
+func TestSMTPOutageNeverFailsABackup(t *testing.T) {
+	srv, err := mailtest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	env := serveEnv(t)
+	env["POSTGRES_BACKUP_ENABLED"], env["BACKUP_RESTORE_TEST_ENABLED"] = "false", "false"
+	mailEnv(t, env, srv)
+	srv.Stop()
+	d := startServe(t, env)
+	if r := rgz(t, env, "backup"); r.code != 0 || !strings.Contains(r.stderr, "queued for the daemon") {
+		t.Fatalf("backup with SMTP down: %+v", r)
+	}
+	time.Sleep(2 * time.Second) // a retry or two fail meanwhile
+	if err := srv.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	waitForMail(t, srv, "Backup OK — ")
+	d.stop(syscall.SIGTERM, 30*time.Second)
+	if !strings.Contains(d.logs.String(), "notification not sent; retrying") || !strings.Contains(d.logs.String(), "notification sent") {
+		t.Fatalf("daemon logs:\n%s", d.logs.String())
+	}
+}
