@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/mosaique/rgz-backup/internal/catalog"
+	"github.com/mosaique/rgz-backup/internal/mailtest"
 	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/schedule"
 )
@@ -330,6 +331,12 @@ func TestRetriesWithBackoff(t *testing.T) {
 	env := serveEnv(t)
 	env["POSTGRES_BACKUP_ENABLED"] = "false"
 	env["BACKUP_MIN_SIZE_MB"] = "100000" // every attempt fails: "backup too small"
+	mail, err := mailtest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mail.Stop()
+	mailEnv(t, env, mail)
 	store := openStore(t, env)
 	d := startServe(t, env)
 	runID := enqueue(t, env)
@@ -357,6 +364,12 @@ func TestRetriesWithBackoff(t *testing.T) {
 	if !strings.Contains(d.logs.String(), "scheduled backups are disabled (POSTGRES_BACKUP_ENABLED=false)") {
 		t.Fatal("the daemon did not say scheduled backups are disabled")
 	}
+	// One mail for the run, after its last attempt, listing all four.
+	failed := waitForMail(t, mail, "Backup FAILED — ")
+	if mails, _ := mail.Messages(); len(mails) != 1 || !strings.Contains(failed.Text, "FAILED after 4 attempt(s)") ||
+		strings.Count(failed.Text, "backup too small") < 4 {
+		t.Fatalf("%d mails; the failure mail:\n%s", len(mails), failed.Text)
+	}
 	for _, r := range catalogRows(t, store) {
 		if r.TriggeredBy == "scheduled" || r.TriggeredBy == "catch_up" {
 			t.Fatalf("disabled schedule still ran %+v", r)
@@ -370,6 +383,12 @@ func TestTimeoutThenRetrySucceeds(t *testing.T) {
 	env := serveEnv(t)
 	env["POSTGRES_BACKUP_ENABLED"] = "false"
 	env["BACKUP_TIMEOUT_SECONDS"] = "2"
+	mail, err := mailtest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mail.Stop()
+	mailEnv(t, env, mail)
 	store := openStore(t, env)
 	release := blockDump(t, env)
 	startServe(t, env)
@@ -387,6 +406,11 @@ func TestTimeoutThenRetrySucceeds(t *testing.T) {
 	}
 	if left := tempFiles(env["BACKUP_LOCAL_DIR"]); len(left) != 0 {
 		t.Fatalf("the timed-out attempt left %v", left)
+	}
+	// The success mail says it came after a failed attempt; no failure mail.
+	ok := waitForMail(t, mail, "Backup OK — ")
+	if mails, _ := mail.Messages(); len(mails) != 1 || !strings.Contains(ok.Text, "after 1 failed attempt") {
+		t.Fatalf("%d mails; success mail:\n%s", len(mails), ok.Text)
 	}
 }
 
