@@ -8,14 +8,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/mosaique/rgz-backup/internal/testtool"
 )
 
 // Server is one Mailpit.
@@ -27,36 +26,13 @@ type Server struct {
 	cmd      *exec.Cmd
 }
 
-func freeAddr() (string, int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", 0, err
-	}
-	defer l.Close()
-	return l.Addr().String(), l.Addr().(*net.TCPAddr).Port, nil
-}
-
-func binary() (string, error) {
-	if p, err := exec.LookPath("mailpit"); err == nil {
-		return p, nil
-	}
-	out, err := exec.Command("go", "env", "GOPATH").Output()
-	if err == nil {
-		p := filepath.Join(strings.TrimSpace(string(out)), "bin", "mailpit")
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
-		}
-	}
-	return "", errors.New("mailpit not found (run scripts/install-deps.sh)")
-}
-
 // Start runs a Mailpit that accepts any login without TLS.
 func Start() (*Server, error) {
-	smtpAddr, smtpPort, err := freeAddr()
+	smtpAddr, smtpPort, err := testtool.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
-	apiAddr, _, err := freeAddr()
+	apiAddr, _, err := testtool.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
@@ -66,7 +42,7 @@ func Start() (*Server, error) {
 
 // Restart starts it again on the same addresses (after Stop).
 func (s *Server) Restart() error {
-	bin, err := binary()
+	bin, err := testtool.Find("mailpit")
 	if err != nil {
 		return err
 	}

@@ -151,18 +151,7 @@ type testView struct {
 }
 
 // OneDecimal is a size as the seed's subject writes it: "1.2 GB".
-func OneDecimal(n int64) string {
-	units := []string{"bytes", "kB", "MB", "GB", "TB"}
-	f, i := float64(n), 0
-	for f >= 1000 && i < len(units)-1 {
-		f /= 1000
-		i++
-	}
-	if i == 0 {
-		return fmt.Sprintf("%d bytes", n)
-	}
-	return fmt.Sprintf("%.1f %s", f, units[i])
-}
+func OneDecimal(n int64) string { return report.BytesWith(n, 1) }
 
 func deref(s *string) string {
 	if s == nil {

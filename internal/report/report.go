@@ -14,8 +14,11 @@ import (
 	"github.com/mosaique/rgz-backup/internal/retention"
 )
 
-// Bytes is a decimal size as the seed writes it: "1.24 GB".
-func Bytes(n int64) string {
+// Bytes is a decimal size as the seed's report writes it: "1.24 GB".
+func Bytes(n int64) string { return BytesWith(n, 2) }
+
+// BytesWith is Bytes with that many decimals ("1.2 GB" in a subject).
+func BytesWith(n int64, decimals int) string {
 	units := []string{"bytes", "kB", "MB", "GB", "TB"}
 	f, i := float64(n), 0
 	for f >= 1000 && i < len(units)-1 {
@@ -25,7 +28,7 @@ func Bytes(n int64) string {
 	if i == 0 {
 		return fmt.Sprintf("%d bytes", n)
 	}
-	return fmt.Sprintf("%.2f %s", f, units[i])
+	return fmt.Sprintf("%.*f %s", decimals, f, units[i])
 }
 
 // Grouped writes an integer with thousands separators: 1,240,000,000.

@@ -8,11 +8,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -21,6 +19,8 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/mosaique/rgz-backup/internal/testtool"
 )
 
 // Server is one MinIO server.
@@ -34,29 +34,12 @@ type Server struct {
 	cmd       *exec.Cmd
 }
 
-// Binary finds the minio program: PATH, then GOPATH/bin.
-func Binary() (string, error) {
-	if p, err := exec.LookPath("minio"); err == nil {
-		return p, nil
-	}
-	out, err := exec.Command("go", "env", "GOPATH").Output()
-	if err == nil {
-		p := filepath.Join(strings.TrimSpace(string(out)), "bin", "minio")
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
-		}
-	}
-	return "", errors.New("minio not found (run scripts/install-deps.sh)")
-}
-
 // Start runs a server keeping its data in dir.
 func Start(dir string) (*Server, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, _, err := testtool.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
-	addr := l.Addr().String()
-	l.Close()
 	s := &Server{Endpoint: "http://" + addr, AccessKey: "rgz-test-access", SecretKey: "rgz-test-secret-0123456789",
 		Region: "us-east-1", dir: dir, addr: addr}
 	return s, s.Restart()
@@ -64,7 +47,7 @@ func Start(dir string) (*Server, error) {
 
 // Restart starts the server again (after Stop) on the same address.
 func (s *Server) Restart() error {
-	bin, err := Binary()
+	bin, err := testtool.Find("minio")
 	if err != nil {
 		return err
 	}
