@@ -12,6 +12,17 @@ import (
 	"github.com/mosaique/rgz-backup/internal/mailtest"
 )
 
+// startMail runs a Mailpit for one test.
+func startMail(t *testing.T) *mailtest.Server {
+	t.Helper()
+	srv, err := mailtest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Stop)
+	return srv
+}
+
 func mailEnv(t *testing.T, env map[string]string, srv *mailtest.Server) {
 	env["SMTP_HOST"], env["SMTP_PORT"], env["SMTP_TLS"] = srv.SMTPHost, strconv.Itoa(srv.SMTPPort), "none"
 	env["SMTP_FROM"], env["BACKUP_NOTIFY_RECIPIENTS"] = "rgz-backup@mosaique.example", "noc@mosaique.example"
@@ -37,11 +48,7 @@ func waitForMail(t *testing.T, srv *mailtest.Server, subjectPrefix string) mailt
 // The CLI tells of its one attempt: success with the report, failure with
 // the error and what to do.
 func TestMailsFromTheCLI(t *testing.T) {
-	srv, err := mailtest.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Stop()
+	srv := startMail(t)
 	env := sampleEnv(t)
 	mailEnv(t, env, srv)
 	r := rgz(t, env, "backup", "--json")
@@ -69,11 +76,7 @@ func TestMailsFromTheCLI(t *testing.T) {
 // With the mail server down, the backup still succeeds at once; the mail
 // goes out (through the daemon's retries) once the server is back.
 func TestSMTPOutageNeverFailsABackup(t *testing.T) {
-	srv, err := mailtest.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Stop()
+	srv := startMail(t)
 	env := serveEnv(t)
 	env["POSTGRES_BACKUP_ENABLED"], env["BACKUP_RESTORE_TEST_ENABLED"] = "false", "false"
 	mailEnv(t, env, srv)

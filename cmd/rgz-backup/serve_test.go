@@ -20,7 +20,6 @@ import (
 
 	"github.com/mosaique/rgz-backup/internal/catalog"
 	"github.com/mosaique/rgz-backup/internal/config"
-	"github.com/mosaique/rgz-backup/internal/mailtest"
 	"github.com/mosaique/rgz-backup/internal/schedule"
 )
 
@@ -331,11 +330,7 @@ func TestRetriesWithBackoff(t *testing.T) {
 	env := serveEnv(t)
 	env["POSTGRES_BACKUP_ENABLED"] = "false"
 	env["BACKUP_MIN_SIZE_MB"] = "100000" // every attempt fails: "backup too small"
-	mail, err := mailtest.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer mail.Stop()
+	mail := startMail(t)
 	mailEnv(t, env, mail)
 	store := openStore(t, env)
 	d := startServe(t, env)
@@ -383,11 +378,7 @@ func TestTimeoutThenRetrySucceeds(t *testing.T) {
 	env := serveEnv(t)
 	env["POSTGRES_BACKUP_ENABLED"] = "false"
 	env["BACKUP_TIMEOUT_SECONDS"] = "2"
-	mail, err := mailtest.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer mail.Stop()
+	mail := startMail(t)
 	mailEnv(t, env, mail)
 	store := openStore(t, env)
 	release := blockDump(t, env)

@@ -6,12 +6,10 @@ package mailtest
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"os/exec"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/mosaique/rgz-backup/internal/testtool"
@@ -23,7 +21,7 @@ type Server struct {
 	SMTPPort int
 	api      string
 	smtpAddr string
-	cmd      *exec.Cmd
+	proc     testtool.Process
 }
 
 // Start runs a Mailpit that accepts any login without TLS.
@@ -49,32 +47,11 @@ func (s *Server) Restart() error {
 	addr := strings.TrimPrefix(s.api, "http://")
 	cmd := exec.Command(bin, "--smtp", s.smtpAddr, "--listen", addr, "--smtp-auth-accept-any", "--smtp-auth-allow-insecure",
 		"--disable-version-check", "--quiet")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start mailpit: %w", err)
-	}
-	s.cmd = cmd
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if res, err := http.Get(s.api + "/readyz"); err == nil {
-			res.Body.Close()
-			if res.StatusCode == 200 {
-				return nil
-			}
-		}
-	}
-	s.Stop()
-	return errors.New("mailpit did not become ready within 20 s")
+	return s.proc.Start(cmd, s.api+"/readyz", 20*time.Second)
 }
 
 // Stop stops it (what it received is kept in memory only: gone).
-func (s *Server) Stop() {
-	if s.cmd == nil {
-		return
-	}
-	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-	_ = s.cmd.Wait()
-	s.cmd = nil
-}
+func (s *Server) Stop() { s.proc.Stop() }
 
 // Mail is a message as it arrived.
 type Mail struct {

@@ -6,14 +6,11 @@ package s3test
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -31,7 +28,7 @@ type Server struct {
 	Region    string
 	dir       string
 	addr      string
-	cmd       *exec.Cmd
+	proc      testtool.Process
 }
 
 // Start runs a server keeping its data in dir.
@@ -54,35 +51,11 @@ func (s *Server) Restart() error {
 	cmd := exec.Command(bin, "server", s.dir, "--address", s.addr, "--console-address", "127.0.0.1:0", "--quiet")
 	cmd.Env = append(os.Environ(), "MINIO_ROOT_USER="+s.AccessKey, "MINIO_ROOT_PASSWORD="+s.SecretKey,
 		"MINIO_REGION="+s.Region, "MINIO_BROWSER=off", "MINIO_UPDATE=off")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start minio: %w", err)
-	}
-	s.cmd = cmd
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		resp, err := http.Get(s.Endpoint + "/minio/health/ready")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	s.Stop()
-	return errors.New("minio did not become ready within 30 s")
+	return s.proc.Start(cmd, s.Endpoint+"/minio/health/ready", 30*time.Second)
 }
 
 // Stop stops the server; its data stays for Restart.
-func (s *Server) Stop() {
-	if s.cmd == nil {
-		return
-	}
-	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-	_ = s.cmd.Wait()
-	s.cmd = nil
-}
+func (s *Server) Stop() { s.proc.Stop() }
 
 // Client is an SDK client with the root credentials, for tests to look
 // at what landed.

@@ -1,15 +1,18 @@
 // Package testtool finds the programs the install script gives the tests
-// (MinIO, Mailpit: `go install`ed into GOPATH/bin) and free loopback
-// addresses to run them on.
+// (MinIO, Mailpit: `go install`ed into GOPATH/bin), free loopback
+// addresses to run them on, and runs them.
 package testtool
 
 import (
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
+	"time"
 )
 
 // Find looks for name in PATH, then in GOPATH/bin.
@@ -35,4 +38,38 @@ func FreeAddr() (string, int, error) {
 	}
 	defer l.Close()
 	return l.Addr().String(), l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// Process is a server program a test starts, stops and starts again.
+type Process struct{ cmd *exec.Cmd }
+
+// Start runs cmd in its own process group (killed with the test process)
+// and waits until readyURL answers 200.
+func (p *Process) Start(cmd *exec.Cmd, readyURL string, within time.Duration) error {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start %s: %w", filepath.Base(cmd.Path), err)
+	}
+	p.cmd = cmd
+	for deadline := time.Now().Add(within); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if res, err := http.Get(readyURL); err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+	}
+	p.Stop()
+	return fmt.Errorf("%s did not become ready within %s", filepath.Base(cmd.Path), within)
+}
+
+// Stop kills the program and its children at once: an outage, not a
+// shutdown.
+func (p *Process) Stop() {
+	if p.cmd == nil {
+		return
+	}
+	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+	_ = p.cmd.Wait()
+	p.cmd = nil
 }
