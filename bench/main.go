@@ -60,17 +60,11 @@ func main() {
 func run(binary string, scale, repeat int, onlyOurs bool) error {
 	ctx := context.Background()
 	binary, _ = filepath.Abs(binary)
-	work, err := os.MkdirTemp("", "rgz-bench-")
+	work, cluster, done, err := startCluster(ctx, "rgz-bench-")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(work)
-	os.Chmod(work, 0o755) // the server may run as postgres: let it through
-	cluster, err := pgtest.Start(ctx, filepath.Join(work, "pg"))
-	if err != nil {
-		return err
-	}
-	defer cluster.Remove()
+	defer done()
 	if err := cluster.CreateDatabase(ctx, "rgz"); err != nil {
 		return err
 	}
@@ -296,4 +290,20 @@ func printTable(r []measure, samples [][]measure, onlyOurs bool) {
 	}
 	rss := float64(peak) / 1024
 	check("peak RSS of rgz-backup, MB (< 100)", rss, rss < 100)
+}
+
+// startCluster makes a work directory and a throwaway PostgreSQL in it;
+// done removes both.
+func startCluster(ctx context.Context, prefix string) (string, *pgtest.Cluster, func(), error) {
+	work, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	os.Chmod(work, 0o755) // the server may run as postgres: let it through
+	cluster, err := pgtest.Start(ctx, filepath.Join(work, "pg"))
+	if err != nil {
+		os.RemoveAll(work)
+		return "", nil, nil, err
+	}
+	return work, cluster, func() { cluster.Remove(); os.RemoveAll(work) }, nil
 }

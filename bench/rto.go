@@ -11,26 +11,19 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mosaique/rgz-backup/internal/pgtest"
 	"github.com/mosaique/rgz-backup/internal/sample"
 )
 
 // rto measures the restore time (the restore test's duration, the RTO
-// figure of docs/RTO-RPO.md) at each sample scale, in one run.
+// figure of docs/RESTORE.md) at each sample scale, in one run.
 func rto(binary string, scales []int) error {
 	ctx := context.Background()
 	binary, _ = filepath.Abs(binary)
-	work, err := os.MkdirTemp("", "rgz-rto-")
+	work, cluster, done, err := startCluster(ctx, "rgz-rto-")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(work)
-	os.Chmod(work, 0o755) // the server may run as postgres: let it through
-	cluster, err := pgtest.Start(ctx, filepath.Join(work, "pg"))
-	if err != nil {
-		return err
-	}
-	defer cluster.Remove()
+	defer done()
 	fmt.Printf("%-6s %10s %12s %12s %14s\n", "scale", "db MB", "backup MB", "backup s", "restore test s")
 	for _, scale := range scales {
 		db := fmt.Sprintf("rgz_%d", scale)
