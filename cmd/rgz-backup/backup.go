@@ -70,7 +70,7 @@ printed; no daemon is needed without it.`,
 			}
 			if row.ID != "" {
 				host, _ := os.Hostname()
-				tell(cmd.Context(), cfg, notify.ForBackup(row, host), opts.Log)
+				tell(cmd.Context(), cfg, notify.ForBackup(backup.Reported(row, err), host), opts.Log)
 			}
 			writeTextfile(cmd.Context(), cfg, opts.Log)
 			if row.ID != "" {

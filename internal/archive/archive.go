@@ -40,12 +40,12 @@ func (s Sums) RawCRC32Hex() string { return fmt.Sprintf("%08x", s.RawCRC32) }
 // SHA256Hex is the file's SHA-256 in lowercase hex.
 func (s Sums) SHA256Hex() string { return hex.EncodeToString(s.SHA256[:]) }
 
-// tempPrefix marks files being written; anything named so is never a backup.
-const tempPrefix = ".tmp-"
+// TempPrefix marks files being written; anything named so is never a backup.
+const TempPrefix = ".tmp-"
 
 // TempName is a fresh temporary name for name: hidden, never taken for a
 // backup, removed by RemoveOrphans if its writer dies.
-func TempName(name string) string { return tempPrefix + name + "-" + randomSuffix() }
+func TempName(name string) string { return TempPrefix + name + "-" + randomSuffix() }
 
 // Writer is a backup file being written. Write the uncompressed stream to
 // it, Close it, then Commit it under its final name or Abort it.
@@ -243,7 +243,7 @@ func RemoveOrphans(dir string) ([]string, error) {
 	}
 	var removed []string
 	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), tempPrefix) && e.Type().IsRegular() {
+		if strings.HasPrefix(e.Name(), TempPrefix) && e.Type().IsRegular() {
 			if err := os.Remove(filepath.Join(dir, e.Name())); err == nil {
 				removed = append(removed, e.Name())
 			}

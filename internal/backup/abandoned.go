@@ -2,25 +2,37 @@ package backup
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/mosaique/rgz-backup/internal/archive"
 	"github.com/mosaique/rgz-backup/internal/catalog"
 )
 
-// RecoverAbandoned cleans up after attempts whose process died (SIGKILL,
-// crash, lost host) or whose outcome the catalog refused: it removes
-// temporary files left in dir and records each such attempt. One that had
-// written its manifest (the last step before its row: the file was whole
-// and validated) is recorded as the success it was; any other is recorded
-// as failed, and what it had published is removed. Call it only while
-// holding the backup lock (lock.Both): every live attempt holds that lock,
-// so the attempts still listed are dead. It returns the failed ones, so
-// that the daemon can retry their jobs.
+// RecoverAbandoned records what earlier attempts could not, and cleans up
+// after them: it removes temporary files left in dir, and for each attempt
+// still listed in the catalog (its process died, or the catalog refused its
+// outcome):
+//   - one whose dump is published with its manifest (the file was whole and
+//     validated) is recorded as the success it was, whatever the catalog
+//     held for it;
+//   - one that noted its failure in dir because the catalog was unreachable
+//     is recorded with that failure's real cause;
+//   - any other is recorded as failed ("abandoned"), and its sidecars are
+//     removed (a validated dump is never removed: see removeUnrecorded).
+//
+// Then every valid backup in dir whose manifest the catalog does not know,
+// or knows as failed, is recorded from its manifest (Adopt).
+//
+// Call it only while holding the backup lock (lock.Both): every live
+// attempt holds that lock, so the attempts still listed are over. It
+// returns the abandoned ones, so that the daemon can retry their jobs.
 func RecoverAbandoned(ctx context.Context, store *catalog.Store, dir string, now time.Time, log *slog.Logger) ([]catalog.Attempt, error) {
 	if removed, _ := archive.RemoveOrphans(dir); len(removed) > 0 {
 		log.Warn("removed temporary files left by an interrupted backup", "files", removed)
@@ -29,64 +41,185 @@ func RecoverAbandoned(ctx context.Context, store *catalog.Store, dir string, now
 	if err != nil {
 		return nil, err
 	}
+	notes := failureNotes(dir, log)
 	host, _ := os.Hostname()
-	var failed []catalog.Attempt
+	var abandoned []catalog.Attempt
 	for _, a := range attempts {
 		if done, ok := validated(a); ok {
-			if err := store.Insert(ctx, &done); err != nil {
+			if _, err := store.RecordValid(ctx, &done); err != nil {
 				return nil, err
 			}
-			log.Warn("recorded a backup whose process stopped after validating it", "file", done.Filename, "pid", a.PID, "host", a.Hostname)
+			log.Warn("recorded a valid backup whose attempt could not record it", "file", done.Filename, "pid", a.PID, "host", a.Hostname)
 			continue
 		}
-		failed = append(failed, a)
 		row := a.Execution
-		removeUnrecorded(ctx, store, row, log)
-		msg := fmt.Sprintf("abandoned: the process running this attempt (pid %d on %s, started %s) stopped before it finished (killed, crashed or host lost); recorded by %s at %s",
-			a.PID, a.Hostname, a.StartedAt.UTC().Format(time.RFC3339), host, now.UTC().Format(time.RFC3339))
-		end := now.UTC().Truncate(time.Microsecond)
-		row.Status, row.ErrorMessage, row.FinishedAt, row.CreatedAt = catalog.StatusFailed, &msg, &end, end
-		row.FileSizeBytes, row.ChecksumCRC32, row.ChecksumSHA256, row.RetentionUntil = nil, nil, nil, nil
+		if noted, ok := notes[row.ID]; ok {
+			row = lateFailure(noted)
+			delete(notes, row.ID)
+		} else {
+			abandoned = append(abandoned, a)
+			msg := fmt.Sprintf("abandoned: the process running this attempt (pid %d on %s, started %s) stopped before it finished (killed, crashed or host lost); recorded by %s at %s",
+				a.PID, a.Hostname, a.StartedAt.UTC().Format(time.RFC3339), host, now.UTC().Format(time.RFC3339))
+			end := now.UTC().Truncate(time.Microsecond)
+			row.Status, row.ErrorMessage, row.FinishedAt, row.CreatedAt = catalog.StatusFailed, &msg, &end, end
+			row.FileSizeBytes, row.ChecksumCRC32, row.ChecksumSHA256, row.RetentionUntil = nil, nil, nil, nil
+		}
+		removeUnrecorded(ctx, store, dir, a.Execution, log)
+		row.FilePath = nil // a failed attempt owns no file
 		if err := store.Insert(ctx, &row); err != nil {
 			return nil, err
 		}
-		log.Warn("recorded an abandoned backup attempt as failed", "file", row.Filename, "attempt", row.Attempt,
-			"run_id", deref(row.RunID), "pid", a.PID, "host", a.Hostname)
+		removeFailureNote(dir, row.ID)
+		log.Warn("recorded a backup attempt that could not record its own failure", "file", row.Filename, "attempt", row.Attempt,
+			"run_id", deref(row.RunID), "pid", a.PID, "host", a.Hostname, "error", deref(row.ErrorMessage))
 	}
-	return failed, nil
+	// Notes of attempts that never reached the catalog at all.
+	for id, noted := range notes {
+		if _, err := store.Get(ctx, id); errors.Is(err, catalog.ErrNotFound) {
+			row := lateFailure(noted)
+			if err := store.Insert(ctx, &row); err != nil {
+				return nil, err
+			}
+			log.Warn("recorded a failed attempt noted while the catalog was unreachable", "file", row.Filename, "error", deref(row.ErrorMessage))
+		} else if err != nil {
+			return nil, err
+		}
+		removeFailureNote(dir, id)
+	}
+	if _, err := Adopt(ctx, store, dir, log); err != nil {
+		return nil, err
+	}
+	return abandoned, nil
 }
 
-// validated returns the row an attempt wrote in its manifest, which it does
-// only once its file is published and valid.
+// validated returns the row an attempt wrote in its manifest: a manifest
+// saying success beside the dump under its final name means the dump was
+// validated (the manifest is written before the dump is named).
 func validated(a catalog.Attempt) (catalog.Execution, bool) {
 	if a.Execution.FilePath == nil {
 		return catalog.Execution{}, false
 	}
-	m, err := ReadManifest(*a.Execution.FilePath + ".manifest.json")
-	if err != nil || m.ID != a.Execution.ID || m.Status != catalog.StatusSuccess {
+	return validManifest(*a.Execution.FilePath, a.Execution.ID)
+}
+
+// validManifest reads the manifest of the dump at path and returns its row
+// when it says success (for the given id, unless id is empty) and the dump
+// is there with the size it records.
+func validManifest(path, id string) (catalog.Execution, bool) {
+	m, err := ReadManifest(path + ".manifest.json")
+	if err != nil || (id != "" && m.ID != id) || m.Status != catalog.StatusSuccess {
 		return catalog.Execution{}, false
 	}
-	if _, err := os.Stat(*a.Execution.FilePath); err != nil {
+	st, err := os.Stat(path)
+	if err != nil || m.FileSizeBytes == nil || st.Size() != *m.FileSizeBytes {
 		return catalog.Execution{}, false
 	}
 	return m, true
 }
 
-// removeUnrecorded removes the files an abandoned attempt may have
-// published before it died, as a failed attempt does: a backup without a
-// success row is not one. A file some recorded backup names is kept.
-func removeUnrecorded(ctx context.Context, store *catalog.Store, row catalog.Execution, log *slog.Logger) {
-	if row.FilePath == nil {
-		return
+// Adopt records every valid backup in dir (a manifest saying success, the
+// dump there with its size) that the catalog lacks or holds as failed. It
+// returns the names it recorded.
+func Adopt(ctx context.Context, store *catalog.Store, dir string, log *slog.Logger) ([]string, error) {
+	rows, err := Manifests(dir)
+	if err != nil {
+		log.Warn("manifests in the backup directory not read", "error", err)
+		return nil, nil
 	}
-	if _, err := store.ByFilename(ctx, row.Filename); !errors.Is(err, catalog.ErrNotFound) {
-		return // recorded (or the catalog cannot say): not ours to remove
-	}
-	for _, f := range row.Files("") {
-		if err := os.Remove(f); err == nil {
-			log.Warn("removed a file published by an abandoned attempt", "file", f)
+	var adopted []string
+	for _, m := range rows {
+		row, ok := validManifest(filepath.Join(dir, m.Filename), m.ID)
+		if !ok {
+			continue
+		}
+		if got, err := store.Get(ctx, row.ID); err == nil && got.Status != catalog.StatusFailed {
+			continue
+		}
+		outcome, err := store.RecordValid(ctx, &row)
+		if err != nil {
+			return adopted, err
+		}
+		if outcome != catalog.AlreadyRecorded {
+			adopted = append(adopted, row.Filename)
+			log.Warn("recorded a valid backup the catalog did not have as such, from its manifest", "file", row.Filename)
 		}
 	}
+	return adopted, nil
+}
+
+// removeUnrecorded cleans up after an attempt that ended without a valid
+// backup: it removes the sidecars it wrote, and moves a dump it left under
+// its final name out of the way, to a hidden name (".unverified-NAME"), for
+// a person to look at. Such a dump cannot be one this version validated
+// (those get their manifest before their name), and a file named like a
+// backup must always verify; but a file that might hold data is never
+// deleted here. Nothing that a good row owns is touched.
+func removeUnrecorded(ctx context.Context, store *catalog.Store, dir string, row catalog.Execution, log *slog.Logger) {
+	if owner, err := store.ByFilename(ctx, row.Filename); err == nil && owner.Status != catalog.StatusFailed {
+		return // someone else's files (never with claimed names; cheap to check)
+	} else if err != nil && !errors.Is(err, catalog.ErrNotFound) {
+		return // the catalog cannot say: leave them
+	}
+	files := row.Files(dir)
+	if _, err := os.Stat(files[0]); err == nil {
+		aside := filepath.Join(filepath.Dir(files[0]), UnverifiedPrefix+filepath.Base(files[0]))
+		if err := os.Rename(files[0], aside); err == nil {
+			log.Warn("an attempt that did not finish left a dump without a valid manifest: moved aside, not deleted", "file", files[0], "now", aside)
+		}
+	}
+	for _, f := range files[1:] {
+		if err := os.Remove(f); err == nil {
+			log.Warn("removed a sidecar left by an attempt that did not finish", "file", f)
+		}
+	}
+}
+
+// UnverifiedPrefix hides a dump that recovery could not vouch for.
+const UnverifiedPrefix = ".unverified-"
+
+// A failure note is how an attempt that failed while the catalog was
+// unreachable keeps its cause for the next run: a hidden JSON file holding
+// the failed row (hidden files are never taken for backups).
+const failureNotePrefix = ".failed-attempt-"
+
+func failureNotePath(dir, id string) string { return filepath.Join(dir, failureNotePrefix+id+".json") }
+
+func writeFailureNote(dir string, row catalog.Execution) error {
+	b, err := json.Marshal(row)
+	if err != nil {
+		return err
+	}
+	return archive.WriteFileAtomic(failureNotePath(dir, row.ID), b)
+}
+
+func removeFailureNote(dir, id string) { os.Remove(failureNotePath(dir, id)) }
+
+// failureNotes reads the notes in dir, by attempt id. An unreadable note
+// is logged and left for a person to look at.
+func failureNotes(dir string, log *slog.Logger) map[string]catalog.Execution {
+	paths, _ := filepath.Glob(filepath.Join(dir, failureNotePrefix+"*.json"))
+	notes := map[string]catalog.Execution{}
+	for _, p := range paths {
+		var row catalog.Execution
+		b, err := os.ReadFile(p)
+		if err == nil {
+			err = json.Unmarshal(b, &row)
+		}
+		if err != nil || row.ID == "" || !strings.HasSuffix(p, row.ID+".json") {
+			log.Warn("unreadable failure note left alone", "file", p, "error", err)
+			continue
+		}
+		notes[row.ID] = row
+	}
+	return notes
+}
+
+// lateFailure is a noted failure as it is recorded: failed, owning no file,
+// and saying it was recorded late.
+func lateFailure(row catalog.Execution) catalog.Execution {
+	msg := deref(row.ErrorMessage) + " (recorded late: the catalog was unreachable when the attempt ended)"
+	row.Status, row.ErrorMessage, row.FilePath = catalog.StatusFailed, &msg, nil
+	return row
 }
 
 func deref(s *string) string {

@@ -93,14 +93,24 @@ func Run(ctx context.Context, o Options) (catalog.Execution, error) {
 	if _, err := RecoverAbandoned(ctx, store, cfg.LocalDir, o.Now(), o.Log); err != nil {
 		return r.fail(ctx, err)
 	}
-	host, _ := os.Hostname()
-	if err := store.BeginAttempt(ctx, catalog.Attempt{Execution: r.row, StartedAt: began, Hostname: host, PID: os.Getpid(), JobID: o.JobID}); err != nil {
-		return r.fail(ctx, err)
+	if done, ok := r.alreadyDone(ctx); ok {
+		r.row = done
+	} else {
+		if err := r.claimName(ctx); err != nil {
+			return r.fail(ctx, err)
+		}
+		host, _ := os.Hostname()
+		if err := store.BeginAttempt(ctx, catalog.Attempt{Execution: r.row, StartedAt: began, Hostname: host, PID: os.Getpid(), JobID: o.JobID}); err != nil {
+			return r.fail(ctx, err)
+		}
+		if err := r.take(ctx); err != nil {
+			if r.published {
+				return r.unrecorded(err)
+			}
+			return r.fail(ctx, err)
+		}
 	}
-	if err := r.take(ctx); err != nil {
-		return r.fail(ctx, err)
-	}
-	if cfg.S3.Enabled {
+	if cfg.S3.Enabled && r.row.ArchiveS3Path == nil {
 		// The upload has a budget of its own: the backup is already safe
 		// on disk, and a slow link must not make it fail.
 		s3ctx, cancel := context.WithTimeoutCause(parent, cfg.Timeout, fmt.Errorf("S3 upload timeout after %ds", int(cfg.Timeout.Seconds())))
@@ -108,6 +118,21 @@ func Run(ctx context.Context, o Options) (catalog.Execution, error) {
 		r.row = r.offsite(s3ctx)
 	}
 	return r.row, nil
+}
+
+// alreadyDone finds the good row of this run when an earlier attempt wrote
+// a valid backup that only now got recorded (by RecoverAbandoned): a retry
+// then has nothing to take again.
+func (r *run) alreadyDone(ctx context.Context) (catalog.Execution, bool) {
+	if r.o.Attempt <= 1 {
+		return catalog.Execution{}, false
+	}
+	row, err := r.store.GoodRowOfRun(ctx, r.o.RunID)
+	if err != nil {
+		return catalog.Execution{}, false
+	}
+	r.o.Log.Info("an earlier attempt of this run wrote a valid backup, now recorded: nothing to take again", "file", row.Filename)
+	return row, true
 }
 
 // offsite copies the recorded backup to S3; a failure leaves it partial.
@@ -174,11 +199,16 @@ type run struct {
 	started time.Time // the backup date: second precision, names the file
 	began   time.Time // exact, for durations
 	row     catalog.Execution
-	files   []string // published files, removed again if the attempt fails
+	files   []string // sidecars written, removed again if the attempt fails
+	// published: the validated dump has its final name. From then on the
+	// attempt never fails in a way that deletes or disowns it.
+	published bool
 }
 
+// newRow is the row as the attempt begins. Its name is the start's second
+// until claimName, under the lock, makes sure no one else has it.
 func (r *run) newRow() catalog.Execution {
-	name := r.started.Format("20060102_150405") + archive.Extension(r.cfg.CompressionFormat)
+	name := r.started.Format(StemLayout) + archive.Extension(r.cfg.CompressionFormat)
 	host, _ := os.Hostname()
 	path := filepath.Join(r.cfg.LocalDir, name)
 	format, level := r.cfg.CompressionFormat, r.cfg.CompressionLevel
@@ -321,51 +351,87 @@ func (r *run) stream(ctx context.Context, snap *snapshot) (*archive.Writer, stre
 	return w, got, nil
 }
 
-// publish gives the validated file its name, writes the sidecars and
-// records the row.
+// publish writes the sidecars, gives the validated file its name, and
+// records the row. The order is what makes every stop safe: the .sha256,
+// the globals and the manifest come first, the dump's name last, so that a
+// dump under its final name always has the manifest that proves it valid.
+// From then on (r.published) nothing deletes it: a row that cannot be
+// written is written later, from the manifest (RecoverAbandoned, Rebuild).
 func (r *run) publish(ctx context.Context, w *archive.Writer, got streamed) error {
-	path, err := w.Commit()
-	if err != nil {
-		return err
-	}
-	r.files = append(r.files, path)
 	r.setSums(got.sums)
 	r.row.ObjectCounts, r.row.RowCounts = got.counts, got.rowCounts
+	r.classify(ctx, got)
+	r.dumpGlobals(ctx)
+	r.row.Status = catalog.StatusSuccess
+	r.finish()
+	path := *r.row.FilePath
 	if err := r.writeSHA256(path, got.sums); err != nil {
 		return err
 	}
-	r.dumpGlobals(ctx)
-
-	recent, err := r.store.List(ctx, catalog.Filter{Status: catalog.StatusSuccess, Limit: 7})
-	if err != nil {
-		return err
-	}
-	r.row.SuspectReasons = Suspicions(got.sums.RawSize, got.counts.Tables, recent)
-	r.row.Suspect = len(r.row.SuspectReasons) > 0
-	y, m, _ := r.started.Date()
-	sameMonth, err := r.store.List(ctx, catalog.Filter{Since: time.Date(y, m, 1, 0, 0, 0, 0, time.UTC)})
-	if err != nil {
-		return err
-	}
-	r.row.RetentionClass = retention.ClassOf(r.row, sameMonth)
-	until := catalog.Date{Time: retention.Expiry(r.started, r.row.RetentionClass, r.cfg.LocalRetentionDays, r.cfg.CriticalRetentionDays)}
-	r.row.RetentionUntil = &until
-	r.row.Status = catalog.StatusSuccess
-	r.finish()
 	if err := r.writeManifest(path); err != nil {
 		return err
 	}
-	if err := r.store.Insert(ctx, &r.row); err != nil {
-		// The files are whole and describe themselves; keep them (a catalog
-		// rebuild can record them later) but say the run did not end well.
-		r.files = nil
-		return fmt.Errorf("backup %s is written and valid, but: %w", r.row.Filename, err)
+	if _, err := w.Commit(); err != nil {
+		if _, statErr := os.Stat(path); statErr != nil {
+			return err // not published: the sidecars go with the attempt
+		}
+		r.o.Log.Warn("backup published, but the publication reported a problem", "file", r.row.Filename, "error", err)
+	}
+	r.published = true
+	// The backup is done: recording it is worth a few seconds past the
+	// attempt's deadline.
+	recordCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer cancel()
+	if err := r.store.Insert(recordCtx, &r.row); err != nil {
+		return err
 	}
 	r.o.Log.Info("backup recorded", "file", r.row.Filename, "seconds", r.since().Seconds())
 	if r.row.Suspect {
 		r.o.Log.Warn("backup is suspect", "file", r.row.Filename, "reasons", r.row.SuspectReasons)
 	}
 	return nil
+}
+
+// recordTimeout bounds writing a row once the attempt's own time is up.
+const recordTimeout = 15 * time.Second
+
+// classify compares the new backup with the recent good ones (suspicion)
+// and decides its retention class. They come from the catalog or, when it
+// cannot be read, from the manifests in the backup directory: a catalog
+// hiccup must not cost a valid backup (retention's promotions correct a
+// class later if the manifests did not know enough).
+func (r *run) classify(ctx context.Context, got streamed) {
+	y, m, _ := r.started.Date()
+	monthStart := time.Date(y, m, 1, 0, 0, 0, 0, time.UTC)
+	recent, err := r.store.List(ctx, catalog.Filter{Status: catalog.StatusSuccess, Limit: 7})
+	var sameMonth []catalog.Execution
+	if err == nil {
+		sameMonth, err = r.store.List(ctx, catalog.Filter{Since: monthStart})
+	}
+	if err != nil {
+		r.warn("the catalog could not be read to classify this backup (%v); classified from the manifests in %s", err, r.cfg.LocalDir)
+		recent, sameMonth = fromManifests(r.cfg.LocalDir, monthStart)
+	}
+	r.row.SuspectReasons = Suspicions(got.sums.RawSize, got.counts.Tables, recent)
+	r.row.Suspect = len(r.row.SuspectReasons) > 0
+	r.row.RetentionClass = retention.ClassOf(r.row, sameMonth)
+	until := catalog.Date{Time: retention.Expiry(r.started, r.row.RetentionClass, r.cfg.LocalRetentionDays, r.cfg.CriticalRetentionDays)}
+	r.row.RetentionUntil = &until
+}
+
+// fromManifests is what classify needs, read from the manifests in dir:
+// the 7 newest successful backups, and the backups since monthStart.
+func fromManifests(dir string, monthStart time.Time) (recent, sameMonth []catalog.Execution) {
+	rows, _ := Manifests(dir) // unreadable: no history, no suspicion
+	for _, row := range rows {
+		if row.Status == catalog.StatusSuccess && len(recent) < 7 {
+			recent = append(recent, row)
+		}
+		if !row.BackupDate.Before(monthStart) {
+			sameMonth = append(sameMonth, row)
+		}
+	}
+	return recent, sameMonth
 }
 
 type verification struct {
@@ -429,8 +495,10 @@ func (r *run) reportProgress(w *archive.Writer) (stop func()) {
 	return func() { close(done); wg.Wait() }
 }
 
-// fail records the attempt as failed, removes whatever it published, and
-// returns the row with the error.
+// fail records the attempt as failed and removes the sidecars it wrote;
+// it is never called once the dump is published (see unrecorded). When the
+// catalog cannot take the row, a note in the backup directory keeps the
+// real cause for the next run to record (RecoverAbandoned).
 func (r *run) fail(ctx context.Context, cause error) (catalog.Execution, error) {
 	for _, f := range r.files {
 		os.Remove(f)
@@ -441,15 +509,44 @@ func (r *run) fail(ctx context.Context, cause error) (catalog.Execution, error) 
 	msg := cause.Error()
 	r.row.Status, r.row.ErrorMessage = catalog.StatusFailed, &msg
 	r.row.FileSizeBytes, r.row.ChecksumCRC32, r.row.ChecksumSHA256, r.row.RetentionUntil = nil, nil, nil, nil
+	r.row.FilePath = nil // a failed attempt owns no file
 	r.finish()
 	// The attempt's context may be what failed (timeout, cancel): record anyway.
-	recordCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	recordCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()
 	if err := r.store.Insert(recordCtx, &r.row); err != nil {
 		r.o.Log.Error("backup failed and the failure could not be recorded", "error", err)
+		if nerr := writeFailureNote(r.cfg.LocalDir, r.row); nerr != nil {
+			r.o.Log.Error("the failure could not be noted for the next run either", "error", nerr)
+		}
 		return r.row, fmt.Errorf("%w (%w: %w)", cause, ErrNotRecorded, err)
 	}
 	return r.row, cause
+}
+
+// ErrUnrecorded means the backup is written and valid, and only its row is
+// missing: the next run, the daemon's recovery or `catalog rebuild`
+// records it from its manifest. Nothing is wrong with the backup itself.
+var ErrUnrecorded = errors.New("written and valid, not yet recorded in the catalog")
+
+// Reported is the row as people are told of it (mail, webhook): a backup
+// written and valid but not yet recorded is reported as a failure whose
+// reason says exactly that, so that someone checks the catalog.
+func Reported(row catalog.Execution, err error) catalog.Execution {
+	if errors.Is(err, ErrUnrecorded) {
+		msg := err.Error()
+		row.Status, row.ErrorMessage = catalog.StatusFailed, &msg
+	}
+	return row
+}
+
+// unrecorded ends an attempt whose valid backup the catalog did not take:
+// the files and the attempt's row stay, for RecoverAbandoned.
+func (r *run) unrecorded(cause error) (catalog.Execution, error) {
+	err := fmt.Errorf("backup %s is %w (%w); the next backup, the daemon or `rgz-backup catalog rebuild` records it from its manifest",
+		r.row.Filename, ErrUnrecorded, cause)
+	r.o.Log.Error("backup written and valid, but not recorded", "file", r.row.Filename, "error", cause)
+	return r.row, err
 }
 
 // writeSHA256 writes FILE.sha256, which `sha256sum -c` accepts.

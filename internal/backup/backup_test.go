@@ -566,7 +566,7 @@ func TestCatalogRefusesRowKeepsGoodFiles(t *testing.T) {
 	e.vars["BACKUP_DATABASE_URL"], e.vars["BACKUP_CATALOG_DATABASE_URL"] = asRole(e.srcDB), asRole(e.catalog)
 
 	row, err := e.run(Options{})
-	if err == nil || !strings.Contains(err.Error(), "is written and valid, but") || !strings.Contains(err.Error(), "permission denied") {
+	if !errors.Is(err, ErrUnrecorded) || !strings.Contains(err.Error(), "is written and valid, not yet recorded") || !strings.Contains(err.Error(), "permission denied") {
 		t.Fatalf("err = %v", err)
 	}
 	files := e.files()
@@ -584,7 +584,6 @@ func TestCatalogRefusesRowKeepsGoodFiles(t *testing.T) {
 	// The next backup that can write the catalog records the kept one from
 	// its manifest, as the success it was.
 	e.vars["BACKUP_DATABASE_URL"], e.vars["BACKUP_CATALOG_DATABASE_URL"] = cluster.URL(e.srcDB), cluster.URL(e.catalog)
-	nextSecond()
 	if _, err := e.run(Options{}); err != nil {
 		t.Fatal(err)
 	}
@@ -597,15 +596,9 @@ func TestCatalogRefusesRowKeepsGoodFiles(t *testing.T) {
 	}
 }
 
-// nextSecond waits for the next second: backups are named by the second
-// they start in, and a name is never reused.
-func nextSecond() {
-	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second + 10*time.Millisecond)))
-}
-
 // An attempt whose process died is recorded as failed by the next attempt,
-// which also removes what it left: temporary files and anything it had
-// published without recording a success. Older backups stay as they were.
+// which also cleans up what it left: temporary files and sidecars removed,
+// a dump without a valid manifest moved aside. Older backups stay as they were.
 func TestNextAttemptRecoversAnAbandonedOne(t *testing.T) {
 	e := newEnv(t, 1)
 	first, err := e.run(Options{})
@@ -637,7 +630,6 @@ func TestNextAttemptRecoversAnAbandonedOne(t *testing.T) {
 		}
 	}
 
-	nextSecond()
 	second, err := e.run(Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -646,6 +638,11 @@ func TestNextAttemptRecoversAnAbandonedOne(t *testing.T) {
 		if _, err := os.Stat(f); err == nil {
 			t.Errorf("%s survived the recovery", filepath.Base(f))
 		}
+	}
+	// A dump without a valid manifest is not deleted (it may hold data) but
+	// no longer named like a backup.
+	if b, err := os.ReadFile(filepath.Join(e.dir, UnverifiedPrefix+filepath.Base(dead))); err != nil || string(b) != "partial" {
+		t.Errorf("the unverified dump was not moved aside: %q, %v", b, err)
 	}
 	for _, f := range before {
 		if _, err := os.Stat(filepath.Join(e.dir, f)); err != nil {

@@ -2,7 +2,6 @@ package backup
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -16,14 +15,16 @@ import (
 
 // Rebuilt counts what Rebuild did.
 type Rebuilt struct {
-	Added   []string `json:"added"`   // file names whose rows were re-created
-	Present int      `json:"present"` // manifests whose rows were already there
+	Added    []string `json:"added"`    // file names whose rows were re-created
+	Repaired []string `json:"repaired"` // valid backups the catalog held as failed, now success
+	Present  int      `json:"present"`  // manifests whose rows were already there
 }
 
 // Rebuild re-creates the catalog rows of every backup that describes
 // itself in a manifest: in BACKUP_LOCAL_DIR and, with S3, in the bucket
-// (a backup only S3 still has is recorded with its S3 path). Rows already
-// present are left alone; nothing is ever overwritten.
+// (a backup only S3 still has is recorded with its S3 path). Good rows
+// already present are left alone; a row that holds a valid backup as
+// failed (its catalog write failed halfway) is replaced by its manifest.
 func Rebuild(ctx context.Context, store *catalog.Store, cfg config.Config) (Rebuilt, error) {
 	var out Rebuilt
 	seen := map[string]bool{}
@@ -32,16 +33,20 @@ func Rebuild(ctx context.Context, store *catalog.Store, cfg config.Config) (Rebu
 			return nil
 		}
 		seen[row.ID] = true
-		if _, err := store.Get(ctx, row.ID); err == nil {
+		if row.Status == catalog.StatusFailed {
+			return nil // manifests are written for valid backups only
+		}
+		outcome, err := store.RecordValid(ctx, &row)
+		switch {
+		case err != nil:
+			return err
+		case outcome == catalog.Added:
+			out.Added = append(out.Added, row.Filename)
+		case outcome == catalog.Repaired:
+			out.Repaired = append(out.Repaired, row.Filename)
+		default:
 			out.Present++
-			return nil
-		} else if !errors.Is(err, catalog.ErrNotFound) {
-			return err
 		}
-		if err := store.Insert(ctx, &row); err != nil {
-			return err
-		}
-		out.Added = append(out.Added, row.Filename)
 		return nil
 	}
 	// S3 first: its manifests also give the S3 path of backups still here.

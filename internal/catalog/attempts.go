@@ -59,11 +59,14 @@ func (s *Store) Attempts(ctx context.Context) ([]Attempt, error) {
 	return out, nil
 }
 
-// insertSQL records one execution and ends its attempt, if one was begun.
-var insertSQL = func() string {
+// insertSQL records one execution; replaceSQL rewrites every column of the
+// row with the same id ($1). Both take Execution.fields().
+var insertSQL, replaceSQL = func() (string, string) {
 	placeholders := make([]string, len(columns))
 	for i := range columns {
 		placeholders[i] = fmt.Sprintf("$%d", i+1)
 	}
-	return "INSERT INTO backup_executions (" + strings.Join(columns, ", ") + ") VALUES (" + strings.Join(placeholders, ", ") + ")"
+	cols, values := strings.Join(columns, ", "), strings.Join(placeholders, ", ")
+	return "INSERT INTO backup_executions (" + cols + ") VALUES (" + values + ")",
+		"UPDATE backup_executions SET (" + cols + ") = ROW(" + values + ") WHERE id = $1"
 }()

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -169,6 +170,23 @@ func (s *Store) Close() { s.pool.Close() }
 // transaction. A zero CreatedAt becomes now: the column's default does not
 // apply when the value is given.
 func (s *Store) Insert(ctx context.Context, e *Execution) error {
+	e.defaults()
+	// pgx dereferences the field pointers; a nil pointer is NULL.
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, insertSQL, e.fields()...); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `DELETE FROM backup_attempts WHERE id = $1`, e.ID)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("record backup %s in the catalog: %w", e.Filename, err)
+	}
+	return nil
+}
+
+// defaults fills what a row needs and the caller may have left zero.
+func (e *Execution) defaults() {
 	if e.CreatedAt.IsZero() {
 		e.CreatedAt = time.Now().UTC().Truncate(time.Microsecond)
 	}
@@ -187,18 +205,6 @@ func (s *Store) Insert(ctx context.Context, e *Execution) error {
 	if e.RestoreTestStatus == "" {
 		e.RestoreTestStatus = "not_tested"
 	}
-	// pgx dereferences the field pointers; a nil pointer is NULL.
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, insertSQL, e.fields()...); err != nil {
-			return err
-		}
-		_, err := tx.Exec(ctx, `DELETE FROM backup_attempts WHERE id = $1`, e.ID)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("record backup %s in the catalog: %w", e.Filename, err)
-	}
-	return nil
 }
 
 // Filter selects rows for List.
@@ -219,16 +225,27 @@ func (s *Store) List(ctx context.Context, f Filter) ([]Execution, error) {
 
 // Get returns the row with this id.
 func (s *Store) Get(ctx context.Context, id string) (Execution, error) {
-	return s.one(ctx, "id::text = $1", id)
+	u, err := uuid.Parse(id)
+	if err != nil {
+		return Execution{}, ErrNotFound // not an id: no row has it
+	}
+	return s.one(ctx, "id = $1", u)
 }
 
-// ByFilename returns the newest row for a backup file name.
+// ByFilename returns the owner of a backup file name: its success or
+// partial row. Only when no good row names the file (every attempt that
+// used the name failed) is the newest failed attempt returned, so that a
+// lookup says "this attempt failed" rather than "no such backup". A failed
+// attempt never hides the backup that owns the file.
 func (s *Store) ByFilename(ctx context.Context, filename string) (Execution, error) {
 	return s.one(ctx, "filename = $1", filename)
 }
 
+// Owners first, then the newest: for an id there is one row anyway.
+const ownerFirst = " ORDER BY (status IN ('success', 'partial')) DESC, created_at DESC LIMIT 1"
+
 func (s *Store) one(ctx context.Context, where string, arg any) (Execution, error) {
-	rows, err := s.query(ctx, "SELECT "+strings.Join(columns, ", ")+" FROM backup_executions WHERE backup_type = 'pg_dump' AND "+where+" ORDER BY created_at DESC LIMIT 1", arg)
+	rows, err := s.query(ctx, "SELECT "+strings.Join(columns, ", ")+" FROM backup_executions WHERE backup_type = 'pg_dump' AND "+where+ownerFirst, arg)
 	if err != nil {
 		return Execution{}, err
 	}

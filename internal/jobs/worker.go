@@ -72,7 +72,7 @@ func (w *worker) Work(ctx context.Context, job *river.Job[BackupArgs]) error {
 	default:
 		log.Error("backup attempt failed", "file", row.Filename, "error", err, "attempts_left", job.MaxAttempts-job.Attempt)
 		if job.Attempt >= job.MaxAttempts { // once per run, after its last attempt
-			w.notifyFailure(ctx, row)
+			w.notifyFailure(ctx, backup.Reported(row, err))
 		}
 	}
 	return outcome(err, w.cfg.RetryDelayScale)

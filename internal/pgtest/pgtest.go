@@ -144,3 +144,6 @@ func freePort() (int, error) {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
+
+// addr is the cluster's host:port.
+func (c *Cluster) addr() string { return fmt.Sprintf("127.0.0.1:%d", c.Port) }

@@ -174,10 +174,10 @@ func (p place) carryOut(ctx context.Context, plan Plan, byID map[string]catalog.
 func S3Copies(rows []catalog.Execution, cfg config.Config) []Copy {
 	var copies []Copy
 	for _, r := range rows {
-		if r.ArchiveS3Path == nil || r.S3DeletedAt != nil {
+		c := CopyOf(r)
+		if r.ArchiveS3Path == nil || r.S3DeletedAt != nil || !c.Good {
 			continue
 		}
-		c := CopyOf(r)
 		c.Expires = Expiry(r.BackupDate, r.RetentionClass, cfg.S3.RetentionDays, cfg.CriticalRetentionDays)
 		copies = append(copies, c)
 	}
@@ -227,17 +227,16 @@ func promote(ctx context.Context, store *catalog.Store, rows []catalog.Execution
 }
 
 // LocalCopies are the rows whose files are still in dir, as the policy
-// sees them: every good backup not yet deleted, and the failed attempts
-// that left a file behind. restoring names backups a restore test reads;
-// a file some process holds open for reading is in use too.
+// sees them: every good backup not yet deleted. A failed attempt owns no
+// file (whatever name its row carries), so it is no copy: anything it left
+// behind is an unknown file, reported and never deleted. restoring names
+// backups a restore test reads; a file some process holds open for
+// reading is in use too.
 func LocalCopies(rows []catalog.Execution, cfg config.Config, restoring map[string]bool) []Copy {
 	var copies []Copy
 	for _, r := range rows {
-		if r.DeletedAt != nil {
-			continue
-		}
 		c := CopyOf(r)
-		if !c.Good && !anyExists(r.Files(cfg.LocalDir)) {
+		if r.DeletedAt != nil || !c.Good {
 			continue
 		}
 		c.Expires = LocalExpiry(r, cfg)
@@ -247,12 +246,12 @@ func LocalCopies(rows []catalog.Execution, cfg config.Config, restoring map[stri
 	return copies
 }
 
-// UnknownFiles lists the regular files in dir that no live backup row
-// names (hidden files, the lock and temporary files, are not listed).
+// UnknownFiles lists the regular files in dir that no live good backup row
+// owns (hidden files, the lock and temporary files, are not listed).
 func UnknownFiles(dir string, rows []catalog.Execution) []string {
 	known := map[string]bool{}
 	for _, r := range rows {
-		if r.DeletedAt == nil {
+		if r.DeletedAt == nil && CopyOf(r).Good {
 			for _, f := range r.Files(dir) {
 				known[filepath.Base(f)] = true
 			}
@@ -285,15 +284,6 @@ func removeFiles(row catalog.Execution, dir string) error {
 		}
 	}
 	return archive.SyncDir(filepath.Dir(files[0]))
-}
-
-func anyExists(paths []string) bool {
-	for _, p := range paths {
-		if _, err := os.Stat(p); err == nil {
-			return true
-		}
-	}
-	return false
 }
 
 // AfterBackup runs retention once a backup is recorded, as the seed does.

@@ -30,7 +30,8 @@ type Copy struct {
 	Filename string
 	Date     time.Time // backup_date
 	// Good: the backup succeeded (success or partial): its file is a
-	// valid backup. A failed attempt's copy is only leftovers.
+	// valid backup. A failed attempt owns no file: Decide ignores it, so
+	// that no failed row can ever delete a file, nor weigh on a rule.
 	Good    bool
 	Class   string
 	Expires time.Time // the copy may go once this day (UTC) is over
@@ -73,37 +74,35 @@ func (p Plan) Deletions() []Decision {
 }
 
 // Decide applies the policy to the copies present in one place as of now.
+// It decides per copy (per owner row, by id); copies that are not Good are
+// ignored.
 func Decide(copies []Copy, now time.Time, rules Rules) Plan {
-	sorted := append([]Copy(nil), copies...)
+	var sorted []Copy
+	for _, c := range copies {
+		if c.Good {
+			sorted = append(sorted, c)
+		}
+	}
 	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Date.After(sorted[j].Date) })
 
 	keepNewest := max(rules.MinKeep, 1)
 	today := day(now)
 	var plan Plan
-	good, goodDeleted, goodSeen := 0, 0, 0
+	good, goodDeleted, goodSeen := len(sorted), 0, 0
 	for _, c := range sorted {
-		if c.Good {
-			good++
-		}
-	}
-	for _, c := range sorted {
-		if c.Good {
-			goodSeen++
-		}
+		goodSeen++
 		if !today.After(day(c.Expires)) {
 			continue
 		}
 		d := Decision{Copy: c}
 		expired := fmt.Sprintf("%s copy, kept until %s", c.Class, c.Expires.Format(time.DateOnly))
 		switch {
-		case c.Good && goodSeen == 1:
+		case goodSeen == 1:
 			d.Why = expired + "; kept: the newest successful backup is never deleted"
-		case c.Good && goodSeen <= keepNewest:
+		case goodSeen <= keepNewest:
 			d.Why = fmt.Sprintf("%s; kept: one of the %d newest successful backups (BACKUP_MIN_KEEP)", expired, keepNewest)
 		case c.InUse:
 			d.Why = expired + "; kept: a restore or restore test is reading it"
-		case !c.Good:
-			d.Delete, d.Why = true, fmt.Sprintf("leftovers of a failed attempt, kept until %s", c.Expires.Format(time.DateOnly))
 		default:
 			d.Delete, d.Why = true, expired
 			goodDeleted++

@@ -57,10 +57,20 @@ func TestDecide(t *testing.T) {
 		{name: "a copy being read stays",
 			copies:      markInUse(daily(40, 0), "d35"),
 			wantDeleted: []string{"d31", "d32", "d33", "d34", "d36", "d37", "d38", "d39"}, wantWhy: "a restore or restore test is reading it"},
-		{name: "a failed attempt's leftovers go after their retention",
+		{name: "a failed attempt owns no file: never deleted, whatever its age",
 			copies: append(daily(10, 0), Copy{ID: "f", Date: now.AddDate(0, 0, -40), Class: ClassDaily,
 				Expires: Expiry(now.AddDate(0, 0, -40), ClassDaily, 30, 2555)}),
-			wantDeleted: []string{"f"}, wantWhy: "leftovers of a failed attempt"},
+			wantDeleted: nil},
+		// Issue 12: a failed row that shares the newest backup's name (two
+		// attempts in one second) must not turn the newest backup into
+		// "leftovers" once both rows are old.
+		{name: "a failed row sharing the newest backup's name deletes nothing",
+			copies:  sameName(daily(1, 40)[0], "f"),
+			minKeep: 1, wantDeleted: nil, wantWhy: "the newest successful backup is never deleted"},
+		{name: "a failed row sharing a compliance copy's name deletes nothing",
+			copies: append(daily(8, 0), sameName(Copy{ID: "c", Filename: "20251101_030000.dump.gz", Date: now.AddDate(0, -4, 0), Good: true,
+				Class: ClassCompliance, Expires: Expiry(now.AddDate(0, -4, 0), ClassCompliance, 30, 2555)}, "f")...),
+			wantDeleted: nil},
 		{name: "a clock far ahead cannot wipe the store",
 			copies: daily(30, 0), now: now.AddDate(1, 0, 0), refused: true, wantWhy: "more than half"},
 		{name: "exactly half is a normal day after a long outage",
@@ -128,6 +138,15 @@ func TestPromotions(t *testing.T) {
 	if fmt.Sprint(got) != "[jan-last feb-1]" {
 		t.Fatalf("promotions %v", got)
 	}
+}
+
+// sameName returns good and a failed attempt of the same second: same
+// file name, same date, another id.
+func sameName(good Copy, failedID string) []Copy {
+	failed := good
+	failed.ID, failed.Good, failed.Class = failedID, false, ClassDaily
+	failed.Expires = Expiry(good.Date, ClassDaily, 30, 2555)
+	return []Copy{failed, good}
 }
 
 func markInUse(copies []Copy, id string) []Copy {

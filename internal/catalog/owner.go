@@ -1,0 +1,95 @@
+package catalog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// A file belongs to at most one good row (migration 0006): these are the
+// catalog's side of that rule. See docs/BACKUP-PIPELINE.md, "Who owns a file".
+
+// StemTaken says whether any row or attempt in progress, whatever its
+// status, already uses a backup name starting with stem ("20260205_030015"):
+// a new attempt must then take another name, so that no two attempts, not
+// even a failed one and a good one, ever share a file name.
+func (s *Store) StemTaken(ctx context.Context, stem string) (bool, error) {
+	pattern := likeEscape(stem) + ".%"
+	var taken bool
+	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM backup_executions WHERE filename LIKE $1)
+		OR EXISTS (SELECT 1 FROM backup_attempts WHERE execution->>'filename' LIKE $1)`, pattern).Scan(&taken)
+	if err != nil {
+		return false, fmt.Errorf("read catalog: %w", err)
+	}
+	return taken, nil
+}
+
+func likeEscape(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}
+
+// Recorded is what RecordValid did with a backup's row.
+type Recorded int
+
+const (
+	AlreadyRecorded Recorded = iota // a good row with this id was there: nothing changed
+	Added                           // the row was missing and is now recorded
+	Repaired                        // a failed row had the id of this valid backup: it now says success
+)
+
+// RecordValid records a backup known to be written and valid (its manifest
+// says so and its file is there), whatever the catalog holds about it: a
+// missing row is inserted, a row wrongly recorded as failed for the same
+// id is replaced by the manifest's, a good row is left alone. The attempt
+// row, if any, is ended in the same transaction. It is how the next run,
+// the daemon's recovery and `catalog rebuild` record a backup whose own
+// process could not.
+func (s *Store) RecordValid(ctx context.Context, e *Execution) (Recorded, error) {
+	e.defaults()
+	var outcome Recorded
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var status string
+		err := tx.QueryRow(ctx, `SELECT status FROM backup_executions WHERE id = $1 FOR UPDATE`, e.ID).Scan(&status)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			if _, err := tx.Exec(ctx, insertSQL, e.fields()...); err != nil {
+				return err
+			}
+			outcome = Added
+		case err != nil:
+			return err
+		case status == StatusFailed:
+			if _, err := tx.Exec(ctx, replaceSQL, e.fields()...); err != nil {
+				return err
+			}
+			outcome = Repaired
+		default:
+			outcome = AlreadyRecorded
+		}
+		_, err = tx.Exec(ctx, `DELETE FROM backup_attempts WHERE id = $1`, e.ID)
+		return err
+	})
+	if err != nil {
+		return outcome, fmt.Errorf("record backup %s in the catalog: %w", e.Filename, err)
+	}
+	return outcome, nil
+}
+
+// GoodRowOfRun returns the success or partial row of a run, if one of its
+// attempts recorded one: a retry of a run whose backup is already there
+// has nothing left to do.
+func (s *Store) GoodRowOfRun(ctx context.Context, runID string) (Execution, error) {
+	return s.one(ctx, "run_id::text = $1 AND status IN ('success', 'partial')", runID)
+}
+
+// EndAttempt removes an attempt's row without recording an outcome: for
+// an attempt whose outcome another record already holds.
+func (s *Store) EndAttempt(ctx context.Context, id string) error {
+	if _, err := s.pool.Exec(ctx, `DELETE FROM backup_attempts WHERE id = $1`, id); err != nil {
+		return fmt.Errorf("end attempt %s: %w", id, err)
+	}
+	return nil
+}
