@@ -76,7 +76,8 @@ func Run(ctx context.Context, o Options) (catalog.Execution, error) {
 		return catalog.Execution{}, fmt.Errorf("%w: %w", ErrNotRecorded, err)
 	}
 
-	r := &run{o: o, cfg: cfg, store: store, tools: dump.Tools{BinDir: cfg.PgBinDir}, started: started, began: began}
+	tools := dump.Tools{BinDir: cfg.PgBinDir, AppName: SessionName(o.RunID)}
+	r := &run{o: o, cfg: cfg, store: store, tools: tools, started: started, began: began}
 	r.row = r.newRow()
 	if err := os.MkdirAll(cfg.LocalDir, 0o750); err != nil {
 		return r.fail(ctx, fmt.Errorf("backup directory: %w", err))
@@ -203,6 +204,9 @@ type run struct {
 	// published: the validated dump has its final name. From then on the
 	// attempt never fails in a way that deletes or disowns it.
 	published bool
+	// openedSessions: the attempt has reached the backed-up server, so a
+	// failure must end its sessions there.
+	openedSessions bool
 }
 
 // newRow is the row as the attempt begins. Its name is the start's second
@@ -253,7 +257,8 @@ func (r *run) checkFreeSpace() error {
 // snapshot exports the snapshot pg_dump will use, once pg_dump is known to
 // be able to dump this server.
 func (r *run) snapshot(ctx context.Context) (*snapshot, error) {
-	snap, err := openSnapshot(ctx, r.cfg.Database)
+	r.openedSessions = true
+	snap, err := openSnapshot(ctx, r.cfg.Database, r.tools.AppName, lockWaitOf(ctx))
 	if err != nil {
 		return nil, err
 	}
@@ -311,7 +316,7 @@ func (r *run) stream(ctx context.Context, snap *snapshot) (*archive.Writer, stre
 		r.o.Log.Debug("rows counted", "tables", len(got.rowCounts), "seconds", r.since().Seconds())
 	})
 	stopProgress := r.reportProgress(w)
-	dumpErr := r.tools.Dump(ctx, r.cfg.Database, snap.ID, w)
+	dumpErr := r.tools.Dump(ctx, r.cfg.Database, snap.ID, lockWaitOf(ctx), w)
 	stopProgress()
 	r.o.Log.Debug("pg_dump exited", "error", dumpErr, "seconds", r.since().Seconds())
 	if dumpErr != nil {
@@ -505,6 +510,15 @@ func (r *run) fail(ctx context.Context, cause error) (catalog.Execution, error) 
 	}
 	if cerr := context.Cause(ctx); cerr != nil && !strings.Contains(cause.Error(), cerr.Error()) {
 		cause = fmt.Errorf("%w: %w", cerr, cause)
+	}
+	// Whatever failed, no session of this run may stay on the server
+	// (queued behind a lock, holding others): timeout, cancel, shutdown.
+	if r.openedSessions {
+		if ended, err := endSessions(ctx, r.cfg.Database, r.tools.AppName); err != nil {
+			r.o.Log.Warn("the run's server sessions could not be ended", "application_name", r.tools.AppName, "error", err)
+		} else if ended > 0 {
+			r.o.Log.Warn("ended server sessions the failed attempt left", "sessions", ended, "application_name", r.tools.AppName)
+		}
 	}
 	msg := cause.Error()
 	r.row.Status, r.row.ErrorMessage = catalog.StatusFailed, &msg

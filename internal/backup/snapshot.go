@@ -22,15 +22,20 @@ type snapshot struct {
 	ServerMajor   int
 }
 
-func openSnapshot(ctx context.Context, db config.Database) (*snapshot, error) {
+// openSnapshot opens the snapshot in a session named sessionName, whose
+// statements wait at most lockWait for a lock.
+func openSnapshot(ctx context.Context, db config.Database, sessionName string, lockWait time.Duration) (*snapshot, error) {
 	connectCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	conn, err := db.Connect(connectCtx, "rgz-backup snapshot")
+	conn, err := db.Connect(connectCtx, sessionName)
 	if err != nil {
 		return nil, fmt.Errorf("connect to the database to back up: %w", err)
 	}
 	s := &snapshot{conn: conn}
 	s.tx, err = conn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err == nil {
+		err = limitLockWait(ctx, s.tx, lockWait)
+	}
 	if err == nil {
 		var versionNum int
 		err = s.tx.QueryRow(ctx, `SELECT pg_export_snapshot(), current_database(), current_setting('server_version'),

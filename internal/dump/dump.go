@@ -29,6 +29,10 @@ import (
 // place looked in; otherwise PATH, then the newest /usr/lib/postgresql/*/bin.
 type Tools struct {
 	BinDir string
+	// AppName is the children's application_name (PGAPPNAME), so that
+	// their server sessions can be found, and ended, by it; default
+	// "rgz-backup".
+	AppName string
 }
 
 // Path returns the executable for name (pg_dump, pg_restore, initdb, ...).
@@ -90,10 +94,16 @@ func ParseClientVersion(line string) (int, error) {
 
 // Dump runs `pg_dump -Fc -Z0` of db, inside the exported snapshot when one is
 // given, writing the archive to out. Compression is ours, in one pass.
-func (t Tools) Dump(ctx context.Context, db config.Database, snapshot string, out io.Writer) error {
+// lockWait (when positive) bounds how long pg_dump waits for each table's
+// lock: a table held by someone else fails the dump instead of queueing
+// it, and its session, forever.
+func (t Tools) Dump(ctx context.Context, db config.Database, snapshot string, lockWait time.Duration, out io.Writer) error {
 	args := []string{"--format=custom", "--compress=0", "--no-password", "--dbname=" + db.URL}
 	if snapshot != "" {
 		args = append(args, "--snapshot="+snapshot)
+	}
+	if lockWait > 0 {
+		args = append(args, fmt.Sprintf("--lock-wait-timeout=%dms", max(lockWait.Milliseconds(), 1)))
 	}
 	return t.run(ctx, "pg_dump", args, db, nil, out)
 }
@@ -156,7 +166,7 @@ func (t Tools) ApplySQL(ctx context.Context, db config.Database, in io.Reader) (
 		return "", err
 	}
 	cmd := exec.CommandContext(ctx, path, "--no-password", "--quiet", "--set=ON_ERROR_STOP=0", "--dbname="+db.URL, "--file=-")
-	cmd.Env = childEnv(db.Password)
+	cmd.Env = childEnv(db.Password, t.AppName)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = in, io.Discard, &errOut
 	err = cmd.Run()
 	return errOut.String(), err
@@ -190,7 +200,7 @@ func (t Tools) run(ctx context.Context, name string, args []string, db config.Da
 		return err
 	}
 	cmd := exec.CommandContext(ctx, path, args...)
-	cmd.Env = childEnv(db.Password)
+	cmd.Env = childEnv(db.Password, t.AppName)
 	cmd.Stdin = stdin
 	var copyOut func() error
 	if stdout != nil && stdout != io.Discard {
@@ -252,14 +262,17 @@ func (t Tools) run(ctx context.Context, name string, args []string, db config.Da
 // childEnv is our environment without our own settings (which hold
 // secrets a child has no use for) and with the password set for libpq, so
 // that a child never sees another secret nor uses a stale password.
-func childEnv(password string) []string {
+func childEnv(password, appName string) []string {
+	if appName == "" {
+		appName = "rgz-backup"
+	}
 	env := make([]string, 0, len(os.Environ())+3)
 	for _, kv := range os.Environ() {
 		if !hasAnyPrefix(kv, "PGPASSWORD=", "POSTGRES_", "BACKUP_", "SMTP_") {
 			env = append(env, kv)
 		}
 	}
-	env = append(env, "PGAPPNAME=rgz-backup", "PGCONNECT_TIMEOUT=15")
+	env = append(env, "PGAPPNAME="+appName, "PGCONNECT_TIMEOUT=15")
 	if password != "" {
 		env = append(env, "PGPASSWORD="+password)
 	}

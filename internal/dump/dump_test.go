@@ -68,7 +68,7 @@ func TestDumpReportsOurWriteFailure(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() {
-		done <- Tools{}.Dump(context.Background(), config.Database{URL: cluster.URL(db)}, "", &failingWriter{n: 1 << 20})
+		done <- Tools{}.Dump(context.Background(), config.Database{URL: cluster.URL(db)}, "", 0, &failingWriter{n: 1 << 20})
 	}()
 	select {
 	case err := <-done:
@@ -87,14 +87,14 @@ func TestDumpCancelled(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancelCause(context.Background())
 	cancel(errors.New("interrupted by test"))
-	err := Tools{}.Dump(ctx, config.Database{URL: cluster.URL(db)}, "", &failingWriter{n: 1 << 30})
+	err := Tools{}.Dump(ctx, config.Database{URL: cluster.URL(db)}, "", 0, &failingWriter{n: 1 << 30})
 	if err == nil || !strings.Contains(err.Error(), "interrupted by test") {
 		t.Fatalf("err = %v", err)
 	}
 }
 
 func TestDumpFailureCarriesStderr(t *testing.T) {
-	err := Tools{}.Dump(context.Background(), config.Database{URL: cluster.URL("no_such_db")}, "", &failingWriter{n: 1 << 30})
+	err := Tools{}.Dump(context.Background(), config.Database{URL: cluster.URL("no_such_db")}, "", 0, &failingWriter{n: 1 << 30})
 	var exitErr *ExitError
 	if !errors.As(err, &exitErr) || !strings.Contains(exitErr.Stderr, "no_such_db") {
 		t.Fatalf("err = %v", err)

@@ -1,0 +1,78 @@
+package backup
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+func TestLockWait(t *testing.T) {
+	tests := []struct {
+		remaining   time.Duration
+		hasDeadline bool
+		want        time.Duration
+	}{
+		{10 * time.Second, true, 8 * time.Second},
+		{600 * time.Second, true, 480 * time.Second},
+		{0, true, time.Millisecond}, // never 0: that would mean "no limit"
+		{-time.Second, true, time.Millisecond},
+		{time.Hour, false, 0},
+	}
+	for _, tt := range tests {
+		if got := LockWait(tt.remaining, tt.hasDeadline); got != tt.want {
+			t.Errorf("LockWait(%s, %v) = %s, want %s", tt.remaining, tt.hasDeadline, got, tt.want)
+		}
+	}
+}
+
+// Issue 12, point 3: a table held in ACCESS EXCLUSIVE makes every attempt
+// fail, by timeout, cancel (a daemon's shutdown) or pg_dump's own lock
+// wait; none leaves a server session of its run behind, and the other
+// tables stay free for DDL.
+func TestNoSessionOutlivesAFailedAttempt(t *testing.T) {
+	e := newEnv(t, 1)
+	e.vars["BACKUP_TIMEOUT_SECONDS"] = "3"
+	ctx := context.Background()
+	holder := cluster.Conn(t, e.srcDB)
+	if _, err := holder.Exec(ctx, "BEGIN; LOCK TABLE radius_sessions IN ACCESS EXCLUSIVE MODE"); err != nil {
+		t.Fatal(err)
+	}
+	runID := uuid.NewString()
+	sessions := func() int {
+		var n int
+		err := cluster.Conn(t, e.srcDB).QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE application_name = $1`, SessionName(runID)).Scan(&n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	for attempt := 1; attempt <= 3; attempt++ {
+		runCtx, cancel := context.WithCancel(ctx)
+		if attempt == 1 { // a shutdown while pg_dump waits for the lock
+			time.AfterFunc(time.Second, cancel)
+		}
+		row, err := Run(runCtx, Options{Config: e.config(), RunID: runID, Attempt: attempt})
+		cancel()
+		if err == nil || row.Status != "failed" {
+			t.Fatalf("attempt %d with a table locked: %+v, %v", attempt, row, err)
+		}
+		if n := sessions(); n != 0 {
+			t.Fatalf("attempt %d (%v) left %d sessions named %q", attempt, err, n, SessionName(runID))
+		}
+	}
+	// DDL on another table does not wait behind a forgotten session.
+	ddl := cluster.Conn(t, e.srcDB)
+	if _, err := ddl.Exec(ctx, "SET lock_timeout = '2s'; ALTER TABLE resellers ADD COLUMN probe int"); err != nil {
+		t.Fatalf("DDL blocked after the failed attempts: %v", err)
+	}
+	if _, err := holder.Exec(ctx, "ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
+	row, err := Run(ctx, Options{Config: e.config(), RunID: runID, Attempt: 4})
+	if err != nil || !strings.HasSuffix(row.Filename, ".dump.gz") {
+		t.Fatalf("once the lock is gone: %+v, %v", row, err)
+	}
+}
