@@ -392,7 +392,10 @@ func TestTimeoutThenRetrySucceeds(t *testing.T) {
 		return len(attempts) == 2
 	})
 	first, second := attempts[0], attempts[1]
-	if first.Status != "failed" || !strings.Contains(*first.ErrorMessage, "timeout after 2s") || second.Status != "success" || second.Attempt != 2 {
+	// pg_dump gives up on the lock (80 % of the time left) or the timeout
+	// kills it, whichever comes first on a busy machine.
+	timedOut := strings.Contains(*first.ErrorMessage, "timeout after 2s") || strings.Contains(*first.ErrorMessage, "a table is locked by another session")
+	if first.Status != "failed" || !timedOut || second.Status != "success" || second.Attempt != 2 {
 		t.Fatalf("attempts: %+v / %+v", first, second)
 	}
 	if left := tempFiles(env["BACKUP_LOCAL_DIR"]); len(left) != 0 {

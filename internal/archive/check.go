@@ -41,7 +41,7 @@ func CheckReader(ctx context.Context, f io.Reader, format string, sink io.Writer
 		sink = io.Discard
 	}
 	raw := newHashingWriter(&lenientWriter{w: sink}, false)
-	_, decErr := io.Copy(raw, ctxReader{ctx, dec})
+	_, decErr := io.CopyBuffer(raw, ctxReader{ctx, dec}, make([]byte, 1<<20))
 	if decErr != nil && ctx.Err() != nil {
 		return Sums{}, ctx.Err()
 	}
@@ -84,6 +84,17 @@ func CompareStored(want, got Sums) []string {
 		diffs = append(diffs, fmt.Sprintf("checksum SHA-256 %s, expected %s", got.SHA256Hex(), want.SHA256Hex()))
 	}
 	return diffs
+}
+
+// FanOut writes every byte to each of ws, each leniently: one that stops
+// reading (pg_restore --list needs only the archive's head) swallows the
+// rest and does not stop the others.
+func FanOut(ws ...io.Writer) io.Writer {
+	lenient := make([]io.Writer, len(ws))
+	for i, w := range ws {
+		lenient[i] = &lenientWriter{w: w}
+	}
+	return io.MultiWriter(lenient...)
 }
 
 // lenientWriter forwards to w until w fails once, then swallows the rest.

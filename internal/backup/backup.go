@@ -316,7 +316,12 @@ func (r *run) stream(ctx context.Context, snap *snapshot) (*archive.Writer, stre
 		r.o.Log.Debug("rows counted", "tables", len(got.rowCounts), "seconds", r.since().Seconds())
 	})
 	stopProgress := r.reportProgress(w)
-	dumpErr := r.tools.Dump(ctx, r.cfg.Database, snap.ID, lockWaitOf(ctx), w)
+	lockWait := lockWaitOf(ctx)
+	dumpErr := r.tools.Dump(ctx, r.cfg.Database, snap.ID, lockWait, w)
+	if dumpErr != nil && ctx.Err() == nil && strings.Contains(dumpErr.Error(), "LOCK TABLE") {
+		dumpErr = fmt.Errorf("a table is locked by another session: pg_dump waited %s for it (80%% of the time left, BACKUP_TIMEOUT_SECONDS): %w",
+			lockWait.Round(time.Millisecond), dumpErr)
+	}
 	stopProgress()
 	r.o.Log.Debug("pg_dump exited", "error", dumpErr, "seconds", r.since().Seconds())
 	if dumpErr != nil {

@@ -408,7 +408,8 @@ func childPID(program string) int {
 func TestTimeoutCancelsCleanly(t *testing.T) {
 	e := newEnv(t, 1)
 	e.vars["BACKUP_TIMEOUT_SECONDS"] = "2"
-	// A session holding an exclusive lock makes pg_dump wait forever.
+	// A session holding an exclusive lock: pg_dump gives up waiting for it
+	// before the timeout, and says why.
 	ctx := context.Background()
 	blocker, err := pgx.Connect(ctx, cluster.URL(e.srcDB))
 	if err != nil {
@@ -422,7 +423,13 @@ func TestTimeoutCancelsCleanly(t *testing.T) {
 	defer tx.Rollback(ctx)
 	began := time.Now()
 	row, err := e.run(Options{})
-	failedRow(t, e, row, err, "timeout after 2s")
+	// pg_dump gives up on the lock at 80 % of the time left, or the
+	// timeout kills it first on a busy machine: either way, a clean end.
+	if err != nil && strings.Contains(err.Error(), "timeout after 2s") {
+		failedRow(t, e, row, err, "timeout after 2s")
+	} else {
+		failedRow(t, e, row, err, "a table is locked by another session")
+	}
 	if waited := time.Since(began); waited > 20*time.Second {
 		t.Fatalf("the timeout took %s to act", waited)
 	}

@@ -2,7 +2,6 @@ package backup
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 
@@ -12,11 +11,11 @@ import (
 	"github.com/mosaique/rgz-backup/internal/toc"
 )
 
-var errTOCRead = errors.New("pg_restore has read the table of contents")
-
 // Verify re-reads a backup file once: it recomputes the checksums of the
-// file and of its decompressed content, and feeds that content to
-// `pg_restore --list` to prove the archive's table of contents reads.
+// file and of its decompressed content, feeds that content to
+// `pg_restore --list` to count the table of contents, and, in the same
+// pass, to `pg_restore --file=/dev/null`, which reads every data block to
+// the end: a short or malformed archive fails here, not at a restore.
 func Verify(ctx context.Context, tools dump.Tools, path, format string) (archive.Sums, toc.Counts, error) {
 	f, err := lock.OpenForReading(path) // retention will not delete it under us
 	if err != nil {
@@ -28,27 +27,33 @@ func Verify(ctx context.Context, tools dump.Tools, path, format string) (archive
 
 // VerifyReader is Verify over the bytes of a backup file as r reads them.
 func VerifyReader(ctx context.Context, tools dump.Tools, r io.Reader, format string) (archive.Sums, toc.Counts, error) {
-	pr, pw := io.Pipe()
-	type listed struct {
-		text string
-		err  error
+	// Both programs read straight from kernel pipes we write into; the
+	// listing stops early and swallows the rest (archive.FanOut).
+	listW, waitList, err := tools.StartListTOC(ctx)
+	if err != nil {
+		return archive.Sums{}, toc.Counts{}, err
 	}
-	done := make(chan listed, 1)
-	go func() {
-		text, err := tools.ListTOC(ctx, pr)
-		pr.CloseWithError(errTOCRead) // pg_restore stops early; the check reads on
-		done <- listed{text, err}
-	}()
-	sums, err := archive.CheckReader(ctx, r, format, pw)
-	pw.CloseWithError(err) // nil: pg_restore sees the end of the archive
-	list := <-done
+	fullW, waitFull, err := tools.ReadArchive(ctx)
+	if err != nil {
+		listW.Close()
+		waitList()
+		return archive.Sums{}, toc.Counts{}, err
+	}
+	sums, err := archive.CheckReader(ctx, r, format, archive.FanOut(listW, fullW))
+	listW.Close() // the end of the archive (or, after an error, of what there is)
+	fullW.Close()
+	text, listErr := waitList()
+	readErr := waitFull()
 	if err != nil {
 		return sums, toc.Counts{}, err
 	}
-	if list.err != nil {
-		return sums, toc.Counts{}, fmt.Errorf("table of contents unreadable: %w", list.err)
+	if listErr != nil {
+		return sums, toc.Counts{}, fmt.Errorf("table of contents unreadable: %w", listErr)
 	}
-	entries, err := toc.Parse(list.text)
+	if readErr != nil {
+		return sums, toc.Counts{}, fmt.Errorf("archive unreadable to its end (short or damaged): %w", readErr)
+	}
+	entries, err := toc.Parse(text)
 	if err != nil {
 		return sums, toc.Counts{}, fmt.Errorf("table of contents unreadable: %w", err)
 	}

@@ -79,6 +79,35 @@ func (t Tools) Version(ctx context.Context, name string) (int, string, error) {
 	return major, line, err
 }
 
+// Required are the client programs every backup and restore needs.
+var Required = []string{"pg_dump", "pg_restore", "pg_dumpall"}
+
+// Check finds the required client programs and runs each for its version:
+// it says which are missing or unusable, and that they are of one major
+// version (a mix means a bin directory pieced together by hand). The
+// daemon checks at start and on every readiness probe, so that a missing
+// pg_dump shows at deployment, not at 03:00.
+func (t Tools) Check(ctx context.Context) (major int, err error) {
+	var problems []string
+	versions := map[int][]string{}
+	for _, name := range Required {
+		m, _, err := t.Version(ctx, name)
+		if err != nil {
+			problems = append(problems, err.Error())
+			continue
+		}
+		versions[m] = append(versions[m], name)
+		major = m
+	}
+	if len(versions) > 1 {
+		problems = append(problems, fmt.Sprintf("client programs of different major versions: %v", versions))
+	}
+	if len(problems) > 0 {
+		return 0, errors.New(strings.Join(problems, "; "))
+	}
+	return major, nil
+}
+
 var clientVersion = regexp.MustCompile(`\(PostgreSQL\) (\d+)(?:\.(\d+))?`)
 
 // ParseClientVersion reads the major version from a line such as
@@ -142,6 +171,26 @@ func (t Tools) ListTOC(ctx context.Context, in io.Reader) (string, error) {
 	return out.String(), err
 }
 
+// ReadArchive starts `pg_restore --file=/dev/null` over a custom-format
+// archive written to the returned writer: pg_restore reads every data
+// block of every table of contents entry, in order, to the end, and fails
+// on a short or malformed archive (which `--list`, reading only the head,
+// cannot see). It needs no database.
+func (t Tools) ReadArchive(ctx context.Context) (io.WriteCloser, func() error, error) {
+	return t.Feed(ctx, "pg_restore", []string{"--file=" + os.DevNull}, io.Discard)
+}
+
+// StartListTOC is ListTOC over an archive written to the returned writer;
+// wait returns the listing.
+func (t Tools) StartListTOC(ctx context.Context) (io.WriteCloser, func() (string, error), error) {
+	var out bytes.Buffer
+	w, wait, err := t.Feed(ctx, "pg_restore", []string{"--list"}, &out)
+	if err != nil {
+		return nil, nil, err
+	}
+	return w, func() (string, error) { err := wait(); return out.String(), err }, nil
+}
+
 // Restore runs pg_restore of the archive file into db with the given number
 // of parallel jobs (parallel restore needs a seekable file).
 func (t Tools) Restore(ctx context.Context, db config.Database, archiveFile string, jobs int, extra ...string) error {
@@ -195,68 +244,111 @@ func (e *ExitError) Unwrap() error { return e.Err }
 
 // run starts one program in its own process group and waits for it.
 func (t Tools) run(ctx context.Context, name string, args []string, db config.Database, stdin io.Reader, stdout io.Writer) error {
-	path, err := t.Path(name)
+	c, err := t.start(ctx, name, args, db, stdin, stdout)
 	if err != nil {
 		return err
+	}
+	return c.wait()
+}
+
+// Feed starts a program that reads its input from the returned writer: a
+// kernel pipe enlarged to 1 MiB that the caller writes into directly (no
+// copying goroutine, no 32 KiB hops), for the archive checks that see
+// every byte of a backup. Close the writer to end the input, then wait.
+// Once the program has exited, writes fail (it read what it needed).
+func (t Tools) Feed(ctx context.Context, name string, args []string, stdout io.Writer) (io.WriteCloser, func() error, error) {
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return nil, nil, err
+	}
+	_, _ = unix.FcntlInt(pw.Fd(), unix.F_SETPIPE_SZ, pipeSize)
+	c, err := t.start(ctx, name, args, config.Database{}, pr, stdout)
+	pr.Close() // the child holds its copy
+	if err != nil {
+		pw.Close()
+		return nil, nil, err
+	}
+	return pw, c.wait, nil
+}
+
+// child is a started program.
+type child struct {
+	name    string
+	ctx     context.Context
+	cmd     *exec.Cmd
+	stderr  *tailBuffer
+	copyOut func() error // nil: stdout is not ours to copy
+	closeW  func()
+}
+
+func (t Tools) start(ctx context.Context, name string, args []string, db config.Database, stdin io.Reader, stdout io.Writer) (*child, error) {
+	path, err := t.Path(name)
+	if err != nil {
+		return nil, err
 	}
 	cmd := exec.CommandContext(ctx, path, args...)
 	cmd.Env = childEnv(db.Password, t.AppName)
 	cmd.Stdin = stdin
-	var copyOut func() error
+	c := &child{name: name, ctx: ctx, cmd: cmd, stderr: &tailBuffer{}, closeW: func() {}}
 	if stdout != nil && stdout != io.Discard {
 		// Our own pipe, enlarged, read in large chunks: exec's default
 		// (64 KiB pipe, 32 KiB copies) costs a context switch per chunk.
 		pr, pw, err := os.Pipe()
 		if err != nil {
-			return err
+			return nil, err
 		}
 		_, _ = unix.FcntlInt(pw.Fd(), unix.F_SETPIPE_SZ, pipeSize)
 		cmd.Stdout = pw
-		copyOut = func() error {
+		c.copyOut = func() error {
 			defer pr.Close()
 			_, err := io.CopyBuffer(onlyWriter{stdout}, pr, make([]byte, pipeSize))
 			return err
 		}
-		defer pw.Close()
+		c.closeW = func() { pw.Close() }
 	} else {
 		cmd.Stdout = stdout
 	}
-	var stderr tailBuffer
-	cmd.Stderr = &stderr
+	cmd.Stderr = c.stderr
 	// Own process group so that a cancel kills pg_dump and anything it
 	// started; Pdeathsig so that it dies with us even after a SIGKILL.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 10 * time.Second
 	if err := cmd.Start(); err != nil {
+		c.closeW()
 		if ctx.Err() != nil {
-			return fmt.Errorf("%s: %w", name, context.Cause(ctx))
+			return nil, fmt.Errorf("%s: %w", name, context.Cause(ctx))
 		}
-		return fmt.Errorf("%s: %w", name, err)
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
+	c.closeW() // the child holds its copy; EOF comes when it exits
+	return c, nil
+}
+
+// wait waits for the program and says how it ended.
+func (c *child) wait() error {
 	var copyErr error
-	if copyOut != nil {
-		cmd.Stdout.(*os.File).Close() // the child holds its copy; EOF comes when it exits
-		copyErr = copyOut()
+	if c.copyOut != nil {
+		copyErr = c.copyOut()
 		if copyErr != nil {
-			_ = cmd.Cancel() // the reader failed: the child must not block on a full pipe
+			_ = c.cmd.Cancel() // the reader failed: the child must not block on a full pipe
 		}
 	}
-	err = cmd.Wait()
+	err := c.cmd.Wait()
 	if copyErr != nil { // our side failed (disk full...): that is the cause, not the kill
-		return fmt.Errorf("%s output: %w", name, copyErr)
+		return fmt.Errorf("%s output: %w", c.name, copyErr)
 	}
 	if err == nil {
 		return nil
 	}
-	if ctx.Err() != nil {
-		return fmt.Errorf("%s: %w", name, context.Cause(ctx))
+	if c.ctx.Err() != nil {
+		return fmt.Errorf("%s: %w", c.name, context.Cause(c.ctx))
 	}
 	var exitErr *exec.ExitError
 	if errors.As(err, &exitErr) {
-		return &ExitError{Program: name, Err: err, Stderr: stderr.String()}
+		return &ExitError{Program: c.name, Err: err, Stderr: c.stderr.String()}
 	}
-	return fmt.Errorf("%s: %w", name, err)
+	return fmt.Errorf("%s: %w", c.name, err)
 }
 
 // childEnv is our environment without our own settings (which hold
