@@ -84,7 +84,7 @@ func action(fn func(cmd *cobra.Command, args []string) error) func(*cobra.Comman
 }
 
 // loadConfig reads the environment; its errors exit 2.
-func loadConfig() (config.Config, error) { return config.Load(os.Getenv) }
+func loadConfig() (config.Config, error) { return config.LoadLookup(os.LookupEnv) }
 
 func logger(cfg config.Config) *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))

@@ -51,7 +51,7 @@ docs/RESTORE.md is the step-by-step procedure.`,
 			o.Config, o.Target, o.Log = cfg, cfg.Database, logger(cfg)
 			if targetURL != "" {
 				if o.Target, err = config.ParseDatabaseURL(targetURL); err != nil {
-					return &config.Error{Var: "--target-url", Value: config.RedactURL(targetURL), Allowed: err.Error()}
+					return &config.Error{Var: "--target-url", Value: config.RedactURL(targetURL, false), Allowed: err.Error()}
 				}
 			}
 			if o.Jobs == 0 {

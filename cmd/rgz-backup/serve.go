@@ -15,6 +15,7 @@ import (
 
 	"github.com/mosaique/rgz-backup/internal/api"
 	"github.com/mosaique/rgz-backup/internal/config"
+	"github.com/mosaique/rgz-backup/internal/dump"
 	"github.com/mosaique/rgz-backup/internal/jobs"
 	"github.com/mosaique/rgz-backup/internal/metrics"
 )
@@ -31,8 +32,10 @@ catches up a missed night at start, and takes jobs put on the queue by
 one backup. It also runs the scheduled restore test (BACKUP_RESTORE_TEST_*),
 retention daily, and, with S3, the hourly upload of partial backups.
 
-It listens on BACKUP_HTTP_ADDR: /healthz (the process answers), /readyz
-(catalog reachable, schema current, workers running), /metrics
+At start it checks that pg_dump, pg_restore and pg_dumpall run (exit 2
+naming what is missing). It listens on BACKUP_HTTP_ADDR: /healthz (the
+process answers), /readyz (catalog reachable, schema current, client
+programs usable, workers running), /metrics
 (Prometheus, docs/MONITORING.md), and the API under /api/v1 for admin and
 NOC callers (docs/API.md).
 
@@ -64,6 +67,10 @@ on stderr, at info unless BACKUP_LOG_LEVEL says otherwise.`,
 // stopping is decided here, step by step.
 func serve(ctx context.Context, cfg config.Config, log, riverLog *slog.Logger) error {
 	work := context.WithoutCancel(ctx)
+	tools := dump.Tools{BinDir: cfg.PgBinDir}
+	if _, err := tools.Check(ctx); err != nil {
+		return &config.Error{Var: "BACKUP_PG_BIN_DIR", Value: cfg.PgBinDir, Allowed: "must hold usable pg_dump, pg_restore and pg_dumpall: " + err.Error()}
+	}
 	pool, store, err := openCatalogPool(ctx, cfg, "rgz-backup serve", 10)
 	if err != nil {
 		return err
@@ -103,6 +110,10 @@ func serve(ctx context.Context, cfg config.Config, log, riverLog *slog.Logger) e
 			if err == nil && !current {
 				err = errors.New("schema not current: run rgz-backup migrate")
 			}
+			return err
+		},
+		"client_programs": func(ctx context.Context) error {
+			_, err := tools.Check(ctx)
 			return err
 		},
 		"workers": func(context.Context) error {

@@ -149,13 +149,13 @@ func OpenPool(ctx context.Context, db config.Database, appName string, maxConns 
 	cfg.MaxConns = maxConns
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("connect to catalog: %w", err)
+		return nil, fmt.Errorf("connect to catalog: %w", db.ConnectError(err))
 	}
 	pingCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	if err := pool.Ping(pingCtx); err != nil {
 		pool.Close()
-		return nil, fmt.Errorf("connect to catalog: %w", err)
+		return nil, fmt.Errorf("connect to catalog: %w", db.ConnectError(err))
 	}
 	return pool, nil
 }

@@ -92,10 +92,18 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("%s=%q is not valid: %s", e.Var, e.Value, e.Allowed)
 }
 
-// Load reads the configuration through getenv (os.Getenv in production, a
-// map in tests) and validates every value.
+// Load reads the configuration through getenv (a map in tests) and
+// validates every value. An empty value counts as unset.
 func Load(getenv func(string) string) (Config, error) {
-	r := reader{getenv: getenv}
+	return LoadLookup(func(name string) (string, bool) { v := getenv(name); return v, v != "" })
+}
+
+// LoadLookup is Load through lookup (os.LookupEnv in production), which
+// tells a variable set to "" from an unset one, where that matters: an
+// empty BACKUP_S3_BUCKET is a mistake, not a wish for the default.
+func LoadLookup(lookup func(string) (string, bool)) (Config, error) {
+	getenv := func(name string) string { v, _ := lookup(name); return v }
+	r := reader{getenv: getenv, lookup: lookup}
 	c := Config{
 		LocalDir:              r.str("BACKUP_LOCAL_DIR"),
 		LocalRetentionDays:    r.intRange("BACKUP_LOCAL_RETENTION_DAYS", 1, 36500),
@@ -144,6 +152,7 @@ func Load(getenv func(string) string) (Config, error) {
 // so that Load reads as a list of declarations.
 type reader struct {
 	getenv func(string) string
+	lookup func(string) (string, bool)
 	err    error
 }
 
@@ -263,7 +272,7 @@ func (r *reader) url(name string) Database {
 	raw := strings.TrimSpace(r.getenv(name))
 	d, err := ParseDatabaseURL(raw)
 	if err != nil {
-		r.fail(name, RedactURL(raw), err.Error())
+		r.fail(name, RedactURL(raw, false), err.Error())
 	}
 	return d
 }
@@ -293,18 +302,31 @@ func ParseDatabaseURL(raw string) (Database, error) {
 	return d, nil
 }
 
-// RedactURL hides the password of a URL that may hold one, for messages
-// about a value that did not parse.
-func RedactURL(raw string) string {
+// RedactURL is the one form in which a URL from the configuration is
+// printed, logged or stored: no password ever. A postgres:// URL keeps its
+// user name (a role, useful to see) and loses its password; any other URL
+// loses its whole user info, which may be an access key. A password given
+// as a query parameter is masked. With originOnly, only scheme://host:port
+// is kept: for URLs whose path is the secret (a Slack-style webhook).
+func RedactURL(raw string, originOnly bool) string {
 	u, err := url.Parse(raw)
-	if err != nil {
-		if strings.Contains(raw, "@") {
-			return "(unparseable URL, not shown: it may contain a password)"
+	if err != nil || (originOnly && u.Host == "") {
+		if strings.Contains(raw, "@") || originOnly {
+			return "(unparseable URL, not shown: it may contain a secret)"
 		}
 		return raw
 	}
-	if _, ok := u.User.Password(); ok {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	if originOnly {
+		return u.Scheme + "://" + u.Host + "/…"
+	}
+	switch {
+	case u.User == nil:
+	case u.Scheme == "postgres" || u.Scheme == "postgresql":
+		if _, ok := u.User.Password(); ok {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+		}
+	default:
+		u.User = nil
 	}
 	q := u.Query()
 	if q.Has("password") {
@@ -312,4 +334,11 @@ func RedactURL(raw string) string {
 		u.RawQuery = q.Encode()
 	}
 	return u.String()
+}
+
+// HasUserInfo says whether raw is a URL with user info (user@ or
+// user:secret@): refused in URLs that are not meant to carry credentials.
+func HasUserInfo(raw string) bool {
+	u, err := url.Parse(raw)
+	return err == nil && u.User != nil
 }

@@ -45,8 +45,12 @@ func (r *reader) notify() Notify {
 			n.Recipients = append(n.Recipients, addr)
 		}
 	}
-	if n.WebhookURL != "" && !strings.HasPrefix(n.WebhookURL, "http://") && !strings.HasPrefix(n.WebhookURL, "https://") {
-		r.fail("BACKUP_NOTIFY_WEBHOOK_URL", RedactURL(n.WebhookURL), "must be an http:// or https:// URL")
+	switch {
+	case n.WebhookURL == "":
+	case !strings.HasPrefix(n.WebhookURL, "http://") && !strings.HasPrefix(n.WebhookURL, "https://"):
+		r.fail("BACKUP_NOTIFY_WEBHOOK_URL", RedactURL(n.WebhookURL, true), "must be an http:// or https:// URL")
+	case HasUserInfo(n.WebhookURL):
+		r.fail("BACKUP_NOTIFY_WEBHOOK_URL", RedactURL(n.WebhookURL, true), "must not hold credentials (user:secret@)")
 	}
 	if n.SMTP.Host != "" && len(n.Recipients) > 0 && n.SMTP.From == "" {
 		r.fail("SMTP_FROM", "", "must be the sender's address when SMTP_HOST and BACKUP_NOTIFY_RECIPIENTS are set")

@@ -79,5 +79,9 @@ func (d Database) Connect(ctx context.Context, appName string) (*pgx.Conn, error
 	}
 	cfg.Password = d.Password
 	cfg.RuntimeParams["application_name"] = appName
-	return pgx.ConnectConfig(ctx, cfg)
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, d.ConnectError(err)
+	}
+	return conn, nil
 }

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"net"
 	"net/url"
 	"strings"
 )
@@ -44,14 +45,41 @@ func (r *reader) s3() S3 {
 	}
 	if s.Endpoint != "" {
 		u, err := url.Parse(s.Endpoint)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
-			r.fail("BACKUP_S3_ENDPOINT", s.Endpoint, "must be a URL like https://s3.example.net:9000 (scheme and host only)")
+		switch {
+		case err == nil && u.User != nil:
+			r.fail("BACKUP_S3_ENDPOINT", RedactURL(s.Endpoint, false), "must not hold credentials (key:secret@): set BACKUP_S3_ACCESS_KEY_ID and BACKUP_S3_SECRET_ACCESS_KEY")
+		case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/"):
+			r.fail("BACKUP_S3_ENDPOINT", RedactURL(s.Endpoint, false), "must be a URL like https://s3.example.net:9000 (scheme and host only)")
 		}
+	}
+	if raw, set := r.lookup("BACKUP_S3_BUCKET"); set && strings.TrimSpace(raw) == "" {
+		r.fail("BACKUP_S3_BUCKET", raw, "is set but empty: name the bucket (or unset it for the default, "+lookup("BACKUP_S3_BUCKET").Default+")")
+	} else if why := BucketNameProblem(s.Bucket); why != "" {
+		r.fail("BACKUP_S3_BUCKET", s.Bucket, why)
 	}
 	if s.StorageClass != "" && !contains(StorageClasses, s.StorageClass) {
 		r.fail("BACKUP_S3_STORAGE_CLASS", s.StorageClass, "must be one of "+strings.Join(StorageClasses, ", "))
 	}
 	return s
+}
+
+// BucketNameProblem says what is wrong with an S3 bucket name, by the S3
+// naming rules (3 to 63 characters: lowercase letters, digits, dots and
+// hyphens, starting and ending with a letter or digit, no "..", not an IP
+// address); "" when it is valid. Checked at start, so that a bad name is
+// not found at the first upload, with every backup then ending partial.
+func BucketNameProblem(name string) string {
+	const rules = "must be a valid S3 bucket name: 3 to 63 characters, lowercase letters, digits, dots and hyphens, starting and ending with a letter or digit"
+	if len(name) < 3 || len(name) > 63 || strings.Contains(name, "..") || net.ParseIP(name) != nil {
+		return rules
+	}
+	for i, c := range name {
+		alnum := c >= 'a' && c <= 'z' || c >= '0' && c <= '9'
+		if !alnum && (i == 0 || i == len(name)-1 || (c != '.' && c != '-')) {
+			return rules
+		}
+	}
+	return ""
 }
 
 func contains(list []string, s string) bool {

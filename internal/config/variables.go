@@ -11,7 +11,10 @@ type Variable struct {
 	Name    string
 	Default string
 	Secret  bool // never printed
-	Help    string
+	// SecretPath: a URL whose path is the secret (a webhook): printed as
+	// scheme://host only.
+	SecretPath bool
+	Help       string
 }
 
 // Variables are the settings this version reads. Settings of features that
@@ -67,7 +70,7 @@ var Variables = []Variable{
 	{Name: "BACKUP_NOTIFY_ON_FAILURE", Default: "true", Help: "email (and webhook) after a failed backup, restore test or S3 copy"},
 	{Name: "BACKUP_NOTIFY_RECIPIENTS", Help: "email addresses, comma-separated"},
 	{Name: "BACKUP_NOTIFY_LANGUAGE", Default: "fr", Help: "fr or en"},
-	{Name: "BACKUP_NOTIFY_WEBHOOK_URL", Help: "the same events as a JSON POST (Slack/Mattermost show its text)"},
+	{Name: "BACKUP_NOTIFY_WEBHOOK_URL", SecretPath: true, Help: "the same events as a JSON POST (Slack/Mattermost show its text)"},
 	{Name: "SMTP_HOST", Help: "mail server; unset: no email"},
 	{Name: "SMTP_PORT", Default: "587", Help: "mail server port"},
 	{Name: "SMTP_USERNAME", Help: "SMTP login; unset: no authentication"},
@@ -99,8 +102,10 @@ func Describe(getenv func(string) string) string {
 			val, origin = v.Default, "  # default"
 		case v.Secret:
 			val = "***"
-		case strings.HasSuffix(v.Name, "_URL"):
-			val = RedactURL(val)
+		case v.SecretPath:
+			val = RedactURL(val, true)
+		case strings.HasSuffix(v.Name, "_URL") || strings.HasSuffix(v.Name, "_ENDPOINT"):
+			val = RedactURL(val, false)
 		}
 		fmt.Fprintf(&b, "%s=%s%s\n", v.Name, val, origin)
 	}

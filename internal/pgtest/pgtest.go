@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"testing"
 
 	"github.com/jackc/pgx/v5"
 
@@ -147,3 +148,33 @@ func freePort() (int, error) {
 
 // addr is the cluster's host:port.
 func (c *Cluster) addr() string { return fmt.Sprintf("127.0.0.1:%d", c.Port) }
+
+// PasswordRole creates a login role that must authenticate with password
+// over TCP (scram-sha-256), whatever the cluster's trust default, and
+// returns a URL for it to database db without the password. For tests of
+// wrong passwords and of secrets in passwords.
+func (c *Cluster) PasswordRole(t testing.TB, role, password, db string) string {
+	t.Helper()
+	ctx := context.Background()
+	quoted := pgx.Identifier{role}.Sanitize()
+	if err := c.admin(ctx, fmt.Sprintf("CREATE ROLE %s LOGIN SUPERUSER PASSWORD '%s'", quoted, strings.ReplaceAll(password, "'", "''"))); err != nil {
+		t.Fatal(err)
+	}
+	hba := filepath.Join(c.Dir, "data", "pg_hba.conf")
+	old, err := os.ReadFile(hba)
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := fmt.Sprintf("host all %s 127.0.0.1/32 scram-sha-256\n", quoted)
+	if err := os.WriteFile(hba, append([]byte(line), old...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.admin(ctx, "SELECT pg_reload_conf()"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = os.WriteFile(hba, old, 0o600)
+		_ = c.admin(context.Background(), "SELECT pg_reload_conf()")
+	})
+	return strings.Replace(c.URL(db), "postgres@", role+"@", 1)
+}
