@@ -4,7 +4,7 @@
 // their default levels: wall time, file size and peak RSS, then the ratios
 // the targets in docs/BENCHMARKS.md are stated in. Run with `make bench`.
 // With -rto it measures instead the restore test's duration (the RTO) at
-// several sizes.
+// several sizes; with -load, the daemon under concurrent readers.
 package main
 
 import (
@@ -39,7 +39,17 @@ func main() {
 	repeat := flag.Int("repeat", 3, "rounds; each round runs every command once, and the median counts")
 	onlyOurs := flag.Bool("only-rgz", false, "skip the pg_dump baselines (for a memory check on a larger database)")
 	rtoScales := flag.String("rto", "", "instead: measure the restore test's duration at these scales (e.g. 20,100)")
+	loadRows := flag.Int("load", 0, "instead: the daemon under 32 concurrent readers with this many catalog rows (e.g. 100000)")
+	loadClients := flag.Int("clients", 32, "with -load: concurrent clients")
+	loadFor := flag.Duration("for", 15*time.Second, "with -load: how long the clients run")
 	flag.Parse()
+	if *loadRows > 0 {
+		if err := load(*binary, *loadRows, *loadClients, *loadFor); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *rtoScales != "" {
 		scales, err := parseScales(*rtoScales)
 		if err == nil {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -21,7 +22,7 @@ func restoreCmd() *cobra.Command {
 	var targetURL string
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "restore FILENAME --target-db NAME [--create] [--clean] [--jobs N] [--with-globals] [--target-url URL]",
+		Use:   "restore FILENAME|PATH --target-db NAME [--create] [--clean] [--jobs N] [--with-globals] [--target-url URL]",
 		Short: "Disaster recovery: restore a backup into a named database, then compare",
 		Long: `Restore a backup into --target-db on the backed-up server (or the server
 of --target-url, a libpq URL of any database there): the file's CRC32 and
@@ -32,9 +33,14 @@ parallel pg_restore (--jobs, default the number of CPUs), ANALYZE, and the
 same comparison as the restore test: every table with its exact row count,
 the same numbers of objects. Each step is shown with the time elapsed.
 
-The catalog is not needed: when it cannot be reached (it may have lived in
-the lost database), the backup's .manifest.json says what to expect. A file
-gone from BACKUP_LOCAL_DIR is fetched from S3 when configured.
+The catalog is not needed, and nothing is written anywhere before the
+restore itself: the catalog is only read, and when it cannot be reached or
+does not know the backup (it may have lived in the lost database), the
+backup's .manifest.json in BACKUP_LOCAL_DIR says what to expect. A PATH
+(anything with a "/") is used as it is, with the manifest beside it. A file
+gone from BACKUP_LOCAL_DIR is fetched from S3 when configured. With
+--target-url and no database configured, nothing else is needed than
+BACKUP_LOCAL_DIR.
 docs/RESTORE.md is the step-by-step procedure.`,
 		Args: cobra.ExactArgs(1),
 		RunE: action(func(cmd *cobra.Command, args []string) error {
@@ -44,7 +50,7 @@ docs/RESTORE.md is the step-by-step procedure.`,
 			if o.Jobs < 0 || o.Jobs > 64 {
 				return &config.Error{Var: "--jobs", Value: fmt.Sprint(o.Jobs), Allowed: "must be from 1 to 64"}
 			}
-			cfg, err := loadConfig()
+			cfg, err := restoreConfig(targetURL)
 			if err != nil {
 				return err
 			}
@@ -89,25 +95,69 @@ docs/RESTORE.md is the step-by-step procedure.`,
 	return cmd
 }
 
-// rowForRestore says what the file should be: from the catalog, or from
-// its manifest when the catalog is unreachable.
+// rowForRestore says what the file should be, writing nothing anywhere
+// (the catalog may live in the very database about to be restored).
+//   - A path (it has a "/"): that file, described by the manifest beside it.
+//   - A name: the catalog's row, read without migrating; when the catalog
+//     is unreachable, has no schema or does not know the name, the
+//     manifest in BACKUP_LOCAL_DIR.
 func rowForRestore(ctx context.Context, cfg config.Config, ref string) (catalog.Execution, error) {
-	store, err := openCatalog(ctx, cfg)
-	if err == nil {
-		defer store.Close()
-		row, err := findRow(ctx, store, ref)
+	if strings.Contains(ref, "/") {
+		path, err := filepath.Abs(ref)
+		if err == nil {
+			_, err = os.Stat(path)
+		}
 		if err != nil {
-			return row, err
+			return catalog.Execution{}, fmt.Errorf("backup file %s: %w", ref, err)
 		}
-		if row.Status == catalog.StatusFailed {
-			return row, fmt.Errorf("backup %s failed: there is nothing to restore", row.Filename)
+		row, err := backup.ReadManifest(path + ".manifest.json")
+		if err != nil {
+			return row, fmt.Errorf("no manifest beside %s (%w): restore it by hand, docs/RESTORE.md", ref, err)
 		}
+		row.FilePath, row.DeletedAt = &path, nil
 		return row, nil
 	}
-	fmt.Fprintf(os.Stderr, "rgz-backup: catalog unreachable (%v); using the manifest in %s\n", err, cfg.LocalDir)
+	row, err := catalogRowReadOnly(ctx, cfg, ref)
+	if err == nil && row.Status == catalog.StatusFailed {
+		return row, fmt.Errorf("backup %s failed: there is nothing to restore", row.Filename)
+	}
+	if err == nil {
+		return row, nil
+	}
+	fmt.Fprintf(os.Stderr, "rgz-backup: %s is not known to the catalog (%v); using its manifest in %s\n", ref, err, cfg.LocalDir)
 	row, merr := backup.ReadManifest(filepath.Join(cfg.LocalDir, filepath.Base(ref)+".manifest.json"))
 	if merr != nil {
-		return row, fmt.Errorf("no catalog and no manifest for %s: %w", ref, merr)
+		return row, fmt.Errorf("%s: not in the catalog, and no manifest in %s: %w", ref, cfg.LocalDir, merr)
 	}
 	return row, nil
+}
+
+// catalogRowReadOnly looks a backup up in the catalog without creating or
+// migrating anything.
+func catalogRowReadOnly(ctx context.Context, cfg config.Config, ref string) (catalog.Execution, error) {
+	pool, err := catalog.OpenPool(ctx, cfg.Catalog, "rgz-backup restore", 2)
+	if err != nil {
+		return catalog.Execution{}, err
+	}
+	store := catalog.NewStore(pool)
+	defer store.Close()
+	return findRow(ctx, store, ref)
+}
+
+// restoreConfig loads the configuration a restore needs: with --target-url
+// and no database configured (a bare shell on the worst day), the target
+// stands in for it, so that POSTGRES_USER and POSTGRES_DB are not asked for.
+func restoreConfig(targetURL string) (config.Config, error) {
+	lookup := os.LookupEnv
+	_, haveURL := os.LookupEnv("BACKUP_DATABASE_URL")
+	_, haveUser := os.LookupEnv("POSTGRES_USER")
+	if targetURL != "" && !haveURL && !haveUser {
+		lookup = func(name string) (string, bool) {
+			if name == "BACKUP_DATABASE_URL" {
+				return targetURL, true
+			}
+			return os.LookupEnv(name)
+		}
+	}
+	return config.LoadLookup(lookup)
 }

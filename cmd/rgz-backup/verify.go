@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -78,35 +77,26 @@ catalog cannot be reached (it may live in the lost database), the
 	return cmd
 }
 
-// rowsToVerify says what each file should be: from the catalog, or from
-// the manifests when the catalog is unreachable.
+// rowsToVerify says what each file should be: from the catalog (only
+// read), or from the manifests when the catalog is unreachable or does
+// not know the backup named.
 func rowsToVerify(ctx context.Context, cfg config.Config, args []string, all bool) ([]catalog.Execution, error) {
-	store, err := openCatalog(ctx, cfg)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "rgz-backup: catalog unreachable (%v); using the manifests in %s\n", err, cfg.LocalDir)
-		if all {
-			return backup.Manifests(cfg.LocalDir)
-		}
-		row, merr := backup.ReadManifest(filepath.Join(cfg.LocalDir, filepath.Base(args[0])+".manifest.json"))
-		if merr != nil {
-			return nil, fmt.Errorf("no catalog and no manifest for %s: %w", args[0], merr)
-		}
-		return []catalog.Execution{row}, nil
-	}
-	defer store.Close()
 	if !all {
-		row, err := findRow(ctx, store, args[0])
+		row, err := rowForRestore(ctx, cfg, args[0])
+		if err != nil && row.ID != "" && row.Status == catalog.StatusFailed {
+			return []catalog.Execution{row}, nil // verify says what the failed attempt was
+		}
 		return []catalog.Execution{row}, err
 	}
-	rows, err := store.List(ctx, catalog.Filter{})
-	if err != nil {
-		return nil, err
-	}
-	var good []catalog.Execution
-	for _, r := range rows {
-		if r.Status != catalog.StatusFailed && r.DeletedAt == nil {
-			good = append(good, r)
+	pool, err := catalog.OpenPool(ctx, cfg.Catalog, "rgz-backup verify", 2)
+	if err == nil {
+		store := catalog.NewStore(pool)
+		defer store.Close()
+		var rows []catalog.Execution
+		if rows, err = store.List(ctx, catalog.Filter{OnDisk: true}); err == nil {
+			return rows, nil
 		}
 	}
-	return good, nil
+	fmt.Fprintf(os.Stderr, "rgz-backup: catalog unreadable (%v); using the manifests in %s\n", err, cfg.LocalDir)
+	return backup.Manifests(cfg.LocalDir)
 }

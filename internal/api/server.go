@@ -314,7 +314,7 @@ func (d Deps) testRestore(w http.ResponseWriter, r *http.Request, _ Caller) *api
 		return nil
 	}
 	if row.ID == "" { // the usual choice, made now so that the record names its backup
-		rows, err := d.Store.List(r.Context(), catalog.Filter{})
+		rows, err := d.Store.List(r.Context(), catalog.Filter{OnDisk: true})
 		if err != nil {
 			return d.internal(err)
 		}

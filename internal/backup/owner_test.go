@@ -130,7 +130,7 @@ func TestSameSecondAttemptsNeverShareAName(t *testing.T) {
 		}
 	}
 	for _, g := range []catalog.Execution{good, later} {
-		for _, f := range g.Files("") {
+		for _, f := range g.Files("")[:4] { // the dump and its sidecars; no restore test ran
 			if _, err := os.Stat(f); err != nil {
 				t.Fatalf("%s gone: %v", f, err)
 			}

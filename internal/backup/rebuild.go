@@ -15,9 +15,10 @@ import (
 
 // Rebuilt counts what Rebuild did.
 type Rebuilt struct {
-	Added    []string `json:"added"`    // file names whose rows were re-created
-	Repaired []string `json:"repaired"` // valid backups the catalog held as failed, now success
-	Present  int      `json:"present"`  // manifests whose rows were already there
+	Added        []string `json:"added"`         // file names whose rows were re-created
+	Repaired     []string `json:"repaired"`      // valid backups the catalog held as failed, now success
+	Present      int      `json:"present"`       // manifests whose rows were already there
+	RestoreTests int      `json:"restore_tests"` // restore tests brought back from beside their backups
 }
 
 // Rebuild re-creates the catalog rows of every backup that describes
@@ -62,6 +63,25 @@ func Rebuild(ctx context.Context, store *catalog.Store, cfg config.Config) (Rebu
 	for _, row := range local {
 		if err := record(row); err != nil {
 			return out, err
+		}
+	}
+	// The restore tests kept beside the backups still on disk.
+	for _, row := range local {
+		tests, err := ReadTestsBeside(filepath.Join(cfg.LocalDir, row.Filename))
+		if err != nil {
+			return out, err
+		}
+		for _, rt := range tests {
+			if rt.Status == "running" || rt.BackupID != row.ID {
+				continue
+			}
+			inserted, err := store.ImportRestoreTest(ctx, rt)
+			if err != nil {
+				return out, err
+			}
+			if inserted {
+				out.RestoreTests++
+			}
 		}
 	}
 	return out, nil

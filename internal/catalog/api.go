@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -37,7 +38,11 @@ func (s *Store) RunningRestoreTest(ctx context.Context, since time.Time) (string
 
 // RestoreTest returns one restore test.
 func (s *Store) RestoreTest(ctx context.Context, id string) (RestoreTest, error) {
-	tests, err := s.restoreTests(ctx, "t.id::text = $1", id)
+	u, err := uuid.Parse(id)
+	if err != nil {
+		return RestoreTest{}, ErrNotFound
+	}
+	tests, err := s.restoreTests(ctx, "t.id = $1", 1, u)
 	if err != nil {
 		return RestoreTest{}, err
 	}

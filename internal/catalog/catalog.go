@@ -212,11 +212,24 @@ type Filter struct {
 	Since  time.Time // backup_date at or after; zero: all
 	Status string    // empty: any
 	Limit  int       // 0: no limit
+	// OnDisk: only good backups whose local files retention has not
+	// deleted (a few dozen rows, however long the history).
+	OnDisk bool
+	// Live: only good backups with a copy left, local or in S3: what
+	// retention works on.
+	Live bool
 }
 
 // List returns pg_dump rows, newest first.
 func (s *Store) List(ctx context.Context, f Filter) ([]Execution, error) {
-	q := "SELECT " + strings.Join(columns, ", ") + " FROM backup_executions WHERE backup_type = 'pg_dump' AND backup_date >= $1 AND ($2 = '' OR status = $2) ORDER BY backup_date DESC, created_at DESC"
+	q := "SELECT " + strings.Join(columns, ", ") + " FROM backup_executions WHERE backup_type = 'pg_dump' AND backup_date >= $1 AND ($2 = '' OR status = $2)"
+	if f.OnDisk {
+		q += " AND status IN ('success', 'partial') AND deleted_at IS NULL"
+	}
+	if f.Live {
+		q += " AND status IN ('success', 'partial') AND (deleted_at IS NULL OR (archive_s3_path IS NOT NULL AND s3_deleted_at IS NULL))"
+	}
+	q += " ORDER BY backup_date DESC, created_at DESC"
 	if f.Limit > 0 {
 		q += fmt.Sprintf(" LIMIT %d", f.Limit)
 	}
@@ -273,7 +286,8 @@ func (s *Store) query(ctx context.Context, sql string, args ...any) ([]Execution
 
 // Files are the paths of everything a backup keeps in dir (or beside its
 // file_path, when the row has one): the dump, its .sha256 and
-// .manifest.json sidecars, and the globals.
+// .manifest.json sidecars, the globals, and the restore tests' outcomes
+// (RestoreTestsFile). The dump is always first.
 func (e Execution) Files(dir string) []string {
 	if e.FilePath != nil {
 		dir = filepath.Dir(*e.FilePath)
@@ -284,5 +298,9 @@ func (e Execution) Files(dir string) []string {
 	if e.GlobalsFilename != nil {
 		globals = *e.GlobalsFilename
 	}
-	return []string{dump, dump + ".sha256", dump + ".manifest.json", filepath.Join(dir, globals)}
+	return []string{dump, dump + ".sha256", dump + ".manifest.json", filepath.Join(dir, globals), RestoreTestsFile(dump)}
 }
+
+// RestoreTestsFile is the sidecar beside a dump that keeps its restore
+// tests' outcomes, so that they outlive the catalog (catalog rebuild).
+func RestoreTestsFile(dumpPath string) string { return dumpPath + ".restore-tests.json" }

@@ -66,14 +66,33 @@ func (s *Store) FinishRestoreTest(ctx context.Context, rt RestoreTest) error {
 
 // RestoreTests returns the tests started since since, newest first.
 func (s *Store) RestoreTests(ctx context.Context, since time.Time) ([]RestoreTest, error) {
-	return s.restoreTests(ctx, "t.started_at >= $1", since.UTC())
+	return s.restoreTests(ctx, "t.started_at >= $1", 0, since.UTC())
 }
 
-func (s *Store) restoreTests(ctx context.Context, where string, arg any) ([]RestoreTest, error) {
+// LastRestoreTest returns the newest restore test; ErrNotFound when none.
+func (s *Store) LastRestoreTest(ctx context.Context) (RestoreTest, error) {
+	tests, err := s.restoreTests(ctx, "true", 1)
+	if err != nil {
+		return RestoreTest{}, err
+	}
+	if len(tests) == 0 {
+		return RestoreTest{}, ErrNotFound
+	}
+	return tests[0], nil
+}
+
+// restoreTests reads the tests matching where, newest first, at most
+// limit of them (0: all).
+func (s *Store) restoreTests(ctx context.Context, where string, limit int, args ...any) ([]RestoreTest, error) {
+	if limit > 0 {
+		where += fmt.Sprintf(" ORDER BY t.started_at DESC LIMIT %d", limit)
+	} else {
+		where += " ORDER BY t.started_at DESC"
+	}
 	rows, err := s.pool.Query(ctx, `SELECT t.id::text, t.backup_id::text, b.filename, t.started_at, t.finished_at,
 		t.duration_seconds, t.status, t.error_message, t.mismatches, t.triggered_by, t.scratch_database, t.hostname, t.restore_mode
 		FROM backup_restore_tests t JOIN backup_executions b ON b.id = t.backup_id
-		WHERE `+where+` ORDER BY t.started_at DESC`, arg)
+		WHERE `+where, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read restore tests: %w", err)
 	}
@@ -87,4 +106,33 @@ func (s *Store) restoreTests(ctx context.Context, where string, arg any) ([]Rest
 		return nil, fmt.Errorf("read restore tests: %w", err)
 	}
 	return out, nil
+}
+
+// ImportRestoreTest records a finished restore test kept beside its backup
+// (`catalog rebuild`): inserted when missing, and the backup's
+// restore_tested_at and restore_test_status follow it when it is the
+// newest test of that backup. It reports whether it inserted the test.
+func (s *Store) ImportRestoreTest(ctx context.Context, rt RestoreTest) (bool, error) {
+	if rt.Mismatches == nil {
+		rt.Mismatches = []string{}
+	}
+	var inserted bool
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `INSERT INTO backup_restore_tests (id, backup_id, started_at, finished_at, duration_seconds,
+			status, error_message, mismatches, triggered_by, scratch_database, hostname, restore_mode)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (id) DO NOTHING`,
+			rt.ID, rt.BackupID, rt.StartedAt, rt.FinishedAt, rt.DurationSeconds, rt.Status, rt.ErrorMessage, rt.Mismatches,
+			rt.TriggeredBy, rt.ScratchDatabase, rt.Hostname, rt.RestoreMode)
+		if err != nil {
+			return err
+		}
+		inserted = tag.RowsAffected() == 1
+		_, err = tx.Exec(ctx, `UPDATE backup_executions SET restore_tested_at = $2, restore_test_status = $3
+			WHERE id = $1 AND (restore_tested_at IS NULL OR restore_tested_at < $2)`, rt.BackupID, rt.FinishedAt, rt.Status)
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("record restore test %s: %w", rt.ID, err)
+	}
+	return inserted, nil
 }

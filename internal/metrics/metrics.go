@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -23,64 +24,53 @@ import (
 
 // Snapshot is what the metrics show, read at one instant.
 type Snapshot struct {
-	Last               *catalog.Execution // the newest run, if any
-	LastSuccess        time.Time          // zero: never
-	Runs               map[string]int     // rows by status
-	LocalBackups       int
-	LocalBytes         int64
-	PartialBackups     int
-	OldestPartial      time.Time // zero: none
-	LastTest           *catalog.RestoreTest
-	LastTestSuccess    time.Time
+	catalog.Summary
 	DiskFree, DiskSize uint64
 	DiskWarningRatio   float64
 	Running            bool
 }
 
-// Read builds a snapshot from the catalog, the backup directory and the
-// backup lock.
+// Read builds a snapshot from the catalog (aggregates computed by the
+// database: the cost of a scrape does not grow with the history), the
+// backup directory and the backup lock.
 func Read(ctx context.Context, store *catalog.Store, cfg config.Config) (Snapshot, error) {
-	s := Snapshot{Runs: map[string]int{}, DiskWarningRatio: float64(cfg.WarningUsedPercent) / 100}
-	rows, err := store.List(ctx, catalog.Filter{})
+	s := Snapshot{DiskWarningRatio: float64(cfg.WarningUsedPercent) / 100}
+	sum, err := store.Summary(ctx)
 	if err != nil {
 		return s, err
 	}
-	for i, r := range rows { // newest first
-		if i == 0 {
-			s.Last = &rows[0]
-		}
-		s.Runs[r.Status]++
-		if r.Status == catalog.StatusSuccess && s.LastSuccess.IsZero() {
-			s.LastSuccess = r.BackupDate
-		}
-		if r.Status != catalog.StatusFailed && r.DeletedAt == nil {
-			s.LocalBackups++
-			if r.FileSizeBytes != nil {
-				s.LocalBytes += *r.FileSizeBytes
-			}
-		}
-		if r.Status == catalog.StatusPartial {
-			s.PartialBackups++
-			s.OldestPartial = r.BackupDate
-		}
-	}
-	tests, err := store.RestoreTests(ctx, time.Time{})
-	if err != nil {
-		return s, err
-	}
-	for i, t := range tests {
-		if i == 0 {
-			s.LastTest = &tests[0]
-		}
-		if t.Status == "success" && s.LastTestSuccess.IsZero() && t.FinishedAt != nil {
-			s.LastTestSuccess = *t.FinishedAt
-		}
-	}
+	s.Summary = sum
 	if u, err := disk.UsageOf(cfg.LocalDir); err == nil {
 		s.DiskFree, s.DiskSize = u.Free, u.Total
 	}
 	_, s.Running, _ = lock.HeldBy(ctx, cfg.Catalog)
 	return s, nil
+}
+
+// MaxAge is how old a snapshot a scrape may be served: concurrent scrapes
+// share one reading, and a burst of them costs the catalog one.
+const MaxAge = 5 * time.Second
+
+// shared holds the latest snapshot. Reading it under the mutex makes
+// concurrent scrapes wait for the one reading in flight and share it.
+type shared struct {
+	mu   sync.Mutex
+	at   time.Time
+	snap Snapshot
+	err  error
+}
+
+func (c Collector) snapshot(ctx context.Context) (Snapshot, error) {
+	if c.shared == nil { // not registered through Registry: no sharing
+		return Read(ctx, c.Store, c.Cfg)
+	}
+	c.shared.mu.Lock()
+	defer c.shared.mu.Unlock()
+	if c.shared.at.IsZero() || time.Since(c.shared.at) > MaxAge {
+		c.shared.snap, c.shared.err = Read(ctx, c.Store, c.Cfg)
+		c.shared.at = time.Now()
+	}
+	return c.shared.snap, c.shared.err
 }
 
 var (
@@ -102,11 +92,13 @@ var (
 	descTestSuccess   = prometheus.NewDesc("rgz_backup_restore_test_last_success_timestamp_seconds", "End of the newest successful restore test (0: none).", nil, nil)
 )
 
-// Collector reads a Snapshot at each scrape.
+// Collector reads a Snapshot at each scrape (at most every MaxAge once
+// registered by Registry).
 type Collector struct {
-	Store *catalog.Store
-	Cfg   config.Config
-	Log   *slog.Logger
+	Store  *catalog.Store
+	Cfg    config.Config
+	Log    *slog.Logger
+	shared *shared
 }
 
 // Describe lists the metrics.
@@ -122,7 +114,7 @@ func (c Collector) Describe(ch chan<- *prometheus.Desc) {
 func (c Collector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	s, err := Read(ctx, c.Store, c.Cfg)
+	s, err := c.snapshot(ctx)
 	if err != nil {
 		if c.Log != nil {
 			c.Log.Error("metrics: catalog unreadable", "error", err)
@@ -178,6 +170,7 @@ var NotificationFailures = prometheus.NewCounter(prometheus.CounterOpts{
 
 // Registry holds the collector and the process's own counters.
 func Registry(c Collector) *prometheus.Registry {
+	c.shared = &shared{}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(c, NotificationFailures)
 	return reg

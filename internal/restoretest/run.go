@@ -109,6 +109,13 @@ func Run(ctx context.Context, store *catalog.Store, o Options) (catalog.RestoreT
 			return rt, errors.Join(err, rerr)
 		}
 	}
+	dumpPath := filepath.Join(o.Config.LocalDir, row.Filename)
+	if row.FilePath != nil {
+		dumpPath = *row.FilePath
+	}
+	if werr := backup.RecordTestBeside(dumpPath, rt); werr != nil {
+		log.Warn("the restore test's outcome could not be kept beside the backup", "error", werr)
+	}
 	log.Info("restore test finished", "status", rt.Status, "seconds", secs, "mode", t.mode, "mismatches", len(mismatches))
 	return rt, err
 }
@@ -144,7 +151,7 @@ func pick(ctx context.Context, store *catalog.Store, o Options) (catalog.Executi
 		}
 		return row, nil
 	}
-	rows, err := store.List(ctx, catalog.Filter{})
+	rows, err := store.List(ctx, catalog.Filter{OnDisk: true})
 	if err != nil {
 		return catalog.Execution{}, err
 	}
