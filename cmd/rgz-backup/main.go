@@ -96,8 +96,8 @@ func newRoot() *cobra.Command {
 		Short: "Verified, restorable PostgreSQL backups for the MOSAÏQUE platform",
 		Long: `rgz-backup takes a consistent pg_dump of the database, compresses and
 checksums it in one pass, validates it (re-read, full decompression,
-pg_restore --list) before it is published, and records every attempt in the
-backup_executions table.
+pg_restore reading the archive to its end) before it is published, and
+records every attempt in the backup_executions table.
 
 Configuration comes from the environment:
 ` + config.HelpText() + `

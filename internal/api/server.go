@@ -20,6 +20,7 @@ import (
 	"github.com/mosaique/rgz-backup/internal/catalog"
 	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/jobs"
+	"github.com/mosaique/rgz-backup/internal/recent"
 	"github.com/mosaique/rgz-backup/internal/restoretest"
 )
 
@@ -39,6 +40,53 @@ type Deps struct {
 	// Metrics serves /metrics, without authentication (Prometheus scrapes
 	// it); nil: no /metrics.
 	Metrics http.Handler
+
+	reads *recent.Map[answer] // GET answers shared by concurrent callers (Server makes it)
+}
+
+// ReadMaxAge is how old an answer of a reading route (latest, list) may
+// be: concurrent callers share one reading of the catalog, and get the
+// previous answer while it is refreshed.
+const ReadMaxAge = 2 * time.Second
+
+// answer is a GET route's response, as it is shared.
+type answer struct {
+	status int
+	body   []byte
+	err    *apiError
+}
+
+// shared answers a reading route from d.reads, computing it with read at
+// most once per ReadMaxAge per key. The catalog is read under a context
+// of its own: the caller that happens to compute it may go away.
+func (d Deps) shared(w http.ResponseWriter, r *http.Request, key string, read func(ctx context.Context) (any, *apiError)) *apiError {
+	compute := func() (answer, error) {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 10*time.Second)
+		defer cancel()
+		v, apiErr := read(ctx)
+		if apiErr != nil {
+			return answer{err: apiErr}, nil
+		}
+		b, err := json.MarshalIndent(v, "", "  ")
+		return answer{status: http.StatusOK, body: append(b, '\n')}, err
+	}
+	var a answer
+	var err error
+	if d.reads == nil {
+		a, err = compute()
+	} else {
+		a, err = d.reads.Get(key, compute)
+	}
+	if err != nil {
+		return d.internal(err)
+	}
+	if a.err != nil {
+		return a.err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(a.status)
+	_, _ = w.Write(a.body)
+	return nil
 }
 
 // route is one authenticated route: its pattern, handler and the text the
@@ -67,6 +115,7 @@ func Server(d Deps, probes http.Handler) http.Handler {
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
+	d.reads = &recent.Map[answer]{MaxAge: ReadMaxAge, Max: 256}
 	mux := http.NewServeMux()
 	mux.Handle("/healthz", probes)
 	mux.Handle("/readyz", probes)
@@ -155,15 +204,16 @@ func (d Deps) latest(w http.ResponseWriter, r *http.Request, _ Caller) *apiError
 	if status != "" && status != catalog.StatusSuccess && status != catalog.StatusFailed && status != catalog.StatusPartial {
 		return &apiError{http.StatusBadRequest, "bad_status", "status must be success, failed or partial"}
 	}
-	rows, err := d.Store.List(r.Context(), catalog.Filter{Status: status, Limit: 1})
-	if err != nil {
-		return d.internal(err)
-	}
-	if len(rows) == 0 {
-		return &apiError{http.StatusNotFound, "not_found", "no backup yet"}
-	}
-	writeJSON(w, http.StatusOK, rows[0])
-	return nil
+	return d.shared(w, r, "latest?"+status, func(ctx context.Context) (any, *apiError) {
+		rows, err := d.Store.List(ctx, catalog.Filter{Status: status, Limit: 1})
+		if err != nil {
+			return nil, d.internal(err)
+		}
+		if len(rows) == 0 {
+			return nil, &apiError{http.StatusNotFound, "not_found", "no backup yet"}
+		}
+		return rows[0], nil
+	})
 }
 
 // ListPage is the list route's answer.
@@ -177,21 +227,23 @@ func (d Deps) list(w http.ResponseWriter, r *http.Request, _ Caller) *apiError {
 	if err != nil {
 		return &apiError{http.StatusBadRequest, "bad_query", err.Error()}
 	}
-	rows, err := d.Store.Page(r.Context(), time.Now().UTC().AddDate(0, 0, -q.Days), q.AfterDate, q.AfterID, q.Limit+1)
-	if err != nil {
-		return d.internal(err)
-	}
-	page := ListPage{Backups: rows}
-	if len(rows) > q.Limit {
-		page.Backups = rows[:q.Limit]
-		last := page.Backups[q.Limit-1]
-		page.NextCursor = EncodeCursor(last.BackupDate, last.ID)
-	}
-	if page.Backups == nil {
-		page.Backups = []catalog.Execution{}
-	}
-	writeJSON(w, http.StatusOK, page)
-	return nil
+	key := fmt.Sprintf("list?days=%d&limit=%d&after=%s/%s", q.Days, q.Limit, q.AfterDate.Format(time.RFC3339Nano), q.AfterID)
+	return d.shared(w, r, key, func(ctx context.Context) (any, *apiError) {
+		rows, err := d.Store.Page(ctx, time.Now().UTC().AddDate(0, 0, -q.Days), q.AfterDate, q.AfterID, q.Limit+1)
+		if err != nil {
+			return nil, d.internal(err)
+		}
+		page := ListPage{Backups: rows}
+		if len(rows) > q.Limit {
+			page.Backups = rows[:q.Limit]
+			last := page.Backups[q.Limit-1]
+			page.NextCursor = EncodeCursor(last.BackupDate, last.ID)
+		}
+		if page.Backups == nil {
+			page.Backups = []catalog.Execution{}
+		}
+		return page, nil
+	})
 }
 
 // ListQuery is the list route's parsed query.

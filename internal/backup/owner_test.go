@@ -3,6 +3,7 @@ package backup
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -278,5 +279,22 @@ func TestValidBackupRecordedAsFailedIsRepaired(t *testing.T) {
 	}
 	if now, _ := store.Get(ctx, row.ID); now.Status != catalog.StatusSuccess {
 		t.Fatalf("the next run did not repair it: %s", now.Status)
+	}
+}
+
+// A backup written and valid but not recorded is told as a failure that
+// says so (mail, webhook); any other outcome is told as it is.
+func TestReportedSaysWrittenNotRecorded(t *testing.T) {
+	row := catalog.Execution{Filename: "20260205_030015.dump.gz", Status: catalog.StatusSuccess}
+	err := fmt.Errorf("backup %s is %w (connection lost)", row.Filename, ErrUnrecorded)
+	got := Reported(row, err)
+	if got.Status != catalog.StatusFailed || got.ErrorMessage == nil || !strings.Contains(*got.ErrorMessage, "written and valid, not yet recorded") {
+		t.Fatalf("%+v", got)
+	}
+	if row.Status != catalog.StatusSuccess {
+		t.Fatal("the caller's row was changed")
+	}
+	if same := Reported(row, errors.New("other")); same.Status != catalog.StatusSuccess {
+		t.Fatalf("another error changed the status: %+v", same)
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,6 +19,7 @@ import (
 	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/disk"
 	"github.com/mosaique/rgz-backup/internal/lock"
+	"github.com/mosaique/rgz-backup/internal/recent"
 )
 
 // Snapshot is what the metrics show, read at one instant.
@@ -48,29 +48,14 @@ func Read(ctx context.Context, store *catalog.Store, cfg config.Config) (Snapsho
 }
 
 // MaxAge is how old a snapshot a scrape may be served: concurrent scrapes
-// share one reading, and a burst of them costs the catalog one.
+// share one reading, and while it is refreshed they get the previous one.
 const MaxAge = 5 * time.Second
-
-// shared holds the latest snapshot. Reading it under the mutex makes
-// concurrent scrapes wait for the one reading in flight and share it.
-type shared struct {
-	mu   sync.Mutex
-	at   time.Time
-	snap Snapshot
-	err  error
-}
 
 func (c Collector) snapshot(ctx context.Context) (Snapshot, error) {
 	if c.shared == nil { // not registered through Registry: no sharing
 		return Read(ctx, c.Store, c.Cfg)
 	}
-	c.shared.mu.Lock()
-	defer c.shared.mu.Unlock()
-	if c.shared.at.IsZero() || time.Since(c.shared.at) > MaxAge {
-		c.shared.snap, c.shared.err = Read(ctx, c.Store, c.Cfg)
-		c.shared.at = time.Now()
-	}
-	return c.shared.snap, c.shared.err
+	return c.shared.Get(func() (Snapshot, error) { return Read(ctx, c.Store, c.Cfg) })
 }
 
 var (
@@ -98,7 +83,7 @@ type Collector struct {
 	Store  *catalog.Store
 	Cfg    config.Config
 	Log    *slog.Logger
-	shared *shared
+	shared *recent.Value[Snapshot]
 }
 
 // Describe lists the metrics.
@@ -170,7 +155,7 @@ var NotificationFailures = prometheus.NewCounter(prometheus.CounterOpts{
 
 // Registry holds the collector and the process's own counters.
 func Registry(c Collector) *prometheus.Registry {
-	c.shared = &shared{}
+	c.shared = &recent.Value[Snapshot]{MaxAge: MaxAge}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(c, NotificationFailures)
 	return reg
