@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/minio/minio-go/v7"
 
@@ -31,7 +30,6 @@ func s3Env(t *testing.T) map[string]string {
 
 func backupRow(t *testing.T, env map[string]string) (catalog.Execution, result) {
 	t.Helper()
-	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second))) // one name per second
 	r := rgz(t, env, "backup", "--json")
 	var row catalog.Execution
 	if err := json.Unmarshal([]byte(r.stdout), &row); err != nil {

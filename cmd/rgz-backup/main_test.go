@@ -282,7 +282,6 @@ func TestDiskFullMidWrite(t *testing.T) {
 		t.Fatalf("first backup: %+v", r)
 	}
 	before := snapshotDir(t, dir)
-	time.Sleep(1100 * time.Millisecond) // a new file name
 	prlimit, err := exec.LookPath("prlimit")
 	if err != nil {
 		t.Fatal("prlimit (util-linux, installed by scripts/install-deps.sh) is needed:", err)

@@ -24,9 +24,8 @@ func dbName(raw string) string {
 // applied first); a database that holds tables is refused without --clean.
 func TestRestoreForDisasterRecovery(t *testing.T) {
 	env := sampleEnv(t)
-	r := rgz(t, env, "backup", "--json")
-	var row catalog.Execution
-	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &row) != nil {
+	row, r := backupRow(t, env)
+	if r.code != 0 {
 		t.Fatalf("backup: %+v", r)
 	}
 	src := dbName(env["BACKUP_DATABASE_URL"])
@@ -138,9 +137,8 @@ func TestCatalogRebuildAfterLosingTheCatalog(t *testing.T) {
 func TestRestoreIntoAFreshServerWhoseCatalogKnowsNothing(t *testing.T) {
 	env := sampleEnv(t)
 	delete(env, "BACKUP_CATALOG_DATABASE_URL") // the default: the catalog lives in the database
-	r := rgz(t, env, "backup", "--json")
-	var row catalog.Execution
-	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &row) != nil {
+	row, r := backupRow(t, env)
+	if r.code != 0 {
 		t.Fatalf("backup: %+v", r)
 	}
 	fresh := cluster.NewDatabase(t) // the new server's empty database
@@ -172,9 +170,8 @@ func TestRestoreIntoAFreshServerWhoseCatalogKnowsNothing(t *testing.T) {
 // succeeded" can be followed after the catalog is lost.
 func TestRestoreTestOutcomeOutlivesTheCatalog(t *testing.T) {
 	env := sampleEnv(t)
-	r := rgz(t, env, "backup", "--json")
-	var row catalog.Execution
-	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &row) != nil {
+	row, r := backupRow(t, env)
+	if r.code != 0 {
 		t.Fatalf("backup: %+v", r)
 	}
 	if r := rgz(t, env, "restore-test", row.Filename); r.code != 0 {
@@ -212,9 +209,8 @@ func TestByHandProcedureRunsAsWritten(t *testing.T) {
 		`CREATE TABLE "Zone Wi-Fi ümlaut" (id int); INSERT INTO "Zone Wi-Fi ümlaut" SELECT generate_series(1, 3)`); err != nil {
 		t.Fatal(err)
 	}
-	r := rgz(t, env, "backup", "--json")
-	var row catalog.Execution
-	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &row) != nil {
+	row, r := backupRow(t, env)
+	if r.code != 0 {
 		t.Fatalf("backup: %+v", r)
 	}
 	target := "byhand_" + strings.ToLower(row.Filename[:15])

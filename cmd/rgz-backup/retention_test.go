@@ -13,16 +13,14 @@ import (
 	"github.com/mosaique/rgz-backup/internal/config"
 )
 
-// takeBackups takes n real backups, one a second (files are named by the
+// takeBackups takes n real backups, at once (a name taken gives the next
 // second), and returns their rows, oldest first.
 func takeBackups(t *testing.T, env map[string]string, n int) []catalog.Execution {
 	t.Helper()
 	var rows []catalog.Execution
 	for range n {
-		time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second)))
-		r := rgz(t, env, "backup", "--json")
-		var row catalog.Execution
-		if r.code != 0 || json.Unmarshal([]byte(r.stdout), &row) != nil {
+		row, r := backupRow(t, env)
+		if r.code != 0 {
 			t.Fatalf("backup: %+v", r)
 		}
 		rows = append(rows, row)

@@ -169,3 +169,44 @@ func TestUnusableSettingsExit2AtStart(t *testing.T) {
 		})
 	}
 }
+
+// /readyz says so while a client program is unusable (removed by an
+// upgrade gone wrong), and recovers when it is back.
+func TestReadyzFailsWhileAClientProgramIsMissing(t *testing.T) {
+	env := serveEnv(t)
+	env["POSTGRES_BACKUP_ENABLED"] = "false"
+	bin := t.TempDir()
+	for _, name := range []string{"pg_dump", "pg_restore", "pg_dumpall"} {
+		real, err := dump.Tools{}.Path(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(real, filepath.Join(bin, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	env["BACKUP_PG_BIN_DIR"] = bin
+	d := startServe(t, env)
+	ready := func() (int, string) {
+		res, err := http.Get("http://" + d.addr + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var body bytes.Buffer
+		body.ReadFrom(res.Body)
+		return res.StatusCode, body.String()
+	}
+	if code, body := ready(); code != 200 {
+		t.Fatalf("ready at start: %d %s", code, body)
+	}
+	real, _ := os.Readlink(filepath.Join(bin, "pg_restore"))
+	os.Remove(filepath.Join(bin, "pg_restore"))
+	if code, body := ready(); code != 503 || !strings.Contains(body, "pg_restore not found") {
+		t.Fatalf("pg_restore gone: %d %s", code, body)
+	}
+	os.Symlink(real, filepath.Join(bin, "pg_restore"))
+	if code, body := ready(); code != 200 {
+		t.Fatalf("pg_restore back: %d %s", code, body)
+	}
+}

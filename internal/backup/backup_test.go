@@ -73,6 +73,16 @@ func (e *env) run(opts Options) (catalog.Execution, error) {
 	return Run(context.Background(), opts)
 }
 
+// good takes a backup that must succeed.
+func (e *env) good() catalog.Execution {
+	e.t.Helper()
+	row, err := e.run(Options{})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return row
+}
+
 // files lists the backup directory, without the lock file.
 func (e *env) files() []string {
 	entries, _ := os.ReadDir(e.dir)
@@ -608,10 +618,7 @@ func TestCatalogRefusesRowKeepsGoodFiles(t *testing.T) {
 // a dump without a valid manifest moved aside. Older backups stay as they were.
 func TestNextAttemptRecoversAnAbandonedOne(t *testing.T) {
 	e := newEnv(t, 1)
-	first, err := e.run(Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	first := e.good()
 	before := e.files()
 
 	// The traces of an attempt killed after it published its file.

@@ -254,10 +254,7 @@ func TestFailureRecordedLateWithItsCause(t *testing.T) {
 // manifest) is repaired by the next run and by catalog rebuild.
 func TestValidBackupRecordedAsFailedIsRepaired(t *testing.T) {
 	e := newEnv(t, 1)
-	row, err := e.run(Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	row := e.good()
 	store := e.store()
 	ctx := context.Background()
 	disown := func() {
