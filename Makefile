@@ -11,9 +11,11 @@ build:
 deps:
 	bash scripts/install-deps.sh
 
-# The whole suite, against real PostgreSQL clusters (and MinIO) the tests
-# start, then the alert rules' unit tests.
-test:
+# The whole suite, against real PostgreSQL clusters (and MinIO, Mailpit)
+# the tests start, then the alert rules' unit tests. The install script runs
+# first (quick when everything is there), so that a fresh machine needs
+# nothing else.
+test: deps
 	$(GO) test -count=1 -timeout 30m ./...
 	promtool test rules deploy/prometheus/*test*.yml
 
@@ -25,7 +27,7 @@ lint:
 
 # A throwaway PostgreSQL with a MOSAÏQUE-like database, one backup with
 # progress, its verification and its report.
-demo: build
+demo: deps build
 	$(GO) run ./demo --binary $(BIN)
 
 # See docs/BENCHMARKS.md. SCALE=320 is the ~650 MB database.

@@ -60,7 +60,7 @@ func run(binary, dir string, scale int, keep bool) error {
 	env := append(os.Environ(),
 		"BACKUP_DATABASE_URL="+cluster.URL("rgz"),
 		"BACKUP_LOCAL_DIR="+backups,
-		"BACKUP_MIN_SIZE_MB=1", // the demo database is small; production keeps the seed's 100
+		"BACKUP_MIN_SIZE_MB=1", // the demo database is small; production keeps the specification's 100
 		"BACKUP_MIN_FREE_SPACE_GB=1",
 	)
 	for _, args := range [][]string{{"backup"}, {"verify", "--all"}, {"list"}} {

@@ -44,7 +44,7 @@ func has(lines []string, want string) bool {
 	return false
 }
 
-// /metrics needs no token, carries the seed's names, and says the same
+// /metrics needs no token, carries the specification's names, and says the same
 // after a restart: values come from the catalog.
 func TestMetricsSurviveARestart(t *testing.T) {
 	env := serveEnv(t)

@@ -210,11 +210,11 @@ func attemptsOf(rows []catalog.Execution, runID string) []catalog.Execution {
 // calls for happens at most once.
 func TestTwoReplicasOneBackupPerSlot(t *testing.T) {
 	env := serveEnv(t)
-	env["BACKUP_SCHEDULE_CRON"] = "*/15 * * * * *"
+	env["BACKUP_SCHEDULE_CRON"] = "*/6 * * * * *" // a slot every 6 s: a backup here takes under 1 s
 	store := openStore(t, env)
 	began := time.Now()
 	a, b := startServe(t, env), startServe(t, env)
-	time.Sleep(time.Until(began.Add(62 * time.Second)))
+	time.Sleep(time.Until(began.Add(27 * time.Second)))
 	for _, d := range []*daemon{a, b} {
 		d.stop(syscall.SIGTERM, 30*time.Second)
 		if d.code != 0 {
@@ -239,7 +239,7 @@ func TestTwoReplicasOneBackupPerSlot(t *testing.T) {
 	}
 	// Every slot well inside the window ran once, and only once.
 	want := 0
-	for slot := s.Next(began.Add(5 * time.Second)); slot.Before(ended.Add(-5 * time.Second)); slot = s.Next(slot) {
+	for slot := s.Next(began.Add(3 * time.Second)); slot.Before(ended.Add(-3 * time.Second)); slot = s.Next(slot) {
 		want++
 		if perSlot[slot] != 1 {
 			t.Errorf("slot %s: %d successful scheduled backups, want 1 (all: %v)", slot.Format(time.TimeOnly), perSlot[slot], perSlot)
@@ -323,7 +323,7 @@ func TestCatchUpAfterDowntimeAndQuickIdleStop(t *testing.T) {
 	}
 }
 
-// A failing backup is tried four times in all, after the seed's delays
+// A failing backup is tried four times in all, after the specification's delays
 // (scaled down here), each attempt its own row of the same run; then the
 // job is given up. Scheduled backups are off: only the enqueued one runs.
 func TestRetriesWithBackoff(t *testing.T) {

@@ -122,7 +122,7 @@ func (a *Authenticator) static(token string) (Caller, error) {
 	return Caller{Subject: fmt.Sprintf("token:%s#%d", t.Role, found+1), Role: t.Role}, nil
 }
 
-// Roles of the seed: admin may do everything, noc may read.
+// Roles of the specification: admin may do everything, noc may read.
 const (
 	RoleAdmin = "admin"
 	RoleNOC   = "noc"

@@ -24,7 +24,7 @@ import (
 	"github.com/mosaique/rgz-backup/internal/restoretest"
 )
 
-// Prefix is where the seed's routes live.
+// Prefix is where the specification's routes live.
 const Prefix = "/api/v1/backups/pg-dump"
 
 // MaxBody bounds every request body.

@@ -240,7 +240,7 @@ func sortStrings(s []string) []string {
 	return out
 }
 
-// The seed keeps backup_executions in the backed-up database itself.
+// The specification keeps backup_executions in the backed-up database itself.
 func TestCatalogDefaultsToTheBackedUpDatabase(t *testing.T) {
 	e := newEnv(t, 1)
 	delete(e.vars, "BACKUP_CATALOG_DATABASE_URL")

@@ -1,4 +1,4 @@
-// Package catalog keeps the history of backups in PostgreSQL: the seed's
+// Package catalog keeps the history of backups in PostgreSQL: the specification's
 // backup_executions table (plus our columns) and the restore tests, with
 // their migrations. Rows are facts about what happened; they are inserted
 // whole once a backup attempt has ended.
@@ -21,7 +21,7 @@ import (
 	"github.com/mosaique/rgz-backup/internal/toc"
 )
 
-// Statuses of a backup (the seed's CHECK) and who may start one.
+// Statuses of a backup (the specification's CHECK) and who may start one.
 const (
 	StatusSuccess = "success"
 	StatusFailed  = "failed"

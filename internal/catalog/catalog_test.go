@@ -69,7 +69,7 @@ func TestMigrateIsIdempotentAndConcurrent(t *testing.T) {
 	if ok, err := s.SchemaCurrent(ctx); !ok || err != nil {
 		t.Fatalf("schema current = %v, %v", ok, err)
 	}
-	// The seed's two indexes, by name.
+	// The specification's two indexes, by name.
 	conn, _ := pgx.Connect(ctx, url)
 	defer conn.Close(ctx)
 	var n int

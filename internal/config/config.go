@@ -28,7 +28,7 @@ const (
 var Formats = []string{FormatGzip, FormatZstd, FormatBzip2, FormatNone}
 
 // DefaultLevel is the compression level used when BACKUP_COMPRESSION_LEVEL
-// is unset. gzip and bzip2 follow the seed (9); zstd's was chosen by
+// is unset. gzip and bzip2 follow the specification (9); zstd's was chosen by
 // measurement (docs/BENCHMARKS.md): level 1 was both faster and smaller
 // than level 3 on the MOSAÏQUE-like database.
 var DefaultLevel = map[string]int{FormatGzip: 9, FormatZstd: 1, FormatBzip2: 9, FormatNone: 0}

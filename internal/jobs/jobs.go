@@ -27,9 +27,9 @@ import (
 )
 
 const (
-	// Kind is the seed's job name.
+	// Kind is the specification's job name.
 	Kind = "rgz.backup.pg_dump"
-	// Queue is the seed's rgz.maintenance: River allows no dot in a queue name.
+	// Queue is the specification's rgz.maintenance: River allows no dot in a queue name.
 	Queue = "rgz_maintenance"
 )
 
@@ -45,7 +45,7 @@ type BackupArgs struct {
 // Kind is River's name for the job.
 func (BackupArgs) Kind() string { return Kind }
 
-// InsertOpts puts every backup job on our queue with the seed's attempts.
+// InsertOpts puts every backup job on our queue with the specification's attempts.
 func (BackupArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{Queue: Queue, MaxAttempts: schedule.MaxAttempts}
 }

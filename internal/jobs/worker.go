@@ -20,7 +20,7 @@ type worker struct {
 	shutdown context.Context
 }
 
-// NextRetry follows the seed: 30 s, 60 s, then 120 s after attempts 1-3.
+// NextRetry follows the specification: 30 s, 60 s, then 120 s after attempts 1-3.
 func (w *worker) NextRetry(job *river.Job[BackupArgs]) time.Time {
 	delay, _ := schedule.RetryDelay(job.Attempt, w.cfg.RetryDelayScale)
 	return time.Now().Add(delay)

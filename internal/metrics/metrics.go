@@ -1,5 +1,5 @@
 // Package metrics exposes rgz-backup's state to Prometheus under the
-// seed's names. Every value is read from the catalog (and the backup
+// specification's names (docs/REQUIREMENTS.md). Every value is read from the catalog (and the backup
 // directory's file system) when Prometheus scrapes, so a restart neither
 // resets the last success nor shows "no backup"; the same collector writes
 // node_exporter's textfile after a one-shot CLI run.

@@ -68,7 +68,7 @@ var (
 	pageTemplate = htmltemplate.Must(htmltemplate.ParseFS(templateFiles, "templates/page.html.tmpl"))
 )
 
-// Subject is the seed's form: "Backup OK — 1.2 GB — checksum f7e42c9f",
+// Subject is the specification's form: "Backup OK — 1.2 GB — checksum f7e42c9f",
 // "Backup FAILED — <reason>"; mail filters rely on it, in every language.
 func Subject(e Event) string {
 	switch e.Kind {
@@ -150,7 +150,7 @@ type testView struct {
 	Mismatches            []string
 }
 
-// OneDecimal is a size as the seed's subject writes it: "1.2 GB".
+// OneDecimal is a size as the specification's subject writes it: "1.2 GB".
 func OneDecimal(n int64) string { return report.BytesWith(n, 1) }
 
 func deref(s *string) string {

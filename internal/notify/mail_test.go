@@ -10,7 +10,7 @@ import (
 )
 
 // A success mail arrives at a real SMTP server with its subject, text
-// (the seed's report) and HTML parts.
+// (the specification's report) and HTML parts.
 func TestMailArrives(t *testing.T) {
 	srv, err := mailtest.Start()
 	if err != nil {

@@ -1,5 +1,5 @@
 // Package report renders catalog rows for people: the end-of-backup report
-// (the seed's "Exemple Backup"), the list of backups, what retention did,
+// (the specification's "Exemple Backup"), the list of backups, what retention did,
 // and human sizes.
 package report
 
@@ -14,7 +14,7 @@ import (
 	"github.com/mosaique/rgz-backup/internal/retention"
 )
 
-// Bytes is a decimal size as the seed's report writes it: "1.24 GB".
+// Bytes is a decimal size as the specification's report writes it: "1.24 GB".
 func Bytes(n int64) string { return BytesWith(n, 2) }
 
 // BytesWith is Bytes with that many decimals ("1.2 GB" in a subject).

@@ -287,7 +287,7 @@ func removeFiles(row catalog.Execution, dir string) error {
 	return archive.SyncDir(filepath.Dir(files[0]))
 }
 
-// AfterBackup runs retention once a backup is recorded, as the seed does.
+// AfterBackup runs retention once a backup is recorded, as the specification does.
 // What goes wrong is logged, not returned: the backup itself is good, and
 // the next run (or the daily one) tries again.
 func AfterBackup(ctx context.Context, store *catalog.Store, cfg config.Config, log *slog.Logger) {

@@ -49,7 +49,7 @@ func Parse(spec string) (Schedule, error) {
 	return Schedule{Spec: strings.Join(fields, " "), cron: s}, nil
 }
 
-// Daily is the seed's schedule: every day at hour:minute UTC ("0 3 * * *").
+// Daily is the specification's schedule: every day at hour:minute UTC ("0 3 * * *").
 func Daily(hour, minute int) (Schedule, error) {
 	if hour < 0 || hour > 23 || minute < 0 || minute > 59 {
 		return Schedule{}, fmt.Errorf("no time %02d:%02d in a day", hour, minute)
@@ -131,7 +131,7 @@ func NeedsCatchUp(now, newestSuccess time.Time, tolerance time.Duration) bool {
 	return newestSuccess.IsZero() || now.Sub(newestSuccess) > 24*time.Hour+tolerance
 }
 
-// retryDelays are the seed's: up to 3 more attempts, after 30 s, 60 s, 120 s.
+// retryDelays are the specification's: up to 3 more attempts, after 30 s, 60 s, 120 s.
 var retryDelays = []time.Duration{30 * time.Second, 60 * time.Second, 120 * time.Second}
 
 // MaxAttempts is the first attempt plus the retries.
