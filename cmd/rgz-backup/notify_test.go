@@ -85,7 +85,7 @@ func TestSMTPOutageNeverFailsABackup(t *testing.T) {
 	if r := rgz(t, env, "backup"); r.code != 0 || !strings.Contains(r.stderr, "queued for the daemon") {
 		t.Fatalf("backup with SMTP down: %+v", r)
 	}
-	time.Sleep(2 * time.Second) // a retry or two fail meanwhile
+	waitFor(t, 30*time.Second, "a failed delivery", func() bool { return strings.Contains(d.logs.String(), "notification not sent; retrying") })
 	if err := srv.Restart(); err != nil {
 		t.Fatal(err)
 	}

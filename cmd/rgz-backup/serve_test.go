@@ -277,7 +277,7 @@ func TestCatchUpAfterDowntimeAndQuickIdleStop(t *testing.T) {
 	waitFor(t, 60*time.Second, "the catch-up backup", func() bool {
 		return len(catalogRows(t, store)) >= 2 && statusOf(t, env).Jobs != nil && len(statusOf(t, env).Jobs) == 0
 	})
-	time.Sleep(2 * time.Second) // a second catch-up, if any, would have started
+	time.Sleep(time.Second) // a second catch-up, if any, would have been queued at start
 	var catchUps []catalog.Execution
 	for _, r := range catalogRows(t, store) {
 		if r.TriggeredBy == "catch_up" {
@@ -352,7 +352,9 @@ func TestRetriesWithBackoff(t *testing.T) {
 			}
 		}
 	}
-	time.Sleep(8 * time.Second) // a fifth attempt would come after 6 s at most
+	// Once River has given the job up (it leaves the queue), no fifth
+	// attempt can come: wait for that rather than for the clock.
+	waitFor(t, 30*time.Second, "the job to be given up", func() bool { return len(statusOf(t, env).Jobs) == 0 })
 	if n := len(attemptsOf(catalogRows(t, store), runID)); n != 4 || len(statusOf(t, env).Jobs) != 0 {
 		t.Fatalf("%d attempts, jobs %+v: the job should be given up after 4", n, statusOf(t, env).Jobs)
 	}
