@@ -49,7 +49,7 @@ printed; no daemon is needed without it.`,
 			}
 			if enqueue {
 				return withQueue(cmd.Context(), cfg, func(_ *catalog.Store, client *jobs.Client) error {
-					job, err := jobs.Enqueue(cmd.Context(), client, "manual")
+					job, err := jobs.Enqueue(cmd.Context(), client, catalog.TriggerManual)
 					if err != nil {
 						return err
 					}
@@ -60,7 +60,7 @@ printed; no daemon is needed without it.`,
 					return err
 				})
 			}
-			opts := backup.Options{Config: cfg, TriggeredBy: "manual", Log: logger(cfg)}
+			opts := backup.Options{Config: cfg, TriggeredBy: catalog.TriggerManual, Log: logger(cfg)}
 			progress := newProgressLine(os.Stderr)
 			opts.Progress = progress.show
 			row, err := backup.Run(cmd.Context(), opts)

@@ -93,7 +93,7 @@ func TestCatalogRebuildAfterLosingTheCatalog(t *testing.T) {
 		}
 		before = append(before, row)
 	}
-	for _, f := range before[0].Files("") {
+	for _, f := range before[0].Files("").All() {
 		os.Remove(f) // gone from the local disk; S3 still has it
 	}
 	catalogDB := dbName(env["BACKUP_CATALOG_DATABASE_URL"])

@@ -41,7 +41,7 @@ printed but not recorded.`,
 			if err != nil {
 				return err
 			}
-			o := restoretest.Options{Config: cfg, Keep: keep, TriggeredBy: "manual", Log: logger(cfg)}
+			o := restoretest.Options{Config: cfg, Keep: keep, TriggeredBy: catalog.TriggerManual, Log: logger(cfg)}
 			if len(args) == 1 {
 				o.Filename = args[0]
 			}
@@ -81,7 +81,7 @@ printed but not recorded.`,
 
 func printRestoreTest(cmd *cobra.Command, rt catalog.RestoreTest, keep bool) {
 	w := cmd.OutOrStdout()
-	fmt.Fprintf(w, "Restore test of %s: %s", rt.BackupFilename, strings.ToUpper(rt.Status))
+	fmt.Fprintf(w, "Restore test of %s: %s", rt.BackupFilename, strings.ToUpper(string(rt.Status)))
 	if rt.DurationSeconds != nil {
 		fmt.Fprintf(w, " in %d s (the measured restore time)", *rt.DurationSeconds)
 	}

@@ -200,11 +200,11 @@ func (d Deps) internal(err error) *apiError {
 }
 
 func (d Deps) latest(w http.ResponseWriter, r *http.Request, _ Caller) *apiError {
-	status := r.URL.Query().Get("status")
+	status := catalog.Status(r.URL.Query().Get("status"))
 	if status != "" && status != catalog.StatusSuccess && status != catalog.StatusFailed && status != catalog.StatusPartial {
 		return &apiError{http.StatusBadRequest, "bad_status", "status must be success, failed or partial"}
 	}
-	return d.shared(w, r, "latest?"+status, func(ctx context.Context) (any, *apiError) {
+	return d.shared(w, r, "latest?"+string(status), func(ctx context.Context) (any, *apiError) {
 		rows, err := d.Store.List(ctx, catalog.Filter{Status: status, Limit: 1})
 		if err != nil {
 			return nil, d.internal(err)
@@ -376,11 +376,11 @@ func (d Deps) testRestore(w http.ResponseWriter, r *http.Request, _ Caller) *api
 		}
 	}
 	id := uuid.NewString()
-	queued := catalog.RestoreTest{ID: id, BackupID: row.ID, StartedAt: time.Now().UTC(), Status: "running", TriggeredBy: "api"}
+	queued := catalog.RestoreTest{ID: id, BackupID: row.ID, StartedAt: time.Now().UTC(), Status: catalog.TestRunning, TriggeredBy: catalog.TriggerAPI}
 	if err := d.Store.BeginRestoreTest(r.Context(), queued); err != nil {
 		return d.internal(err)
 	}
-	if _, err := jobs.EnqueueRestoreTest(r.Context(), d.Queue, row.Filename, "api", id); err != nil {
+	if _, err := jobs.EnqueueRestoreTest(r.Context(), d.Queue, row.Filename, catalog.TriggerAPI, id); err != nil {
 		return d.internal(err)
 	}
 	location := Prefix + "/restore-tests/" + id
@@ -438,7 +438,7 @@ func (d Deps) enqueueBackup(w http.ResponseWriter, r *http.Request, _ Caller) *a
 	if s := strings.TrimSpace(string(body)); s != "" && s != "{}" {
 		return &apiError{http.StatusBadRequest, "bad_request", "this route takes no body (or {})"}
 	}
-	job, err := jobs.Enqueue(r.Context(), d.Queue, "api")
+	job, err := jobs.Enqueue(r.Context(), d.Queue, catalog.TriggerAPI)
 	if err != nil {
 		return d.internal(err)
 	}

@@ -132,7 +132,7 @@ func Adopt(ctx context.Context, store *catalog.Store, dir string, log *slog.Logg
 		if !ok {
 			continue
 		}
-		if got, err := store.Get(ctx, row.ID); err == nil && got.Status != catalog.StatusFailed {
+		if got, err := store.Get(ctx, row.ID); err == nil && got.Status.Good() {
 			continue
 		}
 		outcome, err := store.RecordValid(ctx, &row)
@@ -155,19 +155,19 @@ func Adopt(ctx context.Context, store *catalog.Store, dir string, log *slog.Logg
 // backup must always verify; but a file that might hold data is never
 // deleted here. Nothing that a good row owns is touched.
 func removeUnrecorded(ctx context.Context, store *catalog.Store, dir string, row catalog.Execution, log *slog.Logger) {
-	if owner, err := store.ByFilename(ctx, row.Filename); err == nil && owner.Status != catalog.StatusFailed {
+	if owner, err := store.ByFilename(ctx, row.Filename); err == nil && owner.Status.Good() {
 		return // someone else's files (never with claimed names; cheap to check)
 	} else if err != nil && !errors.Is(err, catalog.ErrNotFound) {
 		return // the catalog cannot say: leave them
 	}
 	files := row.Files(dir)
-	if _, err := os.Stat(files[0]); err == nil {
-		aside := filepath.Join(filepath.Dir(files[0]), UnverifiedPrefix+filepath.Base(files[0]))
-		if err := os.Rename(files[0], aside); err == nil {
-			log.Warn("an attempt that did not finish left a dump without a valid manifest: moved aside, not deleted", "file", files[0], "now", aside)
+	if _, err := os.Stat(files.Dump); err == nil {
+		aside := filepath.Join(filepath.Dir(files.Dump), UnverifiedPrefix+filepath.Base(files.Dump))
+		if err := os.Rename(files.Dump, aside); err == nil {
+			log.Warn("an attempt that did not finish left a dump without a valid manifest: moved aside, not deleted", "file", files.Dump, "now", aside)
 		}
 	}
-	for _, f := range files[1:] {
+	for _, f := range files.Sidecars() {
 		if err := os.Remove(f); err == nil {
 			log.Warn("removed a sidecar left by an attempt that did not finish", "file", f)
 		}

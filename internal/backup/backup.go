@@ -32,10 +32,10 @@ import (
 // Options of one backup.
 type Options struct {
 	Config        config.Config
-	TriggeredBy   string // manual (CLI), scheduled, catch_up, api
-	Attempt       int    // 1 for the first attempt of a run
-	RunID         string // shared by the attempts of one run; empty: new
-	JobID         int64  // the daemon's job running this attempt; 0: none
+	TriggeredBy   catalog.Trigger // manual (CLI) when empty
+	Attempt       int             // 1 for the first attempt of a run
+	RunID         string          // shared by the attempts of one run; empty: new
+	JobID         int64           // the daemon's job running this attempt; 0: none
 	Progress      func(Progress)
 	ProgressEvery time.Duration // default 1s
 	Log           *slog.Logger
@@ -172,7 +172,7 @@ func Permanent(err error) bool {
 
 func (o *Options) defaults() {
 	if o.TriggeredBy == "" {
-		o.TriggeredBy = "manual"
+		o.TriggeredBy = catalog.TriggerManual
 	}
 	if o.Attempt == 0 {
 		o.Attempt = 1

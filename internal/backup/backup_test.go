@@ -699,7 +699,7 @@ func TestFirstBackupOfTheMonthIsTheComplianceCopy(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if row.RetentionClass != tc.class || row.RetentionUntil.Format(time.DateOnly) != tc.until {
+		if string(row.RetentionClass) != tc.class || row.RetentionUntil.Format(time.DateOnly) != tc.until {
 			t.Errorf("backup of %s: %s until %s, want %s until %s", tc.now, row.RetentionClass, row.RetentionUntil.Format(time.DateOnly), tc.class, tc.until)
 		}
 	}

@@ -57,12 +57,12 @@ func Offsite(ctx context.Context, store *catalog.Store, s3 *storage.S3, cfg conf
 
 func uploadFiles(ctx context.Context, s3 *storage.S3, cfg config.Config, row catalog.Execution, lockUntil time.Time, log *slog.Logger) error {
 	files := row.Files(cfg.LocalDir)
-	for i, path := range files {
+	for _, path := range files.All() {
 		if _, err := os.Stat(path); err != nil {
-			if i == 0 || i == 1 { // the dump and its .sha256 must be there
+			if path == files.Dump || path == files.SHA256 { // these must be there
 				return fmt.Errorf("%s: %w", filepath.Base(path), err)
 			}
-			continue // no globals (a warning on the row), or no manifest
+			continue // no globals (a warning on the row), no manifest, no restore test yet
 		}
 		key := s3.Key(row.BackupDate, filepath.Base(path))
 		landed, err := s3.Upload(ctx, path, key, lockUntil)

@@ -21,14 +21,54 @@ import (
 	"github.com/mosaique/rgz-backup/internal/toc"
 )
 
-// Statuses of a backup (the specification's CHECK) and who may start one.
-const (
-	StatusSuccess = "success"
-	StatusFailed  = "failed"
-	StatusPartial = "partial"
+// The values of the catalog's constrained columns, defined once; the
+// CHECKs in the migrations list the same (docs/REQUIREMENTS.md).
 
-	TypePgDump = "pg_dump"
+// Status is a backup's outcome (backup_executions.status).
+type Status string
+
+const (
+	StatusSuccess Status = "success"
+	StatusFailed  Status = "failed"
+	StatusPartial Status = "partial" // a good local backup whose offsite copy is missing
 )
+
+// Good says whether a backup with this status has a valid file (success
+// or partial): only such a row owns a file.
+func (s Status) Good() bool { return s == StatusSuccess || s == StatusPartial }
+
+// Trigger says who started a backup or a restore test (triggered_by).
+type Trigger string
+
+const (
+	TriggerScheduled Trigger = "scheduled"
+	TriggerCatchUp   Trigger = "catch_up" // backups only
+	TriggerManual    Trigger = "manual"
+	TriggerAPI       Trigger = "api"
+)
+
+// RetentionClass is how long a backup is kept (retention_class): a daily
+// copy, or its month's compliance copy (ARCEP, 7 years).
+type RetentionClass string
+
+const (
+	ClassDaily      RetentionClass = "daily"
+	ClassCompliance RetentionClass = "compliance"
+)
+
+// TestStatus is a restore test's state (backup_restore_tests.status), and
+// a backup's restore_test_status (which has not_tested instead of running).
+type TestStatus string
+
+const (
+	TestRunning   TestStatus = "running"
+	TestSuccess   TestStatus = "success"
+	TestFailed    TestStatus = "failed"
+	TestNotTested TestStatus = "not_tested"
+)
+
+// TypePgDump is the backup_type of our rows.
+const TypePgDump = "pg_dump"
 
 // Execution is one row of backup_executions. JSON keys are the column names:
 // the CLI's --json, the API and the manifest sidecar all print this.
@@ -40,14 +80,14 @@ type Execution struct {
 	FilePath          *string    `json:"file_path"`
 	FileSizeBytes     *int64     `json:"file_size_bytes"`
 	ChecksumCRC32     *string    `json:"checksum_crc32"`
-	Status            string     `json:"status"`
+	Status            Status     `json:"status"`
 	DurationSeconds   *int       `json:"duration_seconds"`
 	ErrorMessage      *string    `json:"error_message"`
 	ArchiveS3Path     *string    `json:"archive_s3_path"`
 	CreatedAt         time.Time  `json:"created_at"`
 	RetentionUntil    *Date      `json:"retention_until"`
 	RestoreTestedAt   *time.Time `json:"restore_tested_at"`
-	RestoreTestStatus string     `json:"restore_test_status"`
+	RestoreTestStatus TestStatus `json:"restore_test_status"`
 
 	ChecksumSHA256            *string          `json:"checksum_sha256"`
 	CompressionFormat         *string          `json:"compression_format"`
@@ -63,16 +103,16 @@ type Execution struct {
 	Warnings                  []string         `json:"warnings"`
 	Suspect                   bool             `json:"suspect"`
 	SuspectReasons            []string         `json:"suspect_reasons"`
-	TriggeredBy               string           `json:"triggered_by"`
+	TriggeredBy               Trigger          `json:"triggered_by"`
 	Hostname                  *string          `json:"hostname"`
 	Attempt                   int              `json:"attempt"`
 	RunID                     *string          `json:"run_id"`
 	FinishedAt                *time.Time       `json:"finished_at"`
 
-	RetentionClass   string     `json:"retention_class"`
-	DeletedAt        *time.Time `json:"deleted_at"`
-	S3DeletedAt      *time.Time `json:"s3_deleted_at"`
-	S3RetentionUntil *Date      `json:"s3_retention_until"`
+	RetentionClass   RetentionClass `json:"retention_class"`
+	DeletedAt        *time.Time     `json:"deleted_at"`
+	S3DeletedAt      *time.Time     `json:"s3_deleted_at"`
+	S3RetentionUntil *Date          `json:"s3_retention_until"`
 }
 
 // columns lists the table's columns in Execution's field order.
@@ -200,17 +240,17 @@ func (e *Execution) defaults() {
 		e.SuspectReasons = []string{}
 	}
 	if e.RetentionClass == "" {
-		e.RetentionClass = "daily"
+		e.RetentionClass = ClassDaily
 	}
 	if e.RestoreTestStatus == "" {
-		e.RestoreTestStatus = "not_tested"
+		e.RestoreTestStatus = TestNotTested
 	}
 }
 
 // Filter selects rows for List.
 type Filter struct {
 	Since  time.Time // backup_date at or after; zero: all
-	Status string    // empty: any
+	Status Status    // empty: any
 	Limit  int       // 0: no limit
 	// OnDisk: only good backups whose local files retention has not
 	// deleted (a few dozen rows, however long the history).
@@ -284,11 +324,27 @@ func (s *Store) query(ctx context.Context, sql string, args ...any) ([]Execution
 	return out, nil
 }
 
-// Files are the paths of everything a backup keeps in dir (or beside its
-// file_path, when the row has one): the dump, its .sha256 and
-// .manifest.json sidecars, the globals, and the restore tests' outcomes
-// (RestoreTestsFile). The dump is always first.
-func (e Execution) Files(dir string) []string {
+// BackupFiles are the paths of everything a backup keeps: the dump and
+// its sidecars.
+type BackupFiles struct {
+	Dump         string // the archive
+	SHA256       string // for sha256sum -c
+	Manifest     string // the row, so that the backup outlives the catalog
+	Globals      string // roles and tablespaces
+	RestoreTests string // the restore tests' outcomes (RestoreTestsFile)
+}
+
+// All lists every file, the dump first.
+func (f BackupFiles) All() []string { return append([]string{f.Dump}, f.Sidecars()...) }
+
+// Sidecars lists every file but the dump.
+func (f BackupFiles) Sidecars() []string {
+	return []string{f.SHA256, f.Manifest, f.Globals, f.RestoreTests}
+}
+
+// Files are a backup's files in dir (or beside its file_path, when the row
+// has one).
+func (e Execution) Files(dir string) BackupFiles {
 	if e.FilePath != nil {
 		dir = filepath.Dir(*e.FilePath)
 	}
@@ -298,7 +354,8 @@ func (e Execution) Files(dir string) []string {
 	if e.GlobalsFilename != nil {
 		globals = *e.GlobalsFilename
 	}
-	return []string{dump, dump + ".sha256", dump + ".manifest.json", filepath.Join(dir, globals), RestoreTestsFile(dump)}
+	return BackupFiles{Dump: dump, SHA256: dump + ".sha256", Manifest: dump + ".manifest.json",
+		Globals: filepath.Join(dir, globals), RestoreTests: RestoreTestsFile(dump)}
 }
 
 // RestoreTestsFile is the sidecar beside a dump that keeps its restore

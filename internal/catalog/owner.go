@@ -51,7 +51,7 @@ func (s *Store) RecordValid(ctx context.Context, e *Execution) (Recorded, error)
 	e.defaults()
 	var outcome Recorded
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		var status string
+		var status Status
 		err := tx.QueryRow(ctx, `SELECT status FROM backup_executions WHERE id = $1 FOR UPDATE`, e.ID).Scan(&status)
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):

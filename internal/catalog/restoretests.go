@@ -17,10 +17,10 @@ type RestoreTest struct {
 	StartedAt       time.Time  `json:"started_at"`
 	FinishedAt      *time.Time `json:"finished_at"`
 	DurationSeconds *int       `json:"duration_seconds"`
-	Status          string     `json:"status"` // running, success, failed
+	Status          TestStatus `json:"status"` // running, success, failed
 	ErrorMessage    *string    `json:"error_message"`
 	Mismatches      []string   `json:"mismatches"`
-	TriggeredBy     string     `json:"triggered_by"` // scheduled, manual, api
+	TriggeredBy     Trigger    `json:"triggered_by"` // scheduled, manual, api
 	ScratchDatabase *string    `json:"scratch_database"`
 	Hostname        *string    `json:"hostname"`
 	RestoreMode     *string    `json:"restore_mode"`

@@ -10,7 +10,7 @@ import (
 )
 
 // SetClass makes a backup a compliance (or daily) copy kept until until.
-func (s *Store) SetClass(ctx context.Context, id, class string, until time.Time) error {
+func (s *Store) SetClass(ctx context.Context, id string, class RetentionClass, until time.Time) error {
 	_, err := s.pool.Exec(ctx, `UPDATE backup_executions SET retention_class = $2, retention_until = $3 WHERE id = $1`,
 		id, class, &Date{Time: until})
 	if err != nil {

@@ -14,7 +14,7 @@ import (
 type Summary struct {
 	Last            *Execution     // the newest run, if any
 	LastSuccess     time.Time      // zero: never
-	Runs            map[string]int // rows by status
+	Runs            map[Status]int // rows by status
 	LocalBackups    int            // good backups not deleted by retention
 	LocalBytes      int64
 	PartialBackups  int
@@ -25,7 +25,7 @@ type Summary struct {
 
 // Summary reads the Summary.
 func (s *Store) Summary(ctx context.Context) (Summary, error) {
-	sum := Summary{Runs: map[string]int{}}
+	sum := Summary{Runs: map[Status]int{}}
 	var success, failed, partial int
 	var lastSuccess, oldestPartial, lastTestSuccess *time.Time
 	err := s.pool.QueryRow(ctx, `SELECT

@@ -37,9 +37,9 @@ const (
 // names its slot, and (triggered_by, slot) is unique among live and
 // recently completed jobs: one job per slot, however many replicas insert it.
 type BackupArgs struct {
-	TriggeredBy string    `json:"triggered_by" river:"unique"` // scheduled, catch_up, manual, api
-	Slot        time.Time `json:"slot,omitzero" river:"unique"`
-	RunID       string    `json:"run_id"` // shared by the job's attempts, one row each
+	TriggeredBy catalog.Trigger `json:"triggered_by" river:"unique"`
+	Slot        time.Time       `json:"slot,omitzero" river:"unique"`
+	RunID       string          `json:"run_id"` // shared by the job's attempts, one row each
 }
 
 // Kind is River's name for the job.
@@ -88,7 +88,7 @@ func NewClient(pool *pgxpool.Pool, o Options) (*Client, error) {
 	if cfg.ScheduleEnabled {
 		periodic = append(periodic, river.NewPeriodicJob(cfg.Schedule, func() (river.JobArgs, *river.InsertOpts) {
 			slot := cfg.Schedule.Nearest(time.Now())
-			return BackupArgs{TriggeredBy: "scheduled", Slot: slot, RunID: uuid.NewString()}, uniquePerSlot()
+			return BackupArgs{TriggeredBy: catalog.TriggerScheduled, Slot: slot, RunID: uuid.NewString()}, uniquePerSlot()
 		}, &river.PeriodicJobOpts{ID: Kind}))
 	}
 	host, _ := os.Hostname()
@@ -131,7 +131,7 @@ type Enqueued struct {
 }
 
 // Enqueue puts a backup on the queue for the daemon (manual or api).
-func Enqueue(ctx context.Context, client *Client, triggeredBy string) (Enqueued, error) {
+func Enqueue(ctx context.Context, client *Client, triggeredBy catalog.Trigger) (Enqueued, error) {
 	args := BackupArgs{TriggeredBy: triggeredBy, RunID: uuid.NewString()}
 	res, err := client.Insert(ctx, args, nil)
 	if err != nil {
@@ -159,7 +159,7 @@ func CatchUp(ctx context.Context, client *Client, store *catalog.Store, cfg conf
 	if !ok {
 		return false, nil
 	}
-	res, err := client.Insert(ctx, BackupArgs{TriggeredBy: "catch_up", Slot: slot, RunID: uuid.NewString()}, uniquePerSlot())
+	res, err := client.Insert(ctx, BackupArgs{TriggeredBy: catalog.TriggerCatchUp, Slot: slot, RunID: uuid.NewString()}, uniquePerSlot())
 	if err != nil {
 		return false, fmt.Errorf("enqueue catch-up backup: %w", err)
 	}
@@ -184,14 +184,14 @@ var ErrShutdown = errors.New("interrupted by shutdown")
 
 // Queued is a backup job waiting or running.
 type Queued struct {
-	ID          int64     `json:"job_id"`
-	State       string    `json:"state"` // available, scheduled, retryable, running
-	TriggeredBy string    `json:"triggered_by"`
-	Slot        time.Time `json:"slot,omitzero"`
-	RunID       string    `json:"run_id"`
-	Attempt     int       `json:"attempt"` // the attempt running, or the next one
-	MaxAttempts int       `json:"max_attempts"`
-	At          time.Time `json:"at"` // when it runs (or started)
+	ID          int64           `json:"job_id"`
+	State       string          `json:"state"` // available, scheduled, retryable, running
+	TriggeredBy catalog.Trigger `json:"triggered_by"`
+	Slot        time.Time       `json:"slot,omitzero"`
+	RunID       string          `json:"run_id"`
+	Attempt     int             `json:"attempt"` // the attempt running, or the next one
+	MaxAttempts int             `json:"max_attempts"`
+	At          time.Time       `json:"at"` // when it runs (or started)
 }
 
 // List returns the backup jobs waiting or running, soonest first.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/riverqueue/river"
 
+	"github.com/mosaique/rgz-backup/internal/catalog"
 	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/notify"
 	"github.com/mosaique/rgz-backup/internal/restoretest"
@@ -23,9 +24,9 @@ const (
 
 // RestoreTestArgs: which backup (empty: the usual choice), and who asked.
 type RestoreTestArgs struct {
-	Filename    string `json:"backup_filename,omitempty"`
-	TriggeredBy string `json:"triggered_by"`
-	TestID      string `json:"test_id,omitempty"` // the record's id, given out by the API
+	Filename    string          `json:"backup_filename,omitempty"`
+	TriggeredBy catalog.Trigger `json:"triggered_by"`
+	TestID      string          `json:"test_id,omitempty"` // the record's id, given out by the API
 }
 
 // Kind is River's name for the job.
@@ -72,12 +73,12 @@ func restoreTestPeriodic(cfg config.Config) []*river.PeriodicJob {
 		return nil
 	}
 	return []*river.PeriodicJob{river.NewPeriodicJob(cfg.RestoreTest.Schedule, func() (river.JobArgs, *river.InsertOpts) {
-		return RestoreTestArgs{TriggeredBy: "scheduled"}, nil
+		return RestoreTestArgs{TriggeredBy: catalog.TriggerScheduled}, nil
 	}, &river.PeriodicJobOpts{ID: RestoreTestKind})}
 }
 
 // EnqueueRestoreTest queues a restore test whose record will have id.
-func EnqueueRestoreTest(ctx context.Context, client *Client, filename, triggeredBy, id string) (int64, error) {
+func EnqueueRestoreTest(ctx context.Context, client *Client, filename string, triggeredBy catalog.Trigger, id string) (int64, error) {
 	res, err := client.Insert(ctx, RestoreTestArgs{Filename: filename, TriggeredBy: triggeredBy, TestID: id}, nil)
 	if err != nil {
 		return 0, fmt.Errorf("enqueue restore test: %w", err)

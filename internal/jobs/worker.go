@@ -42,7 +42,7 @@ func (w *worker) Work(ctx context.Context, job *river.Job[BackupArgs]) error {
 			return nil
 		case schedule.CatchUp:
 			log.Warn("scheduled backup runs as a catch-up", "slot", args.Slot, "reason", why)
-			triggeredBy = "catch_up"
+			triggeredBy = catalog.TriggerCatchUp
 		}
 	}
 

@@ -127,9 +127,9 @@ func Metrics(s Snapshot) []prometheus.Metric {
 		}
 		out = append(out, gauge(descDuration, dur), gauge(descSize, size))
 	}
-	for _, st := range []string{catalog.StatusSuccess, catalog.StatusFailed, catalog.StatusPartial} {
-		out = append(out, gauge(descStatus, b2f(s.Last != nil && s.Last.Status == st), st),
-			prometheus.MustNewConstMetric(descRuns, prometheus.CounterValue, float64(s.Runs[st]), st))
+	for _, st := range []catalog.Status{catalog.StatusSuccess, catalog.StatusFailed, catalog.StatusPartial} {
+		out = append(out, gauge(descStatus, b2f(s.Last != nil && s.Last.Status == st), string(st)),
+			prometheus.MustNewConstMetric(descRuns, prometheus.CounterValue, float64(s.Runs[st]), string(st)))
 	}
 	out = append(out, gauge(descLastSuccess, unix(s.LastSuccess)), gauge(descRunning, b2f(s.Running)),
 		gauge(descLocalBackups, float64(s.LocalBackups)), gauge(descLocalBytes, float64(s.LocalBytes)),
@@ -139,8 +139,8 @@ func Metrics(s Snapshot) []prometheus.Metric {
 		out = append(out, gauge(descDiskFree, float64(s.DiskFree)), gauge(descDiskUsed, 1-float64(s.DiskFree)/float64(s.DiskSize)),
 			gauge(descDiskWarning, s.DiskWarningRatio))
 	}
-	for _, st := range []string{"success", "failed", "running"} {
-		out = append(out, gauge(descTestStatus, b2f(s.LastTest != nil && s.LastTest.Status == st), st))
+	for _, st := range []catalog.TestStatus{catalog.TestSuccess, catalog.TestFailed, catalog.TestRunning} {
+		out = append(out, gauge(descTestStatus, b2f(s.LastTest != nil && s.LastTest.Status == st), string(st)))
 	}
 	if s.LastTest != nil && s.LastTest.DurationSeconds != nil {
 		out = append(out, gauge(descTestDuration, float64(*s.LastTest.DurationSeconds)))

@@ -34,7 +34,7 @@ func Choose(rows []catalog.Execution, now time.Time, ageDays int) (catalog.Execu
 	var best catalog.Execution
 	found, oldEnough := false, false
 	for _, r := range rows {
-		if (r.Status != catalog.StatusSuccess && r.Status != catalog.StatusPartial) || r.DeletedAt != nil {
+		if !r.Status.Good() || r.DeletedAt != nil {
 			continue
 		}
 		if !r.BackupDate.After(target) {
@@ -46,7 +46,7 @@ func Choose(rows []catalog.Execution, now time.Time, ageDays int) (catalog.Execu
 	}
 	if found && !oldEnough { // all younger than the age asked: the newest
 		for _, r := range rows {
-			if (r.Status == catalog.StatusSuccess || r.Status == catalog.StatusPartial) && r.DeletedAt == nil && r.BackupDate.After(best.BackupDate) {
+			if r.Status.Good() && r.DeletedAt == nil && r.BackupDate.After(best.BackupDate) {
 				best = r
 			}
 		}

@@ -12,7 +12,7 @@ import (
 
 func TestChoose(t *testing.T) {
 	now := time.Date(2026, 3, 15, 12, 0, 0, 0, time.UTC)
-	at := func(daysAgo int, status string) catalog.Execution {
+	at := func(daysAgo int, status catalog.Status) catalog.Execution {
 		return catalog.Execution{Filename: fmt.Sprint(daysAgo, "d"), BackupDate: now.AddDate(0, 0, -daysAgo), Status: status}
 	}
 	deleted := at(7, "success")

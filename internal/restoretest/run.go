@@ -29,10 +29,10 @@ import (
 // Options of one restore test.
 type Options struct {
 	Config      config.Config
-	Filename    string // the backup to test; empty: Choose
-	Keep        bool   // leave the scratch database for a look
-	TriggeredBy string // scheduled, manual, api
-	ID          string // the record's id, when the API has given one out already
+	Filename    string          // the backup to test; empty: Choose
+	Keep        bool            // leave the scratch database for a look
+	TriggeredBy catalog.Trigger // scheduled, manual (when empty), api
+	ID          string          // the record's id, when the API has given one out already
 	Log         *slog.Logger
 	// AfterRestore runs once the copy is restored, before it is compared:
 	// the tests damage the copy here to prove the comparison sees it.
@@ -55,7 +55,7 @@ func Run(ctx context.Context, store *catalog.Store, o Options) (catalog.RestoreT
 		o.Log = slog.New(slog.DiscardHandler)
 	}
 	if o.TriggeredBy == "" {
-		o.TriggeredBy = "manual"
+		o.TriggeredBy = catalog.TriggerManual
 	}
 	row, err := pick(ctx, store, o)
 	if err != nil {
@@ -68,7 +68,7 @@ func Run(ctx context.Context, store *catalog.Store, o Options) (catalog.RestoreT
 		o.ID = uuid.NewString()
 	}
 	rt := catalog.RestoreTest{ID: o.ID, BackupID: row.ID, BackupFilename: row.Filename, StartedAt: started,
-		Status: "running", TriggeredBy: o.TriggeredBy, ScratchDatabase: &scratch, Hostname: &host, Mismatches: []string{}}
+		Status: catalog.TestRunning, TriggeredBy: o.TriggeredBy, ScratchDatabase: &scratch, Hostname: &host, Mismatches: []string{}}
 	if store != nil {
 		if err := store.BeginRestoreTest(ctx, rt); err != nil {
 			return rt, err
@@ -92,14 +92,14 @@ func Run(ctx context.Context, store *catalog.Store, o Options) (catalog.RestoreT
 	if t.mode != "" {
 		rt.RestoreMode = &t.mode
 	}
-	rt.Status = "success"
+	rt.Status = catalog.TestSuccess
 	switch {
 	case err != nil:
 		msg := err.Error()
-		rt.Status, rt.ErrorMessage = "failed", &msg
+		rt.Status, rt.ErrorMessage = catalog.TestFailed, &msg
 	case len(mismatches) > 0:
 		msg := fmt.Sprintf("the restored copy differs from the backup in %d ways", len(mismatches))
-		rt.Status, rt.ErrorMessage = "failed", &msg
+		rt.Status, rt.ErrorMessage = catalog.TestFailed, &msg
 		err = errors.New(msg + ": " + strings.Join(mismatches, "; "))
 	}
 	recordCtx, cancelRecord := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)

@@ -10,7 +10,7 @@ import (
 // CopyOf is the policy's view of a row, before any place is considered.
 func CopyOf(row catalog.Execution) Copy {
 	return Copy{ID: row.ID, Filename: row.Filename, Date: row.BackupDate,
-		Good:  row.Status == catalog.StatusSuccess || row.Status == catalog.StatusPartial,
+		Good:  row.Status.Good(),
 		Class: row.RetentionClass}
 }
 
@@ -26,7 +26,7 @@ func LocalExpiry(row catalog.Execution, cfg config.Config) time.Time {
 
 // ClassOf decides the class of a new good backup: compliance when it is the
 // first good backup of its month, given the rows of that month so far.
-func ClassOf(row catalog.Execution, sameMonth []catalog.Execution) string {
+func ClassOf(row catalog.Execution, sameMonth []catalog.Execution) catalog.RetentionClass {
 	copies := []Copy{CopyOf(row)}
 	copies[0].Good = true
 	for _, r := range sameMonth {

@@ -192,7 +192,7 @@ func removeObjects(ctx context.Context, s3 *storage.S3, row catalog.Execution, d
 	if key, ok := s3.KeyOf(*row.ArchiveS3Path); ok {
 		folder = path.Dir(key) // where it went, whatever the prefix is now
 	}
-	files := row.Files(dir)
+	files := row.Files(dir).All()
 	for i := len(files) - 1; i >= 0; i-- {
 		if err := s3.Remove(ctx, path.Join(folder, filepath.Base(files[i]))); err != nil {
 			return err
@@ -241,7 +241,7 @@ func LocalCopies(rows []catalog.Execution, cfg config.Config, restoring map[stri
 			continue
 		}
 		c.Expires = LocalExpiry(r, cfg)
-		c.InUse = restoring[r.ID] || lock.BeingRead(r.Files(cfg.LocalDir)[0])
+		c.InUse = restoring[r.ID] || lock.BeingRead(r.Files(cfg.LocalDir).Dump)
 		copies = append(copies, c)
 	}
 	return copies
@@ -253,7 +253,7 @@ func UnknownFiles(dir string, rows []catalog.Execution) []string {
 	known := map[string]bool{}
 	for _, r := range rows {
 		if r.DeletedAt == nil && CopyOf(r).Good {
-			for _, f := range r.Files(dir) {
+			for _, f := range r.Files(dir).All() {
 				known[filepath.Base(f)] = true
 			}
 		}
@@ -276,15 +276,15 @@ func UnknownFiles(dir string, rows []catalog.Execution) []string {
 // holds it, then its sidecars.
 func removeFiles(row catalog.Execution, dir string) error {
 	files := row.Files(dir)
-	if err := lock.RemoveUnlessRead(files[0]); err != nil {
+	if err := lock.RemoveUnlessRead(files.Dump); err != nil {
 		return err
 	}
-	for _, f := range files[1:] {
+	for _, f := range files.Sidecars() {
 		if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
 		}
 	}
-	return archive.SyncDir(filepath.Dir(files[0]))
+	return archive.SyncDir(filepath.Dir(files.Dump))
 }
 
 // AfterBackup runs retention once a backup is recorded, as the specification does.

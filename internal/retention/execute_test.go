@@ -64,7 +64,7 @@ func newStore(t *testing.T, days int) *store {
 	return s
 }
 
-func (s *store) add(date time.Time, status string) catalog.Execution {
+func (s *store) add(date time.Time, status catalog.Status) catalog.Execution {
 	s.t.Helper()
 	name := date.Format("20060102_150405") + ".dump.gz"
 	path := filepath.Join(s.cfg.LocalDir, name)
@@ -75,7 +75,7 @@ func (s *store) add(date time.Time, status string) catalog.Execution {
 		until := catalog.Date{Time: Expiry(date, row.RetentionClass, s.cfg.LocalRetentionDays, s.cfg.CriticalRetentionDays)}
 		row.RetentionUntil = &until
 	}
-	for _, f := range row.Files("") {
+	for _, f := range row.Files("").All() {
 		if err := os.WriteFile(f, []byte("backup "+name), 0o640); err != nil {
 			s.t.Fatal(err)
 		}
@@ -149,7 +149,7 @@ func TestExecutorDeletesExpiredFilesKeepsRows(t *testing.T) {
 		}
 		if gone {
 			deleted++
-			for _, f := range r.Files("") {
+			for _, f := range r.Files("").All() {
 				if exists(f) {
 					t.Errorf("%s left behind", f)
 				}

@@ -13,14 +13,16 @@ import (
 	"fmt"
 	"sort"
 	"time"
+
+	"github.com/mosaique/rgz-backup/internal/catalog"
 )
 
 // Classes of backups: a daily copy lives BACKUP_LOCAL_RETENTION_DAYS; the
 // first successful backup of each calendar month (UTC) is that month's
 // compliance copy (ARCEP) and lives BACKUP_CRITICAL_RETENTION_DAYS.
 const (
-	ClassDaily      = "daily"
-	ClassCompliance = "compliance"
+	ClassDaily      = catalog.ClassDaily
+	ClassCompliance = catalog.ClassCompliance
 )
 
 // Copy is one copy of one backup (the local file, or the S3 object) as the
@@ -33,7 +35,7 @@ type Copy struct {
 	// valid backup. A failed attempt owns no file: Decide ignores it, so
 	// that no failed row can ever delete a file, nor weigh on a rule.
 	Good    bool
-	Class   string
+	Class   catalog.RetentionClass
 	Expires time.Time // the copy may go once this day (UTC) is over
 	InUse   bool      // a restore or restore test is reading it
 }
@@ -129,7 +131,7 @@ func (p Plan) AllowMassDelete() Plan {
 
 // Expiry is the last day a copy is kept: the backup's date plus the days
 // of its class in that place.
-func Expiry(date time.Time, class string, dailyDays, complianceDays int) time.Time {
+func Expiry(date time.Time, class catalog.RetentionClass, dailyDays, complianceDays int) time.Time {
 	days := dailyDays
 	if class == ClassCompliance {
 		days = complianceDays
