@@ -11,9 +11,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/mosaique/rgz-backup/internal/backup"
 	"github.com/mosaique/rgz-backup/internal/catalog"
 	"github.com/mosaique/rgz-backup/internal/config"
+	"github.com/mosaique/rgz-backup/internal/records"
 	"github.com/mosaique/rgz-backup/internal/restoretest"
 )
 
@@ -98,9 +98,8 @@ docs/RESTORE.md is the step-by-step procedure.`,
 // rowForRestore says what the file should be, writing nothing anywhere
 // (the catalog may live in the very database about to be restored).
 //   - A path (it has a "/"): that file, described by the manifest beside it.
-//   - A name: the catalog's row, read without migrating; when the catalog
-//     is unreachable, has no schema or does not know the name, the
-//     manifest in BACKUP_LOCAL_DIR.
+//   - A name: the first of the catalog (only read, never migrated) and the
+//     manifests in BACKUP_LOCAL_DIR that knows it (records.Find).
 func rowForRestore(ctx context.Context, cfg config.Config, ref string) (catalog.Execution, error) {
 	if strings.Contains(ref, "/") {
 		path, err := filepath.Abs(ref)
@@ -110,38 +109,40 @@ func rowForRestore(ctx context.Context, cfg config.Config, ref string) (catalog.
 		if err != nil {
 			return catalog.Execution{}, fmt.Errorf("backup file %s: %w", ref, err)
 		}
-		row, err := backup.ReadManifest(path + ".manifest.json")
+		row, err := records.Manifests{Dir: filepath.Dir(path)}.Named(ctx, path)
 		if err != nil {
 			return row, fmt.Errorf("no manifest beside %s (%w): restore it by hand, docs/RESTORE.md", ref, err)
 		}
 		row.FilePath, row.DeletedAt = &path, nil
 		return row, nil
 	}
-	row, err := catalogRowReadOnly(ctx, cfg, ref)
-	if err == nil && row.Status == catalog.StatusFailed {
+	readers, done := recordReaders(ctx, cfg)
+	defer done()
+	row, from, err := records.Find(ctx, readers, ref)
+	if err != nil {
+		return row, err
+	}
+	if _, fromFiles := from.(records.Manifests); fromFiles {
+		fmt.Fprintf(os.Stderr, "rgz-backup: %s is not known to the catalog; using its manifest in %s\n", row.Filename, cfg.LocalDir)
+	}
+	if row.Status == catalog.StatusFailed {
 		return row, fmt.Errorf("backup %s failed: there is nothing to restore", row.Filename)
-	}
-	if err == nil {
-		return row, nil
-	}
-	fmt.Fprintf(os.Stderr, "rgz-backup: %s is not known to the catalog (%v); using its manifest in %s\n", ref, err, cfg.LocalDir)
-	row, merr := backup.ReadManifest(filepath.Join(cfg.LocalDir, filepath.Base(ref)+".manifest.json"))
-	if merr != nil {
-		return row, fmt.Errorf("%s: not in the catalog, and no manifest in %s: %w", ref, cfg.LocalDir, merr)
 	}
 	return row, nil
 }
 
-// catalogRowReadOnly looks a backup up in the catalog without creating or
-// migrating anything.
-func catalogRowReadOnly(ctx context.Context, cfg config.Config, ref string) (catalog.Execution, error) {
-	pool, err := catalog.OpenPool(ctx, cfg.Catalog, "rgz-backup restore", 2)
+// recordReaders are where a verb that only reads looks backups up: the
+// catalog (opened without migrating: reading must write nothing), when it
+// answers, then the manifests in BACKUP_LOCAL_DIR.
+func recordReaders(ctx context.Context, cfg config.Config) ([]records.Reader, func()) {
+	files := records.Manifests{Dir: cfg.LocalDir}
+	pool, err := catalog.OpenPool(ctx, cfg.Catalog, "rgz-backup read", 2)
 	if err != nil {
-		return catalog.Execution{}, err
+		fmt.Fprintf(os.Stderr, "rgz-backup: catalog unreachable (%v); using the manifests in %s\n", err, cfg.LocalDir)
+		return []records.Reader{files}, func() {}
 	}
 	store := catalog.NewStore(pool)
-	defer store.Close()
-	return findRow(ctx, store, ref)
+	return []records.Reader{records.Catalog{Store: store}, files}, store.Close
 }
 
 // restoreConfig loads the configuration a restore needs: with --target-url

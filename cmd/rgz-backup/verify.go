@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -12,6 +11,7 @@ import (
 	"github.com/mosaique/rgz-backup/internal/catalog"
 	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/dump"
+	"github.com/mosaique/rgz-backup/internal/records"
 	"github.com/mosaique/rgz-backup/internal/storage"
 )
 
@@ -79,7 +79,7 @@ catalog cannot be reached (it may live in the lost database), the
 
 // rowsToVerify says what each file should be: from the catalog (only
 // read), or from the manifests when the catalog is unreachable or does
-// not know the backup named.
+// not know the backup named (records.Find, records.FirstOnDisk).
 func rowsToVerify(ctx context.Context, cfg config.Config, args []string, all bool) ([]catalog.Execution, error) {
 	if !all {
 		row, err := rowForRestore(ctx, cfg, args[0])
@@ -88,15 +88,8 @@ func rowsToVerify(ctx context.Context, cfg config.Config, args []string, all boo
 		}
 		return []catalog.Execution{row}, err
 	}
-	pool, err := catalog.OpenPool(ctx, cfg.Catalog, "rgz-backup verify", 2)
-	if err == nil {
-		store := catalog.NewStore(pool)
-		defer store.Close()
-		var rows []catalog.Execution
-		if rows, err = store.List(ctx, catalog.Filter{OnDisk: true}); err == nil {
-			return rows, nil
-		}
-	}
-	fmt.Fprintf(os.Stderr, "rgz-backup: catalog unreadable (%v); using the manifests in %s\n", err, cfg.LocalDir)
-	return backup.Manifests(cfg.LocalDir)
+	readers, done := recordReaders(ctx, cfg)
+	defer done()
+	rows, _, err := records.FirstOnDisk(ctx, readers)
+	return rows, err
 }

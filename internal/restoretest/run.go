@@ -21,6 +21,7 @@ import (
 	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/disk"
 	"github.com/mosaique/rgz-backup/internal/dump"
+	"github.com/mosaique/rgz-backup/internal/records"
 	"github.com/mosaique/rgz-backup/internal/report"
 	"github.com/mosaique/rgz-backup/internal/storage"
 	"github.com/mosaique/rgz-backup/internal/toc"
@@ -57,7 +58,12 @@ func Run(ctx context.Context, store *catalog.Store, o Options) (catalog.RestoreT
 	if o.TriggeredBy == "" {
 		o.TriggeredBy = catalog.TriggerManual
 	}
-	row, err := pick(ctx, store, o)
+	// With the catalog, only it: the test's record refers to its row.
+	var from records.Reader = records.Manifests{Dir: o.Config.LocalDir}
+	if store != nil {
+		from = records.Catalog{Store: store}
+	}
+	row, err := pick(ctx, from, o)
 	if err != nil {
 		return catalog.RestoreTest{}, err
 	}
@@ -120,38 +126,20 @@ func Run(ctx context.Context, store *catalog.Store, o Options) (catalog.RestoreT
 	return rt, err
 }
 
-// pick finds the backup named, or chooses one: in the catalog, or without
-// one in the manifests.
-func pick(ctx context.Context, store *catalog.Store, o Options) (catalog.Execution, error) {
-	if store == nil {
-		rows, err := backup.Manifests(o.Config.LocalDir)
-		if err != nil {
-			return catalog.Execution{}, err
-		}
-		if o.Filename != "" {
-			for _, r := range rows {
-				if r.Filename == filepath.Base(o.Filename) {
-					return r, nil
-				}
-			}
-			return catalog.Execution{}, fmt.Errorf("no manifest for %s in %s", o.Filename, o.Config.LocalDir)
-		}
-		if row, ok := Choose(rows, time.Now(), o.Config.RestoreTest.BackupAgeDays); ok {
-			return row, nil
-		}
-		return catalog.Execution{}, ErrNoBackup
-	}
+// pick finds the backup named, or chooses one, from the records: the
+// catalog's, or without one the manifests'.
+func pick(ctx context.Context, from records.Reader, o Options) (catalog.Execution, error) {
 	if o.Filename != "" {
-		row, err := store.ByFilename(ctx, filepath.Base(o.Filename))
+		row, err := from.Named(ctx, o.Filename)
 		if err != nil {
-			return row, fmt.Errorf("backup %s: %w", o.Filename, err)
+			return row, fmt.Errorf("backup %s in %s: %w", o.Filename, from, err)
 		}
 		if row.Status == catalog.StatusFailed {
 			return row, fmt.Errorf("backup %s failed: there is nothing to restore", row.Filename)
 		}
 		return row, nil
 	}
-	rows, err := store.List(ctx, catalog.Filter{OnDisk: true})
+	rows, err := from.OnDisk(ctx)
 	if err != nil {
 		return catalog.Execution{}, err
 	}

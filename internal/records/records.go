@@ -1,0 +1,123 @@
+// Package records reads what is known about backups from either place
+// that holds it: the catalog database, or the manifests written beside the
+// backup files (the catalog may be unreachable, lost with the database it
+// lived in, or fresh on a new server and know nothing). One small
+// interface, two implementations that pass one conformance test, and one
+// rule for which answers: Find asks each in turn.
+package records
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/mosaique/rgz-backup/internal/backup"
+	"github.com/mosaique/rgz-backup/internal/catalog"
+)
+
+// ErrNotFound means a reader knows no backup by that name.
+var ErrNotFound = catalog.ErrNotFound
+
+// Reader reads backup records.
+type Reader interface {
+	// Named returns the record of the backup file name (a path is reduced
+	// to its name): its good owner; ErrNotFound when the reader knows none.
+	// The catalog may also answer with a failed attempt of that name when
+	// no good row has it, so that the caller can say "this attempt failed".
+	Named(ctx context.Context, name string) (catalog.Execution, error)
+	// OnDisk lists the good backups whose local files retention has not
+	// deleted, newest first.
+	OnDisk(ctx context.Context) ([]catalog.Execution, error)
+	// String names the source, for messages.
+	String() string
+}
+
+// Catalog reads the catalog database; it never writes.
+type Catalog struct{ Store *catalog.Store }
+
+func (c Catalog) Named(ctx context.Context, name string) (catalog.Execution, error) {
+	return c.Store.ByFilename(ctx, filepath.Base(name))
+}
+
+func (c Catalog) OnDisk(ctx context.Context) ([]catalog.Execution, error) {
+	return c.Store.List(ctx, catalog.Filter{OnDisk: true})
+}
+
+func (Catalog) String() string { return "the catalog" }
+
+// Manifests reads the .manifest.json files in a backup directory. A
+// manifest is written only for a backup that passed validation, so every
+// record it gives is a good one.
+type Manifests struct{ Dir string }
+
+func (m Manifests) Named(_ context.Context, name string) (catalog.Execution, error) {
+	row, err := backup.ReadManifest(filepath.Join(m.Dir, filepath.Base(name)+".manifest.json"))
+	if errors.Is(err, os.ErrNotExist) {
+		return row, ErrNotFound
+	}
+	return row, err
+}
+
+func (m Manifests) OnDisk(context.Context) ([]catalog.Execution, error) {
+	if _, err := os.Stat(m.Dir); err != nil {
+		return nil, err // no directory: this reader cannot say
+	}
+	rows, err := backup.Manifests(m.Dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []catalog.Execution
+	for _, r := range rows {
+		if _, err := os.Stat(filepath.Join(m.Dir, r.Filename)); err == nil && r.Status.Good() {
+			r.DeletedAt = nil
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+func (m Manifests) String() string { return "the manifests in " + m.Dir }
+
+// Find asks each reader in turn for name and returns the first record
+// found, with the reader that answered. A reader that fails (the catalog
+// unreachable, or without its tables) counts as not knowing; when none
+// knows the name, the error says what each answered.
+func Find(ctx context.Context, readers []Reader, name string) (catalog.Execution, Reader, error) {
+	var why []error
+	for _, r := range readers {
+		row, err := r.Named(ctx, name)
+		if err == nil {
+			return row, r, nil
+		}
+		why = append(why, fmt.Errorf("%s: %w", r, err))
+	}
+	return catalog.Execution{}, nil, fmt.Errorf("no backup named %q: %w", filepath.Base(name), oneLine(why))
+}
+
+// FirstOnDisk lists the backups on disk from the first reader that can.
+func FirstOnDisk(ctx context.Context, readers []Reader) ([]catalog.Execution, Reader, error) {
+	var why []error
+	for _, r := range readers {
+		rows, err := r.OnDisk(ctx)
+		if err == nil {
+			return rows, r, nil
+		}
+		why = append(why, fmt.Errorf("%s: %w", r, err))
+	}
+	return nil, nil, oneLine(why)
+}
+
+// oneLine joins errors on one line ("a; b"), each still found by errors.Is.
+func oneLine(errs []error) error {
+	if len(errs) == 0 {
+		return errors.New("no reader")
+	}
+	args := make([]any, len(errs))
+	for i, e := range errs {
+		args[i] = e
+	}
+	return fmt.Errorf(strings.TrimSuffix(strings.Repeat("%w; ", len(errs)), "; "), args...)
+}
