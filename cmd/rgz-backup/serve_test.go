@@ -58,7 +58,7 @@ func freeAddr(t *testing.T) string {
 // serveEnv is sampleEnv for the daemon: fast retries, an HTTP port of its own.
 func serveEnv(t *testing.T) map[string]string {
 	env := sampleEnv(t)
-	env["BACKUP_RETRY_DELAY_SCALE"] = "0.05" // 1.5 s, 3 s, 6 s
+	env["BACKUP_RETRY_DELAYS"] = "1.5s,3s,6s"
 	env["BACKUP_LOG_LEVEL"] = "info"
 	return env
 }

@@ -68,7 +68,7 @@ type Config struct {
 	Tolerance       time.Duration     // POSTGRES_BACKUP_TIME_TOLERANCE_MIN
 	ShutdownGrace   time.Duration
 	HTTPAddr        string
-	RetryDelayScale float64
+	RetryDelays     []time.Duration // before each of the 3 retries
 
 	S3 S3 // the archive copy
 
@@ -121,7 +121,7 @@ func LoadLookup(lookup func(string) (string, bool)) (Config, error) {
 	c.Tolerance = time.Duration(r.intRange("POSTGRES_BACKUP_TIME_TOLERANCE_MIN", 0, 24*60)) * time.Minute
 	c.ShutdownGrace = time.Duration(r.intRange("BACKUP_SHUTDOWN_GRACE_SECONDS", 0, 24*3600)) * time.Second
 	c.HTTPAddr = r.listenAddr("BACKUP_HTTP_ADDR")
-	c.RetryDelayScale = r.fraction("BACKUP_RETRY_DELAY_SCALE")
+	c.RetryDelays = r.durations("BACKUP_RETRY_DELAYS", schedule.Retries, time.Second, 24*time.Hour)
 	c.S3 = r.s3()
 	c.API = r.api()
 	c.MetricsTextfile = r.str("BACKUP_METRICS_TEXTFILE")
@@ -203,14 +203,25 @@ func (r *reader) boolean(name string) bool {
 }
 
 // fraction reads a number in (0, 1].
-func (r *reader) fraction(name string) float64 {
+// durations reads exactly n comma-separated durations ("30s,60s,120s"),
+// each from least to most.
+func (r *reader) durations(name string, n int, least, most time.Duration) []time.Duration {
 	raw := r.str(name)
-	f, err := strconv.ParseFloat(raw, 64)
-	if err != nil || !(f > 0 && f <= 1) {
-		r.fail(name, raw, "must be a number greater than 0 and at most 1")
-		return 1
+	parts := strings.Split(raw, ",")
+	out := make([]time.Duration, 0, n)
+	for _, p := range parts {
+		d, err := time.ParseDuration(strings.TrimSpace(p))
+		if err != nil || d < least || d > most {
+			out = nil
+			break
+		}
+		out = append(out, d)
 	}
-	return f
+	if len(out) != n {
+		r.fail(name, raw, fmt.Sprintf("must be %d durations separated by commas, each from %s to %s, like 30s,60s,120s", n, least, most))
+		return nil
+	}
+	return out
 }
 
 // listenAddr reads host:port, where host may be empty (all interfaces).

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -46,14 +47,14 @@ func TestDaemonSettings(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !c.ScheduleEnabled || c.Schedule.Spec != "0 3 * * *" || c.Tolerance != 5*time.Minute ||
-		c.ShutdownGrace != time.Minute || c.HTTPAddr != ":8080" || c.RetryDelayScale != 1 {
+		c.ShutdownGrace != time.Minute || c.HTTPAddr != ":8080" || fmt.Sprint(c.RetryDelays) != "[30s 1m0s 2m0s]" {
 		t.Fatalf("daemon defaults wrong: %+v", c)
 	}
 	c, err = Load(env(with(map[string]string{
 		"POSTGRES_BACKUP_ENABLED": "false", "POSTGRES_BACKUP_HOUR_UTC": "22", "POSTGRES_BACKUP_MINUTE_UTC": "45",
-		"POSTGRES_BACKUP_TIME_TOLERANCE_MIN": "0", "BACKUP_RETRY_DELAY_SCALE": "0.01",
+		"POSTGRES_BACKUP_TIME_TOLERANCE_MIN": "0", "BACKUP_RETRY_DELAYS": "1s, 2s,3s",
 	})))
-	if err != nil || c.ScheduleEnabled || c.Schedule.Spec != "45 22 * * *" || c.Tolerance != 0 || c.RetryDelayScale != 0.01 {
+	if err != nil || c.ScheduleEnabled || c.Schedule.Spec != "45 22 * * *" || c.Tolerance != 0 || fmt.Sprint(c.RetryDelays) != "[1s 2s 3s]" {
 		t.Fatalf("%v %+v", err, c)
 	}
 	// The cron expression wins over the hour and minute.
@@ -108,8 +109,9 @@ func TestInvalidValues(t *testing.T) {
 		{"BACKUP_SHUTDOWN_GRACE_SECONDS", "soon", "BACKUP_SHUTDOWN_GRACE_SECONDS", "integer"},
 		{"BACKUP_HTTP_ADDR", "8080", "BACKUP_HTTP_ADDR", ":8080"},
 		{"BACKUP_HTTP_ADDR", "localhost:http", "BACKUP_HTTP_ADDR", "host:port"},
-		{"BACKUP_RETRY_DELAY_SCALE", "0", "BACKUP_RETRY_DELAY_SCALE", "greater than 0"},
-		{"BACKUP_RETRY_DELAY_SCALE", "2", "BACKUP_RETRY_DELAY_SCALE", "at most 1"},
+		{"BACKUP_RETRY_DELAYS", "30s,60s", "BACKUP_RETRY_DELAYS", "must be 3 durations"},
+		{"BACKUP_RETRY_DELAYS", "30s,60s,soon", "BACKUP_RETRY_DELAYS", "must be 3 durations"},
+		{"BACKUP_RETRY_DELAYS", "30s,60s,500ms", "BACKUP_RETRY_DELAYS", "from 1s to 24h0m0s"},
 		{"BACKUP_RESTORE_TEST_SCHEDULE", "fortnightly", "BACKUP_RESTORE_TEST_SCHEDULE", "daily, weekly, monthly"},
 		{"BACKUP_RESTORE_TEST_TIMEOUT_SECONDS", "0", "BACKUP_RESTORE_TEST_TIMEOUT_SECONDS", "integer"},
 		{"BACKUP_RESTORE_TEST_DATABASE_URL", "mysql://h/db", "BACKUP_RESTORE_TEST_DATABASE_URL", "postgres://"},

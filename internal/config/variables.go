@@ -45,7 +45,7 @@ var Variables = []Variable{
 	{Name: "BACKUP_SCHEDULE_CRON", Help: "cron expression (5 fields, or 6 with seconds first, UTC) overriding the hour and minute"},
 	{Name: "BACKUP_SHUTDOWN_GRACE_SECONDS", Default: "60", Help: "on SIGTERM, how long a running backup may finish before it is cancelled"},
 	{Name: "BACKUP_HTTP_ADDR", Default: ":8080", Help: "where `serve` listens (/healthz, /readyz, the API under /api/v1)"},
-	{Name: "BACKUP_RETRY_DELAY_SCALE", Default: "1", Help: "multiplies the 30/60/120 s retry delays; for tests only"},
+	{Name: "BACKUP_RETRY_DELAYS", Default: "30s,60s,120s", Help: "the waits before the 3 retries of a failed backup (and the first of a notification's)"},
 	{Name: "BACKUP_S3_ENABLED", Default: "false", Help: "true: archive every good backup to S3"},
 	{Name: "BACKUP_S3_BUCKET", Default: "rgz-backups", Help: "S3 bucket"},
 	{Name: "BACKUP_S3_REGION", Default: "us-east-1", Help: "S3 region"},

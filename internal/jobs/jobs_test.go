@@ -29,7 +29,7 @@ func TestOutcome(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got := outcome(c.err, 0.5)
+			got := outcome(c.err, []time.Duration{15 * time.Second, 30 * time.Second, time.Minute})
 			var snooze *river.JobSnoozeError
 			var cancel *river.JobCancelError
 			kind := "retry"
@@ -37,7 +37,7 @@ func TestOutcome(t *testing.T) {
 			case errors.As(got, &snooze):
 				kind = "snooze"
 				if snooze.Duration != 15*time.Second {
-					t.Errorf("snoozed %s, want the scaled first retry delay", snooze.Duration)
+					t.Errorf("snoozed %s, want the first retry delay", snooze.Duration)
 				}
 			case errors.As(got, &cancel):
 				kind = "cancel"

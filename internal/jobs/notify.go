@@ -41,12 +41,11 @@ type notifyWorker struct {
 	deps
 }
 
-// NextRetry: 30 s, doubling up to an hour (scaled like the backups' for
-// the tests).
+// NextRetry: the backups' first retry delay (30 s by default), doubling
+// up to an hour.
 func (w *notifyWorker) NextRetry(job *river.Job[NotifyArgs]) time.Time {
-	delay := 30 * time.Second << min(job.Attempt-1, 7)
-	delay = min(delay, time.Hour)
-	return time.Now().Add(time.Duration(float64(delay) * w.cfg.RetryDelayScale))
+	delay := w.cfg.RetryDelays[0] << min(job.Attempt-1, 7)
+	return time.Now().Add(min(delay, time.Hour))
 }
 
 func (w *notifyWorker) Work(ctx context.Context, job *river.Job[NotifyArgs]) error {

@@ -44,7 +44,7 @@ func Recover(ctx context.Context, pool *pgxpool.Pool, store *catalog.Store, cfg 
 		if a.JobID == 0 {
 			continue
 		}
-		state, err := retryAbandoned(ctx, pool, a, cfg.RetryDelayScale)
+		state, err := retryAbandoned(ctx, pool, a, cfg.RetryDelays)
 		if err != nil {
 			return err
 		}
@@ -60,8 +60,8 @@ func Recover(ctx context.Context, pool *pgxpool.Pool, store *catalog.Store, cfg 
 // when it has no attempt left, with the reason among its errors. A job
 // River has already rescued (or that has moved on) is left alone. It
 // returns the job's new state, or "" when it was left alone.
-func retryAbandoned(ctx context.Context, pool *pgxpool.Pool, a catalog.Attempt, delayScale float64) (string, error) {
-	delay, _ := schedule.RetryDelay(a.Execution.Attempt, delayScale)
+func retryAbandoned(ctx context.Context, pool *pgxpool.Pool, a catalog.Attempt, delays []time.Duration) (string, error) {
+	delay, _ := schedule.RetryDelay(a.Execution.Attempt, delays)
 	reason, err := json.Marshal(rivertype.AttemptError{At: time.Now().UTC(), Attempt: a.Execution.Attempt,
 		Error: "abandoned: the process running this attempt stopped before it finished"})
 	if err != nil {

@@ -22,7 +22,7 @@ type worker struct {
 
 // NextRetry follows the specification: 30 s, 60 s, then 120 s after attempts 1-3.
 func (w *worker) NextRetry(job *river.Job[BackupArgs]) time.Time {
-	delay, _ := schedule.RetryDelay(job.Attempt, w.cfg.RetryDelayScale)
+	delay, _ := schedule.RetryDelay(job.Attempt, w.cfg.RetryDelays)
 	return time.Now().Add(delay)
 }
 
@@ -75,7 +75,7 @@ func (w *worker) Work(ctx context.Context, job *river.Job[BackupArgs]) error {
 			w.notifyFailure(ctx, backup.Reported(row, err))
 		}
 	}
-	return outcome(err, w.cfg.RetryDelayScale)
+	return outcome(err, w.cfg.RetryDelays)
 }
 
 // attemptContext is River's job context, except that once the daemon's
@@ -97,11 +97,11 @@ func (w *worker) attemptContext(riverCtx context.Context) (context.Context, func
 // outcome turns a failed attempt's error into River's next step: another
 // backup holding the lock postpones the job without using an attempt; a
 // failure retrying cannot heal cancels it; any other is retried.
-func outcome(err error, delayScale float64) error {
+func outcome(err error, delays []time.Duration) error {
 	var held *lock.HeldError
 	switch {
 	case errors.As(err, &held):
-		delay, _ := schedule.RetryDelay(1, delayScale)
+		delay, _ := schedule.RetryDelay(1, delays)
 		return river.JobSnooze(delay)
 	case backup.Permanent(err):
 		return river.JobCancel(err)

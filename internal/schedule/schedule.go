@@ -131,18 +131,23 @@ func NeedsCatchUp(now, newestSuccess time.Time, tolerance time.Duration) bool {
 	return newestSuccess.IsZero() || now.Sub(newestSuccess) > 24*time.Hour+tolerance
 }
 
-// retryDelays are the specification's: up to 3 more attempts, after 30 s, 60 s, 120 s.
-var retryDelays = []time.Duration{30 * time.Second, 60 * time.Second, 120 * time.Second}
+// Retries is how many times a failed backup is tried again: the
+// specification's 3 (docs/REQUIREMENTS.md).
+const Retries = 3
+
+// DefaultRetryDelays are the specification's waits before each retry:
+// 30 s, 60 s, 120 s (BACKUP_RETRY_DELAYS changes them, not their number).
+var DefaultRetryDelays = []time.Duration{30 * time.Second, 60 * time.Second, 120 * time.Second}
 
 // MaxAttempts is the first attempt plus the retries.
-var MaxAttempts = 1 + len(retryDelays)
+const MaxAttempts = 1 + Retries
 
 // RetryDelay is how long to wait after attempt number failedAttempt
-// (1-based) failed; ok is false when no attempt is left. scale shrinks the
-// delays for tests (1 in production).
-func RetryDelay(failedAttempt int, scale float64) (delay time.Duration, ok bool) {
-	if failedAttempt < 1 || failedAttempt > len(retryDelays) {
+// (1-based) failed, given the delays before each retry; ok is false when
+// no attempt is left.
+func RetryDelay(failedAttempt int, delays []time.Duration) (delay time.Duration, ok bool) {
+	if failedAttempt < 1 || failedAttempt > len(delays) || failedAttempt > Retries {
 		return 0, false
 	}
-	return time.Duration(float64(retryDelays[failedAttempt-1]) * scale), true
+	return delays[failedAttempt-1], true
 }

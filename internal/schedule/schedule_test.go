@@ -160,17 +160,17 @@ func TestNeedsCatchUp(t *testing.T) {
 func TestRetryDelay(t *testing.T) {
 	want := []time.Duration{30 * time.Second, 60 * time.Second, 120 * time.Second}
 	for i, w := range want {
-		if d, ok := RetryDelay(i+1, 1); !ok || d != w {
+		if d, ok := RetryDelay(i+1, DefaultRetryDelays); !ok || d != w {
 			t.Errorf("after attempt %d: %s %v, want %s", i+1, d, ok, w)
 		}
 	}
-	if _, ok := RetryDelay(4, 1); ok {
+	if _, ok := RetryDelay(4, DefaultRetryDelays); ok {
 		t.Error("a fifth attempt was allowed")
 	}
-	if _, ok := RetryDelay(0, 1); ok {
+	if _, ok := RetryDelay(0, DefaultRetryDelays); ok {
 		t.Error("attempt 0 accepted")
 	}
-	if d, _ := RetryDelay(3, 0.01); d != 1200*time.Millisecond {
+	if d, _ := RetryDelay(3, []time.Duration{time.Second, 2 * time.Second, 1200 * time.Millisecond}); d != 1200*time.Millisecond {
 		t.Errorf("scaled: %s", d)
 	}
 	if MaxAttempts != 4 {
