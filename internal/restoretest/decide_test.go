@@ -10,6 +10,24 @@ import (
 	"github.com/mosaique/rgz-backup/internal/toc"
 )
 
+func TestRoomToDecompress(t *testing.T) {
+	const gib = 1 << 30
+	for _, tc := range []struct {
+		free, raw uint64
+		want      bool
+	}{
+		{10 * gib, 1 * gib, true},
+		{2*gib + gib/10, gib, true}, // the raw size, 10 % and 1 GiB
+		{2*gib + gib/10 - 1, gib, false},
+		{gib - 1, 0, false},
+		{0, 0, false},
+	} {
+		if got := RoomToDecompress(tc.free, tc.raw); got != tc.want {
+			t.Errorf("RoomToDecompress(%d, %d) = %v", tc.free, tc.raw, got)
+		}
+	}
+}
+
 func TestChoose(t *testing.T) {
 	now := time.Date(2026, 3, 15, 12, 0, 0, 0, time.UTC)
 	at := func(daysAgo int, status catalog.Status) catalog.Execution {

@@ -38,8 +38,20 @@ type Options struct {
 	// AfterRestore runs once the copy is restored, before it is compared:
 	// the tests damage the copy here to prove the comparison sees it.
 	AfterRestore func(ctx context.Context, scratch config.Database) error
+	// FreeBytes says how much room the backup directory has for the
+	// decompressed archive (RoomToDecompress); default: its file system's
+	// free space.
+	FreeBytes func(dir string) (uint64, error)
+}
 
-	stream bool // tests: take the no-room path
+// RoomToDecompress says whether free bytes hold a decompressed archive of
+// raw bytes with a margin (10 % and 1 GiB), for a parallel restore from a
+// file; without, the archive streams into a single-job pg_restore.
+func RoomToDecompress(free, raw uint64) bool { return free >= raw+raw/10+(1<<30) }
+
+func freeBytes(dir string) (uint64, error) {
+	usage, err := disk.UsageOf(dir)
+	return usage.Free, err
 }
 
 // ErrNoBackup means there is no good backup to test.
@@ -282,8 +294,12 @@ func (t *test) verify(ctx context.Context, path string) (string, func(), error) 
 	if row.UncompressedSizeBytes != nil {
 		raw = uint64(*row.UncompressedSizeBytes)
 	}
-	usage, err := disk.UsageOf(t.o.Config.LocalDir)
-	if t.o.stream || err != nil || usage.Free < raw+raw/10+(1<<30) {
+	measure := t.o.FreeBytes
+	if measure == nil {
+		measure = freeBytes
+	}
+	free, err := measure(t.o.Config.LocalDir)
+	if err != nil || !RoomToDecompress(free, raw) {
 		t.mode = fmt.Sprintf("streamed into a single-job pg_restore: %s has no room for the %d decompressed bytes", t.o.Config.LocalDir, raw)
 		if problems := backup.CheckFile(ctx, t.tools, t.o.Config.LocalDir, withPath(row, path), nil); len(problems) > 0 {
 			return "", nil, damaged(problems)

@@ -164,7 +164,8 @@ func TestTimeoutLeavesNoScratchDatabase(t *testing.T) {
 // pg_restore, and the test says so.
 func TestStreamedRestoreWhenNoRoom(t *testing.T) {
 	e := newEnv(t)
-	rt, err := e.test(Options{stream: true})
+	noRoom := func(string) (uint64, error) { return 100 << 20, nil } // 100 MiB free
+	rt, err := e.test(Options{FreeBytes: noRoom})
 	if err != nil || rt.Status != "success" || rt.RestoreMode == nil || !strings.Contains(*rt.RestoreMode, "streamed into a single-job pg_restore") {
 		t.Fatalf("%v %+v", err, rt)
 	}
