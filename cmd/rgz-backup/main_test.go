@@ -24,6 +24,10 @@ var (
 	cluster *pgtest.Cluster
 	s3srv   *s3test.Server
 	binary  string
+	// buildFlags build the binary under test; under `go test -race` the
+	// binary is built with -race too (race_test.go), so that the daemon's
+	// own goroutines are checked.
+	buildFlags []string
 )
 
 // TestMain builds the real binary once; tests run it as an operator would.
@@ -34,7 +38,8 @@ func TestMain(m *testing.M) {
 	}
 	defer os.RemoveAll(dir)
 	binary = filepath.Join(dir, "rgz-backup")
-	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+	args := append(append([]string{"build"}, buildFlags...), "-o", binary, ".")
+	if out, err := exec.Command("go", args...).CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "build: %v\n%s", err, out)
 		os.Exit(1)
 	}
