@@ -107,14 +107,20 @@ func validated(a catalog.Attempt) (catalog.Execution, bool) {
 // is there with the size it records.
 func validManifest(path, id string) (catalog.Execution, bool) {
 	m, err := ReadManifest(path + ".manifest.json")
-	if err != nil || (id != "" && m.ID != id) || m.Status != catalog.StatusSuccess {
-		return catalog.Execution{}, false
-	}
-	st, err := os.Stat(path)
-	if err != nil || m.FileSizeBytes == nil || st.Size() != *m.FileSizeBytes {
+	if err != nil || (id != "" && m.ID != id) || !onDisk(path, m) {
 		return catalog.Execution{}, false
 	}
 	return m, true
+}
+
+// onDisk says whether a manifest's row says success and its dump is at
+// path with the size it records.
+func onDisk(path string, m catalog.Execution) bool {
+	if m.Status != catalog.StatusSuccess || m.FileSizeBytes == nil {
+		return false
+	}
+	st, err := os.Stat(path)
+	return err == nil && st.Size() == *m.FileSizeBytes
 }
 
 // Adopt records every valid backup in dir (a manifest saying success, the
@@ -126,13 +132,17 @@ func Adopt(ctx context.Context, store *catalog.Store, dir string, log *slog.Logg
 		log.Warn("manifests in the backup directory not read", "error", err)
 		return nil, nil
 	}
+	ids := make([]string, len(rows))
+	for i, m := range rows {
+		ids[i] = m.ID
+	}
+	good, err := store.GoodIDs(ctx, ids) // one query, however many manifests
+	if err != nil {
+		return nil, err
+	}
 	var adopted []string
-	for _, m := range rows {
-		row, ok := validManifest(filepath.Join(dir, m.Filename), m.ID)
-		if !ok {
-			continue
-		}
-		if got, err := store.Get(ctx, row.ID); err == nil && got.Status.Good() {
+	for _, row := range rows {
+		if good[row.ID] || !onDisk(filepath.Join(dir, row.Filename), row) {
 			continue
 		}
 		outcome, err := store.RecordValid(ctx, &row)

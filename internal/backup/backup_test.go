@@ -623,11 +623,7 @@ func TestNextAttemptRecoversAnAbandonedOne(t *testing.T) {
 
 	// The traces of an attempt killed after it published its file.
 	ctx := context.Background()
-	store, err := catalog.Open(ctx, config.Database{URL: cluster.URL(e.catalog)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	store := e.store()
 	dead := filepath.Join(e.dir, "20200101_000000.dump.gz")
 	gz, runID := "gzip", uuid.NewString()
 	abandoned := catalog.Execution{ID: uuid.NewString(), BackupType: catalog.TypePgDump, BackupDate: time.Now().UTC().Truncate(time.Second),

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -92,4 +93,29 @@ func (s *Store) EndAttempt(ctx context.Context, id string) error {
 		return fmt.Errorf("end attempt %s: %w", id, err)
 	}
 	return nil
+}
+
+// GoodIDs says which of ids have a good (success or partial) row; a
+// string that is no id has none.
+func (s *Store) GoodIDs(ctx context.Context, ids []string) (map[string]bool, error) {
+	var valid []uuid.UUID
+	for _, id := range ids {
+		if u, err := uuid.Parse(id); err == nil {
+			valid = append(valid, u)
+		}
+	}
+	rows, err := s.pool.Query(ctx, `SELECT id::text FROM backup_executions
+		WHERE id = ANY($1) AND status IN ('success', 'partial')`, valid)
+	if err != nil {
+		return nil, fmt.Errorf("read catalog: %w", err)
+	}
+	found, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("read catalog: %w", err)
+	}
+	good := make(map[string]bool, len(found))
+	for _, id := range found {
+		good[id] = true
+	}
+	return good, nil
 }
