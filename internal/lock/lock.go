@@ -141,7 +141,10 @@ func advisoryHolder(ctx context.Context, conn *pgx.Conn) (holder string, found b
 	err := conn.QueryRow(ctx, `
 		SELECT a.application_name, coalesce(host(a.client_addr), 'local socket'), a.query_start
 		FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-		WHERE l.locktype = 'advisory' AND l.granted AND l.classid = $1 AND l.objid = $2 AND l.objsubid = 2`,
+		WHERE l.locktype = 'advisory' AND l.granted AND l.classid = $1 AND l.objid = $2 AND l.objsubid = 2
+		  -- advisory locks belong to one database: another catalog on the
+		  -- same server has its own
+		  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
 		advisoryNamespace, advisoryBackup).Scan(&app, &addr, &since)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "a session on the catalog database that has just ended (try again)", false

@@ -21,6 +21,7 @@ var cluster *pgtest.Cluster
 func TestMain(m *testing.M) { pgtest.Main(m, &cluster) }
 
 func TestFileLockExcludesAndNamesHolder(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	release, err := File(dir, Me())
 	if err != nil {
@@ -41,6 +42,7 @@ func TestFileLockExcludesAndNamesHolder(t *testing.T) {
 
 // A holder killed with SIGKILL must not leave a stale lock.
 func TestFileLockDiesWithHolder(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	if _, err := exec.LookPath("flock"); err != nil {
 		t.Fatal("flock(1) from util-linux is needed by this test:", err)
@@ -71,6 +73,7 @@ func TestFileLockDiesWithHolder(t *testing.T) {
 }
 
 func TestAdvisoryLockAcrossSessions(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	db := config.Database{URL: cluster.URL(cluster.NewDatabase(t))}
 	release, err := Advisory(ctx, db, Me())
@@ -90,8 +93,33 @@ func TestAdvisoryLockAcrossSessions(t *testing.T) {
 	again()
 }
 
+// Two services whose catalogs share a server do not see each other's lock.
+func TestAdvisoryLockIsPerCatalogDatabase(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	mine := config.Database{URL: cluster.URL(cluster.NewDatabase(t))}
+	theirs := config.Database{URL: cluster.URL(cluster.NewDatabase(t))}
+	release, err := Advisory(ctx, theirs, Holder{PID: 1, Host: "other"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	if holder, held, err := HeldBy(ctx, mine); err != nil || held {
+		t.Fatalf("another catalog's lock seen as ours: %q %v %v", holder, held, err)
+	}
+	if _, held, err := HeldBy(ctx, theirs); err != nil || !held {
+		t.Fatalf("their own lock not seen: %v %v", held, err)
+	}
+	again, err := Advisory(ctx, mine, Me())
+	if err != nil {
+		t.Fatalf("our lock while another catalog's is held: %v", err)
+	}
+	again()
+}
+
 // A holder whose session dies (crash, network cut) leaves no stale lock.
 func TestAdvisoryLockDiesWithSession(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	db := config.Database{URL: cluster.URL(cluster.NewDatabase(t))}
 	if _, err := Advisory(ctx, db, Holder{PID: 1, Host: "crashed"}); err != nil { // never released
@@ -123,6 +151,7 @@ func TestAdvisoryLockDiesWithSession(t *testing.T) {
 
 // A file open for reading, in this process or another, is not deleted.
 func TestReaderKeepsFileFromDeletion(t *testing.T) {
+	t.Parallel()
 	path := t.TempDir() + "/20260205_030000.dump.gz"
 	os.WriteFile(path, []byte("backup"), 0o640)
 	f, err := OpenForReading(path)
