@@ -23,8 +23,13 @@ import (
 // created or dropped.
 const ScratchPrefix = "rgz_restore_test_"
 
-// ScratchName is the scratch database of a test started at t.
-func ScratchName(t time.Time) string { return ScratchPrefix + t.UTC().Format("20060102_150405") }
+// ScratchName is the scratch database of the test id started at t. The
+// second says when; the id's first eight characters keep two tests started
+// in the same second on one server (a CLI test beside the daemon's, or
+// tests of two databases) from meeting on one name.
+func ScratchName(t time.Time, id string) string {
+	return ScratchPrefix + t.UTC().Format("20060102_150405") + "_" + id[:min(8, len(id))]
+}
 
 // Choose picks the backup to test: the good one (success or partial, still
 // on disk) whose age is closest to ageDays; the newest when none is that

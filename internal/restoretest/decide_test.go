@@ -11,6 +11,7 @@ import (
 )
 
 func TestRoomToDecompress(t *testing.T) {
+	t.Parallel()
 	const gib = 1 << 30
 	for _, tc := range []struct {
 		free, raw uint64
@@ -29,6 +30,7 @@ func TestRoomToDecompress(t *testing.T) {
 }
 
 func TestChoose(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 3, 15, 12, 0, 0, 0, time.UTC)
 	at := func(daysAgo int, status catalog.Status) catalog.Execution {
 		return catalog.Execution{Filename: fmt.Sprint(daysAgo, "d"), BackupDate: now.AddDate(0, 0, -daysAgo), Status: status}
@@ -57,6 +59,7 @@ func TestChoose(t *testing.T) {
 }
 
 func TestCompareRows(t *testing.T) {
+	t.Parallel()
 	recorded := map[string]int64{"public.invoices": 10, "public.subscribers": 5, "public.incidents": 2}
 	restored := map[string]int64{"public.invoices": 10, "public.subscribers": 4, "public.extra": 1}
 	got := strings.Join(CompareRows(recorded, restored), "\n")
@@ -74,6 +77,7 @@ func TestCompareRows(t *testing.T) {
 }
 
 func TestCompareObjects(t *testing.T) {
+	t.Parallel()
 	a := toc.Counts{Tables: 7, Indexes: 12, Triggers: 2, Sequences: 3, Functions: 4, TableData: 7, Entries: 80}
 	b := a
 	b.TableData, b.Entries = 0, 40 // a schema-only listing has no data entries: not a difference
@@ -87,12 +91,14 @@ func TestCompareObjects(t *testing.T) {
 }
 
 func TestScratchName(t *testing.T) {
-	if got := ScratchName(time.Date(2026, 2, 12, 2, 0, 5, 0, time.UTC)); got != "rgz_restore_test_20260212_020005" {
+	t.Parallel()
+	if got := ScratchName(time.Date(2026, 2, 12, 2, 0, 5, 0, time.UTC), "3f2a9c1e-77d0-4b4e-9d1a-0c8e2b5f6a10"); got != "rgz_restore_test_20260212_020005_3f2a9c1e" {
 		t.Fatal(got)
 	}
 }
 
 func TestRoomProblemSaysWhatIsNeeded(t *testing.T) {
+	t.Parallel()
 	if err := RoomProblem(10e9, 6e9, "/var/lib/postgresql/15/main"); err != nil {
 		t.Fatal(err)
 	}

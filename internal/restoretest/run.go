@@ -80,11 +80,11 @@ func Run(ctx context.Context, store *catalog.Store, o Options) (catalog.RestoreT
 		return catalog.RestoreTest{}, err
 	}
 	started := time.Now().UTC().Truncate(time.Microsecond)
-	scratch := ScratchName(started)
-	host, _ := os.Hostname()
 	if o.ID == "" {
 		o.ID = uuid.NewString()
 	}
+	scratch := ScratchName(started, o.ID)
+	host, _ := os.Hostname()
 	rt := catalog.RestoreTest{ID: o.ID, BackupID: row.ID, BackupFilename: row.Filename, StartedAt: started,
 		Status: catalog.TestRunning, TriggeredBy: o.TriggeredBy, ScratchDatabase: &scratch, Hostname: &host, Mismatches: []string{}}
 	if store != nil {

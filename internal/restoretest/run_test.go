@@ -55,10 +55,14 @@ func (e *env) test(o Options) (catalog.RestoreTest, error) {
 	return Run(context.Background(), e.store, o)
 }
 
-// scratchDatabases lists the restore-test databases on the cluster.
-func scratchDatabases(t *testing.T) []string {
+// scratchDatabases lists the databases on the cluster named after the test
+// rt's scratch database (other tests run beside this one).
+func scratchDatabases(t *testing.T, rt catalog.RestoreTest) []string {
+	if rt.ScratchDatabase == nil {
+		t.Fatalf("the test record names no scratch database: %+v", rt)
+	}
 	conn := cluster.Conn(t, "postgres")
-	rows, err := conn.Query(context.Background(), "SELECT datname FROM pg_database WHERE datname LIKE 'rgz\\_restore\\_test\\_%'")
+	rows, err := conn.Query(context.Background(), "SELECT datname FROM pg_database WHERE datname = $1", *rt.ScratchDatabase)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,6 +76,7 @@ func scratchDatabases(t *testing.T) []string {
 }
 
 func TestGoodBackupPassesAndIsRecorded(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	// Rows deleted from the source after the backup change nothing: the
 	// test compares with the counts taken in the backup's snapshot.
@@ -92,12 +97,13 @@ func TestGoodBackupPassesAndIsRecorded(t *testing.T) {
 	if err != nil || len(history) != 1 || history[0].Status != "success" || history[0].BackupFilename != e.row.Filename || history[0].RestoreMode == nil {
 		t.Fatalf("history %+v %v", history, err)
 	}
-	if left := scratchDatabases(t); len(left) != 0 {
+	if left := scratchDatabases(t, rt); len(left) != 0 {
 		t.Fatalf("scratch databases left: %v", left)
 	}
 }
 
 func TestFlippedByteFailsAtTheChecksumBeforeAnyRestore(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	b, _ := os.ReadFile(*e.row.FilePath)
 	b[len(b)/2] ^= 0x01
@@ -107,7 +113,7 @@ func TestFlippedByteFailsAtTheChecksumBeforeAnyRestore(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "checksum") || rt.Status != "failed" || restored {
 		t.Fatalf("err %v, status %s, restored %v", err, rt.Status, restored)
 	}
-	if left := scratchDatabases(t); len(left) != 0 {
+	if left := scratchDatabases(t, rt); len(left) != 0 {
 		t.Fatalf("a scratch database was created: %v", left)
 	}
 }
@@ -115,6 +121,7 @@ func TestFlippedByteFailsAtTheChecksumBeforeAnyRestore(t *testing.T) {
 // A table dropped from the restored copy is reported; --keep leaves the
 // copy for a look.
 func TestDroppedTableIsAMismatch(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	var scratch config.Database
 	rt, err := e.test(Options{Keep: true, AfterRestore: func(ctx context.Context, db config.Database) error {
@@ -133,7 +140,7 @@ func TestDroppedTableIsAMismatch(t *testing.T) {
 	if !strings.Contains(strings.Join(rt.Mismatches, "\n"), "tables in the restored copy") {
 		t.Errorf("the object counts should differ too: %v", rt.Mismatches)
 	}
-	left := scratchDatabases(t)
+	left := scratchDatabases(t, rt)
 	if len(left) != 1 || *rt.ScratchDatabase != left[0] {
 		t.Fatalf("--keep: %v", left)
 	}
@@ -146,6 +153,7 @@ func TestDroppedTableIsAMismatch(t *testing.T) {
 }
 
 func TestTimeoutLeavesNoScratchDatabase(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.cfg.RestoreTest.Timeout = 1
 	rt, err := e.test(Options{AfterRestore: func(ctx context.Context, _ config.Database) error {
@@ -155,7 +163,7 @@ func TestTimeoutLeavesNoScratchDatabase(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "timeout after 1s") || rt.Status != "failed" {
 		t.Fatalf("err %v, %+v", err, rt)
 	}
-	if left := scratchDatabases(t); len(left) != 0 {
+	if left := scratchDatabases(t, rt); len(left) != 0 {
 		t.Fatalf("scratch databases left after a timeout: %v", left)
 	}
 }
@@ -163,6 +171,7 @@ func TestTimeoutLeavesNoScratchDatabase(t *testing.T) {
 // Without room to decompress, the archive streams into a single-job
 // pg_restore, and the test says so.
 func TestStreamedRestoreWhenNoRoom(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	noRoom := func(string) (uint64, error) { return 100 << 20, nil } // 100 MiB free
 	rt, err := e.test(Options{FreeBytes: noRoom})
@@ -173,8 +182,9 @@ func TestStreamedRestoreWhenNoRoom(t *testing.T) {
 
 // A scratch name that exists is refused, and only rgz names are touched.
 func TestScratchRefusesAnExistingDatabase(t *testing.T) {
+	t.Parallel()
 	target := config.Database{URL: cluster.URL("postgres")}
-	name := ScratchName(time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC))
+	name := ScratchName(time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC), "00000000")
 	if err := cluster.CreateDatabase(context.Background(), name); err != nil {
 		t.Fatal(err)
 	}
