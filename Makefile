@@ -14,9 +14,11 @@ deps:
 # The whole suite, against real PostgreSQL clusters (and MinIO, Mailpit)
 # the tests start, then the alert rules' unit tests. The install script runs
 # first (quick when everything is there), so that a fresh machine needs
-# nothing else.
+# nothing else. Most tests wait on child processes (pg_dump, pg_restore,
+# the daemon), not on the CPU: -parallel runs more of them than the
+# machine has cores.
 test: deps
-	$(GO) test -count=1 -timeout 30m ./...
+	$(GO) test -count=1 -parallel 6 -timeout 30m ./...
 	promtool test rules deploy/prometheus/*test*.yml
 
 lint:

@@ -14,6 +14,7 @@ import (
 // End to end: an admin script POSTs a test-restore to the daemon, follows
 // its Location until the test succeeds, and finds it in restore-history.
 func TestTestRestoreOverHTTP(t *testing.T) {
+	t.Parallel()
 	env := serveEnv(t)
 	env["POSTGRES_BACKUP_ENABLED"] = "false"
 	token, entry, err := api.NewToken("admin")

@@ -13,10 +13,14 @@ import (
 	"github.com/minio/minio-go/v7"
 
 	"github.com/mosaique/rgz-backup/internal/catalog"
+	"github.com/mosaique/rgz-backup/internal/s3test"
 )
 
-// s3Env is sampleEnv archiving to a fresh bucket of the test MinIO.
-func s3Env(t *testing.T) map[string]string {
+// s3Env is sampleEnv archiving to a fresh bucket of the package's MinIO.
+func s3Env(t *testing.T) map[string]string { return s3EnvOn(t, s3srv) }
+
+// s3EnvOn is sampleEnv archiving to a fresh bucket of s3srv.
+func s3EnvOn(t *testing.T, s3srv *s3test.Server) map[string]string {
 	env := sampleEnv(t)
 	env["BACKUP_S3_ENABLED"] = "true"
 	env["BACKUP_S3_BUCKET"] = s3srv.NewBucket(t, false)
@@ -42,7 +46,9 @@ func backupRow(t *testing.T, env map[string]string) (catalog.Execution, result) 
 // byte for byte; with MinIO down it stays local as partial, and archive
 // heals it once MinIO is back.
 func TestS3ArchiveAndHealing(t *testing.T) {
-	env := s3Env(t)
+	t.Parallel()
+	s3srv := s3test.Own(t) // stopped and restarted below
+	env := s3EnvOn(t, s3srv)
 	row, r := backupRow(t, env)
 	want := "s3://" + env["BACKUP_S3_BUCKET"] + "/prod/" + row.BackupDate.Format("2006/01") + "/" + row.Filename
 	if r.code != 0 || row.Status != "success" || row.ArchiveS3Path == nil || *row.ArchiveS3Path != want || row.S3RetentionUntil == nil {
@@ -117,6 +123,7 @@ func TestS3ArchiveAndHealing(t *testing.T) {
 }
 
 func TestS3WrongCredentialsGiveOneClearLine(t *testing.T) {
+	t.Parallel()
 	env := s3Env(t)
 	env["BACKUP_S3_SECRET_ACCESS_KEY"] = "wrong-secret-0000"
 	row, r := backupRow(t, env)
@@ -141,6 +148,7 @@ func deref(s *string) string {
 // With BACKUP_S3_OBJECT_LOCK, the month's compliance copy is locked in
 // compliance mode until its 7 years are over; daily copies are not.
 func TestS3ObjectLockOnComplianceCopies(t *testing.T) {
+	t.Parallel()
 	env := s3Env(t)
 	env["BACKUP_S3_BUCKET"] = s3srv.NewBucket(t, true)
 	env["BACKUP_S3_OBJECT_LOCK"] = "true"

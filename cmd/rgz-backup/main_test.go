@@ -101,6 +101,7 @@ func dumps(dir string) []string {
 }
 
 func TestBackupListShowVerify(t *testing.T) {
+	t.Parallel()
 	env := sampleEnv(t)
 	r := rgz(t, env, "backup", "--json")
 	if r.code != 0 {
@@ -163,6 +164,7 @@ func TestBackupListShowVerify(t *testing.T) {
 
 // With the catalog gone (it lived in the lost database), verify reads the manifests.
 func TestVerifyWithoutCatalog(t *testing.T) {
+	t.Parallel()
 	env := sampleEnv(t)
 	if r := rgz(t, env, "backup"); r.code != 0 {
 		t.Fatalf("backup: %+v", r)
@@ -176,6 +178,7 @@ func TestVerifyWithoutCatalog(t *testing.T) {
 
 // The first backup of a fresh catalog is its month's compliance copy.
 func TestBackupReportOnTerminalOutput(t *testing.T) {
+	t.Parallel()
 	env := sampleEnv(t)
 	r := rgz(t, env, "backup")
 	for _, want := range []string{"BACKUP POSTGRESQL", "SUCCESS ✓", "Size (compressed)", "Size (uncompressed)", "Compression ratio",
@@ -187,6 +190,7 @@ func TestBackupReportOnTerminalOutput(t *testing.T) {
 }
 
 func TestLockHeldExits75(t *testing.T) {
+	t.Parallel()
 	env := sampleEnv(t)
 	dir := env["BACKUP_LOCAL_DIR"]
 	release, err := lock.File(dir, lock.Holder{PID: 31337, Host: "noc-1", Since: time.Date(2026, 2, 5, 3, 0, 0, 0, time.UTC)})
@@ -204,6 +208,7 @@ func TestLockHeldExits75(t *testing.T) {
 }
 
 func TestFailureExits1WithFailedRow(t *testing.T) {
+	t.Parallel()
 	env := sampleEnv(t)
 	env["BACKUP_DATABASE_URL"] = "postgres://rgz:hunter2-secret@127.0.0.1:1/rgz?sslmode=disable"
 	r := rgz(t, env, "backup", "--json")
@@ -220,6 +225,7 @@ func TestFailureExits1WithFailedRow(t *testing.T) {
 }
 
 func TestConfigErrorsExit2(t *testing.T) {
+	t.Parallel()
 	base := map[string]string{"POSTGRES_USER": "rgz", "POSTGRES_DB": "rgz"}
 	cases := map[string]string{
 		"BACKUP_COMPRESSION_FORMAT=lz4":     "BACKUP_COMPRESSION_FORMAT",
@@ -248,6 +254,7 @@ func TestConfigErrorsExit2(t *testing.T) {
 }
 
 func TestUsageErrorsExit2(t *testing.T) {
+	t.Parallel()
 	for _, args := range [][]string{{"backup", "--bogus"}, {"backup", "extra"}, {"verify"}, {"verify", "a", "--all"}, {"show"}, {"frobnicate"}, {"list", "--days", "x"}} {
 		r := rgz(t, map[string]string{}, args...)
 		if r.code != 2 || r.stderr == "" || strings.Contains(r.stderr, "goroutine") {
@@ -260,6 +267,7 @@ func TestUsageErrorsExit2(t *testing.T) {
 }
 
 func TestConfigRedactsSecrets(t *testing.T) {
+	t.Parallel()
 	r := rgz(t, map[string]string{"POSTGRES_USER": "rgz", "POSTGRES_DB": "rgz", "POSTGRES_PASSWORD": "pw-one",
 		"BACKUP_CATALOG_DATABASE_URL": "postgres://c:pw-two@h/cat"}, "config")
 	if r.code != 0 || strings.Contains(r.stdout, "pw-one") || strings.Contains(r.stdout, "pw-two") || !strings.Contains(r.stdout, "POSTGRES_PASSWORD=***") {
@@ -268,6 +276,7 @@ func TestConfigRedactsSecrets(t *testing.T) {
 }
 
 func TestMigrate(t *testing.T) {
+	t.Parallel()
 	env := map[string]string{"BACKUP_DATABASE_URL": cluster.URL(cluster.NewDatabase(t))}
 	if r := rgz(t, env, "migrate"); r.code != 0 || !strings.Contains(r.stdout, "Applied 0001_backup_executions.sql") {
 		t.Fatalf("first migrate: %+v", r)
@@ -281,6 +290,7 @@ func TestMigrate(t *testing.T) {
 // which fails writes like a full disk) fails the backup cleanly and leaves
 // the older backup exactly as it was.
 func TestDiskFullMidWrite(t *testing.T) {
+	t.Parallel()
 	env := sampleEnv(t)
 	dir := env["BACKUP_LOCAL_DIR"]
 	if r := rgz(t, env, "backup"); r.code != 0 {

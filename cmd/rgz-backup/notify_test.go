@@ -48,6 +48,7 @@ func waitForMail(t *testing.T, srv *mailtest.Server, subjectPrefix string) mailt
 // The CLI tells of its one attempt: success with the report, failure with
 // the error and what to do.
 func TestMailsFromTheCLI(t *testing.T) {
+	t.Parallel()
 	srv := startMail(t)
 	env := sampleEnv(t)
 	mailEnv(t, env, srv)
@@ -76,6 +77,7 @@ func TestMailsFromTheCLI(t *testing.T) {
 // With the mail server down, the backup still succeeds at once; the mail
 // goes out (through the daemon's retries) once the server is back.
 func TestSMTPOutageNeverFailsABackup(t *testing.T) {
+	t.Parallel()
 	srv := startMail(t)
 	env := serveEnv(t)
 	env["POSTGRES_BACKUP_ENABLED"], env["BACKUP_RESTORE_TEST_ENABLED"] = "false", "false"

@@ -38,6 +38,7 @@ var cutPoints = []string{"INSERT INTO backup_attempts", "pg_try_advisory_lock", 
 // attempts is RGZ_PROPERTY_ATTEMPTS (default 12; a soak sets more), the
 // seed RGZ_PROPERTY_SEED (printed, to replay a failure).
 func TestNoFaultLosesOrDisownsABackup(t *testing.T) {
+	t.Parallel()
 	attempts := 12
 	if n, err := strconv.Atoi(os.Getenv("RGZ_PROPERTY_ATTEMPTS")); err == nil && n > 0 {
 		attempts = n

@@ -23,6 +23,7 @@ func dbName(raw string) string {
 // catalog or, once it is dropped, from the manifest alone (and the globals
 // applied first); a database that holds tables is refused without --clean.
 func TestRestoreForDisasterRecovery(t *testing.T) {
+	t.Parallel()
 	env := sampleEnv(t)
 	row, r := backupRow(t, env)
 	if r.code != 0 {
@@ -71,6 +72,7 @@ func TestRestoreForDisasterRecovery(t *testing.T) {
 }
 
 func TestRestoreUsageErrors(t *testing.T) {
+	t.Parallel()
 	env := sampleEnv(t)
 	for _, args := range [][]string{{"restore"}, {"restore", "x.dump.gz"}, {"restore", "x.dump.gz", "--target-db", "d", "--jobs", "-1"},
 		{"restore", "x.dump.gz", "--target-db", "d", "--target-url", "mysql://h/db"}} {
@@ -84,6 +86,7 @@ func TestRestoreUsageErrors(t *testing.T) {
 // backup's row from the manifests, local and in S3 (one backup is only in
 // S3 any more).
 func TestCatalogRebuildAfterLosingTheCatalog(t *testing.T) {
+	t.Parallel()
 	env := s3Env(t)
 	var before []catalog.Execution
 	for range 3 {
@@ -135,6 +138,7 @@ func TestCatalogRebuildAfterLosingTheCatalog(t *testing.T) {
 // someone has created that database, empty. restore finds the backup by
 // its manifest and writes nothing into the target before the restore.
 func TestRestoreIntoAFreshServerWhoseCatalogKnowsNothing(t *testing.T) {
+	t.Parallel()
 	env := sampleEnv(t)
 	delete(env, "BACKUP_CATALOG_DATABASE_URL") // the default: the catalog lives in the database
 	row, r := backupRow(t, env)
@@ -169,6 +173,7 @@ func TestRestoreIntoAFreshServerWhoseCatalogKnowsNothing(t *testing.T) {
 // with `catalog rebuild`, so that "prefer a backup whose restore test
 // succeeded" can be followed after the catalog is lost.
 func TestRestoreTestOutcomeOutlivesTheCatalog(t *testing.T) {
+	t.Parallel()
 	env := sampleEnv(t)
 	row, r := backupRow(t, env)
 	if r.code != 0 {
@@ -203,6 +208,7 @@ func TestRestoreTestOutcomeOutlivesTheCatalog(t *testing.T) {
 // The by-hand SOP of docs/RESTORE.md is a script in the repository; it
 // runs as written on a real backup, quoted table names included.
 func TestByHandProcedureRunsAsWritten(t *testing.T) {
+	t.Parallel()
 	env := sampleEnv(t)
 	src := dbName(env["BACKUP_DATABASE_URL"])
 	if _, err := cluster.Conn(t, src).Exec(context.Background(),

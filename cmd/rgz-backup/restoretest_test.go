@@ -11,6 +11,7 @@ import (
 )
 
 func TestRestoreTestVerb(t *testing.T) {
+	t.Parallel()
 	env := sampleEnv(t)
 	if r := rgz(t, env, "backup"); r.code != 0 {
 		t.Fatalf("backup: %+v", r)
@@ -48,6 +49,7 @@ func TestRestoreTestVerb(t *testing.T) {
 
 // The daemon runs the scheduled restore test (here every 5 s) and records it.
 func TestDaemonRunsScheduledRestoreTests(t *testing.T) {
+	t.Parallel()
 	env := serveEnv(t)
 	env["POSTGRES_BACKUP_ENABLED"] = "false"
 	env["BACKUP_RESTORE_TEST_SCHEDULE"] = "*/5 * * * * *"

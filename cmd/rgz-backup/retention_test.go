@@ -29,6 +29,7 @@ func takeBackups(t *testing.T, env map[string]string, n int) []catalog.Execution
 }
 
 func TestRetentionVerb(t *testing.T) {
+	t.Parallel()
 	env := sampleEnv(t)
 	env["BACKUP_MIN_KEEP"] = "1"
 	rows := takeBackups(t, env, 5)

@@ -22,6 +22,7 @@ import (
 // no marker appears on stdout, stderr, in the logs, in the catalog or in
 // any file written.
 func TestNoSecretEverShows(t *testing.T) {
+	t.Parallel()
 	env := s3Env(t)
 	mail := startMail(t)
 	mailEnv(t, env, mail)
@@ -127,6 +128,7 @@ func TestNoSecretEverShows(t *testing.T) {
 // A wrong password is one line naming the user and the server, not the
 // driver's list of TLS fallbacks.
 func TestWrongPasswordIsOneLine(t *testing.T) {
+	t.Parallel()
 	env := sampleEnv(t)
 	url := cluster.PasswordRole(t, "rgz_pw_role", "right-password", dbName(env["BACKUP_DATABASE_URL"]))
 	env["BACKUP_DATABASE_URL"] = strings.Replace(url, "rgz_pw_role@", "rgz_pw_role:wrong-password@", 1)
@@ -141,6 +143,7 @@ func TestWrongPasswordIsOneLine(t *testing.T) {
 
 // Settings that can only fail later are refused at start, exit 2.
 func TestUnusableSettingsExit2AtStart(t *testing.T) {
+	t.Parallel()
 	env := s3Env(t)
 	for _, tc := range []struct {
 		name, variable, value, want string
@@ -173,6 +176,7 @@ func TestUnusableSettingsExit2AtStart(t *testing.T) {
 // /readyz says so while a client program is unusable (removed by an
 // upgrade gone wrong), and recovers when it is back.
 func TestReadyzFailsWhileAClientProgramIsMissing(t *testing.T) {
+	t.Parallel()
 	env := serveEnv(t)
 	env["POSTGRES_BACKUP_ENABLED"] = "false"
 	bin := t.TempDir()

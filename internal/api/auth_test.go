@@ -42,6 +42,7 @@ func sign(t *testing.T, method jwt.SigningMethod, key any, claims jwt.MapClaims)
 }
 
 func TestAuthenticate(t *testing.T) {
+	t.Parallel()
 	rsaKey, _ := rsa.GenerateKey(rand.Reader, 2048)
 	ecKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	otherRSA, _ := rsa.GenerateKey(rand.Reader, 2048)
@@ -114,6 +115,7 @@ func TestAuthenticate(t *testing.T) {
 }
 
 func TestAllowed(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		role, method string
 		want         bool
@@ -128,6 +130,7 @@ func TestAllowed(t *testing.T) {
 }
 
 func TestBadPublicKeyFileIsAConfigError(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "junk.pem")
 	os.WriteFile(path, []byte("not a key"), 0o600)
 	for _, p := range []string{path, "/nonexistent/key.pem"} {

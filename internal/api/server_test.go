@@ -116,6 +116,7 @@ func (f *fixture) do(method, path, caller, body string) (*http.Response, map[str
 
 // Every route × every kind of caller.
 func TestEveryRouteEveryCaller(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	routes := []struct {
 		method, path, body string
@@ -177,6 +178,7 @@ func TestEveryRouteEveryCaller(t *testing.T) {
 }
 
 func TestBadInputs(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	for _, tc := range []struct {
 		method, path, body string
@@ -222,6 +224,7 @@ func TestBadInputs(t *testing.T) {
 
 // Pages: limit and cursor walk the whole list once, newest first.
 func TestListPages(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	for i := range 4 {
 		date := time.Now().UTC().Add(-time.Duration(i+2) * time.Hour).Truncate(time.Second)
@@ -258,6 +261,7 @@ func TestListPages(t *testing.T) {
 // The OpenAPI document and the handlers agree: every documented operation
 // is served, and every served route is documented.
 func TestOpenAPIMatchesTheRoutes(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	_, doc := f.do("GET", "/api/v1/openapi.json", "noc", "")
 	paths, _ := doc["paths"].(map[string]any)

@@ -53,6 +53,7 @@ func testLevel(format string) int {
 }
 
 func TestRoundTripEveryFormat(t *testing.T) {
+	t.Parallel()
 	data := payload(3 << 20)
 	for _, format := range []string{"gzip", "zstd", "bzip2", "none"} {
 		t.Run(format, func(t *testing.T) {
@@ -92,6 +93,7 @@ func TestRoundTripEveryFormat(t *testing.T) {
 
 // The files must open with the ordinary tools an operator has at hand.
 func TestSystemToolsReadOurFiles(t *testing.T) {
+	t.Parallel()
 	data := payload(1 << 20)
 	for format, tool := range map[string][]string{"gzip": {"gzip", "-dc"}, "bzip2": {"bzip2", "-dc"}} {
 		if _, err := exec.LookPath(tool[0]); err != nil {
@@ -106,6 +108,7 @@ func TestSystemToolsReadOurFiles(t *testing.T) {
 }
 
 func TestCheckFindsCorruption(t *testing.T) {
+	t.Parallel()
 	data := payload(2 << 20)
 	for _, format := range []string{"gzip", "zstd", "bzip2", "none"} {
 		t.Run(format, func(t *testing.T) {
@@ -128,6 +131,7 @@ func TestCheckFindsCorruption(t *testing.T) {
 }
 
 func TestCheckFindsTruncation(t *testing.T) {
+	t.Parallel()
 	path, sums := writeBackup(t, t.TempDir(), "t.dump.gz", "gzip", payload(1<<20))
 	os.Truncate(path, sums.Size/2)
 	if _, err := Check(context.Background(), path, "gzip", nil); err == nil {
@@ -136,6 +140,7 @@ func TestCheckFindsTruncation(t *testing.T) {
 }
 
 func TestAbortLeavesNothing(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	w, err := Create(dir, "a.dump.zst", "zstd", 3)
 	if err != nil {
@@ -149,6 +154,7 @@ func TestAbortLeavesNothing(t *testing.T) {
 }
 
 func TestCommitNeverOverwrites(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path, _ := writeBackup(t, dir, "same.dump.gz", "gzip", payload(1000))
 	before, _ := os.ReadFile(path)
@@ -166,6 +172,7 @@ func TestCommitNeverOverwrites(t *testing.T) {
 }
 
 func TestRemoveOrphans(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	writeBackup(t, dir, "keep.dump.gz", "gzip", payload(1000))
 	w, _ := Create(dir, "dead.dump.gz", "gzip", 9) // a writer that died: never closed
@@ -183,6 +190,7 @@ func TestRemoveOrphans(t *testing.T) {
 }
 
 func TestWriteFileAtomic(t *testing.T) {
+	t.Parallel()
 	p := filepath.Join(t.TempDir(), "x.sha256")
 	if err := WriteFileAtomic(p, []byte("one")); err != nil {
 		t.Fatal(err)
@@ -196,6 +204,7 @@ func TestWriteFileAtomic(t *testing.T) {
 }
 
 func TestFormatOf(t *testing.T) {
+	t.Parallel()
 	for name, want := range map[string]string{"a.dump.gz": "gzip", "a.dump.zst": "zstd", "a.dump.bz2": "bzip2", "a.dump": "none"} {
 		if got := FormatOf(name); got != want {
 			t.Errorf("%s: %s", name, got)
@@ -205,6 +214,7 @@ func TestFormatOf(t *testing.T) {
 
 // A follower sees exactly the file's bytes, though it starts before they exist.
 func TestFollowReadsWhileWriting(t *testing.T) {
+	t.Parallel()
 	data := payload(4 << 20)
 	w, err := Create(t.TempDir(), "f.dump.zst", "zstd", 1)
 	if err != nil {
@@ -236,6 +246,7 @@ func TestFollowReadsWhileWriting(t *testing.T) {
 
 // Aborting the writer releases a follower waiting for more bytes.
 func TestFollowEndsOnAbort(t *testing.T) {
+	t.Parallel()
 	w, _ := Create(t.TempDir(), "a.dump.gz", "gzip", 6)
 	r, _ := w.Follow()
 	done := make(chan error, 1)

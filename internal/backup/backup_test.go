@@ -146,6 +146,7 @@ func restore(t *testing.T, path, format string) string {
 }
 
 func TestRoundTripEveryFormat(t *testing.T) {
+	t.Parallel()
 	for _, format := range config.Formats {
 		t.Run(format, func(t *testing.T) {
 			e := newEnv(t, 1)
@@ -242,6 +243,7 @@ func sortStrings(s []string) []string {
 
 // The specification keeps backup_executions in the backed-up database itself.
 func TestCatalogDefaultsToTheBackedUpDatabase(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, 1)
 	delete(e.vars, "BACKUP_CATALOG_DATABASE_URL")
 	first, err := e.run(Options{})
@@ -262,6 +264,7 @@ func TestCatalogDefaultsToTheBackedUpDatabase(t *testing.T) {
 }
 
 func TestLockHeldDoesNothing(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, 1)
 	release, err := lock.File(e.dir, lock.Holder{PID: 4242, Host: "other-host", Since: time.Now()})
 	if err != nil {
@@ -279,6 +282,7 @@ func TestLockHeldDoesNothing(t *testing.T) {
 }
 
 func TestAdvisoryLockHeldOnAnotherHost(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, 1)
 	release, err := lock.Advisory(context.Background(), config.Database{URL: cluster.URL(e.catalog)}, lock.Holder{PID: 77, Host: "replica-2"})
 	if err != nil {
@@ -314,6 +318,7 @@ func failedRow(t *testing.T, e *env, row catalog.Execution, err error, msg strin
 }
 
 func TestFreeSpaceFloor(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, 1)
 	e.vars["BACKUP_MIN_FREE_SPACE_GB"] = "1000000"
 	row, err := e.run(Options{})
@@ -321,6 +326,7 @@ func TestFreeSpaceFloor(t *testing.T) {
 }
 
 func TestServerUnreachable(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, 0)
 	e.vars["BACKUP_DATABASE_URL"] = "postgres://postgres:hunter2@127.0.0.1:1/nowhere?sslmode=disable"
 	row, err := e.run(Options{})
@@ -331,6 +337,7 @@ func TestServerUnreachable(t *testing.T) {
 }
 
 func TestTooSmall(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, 1)
 	e.vars["BACKUP_MIN_SIZE_MB"] = "100"
 	row, err := e.run(Options{})
@@ -338,12 +345,14 @@ func TestTooSmall(t *testing.T) {
 }
 
 func TestEmptyDatabaseIsNoBackup(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, 0)
 	row, err := e.run(Options{})
 	failedRow(t, e, row, err, "no table data")
 }
 
 func TestPgDumpKilledMidStream(t *testing.T) {
+	// Not parallel: it finds pg_dump among this process's children.
 	e := newEnv(t, 20)
 	killed := false
 	row, err := e.run(Options{ProgressEvery: time.Millisecond, Progress: func(p Progress) {
@@ -363,6 +372,7 @@ func TestPgDumpKilledMidStream(t *testing.T) {
 // The password reaches pg_dump through its environment, never its argv
 // (which every user of the host can read in ps).
 func TestPasswordNeverInArgv(t *testing.T) {
+	// Not parallel: it finds pg_dump among this process's children.
 	e := newEnv(t, 20)
 	e.vars["BACKUP_DATABASE_URL"] = strings.Replace(cluster.URL(e.srcDB), "postgres@", "postgres:hunter2-pw@", 1)
 	var argv, environ string
@@ -416,6 +426,7 @@ func childPID(program string) int {
 }
 
 func TestTimeoutCancelsCleanly(t *testing.T) {
+	// Not parallel: it finds pg_dump among this process's children.
 	e := newEnv(t, 1)
 	e.vars["BACKUP_TIMEOUT_SECONDS"] = "2"
 	// A session holding an exclusive lock: pg_dump gives up waiting for it
@@ -449,6 +460,7 @@ func TestTimeoutCancelsCleanly(t *testing.T) {
 }
 
 func TestShrunkDatabaseIsSuspect(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, 2)
 	if _, err := e.run(Options{}); err != nil {
 		t.Fatal(err)
@@ -469,6 +481,7 @@ func TestShrunkDatabaseIsSuspect(t *testing.T) {
 }
 
 func TestVerifyFindsDamage(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, 1)
 	row, err := e.run(Options{})
 	if err != nil {
@@ -488,6 +501,7 @@ func TestVerifyFindsDamage(t *testing.T) {
 }
 
 func TestVerifyRejectsNonArchive(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "x.dump.gz")
 	w, _ := archive.Create(filepath.Dir(path), "x.dump.gz", "gzip", 6)
 	w.Write(bytes.Repeat([]byte("not a pg_dump archive\n"), 1000))
@@ -501,6 +515,7 @@ func TestVerifyRejectsNonArchive(t *testing.T) {
 // A backup role that may not read role passwords still gets its globals,
 // without passwords, and the row says so.
 func TestGlobalsWithoutPasswordsForNonSuperuser(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	e := newEnv(t, 0)
 	role := "rgz_backup_" + strings.ToLower(e.srcDB)
@@ -537,6 +552,7 @@ func TestGlobalsWithoutPasswordsForNonSuperuser(t *testing.T) {
 // When the catalog refuses the row, the backup is good and self-describing:
 // its files stay, and the run still fails loudly.
 func TestCatalogRefusesRowKeepsGoodFiles(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	e := newEnv(t, 0)
 	role := "rgz_ro_" + strings.ToLower(e.srcDB)
@@ -617,6 +633,7 @@ func TestCatalogRefusesRowKeepsGoodFiles(t *testing.T) {
 // which also cleans up what it left: temporary files and sidecars removed,
 // a dump without a valid manifest moved aside. Older backups stay as they were.
 func TestNextAttemptRecoversAnAbandonedOne(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, 1)
 	first := e.good()
 	before := e.files()
@@ -680,6 +697,7 @@ func TestNextAttemptRecoversAnAbandonedOne(t *testing.T) {
 // The first good backup of each calendar month is its compliance copy, kept
 // BACKUP_CRITICAL_RETENTION_DAYS; the others are daily copies.
 func TestFirstBackupOfTheMonthIsTheComplianceCopy(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, 1)
 	at := func(s string) func() time.Time {
 		t0, _ := time.Parse(time.DateTime, s)

@@ -21,6 +21,7 @@ import (
 )
 
 func TestFreeSecond(t *testing.T) {
+	t.Parallel()
 	start := time.Date(2026, 2, 5, 3, 0, 15, 700_000_000, time.UTC)
 	tests := []struct {
 		name  string
@@ -67,6 +68,7 @@ func (e *env) store() *catalog.Store {
 // lookup by name finds the owner, and retention far in the future keeps
 // every good backup the rules keep, whatever failed rows say.
 func TestSameSecondAttemptsNeverShareAName(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, 1)
 	e.vars["BACKUP_MIN_KEEP"] = "1"
 	second := func() time.Time { return time.Date(2026, 3, 1, 3, 0, 0, 0, time.UTC) }
@@ -184,6 +186,7 @@ func assertKeptAndRecordedNext(t *testing.T, e *env, p *pgtest.Proxy, row catalo
 
 // Issue 12, point 2: the connection drops while the success row is written.
 func TestCatalogDropsDuringTheSuccessRow(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, 1)
 	p := e.throughProxy()
 	p.CutOn("INSERT INTO backup_executions")
@@ -195,6 +198,7 @@ func TestCatalogDropsDuringTheSuccessRow(t *testing.T) {
 // read of the recent backups fails): the backup is classified from the
 // manifests, kept, and recorded by the next run.
 func TestCatalogGoneBeforeTheManifest(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, 1)
 	p := e.throughProxy()
 	p.CutOn("LIMIT 7")
@@ -208,6 +212,7 @@ func TestCatalogGoneBeforeTheManifest(t *testing.T) {
 // A daemon's retry of a run whose valid backup could not be recorded
 // records it and takes no second backup.
 func TestRetryOfAnUnrecordedRunTakesNoSecondBackup(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, 1)
 	p := e.throughProxy()
 	p.CutOn("INSERT INTO backup_executions")
@@ -228,6 +233,7 @@ func TestRetryOfAnUnrecordedRunTakesNoSecondBackup(t *testing.T) {
 // A failure the catalog could not take is recorded by the next run with
 // its real cause, not as "abandoned".
 func TestFailureRecordedLateWithItsCause(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, 1)
 	p := e.throughProxy()
 	e.vars["BACKUP_MIN_FREE_SPACE_GB"] = "1000000"
@@ -254,6 +260,7 @@ func TestFailureRecordedLateWithItsCause(t *testing.T) {
 // A valid backup that an older version recorded as failed (same id as its
 // manifest) is repaired by the next run and by catalog rebuild.
 func TestValidBackupRecordedAsFailedIsRepaired(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, 1)
 	row := e.good()
 	store := e.store()
@@ -283,6 +290,7 @@ func TestValidBackupRecordedAsFailedIsRepaired(t *testing.T) {
 // A backup written and valid but not recorded is told as a failure that
 // says so (mail, webhook); any other outcome is told as it is.
 func TestReportedSaysWrittenNotRecorded(t *testing.T) {
+	t.Parallel()
 	row := catalog.Execution{Filename: "20260205_030015.dump.gz", Status: catalog.StatusSuccess}
 	err := fmt.Errorf("backup %s is %w (connection lost)", row.Filename, ErrUnrecorded)
 	got := Reported(row, err)

@@ -10,6 +10,7 @@ import (
 )
 
 func TestLockWait(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		remaining   time.Duration
 		hasDeadline bool
@@ -33,6 +34,7 @@ func TestLockWait(t *testing.T) {
 // wait; none leaves a server session of its run behind, and the other
 // tables stay free for DDL.
 func TestNoSessionOutlivesAFailedAttempt(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, 1)
 	e.vars["BACKUP_TIMEOUT_SECONDS"] = "3"
 	ctx := context.Background()

@@ -16,6 +16,7 @@ func past(raw int64, tables int) catalog.Execution {
 }
 
 func TestSuspicions(t *testing.T) {
+	t.Parallel()
 	usual := []catalog.Execution{past(1000, 45), past(1100, 45), past(900, 45), past(5000, 45), past(10, 45)} // median 1000
 	cases := []struct {
 		name   string
@@ -50,6 +51,7 @@ func TestSuspicions(t *testing.T) {
 }
 
 func TestCheckClientVersion(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		client, server int
 		ok             bool
@@ -66,6 +68,7 @@ func TestCheckClientVersion(t *testing.T) {
 }
 
 func TestPermanent(t *testing.T) {
+	t.Parallel()
 	cases := map[string]struct {
 		err  error
 		want bool

@@ -51,6 +51,7 @@ exit 0
 // Issue 12, point 4: a pg_dump that exits 0 after writing 60 % of its
 // archive is a failed backup, and nothing named like a backup is left.
 func TestShortArchiveIsNeverPublished(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, 1)
 	e.vars["BACKUP_PG_BIN_DIR"] = shortDumpBinDir(t)
 	row, err := e.run(Options{})
@@ -67,6 +68,7 @@ func TestShortArchiveIsNeverPublished(t *testing.T) {
 // verify reads every data block too: an archive short of its end, whose
 // checksums were computed over the short stream, does not verify.
 func TestVerifyReadsTheArchiveToItsEnd(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, 1)
 	row := e.good()
 	ctx := context.Background()

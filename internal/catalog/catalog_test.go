@@ -34,6 +34,7 @@ func openStore(t *testing.T) (*Store, string) {
 func ptr[T any](v T) *T { return &v }
 
 func TestMigrateIsIdempotentAndConcurrent(t *testing.T) {
+	t.Parallel()
 	s, url := openStore(t)
 	ctx := context.Background()
 	var wg sync.WaitGroup
@@ -85,6 +86,7 @@ func TestMigrateIsIdempotentAndConcurrent(t *testing.T) {
 }
 
 func TestSchemaNotCurrentBeforeMigrate(t *testing.T) {
+	t.Parallel()
 	s, _ := openStore(t)
 	if ok, err := s.SchemaCurrent(context.Background()); ok || err != nil {
 		t.Fatalf("fresh database: current=%v err=%v", ok, err)
@@ -92,6 +94,7 @@ func TestSchemaNotCurrentBeforeMigrate(t *testing.T) {
 }
 
 func TestInsertAndReadBack(t *testing.T) {
+	t.Parallel()
 	s, _ := openStore(t)
 	ctx := context.Background()
 	if _, err := s.Migrate(ctx); err != nil {
@@ -145,6 +148,7 @@ func TestInsertAndReadBack(t *testing.T) {
 }
 
 func TestSeedConstraintsHold(t *testing.T) {
+	t.Parallel()
 	s, _ := openStore(t)
 	ctx := context.Background()
 	s.Migrate(ctx)
@@ -161,6 +165,7 @@ func TestSeedConstraintsHold(t *testing.T) {
 // An attempt is listed from its start until its outcome is recorded, and
 // the row it will record survives the trip through the attempts table.
 func TestAttemptLivesUntilItsOutcomeIsRecorded(t *testing.T) {
+	t.Parallel()
 	s, _ := openStore(t)
 	ctx := context.Background()
 	if _, err := s.Migrate(ctx); err != nil {

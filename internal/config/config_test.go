@@ -24,6 +24,7 @@ func with(extra map[string]string) map[string]string {
 }
 
 func TestDefaults(t *testing.T) {
+	t.Parallel()
 	c, err := Load(env(base()))
 	if err != nil {
 		t.Fatal(err)
@@ -42,6 +43,7 @@ func TestDefaults(t *testing.T) {
 }
 
 func TestDaemonSettings(t *testing.T) {
+	t.Parallel()
 	c, err := Load(env(base()))
 	if err != nil {
 		t.Fatal(err)
@@ -65,6 +67,7 @@ func TestDaemonSettings(t *testing.T) {
 }
 
 func TestLevelDefaultsPerFormat(t *testing.T) {
+	t.Parallel()
 	for format, want := range map[string]int{"gzip": 9, "zstd": 1, "bzip2": 9, "none": 0, "ZSTD": 1} {
 		c, err := Load(env(with(map[string]string{"BACKUP_COMPRESSION_FORMAT": format})))
 		if err != nil {
@@ -81,6 +84,7 @@ func TestLevelDefaultsPerFormat(t *testing.T) {
 }
 
 func TestInvalidValues(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name, value, wantVar, wantAllowed string
 	}{
@@ -137,6 +141,7 @@ func TestInvalidValues(t *testing.T) {
 }
 
 func TestMissingConnection(t *testing.T) {
+	t.Parallel()
 	_, err := Load(env(map[string]string{"POSTGRES_DB": "x"}))
 	if err == nil || !strings.HasPrefix(err.Error(), "POSTGRES_USER=") {
 		t.Fatalf("err = %v", err)
@@ -144,6 +149,7 @@ func TestMissingConnection(t *testing.T) {
 }
 
 func TestDatabaseURLPasswordIsSeparated(t *testing.T) {
+	t.Parallel()
 	cases := map[string]struct{ url, pw string }{
 		"postgres://backup:p%40ss@db.example:6432/rgz?sslmode=require": {"postgres://backup@db.example:6432/rgz?sslmode=require", "p@ss"},
 		"postgresql://backup@db/rgz?password=qs&sslmode=disable":       {"postgresql://backup@db/rgz?sslmode=disable", "qs"},
@@ -161,6 +167,7 @@ func TestDatabaseURLPasswordIsSeparated(t *testing.T) {
 }
 
 func TestUnixSocketHost(t *testing.T) {
+	t.Parallel()
 	c, err := Load(env(with(map[string]string{"POSTGRES_HOST": "/var/run/postgresql"})))
 	if err != nil {
 		t.Fatal(err)
@@ -171,6 +178,7 @@ func TestUnixSocketHost(t *testing.T) {
 }
 
 func TestDescribeRedactsSecrets(t *testing.T) {
+	t.Parallel()
 	out := Describe(env(with(map[string]string{
 		"BACKUP_CATALOG_DATABASE_URL": "postgres://cat:catpw@h/c",
 		"BACKUP_DATABASE_URL":         "postgres://u@h/d?password=qspw",
@@ -188,6 +196,7 @@ func TestDescribeRedactsSecrets(t *testing.T) {
 }
 
 func TestS3Settings(t *testing.T) {
+	t.Parallel()
 	on := func(m map[string]string) map[string]string {
 		m["BACKUP_S3_ENABLED"] = "true"
 		return with(m)
@@ -226,6 +235,7 @@ func TestS3Settings(t *testing.T) {
 }
 
 func TestRestoreTestSettings(t *testing.T) {
+	t.Parallel()
 	c, err := Load(env(with(map[string]string{})))
 	if err != nil {
 		t.Fatal(err)
@@ -249,6 +259,7 @@ func TestRestoreTestSettings(t *testing.T) {
 }
 
 func TestAPISettings(t *testing.T) {
+	t.Parallel()
 	digest := strings.Repeat("ab", 32)
 	c, err := Load(env(with(map[string]string{"BACKUP_API_TOKENS": "noc:" + digest + ", admin:" + strings.Repeat("cd", 32)})))
 	if err != nil {
@@ -266,6 +277,7 @@ func TestAPISettings(t *testing.T) {
 }
 
 func TestEveryReadVariableIsDeclared(t *testing.T) {
+	t.Parallel()
 	// Load panics on an undeclared variable; reading every path proves the list complete.
 	for _, m := range []map[string]string{base(), {"BACKUP_DATABASE_URL": "postgres://u@h/d", "BACKUP_CATALOG_DATABASE_URL": "postgres://u@h/c", "BACKUP_COMPRESSION_LEVEL": "3"}} {
 		if _, err := Load(env(m)); err != nil {

@@ -11,6 +11,7 @@ import (
 // Issue 12, point 5: URLs that must not carry credentials are refused
 // without being echoed; printed URLs never show a secret.
 func TestURLsNeverShowSecrets(t *testing.T) {
+	t.Parallel()
 	const secret = "Z3cr3tMarker"
 	tests := []struct {
 		name, variable, value string
@@ -46,6 +47,7 @@ func TestURLsNeverShowSecrets(t *testing.T) {
 }
 
 func TestWebhookShownAsOriginOnly(t *testing.T) {
+	t.Parallel()
 	d := Describe(env(with(map[string]string{"BACKUP_NOTIFY_WEBHOOK_URL": "https://hooks.slack.com/services/T000/B000/XXXX"})))
 	if !strings.Contains(d, "BACKUP_NOTIFY_WEBHOOK_URL=https://hooks.slack.com/…\n") || strings.Contains(d, "T000") {
 		t.Fatalf("webhook shown as:\n%s", d)
@@ -53,6 +55,7 @@ func TestWebhookShownAsOriginOnly(t *testing.T) {
 }
 
 func TestRedactURL(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		raw        string
 		originOnly bool
@@ -73,6 +76,7 @@ func TestRedactURL(t *testing.T) {
 }
 
 func TestBucketName(t *testing.T) {
+	t.Parallel()
 	for name, ok := range map[string]bool{
 		"rgz-backups": true, "a.b-c1": true, "abc": true, strings.Repeat("a", 63): true,
 		"": false, "ab": false, strings.Repeat("a", 64): false, "Upper": false, "under_score": false,
@@ -85,6 +89,7 @@ func TestBucketName(t *testing.T) {
 }
 
 func TestBucketSetButEmpty(t *testing.T) {
+	t.Parallel()
 	vars := with(map[string]string{"BACKUP_S3_ENABLED": "true", "BACKUP_S3_BUCKET": ""})
 	lookup := func(k string) (string, bool) { v, ok := vars[k]; return v, ok }
 	if _, err := LoadLookup(lookup); err == nil || !strings.Contains(err.Error(), "BACKUP_S3_BUCKET") || !strings.Contains(err.Error(), "set but empty") {
@@ -105,6 +110,7 @@ func TestBucketSetButEmpty(t *testing.T) {
 }
 
 func TestConnectErrorIsOneLine(t *testing.T) {
+	t.Parallel()
 	d := Database{URL: "postgres://rgz@db.example.net:5433/rgz"}
 	wrongPassword := &pgconn.PgError{Code: "28P01", Message: `password authentication failed for user "rgz"`}
 	multi := errors.Join(errors.New("tls error: server refused TLS connection"), wrongPassword)

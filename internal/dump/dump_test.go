@@ -19,6 +19,7 @@ var cluster *pgtest.Cluster
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m, &cluster)) }
 
 func TestParseClientVersion(t *testing.T) {
+	t.Parallel()
 	cases := map[string]int{
 		"pg_dump (PostgreSQL) 15.20 (Debian 15.20-0+deb12u1)": 15,
 		"pg_dump (PostgreSQL) 17.2":                           17,
@@ -36,6 +37,7 @@ func TestParseClientVersion(t *testing.T) {
 }
 
 func TestPathInBinDir(t *testing.T) {
+	t.Parallel()
 	if _, err := (Tools{BinDir: t.TempDir()}).Path("pg_dump"); err == nil || !strings.Contains(err.Error(), "BACKUP_PG_BIN_DIR") {
 		t.Fatalf("err = %v", err)
 	}
@@ -62,6 +64,7 @@ func (f *failingWriter) Write(p []byte) (int, error) {
 }
 
 func TestDumpReportsOurWriteFailure(t *testing.T) {
+	t.Parallel()
 	db := cluster.NewDatabase(t)
 	if err := sample.Load(context.Background(), cluster.URL(db), 10); err != nil {
 		t.Fatal(err)
@@ -81,6 +84,7 @@ func TestDumpReportsOurWriteFailure(t *testing.T) {
 }
 
 func TestDumpCancelled(t *testing.T) {
+	t.Parallel()
 	db := cluster.NewDatabase(t)
 	if err := sample.Load(context.Background(), cluster.URL(db), 10); err != nil {
 		t.Fatal(err)
@@ -94,6 +98,7 @@ func TestDumpCancelled(t *testing.T) {
 }
 
 func TestDumpFailureCarriesStderr(t *testing.T) {
+	t.Parallel()
 	err := Tools{}.Dump(context.Background(), config.Database{URL: cluster.URL("no_such_db")}, "", 0, &failingWriter{n: 1 << 30})
 	var exitErr *ExitError
 	if !errors.As(err, &exitErr) || !strings.Contains(exitErr.Stderr, "no_such_db") {

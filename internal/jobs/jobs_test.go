@@ -14,6 +14,7 @@ import (
 )
 
 func TestOutcome(t *testing.T) {
+	t.Parallel()
 	failed := errors.New("pg_dump exited 1")
 	cases := []struct {
 		name string

@@ -11,6 +11,7 @@ import (
 // The alert rules and the dashboard use only metrics this package exports
 // (a renamed metric would leave an alert that never fires).
 func TestDeployFilesUseExportedNames(t *testing.T) {
+	t.Parallel()
 	exported := map[string]bool{"rgz_backup_notification_failures_total": true}
 	ch := make(chan *prometheus.Desc, 64)
 	Collector{}.Describe(ch)

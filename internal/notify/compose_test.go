@@ -22,6 +22,7 @@ func seedBackup() catalog.Execution {
 }
 
 func TestCompose(t *testing.T) {
+	t.Parallel()
 	ok := seedBackup()
 	failedAttempt := catalog.Execution{Attempt: 1, BackupDate: ok.BackupDate.Add(-time.Minute), Status: "failed", ErrorMessage: ptr("connection refused")}
 	failed := catalog.Execution{Filename: "20260206_030000.dump.gz", BackupDate: ok.BackupDate.AddDate(0, 0, 1), Status: "failed",
@@ -79,6 +80,7 @@ func htmlEscaped(s string) string {
 }
 
 func TestOneDecimal(t *testing.T) {
+	t.Parallel()
 	for n, want := range map[int64]string{999: "999 bytes", 1_240_000_000: "1.2 GB", 262_701: "262.7 kB"} {
 		if got := OneDecimal(n); got != want {
 			t.Errorf("%d: %s, want %s", n, got, want)
@@ -89,6 +91,7 @@ func TestOneDecimal(t *testing.T) {
 // The webhook gets the event as JSON with a text field; its URL (a secret,
 // for Slack) never appears in an error.
 func TestWebhook(t *testing.T) {
+	t.Parallel()
 	got := make(chan map[string]any, 1)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var body map[string]any

@@ -12,6 +12,7 @@ import (
 // A success mail arrives at a real SMTP server with its subject, text
 // (the specification's report) and HTML parts.
 func TestMailArrives(t *testing.T) {
+	t.Parallel()
 	srv, err := mailtest.Start()
 	if err != nil {
 		t.Fatal(err)

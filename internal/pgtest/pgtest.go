@@ -61,7 +61,7 @@ func Start(ctx context.Context, baseDir string) (*Cluster, error) {
 		return nil, err
 	}
 	opts := fmt.Sprintf("-c port=%d -c listen_addresses=127.0.0.1 -c unix_socket_directories=%s "+
-		"-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=60 "+
+		"-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 "+
 		"-c shared_buffers=128MB -c max_wal_size=2GB", port, baseDir)
 	if err := c.exec(ctx, "pg_ctl", "start", "--wait", "--pgdata="+data,
 		"--log="+filepath.Join(baseDir, "server.log"), "-o", opts); err != nil {

@@ -17,6 +17,7 @@ func counting(n *atomic.Int32) func() (int, error) {
 }
 
 func TestValueIsSharedForMaxAge(t *testing.T) {
+	t.Parallel()
 	var c clock
 	var n atomic.Int32
 	v := &Value[int]{MaxAge: 5 * time.Second, Now: c.now}
@@ -32,6 +33,7 @@ func TestValueIsSharedForMaxAge(t *testing.T) {
 }
 
 func TestConcurrentCallersShareOneComputation(t *testing.T) {
+	t.Parallel()
 	var n atomic.Int32
 	release := make(chan struct{})
 	v := &Value[int]{MaxAge: time.Minute}
@@ -52,6 +54,7 @@ func TestConcurrentCallersShareOneComputation(t *testing.T) {
 }
 
 func TestStaleServedWhileOneRefreshRuns(t *testing.T) {
+	t.Parallel()
 	var c clock
 	v := &Value[int]{MaxAge: time.Second, Now: c.now}
 	v.Get(func() (int, error) { return 1, nil })
@@ -66,6 +69,7 @@ func TestStaleServedWhileOneRefreshRuns(t *testing.T) {
 }
 
 func TestErrorsAreSharedToo(t *testing.T) {
+	t.Parallel()
 	boom := errors.New("catalog down")
 	v := &Value[int]{MaxAge: time.Minute}
 	if _, err := v.Get(func() (int, error) { return 0, boom }); !errors.Is(err, boom) {
@@ -74,6 +78,7 @@ func TestErrorsAreSharedToo(t *testing.T) {
 }
 
 func TestMapIsBounded(t *testing.T) {
+	t.Parallel()
 	m := &Map[int]{MaxAge: time.Minute, Max: 3}
 	for i := range 10 {
 		m.Get(string(rune('a'+i)), func() (int, error) { return i, nil })

@@ -62,6 +62,7 @@ func newWorld(t *testing.T) world {
 
 // Every Reader passes the same contract over the same backups.
 func TestReadersConform(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	ctx := context.Background()
 	for _, r := range []Reader{Catalog{Store: w.store}, Manifests{Dir: w.dir}} {
@@ -92,6 +93,7 @@ func TestReadersConform(t *testing.T) {
 // Find asks the catalog first, then the manifests: a backup the catalog
 // does not know (a fresh catalog on a new server) is found by its files.
 func TestFindFallsBackToTheFiles(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	ctx := context.Background()
 	fresh, err := catalog.Open(ctx, config.Database{URL: cluster.URL(cluster.NewDatabase(t))})

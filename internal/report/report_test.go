@@ -11,6 +11,7 @@ import (
 )
 
 func TestBytes(t *testing.T) {
+	t.Parallel()
 	for n, want := range map[int64]string{0: "0 bytes", 999: "999 bytes", 1240000000: "1.24 GB", 5800000000: "5.80 GB", 1500: "1.50 kB"} {
 		if got := Bytes(n); got != want {
 			t.Errorf("Bytes(%d) = %q, want %q", n, got, want)
@@ -19,6 +20,7 @@ func TestBytes(t *testing.T) {
 }
 
 func TestGrouped(t *testing.T) {
+	t.Parallel()
 	for n, want := range map[int64]string{0: "0", 999: "999", 1000: "1,000", 1240000000: "1,240,000,000", -12345: "-12,345"} {
 		if got := Grouped(n); got != want {
 			t.Errorf("Grouped(%d) = %q, want %q", n, got, want)
@@ -42,6 +44,7 @@ func seedExample() catalog.Execution {
 }
 
 func TestTextCarriesTheSeedExample(t *testing.T) {
+	t.Parallel()
 	out := Text(seedExample())
 	for _, want := range []string{
 		"BACKUP POSTGRESQL — February 5, 2026", "Start:        2026-02-05 03:00:15 UTC", "End:          2026-02-05 03:01:47 UTC",
@@ -60,6 +63,7 @@ func TestTextCarriesTheSeedExample(t *testing.T) {
 }
 
 func TestTextOfFailure(t *testing.T) {
+	t.Parallel()
 	e := seedExample()
 	e.Status, e.ErrorMessage = "failed", ptr("pg_dump: signal: killed")
 	out := Text(e)
@@ -69,6 +73,7 @@ func TestTextOfFailure(t *testing.T) {
 }
 
 func TestTextOfSuspect(t *testing.T) {
+	t.Parallel()
 	e := seedExample()
 	e.Suspect, e.SuspectReasons = true, []string{"3 tables, the previous backup had 45"}
 	if out := Text(e); !strings.Contains(out, "SUSPECT") || !strings.Contains(out, "3 tables") {
@@ -77,6 +82,7 @@ func TestTextOfSuspect(t *testing.T) {
 }
 
 func TestList(t *testing.T) {
+	t.Parallel()
 	ok := seedExample()
 	bad := seedExample()
 	bad.Status, bad.FileSizeBytes, bad.ChecksumCRC32, bad.ErrorMessage = "failed", nil, nil, ptr("connect to the database to back up: refused")
@@ -88,6 +94,7 @@ func TestList(t *testing.T) {
 }
 
 func TestRetention(t *testing.T) {
+	t.Parallel()
 	at := time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
 	r := retention.Report{Now: at, DryRun: true,
 		Promoted: []retention.Copy{{Filename: "20260201_030000.dump.gz", Date: at.AddDate(0, -1, -9)}},

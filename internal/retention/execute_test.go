@@ -108,6 +108,7 @@ func (s *store) rowsNow() map[string]catalog.Execution {
 func exists(path string) bool { _, err := os.Stat(path); return err == nil }
 
 func TestExecutorDeletesExpiredFilesKeepsRows(t *testing.T) {
+	t.Parallel()
 	s := newStore(t, 40)
 	stray := filepath.Join(s.cfg.LocalDir, "copied-by-hand.dump.gz")
 	os.WriteFile(stray, []byte("?"), 0o640)
@@ -168,6 +169,7 @@ func TestExecutorDeletesExpiredFilesKeepsRows(t *testing.T) {
 // A backup read by a restore (a shared flock on its file) or by a running
 // restore test (its catalog row) is not deleted; it goes once released.
 func TestExecutorSparesBackupsBeingRead(t *testing.T) {
+	t.Parallel()
 	s := newStore(t, 35)
 	var expired []catalog.Execution
 	for _, r := range s.rows {
@@ -209,6 +211,7 @@ func TestExecutorSparesBackupsBeingRead(t *testing.T) {
 // A clock a year ahead would expire everything: the run deletes nothing,
 // says why and fails; --allow-mass-delete lifts it.
 func TestExecutorRefusesToWipeTheStore(t *testing.T) {
+	t.Parallel()
 	s := newStore(t, 20)
 	report, err := s.run(Options{Now: time.Now().AddDate(1, 0, 0)})
 	if !errors.Is(err, ErrRefused) || report.Local.Refused == "" {
@@ -237,6 +240,7 @@ func TestExecutorRefusesToWipeTheStore(t *testing.T) {
 // Backups taken before the compliance rule existed get their month's
 // compliance copy at the next run, before anything is deleted.
 func TestExecutorPromotesOlderBackups(t *testing.T) {
+	t.Parallel()
 	s := newStore(t, 0)
 	old := time.Now().UTC().AddDate(0, -3, 0)
 	month := time.Date(old.Year(), old.Month(), 2, 3, 0, 0, 0, time.UTC)
@@ -267,6 +271,7 @@ func TestExecutorPromotesOlderBackups(t *testing.T) {
 // S3 copies follow the same policy with their own days: daily copies go
 // after BACKUP_S3_RETENTION_DAYS (every version), compliance copies stay.
 func TestExecutorS3Retention(t *testing.T) {
+	t.Parallel()
 	s := newStore(t, 0)
 	s.cfg.S3 = config.S3{Enabled: true, Bucket: s3srv.NewBucket(t, true), Region: s3srv.Region, AccessKeyID: s3srv.AccessKey,
 		SecretAccessKey: s3srv.SecretKey, Endpoint: s3srv.Endpoint, RetentionDays: 10}

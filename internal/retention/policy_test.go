@@ -30,6 +30,7 @@ func deleted(p Plan) []string {
 }
 
 func TestDecide(t *testing.T) {
+	t.Parallel()
 	rules := Rules{MinKeep: 7}
 	tests := []struct {
 		name        string
@@ -101,6 +102,7 @@ func TestDecide(t *testing.T) {
 }
 
 func TestRefusalCanBeLifted(t *testing.T) {
+	t.Parallel()
 	plan := Decide(daily(30, 0), now.AddDate(1, 0, 0), Rules{MinKeep: 7})
 	if len(plan.Deletions()) != 0 {
 		t.Fatal("a refused plan deletes")
@@ -111,6 +113,7 @@ func TestRefusalCanBeLifted(t *testing.T) {
 }
 
 func TestExpiry(t *testing.T) {
+	t.Parallel()
 	date := time.Date(2026, 2, 5, 3, 0, 15, 0, time.UTC)
 	if got := Expiry(date, ClassDaily, 30, 2555).Format(time.DateOnly); got != "2026-03-07" {
 		t.Errorf("daily: %s, want 2026-03-07 (the seed's example)", got)
@@ -121,6 +124,7 @@ func TestExpiry(t *testing.T) {
 }
 
 func TestPromotions(t *testing.T) {
+	t.Parallel()
 	at := func(s string) time.Time { t, _ := time.Parse(time.DateTime, s); return t }
 	copies := []Copy{
 		{ID: "feb-fail", Date: at("2026-02-01 03:00:00")},

@@ -1,6 +1,7 @@
 // Package s3test runs a real MinIO server on loopback for tests: started
-// once per test package, stoppable and restartable (an S3 outage), with a
-// fresh bucket per test. The binary comes from scripts/install-deps.sh; a
+// once per test package, with a fresh bucket per test; a test that stops
+// and restarts it (an S3 outage) starts its own with Own, so that tests
+// beside it keep theirs. The binary comes from scripts/install-deps.sh; a
 // missing one fails the tests, it never skips them.
 package s3test
 
@@ -52,6 +53,18 @@ func (s *Server) Restart() error {
 	cmd.Env = append(os.Environ(), "MINIO_ROOT_USER="+s.AccessKey, "MINIO_ROOT_PASSWORD="+s.SecretKey,
 		"MINIO_REGION="+s.Region, "MINIO_BROWSER=off", "MINIO_UPDATE=off")
 	return s.proc.Start(cmd, s.Endpoint+"/minio/health/ready", 30*time.Second)
+}
+
+// Own starts a server for one test alone (one it may stop and restart),
+// removed when the test ends.
+func Own(t testing.TB) *Server {
+	t.Helper()
+	s, err := Start(t.TempDir())
+	if err != nil {
+		t.Fatalf("start MinIO: %v", err)
+	}
+	t.Cleanup(s.Stop)
+	return s
 }
 
 // Stop stops the server; its data stays for Restart.

@@ -15,6 +15,7 @@ func at(s string) time.Time {
 }
 
 func TestParse(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		spec, from, next string
 	}{
@@ -37,6 +38,7 @@ func TestParse(t *testing.T) {
 
 // The schedule is UTC whatever the host's zone.
 func TestParseIsUTC(t *testing.T) {
+	t.Parallel()
 	s, _ := Parse("0 3 * * *")
 	paris := time.FixedZone("CET", 3600)
 	from := time.Date(2026, 2, 5, 3, 30, 0, 0, paris) // 02:30 UTC
@@ -46,6 +48,7 @@ func TestParseIsUTC(t *testing.T) {
 }
 
 func TestParseRejects(t *testing.T) {
+	t.Parallel()
 	for _, spec := range []string{"", "0 3 * *", "@daily", "0 0 3 * * * *", "61 3 * * *", "0 25 * * *", "x 3 * * *"} {
 		if _, err := Parse(spec); err == nil || !strings.Contains(err.Error(), "cron expression") {
 			t.Errorf("%q: %v", spec, err)
@@ -54,6 +57,7 @@ func TestParseRejects(t *testing.T) {
 }
 
 func TestDaily(t *testing.T) {
+	t.Parallel()
 	s, err := Daily(3, 0)
 	if err != nil || s.Spec != "0 3 * * *" {
 		t.Fatalf("%q %v", s.Spec, err)
@@ -66,6 +70,7 @@ func TestDaily(t *testing.T) {
 }
 
 func TestLatest(t *testing.T) {
+	t.Parallel()
 	daily, _ := Daily(3, 0)
 	fast, _ := Parse("*/15 * * * * *")
 	cases := []struct {
@@ -86,6 +91,7 @@ func TestLatest(t *testing.T) {
 }
 
 func TestNearest(t *testing.T) {
+	t.Parallel()
 	daily, _ := Daily(3, 0)
 	fast, _ := Parse("*/15 * * * * *")
 	cases := []struct {
@@ -108,6 +114,7 @@ func TestNearest(t *testing.T) {
 }
 
 func TestDecide(t *testing.T) {
+	t.Parallel()
 	slot := at("2026-02-05T03:00:00Z")
 	tol := 5 * time.Minute
 	none := time.Time{}
@@ -139,6 +146,7 @@ func TestDecide(t *testing.T) {
 }
 
 func TestNeedsCatchUp(t *testing.T) {
+	t.Parallel()
 	now := at("2026-02-06T10:00:00Z")
 	tol := 5 * time.Minute
 	cases := []struct {
@@ -158,6 +166,7 @@ func TestNeedsCatchUp(t *testing.T) {
 }
 
 func TestRetryDelay(t *testing.T) {
+	t.Parallel()
 	want := []time.Duration{30 * time.Second, 60 * time.Second, 120 * time.Second}
 	for i, w := range want {
 		if d, ok := RetryDelay(i+1, DefaultRetryDelays); !ok || d != w {

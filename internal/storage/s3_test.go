@@ -43,6 +43,7 @@ func writeFile(t *testing.T, size int) (string, []byte) {
 }
 
 func TestUploadVerifyDownload(t *testing.T) {
+	t.Parallel()
 	s := newS3(t, false)
 	path, data := writeFile(t, 1<<20)
 	date := time.Date(2026, 2, 5, 3, 0, 0, 0, time.UTC)
@@ -80,6 +81,7 @@ func TestUploadVerifyDownload(t *testing.T) {
 // A file bigger than the part size goes up in parts, and the store's
 // full-object CRC32 still matches the file's.
 func TestMultipartUpload(t *testing.T) {
+	t.Parallel()
 	s := newS3(t, false)
 	s.minPartSize = 5 << 20 // S3's smallest part
 	path, data := writeFile(t, 12<<20)
@@ -101,6 +103,7 @@ func TestMultipartUpload(t *testing.T) {
 }
 
 func TestPartSizeNeverHitsThePartLimit(t *testing.T) {
+	t.Parallel()
 	const MiB, GiB, TiB = 1 << 20, 1 << 30, 1 << 40
 	for _, tc := range []struct{ size, want int64 }{
 		{0, 16 * MiB}, {1 * GiB, 16 * MiB}, {140 * GiB, 16 * MiB}, {200 * GiB, 32 * MiB}, {5 * TiB, 1 * GiB},
@@ -113,6 +116,7 @@ func TestPartSizeNeverHitsThePartLimit(t *testing.T) {
 }
 
 func TestWrongCredentialsAndMissingBucketAreOneLine(t *testing.T) {
+	t.Parallel()
 	bucket := server.NewBucket(t, false)
 	bad, _ := NewS3(config.S3{Bucket: bucket, Region: server.Region, AccessKeyID: server.AccessKey,
 		SecretAccessKey: "not-the-secret-xyz", Endpoint: server.Endpoint})
@@ -141,6 +145,7 @@ func TestWrongCredentialsAndMissingBucketAreOneLine(t *testing.T) {
 // A compliance copy under Object Lock cannot be deleted before its
 // retention ends, by us or anyone with the same keys.
 func TestObjectLockRefusesAnEarlyDelete(t *testing.T) {
+	t.Parallel()
 	s := newS3(t, true)
 	path, _ := writeFile(t, 4096)
 	key := s.Key(time.Now(), "20260201_030000.dump.gz")

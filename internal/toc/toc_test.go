@@ -6,6 +6,7 @@ import (
 )
 
 func TestCountRealListing(t *testing.T) {
+	t.Parallel()
 	raw, err := os.ReadFile("testdata/sample-pg15.list")
 	if err != nil {
 		t.Fatal(err)
@@ -25,6 +26,7 @@ func TestCountRealListing(t *testing.T) {
 }
 
 func TestParseLine(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		line, desc, rest string
 	}{
@@ -49,6 +51,7 @@ func TestParseLine(t *testing.T) {
 }
 
 func TestParseEmptyArchive(t *testing.T) {
+	t.Parallel()
 	entries, err := Parse(";\n; Archive created at 2026-01-01\n;     TOC Entries: 4\n")
 	if err != nil || len(entries) != 0 {
 		t.Fatalf("entries %v, err %v", entries, err)
@@ -56,6 +59,7 @@ func TestParseEmptyArchive(t *testing.T) {
 }
 
 func TestParseRejects(t *testing.T) {
+	t.Parallel()
 	for name, listing := range map[string]string{
 		"empty":           "",
 		"not a listing":   "pg_restore: error: input file does not appear to be a valid archive\n",
