@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/mosaique/rgz-backup/internal/catalog"
+	"github.com/mosaique/rgz-backup/internal/clock"
 	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/retention"
 )
@@ -107,7 +108,7 @@ func TestNoFaultLosesOrDisownsABackup(t *testing.T) {
 		t.Fatal(err)
 	}
 	// (The CLI deletes only as of the real now: the package takes the clock.)
-	if _, err := retention.Run(context.Background(), store, retention.Options{Config: cfg, Now: time.Now().AddDate(0, 3, 0), AllowMassDelete: true}); err != nil {
+	if _, err := retention.Run(context.Background(), store, retention.Options{Config: cfg, Clock: clock.Shifted(time.Until(time.Now().AddDate(0, 3, 0))), AllowMassDelete: true}); err != nil {
 		t.Fatalf("retention: %v", err)
 	}
 	rows, err := store.List(context.Background(), catalog.Filter{})

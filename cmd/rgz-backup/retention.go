@@ -36,7 +36,7 @@ the policy as of another instant ("what will be gone by then?") and needs
 --dry-run. Retention also runs after every backup and daily in the daemon.`,
 		Args: cobra.NoArgs,
 		RunE: action(func(cmd *cobra.Command, _ []string) error {
-			at := time.Now()
+			var at time.Time // zero: now
 			if now != "" {
 				t, err := time.Parse(time.RFC3339, now)
 				if err != nil {
@@ -52,7 +52,7 @@ the policy as of another instant ("what will be gone by then?") and needs
 				return err
 			}
 			return withCatalog(cmd.Context(), func(store *catalog.Store) error {
-				r, err := retention.Run(cmd.Context(), store, retention.Options{Config: cfg, Now: at, DryRun: dryRun,
+				r, err := retention.Run(cmd.Context(), store, retention.Options{Config: cfg, At: at, DryRun: dryRun,
 					AllowMassDelete: allowMass, Log: logger(cfg)})
 				if err != nil && !errors.Is(err, retention.ErrRefused) && len(r.Problems) == 0 {
 					return err // nothing was decided or done: the lock, or the catalog

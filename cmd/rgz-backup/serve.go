@@ -11,9 +11,12 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/spf13/cobra"
 
 	"github.com/mosaique/rgz-backup/internal/api"
+	"github.com/mosaique/rgz-backup/internal/catalog"
+	"github.com/mosaique/rgz-backup/internal/clock"
 	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/dump"
 	"github.com/mosaique/rgz-backup/internal/jobs"
@@ -67,21 +70,13 @@ on stderr, at info unless BACKUP_LOG_LEVEL says otherwise.`,
 // stopping is decided here, step by step.
 func serve(ctx context.Context, cfg config.Config, log, riverLog *slog.Logger) error {
 	work := context.WithoutCancel(ctx)
+	clk := clock.Real
 	tools := dump.Tools{BinDir: cfg.PgBinDir}
-	if _, err := tools.Check(ctx); err != nil {
-		return &config.Error{Var: "BACKUP_PG_BIN_DIR", Value: cfg.PgBinDir, Allowed: "must hold usable pg_dump, pg_restore and pg_dumpall: " + err.Error()}
-	}
-	pool, store, err := openCatalogPool(ctx, cfg, "rgz-backup serve", 10)
+	pool, store, err := prepare(ctx, cfg, tools, clk, log)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	if err := os.MkdirAll(cfg.LocalDir, 0o750); err != nil {
-		return fmt.Errorf("backup directory: %w", err)
-	}
-	if err := jobs.Recover(ctx, pool, store, cfg, log); err != nil {
-		return fmt.Errorf("recover after an interrupted backup: %w", err)
-	}
 	auth, err := api.NewAuthenticator(cfg.API)
 	if err != nil {
 		return err
@@ -93,7 +88,7 @@ func serve(ctx context.Context, cfg config.Config, log, riverLog *slog.Logger) e
 
 	shutdown, interrupt := context.WithCancelCause(work)
 	defer interrupt(nil)
-	client, err := jobs.NewClient(pool, jobs.Options{Config: cfg, Store: store, Log: log, RiverLog: riverLog, Shutdown: shutdown})
+	client, err := jobs.NewClient(pool, jobs.Options{Config: cfg, Store: store, Log: log, RiverLog: riverLog, Shutdown: shutdown, Clock: clk})
 	if err != nil {
 		listener.Close()
 		return err
@@ -104,7 +99,50 @@ func serve(ctx context.Context, cfg config.Config, log, riverLog *slog.Logger) e
 	}
 	var working atomic.Bool
 	working.Store(true)
-	probes := api.Handler(map[string]api.Check{
+	server := httpServer(cfg, store, auth, client, log, readiness(store, tools, &working))
+	go func() {
+		if err := server.Serve(listener); !errors.Is(err, http.ErrServerClosed) {
+			log.Error("HTTP server stopped", "error", err)
+		}
+	}()
+	announce(ctx, client, store, cfg, clk, listener.Addr().String(), log)
+
+	<-ctx.Done()
+	working.Store(false)
+	log.Info("stopping: no new jobs; a running backup may finish", "cause", context.Cause(ctx).Error(), "grace_seconds", cfg.ShutdownGrace.Seconds())
+	stopJobs(work, client, interrupt, cfg.ShutdownGrace, log)
+	closeCtx, cancelClose := context.WithTimeout(work, 5*time.Second)
+	defer cancelClose()
+	_ = server.Shutdown(closeCtx)
+	log.Info("stopped")
+	return nil
+}
+
+// prepare checks what the daemon needs before it takes work (the client
+// programs, the catalog, the backup directory) and recovers after a
+// daemon that died mid-backup.
+func prepare(ctx context.Context, cfg config.Config, tools dump.Tools, clk clock.Clock, log *slog.Logger) (*pgxpool.Pool, *catalog.Store, error) {
+	if _, err := tools.Check(ctx); err != nil {
+		return nil, nil, &config.Error{Var: "BACKUP_PG_BIN_DIR", Value: cfg.PgBinDir, Allowed: "must hold usable pg_dump, pg_restore and pg_dumpall: " + err.Error()}
+	}
+	pool, store, err := openCatalogPool(ctx, cfg, "rgz-backup serve", 10)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := os.MkdirAll(cfg.LocalDir, 0o750); err != nil {
+		store.Close()
+		return nil, nil, fmt.Errorf("backup directory: %w", err)
+	}
+	if err := jobs.Recover(ctx, pool, store, cfg, clk, log); err != nil {
+		store.Close()
+		return nil, nil, fmt.Errorf("recover after an interrupted backup: %w", err)
+	}
+	return pool, store, nil
+}
+
+// readiness is what /readyz checks.
+func readiness(store *catalog.Store, tools dump.Tools, working *atomic.Bool) http.Handler {
+	return api.Handler(map[string]api.Check{
 		"catalog": func(ctx context.Context) error {
 			current, err := store.SchemaCurrent(ctx)
 			if err == nil && !current {
@@ -123,7 +161,10 @@ func serve(ctx context.Context, cfg config.Config, log, riverLog *slog.Logger) e
 			return nil
 		},
 	})
-	server := &http.Server{
+}
+
+func httpServer(cfg config.Config, store *catalog.Store, auth *api.Authenticator, client *jobs.Client, log *slog.Logger, probes http.Handler) *http.Server {
+	return &http.Server{
 		Handler: api.Server(api.Deps{Config: cfg, Store: store, Auth: auth, Queue: client, Log: log,
 			Metrics: metrics.Handler(metrics.Registry(metrics.Collector{Store: store, Cfg: cfg, Log: log}))}, probes),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -131,40 +172,36 @@ func serve(ctx context.Context, cfg config.Config, log, riverLog *slog.Logger) e
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}
-	go func() {
-		if err := server.Serve(listener); !errors.Is(err, http.ErrServerClosed) {
-			log.Error("HTTP server stopped", "error", err)
-		}
-	}()
+}
 
-	if cfg.ScheduleEnabled {
-		log.Info("serving", "schedule", cfg.Schedule.Spec, "next_backup", cfg.Schedule.Next(time.Now()), "http", listener.Addr().String())
-		if inserted, err := jobs.CatchUp(ctx, client, store, cfg, time.Now()); err != nil {
-			log.Error("catch-up check failed", "error", err)
-		} else if inserted {
-			log.Warn("no successful backup in the last day: a catch-up backup is queued")
-		}
-	} else {
-		log.Warn("scheduled backups are disabled (POSTGRES_BACKUP_ENABLED=false): only manual and enqueued backups run", "http", listener.Addr().String())
+// announce logs what the daemon will do, and queues the catch-up backup a
+// missed night calls for.
+func announce(ctx context.Context, client *jobs.Client, store *catalog.Store, cfg config.Config, clk clock.Clock, addr string, log *slog.Logger) {
+	if !cfg.ScheduleEnabled {
+		log.Warn("scheduled backups are disabled (POSTGRES_BACKUP_ENABLED=false): only manual and enqueued backups run", "http", addr)
+		return
 	}
+	log.Info("serving", "schedule", cfg.Schedule.Spec, "next_backup", cfg.Schedule.Next(clk.Now()), "http", addr)
+	if inserted, err := jobs.CatchUp(ctx, client, store, cfg, clk.Now()); err != nil {
+		log.Error("catch-up check failed", "error", err)
+	} else if inserted {
+		log.Warn("no successful backup in the last day: a catch-up backup is queued")
+	}
+}
 
-	<-ctx.Done()
-	working.Store(false)
-	log.Info("stopping: no new jobs; a running backup may finish", "cause", context.Cause(ctx).Error(), "grace_seconds", cfg.ShutdownGrace.Seconds())
-	graceCtx, cancel := context.WithTimeout(work, cfg.ShutdownGrace)
+// stopJobs lets a running backup finish within the grace period, then
+// interrupts it (it records itself as failed and its job waits for a retry).
+func stopJobs(work context.Context, client *jobs.Client, interrupt context.CancelCauseFunc, grace time.Duration, log *slog.Logger) {
+	graceCtx, cancel := context.WithTimeout(work, grace)
 	defer cancel()
-	if err := client.Stop(graceCtx); err != nil {
-		log.Warn("grace period over: cancelling the running backup")
-		interrupt(jobs.ErrShutdown)
-		hardCtx, cancel := context.WithTimeout(work, 30*time.Second)
-		defer cancel()
-		if err := client.StopAndCancel(hardCtx); err != nil {
-			log.Error("the job engine did not stop", "error", err)
-		}
+	if err := client.Stop(graceCtx); err == nil {
+		return
 	}
-	closeCtx, cancelClose := context.WithTimeout(work, 5*time.Second)
-	defer cancelClose()
-	_ = server.Shutdown(closeCtx)
-	log.Info("stopped")
-	return nil
+	log.Warn("grace period over: cancelling the running backup")
+	interrupt(jobs.ErrShutdown)
+	hardCtx, cancelHard := context.WithTimeout(work, 30*time.Second)
+	defer cancelHard()
+	if err := client.StopAndCancel(hardCtx); err != nil {
+		log.Error("the job engine did not stop", "error", err)
+	}
 }

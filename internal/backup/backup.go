@@ -20,6 +20,7 @@ import (
 
 	"github.com/mosaique/rgz-backup/internal/archive"
 	"github.com/mosaique/rgz-backup/internal/catalog"
+	"github.com/mosaique/rgz-backup/internal/clock"
 	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/disk"
 	"github.com/mosaique/rgz-backup/internal/dump"
@@ -39,7 +40,7 @@ type Options struct {
 	Progress      func(Progress)
 	ProgressEvery time.Duration // default 1s
 	Log           *slog.Logger
-	Now           func() time.Time
+	Clock         clock.Clock // the real clock when nil
 }
 
 // Progress is reported while pg_dump streams.
@@ -61,7 +62,7 @@ const mib = 1 << 20
 func Run(ctx context.Context, o Options) (catalog.Execution, error) {
 	o.defaults()
 	cfg := o.Config
-	began := o.Now().UTC()
+	began := o.Clock.Now().UTC()
 	started := began.Truncate(time.Second) // names the file
 	parent := ctx
 	ctx, cancel := context.WithTimeoutCause(ctx, cfg.Timeout, fmt.Errorf("timeout after %ds", int(cfg.Timeout.Seconds())))
@@ -91,7 +92,7 @@ func Run(ctx context.Context, o Options) (catalog.Execution, error) {
 		return r.fail(ctx, err)
 	}
 	defer release()
-	if _, err := RecoverAbandoned(ctx, store, cfg.LocalDir, o.Now(), o.Log); err != nil {
+	if _, err := RecoverAbandoned(ctx, store, cfg.LocalDir, o.Clock.Now(), o.Log); err != nil {
 		return r.fail(ctx, err)
 	}
 	if done, ok := r.alreadyDone(ctx); ok {
@@ -186,9 +187,7 @@ func (o *Options) defaults() {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
+	o.Clock = clock.Or(o.Clock)
 }
 
 // run is the state of one backup attempt.
@@ -467,7 +466,7 @@ func (r *run) verifyWhileWriting(ctx context.Context, w *archive.Writer) (func()
 }
 
 // since is how long the attempt has run, for logs and progress.
-func (r *run) since() time.Duration { return r.o.Now().Sub(r.began) }
+func (r *run) since() time.Duration { return r.o.Clock.Now().Sub(r.began) }
 
 func (r *run) setSums(s archive.Sums) {
 	size, crc, sha, raw, rawCRC := s.Size, s.CRC32Hex(), s.SHA256Hex(), s.RawSize, s.RawCRC32Hex()
@@ -478,7 +477,7 @@ func (r *run) setSums(s archive.Sums) {
 // finish stamps the row just before it is written. Times are cut to the
 // microsecond, PostgreSQL's precision, so the manifest and the row agree.
 func (r *run) finish() {
-	end := r.o.Now().UTC().Truncate(time.Microsecond)
+	end := r.o.Clock.Now().UTC().Truncate(time.Microsecond)
 	secs := int(end.Sub(r.began).Round(time.Second).Seconds())
 	r.row.FinishedAt, r.row.DurationSeconds, r.row.CreatedAt = &end, &secs, end
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/mosaique/rgz-backup/internal/archive"
 	"github.com/mosaique/rgz-backup/internal/catalog"
+	"github.com/mosaique/rgz-backup/internal/clock"
 	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/dump"
 	"github.com/mosaique/rgz-backup/internal/lock"
@@ -250,7 +251,7 @@ func TestCatalogDefaultsToTheBackedUpDatabase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	second, err := e.run(Options{Now: func() time.Time { return time.Now().Add(time.Second) }})
+	second, err := e.run(Options{Clock: clock.Shifted(time.Second)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -471,7 +472,7 @@ func TestShrunkDatabaseIsSuspect(t *testing.T) {
 		t.Fatal(err)
 	}
 	conn.Close(ctx)
-	row, err := e.run(Options{Now: func() time.Time { return time.Now().Add(2 * time.Second) }})
+	row, err := e.run(Options{Clock: clock.Shifted(2 * time.Second)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -699,9 +700,9 @@ func TestNextAttemptRecoversAnAbandonedOne(t *testing.T) {
 func TestFirstBackupOfTheMonthIsTheComplianceCopy(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, 1)
-	at := func(s string) func() time.Time {
+	at := func(s string) clock.Clock {
 		t0, _ := time.Parse(time.DateTime, s)
-		return func() time.Time { return t0 }
+		return clock.At(t0)
 	}
 	for _, tc := range []struct{ now, class, until string }{
 		{"2026-02-28 23:59:00", "compliance", "2033-02-26"},
@@ -709,7 +710,7 @@ func TestFirstBackupOfTheMonthIsTheComplianceCopy(t *testing.T) {
 		{"2026-03-02 03:00:00", "daily", "2026-04-01"},
 		{"2026-03-31 03:00:00", "daily", "2026-04-30"},
 	} {
-		row, err := e.run(Options{Now: at(tc.now)})
+		row, err := e.run(Options{Clock: at(tc.now)})
 		if err != nil {
 			t.Fatal(err)
 		}

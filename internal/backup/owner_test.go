@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/mosaique/rgz-backup/internal/catalog"
+	"github.com/mosaique/rgz-backup/internal/clock"
 	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/dump"
 	"github.com/mosaique/rgz-backup/internal/pgtest"
@@ -71,19 +72,19 @@ func TestSameSecondAttemptsNeverShareAName(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, 1)
 	e.vars["BACKUP_MIN_KEEP"] = "1"
-	second := func() time.Time { return time.Date(2026, 3, 1, 3, 0, 0, 0, time.UTC) }
+	second := clock.At(time.Date(2026, 3, 1, 3, 0, 0, 0, time.UTC)) // stands still
 
 	e.vars["BACKUP_MIN_FREE_SPACE_GB"] = "1000000" // fails fast, after the lock
-	failed, err := e.run(Options{Now: second})
+	failed, err := e.run(Options{Clock: second})
 	if err == nil || failed.Status != catalog.StatusFailed {
 		t.Fatalf("the fast failure: %v, %+v", err, failed)
 	}
 	e.vars["BACKUP_MIN_FREE_SPACE_GB"] = "0"
-	good, err := e.run(Options{Now: second})
+	good, err := e.run(Options{Clock: second})
 	if err != nil {
 		t.Fatal(err)
 	}
-	later, err := e.run(Options{Now: second}) // a success, then another run in the same second
+	later, err := e.run(Options{Clock: second}) // a success, then another run in the same second
 	if err != nil {
 		t.Fatalf("a second run in the same second: %v", err)
 	}
@@ -94,7 +95,7 @@ func TestSameSecondAttemptsNeverShareAName(t *testing.T) {
 	if failed.FilePath != nil {
 		t.Fatalf("a failed attempt owns no file, its row says %s", *failed.FilePath)
 	}
-	if !good.BackupDate.Equal(second().Add(time.Second)) {
+	if !good.BackupDate.Equal(second.Now().Add(time.Second)) {
 		t.Fatalf("backup_date %s does not match its name", good.BackupDate)
 	}
 
@@ -120,7 +121,7 @@ func TestSameSecondAttemptsNeverShareAName(t *testing.T) {
 
 	// Far ahead: the newest is kept by rule, the other is its month's
 	// compliance copy; the failed rows own nothing, so nothing goes.
-	report, err := retention.Run(context.Background(), store, retention.Options{Config: e.config(), Now: second().AddDate(0, 0, 45)})
+	report, err := retention.Run(context.Background(), store, retention.Options{Config: e.config(), Clock: clock.At(second.Now().AddDate(0, 0, 45))})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -54,7 +54,18 @@ func TestNoSessionOutlivesAFailedAttempt(t *testing.T) {
 	for attempt := 1; attempt <= 3; attempt++ {
 		runCtx, cancel := context.WithCancel(ctx)
 		if attempt == 1 { // a shutdown while pg_dump waits for the lock
-			time.AfterFunc(time.Second, cancel)
+			watcher := cluster.Conn(t, e.srcDB)
+			go func() {
+				for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline) && runCtx.Err() == nil; time.Sleep(50 * time.Millisecond) {
+					var waiting bool
+					err := watcher.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+						WHERE application_name = $1 AND wait_event_type = 'Lock')`, SessionName(runID)).Scan(&waiting)
+					if err == nil && waiting {
+						break
+					}
+				}
+				cancel()
+			}()
 		}
 		row, err := Run(runCtx, Options{Config: e.config(), RunID: runID, Attempt: attempt})
 		cancel()

@@ -22,6 +22,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/mosaique/rgz-backup/internal/catalog"
+	"github.com/mosaique/rgz-backup/internal/clock"
 	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/schedule"
 )
@@ -60,6 +61,7 @@ type Options struct {
 	Log      *slog.Logger
 	RiverLog *slog.Logger    // River's own logs
 	Shutdown context.Context // its cancellation (with ErrShutdown) interrupts a running backup
+	Clock    clock.Clock     // decides slots, skips and retries; the real clock when nil
 }
 
 // NewClient builds the daemon's River client: one worker on our queue and
@@ -67,27 +69,28 @@ type Options struct {
 // archive job (with S3), the scheduled restore test (when enabled) and,
 // when scheduled backups are enabled, the periodic backup job.
 func NewClient(pool *pgxpool.Pool, o Options) (*Client, error) {
-	cfg := o.Config
+	cfg, clk := o.Config, clock.Or(o.Clock)
+	d := deps{cfg, o.Store, o.Log, clk}
 	workers := river.NewWorkers()
-	if err := river.AddWorkerSafely(workers, &worker{deps: deps{cfg, o.Store, o.Log}, shutdown: o.Shutdown}); err != nil {
+	if err := river.AddWorkerSafely(workers, &worker{deps: d, shutdown: o.Shutdown}); err != nil {
 		return nil, err
 	}
-	if err := river.AddWorkerSafely(workers, &retentionWorker{deps: deps{cfg, o.Store, o.Log}}); err != nil {
+	if err := river.AddWorkerSafely(workers, &retentionWorker{deps: d}); err != nil {
 		return nil, err
 	}
-	if err := river.AddWorkerSafely(workers, &archiveWorker{deps: deps{cfg, o.Store, o.Log}}); err != nil {
+	if err := river.AddWorkerSafely(workers, &archiveWorker{deps: d}); err != nil {
 		return nil, err
 	}
-	if err := river.AddWorkerSafely(workers, &restoreTestWorker{deps: deps{cfg, o.Store, o.Log}}); err != nil {
+	if err := river.AddWorkerSafely(workers, &restoreTestWorker{deps: d}); err != nil {
 		return nil, err
 	}
-	if err := river.AddWorkerSafely(workers, &notifyWorker{deps: deps{cfg, o.Store, o.Log}}); err != nil {
+	if err := river.AddWorkerSafely(workers, &notifyWorker{deps: d}); err != nil {
 		return nil, err
 	}
 	periodic := append(maintenancePeriodics(cfg), restoreTestPeriodic(cfg)...)
 	if cfg.ScheduleEnabled {
 		periodic = append(periodic, river.NewPeriodicJob(cfg.Schedule, func() (river.JobArgs, *river.InsertOpts) {
-			slot := cfg.Schedule.Nearest(time.Now())
+			slot := cfg.Schedule.Nearest(clk.Now())
 			return BackupArgs{TriggeredBy: catalog.TriggerScheduled, Slot: slot, RunID: uuid.NewString()}, uniquePerSlot()
 		}, &river.PeriodicJobOpts{ID: Kind}))
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/mosaique/rgz-backup/internal/backup"
 	"github.com/mosaique/rgz-backup/internal/catalog"
+	"github.com/mosaique/rgz-backup/internal/clock"
 	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/lock"
 	"github.com/mosaique/rgz-backup/internal/retention"
@@ -48,6 +49,7 @@ type deps struct {
 	cfg   config.Config
 	store *catalog.Store
 	log   *slog.Logger
+	clock clock.Clock
 }
 
 type retentionWorker struct {
@@ -57,7 +59,7 @@ type retentionWorker struct {
 
 func (w *retentionWorker) Work(ctx context.Context, job *river.Job[RetentionArgs]) error {
 	log := w.log.With("job_id", job.ID, "job", RetentionKind)
-	report, err := retention.Run(ctx, w.store, retention.Options{Config: w.cfg, Log: log})
+	report, err := retention.Run(ctx, w.store, retention.Options{Config: w.cfg, Log: log, Clock: w.clock})
 	var held *lock.HeldError
 	switch {
 	case errors.As(err, &held):

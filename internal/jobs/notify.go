@@ -45,7 +45,7 @@ type notifyWorker struct {
 // up to an hour.
 func (w *notifyWorker) NextRetry(job *river.Job[NotifyArgs]) time.Time {
 	delay := w.cfg.RetryDelays[0] << min(job.Attempt-1, 7)
-	return time.Now().Add(min(delay, time.Hour))
+	return w.clock.Now().Add(min(delay, time.Hour))
 }
 
 func (w *notifyWorker) Work(ctx context.Context, job *river.Job[NotifyArgs]) error {
@@ -91,7 +91,7 @@ func (w deps) backupEvent(ctx context.Context, row catalog.Execution) notify.Eve
 		}
 	}
 	if w.cfg.ScheduleEnabled {
-		e.NextRun = w.cfg.Schedule.Next(time.Now())
+		e.NextRun = w.cfg.Schedule.Next(w.clock.Now())
 	}
 	return e
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/mosaique/rgz-backup/internal/backup"
 	"github.com/mosaique/rgz-backup/internal/catalog"
+	"github.com/mosaique/rgz-backup/internal/clock"
 	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/lock"
 	"github.com/mosaique/rgz-backup/internal/schedule"
@@ -25,7 +26,7 @@ import (
 // their jobs, which River still sees running, back on the queue after the
 // usual retry delay. When a backup holds the lock, it is alive, and there is
 // nothing to recover now; that backup's own start recovers any other.
-func Recover(ctx context.Context, pool *pgxpool.Pool, store *catalog.Store, cfg config.Config, log *slog.Logger) error {
+func Recover(ctx context.Context, pool *pgxpool.Pool, store *catalog.Store, cfg config.Config, clk clock.Clock, log *slog.Logger) error {
 	release, err := lock.Both(ctx, cfg.LocalDir, cfg.Catalog)
 	var held *lock.HeldError
 	if errors.As(err, &held) {
@@ -36,7 +37,7 @@ func Recover(ctx context.Context, pool *pgxpool.Pool, store *catalog.Store, cfg 
 		return err
 	}
 	defer release()
-	abandoned, err := backup.RecoverAbandoned(ctx, store, cfg.LocalDir, time.Now(), log)
+	abandoned, err := backup.RecoverAbandoned(ctx, store, cfg.LocalDir, clk.Now(), log)
 	if err != nil {
 		return err
 	}

@@ -51,7 +51,7 @@ func (w *restoreTestWorker) Timeout(*river.Job[RestoreTestArgs]) time.Duration {
 func (w *restoreTestWorker) Work(ctx context.Context, job *river.Job[RestoreTestArgs]) error {
 	log := w.log.With("job_id", job.ID, "job", RestoreTestKind)
 	rt, err := restoretest.Run(ctx, w.store, restoretest.Options{Config: w.cfg, Filename: job.Args.Filename,
-		TriggeredBy: job.Args.TriggeredBy, ID: job.Args.TestID, Log: log})
+		TriggeredBy: job.Args.TriggeredBy, ID: job.Args.TestID, Log: log, Clock: w.clock})
 	switch {
 	case errors.Is(err, restoretest.ErrNoBackup):
 		log.Warn("restore test skipped: no successful backup yet")

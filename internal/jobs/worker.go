@@ -23,7 +23,7 @@ type worker struct {
 // NextRetry follows the specification: 30 s, 60 s, then 120 s after attempts 1-3.
 func (w *worker) NextRetry(job *river.Job[BackupArgs]) time.Time {
 	delay, _ := schedule.RetryDelay(job.Attempt, w.cfg.RetryDelays)
-	return time.Now().Add(delay)
+	return w.clock.Now().Add(delay)
 }
 
 func (w *worker) Work(ctx context.Context, job *river.Job[BackupArgs]) error {
@@ -35,7 +35,7 @@ func (w *worker) Work(ctx context.Context, job *river.Job[BackupArgs]) error {
 		if err != nil {
 			return err
 		}
-		decision, why := schedule.Decide(args.Slot, time.Now(), w.cfg.Tolerance, newest)
+		decision, why := schedule.Decide(args.Slot, w.clock.Now(), w.cfg.Tolerance, newest)
 		switch decision {
 		case schedule.Skip:
 			log.Info("scheduled backup skipped", "slot", args.Slot, "reason", why)
@@ -51,7 +51,7 @@ func (w *worker) Work(ctx context.Context, job *river.Job[BackupArgs]) error {
 
 	log.Info("backup started", "triggered_by", triggeredBy)
 	row, err := backup.Run(ctx, backup.Options{Config: w.cfg, TriggeredBy: triggeredBy, Attempt: job.Attempt,
-		RunID: args.RunID, JobID: job.ID, Log: log})
+		RunID: args.RunID, JobID: job.ID, Log: log, Clock: w.clock})
 	if err == nil {
 		log.Info("backup succeeded", "file", row.Filename)
 		backup.AfterBackup(ctx, w.store, w.cfg, log)

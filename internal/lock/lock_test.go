@@ -132,7 +132,8 @@ func TestAdvisoryLockDiesWithSession(t *testing.T) {
 	defer admin.Close(ctx)
 	var killed bool
 	err = admin.QueryRow(ctx, `SELECT pg_terminate_backend(pid) FROM pg_locks
-		WHERE locktype = 'advisory' AND classid = $1 AND objid = $2`, advisoryNamespace, advisoryBackup).Scan(&killed)
+		WHERE locktype = 'advisory' AND classid = $1 AND objid = $2
+		  AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`, advisoryNamespace, advisoryBackup).Scan(&killed)
 	if err != nil || !killed {
 		t.Fatalf("terminate holder: %v %v", killed, err)
 	}

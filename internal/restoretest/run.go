@@ -18,6 +18,7 @@ import (
 	"github.com/mosaique/rgz-backup/internal/archive"
 	"github.com/mosaique/rgz-backup/internal/backup"
 	"github.com/mosaique/rgz-backup/internal/catalog"
+	"github.com/mosaique/rgz-backup/internal/clock"
 	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/disk"
 	"github.com/mosaique/rgz-backup/internal/dump"
@@ -35,6 +36,7 @@ type Options struct {
 	TriggeredBy catalog.Trigger // scheduled, manual (when empty), api
 	ID          string          // the record's id, when the API has given one out already
 	Log         *slog.Logger
+	Clock       clock.Clock // the real clock when nil
 	// AfterRestore runs once the copy is restored, before it is compared:
 	// the tests damage the copy here to prove the comparison sees it.
 	AfterRestore func(ctx context.Context, scratch config.Database) error
@@ -64,6 +66,7 @@ var ErrNoBackup = errors.New("no successful backup to test")
 // database) the backups' manifests say what to expect, and the record is
 // returned only.
 func Run(ctx context.Context, store *catalog.Store, o Options) (catalog.RestoreTest, error) {
+	o.Clock = clock.Or(o.Clock)
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
@@ -79,7 +82,7 @@ func Run(ctx context.Context, store *catalog.Store, o Options) (catalog.RestoreT
 	if err != nil {
 		return catalog.RestoreTest{}, err
 	}
-	started := time.Now().UTC().Truncate(time.Microsecond)
+	started := o.Clock.Now().UTC().Truncate(time.Microsecond)
 	if o.ID == "" {
 		o.ID = uuid.NewString()
 	}
@@ -104,7 +107,7 @@ func Run(ctx context.Context, store *catalog.Store, o Options) (catalog.RestoreT
 		err = fmt.Errorf("%w: %w", cause, err)
 	}
 
-	end := time.Now().UTC().Truncate(time.Microsecond)
+	end := o.Clock.Now().UTC().Truncate(time.Microsecond)
 	secs := int(end.Sub(started).Round(time.Second).Seconds())
 	rt.FinishedAt, rt.DurationSeconds, rt.Mismatches = &end, &secs, mismatches
 	if t.mode != "" {
@@ -155,7 +158,7 @@ func pick(ctx context.Context, from records.Reader, o Options) (catalog.Executio
 	if err != nil {
 		return catalog.Execution{}, err
 	}
-	row, ok := Choose(rows, time.Now(), o.Config.RestoreTest.BackupAgeDays)
+	row, ok := Choose(rows, o.Clock.Now(), o.Config.RestoreTest.BackupAgeDays)
 	if !ok {
 		return row, ErrNoBackup
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/mosaique/rgz-backup/internal/archive"
 	"github.com/mosaique/rgz-backup/internal/catalog"
+	"github.com/mosaique/rgz-backup/internal/clock"
 	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/lock"
 	"github.com/mosaique/rgz-backup/internal/storage"
@@ -22,11 +23,25 @@ import (
 // Options of one retention run.
 type Options struct {
 	Config config.Config
-	// Now is the instant the policy is evaluated at; zero: the real now.
-	Now             time.Time
+	// Clock is the real time: it stamps deletions and tells which restore
+	// tests still run. The real clock when nil.
+	Clock clock.Clock
+	// At evaluates the policy as of another instant (a dry run's "what
+	// will be gone by then?"); zero: the clock's now.
+	At              time.Time
 	DryRun          bool // decide and report, change nothing
 	AllowMassDelete bool // lift the refusal to delete more than half
 	Log             *slog.Logger
+}
+
+func (o *Options) defaults() {
+	o.Clock = clock.Or(o.Clock)
+	if o.At.IsZero() {
+		o.At = o.Clock.Now()
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
 }
 
 // Report is what one run decided and did.
@@ -63,82 +78,87 @@ const restoreTestsAlive = 24 * time.Hour
 // (deleted_at). Rows are never deleted. Outside a dry run it holds the
 // backup lock (lock.Both), so it never races a backup.
 func Run(ctx context.Context, store *catalog.Store, o Options) (Report, error) {
-	if o.Now.IsZero() {
-		o.Now = time.Now()
-	}
-	if o.Log == nil {
-		o.Log = slog.New(slog.DiscardHandler)
-	}
-	cfg := o.Config
-	report := Report{Now: o.Now.UTC(), DryRun: o.DryRun}
+	o.defaults()
+	report := Report{Now: o.At.UTC(), DryRun: o.DryRun}
 	if !o.DryRun {
-		release, err := lock.Both(ctx, cfg.LocalDir, cfg.Catalog)
+		release, err := lock.Both(ctx, o.Config.LocalDir, o.Config.Catalog)
 		if err != nil {
 			return report, err
 		}
 		defer release()
 	}
-
 	// Only rows with a copy left: the work does not grow with the history.
 	rows, err := store.List(ctx, catalog.Filter{Live: true})
 	if err != nil {
 		return report, err
 	}
-	if report.Promoted, err = promote(ctx, store, rows, cfg, o.DryRun); err != nil {
+	if report.Promoted, err = promote(ctx, store, rows, o.Config, o.DryRun); err != nil {
 		return report, err
 	}
-	restoring, err := store.BeingRestored(ctx, time.Now().Add(-restoreTestsAlive))
-	if err != nil {
+	if err := o.decide(ctx, store, rows, &report); err != nil || o.DryRun {
 		return report, err
 	}
+	return report, o.carryOut(ctx, store, rows, &report)
+}
 
-	report.Local = Decide(LocalCopies(rows, cfg, restoring), o.Now, Rules{MinKeep: cfg.MinKeep})
-	if o.AllowMassDelete {
-		report.Local = report.Local.AllowMassDelete()
+// decide fills the report's plans, and refuses them all when one is
+// refused: a wrong clock is wrong for every place.
+func (o Options) decide(ctx context.Context, store *catalog.Store, rows []catalog.Execution, report *Report) error {
+	cfg := o.Config
+	restoring, err := store.BeingRestored(ctx, o.Clock.Now().Add(-restoreTestsAlive))
+	if err != nil {
+		return err
 	}
+	report.Local = Decide(LocalCopies(rows, cfg, restoring), o.At, Rules{MinKeep: cfg.MinKeep})
 	report.Unknown = UnknownFiles(cfg.LocalDir, rows)
-	var s3 *storage.S3
 	if cfg.S3.Enabled {
-		if s3, err = storage.NewS3(cfg.S3); err != nil {
-			return report, err
-		}
-		plan := Decide(S3Copies(rows, cfg), o.Now, Rules{MinKeep: cfg.MinKeep})
-		if o.AllowMassDelete {
-			plan = plan.AllowMassDelete()
-		}
+		plan := Decide(S3Copies(rows, cfg), o.At, Rules{MinKeep: cfg.MinKeep})
 		report.S3 = &plan
 	}
-	// A refusal anywhere stops everything: a wrong clock is wrong for both.
+	if o.AllowMassDelete {
+		report.Local = report.Local.AllowMassDelete()
+		if report.S3 != nil {
+			*report.S3 = report.S3.AllowMassDelete()
+		}
+	}
 	if report.Local.Refused != "" {
-		return report, fmt.Errorf("%w: %s", ErrRefused, report.Local.Refused)
+		return fmt.Errorf("%w: %s", ErrRefused, report.Local.Refused)
 	}
 	if report.S3 != nil && report.S3.Refused != "" {
-		return report, fmt.Errorf("%w: in S3, %s", ErrRefused, report.S3.Refused)
+		return fmt.Errorf("%w: in S3, %s", ErrRefused, report.S3.Refused)
 	}
-	if o.DryRun {
-		return report, nil
-	}
+	return nil
+}
 
+// carryOut deletes what the plans say, locally then in S3, and marks the
+// rows. A deletion that fails is a problem reported, not a stop.
+func (o Options) carryOut(ctx context.Context, store *catalog.Store, rows []catalog.Execution, report *Report) error {
+	cfg := o.Config
 	byID := map[string]catalog.Execution{}
 	for _, r := range rows {
 		byID[r.ID] = r
 	}
+	var err error
 	local := place{name: "", remove: func(row catalog.Execution) error { return removeFiles(row, cfg.LocalDir) },
-		mark: store.MarkDeleted}
+		mark: store.MarkDeleted, clock: o.Clock}
 	if report.Deleted, err = local.carryOut(ctx, report.Local, byID, &report.Problems, o.Log); err != nil {
-		return report, err
+		return err
 	}
 	if report.S3 != nil {
-		remote := place{name: " from S3", mark: store.MarkS3Deleted,
+		s3, err := storage.NewS3(cfg.S3)
+		if err != nil {
+			return err
+		}
+		remote := place{name: " from S3", mark: store.MarkS3Deleted, clock: o.Clock,
 			remove: func(row catalog.Execution) error { return removeObjects(ctx, s3, row, cfg.LocalDir) }}
 		if report.S3Deleted, err = remote.carryOut(ctx, *report.S3, byID, &report.Problems, o.Log); err != nil {
-			return report, err
+			return err
 		}
 	}
 	if len(report.Problems) > 0 {
-		return report, fmt.Errorf("retention: %d deletions failed: %s", len(report.Problems), strings.Join(report.Problems, "; "))
+		return fmt.Errorf("retention: %d deletions failed: %s", len(report.Problems), strings.Join(report.Problems, "; "))
 	}
-	return report, nil
+	return nil
 }
 
 // place is where copies are deleted: the local directory or S3.
@@ -146,6 +166,7 @@ type place struct {
 	name   string // "" or " from S3", for messages
 	remove func(catalog.Execution) error
 	mark   func(ctx context.Context, id string, at time.Time) error
+	clock  clock.Clock // stamps the marks
 }
 
 // carryOut deletes a plan's copies from p and marks their rows. A copy
@@ -160,7 +181,7 @@ func (p place) carryOut(ctx context.Context, plan Plan, byID map[string]catalog.
 			log.Warn("copy not deleted"+p.name, "file", row.Filename, "error", err)
 			continue
 		}
-		if err := p.mark(ctx, row.ID, time.Now()); err != nil {
+		if err := p.mark(ctx, row.ID, p.clock.Now()); err != nil {
 			return deleted, fmt.Errorf("%s deleted%s, but: %w", row.Filename, p.name, err)
 		}
 		deleted = append(deleted, row.ID)

@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/mosaique/rgz-backup/internal/catalog"
+	"github.com/mosaique/rgz-backup/internal/clock"
 	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/lock"
 	"github.com/mosaique/rgz-backup/internal/pgtest"
@@ -213,7 +214,7 @@ func TestExecutorSparesBackupsBeingRead(t *testing.T) {
 func TestExecutorRefusesToWipeTheStore(t *testing.T) {
 	t.Parallel()
 	s := newStore(t, 20)
-	report, err := s.run(Options{Now: time.Now().AddDate(1, 0, 0)})
+	report, err := s.run(Options{Clock: clock.Shifted(time.Until(time.Now().AddDate(1, 0, 0)))})
 	if !errors.Is(err, ErrRefused) || report.Local.Refused == "" {
 		t.Fatalf("err %v", err)
 	}
@@ -222,7 +223,7 @@ func TestExecutorRefusesToWipeTheStore(t *testing.T) {
 			t.Fatalf("%s deleted by a refused run", r.Filename)
 		}
 	}
-	report, err = s.run(Options{Now: time.Now().AddDate(1, 0, 0), AllowMassDelete: true})
+	report, err = s.run(Options{Clock: clock.Shifted(time.Until(time.Now().AddDate(1, 0, 0))), AllowMassDelete: true})
 	if err != nil || len(report.Deleted) == 0 {
 		t.Fatalf("allowed: %v, %d deleted", err, len(report.Deleted))
 	}
