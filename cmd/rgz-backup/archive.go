@@ -5,9 +5,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/mosaique/rgz-backup/internal/backup"
 	"github.com/mosaique/rgz-backup/internal/catalog"
 	"github.com/mosaique/rgz-backup/internal/config"
+	"github.com/mosaique/rgz-backup/internal/offsite"
 )
 
 func archiveCmd() *cobra.Command {
@@ -29,7 +29,7 @@ hourly and after each backup.`,
 				return &config.Error{Var: "BACKUP_S3_ENABLED", Value: "false", Allowed: "archive needs S3: set BACKUP_S3_ENABLED=true and the BACKUP_S3_* settings"}
 			}
 			return withCatalog(cmd.Context(), func(store *catalog.Store) error {
-				rows, err := backup.ArchivePartials(cmd.Context(), store, cfg, logger(cfg))
+				rows, err := offsite.ArchivePartials(cmd.Context(), store, cfg, logger(cfg))
 				for _, row := range rows {
 					if row.Status == catalog.StatusSuccess {
 						fmt.Fprintf(cmd.OutOrStdout(), "OK       %s  %s\n", row.Filename, *row.ArchiveS3Path)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/mosaique/rgz-backup/internal/backup"
 	"github.com/mosaique/rgz-backup/internal/catalog"
+	"github.com/mosaique/rgz-backup/internal/clock"
 	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/jobs"
 	"github.com/mosaique/rgz-backup/internal/metrics"
@@ -96,7 +97,7 @@ func afterBackup(ctx context.Context, cfg config.Config, log *slog.Logger) {
 		return
 	}
 	defer store.Close()
-	backup.AfterBackup(ctx, store, cfg, log)
+	jobs.AfterBackup(ctx, store, cfg, clock.Real, log)
 }
 
 // tell sends a notification now; if that fails, it is queued for a

@@ -5,8 +5,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/mosaique/rgz-backup/internal/backup"
 	"github.com/mosaique/rgz-backup/internal/catalog"
+	"github.com/mosaique/rgz-backup/internal/records"
 )
 
 func catalogCmd() *cobra.Command {
@@ -31,7 +31,7 @@ alone; nothing is overwritten. Run it against the new catalog database
 				return err
 			}
 			return withCatalog(cmd.Context(), func(store *catalog.Store) error {
-				res, err := backup.Rebuild(cmd.Context(), store, cfg)
+				res, err := records.Rebuild(cmd.Context(), store, cfg)
 				if err != nil {
 					return err
 				}

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/mosaique/rgz-backup/internal/catalog"
+	"github.com/mosaique/rgz-backup/internal/layout"
 )
 
 // dbName is the database a libpq URL names.
@@ -96,7 +97,7 @@ func TestCatalogRebuildAfterLosingTheCatalog(t *testing.T) {
 		}
 		before = append(before, row)
 	}
-	for _, f := range before[0].Files("").All() {
+	for _, f := range layout.Of(before[0], "").All() {
 		os.Remove(f) // gone from the local disk; S3 still has it
 	}
 	catalogDB := dbName(env["BACKUP_CATALOG_DATABASE_URL"])
@@ -182,7 +183,7 @@ func TestRestoreTestOutcomeOutlivesTheCatalog(t *testing.T) {
 	if r := rgz(t, env, "restore-test", row.Filename); r.code != 0 {
 		t.Fatalf("restore-test: %+v", r)
 	}
-	if _, err := os.Stat(catalog.RestoreTestsFile(*row.FilePath)); err != nil {
+	if _, err := os.Stat(layout.RestoreTestsFile(*row.FilePath)); err != nil {
 		t.Fatalf("no restore-test sidecar: %v", err)
 	}
 	catalogDB := dbName(env["BACKUP_CATALOG_DATABASE_URL"])

@@ -6,7 +6,6 @@ package backup
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -24,7 +23,10 @@ import (
 	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/disk"
 	"github.com/mosaique/rgz-backup/internal/dump"
+	"github.com/mosaique/rgz-backup/internal/layout"
 	"github.com/mosaique/rgz-backup/internal/lock"
+	"github.com/mosaique/rgz-backup/internal/offsite"
+	"github.com/mosaique/rgz-backup/internal/recovery"
 	"github.com/mosaique/rgz-backup/internal/retention"
 	"github.com/mosaique/rgz-backup/internal/storage"
 	"github.com/mosaique/rgz-backup/internal/toc"
@@ -92,7 +94,7 @@ func Run(ctx context.Context, o Options) (catalog.Execution, error) {
 		return r.fail(ctx, err)
 	}
 	defer release()
-	if _, err := RecoverAbandoned(ctx, store, cfg.LocalDir, o.Clock.Now(), o.Log); err != nil {
+	if _, err := recovery.Abandoned(ctx, store, cfg.LocalDir, o.Clock.Now(), o.Log); err != nil {
 		return r.fail(ctx, err)
 	}
 	if done, ok := r.alreadyDone(ctx); ok {
@@ -123,7 +125,7 @@ func Run(ctx context.Context, o Options) (catalog.Execution, error) {
 }
 
 // alreadyDone finds the good row of this run when an earlier attempt wrote
-// a valid backup that only now got recorded (by RecoverAbandoned): a retry
+// a valid backup that only now got recorded (by recovery.Abandoned): a retry
 // then has nothing to take again.
 func (r *run) alreadyDone(ctx context.Context) (catalog.Execution, bool) {
 	if r.o.Attempt <= 1 {
@@ -142,7 +144,7 @@ func (r *run) offsite(ctx context.Context) catalog.Execution {
 	s3, err := storage.NewS3(r.cfg.S3)
 	if err == nil {
 		var row catalog.Execution
-		row, err = Offsite(ctx, r.store, s3, r.cfg, r.row, r.o.Log)
+		row, err = offsite.Copy(ctx, r.store, s3, r.cfg, r.row, r.o.Log)
 		if err == nil || row.Status == catalog.StatusPartial {
 			return row
 		}
@@ -365,7 +367,7 @@ func (r *run) stream(ctx context.Context, snap *snapshot) (*archive.Writer, stre
 // the globals and the manifest come first, the dump's name last, so that a
 // dump under its final name always has the manifest that proves it valid.
 // From then on (r.published) nothing deletes it: a row that cannot be
-// written is written later, from the manifest (RecoverAbandoned, Rebuild).
+// written is written later, from the manifest (recovery.Abandoned, records.Rebuild).
 func (r *run) publish(ctx context.Context, w *archive.Writer, got streamed) error {
 	r.setSums(got.sums)
 	r.row.ObjectCounts, r.row.RowCounts = got.counts, got.rowCounts
@@ -431,7 +433,7 @@ func (r *run) classify(ctx context.Context, got streamed) {
 // fromManifests is what classify needs, read from the manifests in dir:
 // the 7 newest successful backups, and the backups since monthStart.
 func fromManifests(dir string, monthStart time.Time) (recent, sameMonth []catalog.Execution) {
-	rows, _ := Manifests(dir) // unreadable: no history, no suspicion
+	rows, _ := layout.Manifests(dir) // unreadable: no history, no suspicion
 	for _, row := range rows {
 		if row.Status == catalog.StatusSuccess && len(recent) < 7 {
 			recent = append(recent, row)
@@ -507,7 +509,7 @@ func (r *run) reportProgress(w *archive.Writer) (stop func()) {
 // fail records the attempt as failed and removes the sidecars it wrote;
 // it is never called once the dump is published (see unrecorded). When the
 // catalog cannot take the row, a note in the backup directory keeps the
-// real cause for the next run to record (RecoverAbandoned).
+// real cause for the next run to record (recovery.Abandoned).
 func (r *run) fail(ctx context.Context, cause error) (catalog.Execution, error) {
 	for _, f := range r.files {
 		os.Remove(f)
@@ -534,7 +536,7 @@ func (r *run) fail(ctx context.Context, cause error) (catalog.Execution, error) 
 	defer cancel()
 	if err := r.store.Insert(recordCtx, &r.row); err != nil {
 		r.o.Log.Error("backup failed and the failure could not be recorded", "error", err)
-		if nerr := writeFailureNote(r.cfg.LocalDir, r.row); nerr != nil {
+		if nerr := layout.WriteFailureNote(r.cfg.LocalDir, r.row); nerr != nil {
 			r.o.Log.Error("the failure could not be noted for the next run either", "error", nerr)
 		}
 		return r.row, fmt.Errorf("%w (%w: %w)", cause, ErrNotRecorded, err)
@@ -559,7 +561,7 @@ func Reported(row catalog.Execution, err error) catalog.Execution {
 }
 
 // unrecorded ends an attempt whose valid backup the catalog did not take:
-// the files and the attempt's row stay, for RecoverAbandoned.
+// the files and the attempt's row stay, for recovery.Abandoned.
 func (r *run) unrecorded(cause error) (catalog.Execution, error) {
 	err := fmt.Errorf("backup %s is %w (%w); the next backup, the daemon or `rgz-backup catalog rebuild` records it from its manifest",
 		r.row.Filename, ErrUnrecorded, cause)
@@ -569,28 +571,17 @@ func (r *run) unrecorded(cause error) (catalog.Execution, error) {
 
 // writeSHA256 writes FILE.sha256, which `sha256sum -c` accepts.
 func (r *run) writeSHA256(path string, s archive.Sums) error {
-	p := path + ".sha256"
-	if err := archive.WriteFileAtomic(p, []byte(s.SHA256Hex()+"  "+filepath.Base(path)+"\n")); err != nil {
+	p, err := layout.WriteSHA256(path, s)
+	if err != nil {
 		return err
 	}
 	r.files = append(r.files, p)
 	return nil
 }
 
-// Manifest is what FILE.manifest.json holds: the catalog row, so that a
-// backup still describes itself when the catalog is lost with the database.
-type Manifest struct {
-	ManifestVersion int `json:"manifest_version"`
-	catalog.Execution
-}
-
 func (r *run) writeManifest(path string) error {
-	b, err := json.MarshalIndent(Manifest{ManifestVersion: 1, Execution: r.row}, "", "  ")
+	p, err := layout.WriteManifest(path, r.row)
 	if err != nil {
-		return err
-	}
-	p := path + ".manifest.json"
-	if err := archive.WriteFileAtomic(p, append(b, '\n')); err != nil {
 		return err
 	}
 	r.files = append(r.files, p)
@@ -600,7 +591,7 @@ func (r *run) writeManifest(path string) error {
 // dumpGlobals writes the cluster's roles and tablespaces beside the dump. A
 // failure is a warning on the row: the database itself is safe without it.
 func (r *run) dumpGlobals(ctx context.Context) {
-	name := strings.TrimSuffix(r.row.Filename, archive.Extension(r.cfg.CompressionFormat)) + ".globals.sql.gz"
+	name := layout.GlobalsName(r.row.Filename)
 	w, err := archive.Create(r.cfg.LocalDir, name, config.FormatGzip, 9)
 	if err != nil {
 		r.warn("globals (roles, tablespaces) not saved: %v", err)

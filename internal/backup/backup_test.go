@@ -23,6 +23,7 @@ import (
 	"github.com/mosaique/rgz-backup/internal/clock"
 	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/dump"
+	"github.com/mosaique/rgz-backup/internal/layout"
 	"github.com/mosaique/rgz-backup/internal/lock"
 	"github.com/mosaique/rgz-backup/internal/pgtest"
 	"github.com/mosaique/rgz-backup/internal/sample"
@@ -207,7 +208,7 @@ func TestRoundTripEveryFormat(t *testing.T) {
 			if out, err := cmd.CombinedOutput(); err != nil {
 				t.Fatalf("sha256sum -c: %v %s", err, out)
 			}
-			var m Manifest
+			var m layout.Manifest
 			b, _ := os.ReadFile(*row.FilePath + ".manifest.json")
 			if err := json.Unmarshal(b, &m); err != nil || m.ID != row.ID || *m.ChecksumSHA256 != *row.ChecksumSHA256 || m.RowCounts["public.subscribers"] == 0 {
 				t.Fatalf("manifest %v: %+v", err, m.Execution)
@@ -607,7 +608,7 @@ func TestCatalogRefusesRowKeepsGoodFiles(t *testing.T) {
 	if len(files) != 4 { // dump, .sha256, .manifest.json, globals
 		t.Fatalf("files %v", files)
 	}
-	m, err := ReadManifest(*row.FilePath + ".manifest.json")
+	m, err := layout.ReadManifest(*row.FilePath + ".manifest.json")
 	if err != nil || m.Status != "success" || m.ID != row.ID {
 		t.Fatalf("manifest %+v, %v", m, err)
 	}
@@ -669,7 +670,7 @@ func TestNextAttemptRecoversAnAbandonedOne(t *testing.T) {
 	}
 	// A dump without a valid manifest is not deleted (it may hold data) but
 	// no longer named like a backup.
-	if b, err := os.ReadFile(filepath.Join(e.dir, UnverifiedPrefix+filepath.Base(dead))); err != nil || string(b) != "partial" {
+	if b, err := os.ReadFile(filepath.Join(e.dir, layout.UnverifiedPrefix+filepath.Base(dead))); err != nil || string(b) != "partial" {
 		t.Errorf("the unverified dump was not moved aside: %q, %v", b, err)
 	}
 	for _, f := range before {
@@ -688,7 +689,7 @@ func TestNextAttemptRecoversAnAbandonedOne(t *testing.T) {
 	}
 	if got.Status != "failed" || got.ErrorMessage == nil || !strings.Contains(*got.ErrorMessage, "abandoned: the process running this attempt (pid 99999 on gone") ||
 		got.Attempt != 2 || *got.RunID != runID || got.TriggeredBy != "scheduled" || got.FinishedAt == nil {
-		t.Fatalf("abandoned attempt recorded as %+v (%s)", got, deref(got.ErrorMessage))
+		t.Fatalf("abandoned attempt recorded as %+v (%s)", got, strOr(got.ErrorMessage, ""))
 	}
 	if attempts, _ := store.Attempts(ctx); len(attempts) != 0 {
 		t.Fatalf("%d attempts still in progress after two finished backups", len(attempts))

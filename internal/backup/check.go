@@ -2,11 +2,9 @@ package backup
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/mosaique/rgz-backup/internal/archive"
@@ -77,40 +75,6 @@ func ExpectedSums(row catalog.Execution) archive.Sums {
 	fmt.Sscanf(strOr(row.ChecksumSHA256, ""), "%x", &sha)
 	copy(s.SHA256[:], sha)
 	return s
-}
-
-// ReadManifest reads FILE.manifest.json: the row as it was when the backup
-// was taken, for when the catalog is unreachable or lost.
-func ReadManifest(path string) (catalog.Execution, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return catalog.Execution{}, err
-	}
-	var m Manifest
-	if err := json.Unmarshal(b, &m); err != nil {
-		return catalog.Execution{}, fmt.Errorf("manifest %s: %w", path, err)
-	}
-	return m.Execution, nil
-}
-
-// Manifests reads every manifest in dir, newest backup first.
-func Manifests(dir string) ([]catalog.Execution, error) {
-	paths, err := filepath.Glob(filepath.Join(dir, "*.manifest.json"))
-	if err != nil {
-		return nil, err
-	}
-	var rows []catalog.Execution
-	for i := len(paths) - 1; i >= 0; i-- { // names sort by date
-		if strings.HasPrefix(filepath.Base(paths[i]), ".") {
-			continue
-		}
-		row, err := ReadManifest(paths[i])
-		if err != nil {
-			return nil, err
-		}
-		rows = append(rows, row)
-	}
-	return rows, nil
 }
 
 func strOr(s *string, fallback string) string {

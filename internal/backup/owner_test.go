@@ -17,7 +17,9 @@ import (
 	"github.com/mosaique/rgz-backup/internal/clock"
 	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/dump"
+	"github.com/mosaique/rgz-backup/internal/layout"
 	"github.com/mosaique/rgz-backup/internal/pgtest"
+	"github.com/mosaique/rgz-backup/internal/records"
 	"github.com/mosaique/rgz-backup/internal/retention"
 )
 
@@ -134,7 +136,7 @@ func TestSameSecondAttemptsNeverShareAName(t *testing.T) {
 		}
 	}
 	for _, g := range []catalog.Execution{good, later} {
-		files := g.Files("")
+		files := layout.Of(g, "")
 		for _, f := range []string{files.Dump, files.SHA256, files.Manifest, files.Globals} { // no restore test ran
 			if _, err := os.Stat(f); err != nil {
 				t.Fatalf("%s gone: %v", f, err)
@@ -161,7 +163,7 @@ func assertKeptAndRecordedNext(t *testing.T, e *env, p *pgtest.Proxy, row catalo
 	if p.Cuts() == 0 {
 		t.Fatal("the proxy never cut: the fault was not injected")
 	}
-	m, merr := ReadManifest(*row.FilePath + ".manifest.json")
+	m, merr := layout.ReadManifest(*row.FilePath + ".manifest.json")
 	if merr != nil || m.ID != row.ID || m.Status != catalog.StatusSuccess {
 		t.Fatalf("manifest %+v, %v", m, merr)
 	}
@@ -249,11 +251,11 @@ func TestFailureRecordedLateWithItsCause(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, err := e.store().Get(context.Background(), failed.ID)
-	if err != nil || got.Status != catalog.StatusFailed || !strings.Contains(deref(got.ErrorMessage), "insufficient disk space") ||
-		!strings.Contains(deref(got.ErrorMessage), "recorded late") || strings.Contains(deref(got.ErrorMessage), "abandoned") {
-		t.Fatalf("recorded as %+v (%s), %v", got, deref(got.ErrorMessage), err)
+	if err != nil || got.Status != catalog.StatusFailed || !strings.Contains(strOr(got.ErrorMessage, ""), "insufficient disk space") ||
+		!strings.Contains(strOr(got.ErrorMessage, ""), "recorded late") || strings.Contains(strOr(got.ErrorMessage, ""), "abandoned") {
+		t.Fatalf("recorded as %+v (%s), %v", got, strOr(got.ErrorMessage, ""), err)
 	}
-	if notes, _ := filepath.Glob(filepath.Join(e.dir, failureNotePrefix+"*")); len(notes) != 0 {
+	if notes, _ := filepath.Glob(filepath.Join(e.dir, layout.FailureNotePrefix+"*")); len(notes) != 0 {
 		t.Fatalf("notes left: %v", notes)
 	}
 }
@@ -272,7 +274,7 @@ func TestValidBackupRecordedAsFailedIsRepaired(t *testing.T) {
 		}
 	}
 	disown()
-	got, err := Rebuild(ctx, store, e.config())
+	got, err := records.Rebuild(ctx, store, e.config())
 	if err != nil || !slices.Equal(got.Repaired, []string{row.Filename}) {
 		t.Fatalf("rebuild: %+v, %v", got, err)
 	}

@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -323,41 +322,3 @@ func (s *Store) query(ctx context.Context, sql string, args ...any) ([]Execution
 	}
 	return out, nil
 }
-
-// BackupFiles are the paths of everything a backup keeps: the dump and
-// its sidecars.
-type BackupFiles struct {
-	Dump         string // the archive
-	SHA256       string // for sha256sum -c
-	Manifest     string // the row, so that the backup outlives the catalog
-	Globals      string // roles and tablespaces
-	RestoreTests string // the restore tests' outcomes (RestoreTestsFile)
-}
-
-// All lists every file, the dump first.
-func (f BackupFiles) All() []string { return append([]string{f.Dump}, f.Sidecars()...) }
-
-// Sidecars lists every file but the dump.
-func (f BackupFiles) Sidecars() []string {
-	return []string{f.SHA256, f.Manifest, f.Globals, f.RestoreTests}
-}
-
-// Files are a backup's files in dir (or beside its file_path, when the row
-// has one).
-func (e Execution) Files(dir string) BackupFiles {
-	if e.FilePath != nil {
-		dir = filepath.Dir(*e.FilePath)
-	}
-	dump := filepath.Join(dir, e.Filename)
-	stem, _, _ := strings.Cut(e.Filename, ".")
-	globals := stem + ".globals.sql.gz"
-	if e.GlobalsFilename != nil {
-		globals = *e.GlobalsFilename
-	}
-	return BackupFiles{Dump: dump, SHA256: dump + ".sha256", Manifest: dump + ".manifest.json",
-		Globals: filepath.Join(dir, globals), RestoreTests: RestoreTestsFile(dump)}
-}
-
-// RestoreTestsFile is the sidecar beside a dump that keeps its restore
-// tests' outcomes, so that they outlive the catalog (catalog rebuild).
-func RestoreTestsFile(dumpPath string) string { return dumpPath + ".restore-tests.json" }

@@ -9,11 +9,11 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
-	"github.com/mosaique/rgz-backup/internal/backup"
 	"github.com/mosaique/rgz-backup/internal/catalog"
 	"github.com/mosaique/rgz-backup/internal/clock"
 	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/lock"
+	"github.com/mosaique/rgz-backup/internal/offsite"
 	"github.com/mosaique/rgz-backup/internal/retention"
 	"github.com/mosaique/rgz-backup/internal/schedule"
 )
@@ -80,6 +80,26 @@ func (w *retentionWorker) Work(ctx context.Context, job *river.Job[RetentionArgs
 	return nil
 }
 
+// AfterBackup is what follows a good backup, in the daemon and in the CLI:
+// the S3 copies still missing, then retention. What goes wrong is logged,
+// not returned: the backup itself is good, and the daemon's hourly and
+// daily jobs try again.
+func AfterBackup(ctx context.Context, store *catalog.Store, cfg config.Config, clk clock.Clock, log *slog.Logger) {
+	if _, err := offsite.ArchivePartials(ctx, store, cfg, log); err != nil {
+		log.Warn("S3 archive of earlier partial backups", "error", err)
+	}
+	report, err := retention.Run(ctx, store, retention.Options{Config: cfg, Log: log, Clock: clk})
+	switch {
+	case err != nil:
+		log.Error("retention after the backup did not complete", "error", err)
+	case len(report.Deleted) > 0:
+		log.Info("retention after the backup", "deleted", len(report.Deleted))
+	}
+	if len(report.Unknown) > 0 && err == nil {
+		log.Warn("files in the backup directory that the catalog does not know (left alone)", "files", report.Unknown)
+	}
+}
+
 // retentionPeriodic is the daily retention job.
 func retentionPeriodic() *river.PeriodicJob {
 	daily, _ := schedule.Parse(RetentionSchedule)
@@ -110,7 +130,7 @@ type archiveWorker struct {
 
 func (w *archiveWorker) Work(ctx context.Context, job *river.Job[ArchiveArgs]) error {
 	log := w.log.With("job_id", job.ID, "job", ArchiveKind)
-	rows, err := backup.ArchivePartials(ctx, w.store, w.cfg, log)
+	rows, err := offsite.ArchivePartials(ctx, w.store, w.cfg, log)
 	if err != nil {
 		// The next hour tries again; retrying sooner would not help an outage.
 		log.Warn("partial backups still not in S3", "error", err)

@@ -12,17 +12,17 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river/rivertype"
 
-	"github.com/mosaique/rgz-backup/internal/backup"
 	"github.com/mosaique/rgz-backup/internal/catalog"
 	"github.com/mosaique/rgz-backup/internal/clock"
 	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/lock"
+	"github.com/mosaique/rgz-backup/internal/recovery"
 	"github.com/mosaique/rgz-backup/internal/schedule"
 )
 
 // Recover cleans up after a daemon that died mid-backup, at start: when no
 // backup runs anywhere (the backup lock is free), it removes temporary
-// files, records abandoned attempts (backup.RecoverAbandoned), and puts
+// files, records abandoned attempts (recovery.Abandoned), and puts
 // their jobs, which River still sees running, back on the queue after the
 // usual retry delay. When a backup holds the lock, it is alive, and there is
 // nothing to recover now; that backup's own start recovers any other.
@@ -37,7 +37,7 @@ func Recover(ctx context.Context, pool *pgxpool.Pool, store *catalog.Store, cfg 
 		return err
 	}
 	defer release()
-	abandoned, err := backup.RecoverAbandoned(ctx, store, cfg.LocalDir, clk.Now(), log)
+	abandoned, err := recovery.Abandoned(ctx, store, cfg.LocalDir, clk.Now(), log)
 	if err != nil {
 		return err
 	}

@@ -54,7 +54,7 @@ func (w *worker) Work(ctx context.Context, job *river.Job[BackupArgs]) error {
 		RunID: args.RunID, JobID: job.ID, Log: log, Clock: w.clock})
 	if err == nil {
 		log.Info("backup succeeded", "file", row.Filename)
-		backup.AfterBackup(ctx, w.store, w.cfg, log)
+		AfterBackup(ctx, w.store, w.cfg, w.clock, log)
 		if now, err := w.store.Get(ctx, row.ID); err == nil {
 			row = now // a partial backup may have been healed meanwhile
 		}

@@ -14,8 +14,8 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/mosaique/rgz-backup/internal/backup"
 	"github.com/mosaique/rgz-backup/internal/catalog"
+	"github.com/mosaique/rgz-backup/internal/layout"
 )
 
 // ErrNotFound means a reader knows no backup by that name.
@@ -54,7 +54,7 @@ func (Catalog) String() string { return "the catalog" }
 type Manifests struct{ Dir string }
 
 func (m Manifests) Named(_ context.Context, name string) (catalog.Execution, error) {
-	row, err := backup.ReadManifest(filepath.Join(m.Dir, filepath.Base(name)+".manifest.json"))
+	row, err := layout.ReadManifest(filepath.Join(m.Dir, filepath.Base(name)+layout.ManifestSuffix))
 	if errors.Is(err, os.ErrNotExist) {
 		return row, ErrNotFound
 	}
@@ -65,7 +65,7 @@ func (m Manifests) OnDisk(context.Context) ([]catalog.Execution, error) {
 	if _, err := os.Stat(m.Dir); err != nil {
 		return nil, err // no directory: this reader cannot say
 	}
-	rows, err := backup.Manifests(m.Dir)
+	rows, err := layout.Manifests(m.Dir)
 	if err != nil {
 		return nil, err
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/disk"
 	"github.com/mosaique/rgz-backup/internal/dump"
+	"github.com/mosaique/rgz-backup/internal/layout"
 	"github.com/mosaique/rgz-backup/internal/records"
 	"github.com/mosaique/rgz-backup/internal/report"
 	"github.com/mosaique/rgz-backup/internal/storage"
@@ -134,7 +135,7 @@ func Run(ctx context.Context, store *catalog.Store, o Options) (catalog.RestoreT
 	if row.FilePath != nil {
 		dumpPath = *row.FilePath
 	}
-	if werr := backup.RecordTestBeside(dumpPath, rt); werr != nil {
+	if werr := layout.RecordTestBeside(dumpPath, rt); werr != nil {
 		log.Warn("the restore test's outcome could not be kept beside the backup", "error", werr)
 	}
 	log.Info("restore test finished", "status", rt.Status, "seconds", secs, "mode", t.mode, "mismatches", len(mismatches))

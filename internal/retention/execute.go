@@ -16,6 +16,7 @@ import (
 	"github.com/mosaique/rgz-backup/internal/catalog"
 	"github.com/mosaique/rgz-backup/internal/clock"
 	"github.com/mosaique/rgz-backup/internal/config"
+	"github.com/mosaique/rgz-backup/internal/layout"
 	"github.com/mosaique/rgz-backup/internal/lock"
 	"github.com/mosaique/rgz-backup/internal/storage"
 )
@@ -213,7 +214,7 @@ func removeObjects(ctx context.Context, s3 *storage.S3, row catalog.Execution, d
 	if key, ok := s3.KeyOf(*row.ArchiveS3Path); ok {
 		folder = path.Dir(key) // where it went, whatever the prefix is now
 	}
-	files := row.Files(dir).All()
+	files := layout.Of(row, dir).All()
 	for i := len(files) - 1; i >= 0; i-- {
 		if err := s3.Remove(ctx, path.Join(folder, filepath.Base(files[i]))); err != nil {
 			return err
@@ -262,7 +263,7 @@ func LocalCopies(rows []catalog.Execution, cfg config.Config, restoring map[stri
 			continue
 		}
 		c.Expires = LocalExpiry(r, cfg)
-		c.InUse = restoring[r.ID] || lock.BeingRead(r.Files(cfg.LocalDir).Dump)
+		c.InUse = restoring[r.ID] || lock.BeingRead(layout.Of(r, cfg.LocalDir).Dump)
 		copies = append(copies, c)
 	}
 	return copies
@@ -274,7 +275,7 @@ func UnknownFiles(dir string, rows []catalog.Execution) []string {
 	known := map[string]bool{}
 	for _, r := range rows {
 		if r.DeletedAt == nil && CopyOf(r).Good {
-			for _, f := range r.Files(dir).All() {
+			for _, f := range layout.Of(r, dir).All() {
 				known[filepath.Base(f)] = true
 			}
 		}
@@ -296,7 +297,7 @@ func UnknownFiles(dir string, rows []catalog.Execution) []string {
 // removeFiles removes a backup's files: the dump first, unless a reader
 // holds it, then its sidecars.
 func removeFiles(row catalog.Execution, dir string) error {
-	files := row.Files(dir)
+	files := layout.Of(row, dir)
 	if err := lock.RemoveUnlessRead(files.Dump); err != nil {
 		return err
 	}
@@ -306,20 +307,4 @@ func removeFiles(row catalog.Execution, dir string) error {
 		}
 	}
 	return archive.SyncDir(filepath.Dir(files.Dump))
-}
-
-// AfterBackup runs retention once a backup is recorded, as the specification does.
-// What goes wrong is logged, not returned: the backup itself is good, and
-// the next run (or the daily one) tries again.
-func AfterBackup(ctx context.Context, store *catalog.Store, cfg config.Config, log *slog.Logger) {
-	report, err := Run(ctx, store, Options{Config: cfg, Log: log})
-	switch {
-	case err != nil:
-		log.Error("retention after the backup did not complete", "error", err)
-	case len(report.Deleted) > 0:
-		log.Info("retention after the backup", "deleted", len(report.Deleted), "unknown_files", report.Unknown)
-	}
-	if len(report.Unknown) > 0 && err == nil {
-		log.Warn("files in the backup directory that the catalog does not know (left alone)", "files", report.Unknown)
-	}
 }

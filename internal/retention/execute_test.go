@@ -14,6 +14,7 @@ import (
 	"github.com/mosaique/rgz-backup/internal/catalog"
 	"github.com/mosaique/rgz-backup/internal/clock"
 	"github.com/mosaique/rgz-backup/internal/config"
+	"github.com/mosaique/rgz-backup/internal/layout"
 	"github.com/mosaique/rgz-backup/internal/lock"
 	"github.com/mosaique/rgz-backup/internal/pgtest"
 	"github.com/mosaique/rgz-backup/internal/s3test"
@@ -76,7 +77,7 @@ func (s *store) add(date time.Time, status catalog.Status) catalog.Execution {
 		until := catalog.Date{Time: Expiry(date, row.RetentionClass, s.cfg.LocalRetentionDays, s.cfg.CriticalRetentionDays)}
 		row.RetentionUntil = &until
 	}
-	for _, f := range row.Files("").All() {
+	for _, f := range layout.Of(row, "").All() {
 		if err := os.WriteFile(f, []byte("backup "+name), 0o640); err != nil {
 			s.t.Fatal(err)
 		}
@@ -151,7 +152,7 @@ func TestExecutorDeletesExpiredFilesKeepsRows(t *testing.T) {
 		}
 		if gone {
 			deleted++
-			for _, f := range r.Files("").All() {
+			for _, f := range layout.Of(r, "").All() {
 				if exists(f) {
 					t.Errorf("%s left behind", f)
 				}
@@ -284,7 +285,13 @@ func TestExecutorS3Retention(t *testing.T) {
 	for i := 19; i >= 0; i-- {
 		row := s.add(s.today.AddDate(0, 0, -i).Add(3*time.Hour), catalog.StatusSuccess)
 		key := s3.Key(row.BackupDate, row.Filename)
-		if _, err := s3.Upload(ctx, *row.FilePath, key, time.Time{}); err != nil {
+		f, err := os.Open(*row.FilePath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = s3.Upload(ctx, f, key, time.Time{})
+		f.Close()
+		if err != nil {
 			t.Fatal(err)
 		}
 		if err := s.cat.SetArchived(ctx, row.ID, s3.URL(key), Expiry(row.BackupDate, row.RetentionClass, 10, 2555)); err != nil {

@@ -24,7 +24,6 @@ import (
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
 	"github.com/mosaique/rgz-backup/internal/config"
-	"github.com/mosaique/rgz-backup/internal/lock"
 )
 
 // S3 is one bucket (and key prefix) of an S3 store.
@@ -94,24 +93,19 @@ type Landed struct {
 	VerifiedBy string // "checksum" (the store's full-object CRC32) or "read-back"
 }
 
-// Upload copies the file at localPath to key and verifies what landed:
-// its size and CRC32 against the local file's. retainUntil, when not zero,
-// puts the object under Object Lock in compliance mode until that day.
-// The file is read under a shared lock, so retention cannot delete it
-// meanwhile; memory stays flat whatever its size.
-func (s *S3) Upload(ctx context.Context, localPath, key string, retainUntil time.Time) (Landed, error) {
-	f, err := lock.OpenForReading(localPath)
-	if err != nil {
-		return Landed{}, err
-	}
-	defer f.Close()
+// Upload copies the open file f to key and verifies what landed: its size
+// and CRC32 against the file's. retainUntil, when not zero, puts the
+// object under Object Lock in compliance mode until that day. The caller
+// opens f under a reader lock (lock.OpenForReading), so that retention
+// cannot delete it meanwhile; memory stays flat whatever its size.
+func (s *S3) Upload(ctx context.Context, f *os.File, key string, retainUntil time.Time) (Landed, error) {
 	info, err := f.Stat()
 	if err != nil {
 		return Landed{}, err
 	}
 	want, err := fileCRC32(ctx, f)
 	if err != nil {
-		return Landed{}, fmt.Errorf("read %s: %w", localPath, err)
+		return Landed{}, fmt.Errorf("read %s: %w", f.Name(), err)
 	}
 	opts := minio.PutObjectOptions{
 		ContentType:  "application/octet-stream",

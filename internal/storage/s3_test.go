@@ -51,7 +51,7 @@ func TestUploadVerifyDownload(t *testing.T) {
 	if key != "prod/2026/02/20260205_030000.dump.gz" {
 		t.Fatalf("key %s", key)
 	}
-	landed, err := s.Upload(context.Background(), path, key, time.Time{})
+	landed, err := upload(s, path, key, time.Time{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +86,7 @@ func TestMultipartUpload(t *testing.T) {
 	s.minPartSize = 5 << 20 // S3's smallest part
 	path, data := writeFile(t, 12<<20)
 	key := s.Key(time.Now(), "big.dump.gz")
-	landed, err := s.Upload(context.Background(), path, key, time.Time{})
+	landed, err := upload(s, path, key, time.Time{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +125,7 @@ func TestWrongCredentialsAndMissingBucketAreOneLine(t *testing.T) {
 		t.Fatalf("wrong secret: %v", err)
 	}
 	path, _ := writeFile(t, 1000)
-	if _, err := bad.Upload(context.Background(), path, "x", time.Time{}); err == nil || !strings.Contains(err.Error(), "BACKUP_S3_SECRET_ACCESS_KEY") {
+	if _, err := upload(bad, path, "x", time.Time{}); err == nil || !strings.Contains(err.Error(), "BACKUP_S3_SECRET_ACCESS_KEY") {
 		t.Fatalf("upload with a wrong secret: %v", err)
 	}
 	missing, _ := NewS3(config.S3{Bucket: "no-such-bucket", Region: server.Region, AccessKeyID: server.AccessKey,
@@ -149,7 +149,7 @@ func TestObjectLockRefusesAnEarlyDelete(t *testing.T) {
 	s := newS3(t, true)
 	path, _ := writeFile(t, 4096)
 	key := s.Key(time.Now(), "20260201_030000.dump.gz")
-	if _, err := s.Upload(context.Background(), path, key, time.Now().AddDate(0, 0, 2)); err != nil {
+	if _, err := upload(s, path, key, time.Now().AddDate(0, 0, 2)); err != nil {
 		t.Fatal(err)
 	}
 	err := s.Remove(context.Background(), key)
@@ -164,4 +164,14 @@ func TestObjectLockRefusesAnEarlyDelete(t *testing.T) {
 	if err != nil || ret == nil || *ret != minio.Compliance || until == nil || until.Before(time.Now().AddDate(0, 0, 1)) {
 		t.Fatalf("retention %v until %v: %v", ret, until, err)
 	}
+}
+
+// upload opens the file at path and uploads it, as the offsite copy does.
+func upload(s *S3, path, key string, retainUntil time.Time) (Landed, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Landed{}, err
+	}
+	defer f.Close()
+	return s.Upload(context.Background(), f, key, retainUntil)
 }

@@ -1,4 +1,8 @@
-package backup
+// Package offsite keeps the copy of every good backup in S3: it uploads a
+// backup's files, verifies them, records the copy (archive_s3_path), and
+// uploads again the partial backups whose copy failed, until each is
+// there. A failed copy never touches the local backup.
+package offsite
 
 import (
 	"context"
@@ -11,24 +15,26 @@ import (
 
 	"github.com/mosaique/rgz-backup/internal/catalog"
 	"github.com/mosaique/rgz-backup/internal/config"
+	"github.com/mosaique/rgz-backup/internal/layout"
+	"github.com/mosaique/rgz-backup/internal/lock"
 	"github.com/mosaique/rgz-backup/internal/retention"
 	"github.com/mosaique/rgz-backup/internal/storage"
 )
 
-// S3Expiry is the last day S3 keeps a backup's copy: compliance copies
+// Expiry is the last day S3 keeps a backup's copy: compliance copies
 // BACKUP_CRITICAL_RETENTION_DAYS, daily ones BACKUP_S3_RETENTION_DAYS.
-func S3Expiry(row catalog.Execution, cfg config.Config) time.Time {
+func Expiry(row catalog.Execution, cfg config.Config) time.Time {
 	return retention.Expiry(row.BackupDate, row.RetentionClass, cfg.S3.RetentionDays, cfg.CriticalRetentionDays)
 }
 
-// Offsite uploads a good backup's files (the dump, then its .sha256,
+// Copy uploads a good backup's files (the dump, then its .sha256,
 // globals and manifest sidecars) to s3://BUCKET/PREFIX/YYYY/MM/, verifies
 // each, and records the copy (archive_s3_path; status success). Any
 // failure makes the row partial with the reason: the local backup stands.
 // With BACKUP_S3_OBJECT_LOCK, a compliance copy is locked until its S3
 // retention ends.
-func Offsite(ctx context.Context, store *catalog.Store, s3 *storage.S3, cfg config.Config, row catalog.Execution, log *slog.Logger) (catalog.Execution, error) {
-	until := S3Expiry(row, cfg)
+func Copy(ctx context.Context, store *catalog.Store, s3 *storage.S3, cfg config.Config, row catalog.Execution, log *slog.Logger) (catalog.Execution, error) {
+	until := Expiry(row, cfg)
 	var lockUntil time.Time
 	if cfg.S3.ObjectLock && row.RetentionClass == retention.ClassCompliance {
 		lockUntil = until.AddDate(0, 0, 1) // through the whole last day
@@ -56,7 +62,7 @@ func Offsite(ctx context.Context, store *catalog.Store, s3 *storage.S3, cfg conf
 }
 
 func uploadFiles(ctx context.Context, s3 *storage.S3, cfg config.Config, row catalog.Execution, lockUntil time.Time, log *slog.Logger) error {
-	files := row.Files(cfg.LocalDir)
+	files := layout.Of(row, cfg.LocalDir)
 	for _, path := range files.All() {
 		if _, err := os.Stat(path); err != nil {
 			if path == files.Dump || path == files.SHA256 { // these must be there
@@ -65,7 +71,12 @@ func uploadFiles(ctx context.Context, s3 *storage.S3, cfg config.Config, row cat
 			continue // no globals (a warning on the row), no manifest, no restore test yet
 		}
 		key := s3.Key(row.BackupDate, filepath.Base(path))
-		landed, err := s3.Upload(ctx, path, key, lockUntil)
+		f, err := lock.OpenForReading(path) // retention waits
+		if err != nil {
+			return err
+		}
+		landed, err := s3.Upload(ctx, f, key, lockUntil)
+		f.Close()
 		if err != nil {
 			return err
 		}
@@ -96,7 +107,7 @@ func ArchivePartials(ctx context.Context, store *catalog.Store, cfg config.Confi
 		if row.DeletedAt != nil {
 			continue
 		}
-		row, err := Offsite(ctx, store, s3, cfg, row, log)
+		row, err := Copy(ctx, store, s3, cfg, row, log)
 		tried = append(tried, row)
 		if err != nil {
 			failed++
@@ -106,15 +117,4 @@ func ArchivePartials(ctx context.Context, store *catalog.Store, cfg config.Confi
 		return tried, fmt.Errorf("%d of %d partial backups are still not in S3", failed, len(tried))
 	}
 	return tried, nil
-}
-
-// AfterBackup is what follows a good backup, in the CLI and in the daemon:
-// the S3 copies still missing, then retention. What goes wrong is logged,
-// not returned: the backup itself is good, and the daemon's hourly and
-// daily jobs try again.
-func AfterBackup(ctx context.Context, store *catalog.Store, cfg config.Config, log *slog.Logger) {
-	if _, err := ArchivePartials(ctx, store, cfg, log); err != nil {
-		log.Warn("S3 archive of earlier partial backups", "error", err)
-	}
-	retention.AfterBackup(ctx, store, cfg, log)
 }

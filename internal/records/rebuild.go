@@ -1,15 +1,17 @@
-package backup
+package records
 
 import (
 	"context"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/mosaique/rgz-backup/internal/archive"
 	"github.com/mosaique/rgz-backup/internal/catalog"
 	"github.com/mosaique/rgz-backup/internal/config"
+	"github.com/mosaique/rgz-backup/internal/layout"
 	"github.com/mosaique/rgz-backup/internal/storage"
 )
 
@@ -56,7 +58,7 @@ func Rebuild(ctx context.Context, store *catalog.Store, cfg config.Config) (Rebu
 			return out, err
 		}
 	}
-	local, err := Manifests(cfg.LocalDir)
+	local, err := layout.Manifests(cfg.LocalDir)
 	if err != nil {
 		return out, err
 	}
@@ -67,7 +69,7 @@ func Rebuild(ctx context.Context, store *catalog.Store, cfg config.Config) (Rebu
 	}
 	// The restore tests kept beside the backups still on disk.
 	for _, row := range local {
-		tests, err := ReadTestsBeside(filepath.Join(cfg.LocalDir, row.Filename))
+		tests, err := layout.ReadTestsBeside(filepath.Join(cfg.LocalDir, row.Filename))
 		if err != nil {
 			return out, err
 		}
@@ -94,7 +96,7 @@ func rebuildFromS3(ctx context.Context, cfg config.Config, record func(catalog.E
 	if err != nil {
 		return err
 	}
-	keys, err := s3.Keys(ctx, ".manifest.json")
+	keys, err := s3.Keys(ctx, layout.ManifestSuffix)
 	if err != nil {
 		return err
 	}
@@ -103,12 +105,12 @@ func rebuildFromS3(ctx context.Context, cfg config.Config, record func(catalog.E
 		if err := s3.Download(ctx, key, tmp); err != nil {
 			return err
 		}
-		row, err := ReadManifest(tmp)
+		row, err := layout.ReadManifest(tmp)
 		os.Remove(tmp)
 		if err != nil {
 			return fmt.Errorf("%s: %w", s3.URL(key), err)
 		}
-		dumpKey := key[:len(key)-len(".manifest.json")]
+		dumpKey := strings.TrimSuffix(key, layout.ManifestSuffix)
 		url := s3.URL(dumpKey)
 		row.ArchiveS3Path = &url
 		if _, err := os.Stat(filepath.Join(cfg.LocalDir, row.Filename)); err != nil {

@@ -1,21 +1,27 @@
-package backup
+// Package recovery records what interrupted backup attempts could not, and
+// cleans up after them: temporary files removed, attempts whose process
+// died recorded (as the success they were when their dump was validated,
+// else as failed), failure notes recorded with their real cause, and
+// valid backups the catalog lacks adopted from their manifests. Every
+// backup runs it first under the backup lock, and so does the daemon at
+// start.
+package recovery
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/mosaique/rgz-backup/internal/archive"
 	"github.com/mosaique/rgz-backup/internal/catalog"
+	"github.com/mosaique/rgz-backup/internal/layout"
 )
 
-// RecoverAbandoned records what earlier attempts could not, and cleans up
+// Abandoned records what earlier attempts could not, and cleans up
 // after them: it removes temporary files left in dir, and for each attempt
 // still listed in the catalog (its process died, or the catalog refused its
 // outcome):
@@ -33,7 +39,7 @@ import (
 // Call it only while holding the backup lock (lock.Both): every live
 // attempt holds that lock, so the attempts still listed are over. It
 // returns the abandoned ones, so that the daemon can retry their jobs.
-func RecoverAbandoned(ctx context.Context, store *catalog.Store, dir string, now time.Time, log *slog.Logger) ([]catalog.Attempt, error) {
+func Abandoned(ctx context.Context, store *catalog.Store, dir string, now time.Time, log *slog.Logger) ([]catalog.Attempt, error) {
 	if removed, _ := archive.RemoveOrphans(dir); len(removed) > 0 {
 		log.Warn("removed temporary files left by an interrupted backup", "files", removed)
 	}
@@ -41,7 +47,7 @@ func RecoverAbandoned(ctx context.Context, store *catalog.Store, dir string, now
 	if err != nil {
 		return nil, err
 	}
-	notes := failureNotes(dir, log)
+	notes := layout.FailureNotes(dir, log)
 	host, _ := os.Hostname()
 	var abandoned []catalog.Attempt
 	for _, a := range attempts {
@@ -69,7 +75,7 @@ func RecoverAbandoned(ctx context.Context, store *catalog.Store, dir string, now
 		if err := store.Insert(ctx, &row); err != nil {
 			return nil, err
 		}
-		removeFailureNote(dir, row.ID)
+		layout.RemoveFailureNote(dir, row.ID)
 		log.Warn("recorded a backup attempt that could not record its own failure", "file", row.Filename, "attempt", row.Attempt,
 			"run_id", deref(row.RunID), "pid", a.PID, "host", a.Hostname, "error", deref(row.ErrorMessage))
 	}
@@ -84,7 +90,7 @@ func RecoverAbandoned(ctx context.Context, store *catalog.Store, dir string, now
 		} else if err != nil {
 			return nil, err
 		}
-		removeFailureNote(dir, id)
+		layout.RemoveFailureNote(dir, id)
 	}
 	if _, err := Adopt(ctx, store, dir, log); err != nil {
 		return nil, err
@@ -106,7 +112,7 @@ func validated(a catalog.Attempt) (catalog.Execution, bool) {
 // when it says success (for the given id, unless id is empty) and the dump
 // is there with the size it records.
 func validManifest(path, id string) (catalog.Execution, bool) {
-	m, err := ReadManifest(path + ".manifest.json")
+	m, err := layout.ReadManifest(path + layout.ManifestSuffix)
 	if err != nil || (id != "" && m.ID != id) || !onDisk(path, m) {
 		return catalog.Execution{}, false
 	}
@@ -127,7 +133,7 @@ func onDisk(path string, m catalog.Execution) bool {
 // dump there with its size) that the catalog lacks or holds as failed. It
 // returns the names it recorded.
 func Adopt(ctx context.Context, store *catalog.Store, dir string, log *slog.Logger) ([]string, error) {
-	rows, err := Manifests(dir)
+	rows, err := layout.Manifests(dir)
 	if err != nil {
 		log.Warn("manifests in the backup directory not read", "error", err)
 		return nil, nil
@@ -170,9 +176,9 @@ func removeUnrecorded(ctx context.Context, store *catalog.Store, dir string, row
 	} else if err != nil && !errors.Is(err, catalog.ErrNotFound) {
 		return // the catalog cannot say: leave them
 	}
-	files := row.Files(dir)
+	files := layout.Of(row, dir)
 	if _, err := os.Stat(files.Dump); err == nil {
-		aside := filepath.Join(filepath.Dir(files.Dump), UnverifiedPrefix+filepath.Base(files.Dump))
+		aside := filepath.Join(filepath.Dir(files.Dump), layout.UnverifiedPrefix+filepath.Base(files.Dump))
 		if err := os.Rename(files.Dump, aside); err == nil {
 			log.Warn("an attempt that did not finish left a dump without a valid manifest: moved aside, not deleted", "file", files.Dump, "now", aside)
 		}
@@ -182,46 +188,6 @@ func removeUnrecorded(ctx context.Context, store *catalog.Store, dir string, row
 			log.Warn("removed a sidecar left by an attempt that did not finish", "file", f)
 		}
 	}
-}
-
-// UnverifiedPrefix hides a dump that recovery could not vouch for.
-const UnverifiedPrefix = ".unverified-"
-
-// A failure note is how an attempt that failed while the catalog was
-// unreachable keeps its cause for the next run: a hidden JSON file holding
-// the failed row (hidden files are never taken for backups).
-const failureNotePrefix = ".failed-attempt-"
-
-func failureNotePath(dir, id string) string { return filepath.Join(dir, failureNotePrefix+id+".json") }
-
-func writeFailureNote(dir string, row catalog.Execution) error {
-	b, err := json.Marshal(row)
-	if err != nil {
-		return err
-	}
-	return archive.WriteFileAtomic(failureNotePath(dir, row.ID), b)
-}
-
-func removeFailureNote(dir, id string) { os.Remove(failureNotePath(dir, id)) }
-
-// failureNotes reads the notes in dir, by attempt id. An unreadable note
-// is logged and left for a person to look at.
-func failureNotes(dir string, log *slog.Logger) map[string]catalog.Execution {
-	paths, _ := filepath.Glob(filepath.Join(dir, failureNotePrefix+"*.json"))
-	notes := map[string]catalog.Execution{}
-	for _, p := range paths {
-		var row catalog.Execution
-		b, err := os.ReadFile(p)
-		if err == nil {
-			err = json.Unmarshal(b, &row)
-		}
-		if err != nil || row.ID == "" || !strings.HasSuffix(p, row.ID+".json") {
-			log.Warn("unreadable failure note left alone", "file", p, "error", err)
-			continue
-		}
-		notes[row.ID] = row
-	}
-	return notes
 }
 
 // lateFailure is a noted failure as it is recorded: failed, owning no file,
