@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mosaique/rgz-backup/internal/catalog"
+	"github.com/mosaique/rgz-backup/internal/layout"
 	"github.com/mosaique/rgz-backup/internal/retention"
 )
 
@@ -47,110 +48,144 @@ func Grouped(n int64) string {
 
 const stamp = "2006-01-02 15:04:05 UTC"
 
-// Text is the report printed at the end of a backup and by `show`.
+// Text is the report printed at the end of a backup and by `show`: a
+// failed backup says what to do; a good one describes itself section by
+// section.
 func Text(e catalog.Execution) string {
-	var b strings.Builder
-	line := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
-	line("BACKUP POSTGRESQL — %s", e.BackupDate.Format("January 2, 2006"))
-	line("")
-	line("Start:        %s", e.BackupDate.Format(stamp))
-	if e.FinishedAt != nil {
-		line("End:          %s", e.FinishedAt.Format(stamp))
+	var p page
+	summary(&p, e)
+	if e.Status == catalog.StatusFailed {
+		p.line("")
+		p.line("Manual action required: read the error above, fix its cause, then run")
+		p.line("`rgz-backup backup` and `rgz-backup verify --all`. Older backups are untouched.")
+		return p.String()
 	}
-	line("Filename:     %s", deref(e.FilePath, e.Filename))
+	for _, section := range []func(*page, catalog.Execution){metadata, contents, files, keptUntil, validation, concerns} {
+		section(&p, e)
+	}
+	return p.String()
+}
+
+// page is a report being written, line by line.
+type page struct{ strings.Builder }
+
+func (p *page) line(format string, args ...any) { fmt.Fprintf(p, format+"\n", args...) }
+
+// list writes a heading and its items, when there are items.
+func (p *page) list(heading string, items []string) {
+	if len(items) == 0 {
+		return
+	}
+	p.line("")
+	p.line("%s", heading)
+	for _, it := range items {
+		p.line("  - %s", it)
+	}
+}
+
+func summary(p *page, e catalog.Execution) {
+	p.line("BACKUP POSTGRESQL — %s", e.BackupDate.Format("January 2, 2006"))
+	p.line("")
+	p.line("Start:        %s", e.BackupDate.Format(stamp))
+	if e.FinishedAt != nil {
+		p.line("End:          %s", e.FinishedAt.Format(stamp))
+	}
+	p.line("Filename:     %s", deref(e.FilePath, e.Filename))
 	switch e.Status {
 	case catalog.StatusSuccess:
-		line("Status:       SUCCESS ✓")
+		p.line("Status:       SUCCESS ✓")
 	case catalog.StatusPartial:
-		line("Status:       PARTIAL (local copy good; see error)")
+		p.line("Status:       PARTIAL (local copy good; see error)")
 	default:
-		line("Status:       FAILED ✗")
+		p.line("Status:       FAILED ✗")
 	}
-	line("Attempt:      %d (%s, on %s)", e.Attempt, e.TriggeredBy, deref(e.Hostname, "?"))
+	p.line("Attempt:      %d (%s, on %s)", e.Attempt, e.TriggeredBy, deref(e.Hostname, "?"))
 	if e.ErrorMessage != nil {
-		line("Error:        %s", *e.ErrorMessage)
+		p.line("Error:        %s", *e.ErrorMessage)
 	}
 	if e.DurationSeconds != nil {
-		line("Duration:     %d seconds", *e.DurationSeconds)
+		p.line("Duration:     %d seconds", *e.DurationSeconds)
 	}
-	if e.Status == catalog.StatusFailed {
-		line("")
-		line("Manual action required: read the error above, fix its cause, then run")
-		line("`rgz-backup backup` and `rgz-backup verify --all`. Older backups are untouched.")
-		return b.String()
-	}
-	line("")
-	line("Metadata:")
+}
+
+func metadata(p *page, e catalog.Execution) {
+	p.line("")
+	p.line("Metadata:")
 	if e.FileSizeBytes != nil {
-		line("  Size (compressed):   %s (%s bytes)", Bytes(*e.FileSizeBytes), Grouped(*e.FileSizeBytes))
+		p.line("  Size (compressed):   %s (%s bytes)", Bytes(*e.FileSizeBytes), Grouped(*e.FileSizeBytes))
 	}
 	if e.UncompressedSizeBytes != nil {
-		line("  Size (uncompressed): %s (%s bytes)", Bytes(*e.UncompressedSizeBytes), Grouped(*e.UncompressedSizeBytes))
+		p.line("  Size (uncompressed): %s (%s bytes)", Bytes(*e.UncompressedSizeBytes), Grouped(*e.UncompressedSizeBytes))
 	}
 	if e.FileSizeBytes != nil && e.UncompressedSizeBytes != nil && *e.UncompressedSizeBytes > 0 {
-		line("  Compression ratio:   %.0f%% (%s)", 100*(1-float64(*e.FileSizeBytes)/float64(*e.UncompressedSizeBytes)), compression(e))
+		p.line("  Compression ratio:   %.0f%% (%s)", 100*(1-float64(*e.FileSizeBytes)/float64(*e.UncompressedSizeBytes)), compression(e))
 	}
-	line("  Checksum CRC32:      %s", deref(e.ChecksumCRC32, "-"))
-	line("  Checksum SHA-256:    %s", deref(e.ChecksumSHA256, "-"))
-	line("")
-	line("Contents (database %s; server %s; %s):", deref(e.DatabaseName, "?"), deref(e.ServerVersion, "?"), deref(e.PgDumpVersion, "pg_dump ?"))
+	p.line("  Checksum CRC32:      %s", deref(e.ChecksumCRC32, "-"))
+	p.line("  Checksum SHA-256:    %s", deref(e.ChecksumSHA256, "-"))
+}
+
+func contents(p *page, e catalog.Execution) {
+	p.line("")
+	p.line("Contents (database %s; server %s; %s):", deref(e.DatabaseName, "?"), deref(e.ServerVersion, "?"), deref(e.PgDumpVersion, "pg_dump ?"))
 	c := e.ObjectCounts
-	line("  Tables: %d   Indexes: %d   Triggers: %d   Sequences: %d   Functions: %d", c.Tables, c.Indexes, c.Triggers, c.Sequences, c.Functions)
-	line("  Views: %d   Materialized views: %d   Constraints: %d   Foreign keys: %d   Large objects: %d",
+	p.line("  Tables: %d   Indexes: %d   Triggers: %d   Sequences: %d   Functions: %d", c.Tables, c.Indexes, c.Triggers, c.Sequences, c.Functions)
+	p.line("  Views: %d   Materialized views: %d   Constraints: %d   Foreign keys: %d   Large objects: %d",
 		c.Views, c.MaterializedViews, c.Constraints, c.ForeignKeys, c.LargeObjects)
 	if len(e.RowCounts) > 0 {
-		line("  Rows (exact, in the dump's snapshot), biggest tables:")
+		p.line("  Rows (exact, in the dump's snapshot), biggest tables:")
 		for _, t := range Biggest(e.RowCounts, 5) {
-			line("    - %s: %s rows", t, Grouped(e.RowCounts[t]))
+			p.line("    - %s: %s rows", t, Grouped(e.RowCounts[t]))
 		}
 	}
-	line("")
-	line("Files:")
-	line("  %s.sha256 (sha256sum -c), %s.manifest.json", e.Filename, e.Filename)
+}
+
+func files(p *page, e catalog.Execution) {
+	p.line("")
+	p.line("Files:")
+	p.line("  %s (sha256sum -c), %s", e.Filename+layout.SHA256Suffix, e.Filename+layout.ManifestSuffix)
 	if e.GlobalsFilename != nil {
-		line("  %s (roles, tablespaces)", *e.GlobalsFilename)
+		p.line("  %s (roles, tablespaces)", *e.GlobalsFilename)
 	}
 	if e.ArchiveS3Path != nil {
-		line("  Uploaded S3: %s", *e.ArchiveS3Path)
+		p.line("  Uploaded S3: %s", *e.ArchiveS3Path)
 	}
-	line("")
-	line("Retention:")
+}
+
+func keptUntil(p *page, e catalog.Execution) {
+	p.line("")
+	p.line("Retention:")
 	if e.RetentionUntil != nil {
 		days := int(e.RetentionUntil.Sub(e.BackupDate.Truncate(24*time.Hour)).Hours() / 24)
-		if e.RetentionClass == "compliance" {
-			line("  ARCEP copy: Keep until %s (%d days, compliance: first backup of %s)",
+		if e.RetentionClass == catalog.ClassCompliance {
+			p.line("  ARCEP copy: Keep until %s (%d days, compliance: first backup of %s)",
 				e.RetentionUntil.Format(time.DateOnly), days, e.BackupDate.Format("2006-01"))
 		} else {
-			line("  Delete after: %s (%d days)", e.RetentionUntil.Format(time.DateOnly), days)
+			p.line("  Delete after: %s (%d days)", e.RetentionUntil.Format(time.DateOnly), days)
 		}
 	}
 	if e.DeletedAt != nil {
-		line("  Deleted by retention: %s", e.DeletedAt.Format(stamp))
+		p.line("  Deleted by retention: %s", e.DeletedAt.Format(stamp))
 	}
-	line("")
-	line("Validation:")
-	line("  Re-read from disk: checksums match, decompresses to exactly what pg_dump wrote")
-	line("  pg_restore --list check: OK ✓ (%d entries)", c.Entries)
+}
+
+func validation(p *page, e catalog.Execution) {
+	p.line("")
+	p.line("Validation:")
+	p.line("  Re-read from disk: checksums match, decompresses to exactly what pg_dump wrote")
+	p.line("  pg_restore --list check: OK ✓ (%d entries)", e.ObjectCounts.Entries)
 	if e.RestoreTestedAt != nil {
-		line("  Restore test: %s (%s)", e.RestoreTestStatus, e.RestoreTestedAt.Format(stamp))
+		p.line("  Restore test: %s (%s)", e.RestoreTestStatus, e.RestoreTestedAt.Format(stamp))
 	} else {
-		line("  Restore test: not tested yet")
+		p.line("  Restore test: not tested yet")
 	}
+}
+
+// concerns are what a person should look at in a good backup.
+func concerns(p *page, e catalog.Execution) {
 	if e.Suspect {
-		line("")
-		line("SUSPECT — kept, but look at it:")
-		for _, r := range e.SuspectReasons {
-			line("  - %s", r)
-		}
+		p.list("SUSPECT — kept, but look at it:", e.SuspectReasons)
 	}
-	if len(e.Warnings) > 0 {
-		line("")
-		line("Warnings:")
-		for _, w := range e.Warnings {
-			line("  - %s", w)
-		}
-	}
-	return b.String()
+	p.list("Warnings:", e.Warnings)
 }
 
 func compression(e catalog.Execution) string {

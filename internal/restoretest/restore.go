@@ -14,7 +14,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/mosaique/rgz-backup/internal/archive"
-	"github.com/mosaique/rgz-backup/internal/backup"
 	"github.com/mosaique/rgz-backup/internal/catalog"
 	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/dump"
@@ -95,40 +94,19 @@ func Restore(ctx context.Context, o RestoreOptions) (Restored, error) {
 	if o.Clean {
 		extra = append(extra, "--clean", "--if-exists")
 	}
-	if plain != "" {
-		jobs := max(o.Jobs, 1)
-		t.mode = fmt.Sprintf("parallel pg_restore -j %d from a decompressed temporary file", jobs)
-		step("restoring: " + t.mode)
-		err = t.tools.Restore(ctx, db, plain, jobs, extra...)
-	} else {
-		step("restoring: " + t.mode)
-		err = t.streamRestore(ctx, path, db)
-	}
+	err = t.restoreFrom(ctx, path, plain, db, max(o.Jobs, 1), func(mode string) { step("restoring: " + mode) }, extra...)
 	res.Mode = t.mode
 	if err != nil {
 		return res, fmt.Errorf("restore into %s: %w", o.TargetDB, err)
 	}
 
-	step("comparing with what the backup recorded")
-	objects, err := t.countObjects(ctx, db)
+	step("comparing with what the backup recorded, then ANALYZE")
+	mismatches, conn, err := t.compare(ctx, db, "rgz-backup restore")
+	res.Mismatches = mismatches
 	if err != nil {
 		return res, err
 	}
-	res.Mismatches = CompareObjects(o.Row.ObjectCounts, objects)
-	conn, err := db.Connect(ctx, "rgz-backup restore")
-	if err != nil {
-		return res, err
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	rows, err := backup.CountRows(ctx, conn)
-	if err != nil {
-		return res, err
-	}
-	res.Mismatches = append(res.Mismatches, CompareRows(o.Row.RowCounts, rows)...)
-	step("ANALYZE")
-	if _, err := conn.Exec(ctx, "ANALYZE"); err != nil {
-		return res, fmt.Errorf("ANALYZE: %w", err)
-	}
+	conn.Close(context.WithoutCancel(ctx))
 	res.Elapsed = time.Since(began)
 	res.Seconds = int(res.Elapsed.Round(time.Second).Seconds())
 	step("done")

@@ -212,14 +212,7 @@ func (t *test) run(ctx context.Context) (mismatches []string, err error) {
 	}
 
 	// 3. Restore.
-	if plain != "" {
-		jobs := max(2, runtime.NumCPU())
-		t.mode = fmt.Sprintf("parallel pg_restore -j %d from a decompressed temporary file", jobs)
-		err = t.tools.Restore(ctx, scratchDB, plain, jobs)
-	} else {
-		err = t.streamRestore(ctx, path, scratchDB)
-	}
-	if err != nil {
+	if err := t.restoreFrom(ctx, path, plain, scratchDB, max(2, runtime.NumCPU()), func(string) {}); err != nil {
 		return nil, fmt.Errorf("restore into %s (%s): %w", t.scratch, t.mode, err)
 	}
 	t.log.Info("restored", "mode", t.mode)
@@ -230,29 +223,57 @@ func (t *test) run(ctx context.Context) (mismatches []string, err error) {
 	}
 
 	// 4. Compare, then check the copy's health.
-	objects, err := t.countObjects(ctx, scratchDB)
-	if err != nil {
-		return nil, err
-	}
-	mismatches = CompareObjects(t.row.ObjectCounts, objects)
-	conn, err := scratchDB.Connect(ctx, "rgz-backup restore test")
-	if err != nil {
-		return mismatches, fmt.Errorf("connect to %s: %w", t.scratch, err)
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	rows, err := backup.CountRows(ctx, conn)
+	mismatches, conn, err := t.compare(ctx, scratchDB, "rgz-backup restore test")
 	if err != nil {
 		return mismatches, err
 	}
-	mismatches = append(mismatches, CompareRows(t.row.RowCounts, rows)...)
-	if _, err := conn.Exec(ctx, "ANALYZE"); err != nil {
-		return mismatches, fmt.Errorf("ANALYZE: %w", err)
-	}
+	defer conn.Close(context.WithoutCancel(ctx))
 	corrupt, err := checkIndexes(ctx, conn)
 	if err != nil {
 		return mismatches, err
 	}
 	return append(mismatches, corrupt...), nil
+}
+
+// restoreFrom restores the backup into db: with parallel pg_restore jobs
+// from the decompressed file plain when there is one, else streamed from
+// the compressed file at path into a single-job pg_restore. started is
+// told the mode first.
+func (t *test) restoreFrom(ctx context.Context, path, plain string, db config.Database, jobs int, started func(mode string), extra ...string) error {
+	if plain == "" {
+		started(t.mode)
+		return t.streamRestore(ctx, path, db)
+	}
+	t.mode = fmt.Sprintf("parallel pg_restore -j %d from a decompressed temporary file", jobs)
+	started(t.mode)
+	return t.tools.Restore(ctx, db, plain, jobs, extra...)
+}
+
+// compare counts the restored copy's objects and rows against what the
+// backup recorded, then ANALYZEs the copy. It returns the differences and
+// the connection to the copy, which the caller closes (nil on error).
+func (t *test) compare(ctx context.Context, db config.Database, appName string) ([]string, *pgx.Conn, error) {
+	objects, err := t.countObjects(ctx, db)
+	if err != nil {
+		return nil, nil, err
+	}
+	mismatches := CompareObjects(t.row.ObjectCounts, objects)
+	conn, err := db.Connect(ctx, appName)
+	if err != nil {
+		return mismatches, nil, fmt.Errorf("connect to %s: %w", t.scratch, err)
+	}
+	rows, err := backup.CountRows(ctx, conn)
+	if err == nil {
+		mismatches = append(mismatches, CompareRows(t.row.RowCounts, rows)...)
+		if _, err = conn.Exec(ctx, "ANALYZE"); err != nil {
+			err = fmt.Errorf("ANALYZE: %w", err)
+		}
+	}
+	if err != nil {
+		conn.Close(context.WithoutCancel(ctx))
+		return mismatches, nil, err
+	}
+	return mismatches, conn, nil
 }
 
 // localFile is the backup's file on disk, fetched from S3 when it is gone.
