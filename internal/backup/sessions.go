@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/mosaique/rgz-backup/internal/config"
+	"github.com/mosaique/rgz-backup/internal/dbconn"
 )
 
 // SessionName is the application_name of every server session one run
@@ -41,7 +42,7 @@ func lockWaitOf(ctx context.Context) time.Duration {
 func endSessions(ctx context.Context, db config.Database, name string) (int, error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	conn, err := db.Connect(ctx, "rgz-backup cleanup")
+	conn, err := dbconn.Connect(ctx, db, "rgz-backup cleanup")
 	if err != nil {
 		return 0, fmt.Errorf("connect to end the run's sessions: %w", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/mosaique/rgz-backup/internal/config"
+	"github.com/mosaique/rgz-backup/internal/dbconn"
 )
 
 // snapshot is an open REPEATABLE READ transaction whose snapshot pg_dump
@@ -27,7 +28,7 @@ type snapshot struct {
 func openSnapshot(ctx context.Context, db config.Database, sessionName string, lockWait time.Duration) (*snapshot, error) {
 	connectCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	conn, err := db.Connect(connectCtx, sessionName)
+	conn, err := dbconn.Connect(connectCtx, db, sessionName)
 	if err != nil {
 		return nil, fmt.Errorf("connect to the database to back up: %w", err)
 	}

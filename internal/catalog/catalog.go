@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/mosaique/rgz-backup/internal/config"
+	"github.com/mosaique/rgz-backup/internal/dbconn"
 	"github.com/mosaique/rgz-backup/internal/toc"
 )
 
@@ -188,13 +189,13 @@ func OpenPool(ctx context.Context, db config.Database, appName string, maxConns 
 	cfg.MaxConns = maxConns
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("connect to catalog: %w", db.ConnectError(err))
+		return nil, fmt.Errorf("connect to catalog: %w", dbconn.Explain(db, err))
 	}
 	pingCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	if err := pool.Ping(pingCtx); err != nil {
 		pool.Close()
-		return nil, fmt.Errorf("connect to catalog: %w", db.ConnectError(err))
+		return nil, fmt.Errorf("connect to catalog: %w", dbconn.Explain(db, err))
 	}
 	return pool, nil
 }

@@ -1,12 +1,8 @@
 package config
 
 import (
-	"context"
-	"fmt"
 	"net/url"
 	"strings"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/mosaique/rgz-backup/internal/schedule"
 )
@@ -68,20 +64,4 @@ func (d Database) WithDatabase(name string) Database {
 		u.Path = "/" + name
 	}
 	return Database{URL: u.String(), Password: d.Password}
-}
-
-// Connect opens one connection to d, naming itself appName in
-// pg_stat_activity; the password goes to the driver, never into the URL.
-func (d Database) Connect(ctx context.Context, appName string) (*pgx.Conn, error) {
-	cfg, err := pgx.ParseConfig(d.URL)
-	if err != nil {
-		return nil, fmt.Errorf("database address: %w", err)
-	}
-	cfg.Password = d.Password
-	cfg.RuntimeParams["application_name"] = appName
-	conn, err := pgx.ConnectConfig(ctx, cfg)
-	if err != nil {
-		return nil, d.ConnectError(err)
-	}
-	return conn, nil
 }

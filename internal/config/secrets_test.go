@@ -4,8 +4,6 @@ import (
 	"errors"
 	"strings"
 	"testing"
-
-	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Issue 12, point 5: URLs that must not carry credentials are refused
@@ -106,23 +104,5 @@ func TestBucketSetButEmpty(t *testing.T) {
 	vars["BACKUP_S3_ENABLED"] = "false" // S3 off: the bucket is not looked at
 	if _, err := LoadLookup(lookup); err != nil {
 		t.Fatalf("S3 disabled: %v", err)
-	}
-}
-
-func TestConnectErrorIsOneLine(t *testing.T) {
-	t.Parallel()
-	d := Database{URL: "postgres://rgz@db.example.net:5433/rgz"}
-	wrongPassword := &pgconn.PgError{Code: "28P01", Message: `password authentication failed for user "rgz"`}
-	multi := errors.Join(errors.New("tls error: server refused TLS connection"), wrongPassword)
-	err := d.ConnectError(multi)
-	if strings.Contains(err.Error(), "\n") || !strings.HasPrefix(err.Error(), "authentication failed for user rgz on db.example.net:5433") {
-		t.Fatalf("%q", err)
-	}
-	var pgErr *pgconn.PgError
-	if !errors.As(err, &pgErr) {
-		t.Fatal("the driver's error is no longer reachable")
-	}
-	if got := d.ConnectError(errors.New("a\nb\nlast reason")).Error(); got != "connect to db.example.net:5433 as rgz: last reason" {
-		t.Fatalf("%q", got)
 	}
 }

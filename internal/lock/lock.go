@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/mosaique/rgz-backup/internal/config"
+	"github.com/mosaique/rgz-backup/internal/dbconn"
 )
 
 // FileName is the lock file in BACKUP_LOCAL_DIR.
@@ -87,7 +88,7 @@ func File(dir string, me Holder) (release func(), err error) {
 // through a connection of its own that lives as long as the lock.
 func Advisory(ctx context.Context, db config.Database, me Holder) (release func(), err error) {
 	// Whoever is refused reads the application name to say who holds the lock.
-	conn, err := db.Connect(ctx, truncate(fmt.Sprintf("rgz-backup lock pid %d on host %s", me.PID, me.Host), 63))
+	conn, err := dbconn.Connect(ctx, db, truncate(fmt.Sprintf("rgz-backup lock pid %d on host %s", me.PID, me.Host), 63))
 	if err != nil {
 		return nil, fmt.Errorf("connect to catalog for the backup lock: %w", err)
 	}
@@ -124,7 +125,7 @@ func Advisory(ctx context.Context, db config.Database, me Holder) (release func(
 // HeldBy says whether a backup holds the shared lock now, and who: the
 // question `rgz-backup status` asks.
 func HeldBy(ctx context.Context, db config.Database) (holder string, held bool, err error) {
-	conn, err := db.Connect(ctx, "rgz-backup status")
+	conn, err := dbconn.Connect(ctx, db, "rgz-backup status")
 	if err != nil {
 		return "", false, fmt.Errorf("connect to catalog: %w", err)
 	}

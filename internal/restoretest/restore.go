@@ -16,6 +16,7 @@ import (
 	"github.com/mosaique/rgz-backup/internal/archive"
 	"github.com/mosaique/rgz-backup/internal/catalog"
 	"github.com/mosaique/rgz-backup/internal/config"
+	"github.com/mosaique/rgz-backup/internal/dbconn"
 	"github.com/mosaique/rgz-backup/internal/dump"
 )
 
@@ -119,7 +120,7 @@ func Restore(ctx context.Context, o RestoreOptions) (Restored, error) {
 // prepareTarget creates the database (--create) or makes sure that an
 // existing one holds no tables, unless --clean allows replacing them.
 func prepareTarget(ctx context.Context, o RestoreOptions, db config.Database) error {
-	admin, err := o.Target.Connect(ctx, "rgz-backup restore")
+	admin, err := dbconn.Connect(ctx, o.Target, "rgz-backup restore")
 	if err != nil {
 		return fmt.Errorf("connect to the target server: %w", err)
 	}
@@ -137,7 +138,7 @@ func prepareTarget(ctx context.Context, o RestoreOptions, db config.Database) er
 	case !exists:
 		return fmt.Errorf("database %s does not exist (add --create)", o.TargetDB)
 	}
-	conn, err := db.Connect(ctx, "rgz-backup restore")
+	conn, err := dbconn.Connect(ctx, db, "rgz-backup restore")
 	if err != nil {
 		return err
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/mosaique/rgz-backup/internal/catalog"
 	"github.com/mosaique/rgz-backup/internal/clock"
 	"github.com/mosaique/rgz-backup/internal/config"
+	"github.com/mosaique/rgz-backup/internal/dbconn"
 	"github.com/mosaique/rgz-backup/internal/disk"
 	"github.com/mosaique/rgz-backup/internal/dump"
 	"github.com/mosaique/rgz-backup/internal/layout"
@@ -258,7 +259,7 @@ func (t *test) compare(ctx context.Context, db config.Database, appName string) 
 		return nil, nil, err
 	}
 	mismatches := CompareObjects(t.row.ObjectCounts, objects)
-	conn, err := db.Connect(ctx, appName)
+	conn, err := dbconn.Connect(ctx, db, appName)
 	if err != nil {
 		return mismatches, nil, fmt.Errorf("connect to %s: %w", t.scratch, err)
 	}
@@ -383,7 +384,7 @@ func (t *test) checkTargetRoom(ctx context.Context, target config.Database) erro
 	if t.row.UncompressedSizeBytes == nil {
 		return nil
 	}
-	conn, err := target.Connect(ctx, "rgz-backup restore test")
+	conn, err := dbconn.Connect(ctx, target, "rgz-backup restore test")
 	if err != nil {
 		return fmt.Errorf("connect to the restore-test server: %w", err)
 	}
@@ -432,7 +433,7 @@ func createScratch(ctx context.Context, target config.Database, name string) err
 	if !strings.HasPrefix(name, ScratchPrefix) {
 		return fmt.Errorf("refusing scratch database %q: not an rgz restore-test name", name)
 	}
-	conn, err := target.Connect(ctx, "rgz-backup restore test")
+	conn, err := dbconn.Connect(ctx, target, "rgz-backup restore test")
 	if err != nil {
 		return fmt.Errorf("connect to the restore-test server: %w", err)
 	}
@@ -454,7 +455,7 @@ func dropScratch(ctx context.Context, target config.Database, name string) error
 	if !strings.HasPrefix(name, ScratchPrefix) {
 		return fmt.Errorf("refusing to drop %q: not an rgz restore-test name", name)
 	}
-	conn, err := target.Connect(ctx, "rgz-backup restore test")
+	conn, err := dbconn.Connect(ctx, target, "rgz-backup restore test")
 	if err != nil {
 		return fmt.Errorf("connect to drop %s: %w", name, err)
 	}

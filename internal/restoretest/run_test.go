@@ -10,6 +10,7 @@ import (
 	"github.com/mosaique/rgz-backup/internal/backup"
 	"github.com/mosaique/rgz-backup/internal/catalog"
 	"github.com/mosaique/rgz-backup/internal/config"
+	"github.com/mosaique/rgz-backup/internal/dbconn"
 	"github.com/mosaique/rgz-backup/internal/pgtest"
 	"github.com/mosaique/rgz-backup/internal/sample"
 )
@@ -126,7 +127,7 @@ func TestDroppedTableIsAMismatch(t *testing.T) {
 	var scratch config.Database
 	rt, err := e.test(Options{Keep: true, AfterRestore: func(ctx context.Context, db config.Database) error {
 		scratch = db
-		conn, err := db.Connect(ctx, "test")
+		conn, err := dbconn.Connect(ctx, db, "test")
 		if err != nil {
 			return err
 		}
@@ -144,7 +145,7 @@ func TestDroppedTableIsAMismatch(t *testing.T) {
 	if len(left) != 1 || *rt.ScratchDatabase != left[0] {
 		t.Fatalf("--keep: %v", left)
 	}
-	conn, err := scratch.Connect(context.Background(), "test")
+	conn, err := dbconn.Connect(context.Background(), scratch, "test")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package config
+package dbconn
 
 import (
 	"errors"
@@ -8,20 +8,22 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/mosaique/rgz-backup/internal/config"
 )
 
-// ConnectError turns a failed connection to d into one line an operator
+// Explain turns a failed connection to d into one line an operator
 // acts on: "authentication failed for user X on host:port", "database X
 // does not exist on host:port", "cannot reach host:port: connection
 // refused". The driver's own text lists every fallback it tried (TLS, then
 // plain) across several lines, and its first line ("tls error: server
 // refused TLS connection") points at the wrong cause. No password is ever
 // part of it: the URL holds none.
-func (d Database) ConnectError(err error) error {
+func Explain(d config.Database, err error) error {
 	if err == nil {
 		return nil
 	}
-	user, where := d.describe()
+	user, where := describe(d)
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		switch pgErr.Code {
@@ -56,7 +58,7 @@ func oneLine(err error, format string, args ...any) error {
 }
 
 // describe returns the user and the host:port (or socket) of d's URL.
-func (d Database) describe() (user, where string) {
+func describe(d config.Database) (user, where string) {
 	u, err := url.Parse(d.URL)
 	if err != nil {
 		return "?", "?"
