@@ -72,7 +72,7 @@ func serve(ctx context.Context, cfg config.Config, log, riverLog *slog.Logger) e
 	work := context.WithoutCancel(ctx)
 	clk := clock.Real
 	tools := dump.Tools{BinDir: cfg.PgBinDir}
-	pool, store, err := prepare(ctx, cfg, tools, clk, log)
+	pool, store, err := prepare(ctx, cfg, tools)
 	if err != nil {
 		return err
 	}
@@ -92,6 +92,10 @@ func serve(ctx context.Context, cfg config.Config, log, riverLog *slog.Logger) e
 	if err != nil {
 		listener.Close()
 		return err
+	}
+	if err := jobs.Recover(ctx, client, store, cfg, clk, log); err != nil {
+		listener.Close()
+		return fmt.Errorf("recover after an interrupted backup: %w", err)
 	}
 	if err := client.Start(work); err != nil {
 		listener.Close()
@@ -118,10 +122,9 @@ func serve(ctx context.Context, cfg config.Config, log, riverLog *slog.Logger) e
 	return nil
 }
 
-// prepare checks what the daemon needs before it takes work (the client
-// programs, the catalog, the backup directory) and recovers after a
-// daemon that died mid-backup.
-func prepare(ctx context.Context, cfg config.Config, tools dump.Tools, clk clock.Clock, log *slog.Logger) (*pgxpool.Pool, *catalog.Store, error) {
+// prepare checks what the daemon needs before it takes work: the client
+// programs, the catalog, the backup directory.
+func prepare(ctx context.Context, cfg config.Config, tools dump.Tools) (*pgxpool.Pool, *catalog.Store, error) {
 	if _, err := tools.Check(ctx); err != nil {
 		return nil, nil, &config.Error{Var: "BACKUP_PG_BIN_DIR", Value: cfg.PgBinDir, Allowed: "must hold usable pg_dump, pg_restore and pg_dumpall: " + err.Error()}
 	}
@@ -132,10 +135,6 @@ func prepare(ctx context.Context, cfg config.Config, tools dump.Tools, clk clock
 	if err := os.MkdirAll(cfg.LocalDir, 0o750); err != nil {
 		store.Close()
 		return nil, nil, fmt.Errorf("backup directory: %w", err)
-	}
-	if err := jobs.Recover(ctx, pool, store, cfg, clk, log); err != nil {
-		store.Close()
-		return nil, nil, fmt.Errorf("recover after an interrupted backup: %w", err)
 	}
 	return pool, store, nil
 }

@@ -441,7 +441,7 @@ func TestKilledMidBackupRecoversAndRetries(t *testing.T) {
 		t.Fatalf("status after the kill should show the attempt abandoned: %+v", st.Attempts)
 	}
 
-	startServe(t, env)
+	restarted := startServe(t, env)
 	var attempts []catalog.Execution
 	waitFor(t, 30*time.Second, "the retried job", func() bool {
 		attempts = attemptsOf(catalogRows(t, store), runID)
@@ -459,6 +459,15 @@ func TestKilledMidBackupRecoversAndRetries(t *testing.T) {
 	}
 	if got := dumps(dir); len(got) != 1 || filepath.Base(got[0]) != second.Filename {
 		t.Fatalf("backup files %v, want only %s", got, second.Filename)
+	}
+	// The run went on in a new job; River's row of the dead process's job
+	// is River's to move (its rescuer, much later), and is left as it was.
+	if !strings.Contains(restarted.logs.String(), "the abandoned attempt's run continues in a new job") {
+		t.Fatalf("no continuation logged:\n%s", restarted.logs.String())
+	}
+	waitFor(t, 30*time.Second, "the new job to complete", func() bool { return len(statusOf(t, env).Jobs) <= 1 })
+	if jobs := statusOf(t, env).Jobs; len(jobs) != 1 || jobs[0].State != "running" || jobs[0].RunID != runID || jobs[0].Attempt != 1 {
+		t.Fatalf("River's own row of the dead job should be untouched: %+v", jobs)
 	}
 }
 

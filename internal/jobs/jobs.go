@@ -41,7 +41,15 @@ type BackupArgs struct {
 	TriggeredBy catalog.Trigger `json:"triggered_by" river:"unique"`
 	Slot        time.Time       `json:"slot,omitzero" river:"unique"`
 	RunID       string          `json:"run_id"` // shared by the job's attempts, one row each
+	// A job that continues the run of a job whose process died (Recover)
+	// names that job, which keeps it apart from it among unique jobs, and
+	// the attempts the run had spent: its attempts are numbered after them.
+	Resumes        int64 `json:"resumes,omitempty" river:"unique"`
+	AttemptsBefore int   `json:"attempts_before,omitempty"`
 }
+
+// attempt numbers the job's current River attempt across its run.
+func (a BackupArgs) attempt(riverAttempt int) int { return a.AttemptsBefore + riverAttempt }
 
 // Kind is River's name for the job.
 func (BackupArgs) Kind() string { return Kind }
@@ -212,9 +220,9 @@ func List(ctx context.Context, client *Client) ([]Queued, error) {
 			return nil, fmt.Errorf("job %d: %w", j.ID, err)
 		}
 		q := Queued{ID: j.ID, State: string(j.State), TriggeredBy: args.TriggeredBy, Slot: args.Slot, RunID: args.RunID,
-			Attempt: j.Attempt + 1, MaxAttempts: j.MaxAttempts, At: j.ScheduledAt}
+			Attempt: args.attempt(j.Attempt + 1), MaxAttempts: args.AttemptsBefore + j.MaxAttempts, At: j.ScheduledAt}
 		if j.State == rivertype.JobStateRunning {
-			q.Attempt = j.Attempt
+			q.Attempt = args.attempt(j.Attempt)
 			if j.AttemptedAt != nil {
 				q.At = *j.AttemptedAt
 			}

@@ -1,14 +1,18 @@
 package jobs
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/mosaique/rgz-backup/internal/backup"
+	"github.com/mosaique/rgz-backup/internal/catalog"
 	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/lock"
 )
@@ -47,5 +51,61 @@ func TestOutcome(t *testing.T) {
 				t.Fatalf("%v → %v (%s), want %s", c.err, got, kind, c.want)
 			}
 		})
+	}
+}
+
+func TestContinuation(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 2, 5, 3, 0, 40, 0, time.UTC)
+	delays := []time.Duration{30 * time.Second, time.Minute, 2 * time.Minute}
+	job := func(state rivertype.JobState, riverAttempt int, args BackupArgs) *rivertype.JobRow {
+		b, _ := json.Marshal(args)
+		return &rivertype.JobRow{ID: 7, State: state, Attempt: riverAttempt, EncodedArgs: b}
+	}
+	slot := time.Date(2026, 2, 5, 3, 0, 0, 0, time.UTC)
+	scheduled := BackupArgs{TriggeredBy: catalog.TriggerScheduled, Slot: slot, RunID: "run-1"}
+	cases := []struct {
+		name      string
+		job       *rivertype.JobRow
+		attempt   int
+		wantNext  *BackupArgs
+		wantAt    time.Time
+		wantLeft  int
+		wantWhyIn string
+	}{
+		{"first attempt died", job(rivertype.JobStateRunning, 1, scheduled), 1,
+			&BackupArgs{TriggeredBy: catalog.TriggerScheduled, Slot: slot, RunID: "run-1", Resumes: 7, AttemptsBefore: 1}, now.Add(30 * time.Second), 3, ""},
+		{"a continuation's attempt died", job(rivertype.JobStateRunning, 1, BackupArgs{TriggeredBy: catalog.TriggerManual, RunID: "run-2", Resumes: 3, AttemptsBefore: 2}), 3,
+			&BackupArgs{TriggeredBy: catalog.TriggerManual, RunID: "run-2", Resumes: 7, AttemptsBefore: 3}, now.Add(2 * time.Minute), 1, ""},
+		{"the last attempt died", job(rivertype.JobStateRunning, 4, scheduled), 4, nil, time.Time{}, 0, "no attempt left"},
+		{"River already rescued it", job(rivertype.JobStateRetryable, 1, scheduled), 1, nil, time.Time{}, 0, "already moved"},
+		{"it runs another attempt now", job(rivertype.JobStateRunning, 2, scheduled), 1, nil, time.Time{}, 0, "runs attempt 2"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			next, opts, why := Continuation(c.job, c.attempt, delays, now)
+			if c.wantNext == nil {
+				if next != nil || !strings.Contains(why, c.wantWhyIn) {
+					t.Fatalf("got %+v (%q), want none because %q", next, why, c.wantWhyIn)
+				}
+				return
+			}
+			if next == nil || *next != *c.wantNext || !opts.ScheduledAt.Equal(c.wantAt) || opts.MaxAttempts != c.wantLeft || !opts.UniqueOpts.ByArgs {
+				t.Fatalf("got %+v %+v (%q), want %+v at %s with %d attempts", next, opts, why, c.wantNext, c.wantAt, c.wantLeft)
+			}
+		})
+	}
+}
+
+func TestSuperseded(t *testing.T) {
+	t.Parallel()
+	recorded := []catalog.Execution{{Attempt: 1}, {Attempt: 2}}
+	for attempt, want := range map[int]bool{1: true, 2: true, 3: false} {
+		if got := Superseded(attempt, recorded); got != want {
+			t.Errorf("attempt %d with attempts 1 and 2 recorded: superseded %v, want %v", attempt, got, want)
+		}
+	}
+	if Superseded(1, nil) {
+		t.Error("a run with nothing recorded is superseded")
 	}
 }

@@ -8,8 +8,7 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/mosaique/rgz-backup/internal/catalog"
@@ -22,11 +21,16 @@ import (
 
 // Recover cleans up after a daemon that died mid-backup, at start: when no
 // backup runs anywhere (the backup lock is free), it removes temporary
-// files, records abandoned attempts (recovery.Abandoned), and puts
-// their jobs, which River still sees running, back on the queue after the
-// usual retry delay. When a backup holds the lock, it is alive, and there is
-// nothing to recover now; that backup's own start recovers any other.
-func Recover(ctx context.Context, pool *pgxpool.Pool, store *catalog.Store, cfg config.Config, clk clock.Clock, log *slog.Logger) error {
+// files and records abandoned attempts (recovery.Abandoned), and each
+// abandoned attempt's run goes on. River's tables are River's: the job of
+// a dead process stays "running" until River's rescuer moves it (long
+// after: the backup timeout, the grace and a margin), so the run continues
+// in a new job that takes over its remaining attempts after the usual
+// retry delay; the old job, once rescued, finds the run moved on and does
+// nothing (Superseded). When a backup holds the lock, it is alive, and
+// there is nothing to recover now; that backup's own start recovers any
+// other. client may be one not started yet.
+func Recover(ctx context.Context, client *Client, store *catalog.Store, cfg config.Config, clk clock.Clock, log *slog.Logger) error {
 	release, err := lock.Both(ctx, cfg.LocalDir, cfg.Catalog)
 	var held *lock.HeldError
 	if errors.As(err, &held) {
@@ -43,46 +47,65 @@ func Recover(ctx context.Context, pool *pgxpool.Pool, store *catalog.Store, cfg 
 	}
 	for _, a := range abandoned {
 		if a.JobID == 0 {
+			continue // a CLI run: no job to continue
+		}
+		job, err := client.JobGet(ctx, a.JobID)
+		if errors.Is(err, river.ErrNotFound) {
 			continue
 		}
-		state, err := retryAbandoned(ctx, pool, a, cfg.RetryDelays)
 		if err != nil {
-			return err
+			return fmt.Errorf("look up job %d: %w", a.JobID, err)
 		}
-		if state != "" {
-			log.Warn("the abandoned attempt's job goes back on the queue", "job_id", a.JobID, "attempt", a.Execution.Attempt, "state", state)
+		next, opts, why := Continuation(job, a.Execution.Attempt, cfg.RetryDelays, clk.Now())
+		if next == nil {
+			log.Warn("the abandoned attempt's run does not continue", "job_id", a.JobID, "attempt", a.Execution.Attempt, "reason", why)
+			continue
 		}
+		res, err := client.Insert(ctx, *next, opts)
+		if err != nil {
+			return fmt.Errorf("continue the run of job %d: %w", a.JobID, err)
+		}
+		log.Warn("the abandoned attempt's run continues in a new job", "job_id", a.JobID, "new_job_id", res.Job.ID,
+			"attempt", a.Execution.Attempt, "next_attempt", next.AttemptsBefore+1, "at", opts.ScheduledAt)
 	}
 	return nil
 }
 
-// retryAbandoned ends an abandoned attempt in River's table as River ends a
-// failed one: the job becomes retryable after the retry delay, or discarded
-// when it has no attempt left, with the reason among its errors. A job
-// River has already rescued (or that has moved on) is left alone. It
-// returns the job's new state, or "" when it was left alone.
-func retryAbandoned(ctx context.Context, pool *pgxpool.Pool, a catalog.Attempt, delays []time.Duration) (string, error) {
-	delay, _ := schedule.RetryDelay(a.Execution.Attempt, delays)
-	reason, err := json.Marshal(rivertype.AttemptError{At: time.Now().UTC(), Attempt: a.Execution.Attempt,
-		Error: "abandoned: the process running this attempt stopped before it finished"})
-	if err != nil {
-		return "", err
+// Continuation decides how the run of a job whose process died while it
+// ran attempt (numbered across the run) goes on: a new job for the same
+// run, its attempts numbered after attempt, after the retry delay, and no
+// more attempts in all than a run has. It returns nil and why when the run
+// stops there: the job is no longer running in River's eyes (River moved
+// it, and will retry it itself), it is running another attempt, or the
+// run has no attempt left.
+func Continuation(job *rivertype.JobRow, attempt int, delays []time.Duration, now time.Time) (*BackupArgs, *river.InsertOpts, string) {
+	var args BackupArgs
+	if err := json.Unmarshal(job.EncodedArgs, &args); err != nil {
+		return nil, nil, fmt.Sprintf("job %d's arguments: %v", job.ID, err)
 	}
-	var state string
-	err = pool.QueryRow(ctx, `
-		UPDATE river_job SET
-			state        = CASE WHEN attempt >= max_attempts THEN 'discarded' ELSE 'retryable' END::river_job_state,
-			scheduled_at = CASE WHEN attempt >= max_attempts THEN scheduled_at ELSE now() + $3 * interval '1 microsecond' END,
-			finalized_at = CASE WHEN attempt >= max_attempts THEN now() END,
-			errors       = array_append(errors, $4::jsonb)
-		WHERE id = $1 AND attempt = $2 AND state = 'running' AND kind = $5
-		RETURNING state::text`,
-		a.JobID, a.Execution.Attempt, delay.Microseconds(), reason, Kind).Scan(&state)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return "", nil
+	switch {
+	case job.State != rivertype.JobStateRunning:
+		return nil, nil, fmt.Sprintf("River already moved job %d (%s)", job.ID, job.State)
+	case args.AttemptsBefore+job.Attempt != attempt:
+		return nil, nil, fmt.Sprintf("job %d runs attempt %d, not %d", job.ID, args.AttemptsBefore+job.Attempt, attempt)
+	case attempt >= schedule.MaxAttempts:
+		return nil, nil, fmt.Sprintf("no attempt left after %d", attempt)
 	}
-	if err != nil {
-		return "", fmt.Errorf("requeue job %d: %w", a.JobID, err)
+	delay, _ := schedule.RetryDelay(attempt, delays)
+	next := BackupArgs{TriggeredBy: args.TriggeredBy, Slot: args.Slot, RunID: args.RunID, Resumes: job.ID, AttemptsBefore: attempt}
+	return &next, &river.InsertOpts{ScheduledAt: now.Add(delay), MaxAttempts: schedule.MaxAttempts - attempt,
+		UniqueOpts: river.UniqueOpts{ByArgs: true}}, ""
+}
+
+// Superseded says whether a job about to run attempt (numbered across its
+// run) must do nothing because its run has moved on without it: an attempt
+// numbered as high is already recorded. That is the job of a dead process,
+// rescued by River after a continuation took its run over.
+func Superseded(attempt int, recorded []catalog.Execution) bool {
+	for _, r := range recorded {
+		if r.Attempt >= attempt {
+			return true
+		}
 	}
-	return state, nil
+	return false
 }

@@ -22,13 +22,24 @@ type worker struct {
 
 // NextRetry follows the specification: 30 s, 60 s, then 120 s after attempts 1-3.
 func (w *worker) NextRetry(job *river.Job[BackupArgs]) time.Time {
-	delay, _ := schedule.RetryDelay(job.Attempt, w.cfg.RetryDelays)
+	delay, _ := schedule.RetryDelay(job.Args.attempt(job.Attempt), w.cfg.RetryDelays)
 	return w.clock.Now().Add(delay)
 }
 
 func (w *worker) Work(ctx context.Context, job *river.Job[BackupArgs]) error {
 	args := job.Args
-	log := w.log.With("job_id", job.ID, "attempt", job.Attempt, "run_id", args.RunID)
+	attempt := args.attempt(job.Attempt)
+	log := w.log.With("job_id", job.ID, "attempt", attempt, "run_id", args.RunID)
+	if attempt > 1 {
+		recorded, err := w.store.RunAttempts(ctx, args.RunID)
+		if err != nil {
+			return err
+		}
+		if Superseded(attempt, recorded) {
+			log.Info("the run went on in another job while this one's process was gone: nothing to do")
+			return nil
+		}
+	}
 	triggeredBy := args.TriggeredBy
 	if !args.Slot.IsZero() {
 		newest, err := newestSuccess(ctx, w.store)
@@ -50,7 +61,7 @@ func (w *worker) Work(ctx context.Context, job *river.Job[BackupArgs]) error {
 	defer stop()
 
 	log.Info("backup started", "triggered_by", triggeredBy)
-	row, err := backup.Run(ctx, backup.Options{Config: w.cfg, TriggeredBy: triggeredBy, Attempt: job.Attempt,
+	row, err := backup.Run(ctx, backup.Options{Config: w.cfg, TriggeredBy: triggeredBy, Attempt: attempt,
 		RunID: args.RunID, JobID: job.ID, Log: log, Clock: w.clock})
 	if err == nil {
 		log.Info("backup succeeded", "file", row.Filename)

@@ -1,0 +1,176 @@
+package jobs
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/riverqueue/river"
+
+	"github.com/mosaique/rgz-backup/internal/catalog"
+	"github.com/mosaique/rgz-backup/internal/clock"
+	"github.com/mosaique/rgz-backup/internal/config"
+	"github.com/mosaique/rgz-backup/internal/pgtest"
+	"github.com/mosaique/rgz-backup/internal/sample"
+)
+
+var cluster *pgtest.Cluster
+
+func TestMain(m *testing.M) { pgtest.Main(m, &cluster) }
+
+// daemon is the daemon's job engine in this process, on a real catalog and
+// a real database, with a clock the test moves.
+type daemon struct {
+	t      *testing.T
+	client *Client
+	store  *catalog.Store
+	cfg    config.Config
+	clock  *clock.Manual
+	events <-chan *river.Event
+}
+
+func startDaemon(t *testing.T, now time.Time) *daemon {
+	t.Helper()
+	ctx := context.Background()
+	src := cluster.NewDatabase(t)
+	if err := sample.Load(ctx, cluster.URL(src), 1); err != nil {
+		t.Fatal(err)
+	}
+	vars := map[string]string{
+		"BACKUP_DATABASE_URL":         cluster.URL(src),
+		"BACKUP_CATALOG_DATABASE_URL": cluster.URL(cluster.NewDatabase(t)),
+		"BACKUP_LOCAL_DIR":            t.TempDir(),
+		"BACKUP_MIN_SIZE_MB":          "0",
+		"BACKUP_MIN_FREE_SPACE_GB":    "0",
+		"POSTGRES_BACKUP_ENABLED":     "false", // the test inserts the slots' jobs
+		"BACKUP_RESTORE_TEST_ENABLED": "false",
+	}
+	cfg, err := config.Load(func(k string) string { return vars[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool, err := catalog.OpenPool(ctx, cfg.Catalog, "rgz-backup jobs test", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := catalog.NewStore(pool)
+	t.Cleanup(store.Close)
+	if _, err := store.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	quiet := slog.New(slog.DiscardHandler)
+	d := &daemon{t: t, store: store, cfg: cfg, clock: clock.At(now)}
+	d.client, err = NewClient(pool, Options{Config: cfg, Store: store, Log: quiet, RiverLog: quiet, Shutdown: ctx, Clock: d.clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	events, cancel := d.client.Subscribe(river.EventKindJobCompleted, river.EventKindJobFailed, river.EventKindJobCancelled)
+	d.events = events
+	if err := d.client.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		stopCtx, stop := context.WithTimeout(ctx, 30*time.Second)
+		defer stop()
+		_ = d.client.StopAndCancel(stopCtx)
+	})
+	return d
+}
+
+// run inserts a backup job and waits for River to finish with it.
+func (d *daemon) run(args BackupArgs) river.EventKind {
+	d.t.Helper()
+	res, err := d.client.Insert(context.Background(), args, nil)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	timeout := time.After(60 * time.Second)
+	for {
+		select {
+		case e := <-d.events:
+			if e.Job.ID == res.Job.ID {
+				return e.Kind
+			}
+		case <-timeout:
+			d.t.Fatalf("job %d did not finish", res.Job.ID)
+		}
+	}
+}
+
+func (d *daemon) rows() []catalog.Execution {
+	d.t.Helper()
+	rows, err := d.store.List(context.Background(), catalog.Filter{})
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	return rows
+}
+
+// A scheduled job decides by the daemon's clock, not the machine's: on
+// time it runs and its file is named by that clock; for a slot that has a
+// success it does nothing; hours late on a day without a success it runs
+// as a catch-up.
+func TestScheduledJobsDecideByTheDaemonsClock(t *testing.T) {
+	t.Parallel()
+	slot := time.Date(2026, 11, 20, 3, 0, 0, 0, time.UTC)
+	d := startDaemon(t, slot.Add(10*time.Second))
+
+	if kind := d.run(BackupArgs{TriggeredBy: catalog.TriggerScheduled, Slot: slot, RunID: uuid.NewString()}); kind != river.EventKindJobCompleted {
+		t.Fatalf("on-time job: %s", kind)
+	}
+	rows := d.rows()
+	if len(rows) != 1 || rows[0].TriggeredBy != catalog.TriggerScheduled || rows[0].Filename != "20261120_030010.dump.gz" {
+		t.Fatalf("on time: %+v", rows)
+	}
+
+	d.clock.Advance(time.Hour) // a second job for the same slot, an hour later
+	d.run(BackupArgs{TriggeredBy: catalog.TriggerScheduled, Slot: slot, RunID: uuid.NewString()})
+	if n := len(d.rows()); n != 1 {
+		t.Fatalf("a slot that has its backup took another: %d rows", n)
+	}
+
+	next := slot.AddDate(0, 0, 1)
+	d.clock.Set(next.Add(6 * time.Hour)) // the next slot's job, six hours late
+	d.run(BackupArgs{TriggeredBy: catalog.TriggerScheduled, Slot: next, RunID: uuid.NewString()})
+	rows = d.rows()
+	if len(rows) != 2 || rows[0].TriggeredBy != catalog.TriggerCatchUp || rows[0].Filename != "20261121_090000.dump.gz" {
+		t.Fatalf("six hours late: %+v", rows[0])
+	}
+	if _, err := os.Stat(filepath.Join(d.cfg.LocalDir, "20261121_090000.dump.gz")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The job of a process that died, rescued by River after its run went on
+// in a continuation, does nothing: no attempt, no file, no row.
+func TestSupersededJobDoesNothing(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 11, 20, 3, 0, 0, 0, time.UTC)
+	d := startDaemon(t, now)
+	runID := uuid.NewString()
+	for attempt, status := range map[int]catalog.Status{1: catalog.StatusFailed, 2: catalog.StatusSuccess} {
+		at := now.Add(time.Duration(attempt) * time.Minute)
+		row := catalog.Execution{ID: uuid.NewString(), BackupType: "pg_dump", BackupDate: at, Filename: at.Format("20060102_150405") + ".dump.gz",
+			Status: status, RestoreTestStatus: catalog.TestNotTested, TriggeredBy: catalog.TriggerManual, Attempt: attempt, RunID: &runID}
+		if err := d.store.Insert(context.Background(), &row); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A job about to run the run's attempt 2, which is recorded already: so
+	// does the job of a dead process look once River rescues it, after its
+	// continuation took attempt 2.
+	if kind := d.run(BackupArgs{TriggeredBy: catalog.TriggerManual, RunID: runID, AttemptsBefore: 1}); kind != river.EventKindJobCompleted {
+		t.Fatalf("superseded job: %s", kind)
+	}
+	if n := len(d.rows()); n != 2 {
+		t.Fatalf("a superseded job took a backup: %d rows", n)
+	}
+	if files, _ := filepath.Glob(filepath.Join(d.cfg.LocalDir, "*.dump.gz")); len(files) != 0 {
+		t.Fatalf("a superseded job wrote %v", files)
+	}
+}
