@@ -65,7 +65,7 @@ type Writer struct {
 }
 
 // Create starts a backup file that will be named name in dir.
-func Create(dir, name, format string, level int) (*Writer, error) {
+func Create(dir, name string, format Format, level int) (*Writer, error) {
 	tmp := filepath.Join(dir, TempName(name))
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
 	if err != nil {

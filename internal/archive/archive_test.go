@@ -23,7 +23,7 @@ func payload(n int) []byte {
 	return b.Bytes()[:n]
 }
 
-func writeBackup(t *testing.T, dir, name, format string, data []byte) (string, Sums) {
+func writeBackup(t *testing.T, dir, name string, format Format, data []byte) (string, Sums) {
 	t.Helper()
 	w, err := Create(dir, name, format, testLevel(format))
 	if err != nil {
@@ -45,7 +45,7 @@ func writeBackup(t *testing.T, dir, name, format string, data []byte) (string, S
 	return path, w.Sums()
 }
 
-func testLevel(format string) int {
+func testLevel(format Format) int {
 	if format == "none" {
 		return 0
 	}
@@ -55,8 +55,8 @@ func testLevel(format string) int {
 func TestRoundTripEveryFormat(t *testing.T) {
 	t.Parallel()
 	data := payload(3 << 20)
-	for _, format := range []string{"gzip", "zstd", "bzip2", "none"} {
-		t.Run(format, func(t *testing.T) {
+	for _, format := range Formats {
+		t.Run(string(format), func(t *testing.T) {
 			dir := t.TempDir()
 			path, sums := writeBackup(t, dir, "20260205_030000"+Extension(format), format, data)
 
@@ -95,7 +95,7 @@ func TestRoundTripEveryFormat(t *testing.T) {
 func TestSystemToolsReadOurFiles(t *testing.T) {
 	t.Parallel()
 	data := payload(1 << 20)
-	for format, tool := range map[string][]string{"gzip": {"gzip", "-dc"}, "bzip2": {"bzip2", "-dc"}} {
+	for format, tool := range map[Format][]string{Gzip: {"gzip", "-dc"}, Bzip2: {"bzip2", "-dc"}} {
 		if _, err := exec.LookPath(tool[0]); err != nil {
 			t.Fatalf("%s is part of every Debian install; missing: %v", tool[0], err)
 		}
@@ -110,8 +110,8 @@ func TestSystemToolsReadOurFiles(t *testing.T) {
 func TestCheckFindsCorruption(t *testing.T) {
 	t.Parallel()
 	data := payload(2 << 20)
-	for _, format := range []string{"gzip", "zstd", "bzip2", "none"} {
-		t.Run(format, func(t *testing.T) {
+	for _, format := range Formats {
+		t.Run(string(format), func(t *testing.T) {
 			path, sums := writeBackup(t, t.TempDir(), "c"+Extension(format), format, data)
 			file, _ := os.ReadFile(path)
 			file[len(file)/2] ^= 0x40
@@ -205,7 +205,7 @@ func TestWriteFileAtomic(t *testing.T) {
 
 func TestFormatOf(t *testing.T) {
 	t.Parallel()
-	for name, want := range map[string]string{"a.dump.gz": "gzip", "a.dump.zst": "zstd", "a.dump.bz2": "bzip2", "a.dump": "none"} {
+	for name, want := range map[string]Format{"a.dump.gz": Gzip, "a.dump.zst": Zstd, "a.dump.bz2": Bzip2, "a.dump": None} {
 		if got := FormatOf(name); got != want {
 			t.Errorf("%s: %s", name, got)
 		}

@@ -12,7 +12,7 @@ import (
 // bytes, decompresses all of them, checksums the result and copies it to
 // sink (pg_restore --list's stdin, say). A sink that stops reading early
 // (pg_restore needs only the head of the archive) does not stop the check.
-func Check(ctx context.Context, path, format string, sink io.Writer) (Sums, error) {
+func Check(ctx context.Context, path string, format Format, sink io.Writer) (Sums, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return Sums{}, err
@@ -29,7 +29,7 @@ func Check(ctx context.Context, path, format string, sink io.Writer) (Sums, erro
 // checksums (and no decompressed ones), so that the caller can say
 // "checksum mismatch", the diagnosis an operator acts on, rather than only
 // what the decompressor stumbled on.
-func CheckReader(ctx context.Context, f io.Reader, format string, sink io.Writer) (Sums, error) {
+func CheckReader(ctx context.Context, f io.Reader, format Format, sink io.Writer) (Sums, error) {
 	stored := newHashingWriter(io.Discard, true)
 	buffered := bufio.NewReaderSize(f, 1<<20)
 	dec, err := newDecompressor(format, io.TeeReader(buffered, stored))

@@ -592,7 +592,7 @@ func (r *run) writeManifest(path string) error {
 // failure is a warning on the row: the database itself is safe without it.
 func (r *run) dumpGlobals(ctx context.Context) {
 	name := layout.GlobalsName(r.row.Filename)
-	w, err := archive.Create(r.cfg.LocalDir, name, config.FormatGzip, 9)
+	w, err := archive.Create(r.cfg.LocalDir, name, archive.Gzip, 9)
 	if err != nil {
 		r.warn("globals (roles, tablespaces) not saved: %v", err)
 		return

@@ -128,7 +128,7 @@ func query[T any](t *testing.T, db, sql string) T {
 
 // restore loads a backup file into a new database, as an operator would:
 // decompress, then pg_restore.
-func restore(t *testing.T, path, format string) string {
+func restore(t *testing.T, path string, format archive.Format) string {
 	t.Helper()
 	ctx := context.Background()
 	plain := filepath.Join(t.TempDir(), "plain.dump")
@@ -149,10 +149,10 @@ func restore(t *testing.T, path, format string) string {
 
 func TestRoundTripEveryFormat(t *testing.T) {
 	t.Parallel()
-	for _, format := range config.Formats {
-		t.Run(format, func(t *testing.T) {
+	for _, format := range archive.Formats {
+		t.Run(string(format), func(t *testing.T) {
 			e := newEnv(t, 1)
-			e.vars["BACKUP_COMPRESSION_FORMAT"] = format
+			e.vars["BACKUP_COMPRESSION_FORMAT"] = string(format)
 			row, err := e.run(Options{})
 			if err != nil {
 				t.Fatal(err)
@@ -644,7 +644,7 @@ func TestNextAttemptRecoversAnAbandonedOne(t *testing.T) {
 	ctx := context.Background()
 	store := e.store()
 	dead := filepath.Join(e.dir, "20200101_000000.dump.gz")
-	gz, runID := "gzip", uuid.NewString()
+	gz, runID := archive.Gzip, uuid.NewString()
 	abandoned := catalog.Execution{ID: uuid.NewString(), BackupType: catalog.TypePgDump, BackupDate: time.Now().UTC().Truncate(time.Second),
 		Filename: filepath.Base(dead), FilePath: &dead, CompressionFormat: &gz, RestoreTestStatus: "not_tested",
 		TriggeredBy: "scheduled", Attempt: 2, RunID: &runID}

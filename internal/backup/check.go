@@ -41,7 +41,10 @@ func CheckFile(ctx context.Context, tools dump.Tools, dir string, row catalog.Ex
 			return []string{fmt.Sprintf("file missing: %v", statErr)}
 		}
 	}
-	format := strOr(row.CompressionFormat, archive.FormatOf(row.Filename))
+	format := archive.FormatOf(row.Filename)
+	if row.CompressionFormat != nil {
+		format = *row.CompressionFormat
+	}
 	got, counts, err := Verify(ctx, tools, path, format)
 	if err != nil {
 		// A damaged file usually fails to decompress; its checksums say

@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/mosaique/rgz-backup/internal/archive"
-	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/dump"
 )
 
@@ -78,7 +77,7 @@ func TestVerifyReadsTheArchiveToItsEnd(t *testing.T) {
 	}
 	for _, cut := range []int{raw.Len() * 6 / 10, raw.Len() - 1} {
 		short := filepath.Join(t.TempDir(), "short.dump.gz")
-		w, err := archive.Create(filepath.Dir(short), filepath.Base(short), config.FormatGzip, 1)
+		w, err := archive.Create(filepath.Dir(short), filepath.Base(short), archive.Gzip, 1)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -16,7 +16,7 @@ import (
 // `pg_restore --list` to count the table of contents, and, in the same
 // pass, to `pg_restore --file=/dev/null`, which reads every data block to
 // the end: a short or malformed archive fails here, not at a restore.
-func Verify(ctx context.Context, tools dump.Tools, path, format string) (archive.Sums, toc.Counts, error) {
+func Verify(ctx context.Context, tools dump.Tools, path string, format archive.Format) (archive.Sums, toc.Counts, error) {
 	f, err := lock.OpenForReading(path) // retention will not delete it under us
 	if err != nil {
 		return archive.Sums{}, toc.Counts{}, err
@@ -26,7 +26,7 @@ func Verify(ctx context.Context, tools dump.Tools, path, format string) (archive
 }
 
 // VerifyReader is Verify over the bytes of a backup file as r reads them.
-func VerifyReader(ctx context.Context, tools dump.Tools, r io.Reader, format string) (archive.Sums, toc.Counts, error) {
+func VerifyReader(ctx context.Context, tools dump.Tools, r io.Reader, format archive.Format) (archive.Sums, toc.Counts, error) {
 	// Both programs read straight from kernel pipes we write into; the
 	// listing stops early and swallows the rest (archive.FanOut).
 	listW, waitList, err := tools.StartListTOC(ctx)

@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/mosaique/rgz-backup/internal/archive"
 	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/dbconn"
 	"github.com/mosaique/rgz-backup/internal/toc"
@@ -90,7 +91,7 @@ type Execution struct {
 	RestoreTestStatus TestStatus `json:"restore_test_status"`
 
 	ChecksumSHA256            *string          `json:"checksum_sha256"`
-	CompressionFormat         *string          `json:"compression_format"`
+	CompressionFormat         *archive.Format  `json:"compression_format"`
 	CompressionLevel          *int             `json:"compression_level"`
 	UncompressedSizeBytes     *int64           `json:"uncompressed_size_bytes"`
 	UncompressedChecksumCRC32 *string          `json:"uncompressed_checksum_crc32"`

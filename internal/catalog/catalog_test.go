@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/mosaique/rgz-backup/internal/archive"
 	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/pgtest"
 	"github.com/mosaique/rgz-backup/internal/toc"
@@ -106,7 +107,7 @@ func TestInsertAndReadBack(t *testing.T) {
 		FilePath: ptr("/backups/20260205_030015.dump.gz"), FileSizeBytes: ptr(int64(1240000000)), ChecksumCRC32: ptr("f7e42c9f"),
 		Status: StatusSuccess, DurationSeconds: ptr(47), CreatedAt: date.Add(time.Minute),
 		RetentionUntil: &Date{time.Date(2026, 3, 7, 0, 0, 0, 0, time.UTC)}, RestoreTestStatus: "not_tested",
-		ChecksumSHA256: ptr("ab"), CompressionFormat: ptr("gzip"), CompressionLevel: ptr(9),
+		ChecksumSHA256: ptr("ab"), CompressionFormat: ptr(archive.Gzip), CompressionLevel: ptr(9),
 		UncompressedSizeBytes: ptr(int64(5800000000)), UncompressedChecksumCRC32: ptr("00000001"),
 		DatabaseName: ptr("rgz"), ServerVersion: ptr("15.20"), PgDumpVersion: ptr("pg_dump (PostgreSQL) 15.20"),
 		ObjectCounts: toc.Counts{Tables: 45, Indexes: 156}, RowCounts: map[string]int64{"public.subscribers": 487234},

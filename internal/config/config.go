@@ -13,25 +13,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mosaique/rgz-backup/internal/archive"
 	"github.com/mosaique/rgz-backup/internal/schedule"
 )
-
-// Compression formats accepted in BACKUP_COMPRESSION_FORMAT.
-const (
-	FormatGzip  = "gzip"
-	FormatZstd  = "zstd"
-	FormatBzip2 = "bzip2"
-	FormatNone  = "none"
-)
-
-// Formats lists the accepted compression formats, in the order the docs give them.
-var Formats = []string{FormatGzip, FormatZstd, FormatBzip2, FormatNone}
-
-// DefaultLevel is the compression level used when BACKUP_COMPRESSION_LEVEL
-// is unset. gzip and bzip2 follow the specification (9); zstd's was chosen by
-// measurement (docs/BENCHMARKS.md): level 1 was both faster and smaller
-// than level 3 on the MOSAÏQUE-like database.
-var DefaultLevel = map[string]int{FormatGzip: 9, FormatZstd: 1, FormatBzip2: 9, FormatNone: 0}
 
 // Database says how to reach one PostgreSQL database. The password is kept
 // apart from the URL so that the URL can go on a command line or in a log.
@@ -55,7 +39,7 @@ type Config struct {
 	MinKeep               int
 	MinFreeSpaceGB        int
 	WarningUsedPercent    int
-	CompressionFormat     string
+	CompressionFormat     archive.Format
 	CompressionLevel      int // resolved: DefaultLevel when unset
 	MinSizeMB             int
 	Timeout               time.Duration
@@ -111,7 +95,7 @@ func LoadLookup(lookup func(string) (string, bool)) (Config, error) {
 		MinKeep:               r.intRange("BACKUP_MIN_KEEP", 1, 10000),
 		MinFreeSpaceGB:        r.intRange("BACKUP_MIN_FREE_SPACE_GB", 0, 1<<20),
 		WarningUsedPercent:    r.intRange("BACKUP_WARNING_USED_PERCENT", 1, 100),
-		CompressionFormat:     r.oneOf("BACKUP_COMPRESSION_FORMAT", Formats),
+		CompressionFormat:     archive.Format(r.oneOf("BACKUP_COMPRESSION_FORMAT", formatNames())),
 		MinSizeMB:             r.intRange("BACKUP_MIN_SIZE_MB", 0, 1<<30),
 		Timeout:               time.Duration(r.intRange("BACKUP_TIMEOUT_SECONDS", 1, 7*24*3600)) * time.Second,
 		PgBinDir:              r.str("BACKUP_PG_BIN_DIR"),
@@ -132,7 +116,7 @@ func LoadLookup(lookup func(string) (string, bool)) (Config, error) {
 	if c.LocalDir == "" {
 		r.fail("BACKUP_LOCAL_DIR", "", "must be a directory path")
 	}
-	c.CompressionLevel = DefaultLevel[c.CompressionFormat]
+	c.CompressionLevel = archive.DefaultLevel[c.CompressionFormat]
 	if getenv("BACKUP_COMPRESSION_LEVEL") != "" {
 		c.CompressionLevel = r.intRange("BACKUP_COMPRESSION_LEVEL", 1, 9)
 	}
@@ -352,4 +336,12 @@ func RedactURL(raw string, originOnly bool) string {
 func HasUserInfo(raw string) bool {
 	u, err := url.Parse(raw)
 	return err == nil && u.User != nil
+}
+
+func formatNames() []string {
+	names := make([]string, len(archive.Formats))
+	for i, f := range archive.Formats {
+		names[i] = string(f)
+	}
+	return names
 }

@@ -189,7 +189,10 @@ func concerns(p *page, e catalog.Execution) {
 }
 
 func compression(e catalog.Execution) string {
-	f := deref(e.CompressionFormat, "?")
+	f := "?"
+	if e.CompressionFormat != nil {
+		f = string(*e.CompressionFormat)
+	}
 	if f == "none" || e.CompressionLevel == nil {
 		return f
 	}

@@ -168,7 +168,7 @@ func applyGlobals(ctx context.Context, tools dump.Tools, o RestoreOptions, dir s
 	defer f.Close()
 	pr, pw := io.Pipe()
 	go func() {
-		_, err := archive.CheckReader(ctx, f, config.FormatGzip, pw)
+		_, err := archive.CheckReader(ctx, f, archive.Gzip, pw)
 		pw.CloseWithError(err)
 	}()
 	stderr, err := tools.ApplySQL(ctx, o.Target, pr)
