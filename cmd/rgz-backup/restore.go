@@ -14,11 +14,11 @@ import (
 	"github.com/mosaique/rgz-backup/internal/catalog"
 	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/records"
-	"github.com/mosaique/rgz-backup/internal/restoretest"
+	"github.com/mosaique/rgz-backup/internal/restore"
 )
 
 func restoreCmd() *cobra.Command {
-	var o restoretest.RestoreOptions
+	var o restore.Options
 	var targetURL string
 	var asJSON bool
 	cmd := &cobra.Command{
@@ -69,7 +69,7 @@ docs/RESTORE.md is the step-by-step procedure.`,
 			o.Step = func(elapsed time.Duration, what string) {
 				fmt.Fprintf(os.Stderr, "[%6s] %s\n", elapsed.Round(time.Second), what)
 			}
-			res, err := restoretest.Restore(cmd.Context(), o)
+			res, err := restore.Into(cmd.Context(), o)
 			if asJSON {
 				if perr := printJSON(cmd.OutOrStdout(), res); perr != nil && err == nil {
 					err = perr

@@ -1,22 +1,17 @@
-// Package restoretest proves that a backup restores: it verifies the
-// file's checksums, restores it into a scratch database with parallel
-// pg_restore, compares the copy with what the backup recorded (tables,
-// exact row counts, objects), runs ANALYZE and amcheck over every btree
-// index, records the outcome, and drops the scratch database. The
-// disaster-recovery restore (restore.go) takes the same steps into a
-// named database, with or without the catalog.
+// Package restoretest proves that a backup restores: it chooses the
+// backup, restores it into a scratch database of its own (package
+// restore: checksums first, pg_restore, comparison with what the backup
+// recorded, ANALYZE), runs amcheck over every btree index, records the
+// outcome, and drops the scratch database.
 //
 // The decisions (which backup, what differs) are plain functions here; the
 // run in run.go does the I/O.
 package restoretest
 
 import (
-	"fmt"
-	"sort"
 	"time"
 
 	"github.com/mosaique/rgz-backup/internal/catalog"
-	"github.com/mosaique/rgz-backup/internal/toc"
 )
 
 // ScratchPrefix starts every scratch database's name; nothing else is ever
@@ -64,60 +59,4 @@ func abs(d time.Duration) time.Duration {
 		return -d
 	}
 	return d
-}
-
-// CompareRows lists how the restored copy's tables and exact row counts
-// differ from those counted in the backup's snapshot.
-func CompareRows(recorded, restored map[string]int64) []string {
-	var out []string
-	for _, table := range sortedKeys(recorded) {
-		got, ok := restored[table]
-		switch {
-		case !ok:
-			out = append(out, fmt.Sprintf("table %s is missing from the restored copy", table))
-		case got != recorded[table]:
-			out = append(out, fmt.Sprintf("table %s has %d rows, the backup's snapshot had %d", table, got, recorded[table]))
-		}
-	}
-	for _, table := range sortedKeys(restored) {
-		if _, ok := recorded[table]; !ok {
-			out = append(out, fmt.Sprintf("table %s is in the restored copy but not in the backup's counts", table))
-		}
-	}
-	return out
-}
-
-// CompareObjects lists how the restored copy's schema objects (counted
-// from a schema-only dump of it) differ from the archive's.
-func CompareObjects(recorded, restored toc.Counts) []string {
-	var out []string
-	for _, c := range []struct {
-		what      string
-		want, got int
-	}{
-		{"schemas", recorded.Schemas, restored.Schemas},
-		{"tables", recorded.Tables, restored.Tables},
-		{"indexes", recorded.Indexes, restored.Indexes},
-		{"constraints", recorded.Constraints, restored.Constraints},
-		{"foreign keys", recorded.ForeignKeys, restored.ForeignKeys},
-		{"triggers", recorded.Triggers, restored.Triggers},
-		{"sequences", recorded.Sequences, restored.Sequences},
-		{"functions", recorded.Functions, restored.Functions},
-		{"views", recorded.Views, restored.Views},
-		{"materialized views", recorded.MaterializedViews, restored.MaterializedViews},
-	} {
-		if c.want != c.got {
-			out = append(out, fmt.Sprintf("%d %s in the restored copy, %d in the backup", c.got, c.what, c.want))
-		}
-	}
-	return out
-}
-
-func sortedKeys(m map[string]int64) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

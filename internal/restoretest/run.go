@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -15,19 +14,15 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
-	"github.com/mosaique/rgz-backup/internal/archive"
-	"github.com/mosaique/rgz-backup/internal/backup"
 	"github.com/mosaique/rgz-backup/internal/catalog"
 	"github.com/mosaique/rgz-backup/internal/clock"
 	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/dbconn"
 	"github.com/mosaique/rgz-backup/internal/disk"
-	"github.com/mosaique/rgz-backup/internal/dump"
 	"github.com/mosaique/rgz-backup/internal/layout"
 	"github.com/mosaique/rgz-backup/internal/records"
 	"github.com/mosaique/rgz-backup/internal/report"
-	"github.com/mosaique/rgz-backup/internal/storage"
-	"github.com/mosaique/rgz-backup/internal/toc"
+	"github.com/mosaique/rgz-backup/internal/restore"
 )
 
 // Options of one restore test.
@@ -43,19 +38,9 @@ type Options struct {
 	// the tests damage the copy here to prove the comparison sees it.
 	AfterRestore func(ctx context.Context, scratch config.Database) error
 	// FreeBytes says how much room the backup directory has for the
-	// decompressed archive (RoomToDecompress); default: its file system's
-	// free space.
+	// decompressed archive (restore.RoomToDecompress); default: its file
+	// system's free space.
 	FreeBytes func(dir string) (uint64, error)
-}
-
-// RoomToDecompress says whether free bytes hold a decompressed archive of
-// raw bytes with a margin (10 % and 1 GiB), for a parallel restore from a
-// file; without, the archive streams into a single-job pg_restore.
-func RoomToDecompress(free, raw uint64) bool { return free >= raw+raw/10+(1<<30) }
-
-func freeBytes(dir string) (uint64, error) {
-	usage, err := disk.UsageOf(dir)
-	return usage.Free, err
 }
 
 // ErrNoBackup means there is no good backup to test.
@@ -103,7 +88,7 @@ func Run(ctx context.Context, store *catalog.Store, o Options) (catalog.RestoreT
 	timeout := time.Duration(o.Config.RestoreTest.Timeout) * time.Second
 	testCtx, cancel := context.WithTimeoutCause(ctx, timeout, fmt.Errorf("timeout after %ds", o.Config.RestoreTest.Timeout))
 	defer cancel()
-	t := &test{o: o, row: row, scratch: scratch, log: log, tools: dump.Tools{BinDir: o.Config.PgBinDir}}
+	t := &test{Job: &restore.Job{Config: o.Config, Row: row, Database: scratch, Log: log, FreeBytes: o.FreeBytes}, o: o, scratch: scratch}
 	mismatches, err := t.run(testCtx)
 	if cause := context.Cause(testCtx); err != nil && cause != nil && !strings.Contains(err.Error(), cause.Error()) {
 		err = fmt.Errorf("%w: %w", cause, err)
@@ -112,8 +97,8 @@ func Run(ctx context.Context, store *catalog.Store, o Options) (catalog.RestoreT
 	end := o.Clock.Now().UTC().Truncate(time.Microsecond)
 	secs := int(end.Sub(started).Round(time.Second).Seconds())
 	rt.FinishedAt, rt.DurationSeconds, rt.Mismatches = &end, &secs, mismatches
-	if t.mode != "" {
-		rt.RestoreMode = &t.mode
+	if t.Mode != "" {
+		rt.RestoreMode = &t.Mode
 	}
 	rt.Status = catalog.TestSuccess
 	switch {
@@ -139,7 +124,7 @@ func Run(ctx context.Context, store *catalog.Store, o Options) (catalog.RestoreT
 	if werr := layout.RecordTestBeside(dumpPath, rt); werr != nil {
 		log.Warn("the restore test's outcome could not be kept beside the backup", "error", werr)
 	}
-	log.Info("restore test finished", "status", rt.Status, "seconds", secs, "mode", t.mode, "mismatches", len(mismatches))
+	log.Info("restore test finished", "status", rt.Status, "seconds", secs, "mode", t.Mode, "mismatches", len(mismatches))
 	return rt, err
 }
 
@@ -167,26 +152,23 @@ func pick(ctx context.Context, from records.Reader, o Options) (catalog.Executio
 	return row, nil
 }
 
-// test is the state of one run.
+// test is the state of one run: a restore job into its scratch database.
 type test struct {
+	*restore.Job
 	o       Options
-	row     catalog.Execution
 	scratch string
-	log     *slog.Logger
-	tools   dump.Tools
-	mode    string // how the archive reached pg_restore
 }
 
 func (t *test) run(ctx context.Context) (mismatches []string, err error) {
 	cfg := t.o.Config
-	path, cleanup, err := t.localFile(ctx)
+	path, cleanup, err := t.LocalFile(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer cleanup()
 
 	// 1. Checksums first: a damaged file is never restored.
-	plain, removePlain, err := t.verify(ctx, path)
+	plain, removePlain, err := t.Verify(ctx, path)
 	if err != nil {
 		return nil, err
 	}
@@ -206,17 +188,17 @@ func (t *test) run(ctx context.Context) (mismatches []string, err error) {
 			dropCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 			defer cancel()
 			if derr := dropScratch(dropCtx, target, t.scratch); derr != nil {
-				t.log.Error("scratch database not dropped", "error", derr)
+				t.Log.Error("scratch database not dropped", "error", derr)
 				err = errors.Join(err, derr)
 			}
 		}()
 	}
 
 	// 3. Restore.
-	if err := t.restoreFrom(ctx, path, plain, scratchDB, max(2, runtime.NumCPU()), func(string) {}); err != nil {
-		return nil, fmt.Errorf("restore into %s (%s): %w", t.scratch, t.mode, err)
+	if err := t.RestoreFrom(ctx, path, plain, scratchDB, max(2, runtime.NumCPU()), func(string) {}); err != nil {
+		return nil, fmt.Errorf("restore into %s (%s): %w", t.scratch, t.Mode, err)
 	}
-	t.log.Info("restored", "mode", t.mode)
+	t.Log.Info("restored", "mode", t.Mode)
 	if t.o.AfterRestore != nil {
 		if err := t.o.AfterRestore(ctx, scratchDB); err != nil {
 			return nil, err
@@ -224,7 +206,7 @@ func (t *test) run(ctx context.Context) (mismatches []string, err error) {
 	}
 
 	// 4. Compare, then check the copy's health.
-	mismatches, conn, err := t.compare(ctx, scratchDB, "rgz-backup restore test")
+	mismatches, conn, err := t.Compare(ctx, scratchDB, "rgz-backup restore test")
 	if err != nil {
 		return mismatches, err
 	}
@@ -236,152 +218,10 @@ func (t *test) run(ctx context.Context) (mismatches []string, err error) {
 	return append(mismatches, corrupt...), nil
 }
 
-// restoreFrom restores the backup into db: with parallel pg_restore jobs
-// from the decompressed file plain when there is one, else streamed from
-// the compressed file at path into a single-job pg_restore. started is
-// told the mode first.
-func (t *test) restoreFrom(ctx context.Context, path, plain string, db config.Database, jobs int, started func(mode string), extra ...string) error {
-	if plain == "" {
-		started(t.mode)
-		return t.streamRestore(ctx, path, db)
-	}
-	t.mode = fmt.Sprintf("parallel pg_restore -j %d from a decompressed temporary file", jobs)
-	started(t.mode)
-	return t.tools.Restore(ctx, db, plain, jobs, extra...)
-}
-
-// compare counts the restored copy's objects and rows against what the
-// backup recorded, then ANALYZEs the copy. It returns the differences and
-// the connection to the copy, which the caller closes (nil on error).
-func (t *test) compare(ctx context.Context, db config.Database, appName string) ([]string, *pgx.Conn, error) {
-	objects, err := t.countObjects(ctx, db)
-	if err != nil {
-		return nil, nil, err
-	}
-	mismatches := CompareObjects(t.row.ObjectCounts, objects)
-	conn, err := dbconn.Connect(ctx, db, appName)
-	if err != nil {
-		return mismatches, nil, fmt.Errorf("connect to %s: %w", t.scratch, err)
-	}
-	rows, err := backup.CountRows(ctx, conn)
-	if err == nil {
-		mismatches = append(mismatches, CompareRows(t.row.RowCounts, rows)...)
-		if _, err = conn.Exec(ctx, "ANALYZE"); err != nil {
-			err = fmt.Errorf("ANALYZE: %w", err)
-		}
-	}
-	if err != nil {
-		conn.Close(context.WithoutCancel(ctx))
-		return mismatches, nil, err
-	}
-	return mismatches, conn, nil
-}
-
-// localFile is the backup's file on disk, fetched from S3 when it is gone.
-func (t *test) localFile(ctx context.Context) (string, func(), error) {
-	cfg := t.o.Config
-	path := filepath.Join(cfg.LocalDir, t.row.Filename)
-	if t.row.FilePath != nil {
-		path = *t.row.FilePath
-	}
-	if _, err := os.Stat(path); err == nil && t.row.DeletedAt == nil {
-		return path, func() {}, nil
-	}
-	var s3 *storage.S3
-	if cfg.S3.Enabled {
-		var err error
-		if s3, err = storage.NewS3(cfg.S3); err != nil {
-			return "", nil, err
-		}
-	}
-	fetched, err := backup.FetchFromS3(ctx, s3, cfg.LocalDir, t.row)
-	if err != nil {
-		return "", nil, fmt.Errorf("%s is not on local disk and its S3 copy cannot be read: %w", t.row.Filename, err)
-	}
-	if fetched == "" {
-		return "", nil, fmt.Errorf("%s is not on local disk and has no S3 copy", t.row.Filename)
-	}
-	t.log.Info("fetched from S3", "path", fetched)
-	return fetched, func() { os.Remove(fetched) }, nil
-}
-
-// verify checks the file against its recorded checksums. With room in the
-// backup directory for the decompressed archive, it decompresses into a
-// temporary file in the same pass (parallel pg_restore needs a seekable
-// file) and returns its path; without, it returns "" and the restore will
-// stream.
-func (t *test) verify(ctx context.Context, path string) (string, func(), error) {
-	row := t.row
-	format := archive.FormatOf(row.Filename)
-	if row.CompressionFormat != nil {
-		format = *row.CompressionFormat
-	}
-	var raw uint64
-	if row.UncompressedSizeBytes != nil {
-		raw = uint64(*row.UncompressedSizeBytes)
-	}
-	measure := t.o.FreeBytes
-	if measure == nil {
-		measure = freeBytes
-	}
-	free, err := measure(t.o.Config.LocalDir)
-	if err != nil || !RoomToDecompress(free, raw) {
-		t.mode = fmt.Sprintf("streamed into a single-job pg_restore: %s has no room for the %d decompressed bytes", t.o.Config.LocalDir, raw)
-		if problems := backup.CheckFile(ctx, t.tools, t.o.Config.LocalDir, withPath(row, path), nil); len(problems) > 0 {
-			return "", nil, damaged(problems)
-		}
-		return "", func() {}, nil
-	}
-	tmp, err := os.CreateTemp(t.o.Config.LocalDir, archive.TempName("restore-"))
-	if err != nil {
-		return "", nil, err
-	}
-	remove := func() { tmp.Close(); os.Remove(tmp.Name()) }
-	got, err := archive.Check(ctx, path, format, tmp)
-	problems := archive.Compare(backup.ExpectedSums(row), got)
-	if err != nil {
-		problems = append(archive.CompareStored(backup.ExpectedSums(row), got), err.Error())
-	}
-	if len(problems) > 0 {
-		remove()
-		return "", nil, damaged(problems)
-	}
-	if err := tmp.Close(); err != nil {
-		remove()
-		return "", nil, err
-	}
-	return tmp.Name(), remove, nil
-}
-
-func damaged(problems []string) error {
-	return fmt.Errorf("the file does not match its recorded checksums, nothing was restored: %s", strings.Join(problems, "; "))
-}
-
-func withPath(row catalog.Execution, path string) catalog.Execution {
-	row.FilePath, row.DeletedAt = &path, nil
-	return row
-}
-
-// streamRestore decompresses the file straight into pg_restore's stdin.
-func (t *test) streamRestore(ctx context.Context, path string, db config.Database) error {
-	format := archive.FormatOf(t.row.Filename)
-	if t.row.CompressionFormat != nil {
-		format = *t.row.CompressionFormat
-	}
-	pr, pw := io.Pipe()
-	go func() {
-		_, err := archive.Check(ctx, path, format, pw)
-		pw.CloseWithError(err)
-	}()
-	err := t.tools.RestoreStream(ctx, db, pr)
-	pr.CloseWithError(io.ErrClosedPipe)
-	return err
-}
-
 // checkTargetRoom compares the target's free space, when its data
 // directory is visible from here, with the uncompressed size.
 func (t *test) checkTargetRoom(ctx context.Context, target config.Database) error {
-	if t.row.UncompressedSizeBytes == nil {
+	if t.Row.UncompressedSizeBytes == nil {
 		return nil
 	}
 	conn, err := dbconn.Connect(ctx, target, "rgz-backup restore test")
@@ -391,15 +231,15 @@ func (t *test) checkTargetRoom(ctx context.Context, target config.Database) erro
 	defer conn.Close(context.WithoutCancel(ctx))
 	var dataDir string
 	if err := conn.QueryRow(ctx, "SELECT current_setting('data_directory')").Scan(&dataDir); err != nil {
-		t.log.Info("free space of the target not checked: its data directory is not readable by this role")
+		t.Log.Info("free space of the target not checked: its data directory is not readable by this role")
 		return nil
 	}
 	usage, err := disk.UsageOf(dataDir)
 	if err != nil {
-		t.log.Info("free space of the target not checked: its data directory is on another host", "data_directory", dataDir)
+		t.Log.Info("free space of the target not checked: its data directory is on another host", "data_directory", dataDir)
 		return nil
 	}
-	return RoomProblem(usage.Free, uint64(*t.row.UncompressedSizeBytes), dataDir)
+	return RoomProblem(usage.Free, uint64(*t.Row.UncompressedSizeBytes), dataDir)
 }
 
 // RoomProblem says what a server lacks to restore a copy of about need
@@ -410,21 +250,6 @@ func RoomProblem(free, need uint64, dataDir string) error {
 	}
 	return fmt.Errorf("the restore-test server has %s free in %s, the restored copy needs about %s (the uncompressed size): free %s there or set BACKUP_RESTORE_TEST_DATABASE_URL to another server",
 		report.Bytes(int64(free)), dataDir, report.Bytes(int64(need)), report.Bytes(int64(need-free)))
-}
-
-func (t *test) countObjects(ctx context.Context, db config.Database) (toc.Counts, error) {
-	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(t.tools.DumpSchema(ctx, db, pw)) }()
-	listing, err := t.tools.ListTOC(ctx, pr)
-	pr.CloseWithError(io.ErrClosedPipe)
-	if err != nil {
-		return toc.Counts{}, fmt.Errorf("list the restored copy's objects: %w", err)
-	}
-	entries, err := toc.Parse(listing)
-	if err != nil {
-		return toc.Counts{}, err
-	}
-	return toc.Count(entries), nil
 }
 
 // createScratch creates the scratch database, refusing a name that exists:

@@ -1,4 +1,4 @@
-package restoretest
+package restore
 
 import (
 	"context"
@@ -20,8 +20,8 @@ import (
 	"github.com/mosaique/rgz-backup/internal/dump"
 )
 
-// RestoreOptions of a disaster-recovery restore.
-type RestoreOptions struct {
+// Options of a disaster-recovery restore.
+type Options struct {
 	Config      config.Config
 	Row         catalog.Execution // from the catalog, or from the file's manifest
 	Target      config.Database   // the server (any database on it)
@@ -35,8 +35,8 @@ type RestoreOptions struct {
 	Log  *slog.Logger
 }
 
-// Restored is what a restore did and found.
-type Restored struct {
+// Result is what a restore did and found.
+type Result struct {
 	Database   string        `json:"database"`
 	Mode       string        `json:"restore_mode"`
 	Elapsed    time.Duration `json:"-"`
@@ -48,11 +48,11 @@ type Restored struct {
 // ErrNotEmpty means the target database already holds tables.
 var ErrNotEmpty = errors.New("the target database is not empty")
 
-// Restore restores a backup into a named database for disaster recovery:
+// Into restores a backup into a named database for disaster recovery:
 // checksums first, optionally the globals, then pg_restore, then the same
 // comparison as the restore test. It needs no catalog: the row may come
 // from the file's manifest.
-func Restore(ctx context.Context, o RestoreOptions) (Restored, error) {
+func Into(ctx context.Context, o Options) (Result, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
@@ -62,18 +62,18 @@ func Restore(ctx context.Context, o RestoreOptions) (Restored, error) {
 			o.Step(time.Since(began), what)
 		}
 	}
-	res := Restored{Database: o.TargetDB}
-	t := &test{o: Options{Config: o.Config}, row: o.Row, scratch: o.TargetDB, log: o.Log, tools: dump.Tools{BinDir: o.Config.PgBinDir}}
+	res := Result{Database: o.TargetDB}
+	j := &Job{Config: o.Config, Row: o.Row, Database: o.TargetDB, Log: o.Log}
 	db := o.Target.WithDatabase(o.TargetDB)
 
 	step("locating " + o.Row.Filename)
-	path, cleanup, err := t.localFile(ctx)
+	path, cleanup, err := j.LocalFile(ctx)
 	if err != nil {
 		return res, err
 	}
 	defer cleanup()
 	step("verifying checksums (CRC32, SHA-256) and decompressing")
-	plain, removePlain, err := t.verify(ctx, path)
+	plain, removePlain, err := j.Verify(ctx, path)
 	if err != nil {
 		return res, err
 	}
@@ -84,7 +84,7 @@ func Restore(ctx context.Context, o RestoreOptions) (Restored, error) {
 	}
 	if o.WithGlobals {
 		step("applying the globals (roles, tablespaces)")
-		warnings, err := applyGlobals(ctx, t.tools, o, filepath.Dir(path))
+		warnings, err := applyGlobals(ctx, j.tools(), o, filepath.Dir(path))
 		if err != nil {
 			return res, err
 		}
@@ -95,14 +95,14 @@ func Restore(ctx context.Context, o RestoreOptions) (Restored, error) {
 	if o.Clean {
 		extra = append(extra, "--clean", "--if-exists")
 	}
-	err = t.restoreFrom(ctx, path, plain, db, max(o.Jobs, 1), func(mode string) { step("restoring: " + mode) }, extra...)
-	res.Mode = t.mode
+	err = j.RestoreFrom(ctx, path, plain, db, max(o.Jobs, 1), func(mode string) { step("restoring: " + mode) }, extra...)
+	res.Mode = j.Mode
 	if err != nil {
 		return res, fmt.Errorf("restore into %s: %w", o.TargetDB, err)
 	}
 
 	step("comparing with what the backup recorded, then ANALYZE")
-	mismatches, conn, err := t.compare(ctx, db, "rgz-backup restore")
+	mismatches, conn, err := j.Compare(ctx, db, "rgz-backup restore")
 	res.Mismatches = mismatches
 	if err != nil {
 		return res, err
@@ -119,7 +119,7 @@ func Restore(ctx context.Context, o RestoreOptions) (Restored, error) {
 
 // prepareTarget creates the database (--create) or makes sure that an
 // existing one holds no tables, unless --clean allows replacing them.
-func prepareTarget(ctx context.Context, o RestoreOptions, db config.Database) error {
+func prepareTarget(ctx context.Context, o Options, db config.Database) error {
 	admin, err := dbconn.Connect(ctx, o.Target, "rgz-backup restore")
 	if err != nil {
 		return fmt.Errorf("connect to the target server: %w", err)
@@ -157,7 +157,7 @@ func prepareTarget(ctx context.Context, o RestoreOptions, db config.Database) er
 // applyGlobals runs the globals sidecar through psql on the target server.
 // Errors there (a role that exists) are warnings: the database restore
 // needs the roles to exist, not to be new.
-func applyGlobals(ctx context.Context, tools dump.Tools, o RestoreOptions, dir string) ([]string, error) {
+func applyGlobals(ctx context.Context, tools dump.Tools, o Options, dir string) ([]string, error) {
 	if o.Row.GlobalsFilename == nil {
 		return nil, fmt.Errorf("--with-globals: backup %s has no globals file", o.Row.Filename)
 	}

@@ -1,0 +1,216 @@
+// Package restore brings a backup back into a database. The file is found
+// (on local disk, or fetched from S3), checked against its recorded
+// checksums before anything is restored (and decompressed in the same pass
+// when the backup directory has room, for a parallel pg_restore; else it
+// streams into a single-job one), restored, and compared with what the
+// backup recorded: schema objects, and exact row counts from the backup's
+// snapshot, then ANALYZE. Into is the disaster-recovery restore into a
+// named database, with or without the catalog; the weekly restore test
+// (package restoretest) runs a Job into a scratch database and adds its
+// own checks.
+package restore
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/mosaique/rgz-backup/internal/archive"
+	"github.com/mosaique/rgz-backup/internal/backup"
+	"github.com/mosaique/rgz-backup/internal/catalog"
+	"github.com/mosaique/rgz-backup/internal/config"
+	"github.com/mosaique/rgz-backup/internal/dbconn"
+	"github.com/mosaique/rgz-backup/internal/disk"
+	"github.com/mosaique/rgz-backup/internal/dump"
+	"github.com/mosaique/rgz-backup/internal/storage"
+	"github.com/mosaique/rgz-backup/internal/toc"
+)
+
+// Job is one backup on its way into one database.
+type Job struct {
+	Config   config.Config
+	Row      catalog.Execution // from the catalog, or from the file's manifest
+	Database string            // the database it goes into, for messages
+	Log      *slog.Logger
+	// FreeBytes says how much room the backup directory has for the
+	// decompressed archive (RoomToDecompress); default: its file system's
+	// free space.
+	FreeBytes func(dir string) (uint64, error)
+	// Mode says how the archive reached pg_restore, once it has.
+	Mode string
+}
+
+func (j *Job) tools() dump.Tools { return dump.Tools{BinDir: j.Config.PgBinDir} }
+
+// RoomToDecompress says whether free bytes hold a decompressed archive of
+// raw bytes with a margin (10 % and 1 GiB), for a parallel restore from a
+// file; without, the archive streams into a single-job pg_restore.
+func RoomToDecompress(free, raw uint64) bool { return free >= raw+raw/10+(1<<30) }
+
+func freeBytes(dir string) (uint64, error) {
+	usage, err := disk.UsageOf(dir)
+	return usage.Free, err
+}
+
+// RestoreFrom restores the backup into db: with parallel pg_restore jobs
+// from the decompressed file plain when there is one, else streamed from
+// the compressed file at path into a single-job pg_restore. started is
+// told the mode first.
+func (j *Job) RestoreFrom(ctx context.Context, path, plain string, db config.Database, jobs int, started func(mode string), extra ...string) error {
+	if plain == "" {
+		started(j.Mode)
+		return j.streamRestore(ctx, path, db)
+	}
+	j.Mode = fmt.Sprintf("parallel pg_restore -j %d from a decompressed temporary file", jobs)
+	started(j.Mode)
+	return j.tools().Restore(ctx, db, plain, jobs, extra...)
+}
+
+// Compare counts the restored copy's objects and rows against what the
+// backup recorded, then ANALYZEs the copy. It returns the differences and
+// the connection to the copy, which the caller closes (nil on error).
+func (j *Job) Compare(ctx context.Context, db config.Database, appName string) ([]string, *pgx.Conn, error) {
+	objects, err := j.countObjects(ctx, db)
+	if err != nil {
+		return nil, nil, err
+	}
+	mismatches := CompareObjects(j.Row.ObjectCounts, objects)
+	conn, err := dbconn.Connect(ctx, db, appName)
+	if err != nil {
+		return mismatches, nil, fmt.Errorf("connect to %s: %w", j.Database, err)
+	}
+	rows, err := backup.CountRows(ctx, conn)
+	if err == nil {
+		mismatches = append(mismatches, CompareRows(j.Row.RowCounts, rows)...)
+		if _, err = conn.Exec(ctx, "ANALYZE"); err != nil {
+			err = fmt.Errorf("ANALYZE: %w", err)
+		}
+	}
+	if err != nil {
+		conn.Close(context.WithoutCancel(ctx))
+		return mismatches, nil, err
+	}
+	return mismatches, conn, nil
+}
+
+// LocalFile is the backup's file on disk, fetched from S3 when it is gone.
+func (j *Job) LocalFile(ctx context.Context) (string, func(), error) {
+	cfg := j.Config
+	path := filepath.Join(cfg.LocalDir, j.Row.Filename)
+	if j.Row.FilePath != nil {
+		path = *j.Row.FilePath
+	}
+	if _, err := os.Stat(path); err == nil && j.Row.DeletedAt == nil {
+		return path, func() {}, nil
+	}
+	var s3 *storage.S3
+	if cfg.S3.Enabled {
+		var err error
+		if s3, err = storage.NewS3(cfg.S3); err != nil {
+			return "", nil, err
+		}
+	}
+	fetched, err := backup.FetchFromS3(ctx, s3, cfg.LocalDir, j.Row)
+	if err != nil {
+		return "", nil, fmt.Errorf("%s is not on local disk and its S3 copy cannot be read: %w", j.Row.Filename, err)
+	}
+	if fetched == "" {
+		return "", nil, fmt.Errorf("%s is not on local disk and has no S3 copy", j.Row.Filename)
+	}
+	j.Log.Info("fetched from S3", "path", fetched)
+	return fetched, func() { os.Remove(fetched) }, nil
+}
+
+// Verify checks the file against its recorded checksums. With room in the
+// backup directory for the decompressed archive, it decompresses into a
+// temporary file in the same pass (parallel pg_restore needs a seekable
+// file) and returns its path; without, it returns "" and the restore will
+// stream.
+func (j *Job) Verify(ctx context.Context, path string) (string, func(), error) {
+	row := j.Row
+	format := archive.FormatOf(row.Filename)
+	if row.CompressionFormat != nil {
+		format = *row.CompressionFormat
+	}
+	var raw uint64
+	if row.UncompressedSizeBytes != nil {
+		raw = uint64(*row.UncompressedSizeBytes)
+	}
+	measure := j.FreeBytes
+	if measure == nil {
+		measure = freeBytes
+	}
+	free, err := measure(j.Config.LocalDir)
+	if err != nil || !RoomToDecompress(free, raw) {
+		j.Mode = fmt.Sprintf("streamed into a single-job pg_restore: %s has no room for the %d decompressed bytes", j.Config.LocalDir, raw)
+		if problems := backup.CheckFile(ctx, j.tools(), j.Config.LocalDir, withPath(row, path), nil); len(problems) > 0 {
+			return "", nil, damaged(problems)
+		}
+		return "", func() {}, nil
+	}
+	tmp, err := os.CreateTemp(j.Config.LocalDir, archive.TempName("restore-"))
+	if err != nil {
+		return "", nil, err
+	}
+	remove := func() { tmp.Close(); os.Remove(tmp.Name()) }
+	got, err := archive.Check(ctx, path, format, tmp)
+	problems := archive.Compare(backup.ExpectedSums(row), got)
+	if err != nil {
+		problems = append(archive.CompareStored(backup.ExpectedSums(row), got), err.Error())
+	}
+	if len(problems) > 0 {
+		remove()
+		return "", nil, damaged(problems)
+	}
+	if err := tmp.Close(); err != nil {
+		remove()
+		return "", nil, err
+	}
+	return tmp.Name(), remove, nil
+}
+
+func damaged(problems []string) error {
+	return fmt.Errorf("the file does not match its recorded checksums, nothing was restored: %s", strings.Join(problems, "; "))
+}
+
+func withPath(row catalog.Execution, path string) catalog.Execution {
+	row.FilePath, row.DeletedAt = &path, nil
+	return row
+}
+
+// streamRestore decompresses the file straight into pg_restore's stdin.
+func (j *Job) streamRestore(ctx context.Context, path string, db config.Database) error {
+	format := archive.FormatOf(j.Row.Filename)
+	if j.Row.CompressionFormat != nil {
+		format = *j.Row.CompressionFormat
+	}
+	pr, pw := io.Pipe()
+	go func() {
+		_, err := archive.Check(ctx, path, format, pw)
+		pw.CloseWithError(err)
+	}()
+	err := j.tools().RestoreStream(ctx, db, pr)
+	pr.CloseWithError(io.ErrClosedPipe)
+	return err
+}
+
+func (j *Job) countObjects(ctx context.Context, db config.Database) (toc.Counts, error) {
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(j.tools().DumpSchema(ctx, db, pw)) }()
+	listing, err := j.tools().ListTOC(ctx, pr)
+	pr.CloseWithError(io.ErrClosedPipe)
+	if err != nil {
+		return toc.Counts{}, fmt.Errorf("list the restored copy's objects: %w", err)
+	}
+	entries, err := toc.Parse(listing)
+	if err != nil {
+		return toc.Counts{}, err
+	}
+	return toc.Count(entries), nil
+}
