@@ -16,6 +16,7 @@ import (
 
 	"github.com/mosaique/rgz-backup/internal/catalog"
 	"github.com/mosaique/rgz-backup/internal/config"
+	fx "github.com/mosaique/rgz-backup/internal/fixture"
 	"github.com/mosaique/rgz-backup/internal/jobs"
 	"github.com/mosaique/rgz-backup/internal/pgtest"
 )
@@ -41,15 +42,7 @@ func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	db := config.Database{URL: cluster.URL(cluster.NewDatabase(t))}
-	pool, err := catalog.OpenPool(ctx, db, "api test", 4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	store := catalog.NewStore(pool)
-	t.Cleanup(store.Close)
-	if _, err := store.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	pool, store := fx.OpenCatalog(t, db)
 	queue, err := jobs.NewInserter(pool)
 	if err != nil {
 		t.Fatal(err)

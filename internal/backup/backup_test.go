@@ -23,6 +23,7 @@ import (
 	"github.com/mosaique/rgz-backup/internal/clock"
 	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/dump"
+	"github.com/mosaique/rgz-backup/internal/fixture"
 	"github.com/mosaique/rgz-backup/internal/layout"
 	"github.com/mosaique/rgz-backup/internal/lock"
 	"github.com/mosaique/rgz-backup/internal/pgtest"
@@ -33,42 +34,16 @@ var cluster *pgtest.Cluster
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m, &cluster)) }
 
-// env is a test's environment: a sample database, its own catalog
-// database and backup directory, and settings small enough for test data.
+// env is a test's environment (fixture.Env: a sample database, its own
+// catalog database and backup directory).
 type env struct {
-	t       *testing.T
-	srcDB   string
-	vars    map[string]string
-	dir     string
-	catalog string
+	*fixture.Env
+	t *testing.T
 }
 
-func newEnv(t *testing.T, scale int) *env {
-	t.Helper()
-	e := &env{t: t, srcDB: cluster.NewDatabase(t), catalog: cluster.NewDatabase(t), dir: t.TempDir()}
-	if scale > 0 {
-		if err := sample.Load(context.Background(), cluster.URL(e.srcDB), scale); err != nil {
-			t.Fatal(err)
-		}
-	}
-	e.vars = map[string]string{
-		"BACKUP_DATABASE_URL":         cluster.URL(e.srcDB),
-		"BACKUP_CATALOG_DATABASE_URL": cluster.URL(e.catalog),
-		"BACKUP_LOCAL_DIR":            e.dir,
-		"BACKUP_MIN_SIZE_MB":          "0",
-		"BACKUP_MIN_FREE_SPACE_GB":    "0",
-	}
-	return e
-}
+func newEnv(t *testing.T, scale int) *env { return &env{Env: fixture.New(t, cluster, scale), t: t} }
 
-func (e *env) config() config.Config {
-	e.t.Helper()
-	c, err := config.Load(func(k string) string { return e.vars[k] })
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return c
-}
+func (e *env) config() config.Config { return e.Config(e.t) }
 
 func (e *env) run(opts Options) (catalog.Execution, error) {
 	opts.Config = e.config()
@@ -87,7 +62,7 @@ func (e *env) good() catalog.Execution {
 
 // files lists the backup directory, without the lock file.
 func (e *env) files() []string {
-	entries, _ := os.ReadDir(e.dir)
+	entries, _ := os.ReadDir(e.Dir)
 	var names []string
 	for _, en := range entries {
 		if en.Name() != lock.FileName {
@@ -99,7 +74,7 @@ func (e *env) files() []string {
 
 func (e *env) catalogRows() []catalog.Execution {
 	e.t.Helper()
-	s, err := catalog.Open(context.Background(), config.Database{URL: cluster.URL(e.catalog)})
+	s, err := catalog.Open(context.Background(), config.Database{URL: cluster.URL(e.Catalog)})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -152,7 +127,7 @@ func TestRoundTripEveryFormat(t *testing.T) {
 	for _, format := range archive.Formats {
 		t.Run(string(format), func(t *testing.T) {
 			e := newEnv(t, 1)
-			e.vars["BACKUP_COMPRESSION_FORMAT"] = string(format)
+			e.Vars["BACKUP_COMPRESSION_FORMAT"] = string(format)
 			row, err := e.run(Options{})
 			if err != nil {
 				t.Fatal(err)
@@ -160,7 +135,7 @@ func TestRoundTripEveryFormat(t *testing.T) {
 			if row.Status != "success" || row.Suspect || len(row.Warnings) != 0 {
 				t.Fatalf("row: status %s suspect %v warnings %v", row.Status, row.Suspect, row.Warnings)
 			}
-			if !strings.HasSuffix(row.Filename, archive.Extension(format)) || *row.FilePath != filepath.Join(e.dir, row.Filename) {
+			if !strings.HasSuffix(row.Filename, archive.Extension(format)) || *row.FilePath != filepath.Join(e.Dir, row.Filename) {
 				t.Fatalf("file %s at %s", row.Filename, *row.FilePath)
 			}
 			want := []string{row.Filename, row.Filename + ".manifest.json", row.Filename + ".sha256", *row.GlobalsFilename}
@@ -185,7 +160,7 @@ func TestRoundTripEveryFormat(t *testing.T) {
 					t.Errorf("%s: restored %d rows, snapshot counted %d", table, got, n)
 				}
 			}
-			if a, b := cluster.SchemaOnly(t, e.srcDB), cluster.SchemaOnly(t, target); a != b {
+			if a, b := cluster.SchemaOnly(t, e.Source), cluster.SchemaOnly(t, target); a != b {
 				t.Errorf("schema differs after restore (%d vs %d bytes)", len(a), len(b))
 			}
 			if v := query[int64](t, target, "SELECT last_value FROM billing.invoice_number_seq"); v != 987654 {
@@ -204,7 +179,7 @@ func TestRoundTripEveryFormat(t *testing.T) {
 
 			// The sidecars: sha256sum -c accepts ours; the manifest is the row.
 			cmd := exec.Command("sha256sum", "-c", row.Filename+".sha256")
-			cmd.Dir = e.dir
+			cmd.Dir = e.Dir
 			if out, err := cmd.CombinedOutput(); err != nil {
 				t.Fatalf("sha256sum -c: %v %s", err, out)
 			}
@@ -223,7 +198,7 @@ func TestRoundTripEveryFormat(t *testing.T) {
 			if age := time.Since(rows[0].CreatedAt); age < 0 || age > time.Minute {
 				t.Fatalf("created_at %s", rows[0].CreatedAt)
 			}
-			globals, _ := os.ReadFile(filepath.Join(e.dir, *row.GlobalsFilename))
+			globals, _ := os.ReadFile(filepath.Join(e.Dir, *row.GlobalsFilename))
 			if len(globals) == 0 {
 				t.Fatal("empty globals file")
 			}
@@ -247,7 +222,7 @@ func sortStrings(s []string) []string {
 func TestCatalogDefaultsToTheBackedUpDatabase(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, 1)
-	delete(e.vars, "BACKUP_CATALOG_DATABASE_URL")
+	delete(e.Vars, "BACKUP_CATALOG_DATABASE_URL")
 	first, err := e.run(Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -256,7 +231,7 @@ func TestCatalogDefaultsToTheBackedUpDatabase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := query[int64](t, e.srcDB, "SELECT count(*) FROM backup_executions"); n != 2 {
+	if n := query[int64](t, e.Source, "SELECT count(*) FROM backup_executions"); n != 2 {
 		t.Fatalf("%d rows in the backed-up database's catalog", n)
 	}
 	// The second dump contains the first row (as of its snapshot), not itself.
@@ -268,7 +243,7 @@ func TestCatalogDefaultsToTheBackedUpDatabase(t *testing.T) {
 func TestLockHeldDoesNothing(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, 1)
-	release, err := lock.File(e.dir, lock.Holder{PID: 4242, Host: "other-host", Since: time.Now()})
+	release, err := lock.File(e.Dir, lock.Holder{PID: 4242, Host: "other-host", Since: time.Now()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -286,7 +261,7 @@ func TestLockHeldDoesNothing(t *testing.T) {
 func TestAdvisoryLockHeldOnAnotherHost(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, 1)
-	release, err := lock.Advisory(context.Background(), config.Database{URL: cluster.URL(e.catalog)}, lock.Holder{PID: 77, Host: "replica-2"})
+	release, err := lock.Advisory(context.Background(), config.Database{URL: cluster.URL(e.Catalog)}, lock.Holder{PID: 77, Host: "replica-2"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -322,7 +297,7 @@ func failedRow(t *testing.T, e *env, row catalog.Execution, err error, msg strin
 func TestFreeSpaceFloor(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, 1)
-	e.vars["BACKUP_MIN_FREE_SPACE_GB"] = "1000000"
+	e.Vars["BACKUP_MIN_FREE_SPACE_GB"] = "1000000"
 	row, err := e.run(Options{})
 	failedRow(t, e, row, err, "GB free < 1000000 GB required")
 }
@@ -330,7 +305,7 @@ func TestFreeSpaceFloor(t *testing.T) {
 func TestServerUnreachable(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, 0)
-	e.vars["BACKUP_DATABASE_URL"] = "postgres://postgres:hunter2@127.0.0.1:1/nowhere?sslmode=disable"
+	e.Vars["BACKUP_DATABASE_URL"] = "postgres://postgres:hunter2@127.0.0.1:1/nowhere?sslmode=disable"
 	row, err := e.run(Options{})
 	failedRow(t, e, row, err, "connect to the database to back up")
 	if strings.Contains(err.Error(), "hunter2") {
@@ -341,7 +316,7 @@ func TestServerUnreachable(t *testing.T) {
 func TestTooSmall(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, 1)
-	e.vars["BACKUP_MIN_SIZE_MB"] = "100"
+	e.Vars["BACKUP_MIN_SIZE_MB"] = "100"
 	row, err := e.run(Options{})
 	failedRow(t, e, row, err, "backup too small")
 }
@@ -376,7 +351,7 @@ func TestPgDumpKilledMidStream(t *testing.T) {
 func TestPasswordNeverInArgv(t *testing.T) {
 	// Not parallel: it finds pg_dump among this process's children.
 	e := newEnv(t, 20)
-	e.vars["BACKUP_DATABASE_URL"] = strings.Replace(cluster.URL(e.srcDB), "postgres@", "postgres:hunter2-pw@", 1)
+	e.Vars["BACKUP_DATABASE_URL"] = strings.Replace(cluster.URL(e.Source), "postgres@", "postgres:hunter2-pw@", 1)
 	var argv, environ string
 	_, err := e.run(Options{ProgressEvery: time.Millisecond, Progress: func(Progress) {
 		if argv == "" {
@@ -430,11 +405,11 @@ func childPID(program string) int {
 func TestTimeoutCancelsCleanly(t *testing.T) {
 	// Not parallel: it finds pg_dump among this process's children.
 	e := newEnv(t, 1)
-	e.vars["BACKUP_TIMEOUT_SECONDS"] = "2"
+	e.Vars["BACKUP_TIMEOUT_SECONDS"] = "2"
 	// A session holding an exclusive lock: pg_dump gives up waiting for it
 	// before the timeout, and says why.
 	ctx := context.Background()
-	blocker, err := pgx.Connect(ctx, cluster.URL(e.srcDB))
+	blocker, err := pgx.Connect(ctx, cluster.URL(e.Source))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -468,7 +443,7 @@ func TestShrunkDatabaseIsSuspect(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	conn, _ := pgx.Connect(ctx, cluster.URL(e.srcDB))
+	conn, _ := pgx.Connect(ctx, cluster.URL(e.Source))
 	if _, err := conn.Exec(ctx, "TRUNCATE radius_sessions, incidents CASCADE; DROP TABLE \"Réclamations clients\""); err != nil {
 		t.Fatal(err)
 	}
@@ -520,8 +495,8 @@ func TestGlobalsWithoutPasswordsForNonSuperuser(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	e := newEnv(t, 0)
-	role := "rgz_backup_" + strings.ToLower(e.srcDB)
-	admin, err := pgx.Connect(ctx, cluster.URL(e.srcDB))
+	role := "rgz_backup_" + strings.ToLower(e.Source)
+	admin, err := pgx.Connect(ctx, cluster.URL(e.Source))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -538,10 +513,10 @@ func TestGlobalsWithoutPasswordsForNonSuperuser(t *testing.T) {
 	t.Cleanup(func() {
 		c, _ := pgx.Connect(ctx, cluster.URL("postgres"))
 		defer c.Close(ctx)
-		c.Exec(ctx, "DROP DATABASE IF EXISTS "+e.srcDB+" WITH (FORCE)")
+		c.Exec(ctx, "DROP DATABASE IF EXISTS "+e.Source+" WITH (FORCE)")
 		c.Exec(ctx, "DROP ROLE IF EXISTS "+role)
 	})
-	e.vars["BACKUP_DATABASE_URL"] = strings.Replace(cluster.URL(e.srcDB), "postgres@", role+"@", 1)
+	e.Vars["BACKUP_DATABASE_URL"] = strings.Replace(cluster.URL(e.Source), "postgres@", role+"@", 1)
 	row, err := e.run(Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -557,9 +532,9 @@ func TestCatalogRefusesRowKeepsGoodFiles(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	e := newEnv(t, 0)
-	role := "rgz_ro_" + strings.ToLower(e.srcDB)
+	role := "rgz_ro_" + strings.ToLower(e.Source)
 	// The catalog exists (migrated by its owner); the backup role may read it, not write it.
-	store, err := catalog.Open(ctx, config.Database{URL: cluster.URL(e.catalog)})
+	store, err := catalog.Open(ctx, config.Database{URL: cluster.URL(e.Catalog)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -572,9 +547,9 @@ func TestCatalogRefusesRowKeepsGoodFiles(t *testing.T) {
 		sqls []string
 	}{
 		{"postgres", []string{"CREATE ROLE " + role + " LOGIN"}},
-		{e.catalog, []string{"GRANT SELECT ON ALL TABLES IN SCHEMA public TO " + role,
+		{e.Catalog, []string{"GRANT SELECT ON ALL TABLES IN SCHEMA public TO " + role,
 			"GRANT INSERT, DELETE ON backup_attempts TO " + role}},
-		{e.srcDB, []string{"CREATE TABLE invoices_copy AS SELECT g AS id FROM generate_series(1, 100) g",
+		{e.Source, []string{"CREATE TABLE invoices_copy AS SELECT g AS id FROM generate_series(1, 100) g",
 			"ALTER TABLE invoices_copy OWNER TO " + role}},
 	} {
 		db, sqls := step.db, step.sqls
@@ -592,13 +567,13 @@ func TestCatalogRefusesRowKeepsGoodFiles(t *testing.T) {
 	t.Cleanup(func() {
 		c, _ := pgx.Connect(ctx, cluster.URL("postgres"))
 		defer c.Close(ctx)
-		for _, db := range []string{e.srcDB, e.catalog} {
+		for _, db := range []string{e.Source, e.Catalog} {
 			c.Exec(ctx, "DROP DATABASE IF EXISTS "+db+" WITH (FORCE)")
 		}
 		c.Exec(ctx, "DROP ROLE IF EXISTS "+role)
 	})
 	asRole := func(db string) string { return strings.Replace(cluster.URL(db), "postgres@", role+"@", 1) }
-	e.vars["BACKUP_DATABASE_URL"], e.vars["BACKUP_CATALOG_DATABASE_URL"] = asRole(e.srcDB), asRole(e.catalog)
+	e.Vars["BACKUP_DATABASE_URL"], e.Vars["BACKUP_CATALOG_DATABASE_URL"] = asRole(e.Source), asRole(e.Catalog)
 
 	row, err := e.run(Options{})
 	if !errors.Is(err, ErrUnrecorded) || !strings.Contains(err.Error(), "is written and valid, not yet recorded") || !strings.Contains(err.Error(), "permission denied") {
@@ -612,13 +587,13 @@ func TestCatalogRefusesRowKeepsGoodFiles(t *testing.T) {
 	if err != nil || m.Status != "success" || m.ID != row.ID {
 		t.Fatalf("manifest %+v, %v", m, err)
 	}
-	if problems := CheckFile(ctx, dump.Tools{}, e.dir, m, nil); len(problems) != 0 {
+	if problems := CheckFile(ctx, dump.Tools{}, e.Dir, m, nil); len(problems) != 0 {
 		t.Fatalf("the kept backup does not verify: %v", problems)
 	}
 
 	// The next backup that can write the catalog records the kept one from
 	// its manifest, as the success it was.
-	e.vars["BACKUP_DATABASE_URL"], e.vars["BACKUP_CATALOG_DATABASE_URL"] = cluster.URL(e.srcDB), cluster.URL(e.catalog)
+	e.Vars["BACKUP_DATABASE_URL"], e.Vars["BACKUP_CATALOG_DATABASE_URL"] = cluster.URL(e.Source), cluster.URL(e.Catalog)
 	if _, err := e.run(Options{}); err != nil {
 		t.Fatal(err)
 	}
@@ -643,7 +618,7 @@ func TestNextAttemptRecoversAnAbandonedOne(t *testing.T) {
 	// The traces of an attempt killed after it published its file.
 	ctx := context.Background()
 	store := e.store()
-	dead := filepath.Join(e.dir, "20200101_000000.dump.gz")
+	dead := filepath.Join(e.Dir, "20200101_000000.dump.gz")
 	gz, runID := archive.Gzip, uuid.NewString()
 	abandoned := catalog.Execution{ID: uuid.NewString(), BackupType: catalog.TypePgDump, BackupDate: time.Now().UTC().Truncate(time.Second),
 		Filename: filepath.Base(dead), FilePath: &dead, CompressionFormat: &gz, RestoreTestStatus: "not_tested",
@@ -651,8 +626,8 @@ func TestNextAttemptRecoversAnAbandonedOne(t *testing.T) {
 	if err := store.BeginAttempt(ctx, catalog.Attempt{Execution: abandoned, StartedAt: time.Now().UTC(), Hostname: "gone", PID: 99999}); err != nil {
 		t.Fatal(err)
 	}
-	leftovers := []string{dead, dead + ".sha256", dead + ".manifest.json", filepath.Join(e.dir, "20200101_000000.globals.sql.gz"),
-		filepath.Join(e.dir, ".tmp-20200101_000000.dump.gz-123")}
+	leftovers := []string{dead, dead + ".sha256", dead + ".manifest.json", filepath.Join(e.Dir, "20200101_000000.globals.sql.gz"),
+		filepath.Join(e.Dir, ".tmp-20200101_000000.dump.gz-123")}
 	for _, f := range leftovers {
 		if err := os.WriteFile(f, []byte("partial"), 0o640); err != nil {
 			t.Fatal(err)
@@ -670,11 +645,11 @@ func TestNextAttemptRecoversAnAbandonedOne(t *testing.T) {
 	}
 	// A dump without a valid manifest is not deleted (it may hold data) but
 	// no longer named like a backup.
-	if b, err := os.ReadFile(filepath.Join(e.dir, layout.UnverifiedPrefix+filepath.Base(dead))); err != nil || string(b) != "partial" {
+	if b, err := os.ReadFile(filepath.Join(e.Dir, layout.UnverifiedPrefix+filepath.Base(dead))); err != nil || string(b) != "partial" {
 		t.Errorf("the unverified dump was not moved aside: %q, %v", b, err)
 	}
 	for _, f := range before {
-		if _, err := os.Stat(filepath.Join(e.dir, f)); err != nil {
+		if _, err := os.Stat(filepath.Join(e.Dir, f)); err != nil {
 			t.Errorf("the older backup lost %s", f)
 		}
 	}

@@ -59,7 +59,7 @@ func TestFreeSecond(t *testing.T) {
 
 func (e *env) store() *catalog.Store {
 	e.t.Helper()
-	s, err := catalog.Open(context.Background(), config.Database{URL: cluster.URL(e.catalog)})
+	s, err := catalog.Open(context.Background(), config.Database{URL: cluster.URL(e.Catalog)})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -73,15 +73,15 @@ func (e *env) store() *catalog.Store {
 func TestSameSecondAttemptsNeverShareAName(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, 1)
-	e.vars["BACKUP_MIN_KEEP"] = "1"
+	e.Vars["BACKUP_MIN_KEEP"] = "1"
 	second := clock.At(time.Date(2026, 3, 1, 3, 0, 0, 0, time.UTC)) // stands still
 
-	e.vars["BACKUP_MIN_FREE_SPACE_GB"] = "1000000" // fails fast, after the lock
+	e.Vars["BACKUP_MIN_FREE_SPACE_GB"] = "1000000" // fails fast, after the lock
 	failed, err := e.run(Options{Clock: second})
 	if err == nil || failed.Status != catalog.StatusFailed {
 		t.Fatalf("the fast failure: %v, %+v", err, failed)
 	}
-	e.vars["BACKUP_MIN_FREE_SPACE_GB"] = "0"
+	e.Vars["BACKUP_MIN_FREE_SPACE_GB"] = "0"
 	good, err := e.run(Options{Clock: second})
 	if err != nil {
 		t.Fatal(err)
@@ -116,7 +116,7 @@ func TestSameSecondAttemptsNeverShareAName(t *testing.T) {
 		if err != nil || owner.ID != g.ID {
 			t.Fatalf("lookup of %s found %s (%s), want its owner", g.Filename, owner.ID, owner.Status)
 		}
-		if problems := CheckFile(context.Background(), dump.Tools{}, e.dir, owner, nil); len(problems) != 0 {
+		if problems := CheckFile(context.Background(), dump.Tools{}, e.Dir, owner, nil); len(problems) != 0 {
 			t.Fatalf("%s: %v", g.Filename, problems)
 		}
 	}
@@ -149,7 +149,7 @@ func TestSameSecondAttemptsNeverShareAName(t *testing.T) {
 // its connections.
 func (e *env) throughProxy() *pgtest.Proxy {
 	p := cluster.NewProxy(e.t)
-	e.vars["BACKUP_CATALOG_DATABASE_URL"] = p.URL(cluster, e.catalog)
+	e.Vars["BACKUP_CATALOG_DATABASE_URL"] = p.URL(cluster, e.Catalog)
 	return p
 }
 
@@ -167,7 +167,7 @@ func assertKeptAndRecordedNext(t *testing.T, e *env, p *pgtest.Proxy, row catalo
 	if merr != nil || m.ID != row.ID || m.Status != catalog.StatusSuccess {
 		t.Fatalf("manifest %+v, %v", m, merr)
 	}
-	if problems := CheckFile(context.Background(), dump.Tools{}, e.dir, m, nil); len(problems) != 0 {
+	if problems := CheckFile(context.Background(), dump.Tools{}, e.Dir, m, nil); len(problems) != 0 {
 		t.Fatalf("the kept backup does not verify: %v", problems)
 	}
 	p.Heal()
@@ -239,14 +239,14 @@ func TestFailureRecordedLateWithItsCause(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, 1)
 	p := e.throughProxy()
-	e.vars["BACKUP_MIN_FREE_SPACE_GB"] = "1000000"
+	e.Vars["BACKUP_MIN_FREE_SPACE_GB"] = "1000000"
 	p.CutOn("INSERT INTO backup_executions")
 	failed, err := e.run(Options{})
 	if !errors.Is(err, ErrNotRecorded) {
 		t.Fatalf("err %v", err)
 	}
 	p.Heal()
-	e.vars["BACKUP_MIN_FREE_SPACE_GB"] = "0"
+	e.Vars["BACKUP_MIN_FREE_SPACE_GB"] = "0"
 	if _, err := e.run(Options{}); err != nil {
 		t.Fatal(err)
 	}
@@ -255,7 +255,7 @@ func TestFailureRecordedLateWithItsCause(t *testing.T) {
 		!strings.Contains(strOr(got.ErrorMessage, ""), "recorded late") || strings.Contains(strOr(got.ErrorMessage, ""), "abandoned") {
 		t.Fatalf("recorded as %+v (%s), %v", got, strOr(got.ErrorMessage, ""), err)
 	}
-	if notes, _ := filepath.Glob(filepath.Join(e.dir, layout.FailureNotePrefix+"*")); len(notes) != 0 {
+	if notes, _ := filepath.Glob(filepath.Join(e.Dir, layout.FailureNotePrefix+"*")); len(notes) != 0 {
 		t.Fatalf("notes left: %v", notes)
 	}
 }
@@ -269,7 +269,7 @@ func TestValidBackupRecordedAsFailedIsRepaired(t *testing.T) {
 	store := e.store()
 	ctx := context.Background()
 	disown := func() {
-		if _, err := cluster.Conn(t, e.catalog).Exec(ctx, `UPDATE backup_executions SET status = 'failed', error_message = 'connection lost' WHERE id = $1`, row.ID); err != nil {
+		if _, err := cluster.Conn(t, e.Catalog).Exec(ctx, `UPDATE backup_executions SET status = 'failed', error_message = 'connection lost' WHERE id = $1`, row.ID); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -36,16 +36,16 @@ func TestLockWait(t *testing.T) {
 func TestNoSessionOutlivesAFailedAttempt(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, 1)
-	e.vars["BACKUP_TIMEOUT_SECONDS"] = "3"
+	e.Vars["BACKUP_TIMEOUT_SECONDS"] = "3"
 	ctx := context.Background()
-	holder := cluster.Conn(t, e.srcDB)
+	holder := cluster.Conn(t, e.Source)
 	if _, err := holder.Exec(ctx, "BEGIN; LOCK TABLE radius_sessions IN ACCESS EXCLUSIVE MODE"); err != nil {
 		t.Fatal(err)
 	}
 	runID := uuid.NewString()
 	sessions := func() int {
 		var n int
-		err := cluster.Conn(t, e.srcDB).QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE application_name = $1`, SessionName(runID)).Scan(&n)
+		err := cluster.Conn(t, e.Source).QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE application_name = $1`, SessionName(runID)).Scan(&n)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -54,7 +54,7 @@ func TestNoSessionOutlivesAFailedAttempt(t *testing.T) {
 	for attempt := 1; attempt <= 3; attempt++ {
 		runCtx, cancel := context.WithCancel(ctx)
 		if attempt == 1 { // a shutdown while pg_dump waits for the lock
-			watcher := cluster.Conn(t, e.srcDB)
+			watcher := cluster.Conn(t, e.Source)
 			go func() {
 				for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline) && runCtx.Err() == nil; time.Sleep(50 * time.Millisecond) {
 					var waiting bool
@@ -77,7 +77,7 @@ func TestNoSessionOutlivesAFailedAttempt(t *testing.T) {
 		}
 	}
 	// DDL on another table does not wait behind a forgotten session.
-	ddl := cluster.Conn(t, e.srcDB)
+	ddl := cluster.Conn(t, e.Source)
 	if _, err := ddl.Exec(ctx, "SET lock_timeout = '2s'; ALTER TABLE resellers ADD COLUMN probe int"); err != nil {
 		t.Fatalf("DDL blocked after the failed attempts: %v", err)
 	}

@@ -52,7 +52,7 @@ exit 0
 func TestShortArchiveIsNeverPublished(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, 1)
-	e.vars["BACKUP_PG_BIN_DIR"] = shortDumpBinDir(t)
+	e.Vars["BACKUP_PG_BIN_DIR"] = shortDumpBinDir(t)
 	row, err := e.run(Options{})
 	if err == nil || row.Status != "failed" || !strings.Contains(err.Error(), "archive unreadable to its end") {
 		t.Fatalf("a short archive: %+v, %v", row.Status, err)

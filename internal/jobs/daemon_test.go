@@ -14,8 +14,8 @@ import (
 	"github.com/mosaique/rgz-backup/internal/catalog"
 	"github.com/mosaique/rgz-backup/internal/clock"
 	"github.com/mosaique/rgz-backup/internal/config"
+	"github.com/mosaique/rgz-backup/internal/fixture"
 	"github.com/mosaique/rgz-backup/internal/pgtest"
-	"github.com/mosaique/rgz-backup/internal/sample"
 )
 
 var cluster *pgtest.Cluster
@@ -36,34 +36,14 @@ type daemon struct {
 func startDaemon(t *testing.T, now time.Time) *daemon {
 	t.Helper()
 	ctx := context.Background()
-	src := cluster.NewDatabase(t)
-	if err := sample.Load(ctx, cluster.URL(src), 1); err != nil {
-		t.Fatal(err)
-	}
-	vars := map[string]string{
-		"BACKUP_DATABASE_URL":         cluster.URL(src),
-		"BACKUP_CATALOG_DATABASE_URL": cluster.URL(cluster.NewDatabase(t)),
-		"BACKUP_LOCAL_DIR":            t.TempDir(),
-		"BACKUP_MIN_SIZE_MB":          "0",
-		"BACKUP_MIN_FREE_SPACE_GB":    "0",
-		"POSTGRES_BACKUP_ENABLED":     "false", // the test inserts the slots' jobs
-		"BACKUP_RESTORE_TEST_ENABLED": "false",
-	}
-	cfg, err := config.Load(func(k string) string { return vars[k] })
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool, err := catalog.OpenPool(ctx, cfg.Catalog, "rgz-backup jobs test", 10)
-	if err != nil {
-		t.Fatal(err)
-	}
-	store := catalog.NewStore(pool)
-	t.Cleanup(store.Close)
-	if _, err := store.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	f := fixture.New(t, cluster, 1)
+	f.Vars["POSTGRES_BACKUP_ENABLED"] = "false" // the test inserts the slots' jobs
+	f.Vars["BACKUP_RESTORE_TEST_ENABLED"] = "false"
+	cfg := f.Config(t)
+	pool, store := fixture.OpenCatalog(t, cfg.Catalog)
 	quiet := slog.New(slog.DiscardHandler)
 	d := &daemon{t: t, store: store, cfg: cfg, clock: clock.At(now)}
+	var err error
 	d.client, err = NewClient(pool, Options{Config: cfg, Store: store, Log: quiet, RiverLog: quiet, Shutdown: ctx, Clock: d.clock})
 	if err != nil {
 		t.Fatal(err)

@@ -9,8 +9,8 @@ import (
 	"github.com/mosaique/rgz-backup/internal/backup"
 	"github.com/mosaique/rgz-backup/internal/catalog"
 	"github.com/mosaique/rgz-backup/internal/config"
+	"github.com/mosaique/rgz-backup/internal/fixture"
 	"github.com/mosaique/rgz-backup/internal/pgtest"
-	"github.com/mosaique/rgz-backup/internal/sample"
 )
 
 var cluster *pgtest.Cluster
@@ -27,20 +27,10 @@ type world struct {
 
 func newWorld(t *testing.T) world {
 	t.Helper()
-	ctx := context.Background()
-	src, cat := cluster.NewDatabase(t), cluster.NewDatabase(t)
-	if err := sample.Load(ctx, cluster.URL(src), 1); err != nil {
-		t.Fatal(err)
-	}
-	w := world{dir: t.TempDir()}
-	vars := map[string]string{"BACKUP_DATABASE_URL": cluster.URL(src), "BACKUP_CATALOG_DATABASE_URL": cluster.URL(cat),
-		"BACKUP_LOCAL_DIR": w.dir, "BACKUP_MIN_SIZE_MB": "0", "BACKUP_MIN_FREE_SPACE_GB": "0"}
+	f := fixture.New(t, cluster, 1)
+	w := world{dir: f.Dir}
 	run := func() (catalog.Execution, error) {
-		cfg, err := config.Load(func(k string) string { return vars[k] })
-		if err != nil {
-			t.Fatal(err)
-		}
-		return backup.Run(ctx, backup.Options{Config: cfg})
+		return backup.Run(context.Background(), backup.Options{Config: f.Config(t)})
 	}
 	var err error
 	if w.older, err = run(); err != nil {
@@ -49,14 +39,11 @@ func newWorld(t *testing.T) world {
 	if w.newer, err = run(); err != nil {
 		t.Fatal(err)
 	}
-	vars["BACKUP_MIN_FREE_SPACE_GB"] = "1000000"
+	f.Vars["BACKUP_MIN_FREE_SPACE_GB"] = "1000000"
 	if w.bad, err = run(); err == nil {
 		t.Fatal("the failing attempt succeeded")
 	}
-	if w.store, err = catalog.Open(ctx, config.Database{URL: cluster.URL(cat)}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(w.store.Close)
+	w.store = f.Store(t)
 	return w
 }
 

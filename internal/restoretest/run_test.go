@@ -11,8 +11,8 @@ import (
 	"github.com/mosaique/rgz-backup/internal/catalog"
 	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/dbconn"
+	"github.com/mosaique/rgz-backup/internal/fixture"
 	"github.com/mosaique/rgz-backup/internal/pgtest"
-	"github.com/mosaique/rgz-backup/internal/sample"
 )
 
 var cluster *pgtest.Cluster
@@ -30,24 +30,13 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	e := &env{t: t, src: cluster.NewDatabase(t)}
-	if err := sample.Load(context.Background(), cluster.URL(e.src), 1); err != nil {
+	f := fixture.New(t, cluster, 1)
+	e := &env{t: t, src: f.Source, cfg: f.Config(t)}
+	var err error
+	if e.row, err = backup.Run(context.Background(), backup.Options{Config: e.cfg}); err != nil {
 		t.Fatal(err)
 	}
-	vars := map[string]string{"BACKUP_DATABASE_URL": cluster.URL(e.src), "BACKUP_CATALOG_DATABASE_URL": cluster.URL(cluster.NewDatabase(t)),
-		"BACKUP_LOCAL_DIR": t.TempDir(), "BACKUP_MIN_SIZE_MB": "0", "BACKUP_MIN_FREE_SPACE_GB": "0"}
-	cfg, err := config.Load(func(k string) string { return vars[k] })
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.cfg = cfg
-	if e.row, err = backup.Run(context.Background(), backup.Options{Config: cfg}); err != nil {
-		t.Fatal(err)
-	}
-	if e.store, err = catalog.Open(context.Background(), cfg.Catalog); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.store.Close)
+	e.store = f.Store(t)
 	return e
 }
 
