@@ -10,6 +10,7 @@ import (
 	"github.com/mosaique/rgz-backup/internal/backup"
 	"github.com/mosaique/rgz-backup/internal/catalog"
 	"github.com/mosaique/rgz-backup/internal/config"
+	"github.com/mosaique/rgz-backup/internal/crypt"
 	"github.com/mosaique/rgz-backup/internal/dump"
 	"github.com/mosaique/rgz-backup/internal/records"
 	"github.com/mosaique/rgz-backup/internal/storage"
@@ -51,6 +52,10 @@ catalog cannot be reached (it may live in the lost database), the
 			}
 			bad := 0
 			tools := dump.Tools{BinDir: cfg.PgBinDir}
+			dec, err := crypt.IdentityFile(cfg.Encryption.IdentityFile) // nil: checked without decrypting
+			if err != nil {
+				return err
+			}
 			var s3 *storage.S3
 			if cfg.S3.Enabled {
 				if s3, err = storage.NewS3(cfg.S3); err != nil {
@@ -58,14 +63,17 @@ catalog cannot be reached (it may live in the lost database), the
 				}
 			}
 			for _, row := range rows {
-				problems := backup.CheckFile(cmd.Context(), tools, cfg.LocalDir, row, s3)
-				if len(problems) == 0 {
-					fmt.Fprintf(cmd.OutOrStdout(), "OK   %s  crc32 %s  sha256 %s  %d TOC entries\n",
-						row.Filename, *row.ChecksumCRC32, *row.ChecksumSHA256, row.ObjectCounts.Entries)
+				checked := backup.CheckFile(cmd.Context(), tools, cfg.LocalDir, row, s3, dec)
+				if len(checked.Problems) == 0 {
+					depth := fmt.Sprintf("%d TOC entries", row.ObjectCounts.Entries)
+					if checked.Shallow {
+						depth = "encrypted: checksums and age header only (no BACKUP_ENCRYPTION_IDENTITY_FILE here)"
+					}
+					fmt.Fprintf(cmd.OutOrStdout(), "OK   %s  crc32 %s  sha256 %s  %s\n", row.Filename, *row.ChecksumCRC32, *row.ChecksumSHA256, depth)
 					continue
 				}
 				bad++
-				fmt.Fprintf(cmd.OutOrStdout(), "BAD  %s  %s\n", row.Filename, strings.Join(problems, "; "))
+				fmt.Fprintf(cmd.OutOrStdout(), "BAD  %s  %s\n", row.Filename, strings.Join(checked.Problems, "; "))
 			}
 			if bad > 0 {
 				return fmt.Errorf("%d of %d backups failed verification", bad, len(rows))

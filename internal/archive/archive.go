@@ -52,9 +52,10 @@ func TempName(name string) string { return TempPrefix + name + "-" + randomSuffi
 type Writer struct {
 	dir, name, tmpPath string
 	file               *os.File
-	stored             *hashingWriter // sees the compressed bytes, in front of the file
+	stored             *hashingWriter // sees the bytes stored, in front of the file
 	raw                *hashingWriter // sees the uncompressed bytes
 	compressor         io.WriteCloser
+	sealer             io.WriteCloser // between the compressor and the file; nil: none
 	closed, done       bool
 
 	// For Follow: how many bytes the file holds, and whether it is complete.
@@ -64,8 +65,26 @@ type Writer struct {
 	finished bool
 }
 
+// Option changes how Create writes a file.
+type Option func(*options)
+
+type options struct {
+	seal func(io.Writer) (io.WriteCloser, error)
+}
+
+// SealedBy encrypts the compressed stream with seal before it reaches the
+// file: nothing in plaintext is ever written, and the file's checksums
+// are those of the ciphertext.
+func SealedBy(seal func(io.Writer) (io.WriteCloser, error)) Option {
+	return func(o *options) { o.seal = seal }
+}
+
 // Create starts a backup file that will be named name in dir.
-func Create(dir, name string, format Format, level int) (*Writer, error) {
+func Create(dir, name string, format Format, level int, opts ...Option) (*Writer, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	tmp := filepath.Join(dir, TempName(name))
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
 	if err != nil {
@@ -74,7 +93,16 @@ func Create(dir, name string, format Format, level int) (*Writer, error) {
 	w := &Writer{dir: dir, name: name, tmpPath: tmp, file: f}
 	w.grew = sync.NewCond(&w.mu)
 	w.stored = newHashingWriter(notifyingWriter{w}, true)
-	w.compressor, err = newCompressor(format, level, w.stored)
+	var compressed io.Writer = w.stored
+	if o.seal != nil {
+		if w.sealer, err = o.seal(w.stored); err != nil {
+			f.Close()
+			os.Remove(tmp)
+			return nil, fmt.Errorf("encrypt: %w", err)
+		}
+		compressed = w.sealer
+	}
+	w.compressor, err = newCompressor(format, level, compressed)
 	if err != nil {
 		f.Close()
 		os.Remove(tmp)
@@ -94,7 +122,8 @@ func (w *Writer) StoredBytes() int64 { return w.stored.n.Load() }
 // TempPath is where the file is while it is not committed.
 func (w *Writer) TempPath() string { return w.tmpPath }
 
-// Close flushes the compressor and syncs the file to disk.
+// Close flushes the compressor (and the encryption) and syncs the file to
+// disk.
 func (w *Writer) Close() error {
 	if w.closed {
 		return nil
@@ -104,6 +133,12 @@ func (w *Writer) Close() error {
 	if err := w.compressor.Close(); err != nil {
 		w.file.Close()
 		return fmt.Errorf("finish compression: %w", err)
+	}
+	if w.sealer != nil {
+		if err := w.sealer.Close(); err != nil {
+			w.file.Close()
+			return fmt.Errorf("finish encryption: %w", err)
+		}
 	}
 	if err := w.file.Sync(); err != nil {
 		w.file.Close()

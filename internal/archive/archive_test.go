@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mosaique/rgz-backup/internal/crypt"
 )
 
 // payload is compressible but not trivial, like a dump.
@@ -23,9 +25,9 @@ func payload(n int) []byte {
 	return b.Bytes()[:n]
 }
 
-func writeBackup(t *testing.T, dir, name string, format Format, data []byte) (string, Sums) {
+func writeBackup(t *testing.T, dir, name string, format Format, data []byte, opts ...Option) (string, Sums) {
 	t.Helper()
-	w, err := Create(dir, name, format, testLevel(format))
+	w, err := Create(dir, name, format, testLevel(format), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,4 +263,55 @@ func TestFollowEndsOnAbort(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("follower still waiting after abort")
 	}
+}
+
+// Sealed, every format round-trips through its key, the file holds none of
+// the plaintext, its sums are the ciphertext's, and a flipped bit is a
+// checksum mismatch with the file's true sums.
+func TestSealedRoundTrip(t *testing.T) {
+	t.Parallel()
+	data := payload(2 << 20)
+	recipient, err := crypt.Recipients([]string{mustRecipient(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, format := range Formats {
+		t.Run(string(format), func(t *testing.T) {
+			enc, err := crypt.NewEncrypter(recipient)
+			if err != nil {
+				t.Fatal(err)
+			}
+			path, sums := writeBackup(t, t.TempDir(), "x"+Extension(format)+crypt.Extension, format, data, SealedBy(enc.Seal))
+			stored, _ := os.ReadFile(path)
+			if bytes.Contains(stored, data[:64]) || !bytes.HasPrefix(stored, []byte("age-encryption.org/v1")) {
+				t.Fatal("the file is not an age file, or shows its plaintext")
+			}
+			if onDisk, err := StoredSums(context.Background(), path); err != nil || onDisk.SHA256 != sums.SHA256 || onDisk.Size != int64(len(stored)) {
+				t.Fatalf("stored sums %v: %+v vs %+v", err, onDisk, sums)
+			}
+			var out bytes.Buffer
+			got, err := Check(context.Background(), path, format, &out, OpenedBy(enc.Validation().Open))
+			if err != nil || len(Compare(sums, got)) > 0 || !bytes.Equal(out.Bytes(), data) {
+				t.Fatalf("check: %v %v", err, Compare(sums, got))
+			}
+			if got, err := Check(context.Background(), path, format, nil); err == nil && got.RawCRC32 == sums.RawCRC32 {
+				t.Fatal("an encrypted file reads without its key")
+			}
+			stored[len(stored)/2] ^= 1
+			os.WriteFile(path, stored, 0o640)
+			got, err = Check(context.Background(), path, format, nil, OpenedBy(enc.Validation().Open))
+			if err == nil || got.Size != sums.Size || len(CompareStored(sums, got)) == 0 {
+				t.Fatalf("a flipped bit: %v, %+v", err, got)
+			}
+		})
+	}
+}
+
+func mustRecipient(t *testing.T) string {
+	t.Helper()
+	_, r, err := crypt.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }

@@ -48,6 +48,7 @@ func Extension(format Format) string {
 // FormatOf guesses the format from a file name, for files the catalog does
 // not describe.
 func FormatOf(name string) Format {
+	name = strings.TrimSuffix(name, ".age") // an encrypted file: its compression comes before age
 	for _, f := range []Format{Gzip, Zstd, Bzip2} {
 		if strings.HasSuffix(name, Extension(f)) && len(name) > len(Extension(f)) {
 			return f

@@ -21,6 +21,7 @@ import (
 	"github.com/mosaique/rgz-backup/internal/catalog"
 	"github.com/mosaique/rgz-backup/internal/clock"
 	"github.com/mosaique/rgz-backup/internal/config"
+	"github.com/mosaique/rgz-backup/internal/crypt"
 	"github.com/mosaique/rgz-backup/internal/disk"
 	"github.com/mosaique/rgz-backup/internal/dump"
 	"github.com/mosaique/rgz-backup/internal/layout"
@@ -81,6 +82,15 @@ func Run(ctx context.Context, o Options) (catalog.Execution, error) {
 
 	tools := dump.Tools{BinDir: cfg.PgBinDir, AppName: SessionName(o.RunID)}
 	r := &run{o: o, cfg: cfg, store: store, tools: tools, started: started, began: began}
+	if cfg.Encryption.On() {
+		recipients, err := crypt.Recipients(cfg.Encryption.Recipients)
+		if err == nil {
+			r.enc, err = crypt.NewEncrypter(recipients)
+		}
+		if err != nil {
+			return catalog.Execution{}, fmt.Errorf("%w: encryption: %w", ErrNotRecorded, err)
+		}
+	}
 	r.row = r.newRow()
 	if err := os.MkdirAll(cfg.LocalDir, 0o750); err != nil {
 		return r.fail(ctx, fmt.Errorf("backup directory: %w", err))
@@ -208,12 +218,15 @@ type run struct {
 	// openedSessions: the attempt has reached the backed-up server, so a
 	// failure must end its sessions there.
 	openedSessions bool
+	// enc encrypts the attempt's files (nil: encryption is off), and holds
+	// the attempt's own validation key.
+	enc *crypt.Encrypter
 }
 
 // newRow is the row as the attempt begins. Its name is the start's second
 // until claimName, under the lock, makes sure no one else has it.
 func (r *run) newRow() catalog.Execution {
-	name := r.started.Format(StemLayout) + archive.Extension(r.cfg.CompressionFormat)
+	name := r.fileName(r.started)
 	host, _ := os.Hostname()
 	path := filepath.Join(r.cfg.LocalDir, name)
 	format, level := r.cfg.CompressionFormat, r.cfg.CompressionLevel
@@ -222,7 +235,37 @@ func (r *run) newRow() catalog.Execution {
 		FilePath: &path, RestoreTestStatus: "not_tested", CompressionFormat: &format, CompressionLevel: &level,
 		TriggeredBy: r.o.TriggeredBy, Hostname: &host, Attempt: r.o.Attempt, RunID: &r.o.RunID,
 		RowCounts: map[string]int64{}, Warnings: []string{}, SuspectReasons: []string{},
+		Encrypted: r.enc != nil, EncryptionRecipients: append([]string{}, r.cfg.Encryption.Recipients...),
 	}
+}
+
+// fileName is the dump's name for a backup taken at the second at: the
+// compression's extension, then age's when encrypted (FILE.dump.gz.age:
+// decrypt, then decompress).
+func (r *run) fileName(at time.Time) string {
+	name := at.Format(StemLayout) + archive.Extension(r.cfg.CompressionFormat)
+	if r.enc != nil {
+		name += crypt.Extension
+	}
+	return name
+}
+
+// sealing is how the attempt's files are written: encrypted when it is on.
+func (r *run) sealing() []archive.Option {
+	if r.enc == nil {
+		return nil
+	}
+	return []archive.Option{archive.SealedBy(r.enc.Seal)}
+}
+
+// opening is how the attempt reads back what it wrote: with its own
+// validation key when encrypted, so that a host with no identity still
+// validates every byte before publishing.
+func (r *run) opening() []archive.ReadOption {
+	if r.enc == nil {
+		return nil
+	}
+	return []archive.ReadOption{archive.OpenedBy(r.enc.Validation().Open)}
 }
 
 // take does the work between the locks. Any error it returns fails the attempt.
@@ -288,7 +331,7 @@ type streamed struct {
 // rows in the same snapshot meanwhile, and validates the file. It returns
 // the closed, validated, not yet published file.
 func (r *run) stream(ctx context.Context, snap *snapshot) (*archive.Writer, streamed, error) {
-	w, err := archive.Create(r.cfg.LocalDir, r.row.Filename, r.cfg.CompressionFormat, r.cfg.CompressionLevel)
+	w, err := archive.Create(r.cfg.LocalDir, r.row.Filename, r.cfg.CompressionFormat, r.cfg.CompressionLevel, r.sealing()...)
 	if err != nil {
 		return nil, streamed{}, err
 	}
@@ -461,7 +504,7 @@ func (r *run) verifyWhileWriting(ctx context.Context, w *archive.Writer) (func()
 	verified := make(chan verification, 1)
 	go func() {
 		defer follow.Close()
-		sums, counts, err := VerifyReader(ctx, r.tools, follow, r.cfg.CompressionFormat)
+		sums, counts, err := VerifyReader(ctx, r.tools, follow, r.cfg.CompressionFormat, r.opening()...)
 		verified <- verification{sums, counts, err}
 	}()
 	return sync.OnceValue(func() verification { return <-verified }), nil
@@ -592,7 +635,10 @@ func (r *run) writeManifest(path string) error {
 // failure is a warning on the row: the database itself is safe without it.
 func (r *run) dumpGlobals(ctx context.Context) {
 	name := layout.GlobalsName(r.row.Filename)
-	w, err := archive.Create(r.cfg.LocalDir, name, archive.Gzip, 9)
+	if r.enc != nil {
+		name += crypt.Extension // role password hashes: never in plaintext
+	}
+	w, err := archive.Create(r.cfg.LocalDir, name, archive.Gzip, 9, r.sealing()...)
 	if err != nil {
 		r.warn("globals (roles, tablespaces) not saved: %v", err)
 		return

@@ -102,8 +102,8 @@ func query[T any](t *testing.T, db, sql string) T {
 }
 
 // restore loads a backup file into a new database, as an operator would:
-// decompress, then pg_restore.
-func restore(t *testing.T, path string, format archive.Format) string {
+// decrypt (opts) and decompress, then pg_restore.
+func restore(t *testing.T, path string, format archive.Format, opts ...archive.ReadOption) string {
 	t.Helper()
 	ctx := context.Background()
 	plain := filepath.Join(t.TempDir(), "plain.dump")
@@ -111,7 +111,7 @@ func restore(t *testing.T, path string, format archive.Format) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := archive.Check(ctx, path, format, f); err != nil {
+	if _, err := archive.Check(ctx, path, format, f, opts...); err != nil {
 		t.Fatal(err)
 	}
 	f.Close()
@@ -587,7 +587,7 @@ func TestCatalogRefusesRowKeepsGoodFiles(t *testing.T) {
 	if err != nil || m.Status != "success" || m.ID != row.ID {
 		t.Fatalf("manifest %+v, %v", m, err)
 	}
-	if problems := CheckFile(ctx, dump.Tools{}, e.Dir, m, nil); len(problems) != 0 {
+	if problems := CheckFile(ctx, dump.Tools{}, e.Dir, m, nil, nil).Problems; len(problems) != 0 {
 		t.Fatalf("the kept backup does not verify: %v", problems)
 	}
 

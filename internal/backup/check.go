@@ -9,18 +9,29 @@ import (
 
 	"github.com/mosaique/rgz-backup/internal/archive"
 	"github.com/mosaique/rgz-backup/internal/catalog"
+	"github.com/mosaique/rgz-backup/internal/crypt"
 	"github.com/mosaique/rgz-backup/internal/dump"
 	"github.com/mosaique/rgz-backup/internal/storage"
 )
 
+// Checked is what CheckFile found.
+type Checked struct {
+	Problems []string // none: the file is good
+	// Shallow: the file is encrypted and there was no identity to read it
+	// with; only its stored checksums and its age header were checked.
+	Shallow bool
+}
+
 // CheckFile re-reads the backup a row describes and lists every way the
 // file differs from the row: missing, other checksums or sizes, unreadable
-// table of contents, other object counts. No problems: the file is good.
-// When the local file is gone and s3 (nil without S3) has its copy, that
-// copy is fetched into a temporary file in dir and checked instead.
-func CheckFile(ctx context.Context, tools dump.Tools, dir string, row catalog.Execution, s3 *storage.S3) []string {
+// table of contents, other object counts. When the local file is gone and
+// s3 (nil without S3) has its copy, that copy is fetched into a temporary
+// file in dir and checked instead. An encrypted file's stored checksums
+// and age header are checked first, before any decryption; with dec (nil:
+// no identity here) it is then decrypted and read to its end.
+func CheckFile(ctx context.Context, tools dump.Tools, dir string, row catalog.Execution, s3 *storage.S3, dec *crypt.Decrypter) Checked {
 	if row.Status == catalog.StatusFailed {
-		return []string{"this attempt failed; it has no file: " + strOr(row.ErrorMessage, "")}
+		return Checked{Problems: []string{"this attempt failed; it has no file: " + strOr(row.ErrorMessage, "")}}
 	}
 	path := filepath.Join(dir, row.Filename)
 	if row.FilePath != nil {
@@ -34,18 +45,21 @@ func CheckFile(ctx context.Context, tools dump.Tools, dir string, row catalog.Ex
 			defer os.Remove(fetched)
 			path = fetched
 		case err != nil:
-			return []string{fmt.Sprintf("not on local disk, and its S3 copy cannot be read: %v", err)}
+			return Checked{Problems: []string{fmt.Sprintf("not on local disk, and its S3 copy cannot be read: %v", err)}}
 		case row.DeletedAt != nil:
-			return []string{"deleted by retention on " + row.DeletedAt.UTC().Format(time.DateTime) + " UTC"}
+			return Checked{Problems: []string{"deleted by retention on " + row.DeletedAt.UTC().Format(time.DateTime) + " UTC"}}
 		default:
-			return []string{fmt.Sprintf("file missing: %v", statErr)}
+			return Checked{Problems: []string{fmt.Sprintf("file missing: %v", statErr)}}
 		}
 	}
-	format := archive.FormatOf(row.Filename)
-	if row.CompressionFormat != nil {
-		format = *row.CompressionFormat
+	var opts []archive.ReadOption
+	if row.Encrypted {
+		if problems := CheckSealed(ctx, path, row); len(problems) > 0 || dec == nil {
+			return Checked{Problems: problems, Shallow: dec == nil}
+		}
+		opts = append(opts, archive.OpenedBy(dec.Open))
 	}
-	got, counts, err := Verify(ctx, tools, path, format)
+	got, counts, err := Verify(ctx, tools, path, FormatOf(row), opts...)
 	if err != nil {
 		// A damaged file usually fails to decompress; its checksums say
 		// first that the stored bytes are not the ones recorded.
@@ -53,13 +67,52 @@ func CheckFile(ctx context.Context, tools dump.Tools, dir string, row catalog.Ex
 		if got.Size > 0 {
 			problems = archive.CompareStored(ExpectedSums(row), got)
 		}
-		return append(problems, err.Error())
+		return Checked{Problems: append(problems, err.Error())}
 	}
 	problems := archive.Compare(ExpectedSums(row), got)
 	if counts != row.ObjectCounts {
 		problems = append(problems, fmt.Sprintf("table of contents counts %+v, recorded %+v", counts, row.ObjectCounts))
 	}
-	return problems
+	return Checked{Problems: problems}
+}
+
+// FormatOf is a backup's compression format: as recorded, else as its
+// name says.
+func FormatOf(row catalog.Execution) archive.Format {
+	if row.CompressionFormat != nil {
+		return *row.CompressionFormat
+	}
+	return archive.FormatOf(row.Filename)
+}
+
+// CheckSealed checks what an encrypted file shows without a key: its
+// stored size and checksums, and an age header with one entry for each
+// recipient the row names (plus the validation key).
+func CheckSealed(ctx context.Context, path string, row catalog.Execution) []string {
+	got, err := archive.StoredSums(ctx, path)
+	if err != nil {
+		return []string{err.Error()}
+	}
+	if problems := archive.CompareStored(ExpectedSums(row), got); len(problems) > 0 {
+		return problems
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return []string{err.Error()}
+	}
+	defer f.Close()
+	stanzas, err := crypt.Header(f)
+	if err != nil {
+		return []string{err.Error()}
+	}
+	want, err := crypt.Expected(row.EncryptionRecipients)
+	if err != nil {
+		return []string{"the recorded recipients do not parse: " + err.Error()}
+	}
+	if p := crypt.HeaderProblem(stanzas, want); p != "" {
+		return []string{p}
+	}
+	return nil
 }
 
 // ExpectedSums are the sums a row recorded (zero where it recorded none,

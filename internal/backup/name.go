@@ -56,7 +56,7 @@ func (r *run) claimName(ctx context.Context) error {
 		r.o.Log.Info("backup name taken; using the next free second", "wanted", r.started.Format(StemLayout), "name", at.Format(StemLayout))
 	}
 	r.started = at
-	name := at.Format(StemLayout) + archive.Extension(r.cfg.CompressionFormat)
+	name := r.fileName(at)
 	path := filepath.Join(r.cfg.LocalDir, name)
 	r.row.BackupDate, r.row.Filename, r.row.FilePath = at, name, &path
 	return nil

@@ -16,17 +16,17 @@ import (
 // `pg_restore --list` to count the table of contents, and, in the same
 // pass, to `pg_restore --file=/dev/null`, which reads every data block to
 // the end: a short or malformed archive fails here, not at a restore.
-func Verify(ctx context.Context, tools dump.Tools, path string, format archive.Format) (archive.Sums, toc.Counts, error) {
+func Verify(ctx context.Context, tools dump.Tools, path string, format archive.Format, opts ...archive.ReadOption) (archive.Sums, toc.Counts, error) {
 	f, err := lock.OpenForReading(path) // retention will not delete it under us
 	if err != nil {
 		return archive.Sums{}, toc.Counts{}, err
 	}
 	defer f.Close()
-	return VerifyReader(ctx, tools, f, format)
+	return VerifyReader(ctx, tools, f, format, opts...)
 }
 
 // VerifyReader is Verify over the bytes of a backup file as r reads them.
-func VerifyReader(ctx context.Context, tools dump.Tools, r io.Reader, format archive.Format) (archive.Sums, toc.Counts, error) {
+func VerifyReader(ctx context.Context, tools dump.Tools, r io.Reader, format archive.Format, opts ...archive.ReadOption) (archive.Sums, toc.Counts, error) {
 	// Both programs read straight from kernel pipes we write into; the
 	// listing stops early and swallows the rest (archive.FanOut).
 	listW, waitList, err := tools.StartListTOC(ctx)
@@ -39,7 +39,7 @@ func VerifyReader(ctx context.Context, tools dump.Tools, r io.Reader, format arc
 		waitList()
 		return archive.Sums{}, toc.Counts{}, err
 	}
-	sums, err := archive.CheckReader(ctx, r, format, archive.FanOut(listW, fullW))
+	sums, err := archive.CheckReader(ctx, r, format, archive.FanOut(listW, fullW), opts...)
 	listW.Close() // the end of the archive (or, after an error, of what there is)
 	fullW.Close()
 	text, listErr := waitList()

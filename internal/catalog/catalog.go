@@ -114,6 +114,11 @@ type Execution struct {
 	DeletedAt        *time.Time     `json:"deleted_at"`
 	S3DeletedAt      *time.Time     `json:"s3_deleted_at"`
 	S3RetentionUntil *Date          `json:"s3_retention_until"`
+
+	// Encrypted files are age-encrypted to EncryptionRecipients (public
+	// keys); their checksums are those of the stored ciphertext.
+	Encrypted            bool     `json:"encrypted"`
+	EncryptionRecipients []string `json:"encryption_recipients"`
 }
 
 // columns lists the table's columns in Execution's field order.
@@ -126,6 +131,7 @@ var columns = []string{
 	"row_counts", "globals_filename", "warnings", "suspect", "suspect_reasons", "triggered_by", "hostname",
 	"attempt", "run_id", "finished_at",
 	"retention_class", "deleted_at", "s3_deleted_at", "s3_retention_until",
+	"encrypted", "encryption_recipients",
 }
 
 func (e *Execution) fields() []any {
@@ -138,6 +144,7 @@ func (e *Execution) fields() []any {
 		&e.RowCounts, &e.GlobalsFilename, &e.Warnings, &e.Suspect, &e.SuspectReasons, &e.TriggeredBy, &e.Hostname,
 		&e.Attempt, &e.RunID, &e.FinishedAt,
 		&e.RetentionClass, &e.DeletedAt, &e.S3DeletedAt, &e.S3RetentionUntil,
+		&e.Encrypted, &e.EncryptionRecipients,
 	}
 }
 
@@ -239,6 +246,9 @@ func (e *Execution) defaults() {
 	}
 	if e.SuspectReasons == nil {
 		e.SuspectReasons = []string{}
+	}
+	if e.EncryptionRecipients == nil {
+		e.EncryptionRecipients = []string{} // NOT NULL
 	}
 	if e.RetentionClass == "" {
 		e.RetentionClass = ClassDaily

@@ -56,6 +56,8 @@ type Config struct {
 
 	S3 S3 // the archive copy
 
+	Encryption Encryption // age: to whom new backups are encrypted, and the identity that reads them
+
 	RestoreTest RestoreTest
 
 	API API // who may call the HTTP API
@@ -107,6 +109,7 @@ func LoadLookup(lookup func(string) (string, bool)) (Config, error) {
 	c.HTTPAddr = r.listenAddr("BACKUP_HTTP_ADDR")
 	c.RetryDelays = r.durations("BACKUP_RETRY_DELAYS", schedule.Retries, time.Second, 24*time.Hour)
 	c.S3 = r.s3()
+	c.Encryption = r.encryption()
 	c.API = r.api()
 	c.MetricsTextfile = r.str("BACKUP_METRICS_TEXTFILE")
 	c.Notify = r.notify()

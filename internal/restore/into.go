@@ -84,7 +84,11 @@ func Into(ctx context.Context, o Options) (Result, error) {
 	}
 	if o.WithGlobals {
 		step("applying the globals (roles, tablespaces)")
-		warnings, err := applyGlobals(ctx, j.tools(), o, filepath.Dir(path))
+		opening, _, err := j.opening()
+		if err != nil {
+			return res, err
+		}
+		warnings, err := applyGlobals(ctx, j.tools(), o, filepath.Dir(path), opening...)
 		if err != nil {
 			return res, err
 		}
@@ -157,7 +161,7 @@ func prepareTarget(ctx context.Context, o Options, db config.Database) error {
 // applyGlobals runs the globals sidecar through psql on the target server.
 // Errors there (a role that exists) are warnings: the database restore
 // needs the roles to exist, not to be new.
-func applyGlobals(ctx context.Context, tools dump.Tools, o Options, dir string) ([]string, error) {
+func applyGlobals(ctx context.Context, tools dump.Tools, o Options, dir string, opening ...archive.ReadOption) ([]string, error) {
 	if o.Row.GlobalsFilename == nil {
 		return nil, fmt.Errorf("--with-globals: backup %s has no globals file", o.Row.Filename)
 	}
@@ -168,7 +172,7 @@ func applyGlobals(ctx context.Context, tools dump.Tools, o Options, dir string) 
 	defer f.Close()
 	pr, pw := io.Pipe()
 	go func() {
-		_, err := archive.CheckReader(ctx, f, archive.Gzip, pw)
+		_, err := archive.CheckReader(ctx, f, archive.Gzip, pw, opening...)
 		pw.CloseWithError(err)
 	}()
 	stderr, err := tools.ApplySQL(ctx, o.Target, pr)

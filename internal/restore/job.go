@@ -12,6 +12,7 @@ package restore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -25,6 +26,7 @@ import (
 	"github.com/mosaique/rgz-backup/internal/backup"
 	"github.com/mosaique/rgz-backup/internal/catalog"
 	"github.com/mosaique/rgz-backup/internal/config"
+	"github.com/mosaique/rgz-backup/internal/crypt"
 	"github.com/mosaique/rgz-backup/internal/dbconn"
 	"github.com/mosaique/rgz-backup/internal/disk"
 	"github.com/mosaique/rgz-backup/internal/dump"
@@ -134,9 +136,17 @@ func (j *Job) LocalFile(ctx context.Context) (string, func(), error) {
 // stream.
 func (j *Job) Verify(ctx context.Context, path string) (string, func(), error) {
 	row := j.Row
-	format := archive.FormatOf(row.Filename)
-	if row.CompressionFormat != nil {
-		format = *row.CompressionFormat
+	opening, dec, err := j.opening()
+	if err != nil {
+		return "", nil, err
+	}
+	if row.Encrypted { // the stored bytes first, before any decryption; then the key
+		if problems := backup.CheckSealed(ctx, path, row); len(problems) > 0 {
+			return "", nil, damaged(problems)
+		}
+		if err := j.keyOpens(path, dec); err != nil {
+			return "", nil, err
+		}
 	}
 	var raw uint64
 	if row.UncompressedSizeBytes != nil {
@@ -149,17 +159,21 @@ func (j *Job) Verify(ctx context.Context, path string) (string, func(), error) {
 	free, err := measure(j.Config.LocalDir)
 	if err != nil || !RoomToDecompress(free, raw) {
 		j.Mode = fmt.Sprintf("streamed into a single-job pg_restore: %s has no room for the %d decompressed bytes", j.Config.LocalDir, raw)
-		if problems := backup.CheckFile(ctx, j.tools(), j.Config.LocalDir, withPath(row, path), nil); len(problems) > 0 {
-			return "", nil, damaged(problems)
+		if checked := backup.CheckFile(ctx, j.tools(), j.Config.LocalDir, withPath(row, path), nil, dec); len(checked.Problems) > 0 {
+			return "", nil, damaged(checked.Problems)
 		}
 		return "", func() {}, nil
 	}
-	tmp, err := os.CreateTemp(j.Config.LocalDir, archive.TempName("restore-"))
+	tmp, err := os.CreateTemp(j.Config.LocalDir, archive.TempName("restore-")) // 0600, removed after
 	if err != nil {
 		return "", nil, err
 	}
 	remove := func() { tmp.Close(); os.Remove(tmp.Name()) }
-	got, err := archive.Check(ctx, path, format, tmp)
+	got, err := archive.Check(ctx, path, backup.FormatOf(row), tmp, opening...)
+	if errors.Is(err, crypt.ErrNoIdentity) {
+		remove()
+		return "", nil, j.noIdentity()
+	}
 	problems := archive.Compare(backup.ExpectedSums(row), got)
 	if err != nil {
 		problems = append(archive.CompareStored(backup.ExpectedSums(row), got), err.Error())
@@ -175,6 +189,42 @@ func (j *Job) Verify(ctx context.Context, path string) (string, func(), error) {
 	return tmp.Name(), remove, nil
 }
 
+// opening is how the job reads the backup: decrypted with the identity of
+// BACKUP_ENCRYPTION_IDENTITY_FILE when the backup is encrypted.
+func (j *Job) opening() ([]archive.ReadOption, *crypt.Decrypter, error) {
+	if !j.Row.Encrypted {
+		return nil, nil, nil
+	}
+	dec, err := crypt.IdentityFile(j.Config.Encryption.IdentityFile)
+	if err != nil {
+		return nil, nil, fmt.Errorf("BACKUP_ENCRYPTION_IDENTITY_FILE: %w", err)
+	}
+	if dec == nil {
+		return nil, nil, fmt.Errorf("backup %s is encrypted: set BACKUP_ENCRYPTION_IDENTITY_FILE to the age identity of one of its recipients (%s); nothing was restored",
+			j.Row.Filename, strings.Join(j.Row.EncryptionRecipients, ", "))
+	}
+	return []archive.ReadOption{archive.OpenedBy(dec.Open)}, dec, nil
+}
+
+// keyOpens says whether the identity opens the file's header.
+func (j *Job) keyOpens(path string, dec *crypt.Decrypter) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	err = dec.Matches(f)
+	if errors.Is(err, crypt.ErrNoIdentity) {
+		return j.noIdentity()
+	}
+	return err
+}
+
+func (j *Job) noIdentity() error {
+	return fmt.Errorf("backup %s: the identity in %s matches none of its recipients (%s); nothing was restored",
+		j.Row.Filename, j.Config.Encryption.IdentityFile, strings.Join(j.Row.EncryptionRecipients, ", "))
+}
+
 func damaged(problems []string) error {
 	return fmt.Errorf("the file does not match its recorded checksums, nothing was restored: %s", strings.Join(problems, "; "))
 }
@@ -186,16 +236,16 @@ func withPath(row catalog.Execution, path string) catalog.Execution {
 
 // streamRestore decompresses the file straight into pg_restore's stdin.
 func (j *Job) streamRestore(ctx context.Context, path string, db config.Database) error {
-	format := archive.FormatOf(j.Row.Filename)
-	if j.Row.CompressionFormat != nil {
-		format = *j.Row.CompressionFormat
+	opening, _, err := j.opening()
+	if err != nil {
+		return err
 	}
 	pr, pw := io.Pipe()
 	go func() {
-		_, err := archive.Check(ctx, path, format, pw)
+		_, err := archive.Check(ctx, path, backup.FormatOf(j.Row), pw, opening...)
 		pw.CloseWithError(err)
 	}()
-	err := j.tools().RestoreStream(ctx, db, pr)
+	err = j.tools().RestoreStream(ctx, db, pr)
 	pr.CloseWithError(io.ErrClosedPipe)
 	return err
 }
