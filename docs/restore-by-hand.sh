@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Restore an rgz-backup backup BY HAND, without rgz-backup: on any machine
 # with the PostgreSQL client (psql, createdb, pg_restore), gzip/zstd/bzip2,
-# sha256sum and python3. docs/RESTORE.md, section 2, explains each step.
+# sha256sum, python3, and for an encrypted backup (FILE.dump.gz.age) the
+# `age` CLI. docs/RESTORE.md, section 2, explains each step.
 #
 # Set the variables below (or export them), then run:  bash restore-by-hand.sh
 # It stops at the first error. A test runs this very file on a real backup
@@ -10,7 +11,8 @@ set -euo pipefail
 
 # --- The one set of variables --------------------------------------------
 BACKUP_DIR="${BACKUP_DIR:-/backups}"              # where the backup's files are
-BACKUP="${BACKUP:-20260205_030015.dump.gz}"       # the backup file (.dump.gz, .dump.zst, .dump.bz2 or .dump)
+BACKUP="${BACKUP:-20260205_030015.dump.gz}"       # the backup file (.dump.gz, .dump.zst, .dump.bz2 or .dump; then .age if encrypted)
+AGE_IDENTITY="${AGE_IDENTITY:-}"                  # encrypted backups: the age identity file (AGE-SECRET-KEY-1…, or an SSH private key)
 export PGHOST="${PGHOST:-new-db}"                 # the server to restore onto
 export PGPORT="${PGPORT:-5432}"
 export PGUSER="${PGUSER:-postgres}"               # a superuser there (PGPASSWORD, or ~/.pgpass)
@@ -21,6 +23,15 @@ WORK="${WORK:-/var/tmp}"                          # room for the decompressed du
 
 step() { printf '\n==> %s\n' "$*"; }
 
+# open FILE: its content on stdout, decrypted with age when it is an age file.
+open_file() {
+  case "$1" in
+    *.age) [ -n "$AGE_IDENTITY" ] || { echo "$1 is encrypted: set AGE_IDENTITY to your age identity file" >&2; exit 1; }
+           age -d -i "$AGE_IDENTITY" "$1" ;;
+    *)     cat "$1" ;;
+  esac
+}
+
 step "1. In the backup's directory"
 cd "$BACKUP_DIR"
 stem="${BACKUP%%.*}"                              # 20260205_030015
@@ -29,9 +40,10 @@ step "2. Checksums: a damaged file restores garbage, or fails halfway"
 sha256sum -c "$BACKUP.sha256"
 
 step "3. Roles and tablespaces (errors about roles that exist are harmless)"
-if [ -f "$stem.globals.sql.gz" ]; then
-  gunzip -c "$stem.globals.sql.gz" | psql -X -q -d postgres -v ON_ERROR_STOP=0 >/dev/null 2>"$WORK/rgz-globals.log" || true
-  echo "applied $stem.globals.sql.gz (messages in $WORK/rgz-globals.log)"
+globals="$(ls "$stem".globals.sql.gz "$stem".globals.sql.gz.age 2>/dev/null | head -n 1 || true)"
+if [ -n "$globals" ]; then
+  open_file "$globals" | gunzip -c | psql -X -q -d postgres -v ON_ERROR_STOP=0 >/dev/null 2>"$WORK/rgz-globals.log" || true
+  echo "applied $globals (messages in $WORK/rgz-globals.log)"
 else
   echo "no globals file: roles must exist already"
 fi
@@ -39,13 +51,13 @@ fi
 step "4. The empty database"
 createdb "$TARGET_DB"
 
-step "5. Decompress (pg_restore runs in parallel only from a file)"
+step "5. Decrypt (.age) and decompress (pg_restore runs in parallel only from a file)"
 dump="$WORK/$stem.dump"
-case "$BACKUP" in
-  *.dump.gz)  gunzip -c "$BACKUP" > "$dump" ;;
-  *.dump.zst) zstd -q -dc "$BACKUP" > "$dump" ;;
-  *.dump.bz2) bzip2 -dc "$BACKUP" > "$dump" ;;
-  *.dump)     dump="$BACKUP_DIR/$BACKUP" ;;
+case "${BACKUP%.age}" in
+  *.dump.gz)  open_file "$BACKUP" | gunzip -c > "$dump" ;;
+  *.dump.zst) open_file "$BACKUP" | zstd -q -dc > "$dump" ;;
+  *.dump.bz2) open_file "$BACKUP" | bzip2 -dc > "$dump" ;;
+  *.dump)     if [ "$BACKUP" = "${BACKUP%.age}" ]; then dump="$BACKUP_DIR/$BACKUP"; else open_file "$BACKUP" > "$dump"; fi ;;
   *)          echo "unknown backup format: $BACKUP" >&2; exit 1 ;;
 esac
 

@@ -10,6 +10,9 @@ STATICCHECK_VERSION=v0.8.2   # supports the Go of go.mod
 MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c
 # Mailpit, the SMTP server the notification tests read through its API.
 MAILPIT_VERSION=v1.27.11
+# age, the CLI an operator decrypts backups with by hand (docs/RESTORE.md);
+# the same module version as the library in go.mod.
+AGE_VERSION=v1.3.2
 
 log() { echo "install-deps: $*"; }
 
@@ -51,6 +54,11 @@ if [ ! -x "$gobin/minio" ] || [ "$(cat "$gobin/.minio-version" 2>/dev/null)" != 
   log "go install minio ${MINIO_VERSION} (slow: a large build)"
   go install "github.com/minio/minio@${MINIO_VERSION}"
   echo "$MINIO_VERSION" > "$gobin/.minio-version"
+fi
+
+if ! "$gobin/age" --version 2>/dev/null | grep -q "${AGE_VERSION}"; then
+  log "go install age ${AGE_VERSION}"
+  go install "filippo.io/age/cmd/age@${AGE_VERSION}" "filippo.io/age/cmd/age-keygen@${AGE_VERSION}"
 fi
 
 if [ ! -x "$gobin/mailpit" ] || [ "$(cat "$gobin/.mailpit-version" 2>/dev/null)" != "$MAILPIT_VERSION" ]; then

@@ -109,6 +109,6 @@ Exit codes: 0 success; 1 the work failed; 2 bad configuration or usage;
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return fmt.Errorf("%w (see %s --help)", err, c.CommandPath())
 	})
-	root.AddCommand(serveCmd(), statusCmd(), backupCmd(), listCmd(), showCmd(), verifyCmd(), restoreTestCmd(), restoreCmd(), retentionCmd(), archiveCmd(), catalogCmd(), tokenCmd(), migrateCmd(), configCmd())
+	root.AddCommand(serveCmd(), statusCmd(), backupCmd(), listCmd(), showCmd(), verifyCmd(), restoreTestCmd(), restoreCmd(), retentionCmd(), archiveCmd(), catalogCmd(), tokenCmd(), keyCmd(), migrateCmd(), configCmd())
 	return root
 }

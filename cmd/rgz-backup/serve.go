@@ -125,6 +125,11 @@ func serve(ctx context.Context, cfg config.Config, log, riverLog *slog.Logger) e
 // prepare checks what the daemon needs before it takes work: the client
 // programs, the catalog, the backup directory.
 func prepare(ctx context.Context, cfg config.Config, tools dump.Tools) (*pgxpool.Pool, *catalog.Store, error) {
+	if cfg.Encryption.On() && cfg.RestoreTest.Enabled && cfg.Encryption.IdentityFile == "" {
+		// Better not to start than to fail every scheduled restore test.
+		return nil, nil, &config.Error{Var: "BACKUP_ENCRYPTION_IDENTITY_FILE", Value: "",
+			Allowed: "must name an identity of the backups' recipients while they are encrypted and restore tests are enabled (or set BACKUP_RESTORE_TEST_ENABLED=false and test them where the identity is)"}
+	}
 	if _, err := tools.Check(ctx); err != nil {
 		return nil, nil, &config.Error{Var: "BACKUP_PG_BIN_DIR", Value: cfg.PgBinDir, Allowed: "must hold usable pg_dump, pg_restore and pg_dumpall: " + err.Error()}
 	}

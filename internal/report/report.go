@@ -120,6 +120,9 @@ func metadata(p *page, e catalog.Execution) {
 	if e.FileSizeBytes != nil && e.UncompressedSizeBytes != nil && *e.UncompressedSizeBytes > 0 {
 		p.line("  Compression ratio:   %.0f%% (%s)", 100*(1-float64(*e.FileSizeBytes)/float64(*e.UncompressedSizeBytes)), compression(e))
 	}
+	if e.Encrypted {
+		p.line("  Encrypted (age) to:  %s", strings.Join(e.EncryptionRecipients, ", "))
+	}
 	p.line("  Checksum CRC32:      %s", deref(e.ChecksumCRC32, "-"))
 	p.line("  Checksum SHA-256:    %s", deref(e.ChecksumSHA256, "-"))
 }

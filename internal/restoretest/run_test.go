@@ -3,6 +3,7 @@ package restoretest
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/mosaique/rgz-backup/internal/backup"
 	"github.com/mosaique/rgz-backup/internal/catalog"
 	"github.com/mosaique/rgz-backup/internal/config"
+	"github.com/mosaique/rgz-backup/internal/crypt"
 	"github.com/mosaique/rgz-backup/internal/dbconn"
 	"github.com/mosaique/rgz-backup/internal/fixture"
 	"github.com/mosaique/rgz-backup/internal/pgtest"
@@ -28,9 +30,12 @@ type env struct {
 	row   catalog.Execution
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T, vars ...string) *env {
 	t.Helper()
 	f := fixture.New(t, cluster, 1)
+	for i := 0; i+1 < len(vars); i += 2 {
+		f.Vars[vars[i]] = vars[i+1]
+	}
 	e := &env{t: t, src: f.Source, cfg: f.Config(t)}
 	var err error
 	if e.row, err = backup.Run(context.Background(), backup.Options{Config: e.cfg}); err != nil {
@@ -184,5 +189,53 @@ func TestScratchRefusesAnExistingDatabase(t *testing.T) {
 	}
 	if err := dropScratch(context.Background(), target, "rgz_production"); err == nil {
 		t.Fatal("dropScratch would drop a database that is not a scratch one")
+	}
+}
+
+// keyFile writes a new age identity and returns its recipient and file.
+func keyFile(t *testing.T) (recipient, path string) {
+	t.Helper()
+	id, rcpt, err := crypt.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path = filepath.Join(t.TempDir(), "key.txt")
+	if err := os.WriteFile(path, []byte(id+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return rcpt, path
+}
+
+// An encrypted backup's restore test needs an identity of one of its
+// recipients: with none, or another's, it fails saying so and creates no
+// scratch database; with one, in either restore mode, it passes.
+func TestEncryptedBackupNeedsItsIdentity(t *testing.T) {
+	t.Parallel()
+	rcpt, identity := keyFile(t)
+	_, stranger := keyFile(t)
+	e := newEnv(t, "BACKUP_ENCRYPTION_RECIPIENTS", rcpt)
+	if !e.row.Encrypted {
+		t.Fatal("the backup is not encrypted")
+	}
+	for _, c := range []struct{ identity, want string }{
+		{"", "is encrypted: set BACKUP_ENCRYPTION_IDENTITY_FILE"},
+		{stranger, "matches none of its recipients"},
+	} {
+		e.cfg.Encryption.IdentityFile = c.identity
+		rt, err := e.test(Options{})
+		if err == nil || !strings.Contains(err.Error(), c.want) || rt.Status != catalog.TestFailed || !strings.Contains(err.Error(), rcpt) {
+			t.Fatalf("identity %q: %v (%s)", c.identity, err, rt.Status)
+		}
+		if left := scratchDatabases(t, rt); len(left) != 0 {
+			t.Fatalf("identity %q: a scratch database was created: %v", c.identity, left)
+		}
+	}
+	e.cfg.Encryption.IdentityFile = identity
+	if rt, err := e.test(Options{}); err != nil || rt.Status != catalog.TestSuccess {
+		t.Fatalf("with the identity: %v %+v", err, rt)
+	}
+	noRoom := func(string) (uint64, error) { return 0, nil }
+	if rt, err := e.test(Options{FreeBytes: noRoom}); err != nil || rt.Status != catalog.TestSuccess || !strings.Contains(*rt.RestoreMode, "streamed") {
+		t.Fatalf("streamed, with the identity: %v %+v", err, rt)
 	}
 }
