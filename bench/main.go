@@ -21,6 +21,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/mosaique/rgz-backup/internal/crypt"
 	"github.com/mosaique/rgz-backup/internal/dump"
 	"github.com/mosaique/rgz-backup/internal/pgtest"
 	"github.com/mosaique/rgz-backup/internal/sample"
@@ -99,6 +100,10 @@ func run(binary string, scale, repeat int, onlyOurs bool) error {
 		return err
 	}
 	out := filepath.Join(work, "out")
+	_, recipient, err := crypt.NewKey() // the private key is not needed: backups only
+	if err != nil {
+		return err
+	}
 	runs := []struct {
 		name string
 		cmd  func() *exec.Cmd
@@ -114,6 +119,8 @@ func run(binary string, scale, repeat int, onlyOurs bool) error {
 		{"rgz-backup backup (zstd, default level 1)", ours(binary, url, out, "zstd", ""), filepath.Join(out, "*.dump.zst")},
 		{"rgz-backup backup (gzip, level 6)", ours(binary, url, out, "gzip", "6"), filepath.Join(out, "*.dump.gz")},
 		{"rgz-backup backup (zstd, level 3)", ours(binary, url, out, "zstd", "3"), filepath.Join(out, "*.dump.zst")},
+		{"rgz-backup backup (gzip, default level 9) + age", ours(binary, url, out, "gzip", "", "BACKUP_ENCRYPTION_RECIPIENTS="+recipient), filepath.Join(out, "*.dump.gz.age")},
+		{"rgz-backup backup (zstd, default level 1) + age", ours(binary, url, out, "zstd", "", "BACKUP_ENCRYPTION_RECIPIENTS="+recipient), filepath.Join(out, "*.dump.zst.age")},
 	}
 	if onlyOurs {
 		runs = runs[2:]
@@ -160,14 +167,15 @@ func redirected(path, name string, args ...string) *exec.Cmd {
 	return cmd
 }
 
-// ours runs `rgz-backup backup`; level "" leaves the format's default.
-func ours(binary, url, out, format, level string) func() *exec.Cmd {
+// ours runs `rgz-backup backup`; level "" leaves the format's default;
+// extra are more VAR=value settings (encryption).
+func ours(binary, url, out, format, level string, extra ...string) func() *exec.Cmd {
 	return func() *exec.Cmd {
 		cmd := exec.Command(binary, "backup")
-		cmd.Env = append(os.Environ(), "BACKUP_DATABASE_URL="+url, "BACKUP_LOCAL_DIR="+out,
+		cmd.Env = append(append(os.Environ(), "BACKUP_DATABASE_URL="+url, "BACKUP_LOCAL_DIR="+out,
 			"BACKUP_CATALOG_DATABASE_URL="+strings.Replace(url, "/rgz?", "/postgres?", 1),
 			"BACKUP_COMPRESSION_FORMAT="+format, "BACKUP_COMPRESSION_LEVEL="+level,
-			"BACKUP_MIN_SIZE_MB=1", "BACKUP_MIN_FREE_SPACE_GB=1", "BACKUP_TIMEOUT_SECONDS=7200")
+			"BACKUP_MIN_SIZE_MB=1", "BACKUP_MIN_FREE_SPACE_GB=1", "BACKUP_TIMEOUT_SECONDS=7200"), extra...)
 		return cmd
 	}
 }
@@ -293,6 +301,17 @@ func printTable(r []measure, samples [][]measure, onlyOurs bool) {
 		check("gzip level 6: seed time / our time (≥ 2)", g6, g6 >= 2)
 		g6s := roundRatio(samples, 4, seed, sizeRatio)
 		check("gzip level 6: our size / seed size (≤ 1.10)", g6s, g6s <= 1.1)
+	}
+	if len(r) > 7 { // the encrypted runs: 6 is gzip's, 7 zstd's, each against its plaintext twin
+		for _, c := range []struct {
+			name       string
+			sealed, of int
+		}{{"gzip", 6, gz}, {"zstd", 7, zs}} {
+			cost := roundRatio(samples, c.sealed, c.of, timeRatio)
+			check(c.name+" + age: time / without age (≤ 1.05)", cost, cost <= 1.05)
+			extra := float64(r[c.sealed].rssKB-r[c.of].rssKB) / 1024
+			check(c.name+" + age: peak RSS above without age, MB (≤ 10)", extra, extra <= 10)
+		}
 	}
 	var peak int64
 	for _, m := range r[2:] {
