@@ -94,6 +94,11 @@ func TestEncryptedBackupsFromTheCLI(t *testing.T) {
 	if show := rgz(t, env, "show", first.Filename); !strings.Contains(show.stdout, "Encrypted (age) to:  "+ops+", "+escrow) {
 		t.Fatalf("show: %s", show.stdout)
 	}
+	target := "dr_age_" + strings.ToLower(first.Filename[:15])
+	t.Cleanup(func() { cluster.DropDatabase(context.Background(), target) })
+	if rs := rgz(t, env, "restore", first.Filename, "--target-db", target, "--create", "--with-globals"); rs.code != 0 || !strings.Contains(rs.stdout, "every table and row count matches") {
+		t.Fatalf("restore with the escrow identity: %+v", rs)
+	}
 
 	// No identity, restore tests on: the daemon does not start.
 	delete(env, "BACKUP_ENCRYPTION_IDENTITY_FILE")

@@ -238,4 +238,17 @@ func TestEncryptedBackupNeedsItsIdentity(t *testing.T) {
 	if rt, err := e.test(Options{FreeBytes: noRoom}); err != nil || rt.Status != catalog.TestSuccess || !strings.Contains(*rt.RestoreMode, "streamed") {
 		t.Fatalf("streamed, with the identity: %v %+v", err, rt)
 	}
+	// A flipped bit in the ciphertext: a checksum mismatch, in either
+	// mode, before any decryption or restore.
+	b, _ := os.ReadFile(*e.row.FilePath)
+	b[len(b)/3] ^= 1
+	os.WriteFile(*e.row.FilePath, b, 0o640)
+	for _, o := range []Options{{}, {FreeBytes: noRoom}} {
+		restored := false
+		o.AfterRestore = func(context.Context, config.Database) error { restored = true; return nil }
+		rt, err := e.test(o)
+		if err == nil || !strings.Contains(err.Error(), "checksum") || restored || rt.Status != catalog.TestFailed {
+			t.Fatalf("a flipped bit: %v, restored %v", err, restored)
+		}
+	}
 }
