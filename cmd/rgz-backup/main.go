@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -84,7 +85,17 @@ func action(fn func(cmd *cobra.Command, args []string) error) func(*cobra.Comman
 }
 
 // loadConfig reads the environment; its errors exit 2.
-func loadConfig() (config.Config, error) { return config.LoadLookup(os.LookupEnv) }
+// loadConfig reads the environment. Where backups are encrypted or read
+// back decrypted, the garbage collector runs sooner (GOGC 50): age's
+// decrypting reader allocates 64 KiB per chunk, which otherwise adds 15 to
+// 20 MB to a backup's peak RSS (docs/BENCHMARKS.md).
+func loadConfig() (config.Config, error) {
+	cfg, err := config.LoadLookup(os.LookupEnv)
+	if err == nil && (cfg.Encryption.On() || cfg.Encryption.IdentityFile != "") && os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(50)
+	}
+	return cfg, err
+}
 
 func logger(cfg config.Config) *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))

@@ -171,7 +171,7 @@ func IdentityFile(path string) (*Decrypter, error) {
 }
 
 // ErrNoIdentity means an identity matches none of a file's recipients.
-var ErrNoIdentity = errors.New("the identity matches none of the backup's recipients")
+var ErrNoIdentity = errors.New("the identity (BACKUP_ENCRYPTION_IDENTITY_FILE) matches none of the backup's recipients")
 
 // Matches says whether an identity opens src's header (ErrNoIdentity when
 // none does), reading the header only.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/rsa"
 	"encoding/pem"
 	"errors"
 	"io"
@@ -37,6 +38,28 @@ func sshKey(t *testing.T) (public string, privatePath string) {
 		t.Fatal(err)
 	}
 	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(sshPub))) + " ops@noc", path
+}
+
+// sshRSAKey is sshKey for an RSA key.
+func sshRSAKey(t *testing.T) (public string, privatePath string) {
+	t.Helper()
+	priv, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sshPub, err := ssh.NewPublicKey(&priv.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, err := ssh.MarshalPrivateKey(priv, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "id_rsa")
+	if err := os.WriteFile(path, pem.EncodeToMemory(block), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(sshPub))), path
 }
 
 // ageKey returns a recipient and the path of its identity file.
@@ -88,19 +111,21 @@ func open(t *testing.T, identityPath string, sealed []byte) ([]byte, error) {
 	return io.ReadAll(r)
 }
 
-// Two recipients (an age key and an SSH key): each identity alone decrypts,
-// and so does the run's own validation key; a third identity does not.
+// Three recipients (an age key, an SSH ed25519 key, an SSH RSA key): each
+// identity alone decrypts, and so does the run's own validation key; a
+// fourth identity does not.
 func TestEachRecipientDecryptsAlone(t *testing.T) {
 	t.Parallel()
 	ageRcpt, ageID := ageKey(t)
 	sshRcpt, sshID := sshKey(t)
+	rsaRcpt, rsaID := sshRSAKey(t)
 	_, strangerID := ageKey(t)
 	plain := bytes.Repeat([]byte("subscriber 0612345678; "), 10000)
-	sealed, enc := seal(t, []string{ageRcpt, sshRcpt}, plain)
+	sealed, enc := seal(t, []string{ageRcpt, sshRcpt, rsaRcpt}, plain)
 	if bytes.Contains(sealed, []byte("0612345678")) {
 		t.Fatal("the plaintext shows through")
 	}
-	for _, id := range []string{ageID, sshID} {
+	for _, id := range []string{ageID, sshID, rsaID} {
 		got, err := open(t, id, sealed)
 		if err != nil || !bytes.Equal(got, plain) {
 			t.Fatalf("%s: %v", filepath.Base(id), err)
@@ -136,16 +161,17 @@ func TestHeaderMatchesTheKeys(t *testing.T) {
 	ageRcpt, _ := ageKey(t)
 	sshRcpt, _ := sshKey(t)
 	otherSSH, _ := sshKey(t)
-	sealed, _ := seal(t, []string{ageRcpt, sshRcpt}, []byte("data"))
+	rsaRcpt, _ := sshRSAKey(t)
+	sealed, _ := seal(t, []string{ageRcpt, sshRcpt, rsaRcpt}, []byte("data"))
 	got, err := Header(bytes.NewReader(sealed))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, _ := Expected([]string{sshRcpt, ageRcpt})
+	want, _ := Expected([]string{sshRcpt, rsaRcpt, ageRcpt})
 	if p := HeaderProblem(got, want); p != "" {
 		t.Fatalf("same keys: %s", p)
 	}
-	for _, keys := range [][]string{{ageRcpt}, {ageRcpt, otherSSH}, {ageRcpt, sshRcpt, ageRcpt}} {
+	for _, keys := range [][]string{{ageRcpt, sshRcpt}, {ageRcpt, otherSSH, rsaRcpt}, {ageRcpt, sshRcpt, rsaRcpt, ageRcpt}} {
 		want, _ := Expected(keys)
 		if HeaderProblem(got, want) == "" {
 			t.Errorf("keys %d (%.20s…) pass for a file encrypted to others", len(keys), keys[len(keys)-1])
