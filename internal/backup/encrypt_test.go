@@ -15,26 +15,19 @@ import (
 	"github.com/mosaique/rgz-backup/internal/archive"
 	"github.com/mosaique/rgz-backup/internal/crypt"
 	"github.com/mosaique/rgz-backup/internal/dump"
+	"github.com/mosaique/rgz-backup/internal/fixture"
 	"github.com/mosaique/rgz-backup/internal/layout"
 )
 
-// newKey writes a new age identity to a file and returns its recipient,
-// the file, and the Decrypter it makes.
+// newKey is fixture.AgeKey with the Decrypter its identity makes.
 func newKey(t *testing.T) (recipient, identityFile string, dec *crypt.Decrypter) {
 	t.Helper()
-	id, rcpt, err := crypt.NewKey()
+	recipient, identityFile = fixture.AgeKey(t)
+	dec, err := crypt.IdentityFile(identityFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	identityFile = filepath.Join(t.TempDir(), "key.txt")
-	if err := os.WriteFile(identityFile, []byte(id+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	dec, err = crypt.IdentityFile(identityFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return rcpt, identityFile, dec
+	return recipient, identityFile, dec
 }
 
 // plantMarker puts a string no backup may show in plaintext into a table

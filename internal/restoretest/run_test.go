@@ -3,7 +3,6 @@ package restoretest
 import (
 	"context"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -11,7 +10,6 @@ import (
 	"github.com/mosaique/rgz-backup/internal/backup"
 	"github.com/mosaique/rgz-backup/internal/catalog"
 	"github.com/mosaique/rgz-backup/internal/config"
-	"github.com/mosaique/rgz-backup/internal/crypt"
 	"github.com/mosaique/rgz-backup/internal/dbconn"
 	"github.com/mosaique/rgz-backup/internal/fixture"
 	"github.com/mosaique/rgz-backup/internal/pgtest"
@@ -192,27 +190,13 @@ func TestScratchRefusesAnExistingDatabase(t *testing.T) {
 	}
 }
 
-// keyFile writes a new age identity and returns its recipient and file.
-func keyFile(t *testing.T) (recipient, path string) {
-	t.Helper()
-	id, rcpt, err := crypt.NewKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	path = filepath.Join(t.TempDir(), "key.txt")
-	if err := os.WriteFile(path, []byte(id+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return rcpt, path
-}
-
 // An encrypted backup's restore test needs an identity of one of its
 // recipients: with none, or another's, it fails saying so and creates no
 // scratch database; with one, in either restore mode, it passes.
 func TestEncryptedBackupNeedsItsIdentity(t *testing.T) {
 	t.Parallel()
-	rcpt, identity := keyFile(t)
-	_, stranger := keyFile(t)
+	rcpt, identity := fixture.AgeKey(t)
+	_, stranger := fixture.AgeKey(t)
 	e := newEnv(t, "BACKUP_ENCRYPTION_RECIPIENTS", rcpt)
 	if !e.row.Encrypted {
 		t.Fatal("the backup is not encrypted")
