@@ -216,7 +216,7 @@ func removeObjects(ctx context.Context, s3 *storage.S3, row catalog.Execution, d
 	}
 	files := layout.Of(row, dir).All()
 	for i := len(files) - 1; i >= 0; i-- {
-		if err := s3.Remove(ctx, path.Join(folder, filepath.Base(files[i]))); err != nil {
+		if err := s3.RemoveKey(ctx, path.Join(folder, filepath.Base(files[i]))); err != nil {
 			return err
 		}
 	}

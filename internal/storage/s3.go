@@ -107,29 +107,35 @@ func (s *S3) Upload(ctx context.Context, f *os.File, key string, retainUntil tim
 	if err != nil {
 		return Landed{}, fmt.Errorf("read %s: %w", f.Name(), err)
 	}
+	if err := s.putObject(ctx, key, io.NewSectionReader(f, 0, info.Size()), info.Size(), retainUntil); err != nil {
+		return Landed{}, err
+	}
+	return s.verify(ctx, key, info.Size(), want)
+}
+
+// putObject streams size bytes of r to key, in parts read from the file
+// as they go (no buffer grows with the file), each part checksummed for
+// the store to check.
+func (s *S3) putObject(ctx context.Context, key string, r io.Reader, size int64, retainUntil time.Time) error {
 	opts := minio.PutObjectOptions{
 		ContentType:  "application/octet-stream",
-		PartSize:     uint64(PartSize(info.Size(), s.minPartSize)),
+		PartSize:     uint64(PartSize(size, s.minPartSize)),
 		AutoChecksum: minio.ChecksumFullObjectCRC32,
 		// The CRC32 in the trailer protects the payload instead of a
 		// SHA-256 of it, also over plain HTTP (a MinIO on the LAN).
 		DisableContentSha256: true,
 		StorageClass:         s.cfg.StorageClass,
 	}
-	if info.Size() < int64(opts.PartSize) {
+	if size < int64(opts.PartSize) {
 		opts.Checksum = minio.ChecksumCRC32 // one PUT: the SDK sends this one
 	}
 	if !retainUntil.IsZero() {
 		opts.Mode, opts.RetainUntilDate = minio.Compliance, retainUntil.UTC()
 	}
-	if _, err := s.client.PutObject(ctx, s.cfg.Bucket, key, io.NewSectionReader(f, 0, info.Size()), info.Size(), opts); err != nil {
-		return Landed{}, s.explain("upload", key, err)
+	if _, err := s.client.PutObject(ctx, s.cfg.Bucket, key, r, size, opts); err != nil {
+		return s.explain("upload", key, err)
 	}
-	landed, err := s.verify(ctx, key, info.Size(), want)
-	if err != nil {
-		return landed, err
-	}
-	return landed, nil
+	return nil
 }
 
 // verify compares what the store holds under key with the expected size
@@ -206,10 +212,10 @@ func (s *S3) Exists(ctx context.Context, key string) (bool, error) {
 	return false, s.explain("look up", key, err)
 }
 
-// Remove deletes key, every version of it in a versioned bucket: what
+// RemoveKey deletes key, every version of it in a versioned bucket: what
 // retention means by "gone". A version under Object Lock refuses, and so
-// does Remove.
-func (s *S3) Remove(ctx context.Context, key string) error {
+// does RemoveKey.
+func (s *S3) RemoveKey(ctx context.Context, key string) error {
 	var versions []string
 	for obj := range s.client.ListObjects(ctx, s.cfg.Bucket, minio.ListObjectsOptions{Prefix: key, WithVersions: true}) {
 		if obj.Err != nil {

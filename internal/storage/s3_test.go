@@ -70,7 +70,7 @@ func TestUploadVerifyDownload(t *testing.T) {
 	if ok, err := s.Exists(context.Background(), key); !ok || err != nil {
 		t.Fatalf("exists: %v %v", ok, err)
 	}
-	if err := s.Remove(context.Background(), key); err != nil {
+	if err := s.RemoveKey(context.Background(), key); err != nil {
 		t.Fatal(err)
 	}
 	if ok, err := s.Exists(context.Background(), key); ok || err != nil {
@@ -152,7 +152,7 @@ func TestObjectLockRefusesAnEarlyDelete(t *testing.T) {
 	if _, err := upload(s, path, key, time.Now().AddDate(0, 0, 2)); err != nil {
 		t.Fatal(err)
 	}
-	err := s.Remove(context.Background(), key)
+	err := s.RemoveKey(context.Background(), key)
 	if err == nil {
 		t.Fatal("a locked object was deleted")
 	}

@@ -1,0 +1,276 @@
+// Package destinationtest is the conformance suite every destination.Store
+// passes, run against the real thing (a directory, MinIO, and later an
+// OpenSSH server and Azurite). A new destination is done when it passes
+// Run: docs/DEVELOPMENT.md says how to add one.
+package destinationtest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"math/rand/v2"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mosaique/rgz-backup/internal/destination"
+)
+
+// Run runs every contract against stores newStore makes; each call must
+// return an empty store of its own.
+func Run(t *testing.T, newStore func(t *testing.T) destination.Store) {
+	t.Run("RoundTrip", func(t *testing.T) { t.Parallel(); roundTrip(t, newStore(t)) })
+	t.Run("WrongSourceLeavesNothing", func(t *testing.T) { t.Parallel(); wrongSource(t, newStore(t)) })
+	t.Run("InterruptedPutLeavesNothing", func(t *testing.T) { t.Parallel(); interrupted(t, newStore(t)) })
+	t.Run("NotFound", func(t *testing.T) { t.Parallel(); notFound(t, newStore(t)) })
+	t.Run("ReplaceAndRemove", func(t *testing.T) { t.Parallel(); replaceAndRemove(t, newStore(t)) })
+	t.Run("ConcurrentPuts", func(t *testing.T) { t.Parallel(); concurrent(t, newStore(t)) })
+	t.Run("Retention", func(t *testing.T) { t.Parallel(); retention(t, newStore(t)) })
+}
+
+// source is an in-memory Source; cancel, when set, is called once more
+// than cancelAt bytes have been read in all (a Store may read its source
+// twice: once to check it, once to copy it).
+type source struct {
+	data     []byte
+	cancelAt int64
+	cancel   func()
+	once     sync.Once
+	mu       sync.Mutex
+	read     int64
+}
+
+func (s *source) Size() int64 { return int64(len(s.data)) }
+
+func (s *source) ReadAt(p []byte, off int64) (int, error) {
+	if s.cancel != nil {
+		s.mu.Lock()
+		s.read += int64(len(p))
+		over := s.read > s.cancelAt
+		s.mu.Unlock()
+		if over {
+			s.once.Do(s.cancel)
+		}
+	}
+	if off >= int64(len(s.data)) {
+		return 0, io.EOF
+	}
+	n := copy(p, s.data[off:])
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+func payload(n int) *source {
+	b := make([]byte, n)
+	r := rand.New(rand.NewPCG(uint64(n), 7))
+	for i := range b {
+		b[i] = byte(r.UintN(256))
+	}
+	return &source{data: b}
+}
+
+func want(s *source) destination.PutOptions {
+	return destination.PutOptions{Want: destination.Want{Size: s.Size(), CRC32: crc32.ChecksumIEEE(s.data)}}
+}
+
+func name(i int, file string) string {
+	return destination.Name(time.Date(2026, 2, 5+i, 3, 0, 0, 0, time.UTC), file)
+}
+
+func read(t *testing.T, st destination.Store, n string) []byte {
+	t.Helper()
+	r, err := st.Open(context.Background(), n)
+	if err != nil {
+		t.Fatalf("open %s: %v", n, err)
+	}
+	defer r.Close()
+	b, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatalf("read %s: %v", n, err)
+	}
+	return b
+}
+
+func names(t *testing.T, st destination.Store) map[string]int64 {
+	t.Helper()
+	objs, err := st.List(context.Background())
+	if err != nil {
+		t.Fatalf("list: %v", err)
+	}
+	out := map[string]int64{}
+	for _, o := range objs {
+		out[o.Name] = o.Size
+	}
+	return out
+}
+
+func absent(t *testing.T, st destination.Store, n string) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := st.Stat(ctx, n); !errors.Is(err, destination.ErrNotFound) {
+		t.Errorf("Stat(%s) = %v, want ErrNotFound", n, err)
+	}
+	if r, err := st.Open(ctx, n); !errors.Is(err, destination.ErrNotFound) {
+		if r != nil {
+			r.Close()
+		}
+		t.Errorf("Open(%s) = %v, want ErrNotFound", n, err)
+	}
+	if size, ok := names(t, st)[n]; ok {
+		t.Errorf("List shows %s (%d bytes)", n, size)
+	}
+}
+
+// A small file and one of several upload parts come back byte for byte;
+// List and Stat agree on names and sizes.
+func roundTrip(t *testing.T, st destination.Store) {
+	ctx := context.Background()
+	files := map[string]*source{name(0, "a.dump.gz"): payload(1000), name(1, "b.dump.zst.age"): payload(12<<20 + 17)}
+	for n, src := range files {
+		if err := st.Put(ctx, n, src, want(src)); err != nil {
+			t.Fatalf("put %s: %v", n, err)
+		}
+	}
+	listed := names(t, st)
+	if len(listed) != len(files) {
+		t.Fatalf("List: %v, want %d objects", listed, len(files))
+	}
+	for n, src := range files {
+		if !bytes.Equal(read(t, st, n), src.data) {
+			t.Fatalf("%s differs after a round trip", n)
+		}
+		obj, err := st.Stat(ctx, n)
+		if err != nil || obj.Size != src.Size() || listed[n] != src.Size() || obj.Name != n {
+			t.Fatalf("Stat(%s) = %+v, %v; List says %d", n, obj, err, listed[n])
+		}
+	}
+}
+
+// A source that is not what the backup recorded (size or checksum), or a
+// copy that does not match: Put fails, and nothing is left.
+func wrongSource(t *testing.T, st destination.Store) {
+	ctx := context.Background()
+	src := payload(4096)
+	for label, o := range map[string]destination.PutOptions{
+		"size":  {Want: destination.Want{Size: src.Size() + 1, CRC32: crc32.ChecksumIEEE(src.data)}},
+		"crc32": {Want: destination.Want{Size: src.Size(), CRC32: crc32.ChecksumIEEE(src.data) ^ 1}},
+	} {
+		n := name(2, "wrong-"+label+".dump.gz")
+		if err := st.Put(ctx, n, src, o); err == nil {
+			t.Fatalf("a put whose %s is wrong succeeded", label)
+		}
+		absent(t, st, n)
+	}
+}
+
+// A copy cancelled halfway leaves nothing that passes for complete.
+func interrupted(t *testing.T, st destination.Store) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	src := payload(12 << 20)
+	src.cancelAt, src.cancel = src.Size()+3<<20, cancel // in the copy, past its check
+	n := name(3, "cut.dump.gz")
+	if err := st.Put(ctx, n, src, want(src)); err == nil {
+		t.Fatal("an interrupted put succeeded")
+	}
+	absent(t, st, n)
+}
+
+func notFound(t *testing.T, st destination.Store) {
+	absent(t, st, name(4, "never.dump.gz"))
+	if err := st.Remove(context.Background(), name(4, "never.dump.gz")); err != nil {
+		t.Fatalf("removing what is not there: %v", err)
+	}
+}
+
+// A second Put of a name replaces it; Remove then leaves nothing, in no
+// version.
+func replaceAndRemove(t *testing.T, st destination.Store) {
+	ctx := context.Background()
+	n := name(5, "twice.dump.gz")
+	first, second := payload(3000), payload(5000)
+	for _, src := range []*source{first, second} {
+		if err := st.Put(ctx, n, src, want(src)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !bytes.Equal(read(t, st, n), second.data) {
+		t.Fatal("the second put did not replace the first")
+	}
+	if err := st.Remove(ctx, n); err != nil {
+		t.Fatal(err)
+	}
+	absent(t, st, n)
+}
+
+func concurrent(t *testing.T, st destination.Store) {
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	srcs := map[string]*source{}
+	for i := range 8 {
+		srcs[name(6, fmt.Sprintf("c%d.dump.gz", i))] = payload(100_000 + i)
+	}
+	for n, src := range srcs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := st.Put(ctx, n, src, want(src)); err != nil {
+				errs <- fmt.Errorf("%s: %w", n, err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	listed := names(t, st)
+	var got []string
+	for n := range listed {
+		got = append(got, n)
+	}
+	sort.Strings(got)
+	if len(got) != len(srcs) {
+		t.Fatalf("List after concurrent puts: %v", got)
+	}
+	for n, src := range srcs {
+		if listed[n] != src.Size() || !bytes.Equal(read(t, st, n), src.data) {
+			t.Fatalf("%s: listed %d bytes, or content differs", n, listed[n])
+		}
+	}
+}
+
+// Where the place supports it, a copy under retention refuses to be
+// removed before its date; where it does not, the option is ignored and
+// the copy behaves as any other.
+func retention(t *testing.T, st destination.Store) {
+	ctx := context.Background()
+	n := name(7, "compliance.dump.gz")
+	src := payload(2048)
+	o := want(src)
+	o.RetainUntil = time.Now().AddDate(0, 0, 2)
+	if err := st.Put(ctx, n, src, o); err != nil {
+		t.Fatal(err)
+	}
+	err := st.Remove(ctx, n)
+	if st.Retains() {
+		if err == nil {
+			t.Fatal("a copy under retention was removed")
+		}
+		if !bytes.Equal(read(t, st, n), src.data) {
+			t.Fatal("the retained copy changed")
+		}
+		return
+	}
+	if err != nil {
+		t.Fatalf("a store without retention refused a removal: %v", err)
+	}
+	absent(t, st, n)
+}

@@ -1,0 +1,114 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+
+	"github.com/mosaique/rgz-backup/internal/destination"
+)
+
+// S3 is a destination.Store: names go under the prefix
+// (PREFIX/YYYY/MM/FILE, destination.Name), and BACKUP_S3_OBJECT_LOCK
+// makes copies with a RetainUntil immutable (compliance mode) until then.
+var _ destination.Store = (*S3)(nil)
+
+// String is s3://BUCKET/PREFIX.
+func (s *S3) String() string { return strings.TrimSuffix("s3://"+path.Join(s.cfg.Bucket, s.cfg.Prefix), "/") }
+
+// Retains is BACKUP_S3_OBJECT_LOCK (the bucket must have Object Lock).
+func (s *S3) Retains() bool { return s.cfg.ObjectLock }
+
+func (s *S3) key(name string) string { return path.Join(s.cfg.Prefix, name) }
+
+// Put uploads src after checking it against o.Want, verifies what landed
+// (the store's full-object CRC32, or a read-back), and only then puts it
+// under retention: a copy that fails any step is deleted, every version.
+func (s *S3) Put(ctx context.Context, name string, src destination.Source, o destination.PutOptions) error {
+	if err := destination.CheckSource(ctx, src, o.Want); err != nil {
+		return fmt.Errorf("copy to %s refused: %w", s, err)
+	}
+	key := s.key(name)
+	err := s.putObject(ctx, key, io.NewSectionReader(src, 0, src.Size()), src.Size(), time.Time{})
+	if err == nil {
+		_, err = s.verify(ctx, key, o.Want.Size, o.Want.CRC32)
+	}
+	if err == nil && !o.RetainUntil.IsZero() && s.Retains() {
+		mode := minio.Compliance
+		until := o.RetainUntil.UTC()
+		if rerr := s.client.PutObjectRetention(ctx, s.cfg.Bucket, key, minio.PutObjectRetentionOptions{Mode: &mode, RetainUntilDate: &until}); rerr != nil {
+			err = s.explain("lock", key, rerr)
+		}
+	}
+	if err != nil {
+		// Whatever landed is not a copy: remove it, even after a cancel.
+		cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		_ = s.RemoveKey(cleanup, key)
+		return err
+	}
+	return nil
+}
+
+// Open reads the object; ErrNotFound when there is none.
+func (s *S3) Open(ctx context.Context, name string) (io.ReadCloser, error) {
+	key := s.key(name)
+	obj, err := s.client.GetObject(ctx, s.cfg.Bucket, key, minio.GetObjectOptions{})
+	if err == nil {
+		_, err = obj.Stat() // GetObject is lazy: this is where "no such key" shows
+		if err != nil {
+			obj.Close()
+		}
+	}
+	if err != nil {
+		return nil, s.notFound(name, key, "read", err)
+	}
+	return obj, nil
+}
+
+// Stat describes the object; ErrNotFound when there is none.
+func (s *S3) Stat(ctx context.Context, name string) (destination.Object, error) {
+	key := s.key(name)
+	st, err := s.client.StatObject(ctx, s.cfg.Bucket, key, minio.StatObjectOptions{})
+	if err != nil {
+		return destination.Object{}, s.notFound(name, key, "look up", err)
+	}
+	return destination.Object{Name: name, Size: st.Size}, nil
+}
+
+// List returns the objects under the prefix (incomplete multipart uploads
+// are not objects).
+func (s *S3) List(ctx context.Context) ([]destination.Object, error) {
+	prefix := s.cfg.Prefix
+	if prefix != "" {
+		prefix += "/"
+	}
+	var out []destination.Object
+	for obj := range s.client.ListObjects(ctx, s.cfg.Bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
+		if obj.Err != nil {
+			return nil, s.explain("list", "", obj.Err)
+		}
+		out = append(out, destination.Object{Name: strings.TrimPrefix(obj.Key, prefix), Size: obj.Size})
+	}
+	return out, nil
+}
+
+// Remove deletes every version of the object (RemoveKey).
+func (s *S3) Remove(ctx context.Context, name string) error { return s.RemoveKey(ctx, s.key(name)) }
+
+func (s *S3) notFound(name, key, op string, err error) error {
+	if minio.ToErrorResponse(err).Code == minio.NoSuchKey {
+		return fmt.Errorf("%s in %s: %w", name, s, destination.ErrNotFound)
+	}
+	var resp minio.ErrorResponse
+	if errors.As(err, &resp) && resp.StatusCode == 404 {
+		return fmt.Errorf("%s in %s: %w", name, s, destination.ErrNotFound)
+	}
+	return s.explain(op, key, err)
+}
