@@ -34,6 +34,8 @@ command -v bzip2 >/dev/null    || need_apt+=(bzip2)
 command -v flock >/dev/null && command -v prlimit >/dev/null || need_apt+=(util-linux)
 command -v sha256sum >/dev/null || need_apt+=(coreutils)
 command -v promtool >/dev/null || need_apt+=(prometheus)   # promtool: the alert rules' unit tests
+[ -x /usr/sbin/sshd ] || need_apt+=(openssh-server)         # the SFTP destination's tests start their own sshd
+command -v ssh-keygen >/dev/null || need_apt+=(openssh-client)
 if [ ${#need_apt[@]} -gt 0 ]; then
   log "apt-get install ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive

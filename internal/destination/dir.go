@@ -53,9 +53,7 @@ func (d Dir) Put(ctx context.Context, name string, src Source, o PutOptions) err
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return fmt.Errorf("%s: %w", d, err)
 	}
-	var suffix [6]byte
-	rand.Read(suffix[:])
-	tmp := filepath.Join(dir, ".tmp-"+filepath.Base(final)+"-"+hex.EncodeToString(suffix[:]))
+	tmp := filepath.Join(dir, ".tmp-"+filepath.Base(final)+"-"+randomSuffix())
 	if err := d.write(ctx, tmp, src, o.Want); err != nil {
 		os.Remove(tmp)
 		return fmt.Errorf("copy %s to %s: %w", name, d, err)
@@ -168,6 +166,12 @@ func (d Dir) Remove(ctx context.Context, name string) error {
 		return fmt.Errorf("remove %s from %s: %w", name, d, err)
 	}
 	return syncDir(filepath.Dir(p))
+}
+
+func randomSuffix() string {
+	var b [6]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 func syncDir(dir string) error {

@@ -20,7 +20,9 @@ import (
 var _ destination.Store = (*S3)(nil)
 
 // String is s3://BUCKET/PREFIX.
-func (s *S3) String() string { return strings.TrimSuffix("s3://"+path.Join(s.cfg.Bucket, s.cfg.Prefix), "/") }
+func (s *S3) String() string {
+	return strings.TrimSuffix("s3://"+path.Join(s.cfg.Bucket, s.cfg.Prefix), "/")
+}
 
 // Retains is BACKUP_S3_OBJECT_LOCK (the bucket must have Object Lock).
 func (s *S3) Retains() bool { return s.cfg.ObjectLock }

@@ -1,6 +1,6 @@
 // Package testtool finds the programs the install script gives the tests
-// (MinIO, Mailpit: `go install`ed into GOPATH/bin), free loopback
-// addresses to run them on, and runs them.
+// (MinIO, Mailpit, age: `go install`ed into GOPATH/bin; sshd from Debian),
+// free loopback addresses to run them on, and runs them.
 package testtool
 
 import (
@@ -46,21 +46,77 @@ type Process struct{ cmd *exec.Cmd }
 // Start runs cmd in its own process group (killed with the test process)
 // and waits until readyURL answers 200.
 func (p *Process) Start(cmd *exec.Cmd, readyURL string, within time.Duration) error {
+	return p.StartUntil(cmd, func() bool {
+		res, err := http.Get(readyURL)
+		if err != nil {
+			return false
+		}
+		res.Body.Close()
+		return res.StatusCode == http.StatusOK
+	}, within)
+}
+
+// StartUntil is Start with another readiness check.
+func (p *Process) StartUntil(cmd *exec.Cmd, ready func() bool, within time.Duration) error {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start %s: %w", filepath.Base(cmd.Path), err)
 	}
 	p.cmd = cmd
 	for deadline := time.Now().Add(within); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if res, err := http.Get(readyURL); err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				return nil
-			}
+		if ready() {
+			return nil
 		}
 	}
 	p.Stop()
 	return fmt.Errorf("%s did not become ready within %s", filepath.Base(cmd.Path), within)
+}
+
+// Listening says whether something accepts TCP connections at addr.
+func Listening(addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}
+
+// Pid is the running program's process id; 0 when stopped.
+func (p *Process) Pid() int {
+	if p.cmd == nil || p.cmd.Process == nil {
+		return 0
+	}
+	return p.cmd.Process.Pid
+}
+
+// KillDescendants SIGKILLs every process below pid, however they left its
+// process group (a daemon's per-connection children).
+func KillDescendants(pid int) {
+	children := map[int][]int{}
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, p := range stats {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		fields := strings.Fields(s[strings.LastIndex(s, ")")+1:])
+		var child, parent int
+		fmt.Sscan(filepath.Base(filepath.Dir(p)), &child)
+		if len(fields) > 1 {
+			fmt.Sscan(fields[1], &parent)
+		}
+		children[parent] = append(children[parent], child)
+	}
+	var kill func(int)
+	kill = func(p int) {
+		for _, c := range children[p] {
+			kill(c)
+			_ = syscall.Kill(c, syscall.SIGKILL)
+		}
+	}
+	kill(pid)
 }
 
 // Stop kills the program and its children at once: an outage, not a
