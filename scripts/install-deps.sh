@@ -13,6 +13,9 @@ MAILPIT_VERSION=v1.27.11
 # age, the CLI an operator decrypts backups with by hand (docs/RESTORE.md);
 # the same module version as the library in go.mod.
 AGE_VERSION=v1.3.2
+# Azurite, the Azure Storage emulator the Azure Blob destination's tests
+# start on loopback (npm, with the machine's Node.js).
+AZURITE_VERSION=3.37.0
 
 log() { echo "install-deps: $*"; }
 
@@ -61,6 +64,16 @@ fi
 if ! "$gobin/age" --version 2>/dev/null | grep -q "${AGE_VERSION}"; then
   log "go install age ${AGE_VERSION}"
   go install "filippo.io/age/cmd/age@${AGE_VERSION}" "filippo.io/age/cmd/age-keygen@${AGE_VERSION}"
+fi
+
+azurite_dir="$(go env GOPATH)/azurite"
+if [ "$(cat "$azurite_dir/.version" 2>/dev/null)" != "$AZURITE_VERSION" ]; then
+  command -v npm >/dev/null || { log "npm is missing (Node.js comes with the machine image)"; exit 1; }
+  log "npm install azurite@${AZURITE_VERSION}"
+  mkdir -p "$azurite_dir"
+  npm install --silent --no-audit --no-fund --prefix "$azurite_dir" "azurite@${AZURITE_VERSION}" >/dev/null
+  ln -sf "$azurite_dir/node_modules/.bin/azurite-blob" "$gobin/azurite-blob"
+  echo "$AZURITE_VERSION" > "$azurite_dir/.version"
 fi
 
 if [ ! -x "$gobin/mailpit" ] || [ "$(cat "$gobin/.mailpit-version" 2>/dev/null)" != "$MAILPIT_VERSION" ]; then

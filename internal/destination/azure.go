@@ -1,0 +1,202 @@
+package destination
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
+)
+
+// AzureConfig says how to reach an Azure Blob destination
+// (azblob://ACCOUNT/CONTAINER/PREFIX).
+type AzureConfig struct {
+	Account    string
+	Container  string
+	Prefix     string
+	AccountKey string // BACKUP_AZURE_ACCOUNT_KEY
+	// Endpoint overrides https://ACCOUNT.blob.core.windows.net
+	// (BACKUP_AZURE_ENDPOINT; Azurite: http://127.0.0.1:10000/ACCOUNT).
+	Endpoint string
+}
+
+// Azure is a destination in an Azure Blob container. A copy is uploaded
+// as blocks (4 MiB, two at a time: memory does not grow with the file)
+// committed at the end, so an interrupted upload leaves no blob; it is
+// then read back against the recorded CRC32, and deleted if it does not
+// match. Immutability policies are not set (the emulator the tests run
+// against has none): Retains is false, and docs/CONFIGURATION.md says
+// to use a container-level immutability policy on the account instead.
+type Azure struct {
+	cfg    AzureConfig
+	client *azblob.Client
+}
+
+// NewAzure prepares a client; it does not connect yet.
+func NewAzure(cfg AzureConfig) (*Azure, error) {
+	cred, err := azblob.NewSharedKeyCredential(cfg.Account, cfg.AccountKey)
+	if err != nil {
+		return nil, fmt.Errorf("azblob://%s: account key: %w", cfg.Account, err)
+	}
+	endpoint := cfg.Endpoint
+	if endpoint == "" {
+		endpoint = "https://" + cfg.Account + ".blob.core.windows.net/"
+	}
+	client, err := azblob.NewClientWithSharedKeyCredential(endpoint, cred, nil)
+	if err != nil {
+		return nil, fmt.Errorf("azblob://%s: %w", cfg.Account, err)
+	}
+	return &Azure{cfg: cfg, client: client}, nil
+}
+
+func (a *Azure) String() string {
+	return strings.TrimSuffix("azblob://"+path.Join(a.cfg.Account, a.cfg.Container, a.cfg.Prefix), "/")
+}
+
+// Retains is false: see Azure.
+func (a *Azure) Retains() bool { return false }
+
+func (a *Azure) blob(name string) string { return path.Join(a.cfg.Prefix, name) }
+
+// CreateContainer makes the container (tests, first use); one that
+// exists is fine.
+func (a *Azure) CreateContainer(ctx context.Context) error {
+	_, err := a.client.CreateContainer(ctx, a.cfg.Container, nil)
+	if err != nil && !bloberror.HasCode(err, bloberror.ContainerAlreadyExists) {
+		return a.explain("create container", "", err)
+	}
+	return nil
+}
+
+func (a *Azure) Put(ctx context.Context, name string, src Source, o PutOptions) error {
+	if err := CheckSource(ctx, src, o.Want); err != nil {
+		return fmt.Errorf("copy to %s refused: %w", a, err)
+	}
+	blob := a.blob(name)
+	_, err := a.client.UploadStream(ctx, a.cfg.Container, blob, ctxReader{ctx, io.NewSectionReader(src, 0, src.Size())},
+		&azblob.UploadStreamOptions{BlockSize: 4 << 20, Concurrency: 2})
+	if err != nil {
+		return a.explain("upload", blob, err)
+	}
+	if err := a.readBack(ctx, blob, o.Want); err != nil {
+		cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		a.remove(cleanup, blob)
+		return err
+	}
+	return nil
+}
+
+func (a *Azure) readBack(ctx context.Context, blob string, want Want) error {
+	resp, err := a.client.DownloadStream(ctx, a.cfg.Container, blob, nil)
+	if err != nil {
+		return a.explain("read back", blob, err)
+	}
+	defer resp.Body.Close()
+	h := crc32.NewIEEE()
+	n, err := io.CopyBuffer(h, ctxReader{ctx, resp.Body}, make([]byte, 1<<20))
+	if err != nil {
+		return a.explain("read back", blob, err)
+	}
+	if n != want.Size || h.Sum32() != want.CRC32 {
+		return fmt.Errorf("%s/%s: read back %d bytes with CRC32 %08x, want %d bytes with %08x", a, blob, n, h.Sum32(), want.Size, want.CRC32)
+	}
+	return nil
+}
+
+func (a *Azure) Open(ctx context.Context, name string) (io.ReadCloser, error) {
+	resp, err := a.client.DownloadStream(ctx, a.cfg.Container, a.blob(name), nil)
+	if err != nil {
+		return nil, a.notFound(name, "read", err)
+	}
+	return resp.Body, nil
+}
+
+func (a *Azure) Stat(ctx context.Context, name string) (Object, error) {
+	props, err := a.client.ServiceClient().NewContainerClient(a.cfg.Container).NewBlobClient(a.blob(name)).GetProperties(ctx, nil)
+	if err != nil {
+		return Object{}, a.notFound(name, "look up", err)
+	}
+	var size int64
+	if props.ContentLength != nil {
+		size = *props.ContentLength
+	}
+	return Object{Name: name, Size: size}, nil
+}
+
+func (a *Azure) List(ctx context.Context) ([]Object, error) {
+	prefix := a.cfg.Prefix
+	if prefix != "" {
+		prefix += "/"
+	}
+	pager := a.client.NewListBlobsFlatPager(a.cfg.Container, &container.ListBlobsFlatOptions{Prefix: &prefix})
+	var out []Object
+	for pager.More() {
+		page, err := pager.NextPage(ctx)
+		if err != nil {
+			return nil, a.explain("list", "", err)
+		}
+		for _, b := range page.Segment.BlobItems {
+			if b.Name == nil {
+				continue
+			}
+			var size int64
+			if b.Properties != nil && b.Properties.ContentLength != nil {
+				size = *b.Properties.ContentLength
+			}
+			out = append(out, Object{Name: strings.TrimPrefix(*b.Name, prefix), Size: size})
+		}
+	}
+	return out, nil
+}
+
+func (a *Azure) Remove(ctx context.Context, name string) error { return a.remove(ctx, a.blob(name)) }
+
+// remove deletes the blob with its snapshots; none is not an error.
+func (a *Azure) remove(ctx context.Context, blob string) error {
+	include := azblob.DeleteSnapshotsOptionTypeInclude
+	_, err := a.client.DeleteBlob(ctx, a.cfg.Container, blob, &azblob.DeleteBlobOptions{DeleteSnapshots: &include})
+	if err != nil && !bloberror.HasCode(err, bloberror.BlobNotFound) {
+		return a.explain("delete", blob, err)
+	}
+	return nil
+}
+
+func (a *Azure) notFound(name, op string, err error) error {
+	if bloberror.HasCode(err, bloberror.BlobNotFound) {
+		return fmt.Errorf("%s in %s: %w", name, a, ErrNotFound)
+	}
+	return a.explain(op, a.blob(name), err)
+}
+
+// explain makes one line of an SDK error: the operation, the blob, the
+// service's error code; never the account key.
+func (a *Azure) explain(op, blob string, err error) error {
+	what := a.String()
+	if blob != "" {
+		what = "azblob://" + path.Join(a.cfg.Account, a.cfg.Container, blob)
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%s %s: %w", op, what, err)
+	}
+	var resp *azcore.ResponseError
+	if errors.As(err, &resp) {
+		return fmt.Errorf("%s %s: Azure said %s (HTTP %d)", op, what, resp.ErrorCode, resp.StatusCode)
+	}
+	return fmt.Errorf("%s %s: cannot reach the account: %s", op, what, firstLine(err.Error()))
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}

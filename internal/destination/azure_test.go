@@ -1,0 +1,51 @@
+package destination_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/mosaique/rgz-backup/internal/azuritetest"
+	"github.com/mosaique/rgz-backup/internal/destination"
+	"github.com/mosaique/rgz-backup/internal/destination/destinationtest"
+)
+
+func azureStore(t *testing.T, srv *azuritetest.Server, containerName, key string) *destination.Azure {
+	t.Helper()
+	a, err := destination.NewAzure(destination.AzureConfig{Account: azuritetest.Account, Container: containerName, Prefix: "prod",
+		AccountKey: key, Endpoint: srv.Endpoint})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// Azure Blob (Azurite on loopback) passes the suite.
+func TestAzureConforms(t *testing.T) {
+	t.Parallel()
+	srv := azuritetest.Start(t)
+	n := 0
+	destinationtest.Run(t, func(t *testing.T) destination.Store {
+		n++
+		a := azureStore(t, srv, fmt.Sprintf("backups%d", n), azuritetest.Key)
+		if err := a.CreateContainer(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		return a
+	})
+}
+
+// A wrong account key is one line naming the destination and Azure's
+// error code, and never the key.
+func TestAzureWrongKeyIsOneLine(t *testing.T) {
+	t.Parallel()
+	srv := azuritetest.Start(t)
+	wrong := "d3Jvbmcta2V5LXdyb25nLWtleS13cm9uZy1rZXktd3Jvbmcta2V5LXdyb25nLWtleQ=="
+	a := azureStore(t, srv, "backups", wrong)
+	_, err := a.List(context.Background())
+	t.Logf("wrong key: %v", err)
+	if err == nil || strings.Contains(err.Error(), "\n") || strings.Contains(err.Error(), wrong) || !strings.Contains(err.Error(), "azblob://devstoreaccount1/backups") {
+		t.Fatalf("wrong key: %v", err)
+	}
+}
