@@ -1,0 +1,120 @@
+package destination
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"path"
+	"strconv"
+	"strings"
+)
+
+// Spec is one destination as a URL names it (BACKUP_DESTINATIONS, issue
+// 15), before credentials, which never sit in the URL:
+//
+//	file:///PATH                          a directory (a second disk, a NAS mount)
+//	sftp://USER@HOST[:PORT]/PATH          an SSH server (key file, known_hosts)
+//	azblob://ACCOUNT/CONTAINER[/PREFIX]   an Azure Blob container
+//	s3://BUCKET[/PREFIX]                  an S3 bucket (the BACKUP_S3_* credentials)
+//
+// Query parameters: retention_days=N (how long daily copies stay there;
+// compliance copies keep theirs) and compliance=false (compliance copies
+// do not go there).
+type Spec struct {
+	Kind          string // file, sftp, azblob, s3
+	URL           string // canonical, with no secret
+	Path          string // file: the directory; sftp: the directory on the server
+	User, Addr    string // sftp: the login and HOST:PORT
+	Account       string // azblob
+	Container     string // azblob
+	Bucket        string // s3
+	Prefix        string // azblob, s3
+	RetentionDays int    // 0: the default
+	Compliance    bool   // compliance copies go there
+}
+
+// ParseURL reads one destination URL; its error names the problem.
+func ParseURL(raw string) (Spec, error) {
+	u, err := url.Parse(strings.TrimSpace(raw))
+	if err != nil {
+		return Spec{}, fmt.Errorf("not a URL: %v", err)
+	}
+	s := Spec{Kind: u.Scheme, Compliance: true}
+	if _, hasPassword := u.User.Password(); hasPassword {
+		return Spec{}, fmt.Errorf("%s://: credentials do not go in the URL (key files and keys have variables of their own)", u.Scheme)
+	}
+	if err := s.options(u.Query()); err != nil {
+		return Spec{}, err
+	}
+	trimmed := strings.Trim(u.Path, "/")
+	switch u.Scheme {
+	case "file":
+		if u.Host != "" || !path.IsAbs(u.Path) || path.Clean(u.Path) == "/" {
+			return Spec{}, fmt.Errorf("file:// needs an absolute directory other than / (file:///mnt/nas/rgz)")
+		}
+		s.Path = path.Clean(u.Path)
+	case "sftp":
+		if u.User.Username() == "" || u.Hostname() == "" || trimmed == "" {
+			return Spec{}, fmt.Errorf("sftp:// needs a user, a host and a directory (sftp://rgz@backup.example:22/srv/rgz)")
+		}
+		port := u.Port()
+		if port == "" {
+			port = "22"
+		}
+		s.User, s.Addr, s.Path = u.User.Username(), net.JoinHostPort(u.Hostname(), port), "/"+trimmed
+	case "azblob":
+		parts := strings.SplitN(trimmed, "/", 2)
+		if u.Host == "" || parts[0] == "" || u.User != nil {
+			return Spec{}, fmt.Errorf("azblob:// needs an account and a container (azblob://ACCOUNT/CONTAINER/PREFIX)")
+		}
+		s.Account, s.Container = u.Host, parts[0]
+		if len(parts) == 2 {
+			s.Prefix = parts[1]
+		}
+	case "s3":
+		if u.Host == "" || u.User != nil {
+			return Spec{}, fmt.Errorf("s3:// needs a bucket (s3://BUCKET/PREFIX)")
+		}
+		s.Bucket, s.Prefix = u.Host, trimmed
+	default:
+		return Spec{}, fmt.Errorf("%q: unknown kind of destination (file://, sftp://, azblob:// or s3://)", u.Scheme)
+	}
+	s.URL = s.canonical()
+	return s, nil
+}
+
+func (s *Spec) options(q url.Values) error {
+	for key, values := range q {
+		v := values[len(values)-1]
+		switch key {
+		case "retention_days":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 36500 {
+				return fmt.Errorf("retention_days=%q: must be a number of days from 1 to 36500", v)
+			}
+			s.RetentionDays = n
+		case "compliance":
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("compliance=%q: must be true or false", v)
+			}
+			s.Compliance = b
+		default:
+			return fmt.Errorf("%q: unknown option (retention_days, compliance)", key)
+		}
+	}
+	return nil
+}
+
+func (s Spec) canonical() string {
+	switch s.Kind {
+	case "file":
+		return "file://" + s.Path
+	case "sftp":
+		return "sftp://" + s.User + "@" + s.Addr + s.Path
+	case "azblob":
+		return strings.TrimSuffix("azblob://"+path.Join(s.Account, s.Container, s.Prefix), "/")
+	default:
+		return strings.TrimSuffix("s3://"+path.Join(s.Bucket, s.Prefix), "/")
+	}
+}
