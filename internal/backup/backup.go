@@ -124,12 +124,12 @@ func Run(ctx context.Context, o Options) (catalog.Execution, error) {
 			return r.fail(ctx, err)
 		}
 	}
-	if cfg.S3.Enabled && r.row.ArchiveS3Path == nil {
-		// The upload has a budget of its own: the backup is already safe
-		// on disk, and a slow link must not make it fail.
-		s3ctx, cancel := context.WithTimeoutCause(parent, cfg.Timeout, fmt.Errorf("S3 upload timeout after %ds", int(cfg.Timeout.Seconds())))
+	if (cfg.S3.Enabled && r.row.ArchiveS3Path == nil) || len(cfg.Destinations.List) > 0 {
+		// The copies have a budget of their own: the backup is already
+		// safe on disk, and a slow link must not make it fail.
+		copyCtx, cancel := context.WithTimeoutCause(parent, cfg.Timeout, fmt.Errorf("copy timeout after %ds", int(cfg.Timeout.Seconds())))
 		defer cancel()
-		r.row = r.offsite(s3ctx)
+		r.row = r.offsite(copyCtx)
 	}
 	return r.row, nil
 }
@@ -149,17 +149,27 @@ func (r *run) alreadyDone(ctx context.Context) (catalog.Execution, bool) {
 	return row, true
 }
 
-// offsite copies the recorded backup to S3; a failure leaves it partial.
+// offsite copies the recorded backup to S3 and to every destination; a
+// copy that fails leaves it partial, saying which.
 func (r *run) offsite(ctx context.Context) catalog.Execution {
-	s3, err := storage.NewS3(r.cfg.S3)
+	var s3 *storage.S3
+	var err error
+	if r.cfg.S3.Enabled {
+		s3, err = storage.NewS3(r.cfg.S3)
+	}
+	var places offsite.Places
 	if err == nil {
+		places, err = offsite.Open(r.cfg)
+	}
+	if err == nil {
+		defer places.Close()
 		var row catalog.Execution
-		row, err = offsite.Copy(ctx, r.store, s3, r.cfg, r.row, r.o.Log)
+		row, err = offsite.Keep(ctx, r.store, s3, places, r.cfg, r.row, r.o.Log)
 		if err == nil || row.Status == catalog.StatusPartial {
 			return row
 		}
 	}
-	r.o.Log.Error("S3 archive failed and the row could not say so", "error", err)
+	r.o.Log.Error("a copy failed and the row could not say so", "error", err)
 	return r.row
 }
 

@@ -58,6 +58,8 @@ type Config struct {
 
 	Encryption Encryption // age: to whom new backups are encrypted, and the identity that reads them
 
+	Destinations Destinations // where copies go besides S3
+
 	RestoreTest RestoreTest
 
 	API API // who may call the HTTP API
@@ -110,6 +112,7 @@ func LoadLookup(lookup func(string) (string, bool)) (Config, error) {
 	c.RetryDelays = r.durations("BACKUP_RETRY_DELAYS", schedule.Retries, time.Second, 24*time.Hour)
 	c.S3 = r.s3()
 	c.Encryption = r.encryption()
+	c.Destinations = r.destinations()
 	c.API = r.api()
 	c.MetricsTextfile = r.str("BACKUP_METRICS_TEXTFILE")
 	c.Notify = r.notify()

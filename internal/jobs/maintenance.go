@@ -133,7 +133,7 @@ func (w *archiveWorker) Work(ctx context.Context, job *river.Job[ArchiveArgs]) e
 	rows, err := offsite.ArchivePartials(ctx, w.store, w.cfg, log)
 	if err != nil {
 		// The next hour tries again; retrying sooner would not help an outage.
-		log.Warn("partial backups still not in S3", "error", err)
+		log.Warn("partial backups still lack a copy", "error", err)
 		return nil
 	}
 	if len(rows) > 0 {

@@ -85,36 +85,59 @@ func uploadFiles(ctx context.Context, s3 *storage.S3, cfg config.Config, row cat
 	return nil
 }
 
-// ArchivePartials uploads again every partial backup whose file is still
-// here, until each is verified in S3: what `rgz-backup archive`, the
-// daemon's hourly job and each backup's follow-up do. It returns the rows
-// it tried, as they are now.
+// ArchivePartials copies again every partial backup whose file is still
+// here, to S3 and to every destination that lacks a verified copy, until
+// each has all its copies: what `rgz-backup archive`, the daemon's hourly
+// job and each backup's follow-up do. It returns the rows it tried, as
+// they are now.
 func ArchivePartials(ctx context.Context, store *catalog.Store, cfg config.Config, log *slog.Logger) ([]catalog.Execution, error) {
-	if !cfg.S3.Enabled {
+	if !cfg.S3.Enabled && len(cfg.Destinations.List) == 0 {
 		return nil, nil
 	}
 	rows, err := store.List(ctx, catalog.Filter{Status: catalog.StatusPartial})
 	if err != nil {
 		return nil, err
 	}
-	s3, err := storage.NewS3(cfg.S3)
+	var s3 *storage.S3
+	if cfg.S3.Enabled {
+		if s3, err = storage.NewS3(cfg.S3); err != nil {
+			return nil, err
+		}
+	}
+	places, err := Open(cfg)
 	if err != nil {
 		return nil, err
 	}
+	defer places.Close()
 	var tried []catalog.Execution
 	var failed int
 	for _, row := range rows {
 		if row.DeletedAt != nil {
 			continue
 		}
-		row, err := Copy(ctx, store, s3, cfg, row, log)
+		row, err := Keep(ctx, store, s3, places, cfg, row, log)
 		tried = append(tried, row)
 		if err != nil {
 			failed++
 		}
 	}
 	if failed > 0 {
-		return tried, fmt.Errorf("%d of %d partial backups are still not in S3", failed, len(tried))
+		return tried, fmt.Errorf("%d of %d partial backups still lack a copy", failed, len(tried))
 	}
 	return tried, nil
+}
+
+// Keep makes sure a good backup has every copy it needs: in S3 (when s3
+// is not nil, unless it has one there) and in every destination of
+// places. The row ends success, or partial with every reason.
+func Keep(ctx context.Context, store *catalog.Store, s3 *storage.S3, places Places, cfg config.Config, row catalog.Execution, log *slog.Logger) (catalog.Execution, error) {
+	var reasons []string
+	if s3 != nil && row.ArchiveS3Path == nil {
+		var err error
+		if row, err = Copy(ctx, store, s3, cfg, row, log); err != nil {
+			reasons = append(reasons, err.Error())
+		}
+	}
+	reasons = append(reasons, Spread(ctx, store, places, cfg, row, log)...)
+	return settle(ctx, store, row, reasons)
 }

@@ -1,0 +1,92 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/mosaique/rgz-backup/internal/azuritetest"
+	"github.com/mosaique/rgz-backup/internal/catalog"
+	"github.com/mosaique/rgz-backup/internal/destination"
+	"github.com/mosaique/rgz-backup/internal/sshtest"
+)
+
+// One backup goes to a second directory, an SFTP server and an Azure
+// container, each copy verified and recorded; with the SFTP server down
+// the next backup is partial naming it, the others still get their copy,
+// and archive heals it once the server is back.
+func TestBackupToThreeDestinations(t *testing.T) {
+	t.Parallel()
+	ssh := sshtest.Start(t)
+	az := azuritetest.Start(t)
+	azure, err := destination.NewAzure(destination.AzureConfig{Account: azuritetest.Account, Container: "rgz", Prefix: "prod", AccountKey: azuritetest.Key, Endpoint: az.Endpoint})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := azure.CreateContainer(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	nas := filepath.Join(t.TempDir(), "nas")
+	env := sampleEnv(t)
+	sftpURL := "sftp://" + ssh.User + "@" + ssh.Addr + filepath.Join(ssh.Root, "site-b")
+	env["BACKUP_DESTINATIONS"] = "file://" + nas + "," + sftpURL + ",azblob://" + azuritetest.Account + "/rgz/prod"
+	env["BACKUP_SFTP_KEY_FILE"], env["BACKUP_SFTP_KNOWN_HOSTS"] = ssh.KeyFile, ssh.KnownHosts
+	env["BACKUP_AZURE_ACCOUNT_KEY"], env["BACKUP_AZURE_ENDPOINT"] = azuritetest.Key, az.Endpoint
+	store := openStore(t, env)
+
+	row, r := backupRow(t, env)
+	if r.code != 0 || row.Status != catalog.StatusSuccess {
+		t.Fatalf("backup: %+v\n%+v", row, r)
+	}
+	copies, err := store.Copies(context.Background(), row.ID)
+	if err != nil || len(copies) != 3 {
+		t.Fatalf("copies: %v %+v", err, copies)
+	}
+	local, _ := os.ReadFile(*row.FilePath)
+	name := destination.Name(row.BackupDate, row.Filename)
+	for _, c := range copies {
+		if !c.Verified() || c.Location != name || *c.SizeBytes != int64(len(local)) {
+			t.Fatalf("copy: %+v", c)
+		}
+	}
+	for _, p := range []string{filepath.Join(nas, name), filepath.Join(ssh.Root, "site-b", name)} {
+		if b, err := os.ReadFile(p); err != nil || string(b) != string(local) {
+			t.Fatalf("%s: %v", p, err)
+		}
+	}
+	obj, err := azure.Open(context.Background(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(obj)
+	obj.Close()
+	if string(b) != string(local) {
+		t.Fatal("the Azure copy differs")
+	}
+
+	ssh.Stop()
+	down, r := backupRow(t, env)
+	if r.code != 0 || down.Status != catalog.StatusPartial || down.ErrorMessage == nil || !strings.Contains(*down.ErrorMessage, "sftp://") ||
+		strings.Contains(*down.ErrorMessage, "file://") || strings.Contains(*down.ErrorMessage, "azblob://") {
+		t.Fatalf("backup with SFTP down: %+v %v", r, deref(down.ErrorMessage))
+	}
+	if a := rgz(t, env, "archive"); a.code != 1 || !strings.Contains(a.stdout, "PARTIAL  "+down.Filename) {
+		t.Fatalf("archive while SFTP is down: %+v", a)
+	}
+	ssh.Restart(t)
+	if a := rgz(t, env, "archive"); a.code != 0 || !strings.Contains(a.stdout, "OK       "+down.Filename) {
+		t.Fatalf("archive after SFTP is back: %+v", a)
+	}
+	var healed catalog.Execution
+	show := rgz(t, env, "show", down.Filename, "--json")
+	if json.Unmarshal([]byte(show.stdout), &healed) != nil || healed.Status != catalog.StatusSuccess || healed.ErrorMessage != nil {
+		t.Fatalf("after archive: %s", show.stdout)
+	}
+	if copies, _ := store.Copies(context.Background(), down.ID); len(copies) != 3 || !copies[0].Verified() || !copies[1].Verified() || !copies[2].Verified() {
+		t.Fatalf("copies after healing: %+v", copies)
+	}
+}

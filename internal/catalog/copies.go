@@ -1,0 +1,70 @@
+package catalog
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Copy is a backup's copy in one destination (backup_copies).
+type Copy struct {
+	BackupID    string     `json:"backup_id"`
+	Destination string     `json:"destination"`
+	Location    string     `json:"location"`
+	SizeBytes   *int64     `json:"size_bytes"`
+	VerifiedAt  *time.Time `json:"verified_at"`
+	DeletedAt   *time.Time `json:"deleted_at"`
+	LastError   *string    `json:"last_error"`
+}
+
+// Verified says whether the copy is there, checked.
+func (c Copy) Verified() bool { return c.VerifiedAt != nil && c.DeletedAt == nil }
+
+// RecordCopy records the outcome of copying a backup to a destination: a
+// verified copy (LastError nil), or the error of a failed attempt, which
+// leaves an earlier verified copy's record as it was.
+func (s *Store) RecordCopy(ctx context.Context, c Copy) error {
+	_, err := s.pool.Exec(ctx, `
+		INSERT INTO backup_copies (backup_id, destination, location, size_bytes, verified_at, last_error, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, now())
+		ON CONFLICT (backup_id, destination) DO UPDATE SET
+			location    = EXCLUDED.location,
+			size_bytes  = COALESCE(EXCLUDED.size_bytes, backup_copies.size_bytes),
+			verified_at = COALESCE(EXCLUDED.verified_at, backup_copies.verified_at),
+			deleted_at  = CASE WHEN EXCLUDED.verified_at IS NOT NULL THEN NULL ELSE backup_copies.deleted_at END,
+			last_error  = EXCLUDED.last_error,
+			updated_at  = now()`,
+		c.BackupID, c.Destination, c.Location, c.SizeBytes, c.VerifiedAt, c.LastError)
+	if err != nil {
+		return fmt.Errorf("record the copy of %s in %s: %w", c.BackupID, c.Destination, err)
+	}
+	return nil
+}
+
+// Copies returns a backup's copies, by destination.
+func (s *Store) Copies(ctx context.Context, backupID string) ([]Copy, error) {
+	rows, err := s.pool.Query(ctx, `SELECT backup_id::text, destination, location, size_bytes, verified_at, deleted_at, last_error
+		FROM backup_copies WHERE backup_id = $1 ORDER BY destination`, backupID)
+	if err != nil {
+		return nil, fmt.Errorf("copies of %s: %w", backupID, err)
+	}
+	defer rows.Close()
+	out := []Copy{}
+	for rows.Next() {
+		var c Copy
+		if err := rows.Scan(&c.BackupID, &c.Destination, &c.Location, &c.SizeBytes, &c.VerifiedAt, &c.DeletedAt, &c.LastError); err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// SetSuccess records that a partial backup has every copy it needs now.
+func (s *Store) SetSuccess(ctx context.Context, id string) error {
+	_, err := s.pool.Exec(ctx, `UPDATE backup_executions SET status = 'success', error_message = NULL WHERE id = $1 AND status = 'partial'`, id)
+	if err != nil {
+		return fmt.Errorf("mark %s success: %w", id, err)
+	}
+	return nil
+}

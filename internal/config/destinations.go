@@ -1,0 +1,68 @@
+package config
+
+import (
+	"os"
+	"strings"
+
+	"github.com/mosaique/rgz-backup/internal/destination"
+)
+
+// Destinations are the places besides S3 that every good backup is
+// copied to (BACKUP_DESTINATIONS), with the credentials they need.
+type Destinations struct {
+	List            []destination.Spec
+	SFTPKeyFile     string // BACKUP_SFTP_KEY_FILE
+	SFTPKnownHosts  string // BACKUP_SFTP_KNOWN_HOSTS
+	AzureAccountKey string // BACKUP_AZURE_ACCOUNT_KEY (secret)
+	AzureEndpoint   string // BACKUP_AZURE_ENDPOINT: Azurite, a sovereign cloud
+}
+
+func (r *reader) destinations() Destinations {
+	d := Destinations{SFTPKeyFile: r.str("BACKUP_SFTP_KEY_FILE"), SFTPKnownHosts: r.str("BACKUP_SFTP_KNOWN_HOSTS"),
+		AzureAccountKey: strings.TrimSpace(r.getenv("BACKUP_AZURE_ACCOUNT_KEY")), AzureEndpoint: r.str("BACKUP_AZURE_ENDPOINT")}
+	seen := map[string]bool{}
+	for _, raw := range strings.Split(r.getenv("BACKUP_DESTINATIONS"), ",") {
+		if strings.TrimSpace(raw) == "" {
+			continue
+		}
+		shown := RedactURL(strings.TrimSpace(raw), false)
+		spec, err := destination.ParseURL(raw)
+		switch {
+		case err != nil:
+			r.fail("BACKUP_DESTINATIONS", shown, err.Error())
+			continue
+		case spec.Kind == "s3":
+			r.fail("BACKUP_DESTINATIONS", shown, "S3 is the destination BACKUP_S3_ENABLED and BACKUP_S3_* set; list the others here (file://, sftp://, azblob://)")
+			continue
+		case seen[spec.URL]:
+			r.fail("BACKUP_DESTINATIONS", shown, "is listed twice")
+			continue
+		}
+		seen[spec.URL] = true
+		d.List = append(d.List, spec)
+		switch spec.Kind {
+		case "sftp":
+			r.readable("BACKUP_SFTP_KEY_FILE", d.SFTPKeyFile, "the private key that logs in to "+spec.URL)
+			r.readable("BACKUP_SFTP_KNOWN_HOSTS", d.SFTPKnownHosts, "a known_hosts file holding the host key of "+spec.Addr+" (no trust on first use)")
+		case "azblob":
+			if d.AzureAccountKey == "" {
+				r.fail("BACKUP_AZURE_ACCOUNT_KEY", "", "must be set for "+spec.URL)
+			}
+		}
+	}
+	return d
+}
+
+// readable fails name unless it names a file this process can read.
+func (r *reader) readable(name, path, what string) {
+	if path == "" {
+		r.fail(name, "", "must name "+what)
+		return
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		r.fail(name, path, "must name "+what+": "+err.Error())
+		return
+	}
+	f.Close()
+}
