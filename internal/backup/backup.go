@@ -22,6 +22,7 @@ import (
 	"github.com/mosaique/rgz-backup/internal/clock"
 	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/crypt"
+	"github.com/mosaique/rgz-backup/internal/destination"
 	"github.com/mosaique/rgz-backup/internal/disk"
 	"github.com/mosaique/rgz-backup/internal/dump"
 	"github.com/mosaique/rgz-backup/internal/layout"
@@ -157,7 +158,7 @@ func (r *run) offsite(ctx context.Context) catalog.Execution {
 	if r.cfg.S3.Enabled {
 		s3, err = storage.NewS3(r.cfg.S3)
 	}
-	var places offsite.Places
+	var places destination.Opened
 	if err == nil {
 		places, err = offsite.Open(r.cfg)
 	}

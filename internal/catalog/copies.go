@@ -3,6 +3,7 @@ package catalog
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -65,6 +66,50 @@ func (s *Store) SetSuccess(ctx context.Context, id string) error {
 	_, err := s.pool.Exec(ctx, `UPDATE backup_executions SET status = 'success', error_message = NULL WHERE id = $1 AND status = 'partial'`, id)
 	if err != nil {
 		return fmt.Errorf("mark %s success: %w", id, err)
+	}
+	return nil
+}
+
+// LiveCopy is a verified copy still in its destination, with its backup.
+type LiveCopy struct {
+	Copy
+	Backup Execution
+}
+
+// LiveCopies returns the verified copies not yet deleted, with their
+// backups' rows: what retention weighs in each destination.
+func (s *Store) LiveCopies(ctx context.Context) ([]LiveCopy, error) {
+	cols := make([]string, len(columns))
+	for i, c := range columns {
+		cols[i] = "e." + c
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+strings.Join(cols, ", ")+`, c.destination, c.location, c.size_bytes, c.verified_at
+		FROM backup_copies c JOIN backup_executions e ON e.id = c.backup_id
+		WHERE c.verified_at IS NOT NULL AND c.deleted_at IS NULL ORDER BY e.backup_date DESC`)
+	if err != nil {
+		return nil, fmt.Errorf("live copies: %w", err)
+	}
+	defer rows.Close()
+	var out []LiveCopy
+	for rows.Next() {
+		var lc LiveCopy
+		dest := append(lc.Backup.fields(), &lc.Destination, &lc.Location, &lc.SizeBytes, &lc.VerifiedAt)
+		if err := rows.Scan(dest...); err != nil {
+			return nil, err
+		}
+		lc.BackupID = lc.Backup.ID
+		out = append(out, lc)
+	}
+	return out, rows.Err()
+}
+
+// MarkCopyDeleted records that retention removed a backup's copy from a
+// destination.
+func (s *Store) MarkCopyDeleted(ctx context.Context, backupID, destination string, at time.Time) error {
+	_, err := s.pool.Exec(ctx, `UPDATE backup_copies SET deleted_at = $3, updated_at = now() WHERE backup_id = $1 AND destination = $2`,
+		backupID, destination, at.UTC())
+	if err != nil {
+		return fmt.Errorf("mark the copy of %s in %s deleted: %w", backupID, destination, err)
 	}
 	return nil
 }

@@ -66,3 +66,9 @@ func (r *reader) readable(name, path, what string) {
 	}
 	f.Close()
 }
+
+// Credentials are the destinations' credentials, for destination.OpenAll.
+func (d Destinations) Credentials() destination.Credentials {
+	return destination.Credentials{SFTPKeyFile: d.SFTPKeyFile, SFTPKnownHosts: d.SFTPKnownHosts,
+		AzureAccountKey: d.AzureAccountKey, AzureEndpoint: d.AzureEndpoint}
+}

@@ -17,48 +17,9 @@ import (
 	"github.com/mosaique/rgz-backup/internal/retention"
 )
 
-// Places are the destinations of BACKUP_DESTINATIONS, opened.
-type Places struct {
-	Specs  []destination.Spec
-	Stores []destination.Store
-}
-
-// Open opens the configured destinations (none: an empty Places).
-func Open(cfg config.Config) (Places, error) {
-	d := cfg.Destinations
-	var p Places
-	for _, spec := range d.List {
-		var st destination.Store
-		switch spec.Kind {
-		case "file":
-			st = destination.Dir{Root: spec.Path}
-		case "sftp":
-			st = destination.NewSFTP(destination.SFTPConfig{User: spec.User, Addr: spec.Addr, Root: spec.Path,
-				KeyFile: d.SFTPKeyFile, KnownHosts: d.SFTPKnownHosts})
-		case "azblob":
-			a, err := destination.NewAzure(destination.AzureConfig{Account: spec.Account, Container: spec.Container, Prefix: spec.Prefix,
-				AccountKey: d.AzureAccountKey, Endpoint: d.AzureEndpoint})
-			if err != nil {
-				p.Close()
-				return Places{}, err
-			}
-			st = a
-		default:
-			p.Close()
-			return Places{}, fmt.Errorf("%s: not a destination this version copies to", spec.URL)
-		}
-		p.Specs, p.Stores = append(p.Specs, spec), append(p.Stores, st)
-	}
-	return p, nil
-}
-
-// Close ends the destinations' connections.
-func (p Places) Close() {
-	for _, st := range p.Stores {
-		if c, ok := st.(interface{ Close() error }); ok {
-			c.Close()
-		}
-	}
+// Open opens the destinations of BACKUP_DESTINATIONS (none: an empty set).
+func Open(cfg config.Config) (destination.Opened, error) {
+	return destination.OpenAll(cfg.Destinations.List, cfg.Destinations.Credentials())
 }
 
 // Files are a backup's local files as they go to every destination: the
@@ -88,7 +49,7 @@ func Files(row catalog.Execution, dir string) ([]File, error) {
 // copy of it (and takes it: compliance=false destinations take no
 // compliance copy), in parallel, and records each outcome in
 // backup_copies. It returns why each destination still lacks one.
-func Spread(ctx context.Context, store *catalog.Store, places Places, cfg config.Config, row catalog.Execution, log *slog.Logger) []string {
+func Spread(ctx context.Context, store *catalog.Store, places destination.Opened, cfg config.Config, row catalog.Execution, log *slog.Logger) []string {
 	if len(places.Stores) == 0 {
 		return nil
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/mosaique/rgz-backup/internal/catalog"
 	"github.com/mosaique/rgz-backup/internal/config"
+	"github.com/mosaique/rgz-backup/internal/destination"
 	"github.com/mosaique/rgz-backup/internal/layout"
 	"github.com/mosaique/rgz-backup/internal/lock"
 	"github.com/mosaique/rgz-backup/internal/retention"
@@ -130,7 +131,7 @@ func ArchivePartials(ctx context.Context, store *catalog.Store, cfg config.Confi
 // Keep makes sure a good backup has every copy it needs: in S3 (when s3
 // is not nil, unless it has one there) and in every destination of
 // places. The row ends success, or partial with every reason.
-func Keep(ctx context.Context, store *catalog.Store, s3 *storage.S3, places Places, cfg config.Config, row catalog.Execution, log *slog.Logger) (catalog.Execution, error) {
+func Keep(ctx context.Context, store *catalog.Store, s3 *storage.S3, places destination.Opened, cfg config.Config, row catalog.Execution, log *slog.Logger) (catalog.Execution, error) {
 	var reasons []string
 	if s3 != nil && row.ArchiveS3Path == nil {
 		var err error

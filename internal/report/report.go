@@ -281,6 +281,12 @@ func Retention(r retention.Report) string {
 		where string
 		plan  *retention.Plan
 	}{{"", &r.Local}, {" from S3", r.S3}}
+	for i := range r.Destinations {
+		plans = append(plans, struct {
+			where string
+			plan  *retention.Plan
+		}{" from " + r.Destinations[i].Destination, &r.Destinations[i].Plan})
+	}
 	for _, p := range plans {
 		if p.plan == nil {
 			continue
@@ -306,11 +312,19 @@ func Retention(r retention.Report) string {
 	if refused == "" && r.S3 != nil {
 		refused = r.S3.Refused
 	}
+	for _, d := range r.Destinations {
+		if refused == "" {
+			refused = d.Plan.Refused
+		}
+	}
 	if refused != "" {
 		fmt.Fprintf(&b, "REFUSED: %s\n", refused)
 		return b.String()
 	}
 	done := len(r.Deleted) + len(r.S3Deleted)
+	for _, d := range r.Destinations {
+		done += len(d.Deleted)
+	}
 	if r.DryRun {
 		done = deleted
 	}

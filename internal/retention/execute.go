@@ -64,6 +64,8 @@ type Report struct {
 	// S3Deleted the backups whose S3 objects were removed.
 	S3        *Plan    `json:"s3,omitempty"`
 	S3Deleted []string `json:"s3_deleted"`
+	// Destinations are the plans for BACKUP_DESTINATIONS, one each.
+	Destinations []DestinationPlan `json:"destinations,omitempty"`
 }
 
 // ErrRefused means the policy refused to delete anything (see Plan.Refused).
@@ -122,11 +124,19 @@ func (o Options) decide(ctx context.Context, store *catalog.Store, rows []catalo
 			*report.S3 = report.S3.AllowMassDelete()
 		}
 	}
+	if err := o.decideDestinations(ctx, store, report); err != nil {
+		return err
+	}
 	if report.Local.Refused != "" {
 		return fmt.Errorf("%w: %s", ErrRefused, report.Local.Refused)
 	}
 	if report.S3 != nil && report.S3.Refused != "" {
 		return fmt.Errorf("%w: in S3, %s", ErrRefused, report.S3.Refused)
+	}
+	for _, d := range report.Destinations {
+		if d.Plan.Refused != "" {
+			return fmt.Errorf("%w: in %s, %s", ErrRefused, d.Destination, d.Plan.Refused)
+		}
 	}
 	return nil
 }
@@ -155,6 +165,16 @@ func (o Options) carryOut(ctx context.Context, store *catalog.Store, rows []cata
 		if report.S3Deleted, err = remote.carryOut(ctx, *report.S3, byID, &report.Problems, o.Log); err != nil {
 			return err
 		}
+	}
+	if len(report.Destinations) > 0 {
+		live, err := store.LiveCopies(ctx)
+		if err != nil {
+			return err
+		}
+		for _, lc := range live {
+			byID[lc.Backup.ID] = lc.Backup // backups whose local file and S3 copy are gone
+		}
+		o.carryOutDestinations(ctx, store, byID, report)
 	}
 	if len(report.Problems) > 0 {
 		return fmt.Errorf("retention: %d deletions failed: %s", len(report.Problems), strings.Join(report.Problems, "; "))
