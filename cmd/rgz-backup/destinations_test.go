@@ -89,4 +89,28 @@ func TestBackupToThreeDestinations(t *testing.T) {
 	if copies, _ := store.Copies(context.Background(), down.ID); len(copies) != 3 || !copies[0].Verified() || !copies[1].Verified() || !copies[2].Verified() {
 		t.Fatalf("copies after healing: %+v", copies)
 	}
+
+	// The local file gone: the restore test reads the first destination
+	// holding a copy, or the one --from names; a restore from Azure works.
+	os.Remove(*row.FilePath)
+	for _, from := range []string{"", "sftp", "azblob", "file://" + nas} {
+		args := []string{"restore-test", row.Filename}
+		if from != "" {
+			args = append(args, "--from", from)
+		}
+		if rt := rgz(t, env, args...); rt.code != 0 || !strings.Contains(rt.stdout, "SUCCESS") {
+			t.Fatalf("restore-test --from %q: %+v", from, rt)
+		}
+	}
+	if rt := rgz(t, env, "restore-test", row.Filename, "--from", "local"); rt.code != 1 || !strings.Contains(rt.stderr, "not on local disk") {
+		t.Fatalf("restore-test --from local without the file: %+v", rt)
+	}
+	target := "dr_dest_" + strings.ToLower(row.Filename[:15])
+	t.Cleanup(func() { cluster.DropDatabase(context.Background(), target) })
+	if rs := rgz(t, env, "restore", row.Filename, "--target-db", target, "--create", "--from", "azblob"); rs.code != 0 || !strings.Contains(rs.stdout, "every table and row count matches") {
+		t.Fatalf("restore from Azure: %+v", rs)
+	}
+	if left, _ := filepath.Glob(filepath.Join(env["BACKUP_LOCAL_DIR"], ".tmp-*")); len(left) > 0 {
+		t.Fatalf("fetched files left: %v", left)
+	}
 }

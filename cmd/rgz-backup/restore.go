@@ -22,7 +22,7 @@ func restoreCmd() *cobra.Command {
 	var targetURL string
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "restore FILENAME|PATH --target-db NAME [--create] [--clean] [--jobs N] [--with-globals] [--target-url URL]",
+		Use:   "restore FILENAME|PATH --target-db NAME [--create] [--clean] [--jobs N] [--with-globals] [--target-url URL] [--from WHERE]",
 		Short: "Disaster recovery: restore a backup into a named database, then compare",
 		Long: `Restore a backup into --target-db on the backed-up server (or the server
 of --target-url, a libpq URL of any database there): the file's CRC32 and
@@ -92,6 +92,7 @@ docs/RESTORE.md is the step-by-step procedure.`,
 	f.BoolVar(&o.WithGlobals, "with-globals", false, "apply the globals sidecar (roles, tablespaces) first")
 	f.StringVar(&targetURL, "target-url", "", "libpq URL of any database on the target server (default: the backed-up server)")
 	f.BoolVar(&asJSON, "json", false, "print the outcome as one JSON object")
+	f.StringVar(&o.From, "from", "", "where to read the backup: local, s3, or one of BACKUP_DESTINATIONS (its URL or kind: file, sftp, azblob); default: local, then S3, then the destinations")
 	return cmd
 }
 

@@ -14,8 +14,9 @@ import (
 
 func restoreTestCmd() *cobra.Command {
 	var asJSON, keep bool
+	var from string
 	cmd := &cobra.Command{
-		Use:   "restore-test [FILENAME] [--json] [--keep]",
+		Use:   "restore-test [FILENAME] [--json] [--keep] [--from WHERE]",
 		Short: "Prove a backup restores: restore it into a scratch database and compare",
 		Long: `Restore a backup into a scratch database rgz_restore_test_YYYYMMDD_HHMMSS
 on BACKUP_RESTORE_TEST_DATABASE_URL (default: the backed-up server) and
@@ -41,7 +42,7 @@ printed but not recorded.`,
 			if err != nil {
 				return err
 			}
-			o := restoretest.Options{Config: cfg, Keep: keep, TriggeredBy: catalog.TriggerManual, Log: logger(cfg)}
+			o := restoretest.Options{Config: cfg, Keep: keep, TriggeredBy: catalog.TriggerManual, Log: logger(cfg), From: from}
 			if len(args) == 1 {
 				o.Filename = args[0]
 			}
@@ -76,6 +77,7 @@ printed but not recorded.`,
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the restore test's record as one JSON object")
 	cmd.Flags().BoolVar(&keep, "keep", false, "leave the scratch database for a look (drop it yourself)")
+	cmd.Flags().StringVar(&from, "from", "", "where to read the backup: local, s3, or one of BACKUP_DESTINATIONS (its URL or kind); default: local, then S3, then the destinations")
 	return cmd
 }
 

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/mosaique/rgz-backup/internal/archive"
 	"github.com/mosaique/rgz-backup/internal/catalog"
 	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/destination"
@@ -117,4 +119,61 @@ func settle(ctx context.Context, store *catalog.Store, row catalog.Execution, re
 	}
 	row.Status, row.ErrorMessage = catalog.StatusPartial, &reason
 	return row, errors.New(reason)
+}
+
+// Fetch copies a backup's dump from the first destination that holds it
+// into a hidden temporary file in dir (removed by the next backup if we
+// die) and returns its path and the destination's URL. from, when set,
+// chooses: a destination's URL, or its kind (file, sftp, azblob). A copy
+// is checked like the local file it stands for, by the caller.
+func Fetch(ctx context.Context, cfg config.Config, dir string, row catalog.Execution, from string) (path, where string, err error) {
+	opened, err := Open(cfg)
+	if err != nil {
+		return "", "", err
+	}
+	defer opened.Close()
+	name := destination.Name(row.BackupDate, row.Filename)
+	var problems []string
+	for i, st := range opened.Stores {
+		if from != "" && from != opened.Specs[i].URL && from != opened.Specs[i].Kind {
+			continue
+		}
+		path, err := fetchFrom(ctx, st, name, dir, row.Filename)
+		if errors.Is(err, destination.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			problems = append(problems, err.Error())
+			continue
+		}
+		return path, st.String(), nil
+	}
+	if len(problems) > 0 {
+		return "", "", errors.New(strings.Join(problems, "; "))
+	}
+	return "", "", nil
+}
+
+func fetchFrom(ctx context.Context, st destination.Store, name, dir, file string) (string, error) {
+	r, err := st.Open(ctx, name)
+	if err != nil {
+		return "", err
+	}
+	defer r.Close()
+	tmp, err := os.CreateTemp(dir, archive.TempName(file))
+	if err != nil {
+		return "", err
+	}
+	_, err = io.CopyBuffer(tmp, r, make([]byte, 1<<20))
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return "", fmt.Errorf("fetch %s from %s: %w", name, st, err)
+	}
+	return tmp.Name(), nil
 }

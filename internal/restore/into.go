@@ -26,10 +26,11 @@ type Options struct {
 	Row         catalog.Execution // from the catalog, or from the file's manifest
 	Target      config.Database   // the server (any database on it)
 	TargetDB    string
-	Create      bool // create TargetDB (it must not exist)
-	Clean       bool // allowed to replace what TargetDB holds
-	Jobs        int  // parallel pg_restore jobs
-	WithGlobals bool // apply the globals sidecar (roles, tablespaces) first
+	Create      bool   // create TargetDB (it must not exist)
+	Clean       bool   // allowed to replace what TargetDB holds
+	Jobs        int    // parallel pg_restore jobs
+	WithGlobals bool   // apply the globals sidecar (roles, tablespaces) first
+	From        string // where to read the file (Job.From); empty: local, S3, destinations
 	// Step is told each step as it starts, with the time elapsed.
 	Step func(elapsed time.Duration, what string)
 	Log  *slog.Logger
@@ -63,7 +64,7 @@ func Into(ctx context.Context, o Options) (Result, error) {
 		}
 	}
 	res := Result{Database: o.TargetDB}
-	j := &Job{Config: o.Config, Row: o.Row, Database: o.TargetDB, Log: o.Log}
+	j := &Job{Config: o.Config, Row: o.Row, Database: o.TargetDB, Log: o.Log, From: o.From}
 	db := o.Target.WithDatabase(o.TargetDB)
 
 	step("locating " + o.Row.Filename)

@@ -30,6 +30,7 @@ import (
 	"github.com/mosaique/rgz-backup/internal/dbconn"
 	"github.com/mosaique/rgz-backup/internal/disk"
 	"github.com/mosaique/rgz-backup/internal/dump"
+	"github.com/mosaique/rgz-backup/internal/offsite"
 	"github.com/mosaique/rgz-backup/internal/storage"
 	"github.com/mosaique/rgz-backup/internal/toc"
 )
@@ -46,6 +47,10 @@ type Job struct {
 	FreeBytes func(dir string) (uint64, error)
 	// Mode says how the archive reached pg_restore, once it has.
 	Mode string
+	// From chooses where the file is read: "local", "s3", or one of
+	// BACKUP_DESTINATIONS (its URL or its kind); empty: the local file,
+	// else S3, else the first destination holding a copy.
+	From string
 }
 
 func (j *Job) tools() dump.Tools { return dump.Tools{BinDir: j.Config.PgBinDir} }
@@ -108,25 +113,44 @@ func (j *Job) LocalFile(ctx context.Context) (string, func(), error) {
 	if j.Row.FilePath != nil {
 		path = *j.Row.FilePath
 	}
-	if _, err := os.Stat(path); err == nil && j.Row.DeletedAt == nil {
-		return path, func() {}, nil
-	}
-	var s3 *storage.S3
-	if cfg.S3.Enabled {
-		var err error
-		if s3, err = storage.NewS3(cfg.S3); err != nil {
-			return "", nil, err
+	if j.From == "" || j.From == "local" {
+		if _, err := os.Stat(path); err == nil && j.Row.DeletedAt == nil {
+			return path, func() {}, nil
+		}
+		if j.From == "local" {
+			return "", nil, fmt.Errorf("%s is not on local disk", j.Row.Filename)
 		}
 	}
-	fetched, err := backup.FetchFromS3(ctx, s3, cfg.LocalDir, j.Row)
-	if err != nil {
-		return "", nil, fmt.Errorf("%s is not on local disk and its S3 copy cannot be read: %w", j.Row.Filename, err)
+	var tried []string
+	if cfg.S3.Enabled && (j.From == "" || j.From == "s3") {
+		s3, err := storage.NewS3(cfg.S3)
+		if err != nil {
+			return "", nil, err
+		}
+		fetched, err := backup.FetchFromS3(ctx, s3, cfg.LocalDir, j.Row)
+		if err != nil {
+			tried = append(tried, "its S3 copy cannot be read: "+err.Error())
+		} else if fetched != "" {
+			j.Log.Info("fetched from S3", "path", fetched)
+			return fetched, func() { os.Remove(fetched) }, nil
+		}
 	}
-	if fetched == "" {
-		return "", nil, fmt.Errorf("%s is not on local disk and has no S3 copy", j.Row.Filename)
+	if j.From != "s3" {
+		fetched, where, err := offsite.Fetch(ctx, cfg, cfg.LocalDir, j.Row, j.From)
+		if err != nil {
+			tried = append(tried, "its copies cannot be read: "+err.Error())
+		} else if fetched != "" {
+			j.Log.Info("fetched from a destination", "destination", where, "path", fetched)
+			return fetched, func() { os.Remove(fetched) }, nil
+		}
 	}
-	j.Log.Info("fetched from S3", "path", fetched)
-	return fetched, func() { os.Remove(fetched) }, nil
+	if len(tried) > 0 {
+		return "", nil, fmt.Errorf("%s is not on local disk, and %s", j.Row.Filename, strings.Join(tried, "; "))
+	}
+	if j.From != "" {
+		return "", nil, fmt.Errorf("%s has no copy in %s", j.Row.Filename, j.From)
+	}
+	return "", nil, fmt.Errorf("%s is not on local disk and has no S3 copy or copy in BACKUP_DESTINATIONS", j.Row.Filename)
 }
 
 // Verify checks the file against its recorded checksums. With room in the

@@ -34,6 +34,7 @@ type Options struct {
 	ID          string          // the record's id, when the API has given one out already
 	Log         *slog.Logger
 	Clock       clock.Clock // the real clock when nil
+	From        string      // where to read the backup (restore.Job.From); empty: local, S3, destinations
 	// AfterRestore runs once the copy is restored, before it is compared:
 	// the tests damage the copy here to prove the comparison sees it.
 	AfterRestore func(ctx context.Context, scratch config.Database) error
@@ -88,7 +89,7 @@ func Run(ctx context.Context, store *catalog.Store, o Options) (catalog.RestoreT
 	timeout := time.Duration(o.Config.RestoreTest.Timeout) * time.Second
 	testCtx, cancel := context.WithTimeoutCause(ctx, timeout, fmt.Errorf("timeout after %ds", o.Config.RestoreTest.Timeout))
 	defer cancel()
-	t := &test{Job: &restore.Job{Config: o.Config, Row: row, Database: scratch, Log: log, FreeBytes: o.FreeBytes}, o: o, scratch: scratch}
+	t := &test{Job: &restore.Job{Config: o.Config, Row: row, Database: scratch, Log: log, FreeBytes: o.FreeBytes, From: o.From}, o: o, scratch: scratch}
 	mismatches, err := t.run(testCtx)
 	if cause := context.Cause(testCtx); err != nil && cause != nil && !strings.Contains(err.Error(), cause.Error()) {
 		err = fmt.Errorf("%w: %w", cause, err)
