@@ -114,3 +114,53 @@ func TestBackupToThreeDestinations(t *testing.T) {
 		t.Fatalf("fetched files left: %v", left)
 	}
 }
+
+// The catalog lost, and the local files too: `catalog rebuild` brings the
+// rows back from the manifests an Azure container holds, with their
+// copies, and the restore test reads the backup from there.
+func TestCatalogRebuildFromAzure(t *testing.T) {
+	t.Parallel()
+	az := azuritetest.Start(t)
+	azure, err := destination.NewAzure(destination.AzureConfig{Account: azuritetest.Account, Container: "drcopies", AccountKey: azuritetest.Key, Endpoint: az.Endpoint})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := azure.CreateContainer(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	env := sampleEnv(t)
+	env["BACKUP_DESTINATIONS"] = "azblob://" + azuritetest.Account + "/drcopies"
+	env["BACKUP_AZURE_ACCOUNT_KEY"], env["BACKUP_AZURE_ENDPOINT"] = azuritetest.Key, az.Endpoint
+	var rows []catalog.Execution
+	for range 2 {
+		row, r := backupRow(t, env)
+		if r.code != 0 || row.Status != catalog.StatusSuccess {
+			t.Fatalf("backup: %+v", r)
+		}
+		rows = append(rows, row)
+	}
+	entries, _ := os.ReadDir(env["BACKUP_LOCAL_DIR"])
+	for _, e := range entries {
+		os.Remove(filepath.Join(env["BACKUP_LOCAL_DIR"], e.Name()))
+	}
+	catalogDB := dbName(env["BACKUP_CATALOG_DATABASE_URL"])
+	if err := cluster.DropDatabase(context.Background(), catalogDB); err != nil {
+		t.Fatal(err)
+	}
+	if err := cluster.CreateDatabase(context.Background(), catalogDB); err != nil {
+		t.Fatal(err)
+	}
+	if r := rgz(t, env, "catalog", "rebuild"); r.code != 0 || !strings.Contains(r.stdout, "2 rows re-created") {
+		t.Fatalf("rebuild: %+v", r)
+	}
+	store := openStore(t, env)
+	for _, row := range rows {
+		copies, err := store.Copies(context.Background(), row.ID)
+		if err != nil || len(copies) != 1 || !copies[0].Verified() {
+			t.Fatalf("copies of %s after rebuild: %v %+v", row.Filename, err, copies)
+		}
+	}
+	if rt := rgz(t, env, "restore-test", rows[1].Filename); rt.code != 0 || !strings.Contains(rt.stdout, "SUCCESS") {
+		t.Fatalf("restore-test after rebuild: %+v", rt)
+	}
+}

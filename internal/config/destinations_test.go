@@ -39,7 +39,7 @@ func TestDestinationSettings(t *testing.T) {
 		{"twice", merge(creds, map[string]string{"BACKUP_DESTINATIONS": "file:///a,file:///a/"}), 0, "BACKUP_DESTINATIONS", "twice"},
 		{"sftp without a key", map[string]string{"BACKUP_DESTINATIONS": "sftp://rgz@h/srv", "BACKUP_SFTP_KNOWN_HOSTS": known}, 0, "BACKUP_SFTP_KEY_FILE", "private key"},
 		{"sftp without known hosts", map[string]string{"BACKUP_DESTINATIONS": "sftp://rgz@h/srv", "BACKUP_SFTP_KEY_FILE": key}, 0, "BACKUP_SFTP_KNOWN_HOSTS", "no trust on first use"},
-		{"azure without a key", map[string]string{"BACKUP_DESTINATIONS": "azblob://a/c"}, 0, "BACKUP_AZURE_ACCOUNT_KEY", "azblob://a/c"},
+		{"azure without a key", map[string]string{"BACKUP_DESTINATIONS": "azblob://a/backups"}, 0, "BACKUP_AZURE_ACCOUNT_KEY", "azblob://a/backups"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

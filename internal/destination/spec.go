@@ -67,6 +67,9 @@ func ParseURL(raw string) (Spec, error) {
 		if u.Host == "" || parts[0] == "" || u.User != nil {
 			return Spec{}, fmt.Errorf("azblob:// needs an account and a container (azblob://ACCOUNT/CONTAINER/PREFIX)")
 		}
+		if !containerName(parts[0]) {
+			return Spec{}, fmt.Errorf("azblob://%s/%s: a container name is 3 to 63 lowercase letters, digits and single hyphens", u.Host, parts[0])
+		}
 		s.Account, s.Container = u.Host, parts[0]
 		if len(parts) == 2 {
 			s.Prefix = parts[1]
@@ -117,4 +120,17 @@ func (s Spec) canonical() string {
 	default:
 		return strings.TrimSuffix("s3://"+path.Join(s.Bucket, s.Prefix), "/")
 	}
+}
+
+// containerName says whether Azure accepts c as a container name.
+func containerName(c string) bool {
+	if len(c) < 3 || len(c) > 63 || strings.Contains(c, "--") || strings.HasPrefix(c, "-") || strings.HasSuffix(c, "-") {
+		return false
+	}
+	for _, r := range c {
+		if (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '-' {
+			return false
+		}
+	}
+	return true
 }

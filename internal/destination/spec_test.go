@@ -23,6 +23,8 @@ func TestParseURL(t *testing.T) {
 		{raw: "file:///", err: "absolute directory"},
 		{raw: "sftp://backup.example/srv", err: "needs a user"},
 		{raw: "azblob://mosaique", err: "needs an account and a container"},
+		{raw: "azblob://mosaique/dr", err: "3 to 63 lowercase"},
+		{raw: "azblob://mosaique/Backups", err: "3 to 63 lowercase"},
 		{raw: "ftp://old.example/x", err: "unknown kind"},
 		{raw: "s3://b/p?retention_days=0", err: "retention_days"},
 		{raw: "s3://b/p?compliance=maybe", err: "compliance"},

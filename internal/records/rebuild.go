@@ -2,6 +2,7 @@ package records
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"github.com/mosaique/rgz-backup/internal/archive"
 	"github.com/mosaique/rgz-backup/internal/catalog"
 	"github.com/mosaique/rgz-backup/internal/config"
+	"github.com/mosaique/rgz-backup/internal/destination"
 	"github.com/mosaique/rgz-backup/internal/layout"
 	"github.com/mosaique/rgz-backup/internal/storage"
 )
@@ -57,6 +59,10 @@ func Rebuild(ctx context.Context, store *catalog.Store, cfg config.Config) (Rebu
 		if err := rebuildFromS3(ctx, cfg, record); err != nil {
 			return out, err
 		}
+	}
+	// Then BACKUP_DESTINATIONS: their manifests, and the copies they hold.
+	if err := rebuildFromDestinations(ctx, store, cfg, record); err != nil {
+		return out, err
 	}
 	local, err := layout.Manifests(cfg.LocalDir)
 	if err != nil {
@@ -122,4 +128,62 @@ func rebuildFromS3(ctx context.Context, cfg config.Config, record func(catalog.E
 		}
 	}
 	return nil
+}
+
+// rebuildFromDestinations records the backups whose manifests are in
+// BACKUP_DESTINATIONS (as deleted locally when their file is not here),
+// and each copy there whose dump has the size its manifest records.
+func rebuildFromDestinations(ctx context.Context, store *catalog.Store, cfg config.Config, record func(catalog.Execution) error) error {
+	opened, err := destination.OpenAll(cfg.Destinations.List, cfg.Destinations.Credentials())
+	if err != nil {
+		return err
+	}
+	defer opened.Close()
+	for _, st := range opened.Stores {
+		objects, err := st.List(ctx)
+		if err != nil {
+			return err
+		}
+		sizes := map[string]int64{}
+		for _, o := range objects {
+			sizes[o.Name] = o.Size
+		}
+		for _, o := range objects {
+			if !strings.HasSuffix(o.Name, layout.ManifestSuffix) {
+				continue
+			}
+			row, err := readManifestFrom(ctx, st, o.Name)
+			if err != nil {
+				return err
+			}
+			if _, err := os.Stat(filepath.Join(cfg.LocalDir, row.Filename)); err != nil && row.DeletedAt == nil {
+				now := time.Now().UTC().Truncate(time.Microsecond) // only the destinations have it now
+				row.DeletedAt = &now
+			}
+			if err := record(row); err != nil {
+				return err
+			}
+			dump := strings.TrimSuffix(o.Name, layout.ManifestSuffix)
+			if size, ok := sizes[dump]; ok && row.FileSizeBytes != nil && size == *row.FileSizeBytes {
+				now := time.Now().UTC()
+				if err := store.RecordCopy(ctx, catalog.Copy{BackupID: row.ID, Destination: st.String(), Location: dump, SizeBytes: &size, VerifiedAt: &now}); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func readManifestFrom(ctx context.Context, st destination.Store, name string) (catalog.Execution, error) {
+	r, err := st.Open(ctx, name)
+	if err != nil {
+		return catalog.Execution{}, err
+	}
+	defer r.Close()
+	var m layout.Manifest
+	if err := json.NewDecoder(r).Decode(&m); err != nil {
+		return catalog.Execution{}, fmt.Errorf("%s in %s: %w", name, st, err)
+	}
+	return m.Execution, nil
 }
