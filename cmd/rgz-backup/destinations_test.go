@@ -74,6 +74,10 @@ func TestBackupToThreeDestinations(t *testing.T) {
 		strings.Contains(*down.ErrorMessage, "file://") || strings.Contains(*down.ErrorMessage, "azblob://") {
 		t.Fatalf("backup with SFTP down: %+v %v", r, deref(down.ErrorMessage))
 	}
+	if show := rgz(t, env, "show", down.Filename); !strings.Contains(show.stdout, "Copies:") || !strings.Contains(show.stdout, sftpURL[:20]) ||
+		!strings.Contains(show.stdout, "MISSING") || !strings.Contains(show.stdout, "file://"+nas) {
+		t.Fatalf("show of a partial backup:\n%s", show.stdout)
+	}
 	if a := rgz(t, env, "archive"); a.code != 1 || !strings.Contains(a.stdout, "PARTIAL  "+down.Filename) {
 		t.Fatalf("archive while SFTP is down: %+v", a)
 	}

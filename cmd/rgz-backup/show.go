@@ -1,9 +1,12 @@
 package main
 
 import (
+	"fmt"
+
 	"github.com/spf13/cobra"
 
 	"github.com/mosaique/rgz-backup/internal/catalog"
+	"github.com/mosaique/rgz-backup/internal/report"
 )
 
 func showCmd() *cobra.Command {
@@ -18,7 +21,15 @@ func showCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				return printRow(cmd.OutOrStdout(), row, asJSON)
+				if err := printRow(cmd.OutOrStdout(), row, asJSON); err != nil || asJSON {
+					return err
+				}
+				copies, err := store.Copies(cmd.Context(), row.ID)
+				if err != nil {
+					return err
+				}
+				_, err = fmt.Fprint(cmd.OutOrStdout(), report.Copies(copies))
+				return err
 			})
 		}),
 	}

@@ -332,3 +332,32 @@ func Retention(r retention.Report) string {
 		done, map[bool]string{true: "would be deleted", false: "deleted"}[r.DryRun], kept, len(r.Unknown))
 	return b.String()
 }
+
+// Copies lists a backup's copies in BACKUP_DESTINATIONS, each verified
+// (with when and how big) or not (with why); "" when there are none.
+func Copies(copies []catalog.Copy) string {
+	if len(copies) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("\nCopies:\n")
+	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	for _, c := range copies {
+		switch {
+		case c.DeletedAt != nil:
+			fmt.Fprintf(w, "  %s\tdeleted by retention %s\n", c.Destination, c.DeletedAt.UTC().Format(stamp))
+		case c.Verified() && c.LastError == nil:
+			size := ""
+			if c.SizeBytes != nil {
+				size = " (" + Bytes(*c.SizeBytes) + ")"
+			}
+			fmt.Fprintf(w, "  %s\tverified %s%s\n", c.Destination, c.VerifiedAt.UTC().Format(stamp), size)
+		case c.Verified():
+			fmt.Fprintf(w, "  %s\tverified %s; a later copy failed: %s\n", c.Destination, c.VerifiedAt.UTC().Format(stamp), *c.LastError)
+		default:
+			fmt.Fprintf(w, "  %s\tMISSING: %s\n", c.Destination, deref(c.LastError, "not copied yet"))
+		}
+	}
+	w.Flush()
+	return b.String()
+}

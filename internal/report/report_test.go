@@ -116,3 +116,22 @@ func TestRetention(t *testing.T) {
 		t.Errorf("refusal not shown:\n%s", text)
 	}
 }
+
+func TestCopies(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 2, 5, 3, 1, 0, 0, time.UTC)
+	size := int64(94_300_000)
+	boom := "cannot reach 10.0.0.9:22: connection refused"
+	got := Copies([]catalog.Copy{
+		{Destination: "file:///mnt/nas", VerifiedAt: &at, SizeBytes: &size},
+		{Destination: "sftp://rgz@10.0.0.9:22/srv", LastError: &boom},
+	})
+	for _, want := range []string{"Copies:", "verified 2026-02-05 03:01:00 UTC (94.30 MB)", "sftp://rgz@10.0.0.9:22/srv  MISSING: " + boom} {
+		if !strings.Contains(got, want) {
+			t.Errorf("lacks %q:\n%s", want, got)
+		}
+	}
+	if Copies(nil) != "" {
+		t.Error("no copies should print nothing")
+	}
+}
