@@ -113,3 +113,39 @@ func (s *Store) MarkCopyDeleted(ctx context.Context, backupID, destination strin
 	}
 	return nil
 }
+
+// DestinationStat sums up one destination's copies, for the metrics.
+type DestinationStat struct {
+	Destination  string
+	Copies       int       // verified and not deleted
+	Failing      int       // copies whose last attempt failed
+	Bytes        int64     // of the verified copies' dumps
+	LastVerified time.Time // zero: none
+}
+
+// DestinationStats sums up the copies by destination.
+func (s *Store) DestinationStats(ctx context.Context) ([]DestinationStat, error) {
+	rows, err := s.pool.Query(ctx, `SELECT destination,
+			count(*) FILTER (WHERE verified_at IS NOT NULL AND deleted_at IS NULL),
+			count(*) FILTER (WHERE last_error IS NOT NULL AND deleted_at IS NULL),
+			coalesce(sum(size_bytes) FILTER (WHERE verified_at IS NOT NULL AND deleted_at IS NULL), 0),
+			max(verified_at)
+		FROM backup_copies GROUP BY destination ORDER BY destination`)
+	if err != nil {
+		return nil, fmt.Errorf("copies by destination: %w", err)
+	}
+	defer rows.Close()
+	var out []DestinationStat
+	for rows.Next() {
+		var d DestinationStat
+		var last *time.Time
+		if err := rows.Scan(&d.Destination, &d.Copies, &d.Failing, &d.Bytes, &last); err != nil {
+			return nil, err
+		}
+		if last != nil {
+			d.LastVerified = *last
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}

@@ -28,6 +28,7 @@ type Snapshot struct {
 	DiskFree, DiskSize uint64
 	DiskWarningRatio   float64
 	Running            bool
+	Destinations       []catalog.DestinationStat // BACKUP_DESTINATIONS' copies
 }
 
 // Read builds a snapshot from the catalog (aggregates computed by the
@@ -40,6 +41,9 @@ func Read(ctx context.Context, store *catalog.Store, cfg config.Config) (Snapsho
 		return s, err
 	}
 	s.Summary = sum
+	if s.Destinations, err = store.DestinationStats(ctx); err != nil {
+		return s, err
+	}
 	if u, err := disk.UsageOf(cfg.LocalDir); err == nil {
 		s.DiskFree, s.DiskSize = u.Free, u.Total
 	}
@@ -70,11 +74,17 @@ var (
 	descDiskWarning   = prometheus.NewDesc("rgz_backup_disk_warning_used_ratio", "BACKUP_WARNING_USED_PERCENT as a ratio: the alert's threshold.", nil, nil)
 	descLocalBackups  = prometheus.NewDesc("rgz_backup_local_backups", "Good backups on the local disk.", nil, nil)
 	descLocalBytes    = prometheus.NewDesc("rgz_backup_local_bytes", "Bytes of the good backups on the local disk.", nil, nil)
-	descPartial       = prometheus.NewDesc("rgz_backup_s3_partial_backups", "Good backups whose S3 copy is missing (status partial).", nil, nil)
+	descPartial       = prometheus.NewDesc("rgz_backup_s3_partial_backups", "Good backups with a copy missing, in S3 or a destination (status partial).", nil, nil)
 	descOldestPartial = prometheus.NewDesc("rgz_backup_s3_oldest_partial_timestamp_seconds", "Date of the oldest partial backup (0: none).", nil, nil)
 	descTestStatus    = prometheus.NewDesc("rgz_backup_restore_test_status", "1 for the last restore test's status, 0 for the others.", []string{"status"}, nil)
 	descTestDuration  = prometheus.NewDesc("rgz_backup_restore_test_duration_seconds", "Duration of the last restore test (the measured RTO).", nil, nil)
 	descTestSuccess   = prometheus.NewDesc("rgz_backup_restore_test_last_success_timestamp_seconds", "End of the newest successful restore test (0: none).", nil, nil)
+
+	destination      = []string{"destination"}
+	descDestCopies   = prometheus.NewDesc("rgz_backup_destination_copies", "Verified copies in a destination of BACKUP_DESTINATIONS.", destination, nil)
+	descDestFailing  = prometheus.NewDesc("rgz_backup_destination_copy_failures", "Backups whose last copy to the destination failed.", destination, nil)
+	descDestBytes    = prometheus.NewDesc("rgz_backup_destination_bytes", "Bytes of the verified copies in the destination.", destination, nil)
+	descDestVerified = prometheus.NewDesc("rgz_backup_destination_last_verified_timestamp_seconds", "When a copy to the destination was last verified (0: never).", destination, nil)
 )
 
 // Collector reads a Snapshot at each scrape (at most every MaxAge once
@@ -89,7 +99,8 @@ type Collector struct {
 // Describe lists the metrics.
 func (c Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descDuration, descSize, descStatus, descLastSuccess, descRuns, descRunning, descDiskFree,
-		descDiskUsed, descDiskWarning, descLocalBackups, descLocalBytes, descPartial, descOldestPartial, descTestStatus, descTestDuration, descTestSuccess} {
+		descDiskUsed, descDiskWarning, descLocalBackups, descLocalBytes, descPartial, descOldestPartial, descTestStatus, descTestDuration, descTestSuccess,
+		descDestCopies, descDestFailing, descDestBytes, descDestVerified} {
 		ch <- d
 	}
 }
@@ -144,6 +155,10 @@ func Metrics(s Snapshot) []prometheus.Metric {
 	}
 	if s.LastTest != nil && s.LastTest.DurationSeconds != nil {
 		out = append(out, gauge(descTestDuration, float64(*s.LastTest.DurationSeconds)))
+	}
+	for _, d := range s.Destinations {
+		out = append(out, gauge(descDestCopies, float64(d.Copies), d.Destination), gauge(descDestFailing, float64(d.Failing), d.Destination),
+			gauge(descDestBytes, float64(d.Bytes), d.Destination), gauge(descDestVerified, unix(d.LastVerified), d.Destination))
 	}
 	return out
 }
