@@ -106,6 +106,18 @@ func TestBackupToThreeDestinations(t *testing.T) {
 			t.Fatalf("restore-test --from %q: %+v", from, rt)
 		}
 	}
+	for _, from := range []string{"", "sftp", "azblob"} {
+		if v := rgz(t, env, "verify", row.Filename, "--from", from); v.code != 0 || !strings.HasPrefix(v.stdout, "OK   "+row.Filename) {
+			t.Fatalf("verify --from %q: %+v", from, v)
+		}
+	}
+	nasCopy := filepath.Join(nas, name)
+	b, _ = os.ReadFile(nasCopy)
+	b[len(b)/2] ^= 1
+	os.WriteFile(nasCopy, b, 0o640)
+	if v := rgz(t, env, "verify", row.Filename, "--from", "file://"+nas); v.code != 1 || !strings.Contains(v.stdout, "the copy in file://"+nas+": checksum") {
+		t.Fatalf("verify of a damaged copy: %+v", v)
+	}
 	if rt := rgz(t, env, "restore-test", row.Filename, "--from", "local"); rt.code != 1 || !strings.Contains(rt.stderr, "not on local disk") {
 		t.Fatalf("restore-test --from local without the file: %+v", rt)
 	}

@@ -3,7 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -12,14 +15,16 @@ import (
 	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/crypt"
 	"github.com/mosaique/rgz-backup/internal/dump"
+	"github.com/mosaique/rgz-backup/internal/offsite"
 	"github.com/mosaique/rgz-backup/internal/records"
 	"github.com/mosaique/rgz-backup/internal/storage"
 )
 
 func verifyCmd() *cobra.Command {
 	var all bool
+	var from string
 	cmd := &cobra.Command{
-		Use:   "verify FILENAME|ID|--all",
+		Use:   "verify FILENAME|ID|--all [--from WHERE]",
 		Short: "Re-read backups: checksums, full decompression, table of contents",
 		Long: `Re-read each backup file: recompute CRC32 and SHA-256 of the file and of
 its decompressed content, compare them with the catalog, and check that
@@ -28,7 +33,9 @@ per file; exits 1 if any is bad.
 
 --all checks every successful (or partial) backup in the catalog that
 retention has not deleted. A file gone from the local disk is fetched from
-its S3 copy (when BACKUP_S3_ENABLED) into a temporary file and checked. When the
+its S3 copy (when BACKUP_S3_ENABLED), else from the first of
+BACKUP_DESTINATIONS holding a copy, into a temporary file and checked;
+--from local|s3|KIND|URL checks the copy in that place. When the
 catalog cannot be reached (it may live in the lost database), the
 .manifest.json beside each file says what to expect instead.`,
 		Args: func(cmd *cobra.Command, args []string) error {
@@ -63,7 +70,7 @@ catalog cannot be reached (it may live in the lost database), the
 				}
 			}
 			for _, row := range rows {
-				checked := backup.CheckFile(cmd.Context(), tools, cfg.LocalDir, row, s3, dec)
+				checked := checkCopy(cmd.Context(), cfg, tools, row, s3, dec, from)
 				if len(checked.Problems) == 0 {
 					depth := fmt.Sprintf("%d TOC entries", row.ObjectCounts.Entries)
 					if checked.Shallow {
@@ -82,6 +89,7 @@ catalog cannot be reached (it may live in the lost database), the
 		}),
 	}
 	cmd.Flags().BoolVar(&all, "all", false, "verify every successful backup")
+	cmd.Flags().StringVar(&from, "from", "", "check the copy in: local, s3, or one of BACKUP_DESTINATIONS (its URL or kind); default: the local file, else S3, else the destinations")
 	return cmd
 }
 
@@ -100,4 +108,46 @@ func rowsToVerify(ctx context.Context, cfg config.Config, args []string, all boo
 	defer done()
 	rows, _, err := records.FirstOnDisk(ctx, readers)
 	return rows, err
+}
+
+// checkCopy checks the backup's copy in from (see --from): the local file,
+// the S3 copy, or a destination's, fetched into a temporary file.
+func checkCopy(ctx context.Context, cfg config.Config, tools dump.Tools, row catalog.Execution, s3 *storage.S3, dec *crypt.Decrypter, from string) backup.Checked {
+	path := filepath.Join(cfg.LocalDir, row.Filename)
+	if row.FilePath != nil {
+		path = *row.FilePath
+	}
+	_, statErr := os.Stat(path)
+	local := statErr == nil && row.DeletedAt == nil
+	switch {
+	case from == "local" && !local:
+		return backup.Checked{Problems: []string{"not on local disk"}}
+	case from == "local" || from == "s3" || (from == "" && (local || (s3 != nil && row.ArchiveS3Path != nil && row.S3DeletedAt == nil))):
+		if from == "s3" {
+			if s3 == nil || row.ArchiveS3Path == nil {
+				return backup.Checked{Problems: []string{"no S3 copy"}}
+			}
+			gone := time.Now().UTC()
+			row.DeletedAt = &gone // check the S3 copy, not the local file
+		}
+		return backup.CheckFile(ctx, tools, cfg.LocalDir, row, s3, dec)
+	}
+	fetched, where, err := offsite.Fetch(ctx, cfg, cfg.LocalDir, row, from)
+	if err != nil {
+		return backup.Checked{Problems: []string{"not on local disk, and its copies cannot be read: " + err.Error()}}
+	}
+	if fetched == "" {
+		return backup.CheckFile(ctx, tools, cfg.LocalDir, row, s3, dec) // says what is missing
+	}
+	defer os.Remove(fetched)
+	checked := backup.CheckFile(ctx, tools, cfg.LocalDir, withFile(row, fetched), nil, dec)
+	for i, p := range checked.Problems {
+		checked.Problems[i] = "the copy in " + where + ": " + p
+	}
+	return checked
+}
+
+func withFile(row catalog.Execution, path string) catalog.Execution {
+	row.FilePath, row.DeletedAt = &path, nil
+	return row
 }
