@@ -104,6 +104,7 @@ func (d Deps) routes() []route {
 		{"GET", Prefix + "/restore-history", d.restoreHistory},
 		{"GET", Prefix + "/restore-tests/{id}", d.restoreTest},
 		{"GET", Prefix + "/{id}", d.backup},
+		{"GET", Prefix + "/copies/{id}", d.copies},
 		{"POST", Prefix, d.enqueueBackup},
 		{"GET", "/api/v1/openapi.json", d.openAPI},
 	}
@@ -411,6 +412,16 @@ func (d Deps) restoreTest(w http.ResponseWriter, r *http.Request, _ Caller) *api
 
 func (d Deps) backup(w http.ResponseWriter, r *http.Request, _ Caller) *apiError {
 	return byID(d, w, r, "backup", d.Store.Get)
+}
+
+// copies answers a backup's copies (404 for an unknown backup).
+func (d Deps) copies(w http.ResponseWriter, r *http.Request, _ Caller) *apiError {
+	return byID(d, w, r, "backup", func(ctx context.Context, id string) ([]catalog.Copy, error) {
+		if _, err := d.Store.Get(ctx, id); err != nil {
+			return nil, err
+		}
+		return d.Store.Copies(ctx, id)
+	})
 }
 
 // byID answers the {id} routes: a UUID, looked up, 404 when unknown.

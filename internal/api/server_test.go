@@ -121,6 +121,7 @@ func TestEveryRouteEveryCaller(t *testing.T) {
 		{"GET", Prefix + "/restore-history?days=7", "", 200},
 		{"GET", Prefix + "/restore-tests/" + f.test.ID, "", 200},
 		{"GET", Prefix + "/" + f.backup.ID, "", 200},
+		{"GET", Prefix + "/copies/" + f.backup.ID, "", 200},
 		{"GET", "/api/v1/openapi.json", "", 200},
 		{"POST", Prefix, "", 202},
 		{"POST", Prefix + "/test-restore", `{"backup_filename": "` + f.backup.Filename + `"}`, 202},
@@ -279,5 +280,37 @@ func TestOpenAPIMatchesTheRoutes(t *testing.T) {
 		if _, ok := docs[rt.method+" "+rt.path]; !ok {
 			t.Errorf("%s %s has no documentation", rt.method, rt.path)
 		}
+	}
+}
+
+// A backup's copies, each with its state; an unknown backup is a 404.
+func TestBackupCopies(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	now := time.Now().UTC()
+	boom := "connection refused"
+	for _, c := range []catalog.Copy{
+		{BackupID: f.backup.ID, Destination: "file:///nas", Location: "2026/02/x.dump.gz", VerifiedAt: &now},
+		{BackupID: f.backup.ID, Destination: "sftp://rgz@b:22/srv", Location: "2026/02/x.dump.gz", LastError: &boom},
+	} {
+		if err := f.store.RecordCopy(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	req, _ := http.NewRequest("GET", f.server.URL+Prefix+"/copies/"+f.backup.ID, nil)
+	req.Header.Set("Authorization", f.headers["noc"])
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var copies []catalog.Copy
+	json.NewDecoder(res.Body).Decode(&copies)
+	res.Body.Close()
+	if res.StatusCode != 200 || len(copies) != 2 || !copies[0].Verified() || copies[1].LastError == nil || *copies[1].LastError != boom {
+		t.Fatalf("%d %+v", res.StatusCode, copies)
+	}
+	if res, _ := f.do("GET", Prefix+"/copies/"+uuid.NewString(), "noc", ""); res.StatusCode != 404 {
+		t.Fatalf("an unknown backup's copies: %d", res.StatusCode)
 	}
 }
