@@ -15,10 +15,10 @@ deps:
 # the tests start, then the alert rules' unit tests. The install script runs
 # first (quick when everything is there), so that a fresh machine needs
 # nothing else. Most tests wait on child processes (pg_dump, pg_restore,
-# the daemon), not on the CPU: -parallel runs more of them than the
-# machine has cores.
+# the daemon, sshd, Azurite), not on the CPU: -parallel and -p run more of
+# them, and more packages, than the machine has cores.
 test: deps
-	$(GO) test -count=1 -parallel 6 -timeout 30m ./...
+	$(GO) test -count=1 -p 4 -parallel 6 -timeout 30m ./...
 	promtool test rules deploy/prometheus/*test*.yml
 
 lint:

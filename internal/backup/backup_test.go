@@ -126,6 +126,7 @@ func TestRoundTripEveryFormat(t *testing.T) {
 	t.Parallel()
 	for _, format := range archive.Formats {
 		t.Run(string(format), func(t *testing.T) {
+			t.Parallel()
 			e := newEnv(t, 1)
 			e.Vars["BACKUP_COMPRESSION_FORMAT"] = string(format)
 			row, err := e.run(Options{})

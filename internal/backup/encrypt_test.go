@@ -98,6 +98,7 @@ func TestEncryptedRoundTripEveryFormat(t *testing.T) {
 	t.Parallel()
 	for _, format := range archive.Formats {
 		t.Run(string(format), func(t *testing.T) {
+			t.Parallel()
 			e := newEnv(t, 1)
 			marker := plantMarker(t, e)
 			rcpt, _, dec := newKey(t)
