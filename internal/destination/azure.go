@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"path"
 	"strings"
@@ -101,13 +100,8 @@ func (a *Azure) readBack(ctx context.Context, blob string, want Want) error {
 		return a.explain("read back", blob, err)
 	}
 	defer resp.Body.Close()
-	h := crc32.NewIEEE()
-	n, err := io.CopyBuffer(h, ctxReader{ctx, resp.Body}, make([]byte, 1<<20))
-	if err != nil {
-		return a.explain("read back", blob, err)
-	}
-	if n != want.Size || h.Sum32() != want.CRC32 {
-		return fmt.Errorf("%s/%s: read back %d bytes with CRC32 %08x, want %d bytes with %08x", a, blob, n, h.Sum32(), want.Size, want.CRC32)
+	if err := ReadBack(ctx, resp.Body, want); err != nil {
+		return fmt.Errorf("%s/%s: %w", a, blob, err)
 	}
 	return nil
 }

@@ -110,6 +110,19 @@ func CheckSource(ctx context.Context, src Source, want Want) error {
 	return nil
 }
 
+// ReadBack reads a copy back to its end and compares it with want.
+func ReadBack(ctx context.Context, r io.Reader, want Want) error {
+	h := crc32.NewIEEE()
+	n, err := io.CopyBuffer(h, ctxReader{ctx, r}, make([]byte, 1<<20))
+	if err != nil {
+		return err
+	}
+	if n != want.Size || h.Sum32() != want.CRC32 {
+		return fmt.Errorf("read back %d bytes with CRC32 %08x, want %d bytes with %08x", n, h.Sum32(), want.Size, want.CRC32)
+	}
+	return nil
+}
+
 // CRC32 reads r to its end, 1 MiB at a time, checking ctx between reads.
 func CRC32(ctx context.Context, r io.Reader) (uint32, error) {
 	h := crc32.NewIEEE()

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"io/fs"
 	"os"
@@ -87,15 +86,7 @@ func (d Dir) write(ctx context.Context, tmp string, src Source, want Want) error
 		return err
 	}
 	defer back.Close()
-	h := crc32.NewIEEE()
-	n, err := io.CopyBuffer(h, ctxReader{ctx, back}, make([]byte, 1<<20))
-	if err != nil {
-		return err
-	}
-	if n != want.Size || h.Sum32() != want.CRC32 {
-		return fmt.Errorf("read back %d bytes with CRC32 %08x, want %d bytes with %08x", n, h.Sum32(), want.Size, want.CRC32)
-	}
-	return nil
+	return ReadBack(ctx, back, want)
 }
 
 func (d Dir) Open(ctx context.Context, name string) (io.ReadCloser, error) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"io/fs"
 	"net"
@@ -176,15 +175,7 @@ func (s *SFTP) write(ctx context.Context, c *sftp.Client, tmp string, src Source
 		return err
 	}
 	defer back.Close()
-	h := crc32.NewIEEE()
-	n, err := io.CopyBuffer(h, ctxReader{ctx, back}, make([]byte, 1<<20))
-	if err != nil {
-		return err
-	}
-	if n != want.Size || h.Sum32() != want.CRC32 {
-		return fmt.Errorf("read back %d bytes with CRC32 %08x, want %d bytes with %08x", n, h.Sum32(), want.Size, want.CRC32)
-	}
-	return nil
+	return ReadBack(ctx, back, want)
 }
 
 func (s *SFTP) Open(ctx context.Context, name string) (io.ReadCloser, error) {

@@ -10,7 +10,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"net"
 	"net/url"
@@ -24,6 +23,7 @@ import (
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
 	"github.com/mosaique/rgz-backup/internal/config"
+	"github.com/mosaique/rgz-backup/internal/destination"
 )
 
 // S3 is one bucket (and key prefix) of an S3 store.
@@ -289,23 +289,7 @@ func PartSize(size, minimum int64) int64 {
 	return p
 }
 
-func fileCRC32(ctx context.Context, r io.Reader) (uint32, error) {
-	h := crc32.NewIEEE()
-	buf := make([]byte, 1<<20)
-	for {
-		if err := ctx.Err(); err != nil {
-			return 0, err
-		}
-		n, err := r.Read(buf)
-		h.Write(buf[:n])
-		if err == io.EOF {
-			return h.Sum32(), nil
-		}
-		if err != nil {
-			return 0, err
-		}
-	}
-}
+func fileCRC32(ctx context.Context, r io.Reader) (uint32, error) { return destination.CRC32(ctx, r) }
 
 // decodeCRC32 reads S3's base64 big-endian CRC32 header value.
 func decodeCRC32(b64 string) (uint32, bool) {
