@@ -387,7 +387,7 @@ func TestTimeoutThenRetrySucceeds(t *testing.T) {
 	t.Parallel()
 	env := serveEnv(t)
 	env["POSTGRES_BACKUP_ENABLED"] = "false"
-	env["BACKUP_TIMEOUT_SECONDS"] = "2"
+	env["BACKUP_TIMEOUT_SECONDS"] = "5" // room for the retry on a loaded machine
 	mail := startMail(t)
 	mailEnv(t, env, mail)
 	store := openStore(t, env)
@@ -404,7 +404,7 @@ func TestTimeoutThenRetrySucceeds(t *testing.T) {
 	first, second := attempts[0], attempts[1]
 	// pg_dump gives up on the lock (80 % of the time left) or the timeout
 	// kills it, whichever comes first on a busy machine.
-	timedOut := strings.Contains(*first.ErrorMessage, "timeout after 2s") || strings.Contains(*first.ErrorMessage, "a table is locked by another session")
+	timedOut := strings.Contains(*first.ErrorMessage, "timeout after 5s") || strings.Contains(*first.ErrorMessage, "a table is locked by another session")
 	if first.Status != "failed" || !timedOut || second.Status != "success" || second.Attempt != 2 {
 		t.Fatalf("attempts: %+v / %+v", first, second)
 	}
