@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/mosaique/rgz-backup/internal/azuritetest"
@@ -25,9 +26,9 @@ func azureStore(t *testing.T, srv *azuritetest.Server, containerName, key string
 func TestAzureConforms(t *testing.T) {
 	t.Parallel()
 	srv := azuritetest.Start(t)
-	n := 0
+	var seq atomic.Int64 // the subtests make their stores at once
 	destinationtest.Run(t, func(t *testing.T) destination.Store {
-		n++
+		n := int(seq.Add(1))
 		a := azureStore(t, srv, fmt.Sprintf("backups%d", n), azuritetest.Key)
 		if err := a.CreateContainer(context.Background()); err != nil {
 			t.Fatal(err)

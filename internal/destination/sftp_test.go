@@ -5,6 +5,7 @@ import (
 	"os"
 	"path"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/mosaique/rgz-backup/internal/destination"
@@ -23,9 +24,9 @@ func sftpStore(t *testing.T, srv *sshtest.Server, root string) *destination.SFTP
 func TestSFTPConforms(t *testing.T) {
 	t.Parallel()
 	srv := sshtest.Start(t)
-	n := 0
+	var seq atomic.Int64 // the subtests make their stores at once
 	destinationtest.Run(t, func(t *testing.T) destination.Store {
-		n++
+		n := int(seq.Add(1))
 		return sftpStore(t, srv, path.Join(srv.Root, "site-b", strings.Repeat("x", n)))
 	})
 }
