@@ -123,7 +123,7 @@ func TestBackupToThreeDestinations(t *testing.T) {
 	}
 	target := "dr_dest_" + strings.ToLower(row.Filename[:15])
 	t.Cleanup(func() { cluster.DropDatabase(context.Background(), target) })
-	if rs := rgz(t, env, "restore", row.Filename, "--target-db", target, "--create", "--from", "azblob"); rs.code != 0 || !strings.Contains(rs.stdout, "every table and row count matches") {
+	if rs := rgz(t, env, "restore", row.Filename, "--target-db", target, "--create", "--from", "azblob", "--with-globals"); rs.code != 0 || !strings.Contains(rs.stdout, "every table and row count matches") {
 		t.Fatalf("restore from Azure: %+v", rs)
 	}
 	if left, _ := filepath.Glob(filepath.Join(env["BACKUP_LOCAL_DIR"], ".tmp-*")); len(left) > 0 {

@@ -127,18 +127,24 @@ func settle(ctx context.Context, store *catalog.Store, row catalog.Execution, re
 // chooses: a destination's URL, or its kind (file, sftp, azblob). A copy
 // is checked like the local file it stands for, by the caller.
 func Fetch(ctx context.Context, cfg config.Config, dir string, row catalog.Execution, from string) (path, where string, err error) {
+	return FetchFile(ctx, cfg, dir, row.BackupDate, row.Filename, from)
+}
+
+// FetchFile is Fetch for any file of the backup taken at backupDate (its
+// globals, say).
+func FetchFile(ctx context.Context, cfg config.Config, dir string, backupDate time.Time, file, from string) (path, where string, err error) {
 	opened, err := Open(cfg)
 	if err != nil {
 		return "", "", err
 	}
 	defer opened.Close()
-	name := destination.Name(row.BackupDate, row.Filename)
+	name := destination.Name(backupDate, file)
 	var problems []string
 	for i, st := range opened.Stores {
 		if from != "" && from != opened.Specs[i].URL && from != opened.Specs[i].Kind {
 			continue
 		}
-		path, err := fetchFrom(ctx, st, name, dir, row.Filename)
+		path, err := fetchFrom(ctx, st, name, dir, file)
 		if errors.Is(err, destination.ErrNotFound) {
 			continue
 		}

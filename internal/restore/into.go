@@ -18,6 +18,8 @@ import (
 	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/dbconn"
 	"github.com/mosaique/rgz-backup/internal/dump"
+	"github.com/mosaique/rgz-backup/internal/offsite"
+	"github.com/mosaique/rgz-backup/internal/storage"
 )
 
 // Options of a disaster-recovery restore.
@@ -89,7 +91,12 @@ func Into(ctx context.Context, o Options) (Result, error) {
 		if err != nil {
 			return res, err
 		}
-		warnings, err := applyGlobals(ctx, j.tools(), o, filepath.Dir(path), opening...)
+		globals, removeGlobals, err := j.globalsFile(ctx, filepath.Dir(path))
+		if err != nil {
+			return res, err
+		}
+		defer removeGlobals()
+		warnings, err := applyGlobals(ctx, j.tools(), o, globals, opening...)
 		if err != nil {
 			return res, err
 		}
@@ -159,14 +166,46 @@ func prepareTarget(ctx context.Context, o Options, db config.Database) error {
 	return nil
 }
 
+// globalsFile is the backup's globals file: beside the dump in dir, else
+// fetched from where the dump can be (S3, a destination) into a
+// temporary file, removed by the function returned.
+func (j *Job) globalsFile(ctx context.Context, dir string) (string, func(), error) {
+	if j.Row.GlobalsFilename == nil {
+		return "", nil, fmt.Errorf("--with-globals: backup %s has no globals file", j.Row.Filename)
+	}
+	name := *j.Row.GlobalsFilename
+	if local := filepath.Join(dir, name); j.From == "" || j.From == "local" {
+		if _, err := os.Stat(local); err == nil {
+			return local, func() {}, nil
+		}
+	}
+	if j.Config.S3.Enabled && j.Row.ArchiveS3Path != nil && (j.From == "" || j.From == "s3") {
+		s3, err := storage.NewS3(j.Config.S3)
+		if err != nil {
+			return "", nil, err
+		}
+		tmp := filepath.Join(j.Config.LocalDir, archive.TempName(name))
+		if err := s3.Download(ctx, s3.Key(j.Row.BackupDate, name), tmp); err == nil {
+			return tmp, func() { os.Remove(tmp) }, nil
+		}
+	}
+	if j.From != "s3" && j.From != "local" {
+		fetched, _, err := offsite.FetchFile(ctx, j.Config, j.Config.LocalDir, j.Row.BackupDate, name, j.From)
+		if err != nil {
+			return "", nil, fmt.Errorf("--with-globals: %w", err)
+		}
+		if fetched != "" {
+			return fetched, func() { os.Remove(fetched) }, nil
+		}
+	}
+	return "", nil, fmt.Errorf("--with-globals: %s is neither here nor in a copy", name)
+}
+
 // applyGlobals runs the globals sidecar through psql on the target server.
 // Errors there (a role that exists) are warnings: the database restore
 // needs the roles to exist, not to be new.
-func applyGlobals(ctx context.Context, tools dump.Tools, o Options, dir string, opening ...archive.ReadOption) ([]string, error) {
-	if o.Row.GlobalsFilename == nil {
-		return nil, fmt.Errorf("--with-globals: backup %s has no globals file", o.Row.Filename)
-	}
-	f, err := os.Open(filepath.Join(dir, *o.Row.GlobalsFilename))
+func applyGlobals(ctx context.Context, tools dump.Tools, o Options, globals string, opening ...archive.ReadOption) ([]string, error) {
+	f, err := os.Open(globals)
 	if err != nil {
 		return nil, fmt.Errorf("--with-globals: %w", err)
 	}
