@@ -255,12 +255,15 @@ func TestTwoReplicasOneBackupPerSlot(t *testing.T) {
 			t.Errorf("slot %s: %d backups", slot.Format(time.TimeOnly), n)
 		}
 	}
-	// The fresh catalog calls for one catch-up at start. It may find the
-	// lock taken (the other replica's start-up recovery, or a slot's
-	// backup), be postponed, and then rightly be skipped because a
-	// scheduled backup has succeeded since: never more than one.
-	if catchUps > 1 {
-		t.Fatalf("%d catch-ups (want at most 1)", catchUps)
+	// The fresh catalog calls for one catch-up at start, for the latest
+	// slot; replicas that start on either side of a slot's second (6-second
+	// slots make that likely on a loaded machine) each name their own
+	// latest slot, and the second catch-up stands for that slot's backup.
+	// A catch-up may also find the lock taken, be postponed, and then be
+	// skipped because a backup has succeeded since. Never more than one
+	// per replica.
+	if catchUps > 2 {
+		t.Fatalf("%d catch-ups (want at most one per replica)", catchUps)
 	}
 }
 
