@@ -110,6 +110,25 @@ func CheckSource(ctx context.Context, src Source, want Want) error {
 	return nil
 }
 
+// newFile is a file a Store is writing: a local one or one on a server.
+type newFile interface {
+	io.ReaderFrom
+	Sync() error
+	Close() error
+}
+
+// fill copies src into f, syncs it to stable storage and closes it.
+func fill(ctx context.Context, f newFile, src Source) error {
+	_, err := f.ReadFrom(ctxReader{ctx, io.NewSectionReader(src, 0, src.Size())})
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
 // ReadBack reads a copy back to its end and compares it with want.
 func ReadBack(ctx context.Context, r io.Reader, want Want) error {
 	h := crc32.NewIEEE()

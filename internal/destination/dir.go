@@ -71,14 +71,7 @@ func (d Dir) write(ctx context.Context, tmp string, src Source, want Want) error
 	if err != nil {
 		return err
 	}
-	_, err = io.CopyBuffer(f, ctxReader{ctx, io.NewSectionReader(src, 0, src.Size())}, make([]byte, 1<<20))
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
+	if err := fill(ctx, f, src); err != nil {
 		return err
 	}
 	back, err := os.Open(tmp)

@@ -160,14 +160,7 @@ func (s *SFTP) write(ctx context.Context, c *sftp.Client, tmp string, src Source
 	if err != nil {
 		return err
 	}
-	_, err = f.ReadFrom(ctxReader{ctx, io.NewSectionReader(src, 0, src.Size())})
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
+	if err := fill(ctx, f, src); err != nil {
 		return err
 	}
 	back, err := c.Open(tmp)
