@@ -180,3 +180,62 @@ func TestCatalogRebuildFromAzure(t *testing.T) {
 		t.Fatalf("restore-test after rebuild: %+v", rt)
 	}
 }
+
+// The BACKUP_S3_* bucket is one destination among the others: its copy
+// goes at the same time as a second bucket's (s3:// in
+// BACKUP_DESTINATIONS, same endpoint and keys) and a directory's, is
+// recorded in archive_s3_path and with the other copies, and any of them
+// can be read back by --from. A second bucket that does not exist makes
+// the backup partial naming it, and the others still get their copy.
+func TestS3IsOneDestinationAmongOthers(t *testing.T) {
+	t.Parallel()
+	env := s3Env(t)
+	second := s3srv.NewBucket(t, false)
+	nas := filepath.Join(t.TempDir(), "nas")
+	env["BACKUP_DESTINATIONS"] = "s3://" + second + "/copies,file://" + nas
+	store := openStore(t, env)
+	row, r := backupRow(t, env)
+	if r.code != 0 || row.Status != catalog.StatusSuccess || row.ArchiveS3Path == nil {
+		t.Fatalf("backup: %+v\n%+v", row, r)
+	}
+	name := destination.Name(row.BackupDate, row.Filename)
+	primary := "s3://" + env["BACKUP_S3_BUCKET"] + "/prod"
+	if *row.ArchiveS3Path != primary+"/"+name {
+		t.Fatalf("archive_s3_path %s", *row.ArchiveS3Path)
+	}
+	copies, err := store.Copies(context.Background(), row.ID)
+	if err != nil || len(copies) != 3 {
+		t.Fatalf("copies: %v %+v", err, copies)
+	}
+	for _, c := range copies {
+		if !c.Verified() || c.Location != name {
+			t.Fatalf("copy: %+v", c)
+		}
+	}
+	show := rgz(t, env, "show", row.Filename)
+	for _, want := range []string{primary, "s3://" + second + "/copies", "file://" + nas} {
+		if !strings.Contains(show.stdout, want) {
+			t.Fatalf("show lacks %s:\n%s", want, show.stdout)
+		}
+	}
+
+	os.Remove(*row.FilePath)
+	for _, from := range []string{"", "s3", "s3://" + second + "/copies"} {
+		if v := rgz(t, env, "verify", row.Filename, "--from", from); v.code != 0 || !strings.HasPrefix(v.stdout, "OK   "+row.Filename) {
+			t.Fatalf("verify --from %q: %+v", from, v)
+		}
+	}
+	if rt := rgz(t, env, "restore-test", row.Filename, "--from", "s3://"+second+"/copies"); rt.code != 0 || !strings.Contains(rt.stdout, "SUCCESS") {
+		t.Fatalf("restore-test from the second bucket: %+v", rt)
+	}
+
+	env["BACKUP_DESTINATIONS"] = "s3://no-such-bucket-" + strings.ToLower(row.Filename[:8]) + ",file://" + nas
+	down, r := backupRow(t, env)
+	if r.code != 0 || down.Status != catalog.StatusPartial || down.ArchiveS3Path == nil ||
+		!strings.Contains(deref(down.ErrorMessage), "copy to s3://no-such-bucket") || strings.Contains(deref(down.ErrorMessage), "S3 archive failed") {
+		t.Fatalf("backup with a missing second bucket: %+v %v", r, deref(down.ErrorMessage))
+	}
+	if copies, _ := store.Copies(context.Background(), down.ID); len(copies) != 3 {
+		t.Fatalf("copies: %+v", copies)
+	}
+}

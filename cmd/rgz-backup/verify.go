@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -17,7 +16,6 @@ import (
 	"github.com/mosaique/rgz-backup/internal/dump"
 	"github.com/mosaique/rgz-backup/internal/offsite"
 	"github.com/mosaique/rgz-backup/internal/records"
-	"github.com/mosaique/rgz-backup/internal/storage"
 )
 
 func verifyCmd() *cobra.Command {
@@ -63,14 +61,8 @@ catalog cannot be reached (it may live in the lost database), the
 			if err != nil {
 				return err
 			}
-			var s3 *storage.S3
-			if cfg.S3.Enabled {
-				if s3, err = storage.NewS3(cfg.S3); err != nil {
-					return err
-				}
-			}
 			for _, row := range rows {
-				checked := checkCopy(cmd.Context(), cfg, tools, row, s3, dec, from)
+				checked := checkCopy(cmd.Context(), cfg, tools, row, dec, from)
 				if len(checked.Problems) == 0 {
 					depth := fmt.Sprintf("%d TOC entries", row.ObjectCounts.Entries)
 					if checked.Shallow {
@@ -111,36 +103,27 @@ func rowsToVerify(ctx context.Context, cfg config.Config, args []string, all boo
 }
 
 // checkCopy checks the backup's copy in from (see --from): the local file,
-// the S3 copy, or a destination's, fetched into a temporary file.
-func checkCopy(ctx context.Context, cfg config.Config, tools dump.Tools, row catalog.Execution, s3 *storage.S3, dec *crypt.Decrypter, from string) backup.Checked {
+// or a copy (S3's, a destination's) fetched into a temporary file.
+func checkCopy(ctx context.Context, cfg config.Config, tools dump.Tools, row catalog.Execution, dec *crypt.Decrypter, from string) backup.Checked {
 	path := filepath.Join(cfg.LocalDir, row.Filename)
 	if row.FilePath != nil {
 		path = *row.FilePath
 	}
 	_, statErr := os.Stat(path)
-	local := statErr == nil && row.DeletedAt == nil
-	switch {
-	case from == "local" && !local:
-		return backup.Checked{Problems: []string{"not on local disk"}}
-	case from == "local" || from == "s3" || (from == "" && (local || (s3 != nil && row.ArchiveS3Path != nil && row.S3DeletedAt == nil))):
-		if from == "s3" {
-			if s3 == nil || row.ArchiveS3Path == nil {
-				return backup.Checked{Problems: []string{"no S3 copy"}}
-			}
-			gone := time.Now().UTC()
-			row.DeletedAt = &gone // check the S3 copy, not the local file
-		}
-		return backup.CheckFile(ctx, tools, cfg.LocalDir, row, s3, dec)
+	if from == "local" || (from == "" && statErr == nil && row.DeletedAt == nil) {
+		return backup.CheckFile(ctx, tools, cfg.LocalDir, row, dec)
 	}
 	fetched, where, err := offsite.Fetch(ctx, cfg, cfg.LocalDir, row, from)
-	if err != nil {
+	switch {
+	case err != nil:
 		return backup.Checked{Problems: []string{"not on local disk, and its copies cannot be read: " + err.Error()}}
-	}
-	if fetched == "" {
-		return backup.CheckFile(ctx, tools, cfg.LocalDir, row, s3, dec) // says what is missing
+	case fetched == "" && from != "":
+		return backup.Checked{Problems: []string{"no copy in " + from}}
+	case fetched == "":
+		return backup.CheckFile(ctx, tools, cfg.LocalDir, row, dec) // says what is missing
 	}
 	defer os.Remove(fetched)
-	checked := backup.CheckFile(ctx, tools, cfg.LocalDir, withFile(row, fetched), nil, dec)
+	checked := backup.CheckFile(ctx, tools, cfg.LocalDir, withFile(row, fetched), dec)
 	for i, p := range checked.Problems {
 		checked.Problems[i] = "the copy in " + where + ": " + p
 	}

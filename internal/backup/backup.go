@@ -22,7 +22,6 @@ import (
 	"github.com/mosaique/rgz-backup/internal/clock"
 	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/crypt"
-	"github.com/mosaique/rgz-backup/internal/destination"
 	"github.com/mosaique/rgz-backup/internal/disk"
 	"github.com/mosaique/rgz-backup/internal/dump"
 	"github.com/mosaique/rgz-backup/internal/layout"
@@ -30,7 +29,6 @@ import (
 	"github.com/mosaique/rgz-backup/internal/offsite"
 	"github.com/mosaique/rgz-backup/internal/recovery"
 	"github.com/mosaique/rgz-backup/internal/retention"
-	"github.com/mosaique/rgz-backup/internal/storage"
 	"github.com/mosaique/rgz-backup/internal/toc"
 )
 
@@ -125,7 +123,7 @@ func Run(ctx context.Context, o Options) (catalog.Execution, error) {
 			return r.fail(ctx, err)
 		}
 	}
-	if (cfg.S3.Enabled && r.row.ArchiveS3Path == nil) || len(cfg.Destinations.List) > 0 {
+	if len(cfg.AllDestinations()) > 0 {
 		// The copies have a budget of their own: the backup is already
 		// safe on disk, and a slow link must not make it fail.
 		copyCtx, cancel := context.WithTimeoutCause(parent, cfg.Timeout, fmt.Errorf("copy timeout after %ds", int(cfg.Timeout.Seconds())))
@@ -153,19 +151,11 @@ func (r *run) alreadyDone(ctx context.Context) (catalog.Execution, bool) {
 // offsite copies the recorded backup to S3 and to every destination; a
 // copy that fails leaves it partial, saying which.
 func (r *run) offsite(ctx context.Context) catalog.Execution {
-	var s3 *storage.S3
-	var err error
-	if r.cfg.S3.Enabled {
-		s3, err = storage.NewS3(r.cfg.S3)
-	}
-	var places destination.Opened
-	if err == nil {
-		places, err = offsite.Open(r.cfg)
-	}
+	places, err := offsite.Open(r.cfg)
 	if err == nil {
 		defer places.Close()
 		var row catalog.Execution
-		row, err = offsite.Keep(ctx, r.store, s3, places, r.cfg, r.row, r.o.Log)
+		row, err = offsite.Keep(ctx, r.store, places, r.cfg, r.row, r.o.Log)
 		if err == nil || row.Status == catalog.StatusPartial {
 			return row
 		}

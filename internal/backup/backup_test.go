@@ -588,7 +588,7 @@ func TestCatalogRefusesRowKeepsGoodFiles(t *testing.T) {
 	if err != nil || m.Status != "success" || m.ID != row.ID {
 		t.Fatalf("manifest %+v, %v", m, err)
 	}
-	if problems := CheckFile(ctx, dump.Tools{}, e.Dir, m, nil, nil).Problems; len(problems) != 0 {
+	if problems := CheckFile(ctx, dump.Tools{}, e.Dir, m, nil).Problems; len(problems) != 0 {
 		t.Fatalf("the kept backup does not verify: %v", problems)
 	}
 

@@ -11,7 +11,6 @@ import (
 	"github.com/mosaique/rgz-backup/internal/catalog"
 	"github.com/mosaique/rgz-backup/internal/crypt"
 	"github.com/mosaique/rgz-backup/internal/dump"
-	"github.com/mosaique/rgz-backup/internal/storage"
 )
 
 // Checked is what CheckFile found.
@@ -24,12 +23,11 @@ type Checked struct {
 
 // CheckFile re-reads the backup a row describes and lists every way the
 // file differs from the row: missing, other checksums or sizes, unreadable
-// table of contents, other object counts. When the local file is gone and
-// s3 (nil without S3) has its copy, that copy is fetched into a temporary
-// file in dir and checked instead. An encrypted file's stored checksums
+// table of contents, other object counts. (To check a copy elsewhere,
+// fetch it first: offsite.Fetch.) An encrypted file's stored checksums
 // and age header are checked first, before any decryption; with dec (nil:
 // no identity here) it is then decrypted and read to its end.
-func CheckFile(ctx context.Context, tools dump.Tools, dir string, row catalog.Execution, s3 *storage.S3, dec *crypt.Decrypter) Checked {
+func CheckFile(ctx context.Context, tools dump.Tools, dir string, row catalog.Execution, dec *crypt.Decrypter) Checked {
 	if row.Status == catalog.StatusFailed {
 		return Checked{Problems: []string{"this attempt failed; it has no file: " + strOr(row.ErrorMessage, "")}}
 	}
@@ -38,19 +36,11 @@ func CheckFile(ctx context.Context, tools dump.Tools, dir string, row catalog.Ex
 		path = *row.FilePath
 	}
 	_, statErr := os.Stat(path)
-	if row.DeletedAt != nil || statErr != nil {
-		fetched, err := FetchFromS3(ctx, s3, dir, row)
-		switch {
-		case fetched != "":
-			defer os.Remove(fetched)
-			path = fetched
-		case err != nil:
-			return Checked{Problems: []string{fmt.Sprintf("not on local disk, and its S3 copy cannot be read: %v", err)}}
-		case row.DeletedAt != nil:
-			return Checked{Problems: []string{"deleted by retention on " + row.DeletedAt.UTC().Format(time.DateTime) + " UTC"}}
-		default:
-			return Checked{Problems: []string{fmt.Sprintf("file missing: %v", statErr)}}
-		}
+	switch {
+	case row.DeletedAt != nil:
+		return Checked{Problems: []string{"deleted by retention on " + row.DeletedAt.UTC().Format(time.DateTime) + " UTC"}}
+	case statErr != nil:
+		return Checked{Problems: []string{fmt.Sprintf("file missing: %v", statErr)}}
 	}
 	var opts []archive.ReadOption
 	if row.Encrypted {
@@ -138,21 +128,4 @@ func strOr(s *string, fallback string) string {
 		return fallback
 	}
 	return *s
-}
-
-// FetchFromS3 downloads a backup's S3 copy into a hidden temporary file in
-// dir (removed by the next backup if we die). No S3 copy: "", nil.
-func FetchFromS3(ctx context.Context, s3 *storage.S3, dir string, row catalog.Execution) (string, error) {
-	if s3 == nil || row.ArchiveS3Path == nil || row.S3DeletedAt != nil {
-		return "", nil
-	}
-	key, ok := s3.KeyOf(*row.ArchiveS3Path)
-	if !ok {
-		return "", fmt.Errorf("%s is not in the configured bucket", *row.ArchiveS3Path)
-	}
-	tmp := filepath.Join(dir, archive.TempName(row.Filename))
-	if err := s3.Download(ctx, key, tmp); err != nil {
-		return "", err
-	}
-	return tmp, nil
 }

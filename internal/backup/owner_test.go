@@ -116,7 +116,7 @@ func TestSameSecondAttemptsNeverShareAName(t *testing.T) {
 		if err != nil || owner.ID != g.ID {
 			t.Fatalf("lookup of %s found %s (%s), want its owner", g.Filename, owner.ID, owner.Status)
 		}
-		if problems := CheckFile(context.Background(), dump.Tools{}, e.Dir, owner, nil, nil).Problems; len(problems) != 0 {
+		if problems := CheckFile(context.Background(), dump.Tools{}, e.Dir, owner, nil).Problems; len(problems) != 0 {
 			t.Fatalf("%s: %v", g.Filename, problems)
 		}
 	}
@@ -167,7 +167,7 @@ func assertKeptAndRecordedNext(t *testing.T, e *env, p *pgtest.Proxy, row catalo
 	if merr != nil || m.ID != row.ID || m.Status != catalog.StatusSuccess {
 		t.Fatalf("manifest %+v, %v", m, merr)
 	}
-	if problems := CheckFile(context.Background(), dump.Tools{}, e.Dir, m, nil, nil).Problems; len(problems) != 0 {
+	if problems := CheckFile(context.Background(), dump.Tools{}, e.Dir, m, nil).Problems; len(problems) != 0 {
 		t.Fatalf("the kept backup does not verify: %v", problems)
 	}
 	p.Heal()

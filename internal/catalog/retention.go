@@ -56,18 +56,19 @@ func (s *Store) BeingRestored(ctx context.Context, since time.Time) (map[string]
 	return out, nil
 }
 
-// SetArchived records a verified S3 copy: archive_s3_path, how long S3
-// keeps it, and status success (a partial backup is healed).
+// SetArchived records a verified copy in the BACKUP_S3_* bucket:
+// archive_s3_path and how long S3 keeps it. The status is the caller's
+// (SetSuccess once every copy is there).
 func (s *Store) SetArchived(ctx context.Context, id, s3Path string, until time.Time) error {
-	_, err := s.pool.Exec(ctx, `UPDATE backup_executions SET archive_s3_path = $2, s3_retention_until = $3,
-		status = 'success', error_message = NULL WHERE id = $1`, id, s3Path, &Date{Time: until})
+	_, err := s.pool.Exec(ctx, `UPDATE backup_executions SET archive_s3_path = $2, s3_retention_until = $3 WHERE id = $1`,
+		id, s3Path, &Date{Time: until})
 	if err != nil {
 		return fmt.Errorf("record the S3 copy of %s: %w", id, err)
 	}
 	return nil
 }
 
-// SetPartial records that a good local backup has no S3 copy, and why.
+// SetPartial records that a good local backup lacks a copy, and why.
 func (s *Store) SetPartial(ctx context.Context, id, reason string) error {
 	_, err := s.pool.Exec(ctx, `UPDATE backup_executions SET status = 'partial', error_message = $2 WHERE id = $1`, id, reason)
 	if err != nil {

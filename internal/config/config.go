@@ -112,7 +112,7 @@ func LoadLookup(lookup func(string) (string, bool)) (Config, error) {
 	c.RetryDelays = r.durations("BACKUP_RETRY_DELAYS", schedule.Retries, time.Second, 24*time.Hour)
 	c.S3 = r.s3()
 	c.Encryption = r.encryption()
-	c.Destinations = r.destinations()
+	c.Destinations = r.destinations(c.S3)
 	c.API = r.api()
 	c.MetricsTextfile = r.str("BACKUP_METRICS_TEXTFILE")
 	c.Notify = r.notify()

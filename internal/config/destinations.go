@@ -2,13 +2,15 @@ package config
 
 import (
 	"os"
+	"path"
 	"strings"
 
 	"github.com/mosaique/rgz-backup/internal/destination"
 )
 
-// Destinations are the places besides S3 that every good backup is
-// copied to (BACKUP_DESTINATIONS), with the credentials they need.
+// Destinations are the places besides the BACKUP_S3_* bucket that every
+// good backup is copied to (BACKUP_DESTINATIONS), with the credentials
+// they need.
 type Destinations struct {
 	List            []destination.Spec
 	SFTPKeyFile     string // BACKUP_SFTP_KEY_FILE
@@ -17,7 +19,7 @@ type Destinations struct {
 	AzureEndpoint   string // BACKUP_AZURE_ENDPOINT: Azurite, a sovereign cloud
 }
 
-func (r *reader) destinations() Destinations {
+func (r *reader) destinations(s3 S3) Destinations {
 	d := Destinations{SFTPKeyFile: r.str("BACKUP_SFTP_KEY_FILE"), SFTPKnownHosts: r.str("BACKUP_SFTP_KNOWN_HOSTS"),
 		AzureAccountKey: strings.TrimSpace(r.getenv("BACKUP_AZURE_ACCOUNT_KEY")), AzureEndpoint: r.str("BACKUP_AZURE_ENDPOINT")}
 	seen := map[string]bool{}
@@ -31,8 +33,11 @@ func (r *reader) destinations() Destinations {
 		case err != nil:
 			r.fail("BACKUP_DESTINATIONS", shown, err.Error())
 			continue
-		case spec.Kind == "s3":
-			r.fail("BACKUP_DESTINATIONS", shown, "S3 is the destination BACKUP_S3_ENABLED and BACKUP_S3_* set; list the others here (file://, sftp://, azblob://)")
+		case spec.Kind == "s3" && s3.Enabled && spec.URL == s3.Destination().URL:
+			r.fail("BACKUP_DESTINATIONS", shown, "is already the destination of BACKUP_S3_ENABLED and BACKUP_S3_BUCKET/BACKUP_S3_PREFIX")
+			continue
+		case spec.Kind == "s3" && BucketNameProblem(spec.Bucket) != "":
+			r.fail("BACKUP_DESTINATIONS", shown, "s3://"+spec.Bucket+": "+BucketNameProblem(spec.Bucket))
 			continue
 		case seen[spec.URL]:
 			r.fail("BACKUP_DESTINATIONS", shown, "is listed twice")
@@ -65,6 +70,23 @@ func (r *reader) readable(name, path, what string) {
 		return
 	}
 	f.Close()
+}
+
+// Destination is the bucket of BACKUP_S3_* as a destination: the first,
+// whose copy archive_s3_path names.
+func (s S3) Destination() destination.Spec {
+	spec := destination.Spec{Kind: "s3", Bucket: s.Bucket, Prefix: s.Prefix, RetentionDays: s.RetentionDays, Compliance: true, Archive: true}
+	spec.URL = strings.TrimSuffix("s3://"+path.Join(s.Bucket, s.Prefix), "/")
+	return spec
+}
+
+// AllDestinations are every place a good backup is copied to, in order:
+// the BACKUP_S3_* bucket when BACKUP_S3_ENABLED, then BACKUP_DESTINATIONS.
+func (c Config) AllDestinations() []destination.Spec {
+	if !c.S3.Enabled {
+		return c.Destinations.List
+	}
+	return append([]destination.Spec{c.S3.Destination()}, c.Destinations.List...)
 }
 
 // Credentials are the destinations' credentials, for destination.OpenAll.

@@ -34,7 +34,10 @@ func TestDestinationSettings(t *testing.T) {
 	}{
 		{"none", nil, 0, "", ""},
 		{"three kinds", merge(creds, map[string]string{"BACKUP_DESTINATIONS": all}), 3, "", ""},
-		{"s3 belongs to BACKUP_S3_*", map[string]string{"BACKUP_DESTINATIONS": "s3://b/p"}, 0, "BACKUP_DESTINATIONS", "BACKUP_S3_ENABLED"},
+		{"a second bucket", map[string]string{"BACKUP_DESTINATIONS": "s3://other-bucket/p"}, 1, "", ""},
+		{"the BACKUP_S3_* bucket again", map[string]string{"BACKUP_S3_ENABLED": "true", "BACKUP_S3_BUCKET": "rgz", "BACKUP_S3_PREFIX": "/p/", "BACKUP_DESTINATIONS": "s3://rgz/p"}, 0, "BACKUP_DESTINATIONS", "BACKUP_S3_ENABLED"},
+		{"a bucket S3 refuses", map[string]string{"BACKUP_DESTINATIONS": "s3://Bad_Bucket"}, 0, "BACKUP_DESTINATIONS", "valid S3 bucket name"},
+		{"a second bucket, S3 credentials checked", map[string]string{"BACKUP_DESTINATIONS": "s3://other-bucket", "BACKUP_S3_ACCESS_KEY_ID": "AK"}, 0, "BACKUP_S3_ACCESS_KEY_ID", "go together"},
 		{"a password in the URL", map[string]string{"BACKUP_DESTINATIONS": "sftp://rgz:hunter2@h/srv"}, 0, "BACKUP_DESTINATIONS", "credentials do not go in the URL"},
 		{"twice", merge(creds, map[string]string{"BACKUP_DESTINATIONS": "file:///a,file:///a/"}), 0, "BACKUP_DESTINATIONS", "twice"},
 		{"sftp without a key", map[string]string{"BACKUP_DESTINATIONS": "sftp://rgz@h/srv", "BACKUP_SFTP_KNOWN_HOSTS": known}, 0, "BACKUP_SFTP_KEY_FILE", "private key"},
@@ -62,5 +65,23 @@ func TestDestinationSettings(t *testing.T) {
 	}
 	if strings.Contains(Describe(env(with(creds))), "c2VjcmV0") {
 		t.Fatal("the Azure key shows in the configuration's description")
+	}
+}
+
+func TestAllDestinationsPutTheS3BucketFirst(t *testing.T) {
+	t.Parallel()
+	cfg, err := Load(env(with(map[string]string{"BACKUP_S3_ENABLED": "true", "BACKUP_S3_BUCKET": "rgz", "BACKUP_S3_PREFIX": "prod",
+		"BACKUP_S3_RETENTION_DAYS": "400", "BACKUP_DESTINATIONS": "file:///mnt/nas, s3://rgz/other"})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := cfg.AllDestinations()
+	if len(all) != 3 || all[0].URL != "s3://rgz/prod" || !all[0].Archive || all[0].RetentionDays != 400 ||
+		all[1].URL != "file:///mnt/nas" || all[2].URL != "s3://rgz/other" || all[2].Archive {
+		t.Fatalf("%+v", all)
+	}
+	cfg.S3.Enabled = false
+	if all := cfg.AllDestinations(); len(all) != 2 || all[0].Archive {
+		t.Fatalf("without BACKUP_S3_ENABLED: %+v", all)
 	}
 }

@@ -6,7 +6,8 @@ import (
 	"strings"
 )
 
-// S3 is the archive copy's settings (BACKUP_S3_*).
+// S3 is the archive copy's settings (BACKUP_S3_*). Its endpoint and
+// credentials also serve the s3:// destinations of BACKUP_DESTINATIONS.
 type S3 struct {
 	Enabled         bool
 	Bucket          string
@@ -37,8 +38,8 @@ func (r *reader) s3() S3 {
 		RetentionDays:   r.intRange("BACKUP_S3_RETENTION_DAYS", 1, 36500),
 		ObjectLock:      r.boolean("BACKUP_S3_OBJECT_LOCK"),
 	}
-	if !s.Enabled {
-		return s
+	if !s.Enabled && !strings.Contains(r.getenv("BACKUP_DESTINATIONS"), "s3://") {
+		return s // no S3 anywhere: nothing to check
 	}
 	if (s.AccessKeyID == "") != (s.SecretAccessKey == "") {
 		r.fail("BACKUP_S3_ACCESS_KEY_ID", "", "BACKUP_S3_ACCESS_KEY_ID and BACKUP_S3_SECRET_ACCESS_KEY go together (or leave both unset to use the instance's role)")

@@ -9,6 +9,9 @@ type Credentials struct {
 	SFTPKnownHosts  string
 	AzureAccountKey string
 	AzureEndpoint   string
+	// S3 opens an s3:// destination: the storage package's client, which
+	// imports this one (nil: s3:// destinations are refused).
+	S3 func(Spec) (Store, error)
 }
 
 // Opened are destinations ready to use, in the order configured.
@@ -17,8 +20,7 @@ type Opened struct {
 	Stores []Store
 }
 
-// OpenAll opens every destination (s3:// ones are the S3 client's, set up
-// apart: refused here).
+// OpenAll opens every destination, in the order given.
 func OpenAll(specs []Spec, c Credentials) (Opened, error) {
 	var o Opened
 	for _, spec := range specs {
@@ -36,6 +38,17 @@ func OpenAll(specs []Spec, c Credentials) (Opened, error) {
 				return Opened{}, err
 			}
 			st = a
+		case "s3":
+			if c.S3 == nil {
+				o.Close()
+				return Opened{}, fmt.Errorf("%s: no S3 client here", spec.URL)
+			}
+			s, err := c.S3(spec)
+			if err != nil {
+				o.Close()
+				return Opened{}, err
+			}
+			st = s
 		default:
 			o.Close()
 			return Opened{}, fmt.Errorf("%s: not a destination this version copies to", spec.URL)

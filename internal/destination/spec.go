@@ -31,6 +31,9 @@ type Spec struct {
 	Prefix        string // azblob, s3
 	RetentionDays int    // 0: the default
 	Compliance    bool   // compliance copies go there
+	// Archive marks the bucket of BACKUP_S3_*: its copy is the one the
+	// catalog's archive_s3_path names, kept BACKUP_S3_RETENTION_DAYS.
+	Archive bool
 }
 
 // ParseURL reads one destination URL; its error names the problem.

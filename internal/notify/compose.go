@@ -81,7 +81,7 @@ func Subject(e Event) string {
 	case BackupFailed:
 		return "Backup FAILED — " + firstLine(deref(e.Backup.ErrorMessage), 120)
 	case BackupPartial:
-		return "Backup PARTIAL — no S3 copy — " + firstLine(deref(e.Backup.ErrorMessage), 100)
+		return "Backup PARTIAL — a copy is missing — " + firstLine(deref(e.Backup.ErrorMessage), 100)
 	case RestoreTestFailed:
 		name := ""
 		if e.RestoreTest != nil {

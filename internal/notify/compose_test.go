@@ -50,7 +50,7 @@ func TestCompose(t *testing.T) {
 		{"failure in French", Event{Kind: BackupFailed, Backup: failed, Attempts: []catalog.Execution{failed}}, "fr",
 			"Backup FAILED — pg_dump: error: connection to server failed", []string{"a ÉCHOUÉ après 1 tentative(s)", "Action requise"}},
 		{"partial", Event{Kind: BackupPartial, Backup: partial}, "en",
-			"Backup PARTIAL — no S3 copy — S3 archive failed: cannot reach S3 at http://minio:9000", []string{"rgz-backup archive"}},
+			"Backup PARTIAL — a copy is missing — S3 archive failed: cannot reach S3 at http://minio:9000", []string{"rgz-backup archive"}},
 		{"restore test failed", Event{Kind: RestoreTestFailed, Backup: ok, RestoreTest: rt}, "fr",
 			"Restore test FAILED — 20260205_030000.dump.gz", []string{"table public.incidents is missing", "--keep"}},
 	}

@@ -1,7 +1,11 @@
-// Package offsite keeps the copy of every good backup in S3: it uploads a
-// backup's files, verifies them, records the copy (archive_s3_path), and
-// uploads again the partial backups whose copy failed, until each is
-// there. A failed copy never touches the local backup.
+// Package offsite keeps the copies of every good backup: in the bucket
+// of BACKUP_S3_* (whose copy the catalog's archive_s3_path names) and in
+// every destination of BACKUP_DESTINATIONS, all behind one interface
+// (destination.Store). It copies a backup's files to each place at once,
+// verifies them, records each copy (backup_copies), makes the row partial
+// while any is missing, and copies again until each is there; it fetches
+// a copy back when the local file is gone. A failed copy never touches
+// the local backup.
 package offsite
 
 import (
@@ -9,18 +13,22 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/mosaique/rgz-backup/internal/catalog"
 	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/destination"
-	"github.com/mosaique/rgz-backup/internal/layout"
-	"github.com/mosaique/rgz-backup/internal/lock"
 	"github.com/mosaique/rgz-backup/internal/retention"
 	"github.com/mosaique/rgz-backup/internal/storage"
 )
+
+// Open opens every place a good backup is copied to
+// (config.AllDestinations: the BACKUP_S3_* bucket first), none: an empty
+// set.
+func Open(cfg config.Config) (destination.Opened, error) {
+	return storage.Open(cfg, cfg.AllDestinations())
+}
 
 // Expiry is the last day S3 keeps a backup's copy: compliance copies
 // BACKUP_CRITICAL_RETENTION_DAYS, daily ones BACKUP_S3_RETENTION_DAYS.
@@ -28,82 +36,17 @@ func Expiry(row catalog.Execution, cfg config.Config) time.Time {
 	return retention.Expiry(row.BackupDate, row.RetentionClass, cfg.S3.RetentionDays, cfg.CriticalRetentionDays)
 }
 
-// Copy uploads a good backup's files (the dump, then its .sha256,
-// globals and manifest sidecars) to s3://BUCKET/PREFIX/YYYY/MM/, verifies
-// each, and records the copy (archive_s3_path; status success). Any
-// failure makes the row partial with the reason: the local backup stands.
-// With BACKUP_S3_OBJECT_LOCK, a compliance copy is locked until its S3
-// retention ends.
-func Copy(ctx context.Context, store *catalog.Store, s3 *storage.S3, cfg config.Config, row catalog.Execution, log *slog.Logger) (catalog.Execution, error) {
-	until := Expiry(row, cfg)
-	var lockUntil time.Time
-	if cfg.S3.ObjectLock && row.RetentionClass == retention.ClassCompliance {
-		lockUntil = until.AddDate(0, 0, 1) // through the whole last day
-	}
-	err := uploadFiles(ctx, s3, cfg, row, lockUntil, log)
-	if err == nil {
-		url := s3.URL(s3.Key(row.BackupDate, row.Filename))
-		if err = store.SetArchived(ctx, row.ID, url, until); err == nil {
-			row.ArchiveS3Path, row.S3RetentionUntil = &url, &catalog.Date{Time: until}
-			row.Status, row.ErrorMessage = catalog.StatusSuccess, nil
-			log.Info("backup archived to S3", "file", row.Filename, "s3", url)
-			return row, nil
-		}
-	}
-	reason := "S3 archive failed: " + err.Error()
-	// Record it even when ctx is what failed (a timeout).
-	recordCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
-	defer cancel()
-	if rerr := store.SetPartial(recordCtx, row.ID, reason); rerr != nil {
-		return row, fmt.Errorf("%s; and %w", reason, rerr)
-	}
-	row.Status, row.ErrorMessage = catalog.StatusPartial, &reason
-	log.Warn("backup kept locally but not archived to S3: partial", "file", row.Filename, "error", err)
-	return row, errors.New(reason)
-}
-
-func uploadFiles(ctx context.Context, s3 *storage.S3, cfg config.Config, row catalog.Execution, lockUntil time.Time, log *slog.Logger) error {
-	files := layout.Of(row, cfg.LocalDir)
-	for _, path := range files.All() {
-		if _, err := os.Stat(path); err != nil {
-			if path == files.Dump || path == files.SHA256 { // these must be there
-				return fmt.Errorf("%s: %w", filepath.Base(path), err)
-			}
-			continue // no globals (a warning on the row), no manifest, no restore test yet
-		}
-		key := s3.Key(row.BackupDate, filepath.Base(path))
-		f, err := lock.OpenForReading(path) // retention waits
-		if err != nil {
-			return err
-		}
-		landed, err := s3.Upload(ctx, f, key, lockUntil)
-		f.Close()
-		if err != nil {
-			return err
-		}
-		log.Debug("uploaded", "key", key, "bytes", landed.Size, "verified_by", landed.VerifiedBy)
-	}
-	return nil
-}
-
 // ArchivePartials copies again every partial backup whose file is still
-// here, to S3 and to every destination that lacks a verified copy, until
-// each has all its copies: what `rgz-backup archive`, the daemon's hourly
-// job and each backup's follow-up do. It returns the rows it tried, as
-// they are now.
+// here, to every place that lacks a verified copy, until each has all its
+// copies: what `rgz-backup archive`, the daemon's hourly job and each
+// backup's follow-up do. It returns the rows it tried, as they are now.
 func ArchivePartials(ctx context.Context, store *catalog.Store, cfg config.Config, log *slog.Logger) ([]catalog.Execution, error) {
-	if !cfg.S3.Enabled && len(cfg.Destinations.List) == 0 {
+	if len(cfg.AllDestinations()) == 0 {
 		return nil, nil
 	}
 	rows, err := store.List(ctx, catalog.Filter{Status: catalog.StatusPartial})
 	if err != nil {
 		return nil, err
-	}
-	var s3 *storage.S3
-	if cfg.S3.Enabled {
-		if s3, err = storage.NewS3(cfg.S3); err != nil {
-			return nil, err
-		}
 	}
 	places, err := Open(cfg)
 	if err != nil {
@@ -116,7 +59,7 @@ func ArchivePartials(ctx context.Context, store *catalog.Store, cfg config.Confi
 		if row.DeletedAt != nil {
 			continue
 		}
-		row, err := Keep(ctx, store, s3, places, cfg, row, log)
+		row, err := Keep(ctx, store, places, cfg, row, log)
 		tried = append(tried, row)
 		if err != nil {
 			failed++
@@ -128,17 +71,128 @@ func ArchivePartials(ctx context.Context, store *catalog.Store, cfg config.Confi
 	return tried, nil
 }
 
-// Keep makes sure a good backup has every copy it needs: in S3 (when s3
-// is not nil, unless it has one there) and in every destination of
-// places. The row ends success, or partial with every reason.
-func Keep(ctx context.Context, store *catalog.Store, s3 *storage.S3, places destination.Opened, cfg config.Config, row catalog.Execution, log *slog.Logger) (catalog.Execution, error) {
-	var reasons []string
-	if s3 != nil && row.ArchiveS3Path == nil {
-		var err error
-		if row, err = Copy(ctx, store, s3, cfg, row, log); err != nil {
-			reasons = append(reasons, err.Error())
+// Keep makes sure a good backup has a verified copy in every place that
+// takes it (Spread). The row ends success, or partial with every reason.
+func Keep(ctx context.Context, store *catalog.Store, places destination.Opened, cfg config.Config, row catalog.Execution, log *slog.Logger) (catalog.Execution, error) {
+	row, reasons := Spread(ctx, store, places, cfg, row, log)
+	return settle(ctx, store, row, reasons)
+}
+
+// Spread copies a good backup to every place that lacks a verified copy
+// of it and takes it (compliance=false destinations take no compliance
+// copy), all at once, and records each outcome in backup_copies; the
+// BACKUP_S3_* bucket's copy also in archive_s3_path. A compliance copy
+// is locked where the place can (S3 Object Lock) until its retention
+// there ends. It returns the row as it is now and why each place still
+// lacks a copy.
+func Spread(ctx context.Context, store *catalog.Store, places destination.Opened, cfg config.Config, row catalog.Execution, log *slog.Logger) (catalog.Execution, []string) {
+	if len(places.Stores) == 0 {
+		return row, nil
+	}
+	have, err := store.Copies(ctx, row.ID)
+	if err != nil {
+		return row, []string{err.Error()}
+	}
+	verified := map[string]bool{}
+	for _, c := range have {
+		verified[c.Destination] = c.Verified()
+	}
+	compliance := row.RetentionClass == retention.ClassCompliance
+	var todo []Target
+	var specs []destination.Spec
+	for i, st := range places.Stores {
+		spec := places.Specs[i]
+		switch {
+		case spec.Archive && row.ArchiveS3Path != nil: // there, or deleted by S3's retention
+			continue
+		case !spec.Archive && verified[st.String()]:
+			continue
+		case compliance && !spec.Compliance:
+			continue
+		}
+		todo, specs = append(todo, Target{Store: st, RetainUntil: retainUntil(st, spec, row, cfg)}), append(specs, spec)
+	}
+	if len(todo) == 0 {
+		return row, nil
+	}
+	files, err := Files(row, cfg.LocalDir)
+	if err != nil {
+		return row, []string{err.Error()}
+	}
+	var missing []string
+	recordCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer cancel()
+	for i, sent := range Send(ctx, todo, files) {
+		c := catalog.Copy{BackupID: row.ID, Destination: sent.Destination, Location: files[0].Name}
+		if sent.Err == nil && specs[i].Archive {
+			sent.Err = recordArchived(recordCtx, store, cfg, &row, todo[i].Store, files[0].Name)
+		}
+		if sent.Err == nil {
+			now, size := time.Now().UTC(), files[0].Want.Size
+			c.VerifiedAt, c.SizeBytes = &now, &size
+			log.Info("backup copied", "file", row.Filename, "destination", sent.Destination, "bytes", sent.Bytes, "seconds", sent.Took.Seconds())
+		} else {
+			msg := sent.Err.Error()
+			c.LastError = &msg
+			why := "copy to " + sent.Destination + " failed: " + msg
+			if specs[i].Archive {
+				why = "S3 archive failed: " + msg // what the notifications and the runbook have always said
+			}
+			missing = append(missing, why)
+			log.Warn("backup not copied: partial", "file", row.Filename, "destination", sent.Destination, "error", sent.Err)
+		}
+		if err := store.RecordCopy(recordCtx, c); err != nil {
+			missing = append(missing, err.Error())
 		}
 	}
-	reasons = append(reasons, Spread(ctx, store, places, cfg, row, log)...)
-	return settle(ctx, store, row, reasons)
+	return row, missing
+}
+
+// recordArchived records the BACKUP_S3_* bucket's copy where the platform
+// reads it: archive_s3_path and s3_retention_until.
+func recordArchived(ctx context.Context, store *catalog.Store, cfg config.Config, row *catalog.Execution, st destination.Store, name string) error {
+	url := st.String() + "/" + name // s3://BUCKET/PREFIX/YYYY/MM/FILE
+	until := Expiry(*row, cfg)
+	if err := store.SetArchived(ctx, row.ID, url, until); err != nil {
+		return err
+	}
+	row.ArchiveS3Path, row.S3RetentionUntil = &url, &catalog.Date{Time: until}
+	return nil
+}
+
+// retainUntil is how long a copy must stay immutable in a place that can
+// make it so: a compliance copy, through the last day its retention there
+// keeps it. Daily copies are not locked (retention must be free to remove
+// them).
+func retainUntil(st destination.Store, spec destination.Spec, row catalog.Execution, cfg config.Config) time.Time {
+	if row.RetentionClass != retention.ClassCompliance || !st.Retains() {
+		return time.Time{}
+	}
+	days := spec.RetentionDays
+	if days == 0 {
+		days = cfg.LocalRetentionDays
+	}
+	return retention.Expiry(row.BackupDate, row.RetentionClass, days, cfg.CriticalRetentionDays).AddDate(0, 0, 1)
+}
+
+// settle gives a row the status its copies call for: partial with every
+// reason while any copy is missing, success once none is.
+func settle(ctx context.Context, store *catalog.Store, row catalog.Execution, reasons []string) (catalog.Execution, error) {
+	recordCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer cancel()
+	if len(reasons) == 0 {
+		if row.Status == catalog.StatusPartial {
+			if err := store.SetSuccess(recordCtx, row.ID); err != nil {
+				return row, err
+			}
+			row.Status, row.ErrorMessage = catalog.StatusSuccess, nil
+		}
+		return row, nil
+	}
+	reason := strings.Join(reasons, "; ")
+	if err := store.SetPartial(recordCtx, row.ID, reason); err != nil {
+		return row, errors.Join(errors.New(reason), err)
+	}
+	row.Status, row.ErrorMessage = catalog.StatusPartial, &reason
+	return row, errors.New(reason)
 }

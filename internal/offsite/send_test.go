@@ -51,8 +51,9 @@ func TestSendToEveryDestination(t *testing.T) {
 		t.Fatal(err)
 	}
 	stores := []destination.Store{destination.Dir{Root: filepath.Join(t.TempDir(), "nas")}, sftpStore, azure}
+	targets := []Target{{Store: stores[0]}, {Store: stores[1]}, {Store: stores[2]}}
 
-	for i, s := range Send(ctx, stores, files, time.Time{}) {
+	for i, s := range Send(ctx, targets, files) {
 		if s.Err != nil || s.Bytes != int64(len(dump))+29 || s.Destination != stores[i].String() {
 			t.Fatalf("%+v", s)
 		}
@@ -70,7 +71,7 @@ func TestSendToEveryDestination(t *testing.T) {
 	}
 
 	ssh.Stop()
-	sent := Send(ctx, stores, files, time.Time{})
+	sent := Send(ctx, targets, files)
 	if sent[1].Err == nil || !strings.Contains(sent[1].Err.Error(), "sftp://") {
 		t.Fatalf("a stopped SFTP server: %+v", sent[1])
 	}

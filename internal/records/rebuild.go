@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mosaique/rgz-backup/internal/archive"
 	"github.com/mosaique/rgz-backup/internal/catalog"
 	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/destination"
@@ -26,8 +25,9 @@ type Rebuilt struct {
 }
 
 // Rebuild re-creates the catalog rows of every backup that describes
-// itself in a manifest: in BACKUP_LOCAL_DIR and, with S3, in the bucket
-// (a backup only S3 still has is recorded with its S3 path). Good rows
+// itself in a manifest: in BACKUP_LOCAL_DIR, in the BACKUP_S3_* bucket (a
+// backup only S3 still has is recorded with its S3 path) and in
+// BACKUP_DESTINATIONS. Good rows
 // already present are left alone; a row that holds a valid backup as
 // failed (its catalog write failed halfway) is replaced by its manifest.
 func Rebuild(ctx context.Context, store *catalog.Store, cfg config.Config) (Rebuilt, error) {
@@ -54,13 +54,8 @@ func Rebuild(ctx context.Context, store *catalog.Store, cfg config.Config) (Rebu
 		}
 		return nil
 	}
-	// S3 first: its manifests also give the S3 path of backups still here.
-	if cfg.S3.Enabled {
-		if err := rebuildFromS3(ctx, cfg, record); err != nil {
-			return out, err
-		}
-	}
-	// Then BACKUP_DESTINATIONS: their manifests, and the copies they hold.
+	// Every place a backup is copied to, the BACKUP_S3_* bucket first:
+	// its manifests also give the S3 path of backups still here.
 	if err := rebuildFromDestinations(ctx, store, cfg, record); err != nil {
 		return out, err
 	}
@@ -95,51 +90,17 @@ func Rebuild(ctx context.Context, store *catalog.Store, cfg config.Config) (Rebu
 	return out, nil
 }
 
-// rebuildFromS3 records the backups whose manifests are in the bucket,
-// with their S3 path.
-func rebuildFromS3(ctx context.Context, cfg config.Config, record func(catalog.Execution) error) error {
-	s3, err := storage.NewS3(cfg.S3)
-	if err != nil {
-		return err
-	}
-	keys, err := s3.Keys(ctx, layout.ManifestSuffix)
-	if err != nil {
-		return err
-	}
-	for _, key := range keys {
-		tmp := filepath.Join(cfg.LocalDir, archive.TempName("manifest"))
-		if err := s3.Download(ctx, key, tmp); err != nil {
-			return err
-		}
-		row, err := layout.ReadManifest(tmp)
-		os.Remove(tmp)
-		if err != nil {
-			return fmt.Errorf("%s: %w", s3.URL(key), err)
-		}
-		dumpKey := strings.TrimSuffix(key, layout.ManifestSuffix)
-		url := s3.URL(dumpKey)
-		row.ArchiveS3Path = &url
-		if _, err := os.Stat(filepath.Join(cfg.LocalDir, row.Filename)); err != nil {
-			now := time.Now().UTC().Truncate(time.Microsecond) // only S3 has it now
-			row.DeletedAt = &now
-		}
-		if err := record(row); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// rebuildFromDestinations records the backups whose manifests are in
-// BACKUP_DESTINATIONS (as deleted locally when their file is not here),
-// and each copy there whose dump has the size its manifest records.
+// rebuildFromDestinations records the backups whose manifests are in the
+// BACKUP_S3_* bucket or BACKUP_DESTINATIONS (as deleted locally when
+// their file is not here), and each copy there whose dump has the size
+// its manifest records; the bucket's copy also as archive_s3_path.
 func rebuildFromDestinations(ctx context.Context, store *catalog.Store, cfg config.Config, record func(catalog.Execution) error) error {
-	opened, err := destination.OpenAll(cfg.Destinations.List, cfg.Destinations.Credentials())
+	opened, err := storage.Open(cfg, cfg.AllDestinations())
 	if err != nil {
 		return err
 	}
 	defer opened.Close()
-	for _, st := range opened.Stores {
+	for i, st := range opened.Stores {
 		objects, err := st.List(ctx)
 		if err != nil {
 			return err
@@ -156,14 +117,18 @@ func rebuildFromDestinations(ctx context.Context, store *catalog.Store, cfg conf
 			if err != nil {
 				return err
 			}
+			dump := strings.TrimSuffix(o.Name, layout.ManifestSuffix)
+			if opened.Specs[i].Archive {
+				url := st.String() + "/" + dump
+				row.ArchiveS3Path = &url
+			}
 			if _, err := os.Stat(filepath.Join(cfg.LocalDir, row.Filename)); err != nil && row.DeletedAt == nil {
-				now := time.Now().UTC().Truncate(time.Microsecond) // only the destinations have it now
+				now := time.Now().UTC().Truncate(time.Microsecond) // only the copies have it now
 				row.DeletedAt = &now
 			}
 			if err := record(row); err != nil {
 				return err
 			}
-			dump := strings.TrimSuffix(o.Name, layout.ManifestSuffix)
 			if size, ok := sizes[dump]; ok && row.FileSizeBytes != nil && size == *row.FileSizeBytes {
 				now := time.Now().UTC()
 				if err := store.RecordCopy(ctx, catalog.Copy{BackupID: row.ID, Destination: st.String(), Location: dump, SizeBytes: &size, VerifiedAt: &now}); err != nil {

@@ -19,7 +19,6 @@ import (
 	"github.com/mosaique/rgz-backup/internal/dbconn"
 	"github.com/mosaique/rgz-backup/internal/dump"
 	"github.com/mosaique/rgz-backup/internal/offsite"
-	"github.com/mosaique/rgz-backup/internal/storage"
 )
 
 // Options of a disaster-recovery restore.
@@ -179,17 +178,7 @@ func (j *Job) globalsFile(ctx context.Context, dir string) (string, func(), erro
 			return local, func() {}, nil
 		}
 	}
-	if j.Config.S3.Enabled && j.Row.ArchiveS3Path != nil && (j.From == "" || j.From == "s3") {
-		s3, err := storage.NewS3(j.Config.S3)
-		if err != nil {
-			return "", nil, err
-		}
-		tmp := filepath.Join(j.Config.LocalDir, archive.TempName(name))
-		if err := s3.Download(ctx, s3.Key(j.Row.BackupDate, name), tmp); err == nil {
-			return tmp, func() { os.Remove(tmp) }, nil
-		}
-	}
-	if j.From != "s3" && j.From != "local" {
+	if j.From != "local" {
 		fetched, _, err := offsite.FetchFile(ctx, j.Config, j.Config.LocalDir, j.Row.BackupDate, name, j.From)
 		if err != nil {
 			return "", nil, fmt.Errorf("--with-globals: %w", err)

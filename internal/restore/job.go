@@ -31,7 +31,6 @@ import (
 	"github.com/mosaique/rgz-backup/internal/disk"
 	"github.com/mosaique/rgz-backup/internal/dump"
 	"github.com/mosaique/rgz-backup/internal/offsite"
-	"github.com/mosaique/rgz-backup/internal/storage"
 	"github.com/mosaique/rgz-backup/internal/toc"
 )
 
@@ -106,7 +105,8 @@ func (j *Job) Compare(ctx context.Context, db config.Database, appName string) (
 	return mismatches, conn, nil
 }
 
-// LocalFile is the backup's file on disk, fetched from S3 when it is gone.
+// LocalFile is the backup's file on disk, fetched from a copy (S3, a
+// destination) when it is gone.
 func (j *Job) LocalFile(ctx context.Context) (string, func(), error) {
 	cfg := j.Config
 	path := filepath.Join(cfg.LocalDir, j.Row.Filename)
@@ -121,36 +121,17 @@ func (j *Job) LocalFile(ctx context.Context) (string, func(), error) {
 			return "", nil, fmt.Errorf("%s is not on local disk", j.Row.Filename)
 		}
 	}
-	var tried []string
-	if cfg.S3.Enabled && (j.From == "" || j.From == "s3") {
-		s3, err := storage.NewS3(cfg.S3)
-		if err != nil {
-			return "", nil, err
-		}
-		fetched, err := backup.FetchFromS3(ctx, s3, cfg.LocalDir, j.Row)
-		if err != nil {
-			tried = append(tried, "its S3 copy cannot be read: "+err.Error())
-		} else if fetched != "" {
-			j.Log.Info("fetched from S3", "path", fetched)
-			return fetched, func() { os.Remove(fetched) }, nil
-		}
-	}
-	if j.From != "s3" {
-		fetched, where, err := offsite.Fetch(ctx, cfg, cfg.LocalDir, j.Row, j.From)
-		if err != nil {
-			tried = append(tried, "its copies cannot be read: "+err.Error())
-		} else if fetched != "" {
-			j.Log.Info("fetched from a destination", "destination", where, "path", fetched)
-			return fetched, func() { os.Remove(fetched) }, nil
-		}
-	}
-	if len(tried) > 0 {
-		return "", nil, fmt.Errorf("%s is not on local disk, and %s", j.Row.Filename, strings.Join(tried, "; "))
-	}
-	if j.From != "" {
+	fetched, where, err := offsite.Fetch(ctx, cfg, cfg.LocalDir, j.Row, j.From)
+	switch {
+	case err != nil:
+		return "", nil, fmt.Errorf("%s is not on local disk, and its copies cannot be read: %w", j.Row.Filename, err)
+	case fetched != "":
+		j.Log.Info("fetched a copy", "from", where, "path", fetched)
+		return fetched, func() { os.Remove(fetched) }, nil
+	case j.From != "":
 		return "", nil, fmt.Errorf("%s has no copy in %s", j.Row.Filename, j.From)
 	}
-	return "", nil, fmt.Errorf("%s is not on local disk and has no S3 copy or copy in BACKUP_DESTINATIONS", j.Row.Filename)
+	return "", nil, fmt.Errorf("%s is not on local disk and has no copy in S3 or BACKUP_DESTINATIONS", j.Row.Filename)
 }
 
 // Verify checks the file against its recorded checksums. With room in the
@@ -183,7 +164,7 @@ func (j *Job) Verify(ctx context.Context, path string) (string, func(), error) {
 	free, err := measure(j.Config.LocalDir)
 	if err != nil || !RoomToDecompress(free, raw) {
 		j.Mode = fmt.Sprintf("streamed into a single-job pg_restore: %s has no room for the %d decompressed bytes", j.Config.LocalDir, raw)
-		if checked := backup.CheckFile(ctx, j.tools(), j.Config.LocalDir, withPath(row, path), nil, dec); len(checked.Problems) > 0 {
+		if checked := backup.CheckFile(ctx, j.tools(), j.Config.LocalDir, withPath(row, path), dec); len(checked.Problems) > 0 {
 			return "", nil, damaged(checked.Problems)
 		}
 		return "", func() {}, nil

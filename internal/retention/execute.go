@@ -160,7 +160,15 @@ func (o Options) carryOut(ctx context.Context, store *catalog.Store, rows []cata
 		if err != nil {
 			return err
 		}
-		remote := place{name: " from S3", mark: store.MarkS3Deleted, clock: o.Clock,
+		// The copy is the seed's columns' (s3_deleted_at) and, since
+		// destinations, a backup_copies row's too.
+		mark := func(ctx context.Context, id string, at time.Time) error {
+			if err := store.MarkS3Deleted(ctx, id, at); err != nil {
+				return err
+			}
+			return store.MarkCopyDeleted(ctx, id, s3.String(), at)
+		}
+		remote := place{name: " from S3", mark: mark, clock: o.Clock,
 			remove: func(row catalog.Execution) error { return removeObjects(ctx, s3, row, cfg.LocalDir) }}
 		if report.S3Deleted, err = remote.carryOut(ctx, *report.S3, byID, &report.Problems, o.Log); err != nil {
 			return err

@@ -1,8 +1,10 @@
 package retention
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,6 +16,7 @@ import (
 	"github.com/mosaique/rgz-backup/internal/catalog"
 	"github.com/mosaique/rgz-backup/internal/clock"
 	"github.com/mosaique/rgz-backup/internal/config"
+	"github.com/mosaique/rgz-backup/internal/destination"
 	"github.com/mosaique/rgz-backup/internal/layout"
 	"github.com/mosaique/rgz-backup/internal/lock"
 	"github.com/mosaique/rgz-backup/internal/pgtest"
@@ -285,16 +288,19 @@ func TestExecutorS3Retention(t *testing.T) {
 	for i := 19; i >= 0; i-- {
 		row := s.add(s.today.AddDate(0, 0, -i).Add(3*time.Hour), catalog.StatusSuccess)
 		key := s3.Key(row.BackupDate, row.Filename)
-		f, err := os.Open(*row.FilePath)
+		data, err := os.ReadFile(*row.FilePath)
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = s3.Upload(ctx, f, key, time.Time{})
-		f.Close()
-		if err != nil {
+		want := destination.Want{Size: int64(len(data)), CRC32: crc32.ChecksumIEEE(data)}
+		if err := s3.Put(ctx, destination.Name(row.BackupDate, row.Filename), bytes.NewReader(data), destination.PutOptions{Want: want}); err != nil {
 			t.Fatal(err)
 		}
 		if err := s.cat.SetArchived(ctx, row.ID, s3.URL(key), Expiry(row.BackupDate, row.RetentionClass, 10, 2555)); err != nil {
+			t.Fatal(err)
+		}
+		now := time.Now()
+		if err := s.cat.RecordCopy(ctx, catalog.Copy{BackupID: row.ID, Destination: s3.String(), Location: key, VerifiedAt: &now}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -308,15 +314,19 @@ func TestExecutorS3Retention(t *testing.T) {
 	rows := s.rowsNow()
 	for _, r := range s.rows {
 		expired := r.RetentionClass == ClassDaily && s.today.After(Expiry(r.BackupDate, ClassDaily, 10, 2555))
-		there, err := s3.Exists(ctx, s3.Key(r.BackupDate, r.Filename))
-		if err != nil {
+		_, err := s3.Stat(ctx, destination.Name(r.BackupDate, r.Filename))
+		if err != nil && !errors.Is(err, destination.ErrNotFound) {
 			t.Fatal(err)
 		}
+		there := err == nil
 		if there == expired || (rows[r.ID].S3DeletedAt != nil) != expired {
 			t.Errorf("%s (%s): in S3 %v, s3_deleted_at %v, expired %v", r.Filename, r.RetentionClass, there, rows[r.ID].S3DeletedAt, expired)
 		}
 		if rows[r.ID].DeletedAt != nil {
 			t.Errorf("%s: local copy deleted, but its 30 days are not over", r.Filename)
+		}
+		if copies, _ := s.cat.Copies(ctx, r.ID); len(copies) != 1 || copies[0].Verified() == expired {
+			t.Errorf("%s: its S3 copy's record %+v, expired %v", r.Filename, copies, expired)
 		}
 	}
 }

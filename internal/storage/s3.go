@@ -13,9 +13,7 @@ import (
 	"io"
 	"net"
 	"net/url"
-	"os"
 	"path"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -93,30 +91,10 @@ type Landed struct {
 	VerifiedBy string // "checksum" (the store's full-object CRC32) or "read-back"
 }
 
-// Upload copies the open file f to key and verifies what landed: its size
-// and CRC32 against the file's. retainUntil, when not zero, puts the
-// object under Object Lock in compliance mode until that day. The caller
-// opens f under a reader lock (lock.OpenForReading), so that retention
-// cannot delete it meanwhile; memory stays flat whatever its size.
-func (s *S3) Upload(ctx context.Context, f *os.File, key string, retainUntil time.Time) (Landed, error) {
-	info, err := f.Stat()
-	if err != nil {
-		return Landed{}, err
-	}
-	want, err := fileCRC32(ctx, f)
-	if err != nil {
-		return Landed{}, fmt.Errorf("read %s: %w", f.Name(), err)
-	}
-	if err := s.putObject(ctx, key, io.NewSectionReader(f, 0, info.Size()), info.Size(), retainUntil); err != nil {
-		return Landed{}, err
-	}
-	return s.verify(ctx, key, info.Size(), want)
-}
-
 // putObject streams size bytes of r to key, in parts read from the file
 // as they go (no buffer grows with the file), each part checksummed for
 // the store to check.
-func (s *S3) putObject(ctx context.Context, key string, r io.Reader, size int64, retainUntil time.Time) error {
+func (s *S3) putObject(ctx context.Context, key string, r io.Reader, size int64) error {
 	opts := minio.PutObjectOptions{
 		ContentType:  "application/octet-stream",
 		PartSize:     uint64(PartSize(size, s.minPartSize)),
@@ -128,9 +106,6 @@ func (s *S3) putObject(ctx context.Context, key string, r io.Reader, size int64,
 	}
 	if size < int64(opts.PartSize) {
 		opts.Checksum = minio.ChecksumCRC32 // one PUT: the SDK sends this one
-	}
-	if !retainUntil.IsZero() {
-		opts.Mode, opts.RetainUntilDate = minio.Compliance, retainUntil.UTC()
 	}
 	if _, err := s.client.PutObject(ctx, s.cfg.Bucket, key, r, size, opts); err != nil {
 		return s.explain("upload", key, err)
@@ -171,45 +146,6 @@ func (s *S3) verify(ctx context.Context, key string, size int64, want uint32) (L
 		return landed, fmt.Errorf("S3 object %s has CRC32 %08x, the file %08x", s.URL(key), landed.CRC32, want)
 	}
 	return landed, nil
-}
-
-// Download copies key to localPath through a temporary file in the same
-// directory, so that a half-downloaded file never has the final name.
-func (s *S3) Download(ctx context.Context, key, localPath string) error {
-	obj, err := s.client.GetObject(ctx, s.cfg.Bucket, key, minio.GetObjectOptions{})
-	if err != nil {
-		return s.explain("download", key, err)
-	}
-	defer obj.Close()
-	tmp, err := os.CreateTemp(filepath.Dir(localPath), ".tmp-download-")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := io.Copy(tmp, obj); err != nil {
-		tmp.Close()
-		return s.explain("download", key, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), localPath)
-}
-
-// Exists says whether key is in the bucket.
-func (s *S3) Exists(ctx context.Context, key string) (bool, error) {
-	_, err := s.client.StatObject(ctx, s.cfg.Bucket, key, minio.StatObjectOptions{})
-	if err == nil {
-		return true, nil
-	}
-	if minio.ToErrorResponse(err).Code == minio.NoSuchKey {
-		return false, nil
-	}
-	return false, s.explain("look up", key, err)
 }
 
 // RemoveKey deletes key, every version of it in a versioned bucket: what
@@ -303,22 +239,4 @@ func decodeCRC32(b64 string) (uint32, bool) {
 func firstLine(s string) string {
 	s, _, _ = strings.Cut(s, "\n")
 	return s
-}
-
-// Keys lists the keys under the prefix that end with suffix.
-func (s *S3) Keys(ctx context.Context, suffix string) ([]string, error) {
-	var keys []string
-	prefix := s.cfg.Prefix
-	if prefix != "" {
-		prefix += "/"
-	}
-	for obj := range s.client.ListObjects(ctx, s.cfg.Bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
-		if obj.Err != nil {
-			return nil, s.explain("list", "", obj.Err)
-		}
-		if strings.HasSuffix(obj.Key, suffix) {
-			keys = append(keys, obj.Key)
-		}
-	}
-	return keys, nil
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"errors"
+	"io"
 	"hash/crc32"
 	"os"
 	"path/filepath"
@@ -14,6 +16,7 @@ import (
 	"github.com/minio/minio-go/v7"
 
 	"github.com/mosaique/rgz-backup/internal/config"
+	"github.com/mosaique/rgz-backup/internal/destination"
 	"github.com/mosaique/rgz-backup/internal/s3test"
 )
 
@@ -24,7 +27,7 @@ func TestMain(m *testing.M) { os.Exit(s3test.Run(&server, m.Run)) }
 func newS3(t *testing.T, objectLock bool) *S3 {
 	t.Helper()
 	s, err := NewS3(config.S3{Enabled: true, Bucket: server.NewBucket(t, objectLock), Region: server.Region,
-		AccessKeyID: server.AccessKey, SecretAccessKey: server.SecretKey, Endpoint: server.Endpoint, Prefix: "prod"})
+		AccessKeyID: server.AccessKey, SecretAccessKey: server.SecretKey, Endpoint: server.Endpoint, Prefix: "prod", ObjectLock: objectLock})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,11 +50,11 @@ func TestUploadVerifyDownload(t *testing.T) {
 	s := newS3(t, false)
 	path, data := writeFile(t, 1<<20)
 	date := time.Date(2026, 2, 5, 3, 0, 0, 0, time.UTC)
-	key := s.Key(date, filepath.Base(path))
-	if key != "prod/2026/02/20260205_030000.dump.gz" {
+	name := destination.Name(date, filepath.Base(path))
+	if key := s.Key(date, filepath.Base(path)); key != "prod/2026/02/20260205_030000.dump.gz" || key != s.key(name) {
 		t.Fatalf("key %s", key)
 	}
-	landed, err := upload(s, path, key, time.Time{})
+	landed, err := upload(s, path, name, time.Time{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,21 +63,20 @@ func TestUploadVerifyDownload(t *testing.T) {
 		t.Fatalf("landed %+v", landed)
 	}
 
-	back := filepath.Join(t.TempDir(), "back.dump.gz")
-	if err := s.Download(context.Background(), key, back); err != nil {
+	r, err := s.Open(context.Background(), name)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := os.ReadFile(back); !bytes.Equal(got, data) {
-		t.Fatal("downloaded bytes differ")
+	got, err := io.ReadAll(r)
+	r.Close()
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read back: %v", err)
 	}
-	if ok, err := s.Exists(context.Background(), key); !ok || err != nil {
-		t.Fatalf("exists: %v %v", ok, err)
-	}
-	if err := s.RemoveKey(context.Background(), key); err != nil {
+	if err := s.Remove(context.Background(), name); err != nil {
 		t.Fatal(err)
 	}
-	if ok, err := s.Exists(context.Background(), key); ok || err != nil {
-		t.Fatalf("after remove: exists %v, %v", ok, err)
+	if _, err := s.Stat(context.Background(), name); !errors.Is(err, destination.ErrNotFound) {
+		t.Fatalf("after remove: %v", err)
 	}
 }
 
@@ -86,7 +88,7 @@ func TestMultipartUpload(t *testing.T) {
 	s.minPartSize = 5 << 20 // S3's smallest part
 	path, data := writeFile(t, 12<<20)
 	key := s.Key(time.Now(), "big.dump.gz")
-	landed, err := upload(s, path, key, time.Time{})
+	landed, err := upload(s, path, destination.Name(time.Now(), "big.dump.gz"), time.Time{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +151,7 @@ func TestObjectLockRefusesAnEarlyDelete(t *testing.T) {
 	s := newS3(t, true)
 	path, _ := writeFile(t, 4096)
 	key := s.Key(time.Now(), "20260201_030000.dump.gz")
-	if _, err := upload(s, path, key, time.Now().AddDate(0, 0, 2)); err != nil {
+	if _, err := upload(s, path, destination.Name(time.Now(), "20260201_030000.dump.gz"), time.Now().AddDate(0, 0, 2)); err != nil {
 		t.Fatal(err)
 	}
 	err := s.RemoveKey(context.Background(), key)
@@ -157,8 +159,8 @@ func TestObjectLockRefusesAnEarlyDelete(t *testing.T) {
 		t.Fatal("a locked object was deleted")
 	}
 	t.Logf("refused: %v", err)
-	if ok, _ := s.Exists(context.Background(), key); !ok {
-		t.Fatal("the locked object is gone")
+	if _, err := s.client.StatObject(context.Background(), s.cfg.Bucket, key, minio.StatObjectOptions{}); err != nil {
+		t.Fatalf("the locked object is gone: %v", err)
 	}
 	ret, until, err := server.Client().GetObjectRetention(context.Background(), s.cfg.Bucket, key, "")
 	if err != nil || ret == nil || *ret != minio.Compliance || until == nil || until.Before(time.Now().AddDate(0, 0, 1)) {
@@ -166,12 +168,17 @@ func TestObjectLockRefusesAnEarlyDelete(t *testing.T) {
 	}
 }
 
-// upload opens the file at path and uploads it, as the offsite copy does.
-func upload(s *S3, path, key string, retainUntil time.Time) (Landed, error) {
-	f, err := os.Open(path)
+// upload puts the file at path under name, as the copies do, and says
+// how what landed was verified.
+func upload(s *S3, path, name string, retainUntil time.Time) (Landed, error) {
+	ctx := context.Background()
+	data, err := os.ReadFile(path)
 	if err != nil {
 		return Landed{}, err
 	}
-	defer f.Close()
-	return s.Upload(context.Background(), f, key, retainUntil)
+	want := destination.Want{Size: int64(len(data)), CRC32: crc32.ChecksumIEEE(data)}
+	if err := s.Put(ctx, name, bytes.NewReader(data), destination.PutOptions{Want: want, RetainUntil: retainUntil}); err != nil {
+		return Landed{}, err
+	}
+	return s.verify(ctx, s.key(name), want.Size, want.CRC32)
 }

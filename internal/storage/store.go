@@ -11,6 +11,7 @@ import (
 
 	"github.com/minio/minio-go/v7"
 
+	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/destination"
 )
 
@@ -37,7 +38,7 @@ func (s *S3) Put(ctx context.Context, name string, src destination.Source, o des
 		return fmt.Errorf("copy to %s refused: %w", s, err)
 	}
 	key := s.key(name)
-	err := s.putObject(ctx, key, io.NewSectionReader(src, 0, src.Size()), src.Size(), time.Time{})
+	err := s.putObject(ctx, key, io.NewSectionReader(src, 0, src.Size()), src.Size())
 	if err == nil {
 		_, err = s.verify(ctx, key, o.Want.Size, o.Want.CRC32)
 	}
@@ -113,4 +114,18 @@ func (s *S3) notFound(name, key, op string, err error) error {
 		return fmt.Errorf("%s in %s: %w", name, s, destination.ErrNotFound)
 	}
 	return s.explain(op, key, err)
+}
+
+// Open opens the destinations specs names (config.AllDestinations, or
+// part of it): s3:// ones as clients of the BACKUP_S3_* endpoint with its
+// credentials, each with its own bucket and prefix; the others as the
+// destination package opens them.
+func Open(cfg config.Config, specs []destination.Spec) (destination.Opened, error) {
+	creds := cfg.Destinations.Credentials()
+	creds.S3 = func(spec destination.Spec) (destination.Store, error) {
+		c := cfg.S3
+		c.Bucket, c.Prefix = spec.Bucket, spec.Prefix
+		return NewS3(c)
+	}
+	return destination.OpenAll(specs, creds)
 }
