@@ -16,12 +16,14 @@ type Destinations struct {
 	SFTPKeyFile     string // BACKUP_SFTP_KEY_FILE
 	SFTPKnownHosts  string // BACKUP_SFTP_KNOWN_HOSTS
 	AzureAccountKey string // BACKUP_AZURE_ACCOUNT_KEY (secret)
+	AzureConnString string // BACKUP_AZURE_CONNECTION_STRING (secret)
 	AzureEndpoint   string // BACKUP_AZURE_ENDPOINT: Azurite, a sovereign cloud
 }
 
 func (r *reader) destinations(s3 S3) Destinations {
 	d := Destinations{SFTPKeyFile: r.str("BACKUP_SFTP_KEY_FILE"), SFTPKnownHosts: r.str("BACKUP_SFTP_KNOWN_HOSTS"),
-		AzureAccountKey: strings.TrimSpace(r.getenv("BACKUP_AZURE_ACCOUNT_KEY")), AzureEndpoint: r.str("BACKUP_AZURE_ENDPOINT")}
+		AzureAccountKey: strings.TrimSpace(r.getenv("BACKUP_AZURE_ACCOUNT_KEY")), AzureConnString: strings.TrimSpace(r.getenv("BACKUP_AZURE_CONNECTION_STRING")),
+		AzureEndpoint: r.str("BACKUP_AZURE_ENDPOINT")}
 	seen := map[string]bool{}
 	for _, raw := range strings.Split(r.getenv("BACKUP_DESTINATIONS"), ",") {
 		if strings.TrimSpace(raw) == "" {
@@ -50,8 +52,11 @@ func (r *reader) destinations(s3 S3) Destinations {
 			r.readable("BACKUP_SFTP_KEY_FILE", d.SFTPKeyFile, "the private key that logs in to "+spec.URL)
 			r.readable("BACKUP_SFTP_KNOWN_HOSTS", d.SFTPKnownHosts, "a known_hosts file holding the host key of "+spec.Addr+" (no trust on first use)")
 		case "azblob":
-			if d.AzureAccountKey == "" {
-				r.fail("BACKUP_AZURE_ACCOUNT_KEY", "", "must be set for "+spec.URL)
+			switch {
+			case d.AzureAccountKey == "" && d.AzureConnString == "":
+				r.fail("BACKUP_AZURE_ACCOUNT_KEY", "", "must be set for "+spec.URL+" (or BACKUP_AZURE_CONNECTION_STRING)")
+			case d.AzureAccountKey != "" && d.AzureConnString != "":
+				r.fail("BACKUP_AZURE_CONNECTION_STRING", "", "and BACKUP_AZURE_ACCOUNT_KEY are both set: set one")
 			}
 		}
 	}
@@ -92,5 +97,5 @@ func (c Config) AllDestinations() []destination.Spec {
 // Credentials are the destinations' credentials, for destination.OpenAll.
 func (d Destinations) Credentials() destination.Credentials {
 	return destination.Credentials{SFTPKeyFile: d.SFTPKeyFile, SFTPKnownHosts: d.SFTPKnownHosts,
-		AzureAccountKey: d.AzureAccountKey, AzureEndpoint: d.AzureEndpoint}
+		AzureAccountKey: d.AzureAccountKey, AzureConnString: d.AzureConnString, AzureEndpoint: d.AzureEndpoint}
 }

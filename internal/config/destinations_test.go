@@ -42,6 +42,8 @@ func TestDestinationSettings(t *testing.T) {
 		{"twice", merge(creds, map[string]string{"BACKUP_DESTINATIONS": "file:///a,file:///a/"}), 0, "BACKUP_DESTINATIONS", "twice"},
 		{"sftp without a key", map[string]string{"BACKUP_DESTINATIONS": "sftp://rgz@h/srv", "BACKUP_SFTP_KNOWN_HOSTS": known}, 0, "BACKUP_SFTP_KEY_FILE", "private key"},
 		{"sftp without known hosts", map[string]string{"BACKUP_DESTINATIONS": "sftp://rgz@h/srv", "BACKUP_SFTP_KEY_FILE": key}, 0, "BACKUP_SFTP_KNOWN_HOSTS", "no trust on first use"},
+		{"azure with a connection string", map[string]string{"BACKUP_DESTINATIONS": "azblob://a/backups", "BACKUP_AZURE_CONNECTION_STRING": "AccountName=a;AccountKey=c2VjcmV0"}, 1, "", ""},
+		{"azure with a key and a connection string", map[string]string{"BACKUP_DESTINATIONS": "azblob://a/backups", "BACKUP_AZURE_ACCOUNT_KEY": "c2VjcmV0", "BACKUP_AZURE_CONNECTION_STRING": "AccountName=a;AccountKey=c2VjcmV0"}, 0, "BACKUP_AZURE_CONNECTION_STRING", "set one"},
 		{"azure without a key", map[string]string{"BACKUP_DESTINATIONS": "azblob://a/backups"}, 0, "BACKUP_AZURE_ACCOUNT_KEY", "azblob://a/backups"},
 	}
 	for _, c := range cases {
@@ -63,7 +65,7 @@ func TestDestinationSettings(t *testing.T) {
 	if d := cfg.Destinations.List; d[1].RetentionDays != 60 || d[2].Compliance || !d[0].Compliance {
 		t.Fatalf("options: %+v", d)
 	}
-	if strings.Contains(Describe(env(with(creds))), "c2VjcmV0") {
+	if strings.Contains(Describe(env(with(creds))), "c2VjcmV0") || strings.Contains(Describe(env(with(map[string]string{"BACKUP_AZURE_CONNECTION_STRING": "AccountKey=c2VjcmV0"}))), "c2VjcmV0") {
 		t.Fatal("the Azure key shows in the configuration's description")
 	}
 }

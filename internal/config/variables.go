@@ -60,6 +60,7 @@ var Variables = []Variable{
 	{Name: "BACKUP_SFTP_KEY_FILE", Help: "private key the sftp:// destinations log in with"},
 	{Name: "BACKUP_SFTP_KNOWN_HOSTS", Help: "known_hosts file holding the sftp:// servers' host keys (no trust on first use)"},
 	{Name: "BACKUP_AZURE_ACCOUNT_KEY", Secret: true, Help: "account key of the azblob:// destinations"},
+	{Name: "BACKUP_AZURE_CONNECTION_STRING", Secret: true, Help: "instead of the account key: a connection string (account key or SAS token) for the azblob:// destinations"},
 	{Name: "BACKUP_AZURE_ENDPOINT", Help: "blob endpoint of the azblob:// destinations; unset: https://ACCOUNT.blob.core.windows.net"},
 	{Name: "BACKUP_ENCRYPTION_RECIPIENTS", Help: "age public keys (age1…, ssh-ed25519 …, ssh-rsa …), comma- or newline-separated: every new backup is encrypted to them"},
 	{Name: "BACKUP_ENCRYPTION_RECIPIENTS_FILE", Help: "instead: a file of recipients, one per line (# comments), as age -R reads"},

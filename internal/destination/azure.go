@@ -22,6 +22,10 @@ type AzureConfig struct {
 	Container  string
 	Prefix     string
 	AccountKey string // BACKUP_AZURE_ACCOUNT_KEY
+	// ConnectionString (BACKUP_AZURE_CONNECTION_STRING), instead of the
+	// key: the account's own, or one with a SAS token. Its AccountName, when
+	// it has one, must be Account; its BlobEndpoint wins over Endpoint.
+	ConnectionString string
 	// Endpoint overrides https://ACCOUNT.blob.core.windows.net
 	// (BACKUP_AZURE_ENDPOINT; Azurite: http://127.0.0.1:10000/ACCOUNT).
 	Endpoint string
@@ -41,6 +45,9 @@ type Azure struct {
 
 // NewAzure prepares a client; it does not connect yet.
 func NewAzure(cfg AzureConfig) (*Azure, error) {
+	if cfg.ConnectionString != "" {
+		return newAzureFromConnectionString(cfg)
+	}
 	cred, err := azblob.NewSharedKeyCredential(cfg.Account, cfg.AccountKey)
 	if err != nil {
 		return nil, fmt.Errorf("azblob://%s: account key: %w", cfg.Account, err)
@@ -52,6 +59,25 @@ func NewAzure(cfg AzureConfig) (*Azure, error) {
 	client, err := azblob.NewClientWithSharedKeyCredential(endpoint, cred, nil)
 	if err != nil {
 		return nil, fmt.Errorf("azblob://%s: %w", cfg.Account, err)
+	}
+	return &Azure{cfg: cfg, client: client}, nil
+}
+
+// newAzureFromConnectionString is NewAzure with a connection string. Its
+// errors never quote the string (it holds a key or a SAS token).
+func newAzureFromConnectionString(cfg AzureConfig) (*Azure, error) {
+	fields := map[string]string{}
+	for _, part := range strings.Split(cfg.ConnectionString, ";") {
+		if k, v, ok := strings.Cut(strings.TrimSpace(part), "="); ok {
+			fields[strings.ToLower(k)] = v
+		}
+	}
+	if name, ok := fields["accountname"]; ok && name != cfg.Account {
+		return nil, fmt.Errorf("azblob://%s: the connection string is for the account %q", cfg.Account, name)
+	}
+	client, err := azblob.NewClientFromConnectionString(cfg.ConnectionString, nil)
+	if err != nil {
+		return nil, fmt.Errorf("azblob://%s: the connection string is not one Azure accepts (AccountName=…;AccountKey=… or BlobEndpoint=…;SharedAccessSignature=…)", cfg.Account)
 	}
 	return &Azure{cfg: cfg, client: client}, nil
 }

@@ -1,7 +1,9 @@
 package destination_test
 
 import (
+	"bytes"
 	"context"
+	"hash/crc32"
 	"fmt"
 	"strings"
 	"sync/atomic"
@@ -48,5 +50,37 @@ func TestAzureWrongKeyIsOneLine(t *testing.T) {
 	t.Logf("wrong key: %v", err)
 	if err == nil || strings.Contains(err.Error(), "\n") || strings.Contains(err.Error(), wrong) || !strings.Contains(err.Error(), "azblob://devstoreaccount1/backups") {
 		t.Fatalf("wrong key: %v", err)
+	}
+}
+
+// A connection string instead of the key reaches the same container; one
+// for another account is refused, and neither error quotes the string.
+func TestAzureConnectionString(t *testing.T) {
+	t.Parallel()
+	srv := azuritetest.Start(t)
+	conn := "DefaultEndpointsProtocol=http;AccountName=" + azuritetest.Account + ";AccountKey=" + azuritetest.Key + ";BlobEndpoint=" + srv.Endpoint + ";"
+	a, err := destination.NewAzure(destination.AzureConfig{Account: azuritetest.Account, Container: "viaconn", ConnectionString: conn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := a.CreateContainer(ctx); err != nil {
+		t.Fatal(err)
+	}
+	data := []byte("a backup reached through a connection string")
+	if err := a.Put(ctx, "2026/11/x.dump.gz", bytes.NewReader(data), destination.PutOptions{Want: destination.Want{Size: int64(len(data)), CRC32: crc32.ChecksumIEEE(data)}}); err != nil {
+		t.Fatal(err)
+	}
+	if o, err := azureStore(t, srv, "viaconn", azuritetest.Key).Stat(ctx, "2026/11/x.dump.gz"); err == nil {
+		t.Fatalf("the prefix differs, yet %+v", o)
+	}
+	if o, err := a.Stat(ctx, "2026/11/x.dump.gz"); err != nil || o.Size != int64(len(data)) {
+		t.Fatalf("stat: %+v %v", o, err)
+	}
+	for _, bad := range []string{strings.Replace(conn, "AccountName="+azuritetest.Account, "AccountName=someoneelse", 1), "AccountKey=" + azuritetest.Key + ";nonsense"} {
+		_, err := destination.NewAzure(destination.AzureConfig{Account: azuritetest.Account, Container: "viaconn", ConnectionString: bad})
+		if err == nil || strings.Contains(err.Error(), azuritetest.Key) {
+			t.Fatalf("connection string %q: %v", bad[:20], err)
+		}
 	}
 }

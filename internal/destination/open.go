@@ -8,6 +8,7 @@ type Credentials struct {
 	SFTPKeyFile     string
 	SFTPKnownHosts  string
 	AzureAccountKey string
+	AzureConnString string
 	AzureEndpoint   string
 	// S3 opens an s3:// destination: the storage package's client, which
 	// imports this one (nil: s3:// destinations are refused).
@@ -32,7 +33,7 @@ func OpenAll(specs []Spec, c Credentials) (Opened, error) {
 			st = NewSFTP(SFTPConfig{User: spec.User, Addr: spec.Addr, Root: spec.Path, KeyFile: c.SFTPKeyFile, KnownHosts: c.SFTPKnownHosts})
 		case "azblob":
 			a, err := NewAzure(AzureConfig{Account: spec.Account, Container: spec.Container, Prefix: spec.Prefix,
-				AccountKey: c.AzureAccountKey, Endpoint: c.AzureEndpoint})
+				AccountKey: c.AzureAccountKey, ConnectionString: c.AzureConnString, Endpoint: c.AzureEndpoint})
 			if err != nil {
 				o.Close()
 				return Opened{}, err
