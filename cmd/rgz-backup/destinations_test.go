@@ -218,6 +218,19 @@ func TestS3IsOneDestinationAmongOthers(t *testing.T) {
 			t.Fatalf("show lacks %s:\n%s", want, show.stdout)
 		}
 	}
+	var listed []struct {
+		ID     string         `json:"id"`
+		Status string         `json:"status"`
+		Copies []catalog.Copy `json:"copies"`
+	}
+	list := rgz(t, env, "list", "--json")
+	if err := json.Unmarshal([]byte(list.stdout), &listed); err != nil || len(listed) != 1 || listed[0].ID != row.ID || listed[0].Status != "success" ||
+		len(listed[0].Copies) != 3 || !listed[0].Copies[0].Verified() {
+		t.Fatalf("list --json: %v %s", err, list.stdout)
+	}
+	if text := rgz(t, env, "list"); !strings.Contains(text.stdout, "COPIES") || !strings.Contains(text.stdout, " 3/3 ") {
+		t.Fatalf("list:\n%s", text.stdout)
+	}
 
 	os.Remove(*row.FilePath)
 	for _, from := range []string{"", "s3", "s3://" + second + "/copies"} {

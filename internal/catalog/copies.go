@@ -44,19 +44,32 @@ func (s *Store) RecordCopy(ctx context.Context, c Copy) error {
 
 // Copies returns a backup's copies, by destination.
 func (s *Store) Copies(ctx context.Context, backupID string) ([]Copy, error) {
-	rows, err := s.pool.Query(ctx, `SELECT backup_id::text, destination, location, size_bytes, verified_at, deleted_at, last_error
-		FROM backup_copies WHERE backup_id = $1 ORDER BY destination`, backupID)
+	byBackup, err := s.CopiesOf(ctx, []string{backupID})
 	if err != nil {
-		return nil, fmt.Errorf("copies of %s: %w", backupID, err)
+		return nil, err
+	}
+	if c := byBackup[backupID]; c != nil {
+		return c, nil
+	}
+	return []Copy{}, nil
+}
+
+// CopiesOf returns the copies of several backups in one query, by backup
+// id, each backup's by destination.
+func (s *Store) CopiesOf(ctx context.Context, backupIDs []string) (map[string][]Copy, error) {
+	rows, err := s.pool.Query(ctx, `SELECT backup_id::text, destination, location, size_bytes, verified_at, deleted_at, last_error
+		FROM backup_copies WHERE backup_id = ANY($1::uuid[]) ORDER BY backup_id, destination`, backupIDs)
+	if err != nil {
+		return nil, fmt.Errorf("copies of %d backups: %w", len(backupIDs), err)
 	}
 	defer rows.Close()
-	out := []Copy{}
+	out := map[string][]Copy{}
 	for rows.Next() {
 		var c Copy
 		if err := rows.Scan(&c.BackupID, &c.Destination, &c.Location, &c.SizeBytes, &c.VerifiedAt, &c.DeletedAt, &c.LastError); err != nil {
 			return nil, err
 		}
-		out = append(out, c)
+		out[c.BackupID] = append(out[c.BackupID], c)
 	}
 	return out, rows.Err()
 }

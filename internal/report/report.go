@@ -218,10 +218,10 @@ func Biggest(counts map[string]int64, n int) []string {
 }
 
 // List renders rows as a table, one backup a line.
-func List(rows []catalog.Execution) string {
+func List(rows []catalog.Execution, copies map[string][]catalog.Copy) string {
 	var b strings.Builder
 	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(w, "BACKUP DATE (UTC)\tSTATUS\tSIZE\tCRC32\tRESTORE TEST\tFILENAME\tNOTE")
+	fmt.Fprintln(w, "BACKUP DATE (UTC)\tSTATUS\tSIZE\tCRC32\tRESTORE TEST\tCOPIES\tFILENAME\tNOTE")
 	for _, e := range rows {
 		size := "-"
 		if e.FileSizeBytes != nil {
@@ -238,11 +238,31 @@ func List(rows []catalog.Execution) string {
 		case e.RetentionClass == "compliance":
 			note = "compliance copy"
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.BackupDate.Format("2006-01-02 15:04:05"), e.Status, size,
-			deref(e.ChecksumCRC32, "-"), e.RestoreTestStatus, e.Filename, note)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.BackupDate.Format("2006-01-02 15:04:05"), e.Status, size,
+			deref(e.ChecksumCRC32, "-"), e.RestoreTestStatus, CopiesState(copies[e.ID]), e.Filename, note)
 	}
 	w.Flush()
 	return b.String()
+}
+
+// CopiesState sums up a backup's copies in a few characters: "-" for
+// none, else how many are verified out of how many are recorded ("2/3"),
+// deleted ones left out.
+func CopiesState(copies []catalog.Copy) string {
+	verified, recorded := 0, 0
+	for _, c := range copies {
+		if c.DeletedAt != nil {
+			continue
+		}
+		recorded++
+		if c.Verified() {
+			verified++
+		}
+	}
+	if recorded == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%d/%d", verified, recorded)
 }
 
 func firstLine(s string, n int) string {

@@ -87,9 +87,11 @@ func TestList(t *testing.T) {
 	ok := seedExample()
 	bad := seedExample()
 	bad.Status, bad.FileSizeBytes, bad.ChecksumCRC32, bad.ErrorMessage = "failed", nil, nil, ptr("connect to the database to back up: refused")
-	out := List([]catalog.Execution{ok, bad})
+	ok.ID, bad.ID = "ok", "bad"
+	now := time.Now()
+	out := List([]catalog.Execution{ok, bad}, map[string][]catalog.Copy{"ok": {{VerifiedAt: &now}}})
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if len(lines) != 3 || !strings.Contains(lines[1], "1.24 GB") || !strings.Contains(lines[2], "failed") || !strings.Contains(lines[2], "refused") {
+	if len(lines) != 3 || !strings.Contains(lines[1], "1.24 GB") || !strings.Contains(lines[1], " 1/1 ") || !strings.Contains(lines[2], "failed") || !strings.Contains(lines[2], "refused") {
 		t.Fatalf("list:\n%s", out)
 	}
 }
@@ -133,5 +135,25 @@ func TestCopies(t *testing.T) {
 	}
 	if Copies(nil) != "" {
 		t.Error("no copies should print nothing")
+	}
+}
+
+func TestCopiesState(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	oops := "connection refused"
+	cases := []struct {
+		copies []catalog.Copy
+		want   string
+	}{
+		{nil, "-"},
+		{[]catalog.Copy{{VerifiedAt: &now}, {VerifiedAt: &now}}, "2/2"},
+		{[]catalog.Copy{{VerifiedAt: &now}, {LastError: &oops}}, "1/2"},
+		{[]catalog.Copy{{VerifiedAt: &now, DeletedAt: &now}}, "-"},
+	}
+	for _, c := range cases {
+		if got := CopiesState(c.copies); got != c.want {
+			t.Errorf("%+v: %q, want %q", c.copies, got, c.want)
+		}
 	}
 }
