@@ -3,8 +3,8 @@ package destination_test
 import (
 	"bytes"
 	"context"
-	"hash/crc32"
 	"fmt"
+	"hash/crc32"
 	"strings"
 	"sync/atomic"
 	"testing"
