@@ -43,7 +43,16 @@ func main() {
 	loadRows := flag.Int("load", 0, "instead: the daemon under 32 concurrent readers with this many catalog rows (e.g. 100000)")
 	loadClients := flag.Int("clients", 32, "with -load: concurrent clients")
 	loadFor := flag.Duration("for", 15*time.Second, "with -load: how long the clients run")
+	toDestinations := flag.Bool("destinations", false, "instead: a backup copied to MinIO, a directory, SFTP and Azurite against the local backup alone")
+	format := flag.String("format", "zstd", "with -destinations: the compression format")
 	flag.Parse()
+	if *toDestinations {
+		if err := destinations(*binary, *scale, *repeat, *format); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *loadRows > 0 {
 		if err := load(*binary, *loadRows, *loadClients, *loadFor); err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)

@@ -31,33 +31,35 @@ type Server struct {
 // Start runs a server for the test; it stops when the test ends.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	addr, port, err := testtool.FreeAddr()
+	s, err := Launch(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{Endpoint: "http://" + addr + "/" + Account, addr: addr, dir: t.TempDir()}
-	s.start(t, port)
 	t.Cleanup(s.Stop)
 	return s
 }
 
-func (s *Server) start(t testing.TB, port int) {
-	t.Helper()
+// Launch runs a server keeping its data and log in dir (the benchmarks'
+// way; tests use Start). The caller stops it.
+func Launch(dir string) (*Server, error) {
+	addr, port, err := testtool.FreeAddr()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{Endpoint: "http://" + addr + "/" + Account, addr: addr, dir: dir}
 	bin, err := testtool.Find("azurite-blob")
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	log, err := os.OpenFile(filepath.Join(s.dir, "azurite.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	defer log.Close()
 	cmd := exec.Command(bin, "--blobHost", "127.0.0.1", "--blobPort", strconv.Itoa(port), "--location", s.dir,
 		"--silent", "--skipApiVersionCheck", "--disableProductStyleUrl")
 	cmd.Stdout, cmd.Stderr = log, log
-	if err := s.proc.StartUntil(cmd, func() bool { return testtool.Listening(s.addr) }, 30*time.Second); err != nil {
-		t.Fatal(err)
-	}
+	return s, s.proc.StartUntil(cmd, func() bool { return testtool.Listening(s.addr) }, 30*time.Second)
 }
 
 // Stop stops the server at once (an outage).

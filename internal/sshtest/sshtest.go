@@ -32,44 +32,45 @@ type Server struct {
 // Start runs a server for the test; it stops when the test ends.
 func Start(t testing.TB) *Server {
 	t.Helper()
+	s, err := Launch(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// Launch runs a server whose keys, configuration and files live in dir
+// (the benchmarks' way; tests use Start). The caller stops it.
+func Launch(dir string) (*Server, error) {
 	sshd := "/usr/sbin/sshd"
 	if _, err := os.Stat(sshd); err != nil {
-		t.Fatalf("sshd is missing (run scripts/install-deps.sh): %v", err)
+		return nil, fmt.Errorf("sshd is missing (run scripts/install-deps.sh): %w", err)
 	}
 	me, err := user.Current()
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	dir := t.TempDir()
 	addr, port, err := testtool.FreeAddr()
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	s := &Server{Addr: addr, Port: port, User: me.Username, dir: dir,
 		KeyFile: filepath.Join(dir, "client_ed25519"), KnownHosts: filepath.Join(dir, "known_hosts"), Root: filepath.Join(dir, "home")}
 	for _, k := range []string{filepath.Join(dir, "host_ed25519"), s.KeyFile} {
 		if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "rgz-test", "-f", k).CombinedOutput(); err != nil {
-			t.Fatalf("ssh-keygen: %v %s", err, out)
+			return nil, fmt.Errorf("ssh-keygen: %v %s", err, out)
 		}
 	}
 	pub, err := os.ReadFile(s.KeyFile + ".pub")
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "authorized_keys"), pub, 0o600); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	hostPub, err := os.ReadFile(filepath.Join(dir, "host_ed25519.pub"))
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	s.HostKey = string(hostPub)
-	if err := os.WriteFile(s.KnownHosts, fmt.Appendf(nil, "[127.0.0.1]:%d %s", port, hostPub), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.MkdirAll(s.Root, 0o750); err != nil {
-		t.Fatal(err)
-	}
 	config := fmt.Sprintf(`Port %d
 ListenAddress 127.0.0.1
 HostKey %s/host_ed25519
@@ -84,18 +85,27 @@ PidFile %s/sshd.pid
 Subsystem sftp internal-sftp
 LogLevel ERROR
 `, port, dir, dir, dir)
-	cfgPath := filepath.Join(dir, "sshd_config")
-	if err := os.WriteFile(cfgPath, []byte(config), 0o600); err != nil {
-		t.Fatal(err)
+	for _, w := range []struct {
+		path string
+		data []byte
+	}{
+		{filepath.Join(dir, "authorized_keys"), pub},
+		{s.KnownHosts, fmt.Appendf(nil, "[127.0.0.1]:%d %s", port, hostPub)},
+		{filepath.Join(dir, "sshd_config"), []byte(config)},
+	} {
+		if err := os.WriteFile(w.path, w.data, 0o600); err != nil {
+			return nil, err
+		}
+	}
+	if err := os.MkdirAll(s.Root, 0o750); err != nil {
+		return nil, err
 	}
 	// sshd wants its privilege-separation directory (the package's
 	// service would create it at boot).
 	if err := os.MkdirAll("/run/sshd", 0o755); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	s.Restart(t)
-	t.Cleanup(s.Stop)
-	return s
+	return s, s.start()
 }
 
 // Stop stops the server and every session it serves, at once (an outage):
@@ -111,14 +121,18 @@ func (s *Server) Stop() {
 // log is sshd.log in the server's directory.
 func (s *Server) Restart(t testing.TB) {
 	t.Helper()
+	if err := s.start(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (s *Server) start() error {
 	log, err := os.OpenFile(filepath.Join(s.dir, "sshd.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	defer log.Close()
 	cmd := exec.Command("/usr/sbin/sshd", "-D", "-e", "-f", filepath.Join(s.dir, "sshd_config"))
 	cmd.Stderr = log
-	if err := s.proc.StartUntil(cmd, func() bool { return testtool.Listening(s.Addr) }, 15*time.Second); err != nil {
-		t.Fatal(err)
-	}
+	return s.proc.StartUntil(cmd, func() bool { return testtool.Listening(s.Addr) }, 15*time.Second)
 }
