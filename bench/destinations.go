@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
 
 	"github.com/minio/minio-go/v7"
 
@@ -57,7 +60,7 @@ func destinations(binary string, scale, repeat int, format string) error {
 		env  []string
 	}{
 		{"local only", nil},
-		{"local + S3 + file + SFTP + Azure", extra},
+		{"local + S3 + file + SFTP + Azure", append(extra, "BACKUP_LOG_LEVEL=info")}, // info: each copy's time
 	}
 	samples := make([][]measure, len(runs))
 	for round := 1; round <= repeat; round++ {
@@ -76,7 +79,7 @@ func destinations(binary string, scale, repeat int, format string) error {
 				}
 			}
 			samples[i] = append(samples[i], m)
-			fmt.Printf("  round %d  %-34s %8.2f s %12d bytes  peak RSS %4d MB\n", round, m.name, m.wall.Seconds(), m.size, m.rssKB>>10)
+			fmt.Printf("  round %d  %-34s %8.2f s %12d bytes  peak RSS %4d MB%s\n", round, m.name, m.wall.Seconds(), m.size, m.rssKB>>10, copyTimes(m.log))
 		}
 	}
 	fmt.Println()
@@ -96,6 +99,21 @@ func destinations(binary string, scale, repeat int, format string) error {
 	fmt.Printf("| peak RSS of rgz-backup, MB (< 100) | %d | %s |\n", peak>>10, yes(peak>>10 < 100))
 	return nil
 }
+
+// copyTimes lists how long each destination took, from the backup's log
+// ("backup copied … destination=URL … seconds=S").
+func copyTimes(log string) string {
+	var b strings.Builder
+	for _, m := range copiedLine.FindAllStringSubmatch(log, -1) {
+		kind, _, _ := strings.Cut(m[1], ":")
+		fmt.Fprintf(&b, "  %s %.1f s", kind, must(strconv.ParseFloat(m[2], 64)))
+	}
+	return b.String()
+}
+
+var copiedLine = regexp.MustCompile(`msg="backup copied".* destination=(\S+) .*seconds=([0-9.]+)`)
+
+func must(f float64, _ error) float64 { return f }
 
 func yes(ok bool) string { return map[bool]string{true: "yes", false: "NO"}[ok] }
 

@@ -32,6 +32,7 @@ type measure struct {
 	wall  time.Duration
 	size  int64
 	rssKB int64
+	log   string // what the command wrote on stderr
 }
 
 func main() {
@@ -201,7 +202,7 @@ func timeIt(cmd *exec.Cmd) (measure, error) {
 		return measure{}, fmt.Errorf("%w: %s", err, stderr.String())
 	}
 	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	return measure{wall: wall, rssKB: ru.Maxrss}, nil
+	return measure{wall: wall, rssKB: ru.Maxrss, log: stderr.String()}, nil
 }
 
 // median is the run with the median wall time; its peak RSS is the highest seen.

@@ -18,11 +18,12 @@ func catalogCmd() *cobra.Command {
 	var asJSON bool
 	rebuild := &cobra.Command{
 		Use:   "rebuild",
-		Short: "Re-create the catalog rows from the backups' manifests (local, and S3 when configured)",
+		Short: "Re-create the catalog rows from the backups' manifests (local, S3, BACKUP_DESTINATIONS)",
 		Long: `After a disaster that took the catalog with it, re-create its rows from the
-.manifest.json each backup keeps beside itself in BACKUP_LOCAL_DIR and, when
-BACKUP_S3_ENABLED, in the bucket. Rows already in the catalog are left
-alone; nothing is overwritten. Run it against the new catalog database
+.manifest.json each backup keeps beside itself in BACKUP_LOCAL_DIR, in the
+BACKUP_S3_* bucket (when BACKUP_S3_ENABLED) and in every destination of
+BACKUP_DESTINATIONS, with the copies each holds. Rows already in the
+catalog are left alone; nothing is overwritten. Run it against the new catalog database
 (rgz-backup migrate is done for you).`,
 		Args: cobra.NoArgs,
 		RunE: action(func(cmd *cobra.Command, _ []string) error {
