@@ -1,17 +1,26 @@
 package destination
 
 import (
+	"bytes"
 	"context"
+	"crypto/md5"
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
+	"io/fs"
 	"path"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/streaming"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blockblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
 )
 
@@ -31,11 +40,10 @@ type AzureConfig struct {
 	Endpoint string
 }
 
-// Azure is a destination in an Azure Blob container. A copy is uploaded
-// as blocks (4 MiB, two at a time: memory does not grow with the file)
-// committed at the end, so an interrupted upload leaves no blob; it is
-// then read back against the recorded CRC32, and deleted if it does not
-// match. Immutability policies are not set (the emulator the tests run
+// Azure is a destination in an Azure Blob container. A copy is staged as
+// blocks (4 MiB, two at a time: memory does not grow with the file), each
+// checked by the service against its MD5, and committed only once the
+// CRC32 of what was sent is the recorded one (see Put). Immutability policies are not set (the emulator the tests run
 // against has none): Retains is false, and docs/CONFIGURATION.md says
 // to use a container-level immutability policy on the account instead.
 type Azure struct {
@@ -101,17 +109,41 @@ func (a *Azure) CreateContainer(ctx context.Context) error {
 	return nil
 }
 
+// Put stages src in blocks of blockSize, two at a time, each sent with
+// the MD5 of its bytes for the service to check (it refuses a block that
+// arrived otherwise), while the CRC32 of the same bytes, in order, is
+// compared with o.Want; only then is the block list committed, and the
+// blob's size checked. So what landed is what was sent, checked by the
+// store, and what was sent is the backup: no read-back. A copy that fails
+// any step, or is interrupted, commits nothing (the service drops staged
+// blocks), and a committed blob of the wrong size is deleted.
 func (a *Azure) Put(ctx context.Context, name string, src Source, o PutOptions) error {
-	if err := CheckSource(ctx, src, o.Want); err != nil {
-		return fmt.Errorf("copy to %s refused: %w", a, err)
+	if src.Size() != o.Want.Size {
+		return fmt.Errorf("copy to %s refused: the file has %d bytes, the backup recorded %d", a, src.Size(), o.Want.Size)
 	}
 	blob := a.blob(name)
-	_, err := a.client.UploadStream(ctx, a.cfg.Container, blob, ctxReader{ctx, io.NewSectionReader(src, 0, src.Size())},
-		&azblob.UploadStreamOptions{BlockSize: 4 << 20, Concurrency: 2})
+	bb := a.client.ServiceClient().NewContainerClient(a.cfg.Container).NewBlockBlobClient(blob)
+	ids, crc, err := stageBlocks(ctx, bb, src)
+	var local *fs.PathError
+	if errors.As(err, &local) { // the local file, not Azure
+		return fmt.Errorf("copy to %s: %w", a, err)
+	}
 	if err != nil {
 		return a.explain("upload", blob, err)
 	}
-	if err := a.readBack(ctx, blob, o.Want); err != nil {
+	if crc != o.Want.CRC32 {
+		return fmt.Errorf("copy to %s refused: the file's CRC32 is %08x, the backup recorded %08x", a, crc, o.Want.CRC32)
+	}
+	if _, err := bb.CommitBlockList(ctx, ids, nil); err != nil {
+		return a.explain("commit", blob, err)
+	}
+	props, err := bb.GetProperties(ctx, nil)
+	if err == nil && (props.ContentLength == nil || *props.ContentLength != o.Want.Size) {
+		err = fmt.Errorf("azblob://%s holds %v bytes, want %d", path.Join(a.cfg.Account, a.cfg.Container, blob), deref(props.ContentLength), o.Want.Size)
+	} else if err != nil {
+		err = a.explain("check", blob, err)
+	}
+	if err != nil {
 		cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 		defer cancel()
 		a.remove(cleanup, blob)
@@ -120,16 +152,68 @@ func (a *Azure) Put(ctx context.Context, name string, src Source, o PutOptions) 
 	return nil
 }
 
-func (a *Azure) readBack(ctx context.Context, blob string, want Want) error {
-	resp, err := a.client.DownloadStream(ctx, a.cfg.Container, blob, nil)
-	if err != nil {
-		return a.explain("read back", blob, err)
+// blockSize is the size of the blocks a copy is staged in: two are in
+// memory at once, whatever the file's size.
+const blockSize = 4 << 20
+
+// stageBlocks sends src as blocks, two in flight, and returns their ids in
+// order and the CRC32 of every byte sent.
+func stageBlocks(ctx context.Context, bb *blockblob.Client, src Source) ([]string, uint32, error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	const inFlight = 2
+	free := make(chan []byte, inFlight)
+	for range inFlight {
+		free <- make([]byte, blockSize)
 	}
-	defer resp.Body.Close()
-	if err := ReadBack(ctx, resp.Body, want); err != nil {
-		return fmt.Errorf("%s/%s: %w", a, blob, err)
+	h := crc32.NewIEEE()
+	var ids []string
+	var wg sync.WaitGroup
+	var readErr error
+	for off := int64(0); off < src.Size(); off += blockSize {
+		var buf []byte
+		select {
+		case buf = <-free:
+		case <-ctx.Done():
+		}
+		if buf == nil {
+			break
+		}
+		n := int(min(blockSize, src.Size()-off))
+		if _, err := src.ReadAt(buf[:n], off); err != nil && err != io.EOF {
+			readErr = err
+			break
+		}
+		h.Write(buf[:n])
+		sum := md5.Sum(buf[:n])
+		id := base64.StdEncoding.EncodeToString(fmt.Appendf(nil, "%016d", len(ids)))
+		ids = append(ids, id)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := bb.StageBlock(ctx, id, streaming.NopCloser(bytes.NewReader(buf[:n])),
+				&blockblob.StageBlockOptions{TransactionalValidation: blob.TransferValidationTypeMD5(sum[:])})
+			if err != nil {
+				cancel(err)
+			}
+			free <- buf
+		}()
 	}
-	return nil
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil {
+		return nil, 0, err
+	}
+	if readErr != nil {
+		return nil, 0, readErr
+	}
+	return ids, h.Sum32(), nil
+}
+
+func deref(p *int64) any {
+	if p == nil {
+		return "an unknown number of"
+	}
+	return *p
 }
 
 func (a *Azure) Open(ctx context.Context, name string) (io.ReadCloser, error) {

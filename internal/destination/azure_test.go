@@ -3,11 +3,19 @@ package destination_test
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
+	"encoding/base64"
 	"fmt"
 	"hash/crc32"
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/streaming"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blob"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blockblob"
 
 	"github.com/mosaique/rgz-backup/internal/azuritetest"
 	"github.com/mosaique/rgz-backup/internal/destination"
@@ -82,5 +90,33 @@ func TestAzureConnectionString(t *testing.T) {
 		if err == nil || strings.Contains(err.Error(), azuritetest.Key) {
 			t.Fatalf("connection string %q: %v", bad[:20], err)
 		}
+	}
+}
+
+// Azure's copies are verified by the service, not read back: each block
+// is sent with the MD5 of its bytes. This is the property that rests on:
+// the service (here Azurite) refuses a block whose bytes are not the
+// ones the MD5 was computed from.
+func TestAzureRefusesABlockThatArrivedOtherwise(t *testing.T) {
+	t.Parallel()
+	srv := azuritetest.Start(t)
+	cred, err := azblob.NewSharedKeyCredential(azuritetest.Account, azuritetest.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := azblob.NewClientWithSharedKeyCredential(srv.Endpoint+"/", cred, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := client.CreateContainer(ctx, "md5", nil); err != nil {
+		t.Fatal(err)
+	}
+	bb := client.ServiceClient().NewContainerClient("md5").NewBlockBlobClient("x.dump.gz")
+	sent, meant := []byte("the bytes that arrived"), md5.Sum([]byte("the bytes that were read"))
+	id := base64.StdEncoding.EncodeToString([]byte("0000000000000000"))
+	_, err = bb.StageBlock(ctx, id, streaming.NopCloser(bytes.NewReader(sent)), &blockblob.StageBlockOptions{TransactionalValidation: blob.TransferValidationTypeMD5(meant[:])})
+	if !bloberror.HasCode(err, bloberror.MD5Mismatch) {
+		t.Fatalf("a block with another MD5: %v", err)
 	}
 }
