@@ -208,7 +208,7 @@ func TestS3IsOneDestinationAmongOthers(t *testing.T) {
 		t.Fatalf("copies: %v %+v", err, copies)
 	}
 	for _, c := range copies {
-		if !c.Verified() || c.Location != name {
+		if !c.Verified() || c.Location != name || c.ChecksumCRC32 == nil || *c.ChecksumCRC32 != *row.ChecksumCRC32 {
 			t.Fatalf("copy: %+v", c)
 		}
 	}

@@ -18,7 +18,7 @@ var docs = map[string]struct {
 	"GET " + Prefix + "/restore-history":    {"Restore tests of the last days, newest first", []string{"days"}, []string{"200", "400"}},
 	"GET " + Prefix + "/restore-tests/{id}": {"One restore test (where test-restore's Location points)", nil, []string{"200", "400", "404"}},
 	"GET " + Prefix + "/{id}":               {"One backup row", nil, []string{"200", "400", "404"}},
-	"GET " + Prefix + "/copies/{id}":        {"One backup's copies in BACKUP_DESTINATIONS, each with its state", nil, []string{"200", "400", "404"}},
+	"GET " + Prefix + "/copies/{id}":        {"One backup's copies (the S3 bucket and BACKUP_DESTINATIONS), each with its state", nil, []string{"200", "400", "404"}},
 	"POST " + Prefix:                        {"Queue a manual backup (triggered_by = api)", nil, []string{"202", "400", "413"}},
 	"GET /api/v1/openapi.json":              {"This document", nil, []string{"200"}},
 }

@@ -9,13 +9,16 @@ import (
 
 // Copy is a backup's copy in one destination (backup_copies).
 type Copy struct {
-	BackupID    string     `json:"backup_id"`
-	Destination string     `json:"destination"`
-	Location    string     `json:"location"`
-	SizeBytes   *int64     `json:"size_bytes"`
-	VerifiedAt  *time.Time `json:"verified_at"`
-	DeletedAt   *time.Time `json:"deleted_at"`
-	LastError   *string    `json:"last_error"`
+	BackupID    string `json:"backup_id"`
+	Destination string `json:"destination"`
+	Location    string `json:"location"`
+	SizeBytes   *int64 `json:"size_bytes"`
+	// ChecksumCRC32 is what the copy was verified against (the backup
+	// file's CRC32, 8 hex digits).
+	ChecksumCRC32 *string    `json:"checksum_crc32"`
+	VerifiedAt    *time.Time `json:"verified_at"`
+	DeletedAt     *time.Time `json:"deleted_at"`
+	LastError     *string    `json:"last_error"`
 }
 
 // Verified says whether the copy is there, checked.
@@ -26,16 +29,17 @@ func (c Copy) Verified() bool { return c.VerifiedAt != nil && c.DeletedAt == nil
 // leaves an earlier verified copy's record as it was.
 func (s *Store) RecordCopy(ctx context.Context, c Copy) error {
 	_, err := s.pool.Exec(ctx, `
-		INSERT INTO backup_copies (backup_id, destination, location, size_bytes, verified_at, last_error, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, now())
+		INSERT INTO backup_copies (backup_id, destination, location, size_bytes, checksum_crc32, verified_at, last_error, updated_at)
+		VALUES ($1, $2, $3, $4, $7, $5, $6, now())
 		ON CONFLICT (backup_id, destination) DO UPDATE SET
 			location    = EXCLUDED.location,
 			size_bytes  = COALESCE(EXCLUDED.size_bytes, backup_copies.size_bytes),
+			checksum_crc32 = COALESCE(EXCLUDED.checksum_crc32, backup_copies.checksum_crc32),
 			verified_at = COALESCE(EXCLUDED.verified_at, backup_copies.verified_at),
 			deleted_at  = CASE WHEN EXCLUDED.verified_at IS NOT NULL THEN NULL ELSE backup_copies.deleted_at END,
 			last_error  = EXCLUDED.last_error,
 			updated_at  = now()`,
-		c.BackupID, c.Destination, c.Location, c.SizeBytes, c.VerifiedAt, c.LastError)
+		c.BackupID, c.Destination, c.Location, c.SizeBytes, c.VerifiedAt, c.LastError, c.ChecksumCRC32)
 	if err != nil {
 		return fmt.Errorf("record the copy of %s in %s: %w", c.BackupID, c.Destination, err)
 	}
@@ -57,7 +61,7 @@ func (s *Store) Copies(ctx context.Context, backupID string) ([]Copy, error) {
 // CopiesOf returns the copies of several backups in one query, by backup
 // id, each backup's by destination.
 func (s *Store) CopiesOf(ctx context.Context, backupIDs []string) (map[string][]Copy, error) {
-	rows, err := s.pool.Query(ctx, `SELECT backup_id::text, destination, location, size_bytes, verified_at, deleted_at, last_error
+	rows, err := s.pool.Query(ctx, `SELECT backup_id::text, destination, location, size_bytes, checksum_crc32, verified_at, deleted_at, last_error
 		FROM backup_copies WHERE backup_id = ANY($1::uuid[]) ORDER BY backup_id, destination`, backupIDs)
 	if err != nil {
 		return nil, fmt.Errorf("copies of %d backups: %w", len(backupIDs), err)
@@ -66,7 +70,7 @@ func (s *Store) CopiesOf(ctx context.Context, backupIDs []string) (map[string][]
 	out := map[string][]Copy{}
 	for rows.Next() {
 		var c Copy
-		if err := rows.Scan(&c.BackupID, &c.Destination, &c.Location, &c.SizeBytes, &c.VerifiedAt, &c.DeletedAt, &c.LastError); err != nil {
+		if err := rows.Scan(&c.BackupID, &c.Destination, &c.Location, &c.SizeBytes, &c.ChecksumCRC32, &c.VerifiedAt, &c.DeletedAt, &c.LastError); err != nil {
 			return nil, err
 		}
 		out[c.BackupID] = append(out[c.BackupID], c)

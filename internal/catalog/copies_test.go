@@ -20,10 +20,10 @@ func TestCopies(t *testing.T) {
 	id := uuid.NewString()
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	size := int64(42)
-	boom := "connection refused"
+	boom, crc := "connection refused", "0a1b2c3d"
 	steps := []Copy{
 		{BackupID: id, Destination: "sftp://rgz@b:22/srv", Location: "2026/02/x.dump.gz", LastError: &boom},
-		{BackupID: id, Destination: "sftp://rgz@b:22/srv", Location: "2026/02/x.dump.gz", SizeBytes: &size, VerifiedAt: &now},
+		{BackupID: id, Destination: "sftp://rgz@b:22/srv", Location: "2026/02/x.dump.gz", SizeBytes: &size, ChecksumCRC32: &crc, VerifiedAt: &now},
 		{BackupID: id, Destination: "sftp://rgz@b:22/srv", Location: "2026/02/x.dump.gz", LastError: &boom},
 		{BackupID: id, Destination: "file:///nas", Location: "2026/02/x.dump.gz", SizeBytes: &size, VerifiedAt: &now},
 	}
@@ -40,7 +40,7 @@ func TestCopies(t *testing.T) {
 	if !nas.Verified() || nas.LastError != nil || *nas.SizeBytes != 42 {
 		t.Fatalf("file copy: %+v", nas)
 	}
-	if !sftp.Verified() || sftp.LastError == nil || *sftp.LastError != boom || !sftp.VerifiedAt.Equal(now) {
+	if !sftp.Verified() || sftp.LastError == nil || *sftp.LastError != boom || !sftp.VerifiedAt.Equal(now) || sftp.ChecksumCRC32 == nil || *sftp.ChecksumCRC32 != crc {
 		t.Fatalf("sftp copy after a later failure: %+v", sftp)
 	}
 }

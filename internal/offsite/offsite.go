@@ -129,7 +129,7 @@ func Spread(ctx context.Context, store *catalog.Store, places destination.Opened
 		}
 		if sent.Err == nil {
 			now, size := time.Now().UTC(), files[0].Want.Size
-			c.VerifiedAt, c.SizeBytes = &now, &size
+			c.VerifiedAt, c.SizeBytes, c.ChecksumCRC32 = &now, &size, row.ChecksumCRC32
 			log.Info("backup copied", "file", row.Filename, "destination", sent.Destination, "bytes", sent.Bytes, "seconds", sent.Took.Seconds())
 		} else {
 			msg := sent.Err.Error()

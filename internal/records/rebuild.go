@@ -131,7 +131,7 @@ func rebuildFromDestinations(ctx context.Context, store *catalog.Store, cfg conf
 			}
 			if size, ok := sizes[dump]; ok && row.FileSizeBytes != nil && size == *row.FileSizeBytes {
 				now := time.Now().UTC()
-				if err := store.RecordCopy(ctx, catalog.Copy{BackupID: row.ID, Destination: st.String(), Location: dump, SizeBytes: &size, VerifiedAt: &now}); err != nil {
+				if err := store.RecordCopy(ctx, catalog.Copy{BackupID: row.ID, Destination: st.String(), Location: dump, SizeBytes: &size, ChecksumCRC32: row.ChecksumCRC32, VerifiedAt: &now}); err != nil {
 					return err
 				}
 			}
