@@ -59,7 +59,8 @@ func Launch(dir string) (*Server, error) {
 	cmd := exec.Command(bin, "--blobHost", "127.0.0.1", "--blobPort", strconv.Itoa(port), "--location", s.dir,
 		"--silent", "--skipApiVersionCheck", "--disableProductStyleUrl")
 	cmd.Stdout, cmd.Stderr = log, log
-	return s, s.proc.StartUntil(cmd, func() bool { return testtool.Listening(s.addr) }, 30*time.Second)
+	// Node starts slowly when the other tests load the machine.
+	return s, s.proc.StartUntil(cmd, func() bool { return testtool.Listening(s.addr) }, 90*time.Second)
 }
 
 // Stop stops the server at once (an outage).
