@@ -38,10 +38,13 @@ func (s *S3) Put(ctx context.Context, name string, src destination.Source, o des
 		return fmt.Errorf("copy to %s refused: %w", s, err)
 	}
 	key := s.key(name)
-	err := s.putObject(ctx, key, io.NewSectionReader(src, 0, src.Size()), src.Size())
-	if err == nil {
-		_, err = s.verify(ctx, key, o.Want.Size, o.Want.CRC32)
+	// A PUT that failed left no object (S3 creates it whole or not at
+	// all; unfinished multipart uploads are not objects): nothing to
+	// clean, and no minute of retries against a store that is down.
+	if err := s.putObject(ctx, key, io.NewSectionReader(src, 0, src.Size()), src.Size()); err != nil {
+		return err
 	}
+	_, err := s.verify(ctx, key, o.Want.Size, o.Want.CRC32)
 	if err == nil && !o.RetainUntil.IsZero() && s.Retains() {
 		mode := minio.Compliance
 		until := o.RetainUntil.UTC()
