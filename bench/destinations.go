@@ -15,7 +15,6 @@ import (
 	"github.com/mosaique/rgz-backup/internal/azuritetest"
 	"github.com/mosaique/rgz-backup/internal/destination"
 	"github.com/mosaique/rgz-backup/internal/s3test"
-	"github.com/mosaique/rgz-backup/internal/sample"
 	"github.com/mosaique/rgz-backup/internal/sshtest"
 )
 
@@ -33,17 +32,7 @@ func destinations(binary string, scale, repeat int, format string) error {
 		return err
 	}
 	defer done()
-	if err := cluster.CreateDatabase(ctx, "rgz"); err != nil {
-		return err
-	}
-	url := cluster.URL("rgz")
-	if err := sample.Load(ctx, url, scale); err != nil {
-		return err
-	}
-	if err := settle(ctx, url); err != nil {
-		return err
-	}
-	dbSize, err := databaseSize(ctx, url)
+	url, dbSize, _, err := loadSample(ctx, cluster, "rgz", scale)
 	if err != nil {
 		return err
 	}
@@ -135,7 +124,7 @@ func startDestinations(ctx context.Context, work string) ([]string, func(), erro
 	}
 	s3, err := s3test.Start(dirs["minio"])
 	if err != nil {
-		return nil, stop, fmt.Errorf("MinIO: %w", err)
+		return nil, stop, fmt.Errorf("start MinIO: %w", err)
 	}
 	stops = append(stops, s3.Stop)
 	if err := s3.Client().MakeBucket(ctx, "rgz-bench", minio.MakeBucketOptions{Region: s3.Region}); err != nil {
@@ -143,12 +132,12 @@ func startDestinations(ctx context.Context, work string) ([]string, func(), erro
 	}
 	ssh, err := sshtest.Launch(dirs["ssh"])
 	if err != nil {
-		return nil, stop, fmt.Errorf("sshd: %w", err)
+		return nil, stop, fmt.Errorf("start sshd: %w", err)
 	}
 	stops = append(stops, ssh.Stop)
 	az, err := azuritetest.Launch(dirs["azurite"])
 	if err != nil {
-		return nil, stop, fmt.Errorf("Azurite: %w", err)
+		return nil, stop, fmt.Errorf("start Azurite: %w", err)
 	}
 	stops = append(stops, az.Stop)
 	container, err := destination.NewAzure(destination.AzureConfig{Account: azuritetest.Account, Container: "rgz", AccountKey: azuritetest.Key, Endpoint: az.Endpoint})

@@ -86,24 +86,11 @@ func run(binary string, scale, repeat int, onlyOurs bool) error {
 		return err
 	}
 	defer done()
-	if err := cluster.CreateDatabase(ctx, "rgz"); err != nil {
-		return err
-	}
-	url := cluster.URL("rgz")
-	began := time.Now()
-	if err := sample.Load(ctx, url, scale); err != nil {
-		return err
-	}
-	// Steady state before measuring: without this, the first scans set hint
-	// bits on every page and checkpoints write them back during the runs.
-	if err := settle(ctx, url); err != nil {
-		return err
-	}
-	dbSize, err := databaseSize(ctx, url)
+	url, dbSize, took, err := loadSample(ctx, cluster, "rgz", scale)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("database: scale %d, %d MB on disk (pg_database_size), loaded in %s\n", scale, dbSize>>20, time.Since(began).Round(time.Second))
+	fmt.Printf("database: scale %d, %d MB on disk (pg_database_size), loaded in %s\n", scale, dbSize>>20, took.Round(time.Second))
 
 	pgDump, err := dump.Tools{}.Path("pg_dump")
 	if err != nil {
@@ -329,6 +316,26 @@ func printTable(r []measure, samples [][]measure, onlyOurs bool) {
 	}
 	rss := float64(peak) / 1024
 	check("peak RSS of rgz-backup, MB (< 100)", rss, rss < 100)
+}
+
+// loadSample creates db on cluster, loads the sample database at scale and
+// brings it to a steady state (without it, the first scans set hint bits on
+// every page and checkpoints write them back during the runs); it returns
+// its URL, its size on disk and how long that took.
+func loadSample(ctx context.Context, cluster *pgtest.Cluster, db string, scale int) (string, int64, time.Duration, error) {
+	began := time.Now()
+	if err := cluster.CreateDatabase(ctx, db); err != nil {
+		return "", 0, 0, err
+	}
+	url := cluster.URL(db)
+	if err := sample.Load(ctx, url, scale); err != nil {
+		return "", 0, 0, err
+	}
+	if err := settle(ctx, url); err != nil {
+		return "", 0, 0, err
+	}
+	size, err := databaseSize(ctx, url)
+	return url, size, time.Since(began), err
 }
 
 // startCluster makes a work directory and a throwaway PostgreSQL in it;

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/mosaique/rgz-backup/internal/crypt"
-	"github.com/mosaique/rgz-backup/internal/sample"
 )
 
 // rto measures the restore time (the restore test's duration, the RTO
@@ -36,17 +35,7 @@ func rto(binary string, scales []int) error {
 	fmt.Printf("%-6s %-5s %10s %12s %12s %14s\n", "scale", "age", "db MB", "backup MB", "backup s", "restore test s")
 	for _, scale := range scales {
 		db := fmt.Sprintf("rgz_%d", scale)
-		if err := cluster.CreateDatabase(ctx, db); err != nil {
-			return err
-		}
-		url := cluster.URL(db)
-		if err := sample.Load(ctx, url, scale); err != nil {
-			return err
-		}
-		if err := settle(ctx, url); err != nil {
-			return err
-		}
-		size, err := databaseSize(ctx, url)
+		url, size, _, err := loadSample(ctx, cluster, db, scale)
 		if err != nil {
 			return err
 		}

@@ -32,11 +32,7 @@ type Server struct {
 func Start(t testing.TB) *Server {
 	t.Helper()
 	s, err := Launch(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Stop)
-	return s
+	return testtool.ForTest(t, s, err)
 }
 
 // Launch runs a server keeping its data and log in dir (the benchmarks'
