@@ -30,8 +30,9 @@ func (d Database) String() string { return d.URL }
 
 // Config is the whole validated configuration of rgz-backup.
 type Config struct {
-	Database Database // the database that is backed up
-	Catalog  Database // where backup_executions lives (default: Database)
+	Database  Database  // the database that is backed up (with Databases: the server, and its default)
+	Databases Databases // BACKUP_DATABASES, BACKUP_DATABASES_EXCLUDE (issue 16)
+	Catalog   Database  // where backup_executions lives (default: Database)
 
 	LocalDir              string
 	LocalRetentionDays    int
@@ -127,6 +128,7 @@ func LoadLookup(lookup func(string) (string, bool)) (Config, error) {
 		c.CompressionLevel = r.intRange("BACKUP_COMPRESSION_LEVEL", 1, 9)
 	}
 	c.Database = r.database()
+	c.Databases = r.databases()
 	c.Catalog = c.Database
 	c.RestoreTest = r.restoreTest(c.Database)
 	if getenv("BACKUP_CATALOG_DATABASE_URL") != "" {
@@ -255,7 +257,9 @@ func (r *reader) database() Database {
 	if user == "" {
 		r.fail("POSTGRES_USER", "", "must name the PostgreSQL role (or set BACKUP_DATABASE_URL)")
 	}
-	if db == "" {
+	if db == "" && len(splitList(r.getenv("BACKUP_DATABASES"))) > 0 {
+		db = "postgres" // where the databases are discovered from
+	} else if db == "" {
 		r.fail("POSTGRES_DB", "", "must name the database to back up (or set BACKUP_DATABASE_URL)")
 	}
 	u := url.URL{Scheme: "postgres", User: url.User(user), Path: "/" + db}

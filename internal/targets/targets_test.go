@@ -1,0 +1,80 @@
+package targets
+
+import (
+	"context"
+	"os"
+	"slices"
+	"testing"
+
+	"github.com/mosaique/rgz-backup/internal/config"
+	"github.com/mosaique/rgz-backup/internal/pgtest"
+)
+
+var cluster *pgtest.Cluster
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m, &cluster)) }
+
+func TestSelect(t *testing.T) {
+	t.Parallel()
+	server := []string{"billing", "postgres", "radius", "rgz", "rgz_catalog", "test_a", "test_b"}
+	cases := []struct {
+		name    string
+		sel     config.Databases
+		catalog string
+		want    []string
+	}{
+		{"unset: the one database, as before", config.Databases{}, "rgz_catalog", []string{"rgz"}},
+		{"names, sorted, once each", config.Databases{Names: []string{"radius", "billing", "radius"}}, "", []string{"billing", "radius"}},
+		{"every database but the catalog", config.Databases{All: true}, "rgz_catalog", []string{"billing", "postgres", "radius", "rgz", "test_a", "test_b"}},
+		{"every database, the catalog elsewhere", config.Databases{All: true}, "", server},
+		{"excluded by name and pattern", config.Databases{All: true, Exclude: []string{"postgres", "test_*"}}, "rgz_catalog", []string{"billing", "radius", "rgz"}},
+		{"a listed name excluded", config.Databases{Names: []string{"rgz", "test_a"}, Exclude: []string{"test_?"}}, "", []string{"rgz"}},
+		{"everything excluded", config.Databases{All: true, Exclude: []string{"*"}}, "", nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := Select(c.sel, "rgz", server, c.catalog); !slices.Equal(got, c.want) {
+				t.Fatalf("got %v, want %v", got, c.want)
+			}
+		})
+	}
+}
+
+// "*" asks the server each time: databases created and dropped between
+// runs come and go; templates and the catalog never come.
+func TestEveryDatabaseIsDiscovered(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	for _, db := range []string{"disc_billing", "disc_radius", "disc_catalog", "disc_scratch_1"} {
+		if err := cluster.CreateDatabase(ctx, db); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := config.Config{
+		Database:  config.Database{URL: cluster.URL("postgres")},
+		Catalog:   config.Database{URL: cluster.URL("disc_catalog")},
+		Databases: config.Databases{All: true, Exclude: []string{"disc_scratch_*"}},
+	}
+	got, err := Of(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(got, "disc_billing") || !slices.Contains(got, "disc_radius") || !slices.Contains(got, "postgres") ||
+		slices.Contains(got, "disc_catalog") || slices.Contains(got, "disc_scratch_1") || slices.Contains(got, "template1") || slices.Contains(got, "template0") {
+		t.Fatalf("discovered %v", got)
+	}
+	if err := cluster.DropDatabase(ctx, "disc_radius"); err != nil {
+		t.Fatal(err)
+	}
+	if err := cluster.CreateDatabase(ctx, "disc_invoices"); err != nil {
+		t.Fatal(err)
+	}
+	got, err = Of(ctx, cfg)
+	if err != nil || slices.Contains(got, "disc_radius") || !slices.Contains(got, "disc_invoices") {
+		t.Fatalf("after a drop and a create: %v %v", got, err)
+	}
+	cfg.Database.URL = "postgres://nobody@127.0.0.1:1/postgres"
+	if _, err := Of(ctx, cfg); err == nil {
+		t.Fatal("an unreachable server listed databases")
+	}
+}
