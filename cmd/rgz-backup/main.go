@@ -92,6 +92,12 @@ func action(fn func(cmd *cobra.Command, args []string) error) func(*cobra.Comman
 // at no measurable cost in time (docs/BENCHMARKS.md).
 func loadConfig() (config.Config, error) {
 	cfg, err := config.LoadLookup(os.LookupEnv)
+	if err == nil && cfg.Databases.Set() {
+		// Read and checked, but not acted on yet: backing up one database
+		// when several were asked for must never pass silently.
+		return cfg, &config.Error{Var: "BACKUP_DATABASES", Value: os.Getenv("BACKUP_DATABASES"),
+			Allowed: "several databases per configuration are not backed up by this version yet; unset it and run one configuration per database"}
+	}
 	if err == nil && (cfg.Encryption.On() || cfg.Encryption.IdentityFile != "") && os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(25)
 	}

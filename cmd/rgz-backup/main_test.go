@@ -264,6 +264,11 @@ func TestUsageErrorsExit2(t *testing.T) {
 	if r := rgz(t, map[string]string{"POSTGRES_USER": "u", "POSTGRES_DB": "d"}, "list", "--days", "0"); r.code != 2 || !strings.Contains(r.stderr, "--days") {
 		t.Errorf("--days 0: %+v", r)
 	}
+	// Several databases are not backed up yet: asking for them is refused,
+	// never answered with one database's backup.
+	if r := rgz(t, map[string]string{"POSTGRES_USER": "u", "BACKUP_DATABASES": "*"}, "backup"); r.code != 2 || !strings.Contains(r.stderr, "BACKUP_DATABASES") {
+		t.Errorf("BACKUP_DATABASES=*: %+v", r)
+	}
 }
 
 func TestConfigRedactsSecrets(t *testing.T) {
