@@ -179,3 +179,30 @@ func currentVersion(ctx context.Context, q querier) (int, error) {
 	err := q.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM rgz_backup_schema_migrations`).Scan(&v)
 	return v, err
 }
+
+// Columns describes the catalog's own tables (River's left out), one line
+// per column: "column TABLE.COLUMN TYPE [not null]", in name order. The
+// platform reads these tables: tests hold them to a golden list.
+func (s *Store) Columns(ctx context.Context) ([]string, error) {
+	rows, err := s.pool.Query(ctx, `SELECT table_name, column_name, data_type, is_nullable
+		FROM information_schema.columns
+		WHERE table_schema = current_schema() AND table_name NOT LIKE 'river%'
+		ORDER BY table_name, column_name`)
+	if err != nil {
+		return nil, fmt.Errorf("describe the catalog: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var table, column, typ, nullable string
+		if err := rows.Scan(&table, &column, &typ, &nullable); err != nil {
+			return nil, err
+		}
+		line := "column " + table + "." + column + " " + typ
+		if nullable == "NO" {
+			line += " not null"
+		}
+		out = append(out, line)
+	}
+	return out, rows.Err()
+}
