@@ -17,6 +17,7 @@ import (
 
 	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/lock"
+	"github.com/mosaique/rgz-backup/internal/targets"
 )
 
 // Exit codes, documented in --help and the README.
@@ -75,7 +76,8 @@ func action(fn func(cmd *cobra.Command, args []string) error) func(*cobra.Comman
 		if err := fn(cmd, args); err != nil {
 			var cfgErr *config.Error
 			var held *lock.HeldError
-			if errors.As(err, &cfgErr) || errors.As(err, &held) {
+			var lineErr *targets.LineError
+			if errors.As(err, &cfgErr) || errors.As(err, &held) || errors.As(err, &lineErr) {
 				return err
 			}
 			return failure{err}
@@ -84,7 +86,6 @@ func action(fn func(cmd *cobra.Command, args []string) error) func(*cobra.Comman
 	}
 }
 
-// loadConfig reads the environment; its errors exit 2.
 // loadConfig reads the environment. Where backups are encrypted or read
 // back decrypted, the garbage collector runs sooner (GOGC 25, unless GOGC
 // is set): age's decrypting reader allocates 64 KiB per chunk, which
@@ -92,6 +93,10 @@ func action(fn func(cmd *cobra.Command, args []string) error) func(*cobra.Comman
 // at no measurable cost in time (docs/BENCHMARKS.md).
 func loadConfig() (config.Config, error) {
 	cfg, err := config.LoadLookup(os.LookupEnv)
+	if err == nil && os.Getenv("BACKUP_TARGETS_FILE") != "" {
+		return cfg, &config.Error{Var: "BACKUP_TARGETS_FILE", Value: os.Getenv("BACKUP_TARGETS_FILE"),
+			Allowed: "several servers are not backed up by this version yet (`rgz-backup targets check` reads the file); unset it"}
+	}
 	if err == nil && cfg.Databases.Set() {
 		// Read and checked, but not acted on yet: backing up one database
 		// when several were asked for must never pass silently.
@@ -127,6 +132,6 @@ Exit codes: 0 success; 1 the work failed; 2 bad configuration or usage;
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return fmt.Errorf("%w (see %s --help)", err, c.CommandPath())
 	})
-	root.AddCommand(serveCmd(), statusCmd(), backupCmd(), listCmd(), showCmd(), verifyCmd(), restoreTestCmd(), restoreCmd(), retentionCmd(), archiveCmd(), catalogCmd(), tokenCmd(), keyCmd(), migrateCmd(), configCmd())
+	root.AddCommand(serveCmd(), statusCmd(), backupCmd(), listCmd(), showCmd(), verifyCmd(), restoreTestCmd(), restoreCmd(), retentionCmd(), archiveCmd(), catalogCmd(), targetsCmd(), tokenCmd(), keyCmd(), migrateCmd(), configCmd())
 	return root
 }
