@@ -9,9 +9,13 @@ import (
 
 // CopyOf is the policy's view of a row, before any place is considered.
 func CopyOf(row catalog.Execution) Copy {
-	return Copy{ID: row.ID, Filename: row.Filename, Date: row.BackupDate,
+	c := Copy{ID: row.ID, Filename: row.Filename, Date: row.BackupDate,
 		Good:  row.Status.Good(),
 		Class: row.RetentionClass}
+	if row.DatabaseName != nil {
+		c.Database = *row.DatabaseName
+	}
+	return c
 }
 
 // LocalExpiry is the last day the local copy of row is kept: its

@@ -30,6 +30,10 @@ const (
 type Copy struct {
 	ID       string
 	Filename string
+	// Database is the backed-up database (database_name): each database's
+	// copies are weighed apart, so that one database's backups never count
+	// for another's newest, its minimum kept, or its compliance copy.
+	Database string
 	Date     time.Time // backup_date
 	// Good: the backup succeeded (success or partial): its file is a
 	// valid backup. A failed attempt owns no file: Decide ignores it, so
@@ -78,7 +82,36 @@ func (p Plan) Deletions() []Decision {
 // Decide applies the policy to the copies present in one place as of now.
 // It decides per copy (per owner row, by id); copies that are not Good are
 // ignored.
+//
+// Each database's copies are decided apart (Copy.Database): the newest
+// good copy and the MinKeep newest are kept per database, and the "more
+// than half" refusal counts per database. A database no longer backed up
+// thus keeps its last good backups until someone deletes them by hand.
 func Decide(copies []Copy, now time.Time, rules Rules) Plan {
+	var order []string
+	byDatabase := map[string][]Copy{}
+	for _, c := range copies {
+		if _, seen := byDatabase[c.Database]; !seen {
+			order = append(order, c.Database)
+		}
+		byDatabase[c.Database] = append(byDatabase[c.Database], c)
+	}
+	var plan Plan
+	for _, db := range order {
+		p := decideOne(byDatabase[db], now, rules)
+		plan.Decisions = append(plan.Decisions, p.Decisions...)
+		if p.Refused != "" && plan.Refused == "" {
+			plan.Refused = p.Refused
+			if len(order) > 1 {
+				plan.Refused = "database " + db + ": " + p.Refused
+			}
+		}
+	}
+	return plan
+}
+
+// decideOne is Decide for the copies of one database.
+func decideOne(copies []Copy, now time.Time, rules Rules) Plan {
 	var sorted []Copy
 	for _, c := range copies {
 		if c.Good {
@@ -140,22 +173,22 @@ func Expiry(date time.Time, class catalog.RetentionClass, dailyDays, complianceD
 }
 
 // Promotions lists the good backups that must become their month's
-// compliance copy: for each calendar month (UTC) with good backups and no
-// compliance copy yet, the first of them. Backups taken before this rule
+// compliance copy: for each database and calendar month (UTC) with good
+// backups and no compliance copy yet, the first of them. Backups taken before this rule
 // existed are classified this way, and so is each new backup.
 func Promotions(copies []Copy) []Copy {
 	sorted := append([]Copy(nil), copies...)
 	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Date.Before(sorted[j].Date) })
-	covered := map[string]bool{}
+	covered := map[string]bool{} // database and month
 	for _, c := range sorted {
 		if c.Good && c.Class == ClassCompliance {
-			covered[month(c.Date)] = true
+			covered[c.Database+"/"+month(c.Date)] = true
 		}
 	}
 	var out []Copy
 	for _, c := range sorted {
-		if c.Good && !covered[month(c.Date)] {
-			covered[month(c.Date)] = true
+		if key := c.Database + "/" + month(c.Date); c.Good && !covered[key] {
+			covered[key] = true
 			out = append(out, c)
 		}
 	}

@@ -161,3 +161,69 @@ func markInUse(copies []Copy, id string) []Copy {
 	}
 	return copies
 }
+
+// of gives copies a database.
+func of(db string, copies []Copy) []Copy {
+	for i := range copies {
+		copies[i].Database, copies[i].ID = db, db+"/"+copies[i].ID
+	}
+	return copies
+}
+
+// Each database is weighed alone: one database's recent backups never
+// make another's old ones deletable, each keeps its newest and its
+// BACKUP_MIN_KEEP, and the "more than half" refusal counts per database.
+func TestDecidePerDatabase(t *testing.T) {
+	t.Parallel()
+	rules := Rules{MinKeep: 7}
+	cases := []struct {
+		name        string
+		copies      []Copy
+		wantDeleted []string
+		refused     string
+	}{
+		{"a database no longer backed up keeps its newest 7",
+			append(of("rgz", daily(30, 0)), of("old", daily(9, 100))...), []string{"old/d107", "old/d108"}, ""},
+		{"the same as one database when there is one",
+			of("rgz", daily(32, 0)), []string{"rgz/d31"}, ""},
+		{"a refusal names its database",
+			append(of("rgz", daily(30, 0)), of("radius", daily(30, 20))...), nil, "database radius: refusing to delete"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			plan := Decide(c.copies, now, rules)
+			if c.refused != "" {
+				if !strings.HasPrefix(plan.Refused, c.refused) {
+					t.Fatalf("refused %q, want %q", plan.Refused, c.refused)
+				}
+				return
+			}
+			if plan.Refused != "" || fmt.Sprint(deleted(plan)) != fmt.Sprint(c.wantDeleted) {
+				t.Fatalf("deleted %v (refused %q), want %v", deleted(plan), plan.Refused, c.wantDeleted)
+			}
+		})
+	}
+	// One database alone: the refusal reads as it always has.
+	if plan := Decide(of("rgz", daily(30, 20)), now, rules); !strings.HasPrefix(plan.Refused, "refusing to delete") {
+		t.Fatalf("one database's refusal: %q", plan.Refused)
+	}
+}
+
+// Each database gets its own compliance copy each month.
+func TestPromotionsPerDatabase(t *testing.T) {
+	t.Parallel()
+	at := func(s string) time.Time { t, _ := time.Parse(time.DateTime, s); return t }
+	copies := []Copy{
+		{ID: "rgz-c", Database: "rgz", Date: at("2026-03-01 03:00:00"), Good: true, Class: ClassCompliance},
+		{ID: "radius-1", Database: "radius", Date: at("2026-03-01 03:05:00"), Good: true, Class: ClassDaily},
+		{ID: "radius-2", Database: "radius", Date: at("2026-03-02 03:05:00"), Good: true, Class: ClassDaily},
+		{ID: "rgz-2", Database: "rgz", Date: at("2026-03-02 03:00:00"), Good: true, Class: ClassDaily},
+	}
+	var got []string
+	for _, c := range Promotions(copies) {
+		got = append(got, c.ID)
+	}
+	if fmt.Sprint(got) != "[radius-1]" {
+		t.Fatalf("promotions %v", got)
+	}
+}
