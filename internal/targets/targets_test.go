@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/mosaique/rgz-backup/internal/config"
@@ -76,5 +77,32 @@ func TestEveryDatabaseIsDiscovered(t *testing.T) {
 	cfg.Database.URL = "postgres://nobody@127.0.0.1:1/postgres"
 	if _, err := Of(ctx, cfg); err == nil {
 		t.Fatal("an unreachable server listed databases")
+	}
+}
+
+// Today's configuration keeps itself exactly; BACKUP_DATABASES gives each
+// database its own directory and connection, even when it finds one.
+func TestUnits(t *testing.T) {
+	t.Parallel()
+	cfg := config.Config{Database: config.Database{URL: "postgres://backup@db:5432/rgz?sslmode=require", Password: "pw"}, LocalDir: "/var/backups/rgz"}
+	one := Units(cfg, DefaultTarget, []string{"rgz"})
+	if len(one) != 1 || one[0].Config.LocalDir != cfg.LocalDir || one[0].Config.Database != cfg.Database {
+		t.Fatalf("one database: %+v", one)
+	}
+	cfg.Databases = config.Databases{Names: []string{"billing", "rgz"}}
+	many := Units(cfg, DefaultTarget, []string{"billing", "rgz"})
+	if len(many) != 2 {
+		t.Fatalf("%+v", many)
+	}
+	for _, u := range many {
+		c := u.Config
+		if c.LocalDir != "/var/backups/rgz/default/"+u.Database || c.Database.Name() != u.Database || c.Database.Password != "pw" ||
+			!strings.Contains(c.Database.URL, "sslmode=require") {
+			t.Fatalf("%s: %+v", u.Database, c)
+		}
+	}
+	cfg.Databases = config.Databases{All: true}
+	if found := Units(cfg, DefaultTarget, []string{"rgz"}); found[0].Config.LocalDir != "/var/backups/rgz/default/rgz" {
+		t.Fatalf(`"*" finding one database: %+v`, found)
 	}
 }
