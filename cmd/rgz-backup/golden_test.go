@@ -58,6 +58,7 @@ func TestSingleDatabaseGolden(t *testing.T) {
 		t.Fatalf("database_name %q for %s", db, env["BACKUP_DATABASE_URL"])
 	}
 	lines = append(lines, "row database_name = the database of BACKUP_DATABASE_URL")
+	lines = append(lines, "row target_name = "+row.TargetName)
 	lines = append(lines, "row backup_type = "+row.BackupType, "row triggered_by = "+string(row.TriggeredBy),
 		"row retention_class = "+string(row.RetentionClass))
 

@@ -119,7 +119,13 @@ type Execution struct {
 	// keys); their checksums are those of the stored ciphertext.
 	Encrypted            bool     `json:"encrypted"`
 	EncryptionRecipients []string `json:"encryption_recipients"`
+	// TargetName is the server (issue 16): DefaultTarget for the
+	// environment's settings and for every row from before targets.
+	TargetName string `json:"target_name"`
 }
+
+// DefaultTarget is the target of the environment's connection settings.
+const DefaultTarget = "default"
 
 // columns lists the table's columns in Execution's field order.
 var columns = []string{
@@ -131,10 +137,13 @@ var columns = []string{
 	"row_counts", "globals_filename", "warnings", "suspect", "suspect_reasons", "triggered_by", "hostname",
 	"attempt", "run_id", "finished_at",
 	"retention_class", "deleted_at", "s3_deleted_at", "s3_retention_until",
-	"encrypted", "encryption_recipients",
+	"encrypted", "encryption_recipients", "target_name",
 }
 
 func (e *Execution) fields() []any {
+	if e.TargetName == "" { // a row or a manifest from before targets
+		e.TargetName = DefaultTarget
+	}
 	return []any{
 		&e.ID, &e.BackupType, &e.BackupDate, &e.Filename, &e.FilePath, &e.FileSizeBytes, &e.ChecksumCRC32,
 		&e.Status, &e.DurationSeconds, &e.ErrorMessage, &e.ArchiveS3Path, &e.CreatedAt, &e.RetentionUntil,
@@ -144,7 +153,7 @@ func (e *Execution) fields() []any {
 		&e.RowCounts, &e.GlobalsFilename, &e.Warnings, &e.Suspect, &e.SuspectReasons, &e.TriggeredBy, &e.Hostname,
 		&e.Attempt, &e.RunID, &e.FinishedAt,
 		&e.RetentionClass, &e.DeletedAt, &e.S3DeletedAt, &e.S3RetentionUntil,
-		&e.Encrypted, &e.EncryptionRecipients,
+		&e.Encrypted, &e.EncryptionRecipients, &e.TargetName,
 	}
 }
 

@@ -3,12 +3,13 @@ package targets
 import (
 	"path/filepath"
 
+	"github.com/mosaique/rgz-backup/internal/catalog"
 	"github.com/mosaique/rgz-backup/internal/config"
 )
 
 // DefaultTarget names the server of the environment's connection
 // settings: the target of every row from before targets existed.
-const DefaultTarget = "default"
+const DefaultTarget = catalog.DefaultTarget
 
 // Unit is one database to back up and the configuration its backup runs
 // with.
