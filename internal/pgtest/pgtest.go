@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 
@@ -149,6 +150,24 @@ func freePort() (int, error) {
 // addr is the cluster's host:port.
 func (c *Cluster) addr() string { return fmt.Sprintf("127.0.0.1:%d", c.Port) }
 
+// hbaMu serialises the edits of pg_hba.conf by parallel tests.
+var hbaMu sync.Mutex
+
+// editHBA rewrites pg_hba.conf through edit and reloads the server.
+func (c *Cluster) editHBA(edit func(string) string) error {
+	hbaMu.Lock()
+	defer hbaMu.Unlock()
+	hba := filepath.Join(c.Dir, "data", "pg_hba.conf")
+	old, err := os.ReadFile(hba)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(hba, []byte(edit(string(old))), 0o600); err != nil {
+		return err
+	}
+	return c.admin(context.Background(), "SELECT pg_reload_conf()")
+}
+
 // PasswordRole creates a login role that must authenticate with password
 // over TCP (scram-sha-256), whatever the cluster's trust default, and
 // returns a URL for it to database db without the password. For tests of
@@ -160,21 +179,13 @@ func (c *Cluster) PasswordRole(t testing.TB, role, password, db string) string {
 	if err := c.admin(ctx, fmt.Sprintf("CREATE ROLE %s LOGIN SUPERUSER PASSWORD '%s'", quoted, strings.ReplaceAll(password, "'", "''"))); err != nil {
 		t.Fatal(err)
 	}
-	hba := filepath.Join(c.Dir, "data", "pg_hba.conf")
-	old, err := os.ReadFile(hba)
-	if err != nil {
-		t.Fatal(err)
-	}
 	line := fmt.Sprintf("host all %s 127.0.0.1/32 scram-sha-256\n", quoted)
-	if err := os.WriteFile(hba, append([]byte(line), old...), 0o600); err != nil {
+	if err := c.editHBA(func(hba string) string { return line + hba }); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.admin(ctx, "SELECT pg_reload_conf()"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = os.WriteFile(hba, old, 0o600)
-		_ = c.admin(context.Background(), "SELECT pg_reload_conf()")
-	})
+	// Remove our line only: parallel tests add theirs meanwhile, and
+	// restoring the file as it was would drop them (their roles would
+	// then fall through to trust).
+	t.Cleanup(func() { _ = c.editHBA(func(hba string) string { return strings.Replace(hba, line, "", 1) }) })
 	return strings.Replace(c.URL(db), "postgres@", role+"@", 1)
 }
