@@ -5,6 +5,7 @@
 package backup
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -43,6 +44,12 @@ type Options struct {
 	ProgressEvery time.Duration // default 1s
 	Log           *slog.Logger
 	Clock         clock.Clock // the real clock when nil
+	// Target and Database name the backup when the service backs up
+	// several databases (issue 16): the row says them from the start, so
+	// that even an attempt that fails before reaching the server names its
+	// database. Empty: today's one database (target "default", the
+	// database named once its snapshot is taken).
+	Target, Database string
 }
 
 // Progress is reported while pg_dump streams.
@@ -237,7 +244,15 @@ func (r *run) newRow() catalog.Execution {
 		TriggeredBy: r.o.TriggeredBy, Hostname: &host, Attempt: r.o.Attempt, RunID: &r.o.RunID,
 		RowCounts: map[string]int64{}, Warnings: []string{}, SuspectReasons: []string{},
 		Encrypted: r.enc != nil, EncryptionRecipients: append([]string{}, r.cfg.Encryption.Recipients...),
+		TargetName: cmp.Or(r.o.Target, catalog.DefaultTarget), DatabaseName: nonEmpty(r.o.Database),
 	}
+}
+
+func nonEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
 }
 
 // fileName is the dump's name for a backup taken at the second at: the
