@@ -24,6 +24,7 @@ import (
 
 func backupCmd() *cobra.Command {
 	var asJSON, enqueue bool
+	var database string
 	cmd := &cobra.Command{
 		Use:   "backup",
 		Short: "Take one backup now, in this process (or --enqueue it for the daemon)",
@@ -41,12 +42,25 @@ unreachable) stdout is empty and stderr says why.
 
 With --enqueue, the backup is put on the daemon's queue instead (a running
 ` + "`rgz-backup serve`" + ` takes it, with the daemon's retries) and the job id is
-printed; no daemon is needed without it.`,
+printed; no daemon is needed without it.
+
+With BACKUP_DATABASES, every database it selects is backed up, one after
+the other, each a backup of its own in BACKUP_LOCAL_DIR/default/DATABASE;
+a table says how each went (with --json: an array of the rows), and the
+exit status is 1 if any failed. --database NAME takes one of them.`,
 		Args: cobra.NoArgs,
 		RunE: action(func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig()
+			cfg, err := loadConfigSeveral()
 			if err != nil {
 				return err
+			}
+			switch {
+			case cfg.Databases.Set() && enqueue:
+				return &config.Error{Var: "--enqueue", Value: "true", Allowed: "the daemon does not back up several databases yet (docs/TARGETS.md): run backup without it"}
+			case cfg.Databases.Set():
+				return backupSeveral(cmd, cfg, database, asJSON)
+			case database != "" && database != cfg.Database.Name():
+				return &config.Error{Var: "--database", Value: database, Allowed: "must be the database configured, " + cfg.Database.Name() + " (several: BACKUP_DATABASES)"}
 			}
 			if enqueue {
 				return withQueue(cmd.Context(), cfg, func(_ *catalog.Store, client *jobs.Client) error {
@@ -84,6 +98,7 @@ printed; no daemon is needed without it.`,
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the catalog row (with --enqueue: the job) as one JSON object")
 	cmd.Flags().BoolVar(&enqueue, "enqueue", false, "put the backup on the daemon's queue and print the job id")
+	cmd.Flags().StringVar(&database, "database", "", "with BACKUP_DATABASES: back up this one database only")
 	return cmd
 }
 

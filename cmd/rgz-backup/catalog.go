@@ -38,7 +38,12 @@ func openCatalogPool(ctx context.Context, cfg config.Config, appName string, max
 
 // withCatalog loads the configuration and runs fn with the open catalog.
 func withCatalog(ctx context.Context, fn func(*catalog.Store) error) error {
-	cfg, err := loadConfig()
+	return withCatalogOf(ctx, loadConfig, fn)
+}
+
+// withCatalogOf is withCatalog with the configuration load reads.
+func withCatalogOf(ctx context.Context, load func() (config.Config, error), fn func(*catalog.Store) error) error {
+	cfg, err := load()
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/mosaique/rgz-backup/internal/catalog"
+	"github.com/mosaique/rgz-backup/internal/sample"
+)
+
+// BACKUP_DATABASES backs up each database it names into its own
+// directory, with its own row; one that cannot be backed up (it does not
+// exist) fails alone, the summary says so, and the run exits 1.
+// --database takes one; verbs not built for several databases refuse.
+func TestBackupSeveralDatabases(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	a, b := cluster.NewDatabase(t), cluster.NewDatabase(t)
+	for _, db := range []string{a, b} {
+		if err := sample.Load(ctx, cluster.URL(db), 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	missing := a + "_gone"
+	dir := t.TempDir()
+	env := map[string]string{
+		"BACKUP_DATABASE_URL":         cluster.URL("postgres"),
+		"BACKUP_DATABASES":            a + "," + b + "," + missing,
+		"BACKUP_CATALOG_DATABASE_URL": cluster.URL(cluster.NewDatabase(t)),
+		"BACKUP_LOCAL_DIR":            dir,
+		"BACKUP_MIN_SIZE_MB":          "0",
+		"BACKUP_MIN_FREE_SPACE_GB":    "0",
+	}
+	r := rgz(t, env, "backup")
+	if r.code != 1 || !strings.Contains(r.stderr, "1 of 3 databases failed: "+missing) {
+		t.Fatalf("backup of three, one missing: %+v", r)
+	}
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	if len(lines) != 4 || !strings.HasPrefix(lines[0], "DATABASE") {
+		t.Fatalf("summary:\n%s", r.stdout)
+	}
+	for _, want := range []struct{ db, status string }{{a, "success"}, {b, "success"}, {missing, "failed"}} {
+		found := false
+		for _, l := range lines[1:] {
+			f := strings.Fields(l)
+			found = found || (f[0] == want.db && f[1] == want.status)
+		}
+		if !found {
+			t.Fatalf("no %s %s in the summary:\n%s", want.db, want.status, r.stdout)
+		}
+	}
+	store := openStore(t, env)
+	rows := catalogRows(t, store)
+	if len(rows) != 3 {
+		t.Fatalf("%d rows", len(rows))
+	}
+	for _, row := range rows {
+		db := deref(row.DatabaseName)
+		if row.TargetName != catalog.DefaultTarget || (db != a && db != b && db != missing) {
+			t.Fatalf("row %s: target %q, database %q", row.Filename, row.TargetName, db)
+		}
+		if row.Status != catalog.StatusSuccess {
+			if db != missing {
+				t.Fatalf("%s: %s %v", db, row.Status, deref(row.ErrorMessage))
+			}
+			continue
+		}
+		if want := filepath.Join(dir, "default", db, row.Filename); row.FilePath == nil || *row.FilePath != want {
+			t.Fatalf("%s: file %v, want %s", db, row.FilePath, want)
+		}
+		if _, err := os.Stat(*row.FilePath); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, "*.dump.gz")); len(left) > 0 {
+		t.Fatalf("files in the flat layout: %v", left)
+	}
+
+	one := rgz(t, env, "backup", "--database", b, "--json")
+	var only []catalog.Execution
+	if one.code != 0 || json.Unmarshal([]byte(one.stdout), &only) != nil || len(only) != 1 || deref(only[0].DatabaseName) != b {
+		t.Fatalf("backup --database: %+v", one)
+	}
+	if r := rgz(t, env, "backup", "--database", "nope"); r.code != 2 || !strings.Contains(r.stderr, "--database") {
+		t.Fatalf("backup --database nope: %+v", r)
+	}
+	if l := rgz(t, env, "list"); l.code != 0 || strings.Count(l.stdout, "success") != 3 {
+		t.Fatalf("list: %+v", l)
+	}
+	if v := rgz(t, env, "verify", "--all"); v.code != 2 || !strings.Contains(v.stderr, "BACKUP_DATABASES") {
+		t.Fatalf("verify with several databases: %+v", v)
+	}
+}
