@@ -473,7 +473,9 @@ const recordTimeout = 15 * time.Second
 func (r *run) classify(ctx context.Context, got streamed) {
 	y, m, _ := r.started.Date()
 	monthStart := time.Date(y, m, 1, 0, 0, 0, 0, time.UTC)
-	recent, err := r.store.List(ctx, catalog.Filter{Status: catalog.StatusSuccess, Limit: 7})
+	// With several databases, a backup is compared with its own database's
+	// (a small database after a large one is no "sudden drop").
+	recent, err := r.store.List(ctx, catalog.Filter{Status: catalog.StatusSuccess, Limit: 7, Database: r.o.Database})
 	var sameMonth []catalog.Execution
 	if err == nil {
 		sameMonth, err = r.store.List(ctx, catalog.Filter{Since: monthStart})

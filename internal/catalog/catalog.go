@@ -278,11 +278,14 @@ type Filter struct {
 	// Live: only good backups with a copy left, local or in S3: what
 	// retention works on.
 	Live bool
+	// Database: only this database's backups (database_name); empty: all.
+	Database string
 }
 
 // List returns pg_dump rows, newest first.
 func (s *Store) List(ctx context.Context, f Filter) ([]Execution, error) {
-	q := "SELECT " + strings.Join(columns, ", ") + " FROM backup_executions WHERE backup_type = 'pg_dump' AND backup_date >= $1 AND ($2 = '' OR status = $2)"
+	q := "SELECT " + strings.Join(columns, ", ") + " FROM backup_executions WHERE backup_type = 'pg_dump' AND backup_date >= $1 AND ($2 = '' OR status = $2)" +
+		" AND ($3 = '' OR database_name = $3)"
 	if f.OnDisk {
 		q += " AND status IN ('success', 'partial') AND deleted_at IS NULL"
 	}
@@ -293,7 +296,7 @@ func (s *Store) List(ctx context.Context, f Filter) ([]Execution, error) {
 	if f.Limit > 0 {
 		q += fmt.Sprintf(" LIMIT %d", f.Limit)
 	}
-	return s.query(ctx, q, f.Since, f.Status)
+	return s.query(ctx, q, f.Since, f.Status, f.Database)
 }
 
 // Get returns the row with this id.
