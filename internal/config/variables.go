@@ -26,6 +26,8 @@ var Variables = []Variable{
 	{Name: "POSTGRES_USER", Help: "database role"},
 	{Name: "POSTGRES_PASSWORD", Secret: true, Help: "database password (given to pg_dump through its environment, never argv)"},
 	{Name: "POSTGRES_DB", Help: "database to back up"},
+	{Name: "BACKUP_DATABASES", Help: "several databases on that server: names, comma-separated, or * for every one that accepts connections (backup, list, show only for now: docs/TARGETS.md)"},
+	{Name: "BACKUP_DATABASES_EXCLUDE", Help: "with BACKUP_DATABASES: names or patterns (test_*) to leave out"},
 	{Name: "BACKUP_CATALOG_DATABASE_URL", Help: "where backup_executions lives; default: the backed-up database"},
 	{Name: "BACKUP_LOCAL_DIR", Default: "/backups", Help: "directory of the backup files"},
 	{Name: "BACKUP_LOCAL_RETENTION_DAYS", Default: "30", Help: "days a daily backup is kept (sets retention_until)"},
