@@ -14,14 +14,16 @@ import (
 
 func restoreTestCmd() *cobra.Command {
 	var asJSON, keep bool
-	var from string
+	var from, database string
 	cmd := &cobra.Command{
 		Use:   "restore-test [FILENAME] [--json] [--keep] [--from WHERE]",
 		Short: "Prove a backup restores: restore it into a scratch database and compare",
 		Long: `Restore a backup into a scratch database rgz_restore_test_YYYYMMDD_HHMMSS
 on BACKUP_RESTORE_TEST_DATABASE_URL (default: the backed-up server) and
 compare it with what the backup recorded. Without FILENAME: the good backup
-closest to BACKUP_RESTORE_TEST_BACKUP_AGE_DAYS (7) days old, or the newest.
+closest to BACKUP_RESTORE_TEST_BACKUP_AGE_DAYS (7) days old, or the newest;
+with BACKUP_DATABASES, of the database whose turn it is (the one tested
+longest ago, one never tested first), or of --database NAME.
 
 Steps: the file's CRC32 and SHA-256 are checked first (a damaged file is
 never restored); parallel pg_restore from a decompressed temporary file
@@ -38,11 +40,11 @@ unreachable, the backups' manifests say what to expect, and the test is
 printed but not recorded.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: action(func(cmd *cobra.Command, args []string) error {
-			cfg, err := loadConfig()
+			cfg, err := loadConfigSeveral()
 			if err != nil {
 				return err
 			}
-			o := restoretest.Options{Config: cfg, Keep: keep, TriggeredBy: catalog.TriggerManual, Log: logger(cfg), From: from}
+			o := restoretest.Options{Config: cfg, Keep: keep, TriggeredBy: catalog.TriggerManual, Log: logger(cfg), From: from, Database: database}
 			if len(args) == 1 {
 				o.Filename = args[0]
 			}
@@ -77,6 +79,7 @@ printed but not recorded.`,
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the restore test's record as one JSON object")
 	cmd.Flags().BoolVar(&keep, "keep", false, "leave the scratch database for a look (drop it yourself)")
+	cmd.Flags().StringVar(&database, "database", "", "test the chosen backup of this database (with BACKUP_DATABASES)")
 	cmd.Flags().StringVar(&from, "from", "", "where to read the backup: local, s3, or one of BACKUP_DESTINATIONS (its URL or kind); default: local, then S3, then the destinations")
 	return cmd
 }

@@ -100,4 +100,27 @@ func TestBackupSeveralDatabases(t *testing.T) {
 	if v := rgz(t, env, "verify", "--all"); v.code != 2 || !strings.Contains(v.stderr, "BACKUP_DATABASES") {
 		t.Fatalf("verify with several databases: %+v", v)
 	}
+
+	// Restore tests take the databases in turn; --database chooses.
+	databaseOf := map[string]string{}
+	for _, row := range catalogRows(t, store) {
+		databaseOf[row.ID] = deref(row.DatabaseName)
+	}
+	tested := map[string]bool{}
+	for range 2 {
+		rt := rgz(t, env, "restore-test", "--json")
+		var rec catalog.RestoreTest
+		if rt.code != 0 || json.Unmarshal([]byte(rt.stdout), &rec) != nil || rec.Status != "success" {
+			t.Fatalf("restore-test: %+v", rt)
+		}
+		tested[databaseOf[rec.BackupID]] = true
+	}
+	if !tested[a] || !tested[b] {
+		t.Fatalf("two restore tests tested %v, want %s and %s", tested, a, b)
+	}
+	rt := rgz(t, env, "restore-test", "--database", b, "--json")
+	var rec catalog.RestoreTest
+	if rt.code != 0 || json.Unmarshal([]byte(rt.stdout), &rec) != nil || databaseOf[rec.BackupID] != b {
+		t.Fatalf("restore-test --database %s: %+v", b, rt)
+	}
 }

@@ -60,3 +60,59 @@ func abs(d time.Duration) time.Duration {
 	}
 	return d
 }
+
+// Rotate picks the database whose turn it is to be tested, when one
+// service backs up several: among those with a good backup in rows, the
+// one whose newest restore test is the oldest — one never tested first,
+// then by name — so that each is tested in turn.
+func Rotate(rows []catalog.Execution) (string, bool) {
+	last := map[string]*time.Time{} // database → its newest restore test
+	for _, r := range rows {
+		if !r.Status.Good() || r.DeletedAt != nil {
+			continue
+		}
+		db := databaseOf(r)
+		t, seen := last[db]
+		if !seen || (r.RestoreTestedAt != nil && (t == nil || r.RestoreTestedAt.After(*t))) {
+			last[db] = r.RestoreTestedAt
+		}
+	}
+	var pick string
+	found := false
+	for db, t := range last {
+		if !found || turnFirst(db, t, pick, last[pick]) {
+			pick, found = db, true
+		}
+	}
+	return pick, found
+}
+
+// turnFirst says whether database a, newest test ta (nil: never), is to
+// be tested before b.
+func turnFirst(a string, ta *time.Time, b string, tb *time.Time) bool {
+	switch {
+	case (ta == nil) != (tb == nil):
+		return ta == nil
+	case ta != nil && !ta.Equal(*tb):
+		return ta.Before(*tb)
+	}
+	return a < b
+}
+
+// OfDatabase keeps the rows of one database.
+func OfDatabase(rows []catalog.Execution, db string) []catalog.Execution {
+	var out []catalog.Execution
+	for _, r := range rows {
+		if databaseOf(r) == db {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func databaseOf(r catalog.Execution) string {
+	if r.DatabaseName == nil {
+		return ""
+	}
+	return *r.DatabaseName
+}

@@ -55,3 +55,34 @@ func TestRoomProblemSaysWhatIsNeeded(t *testing.T) {
 		t.Fatalf("%v", err)
 	}
 }
+
+func TestRotate(t *testing.T) {
+	t.Parallel()
+	at := func(day int) *time.Time { v := time.Date(2026, 11, day, 5, 0, 0, 0, time.UTC); return &v }
+	row := func(db string, tested *time.Time) catalog.Execution {
+		return catalog.Execution{Status: catalog.StatusSuccess, DatabaseName: &db, RestoreTestedAt: tested}
+	}
+	cases := []struct {
+		name string
+		rows []catalog.Execution
+		want string
+	}{
+		{"one database", []catalog.Execution{row("rgz", at(3)), row("rgz", nil)}, "rgz"},
+		{"one never tested goes first", []catalog.Execution{row("rgz", at(3)), row("billing", nil), row("radius", at(1))}, "billing"},
+		{"else the one tested longest ago", []catalog.Execution{row("rgz", at(3)), row("billing", at(2)), row("billing", at(4)), row("radius", at(1))}, "radius"},
+		{"ties by name", []catalog.Execution{row("rgz", nil), row("billing", nil)}, "billing"},
+		{"failed backups do not count", []catalog.Execution{row("rgz", at(3)), {Status: catalog.StatusFailed, DatabaseName: ptrTo("billing")}}, "rgz"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got, ok := Rotate(c.rows); !ok || got != c.want {
+				t.Fatalf("got %q %v, want %q", got, ok, c.want)
+			}
+		})
+	}
+	if _, ok := Rotate(nil); ok {
+		t.Fatal("a database chosen among none")
+	}
+}
+
+func ptrTo(s string) *string { return &s }

@@ -27,8 +27,11 @@ import (
 
 // Options of one restore test.
 type Options struct {
-	Config      config.Config
-	Filename    string          // the backup to test; empty: Choose
+	Config   config.Config
+	Filename string // the backup to test; empty: Choose
+	// Database restricts Choose to one database's backups; empty: with
+	// BACKUP_DATABASES, the database whose turn it is (Rotate).
+	Database    string
 	Keep        bool            // leave the scratch database for a look
 	TriggeredBy catalog.Trigger // scheduled, manual (when empty), api
 	ID          string          // the record's id, when the API has given one out already
@@ -145,6 +148,15 @@ func pick(ctx context.Context, from records.Reader, o Options) (catalog.Executio
 	rows, err := from.OnDisk(ctx)
 	if err != nil {
 		return catalog.Execution{}, err
+	}
+	db := o.Database
+	if db == "" && o.Config.Databases.Set() {
+		db, _ = Rotate(rows)
+	}
+	if db != "" {
+		if rows = OfDatabase(rows, db); len(rows) == 0 {
+			return catalog.Execution{}, fmt.Errorf("%w of database %s", ErrNoBackup, db)
+		}
 	}
 	row, ok := Choose(rows, o.Clock.Now(), o.Config.RestoreTest.BackupAgeDays)
 	if !ok {
