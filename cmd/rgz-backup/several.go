@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"slices"
 	"strings"
@@ -22,9 +23,9 @@ import (
 
 // backupSeveral backs up every database BACKUP_DATABASES selects (or the
 // one only names), one after the other, each a backup of its own (its
-// lock, row, copies, retention and notification) in
-// BACKUP_LOCAL_DIR/default/DATABASE, and prints one line per database. One
-// failing never stops the others; any failing fails the run (exit 1).
+// lock, row, copies and retention) in BACKUP_LOCAL_DIR/default/DATABASE,
+// tells the run in one notification, and prints one line per database.
+// One failing never stops the others; any failing fails the run (exit 1).
 func backupSeveral(cmd *cobra.Command, cfg config.Config, only string, asJSON bool) error {
 	ctx := cmd.Context()
 	dbs, err := targets.Of(ctx, cfg)
@@ -51,14 +52,12 @@ func backupSeveral(cmd *cobra.Command, cfg config.Config, only string, asJSON bo
 		if err == nil {
 			afterBackup(ctx, u.Config, opts.Log)
 		}
-		if row.ID != "" {
-			tell(ctx, u.Config, notify.ForBackup(backup.Reported(row, err), host), opts.Log)
-		}
 		outcomes = append(outcomes, outcome{database: u.Database, row: row, err: err})
 		if errors.As(err, &held) || ctx.Err() != nil {
 			break // another backup holds the lock, or we are told to stop: the rest would only wait
 		}
 	}
+	tellRun(ctx, cfg, outcomes, host, log)
 	writeTextfile(ctx, cfg, log)
 	if err := printOutcomes(cmd, outcomes, asJSON); err != nil {
 		return err
@@ -78,6 +77,30 @@ func backupSeveral(cmd *cobra.Command, cfg config.Config, only string, asJSON bo
 		return fmt.Errorf("%d of %d databases failed: %s", len(failed), len(dbs), strings.Join(failed, ", "))
 	}
 	return nil
+}
+
+// tellRun sends one notification for the run: every database's outcome
+// in one mail (one database alone: its usual mail).
+func tellRun(ctx context.Context, cfg config.Config, outcomes []outcome, host string, log *slog.Logger) {
+	var rows []catalog.Execution
+	for _, o := range outcomes {
+		var held *lock.HeldError
+		if errors.As(o.err, &held) {
+			continue // nothing was done: not news
+		}
+		row := backup.Reported(o.row, o.err)
+		if row.ID == "" { // nothing recorded: the mail still names the database and why
+			db, msg := o.database, firstLineOf(o.err.Error())
+			row = catalog.Execution{Status: catalog.StatusFailed, DatabaseName: &db, ErrorMessage: &msg}
+		}
+		rows = append(rows, row)
+	}
+	switch {
+	case len(rows) == 1 && outcomes[0].row.ID != "":
+		tell(ctx, cfg, notify.ForBackup(rows[0], host), log)
+	case len(rows) > 0:
+		tell(ctx, cfg, notify.ForRun(rows, host), log)
+	}
 }
 
 // outcome is one database's backup in a run over several.

@@ -38,9 +38,20 @@ func TestBackupSeveralDatabases(t *testing.T) {
 		"BACKUP_MIN_SIZE_MB":          "0",
 		"BACKUP_MIN_FREE_SPACE_GB":    "0",
 	}
+	srv := startMail(t)
+	mailEnv(t, env, srv)
 	r := rgz(t, env, "backup")
 	if r.code != 1 || !strings.Contains(r.stderr, "1 of 3 databases failed: "+missing) {
 		t.Fatalf("backup of three, one missing: %+v", r)
+	}
+	// One mail for the run, naming the database that failed and why.
+	mail := waitForMail(t, srv, "Backup FAILED — 1 of 3 databases — "+missing)
+	if !strings.Contains(mail.Text, missing+": failed") || !strings.Contains(mail.Text, "does not exist") ||
+		!strings.Contains(mail.Text, a+": success") || !strings.Contains(mail.Text, "rgz-backup backup --database NAME") {
+		t.Fatalf("the run's mail: %+v", mail)
+	}
+	if ms, _ := srv.Messages(); len(ms) != 1 {
+		t.Fatalf("%d mails for one run, want 1", len(ms))
 	}
 	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
 	if len(lines) != 4 || !strings.HasPrefix(lines[0], "DATABASE") {

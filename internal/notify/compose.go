@@ -24,6 +24,9 @@ const (
 	BackupFailed      = "backup_failed"
 	BackupPartial     = "backup_partial"
 	RestoreTestFailed = "restore_test_failed"
+	// A run over several databases (BACKUP_DATABASES) is told in one mail:
+	BackupRunSuccess = "backup_run_success" // every database backed up, every copy there
+	BackupRunFailed  = "backup_run_failed"  // one or more failed or lack a copy
 )
 
 // Event is something to tell.
@@ -34,6 +37,21 @@ type Event struct {
 	NextRun     time.Time            `json:"next_run,omitzero"`
 	RestoreTest *catalog.RestoreTest `json:"restore_test,omitempty"`
 	Host        string               `json:"host"`
+	// Run is every database's last row in a run over several (kinds
+	// BackupRun*), in order.
+	Run []catalog.Execution `json:"run,omitempty"`
+}
+
+// ForRun is the one event of a run over several databases: each
+// database's row (a failed one where nothing was recorded says so too).
+func ForRun(rows []catalog.Execution, host string) Event {
+	e := Event{Kind: BackupRunSuccess, Run: rows, Host: host}
+	for _, r := range rows {
+		if r.Status != catalog.StatusSuccess {
+			e.Kind = BackupRunFailed
+		}
+	}
+	return e
 }
 
 // ForBackup is the event a run's last row calls for: success, partial (no
@@ -88,6 +106,22 @@ func Subject(e Event) string {
 			name = e.RestoreTest.BackupFilename
 		}
 		return "Restore test FAILED — " + name
+	case BackupRunSuccess:
+		var total int64
+		for _, r := range e.Run {
+			if r.FileSizeBytes != nil {
+				total += *r.FileSizeBytes
+			}
+		}
+		return fmt.Sprintf("Backup OK — %d databases — %s", len(e.Run), OneDecimal(total))
+	case BackupRunFailed:
+		var bad []string
+		for _, r := range e.Run {
+			if r.Status != catalog.StatusSuccess {
+				bad = append(bad, deref(r.DatabaseName))
+			}
+		}
+		return fmt.Sprintf("Backup FAILED — %d of %d databases — %s", len(bad), len(e.Run), firstLine(strings.Join(bad, ", "), 100))
 	}
 	return "rgz-backup: " + e.Kind
 }
@@ -112,6 +146,16 @@ func Compose(e Event, lang string) (Message, error) {
 			v.FailedBefore++
 		}
 	}
+	for _, r := range e.Run {
+		rv := runView{Database: deref(r.DatabaseName), Status: string(r.Status), Filename: r.Filename, Error: firstLine(deref(r.ErrorMessage), 200)}
+		if r.FileSizeBytes != nil {
+			rv.Size = OneDecimal(*r.FileSizeBytes)
+		}
+		if r.Status != catalog.StatusSuccess {
+			v.RunFailed++
+		}
+		v.Run = append(v.Run, rv)
+	}
 	if t := e.RestoreTest; t != nil {
 		v.RestoreTest = &testView{BackupFilename: t.BackupFilename, Error: deref(t.ErrorMessage), Mismatches: t.Mismatches}
 	}
@@ -121,7 +165,8 @@ func Compose(e Event, lang string) (Message, error) {
 	}
 	m := Message{Subject: Subject(e), Text: strings.TrimSpace(text.String()) + "\n"}
 	var html bytes.Buffer
-	if err := pageTemplate.ExecuteTemplate(&html, "page", map[string]any{"Subject": m.Subject, "Text": m.Text, "OK": e.Kind == BackupSuccess}); err != nil {
+	ok := e.Kind == BackupSuccess || e.Kind == BackupRunSuccess
+	if err := pageTemplate.ExecuteTemplate(&html, "page", map[string]any{"Subject": m.Subject, "Text": m.Text, "OK": ok}); err != nil {
 		return Message{}, fmt.Errorf("compose %s: %w", e.Kind, err)
 	}
 	m.HTML = html.String()
@@ -136,7 +181,11 @@ type view struct {
 	NextRun      string
 	RestoreTest  *testView
 	Host         string
+	Run          []runView // a run over several databases
+	RunFailed    int
 }
+
+type runView struct{ Database, Status, Filename, Size, Error string }
 
 type rowView struct{ Filename, Database, Error string }
 

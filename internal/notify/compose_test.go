@@ -29,6 +29,11 @@ func TestCompose(t *testing.T) {
 		ErrorMessage: ptr("pg_dump: error: connection to server failed"), Attempt: 4}
 	partial := ok
 	partial.Status, partial.ErrorMessage = "partial", ptr("S3 archive failed: cannot reach S3 at http://minio:9000")
+	billing := ok
+	billing.Filename, billing.DatabaseName, billing.FileSizeBytes = "20260205_030002.dump.gz", ptr("billing"), ptr(int64(12_000_000))
+	billingPartial := billing
+	billingPartial.Status, billingPartial.ErrorMessage = "partial", ptr("copy to sftp://rgz@b/srv failed: refused")
+	radius := catalog.Execution{Filename: "20260205_030004.dump.gz", Status: "failed", DatabaseName: ptr("radius"), ErrorMessage: ptr("connect to the database to back up: refused")}
 	rt := &catalog.RestoreTest{BackupFilename: ok.Filename, ErrorMessage: ptr("the restored copy differs"), Mismatches: []string{"table public.incidents is missing"}}
 	tests := []struct {
 		name    string
@@ -51,6 +56,11 @@ func TestCompose(t *testing.T) {
 			"Backup FAILED — pg_dump: error: connection to server failed", []string{"a ÉCHOUÉ après 1 tentative(s)", "Action requise"}},
 		{"partial", Event{Kind: BackupPartial, Backup: partial}, "en",
 			"Backup PARTIAL — a copy is missing — S3 archive failed: cannot reach S3 at http://minio:9000", []string{"rgz-backup archive"}},
+		{"a run over several databases, all good", ForRun([]catalog.Execution{ok, billing}, "vm"), "en",
+			"Backup OK — 2 databases — 1.3 GB", []string{"backups of 2 databases succeeded", "rgz: success, 20260205_030000.dump.gz, 1.2 GB", "billing: success"}},
+		{"a run with a failed and a partial database, in French", ForRun([]catalog.Execution{ok, radius, billingPartial}, "vm"), "fr",
+			"Backup FAILED — 2 of 3 databases — radius, billing",
+			[]string{"de 2 bases sur 3 ont ÉCHOUÉ", "radius : failed, 20260205_030004.dump.gz : connect to the database to back up: refused", "billing : partial", "rgz-backup backup --database NOM", "rgz-backup archive"}},
 		{"restore test failed", Event{Kind: RestoreTestFailed, Backup: ok, RestoreTest: rt}, "fr",
 			"Restore test FAILED — 20260205_030000.dump.gz", []string{"table public.incidents is missing", "--keep"}},
 	}

@@ -17,7 +17,7 @@ import (
 
 // Wanted says whether cfg asks to be told of this event at all.
 func Wanted(cfg config.Notify, kind string) bool {
-	if kind == BackupSuccess {
+	if kind == BackupSuccess || kind == BackupRunSuccess {
 		return cfg.OnSuccess
 	}
 	return cfg.OnFailure
