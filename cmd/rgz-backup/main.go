@@ -96,7 +96,9 @@ func action(fn func(cmd *cobra.Command, args []string) error) func(*cobra.Comman
 func loadConfig() (config.Config, error) { return readConfig(false) }
 
 // loadConfigSeveral is loadConfig for the verbs that handle several
-// databases (backup, list, show, restore-test: docs/TARGETS.md).
+// databases (backup, list, show, verify, restore-test, retention, archive,
+// config, migrate: docs/TARGETS.md). restore reads its own (restoreConfig) and works by
+// the row's file path.
 func loadConfigSeveral() (config.Config, error) { return readConfig(true) }
 
 func readConfig(several bool) (config.Config, error) {
@@ -107,7 +109,7 @@ func readConfig(several bool) (config.Config, error) {
 	}
 	if err == nil && cfg.Databases.Set() && !several {
 		return cfg, &config.Error{Var: "BACKUP_DATABASES", Value: os.Getenv("BACKUP_DATABASES"),
-			Allowed: "with several databases, this version runs backup, list, show and restore-test only (docs/TARGETS.md); unset it for this command"}
+			Allowed: "this command does not handle several databases yet (docs/TARGETS.md lists those that do; serve is not one: run backup from cron); unset it for this command"}
 	}
 	if err == nil && (cfg.Encryption.On() || cfg.Encryption.IdentityFile != "") && os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(25)

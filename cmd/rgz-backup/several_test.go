@@ -37,6 +37,7 @@ func TestBackupSeveralDatabases(t *testing.T) {
 		"BACKUP_LOCAL_DIR":            dir,
 		"BACKUP_MIN_SIZE_MB":          "0",
 		"BACKUP_MIN_FREE_SPACE_GB":    "0",
+		"BACKUP_DESTINATIONS":         "file://" + filepath.Join(t.TempDir(), "nas"), // each database's copies too
 	}
 	srv := startMail(t)
 	mailEnv(t, env, srv)
@@ -108,8 +109,23 @@ func TestBackupSeveralDatabases(t *testing.T) {
 	if l := rgz(t, env, "list"); l.code != 0 || strings.Count(l.stdout, "success") != 3 {
 		t.Fatalf("list: %+v", l)
 	}
-	if v := rgz(t, env, "verify", "--all"); v.code != 2 || !strings.Contains(v.stderr, "BACKUP_DATABASES") {
-		t.Fatalf("verify with several databases: %+v", v)
+	if v := rgz(t, env, "verify", "--all"); v.code != 0 || strings.Count(v.stdout, "OK   ") != 3 {
+		t.Fatalf("verify --all with several databases: %+v", v)
+	}
+	if r := rgz(t, env, "retention", "--dry-run"); r.code != 0 {
+		t.Fatalf("retention with several databases: %+v", r)
+	}
+	if r := rgz(t, env, "archive"); r.code != 0 || !strings.Contains(r.stdout, "No partial backups") {
+		t.Fatalf("archive with several databases: %+v", r)
+	}
+	restored := b + "_restored"
+	t.Cleanup(func() { cluster.DropDatabase(context.Background(), restored) })
+	if r := rgz(t, env, "restore", only[0].Filename, "--target-db", restored, "--create", "--with-globals"); r.code != 0 ||
+		!strings.Contains(r.stdout, "every table and row count matches") {
+		t.Fatalf("restore of %s's backup: %+v", b, r)
+	}
+	if r := rgz(t, env, "serve"); r.code != 2 || !strings.Contains(r.stderr, "BACKUP_DATABASES") {
+		t.Fatalf("serve with several databases: %+v", r)
 	}
 
 	// Restore tests take the databases in turn; --database chooses.
