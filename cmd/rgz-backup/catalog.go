@@ -36,12 +36,9 @@ func openCatalogPool(ctx context.Context, cfg config.Config, appName string, max
 	return pool, store, nil
 }
 
-// withCatalog loads the configuration and runs fn with the open catalog.
-func withCatalog(ctx context.Context, fn func(*catalog.Store) error) error {
-	return withCatalogOf(ctx, loadConfig, fn)
-}
-
-// withCatalogOf is withCatalog with the configuration load reads.
+// withCatalogOf runs fn with the catalog of the configuration load reads
+// (loadConfig, or loadConfigSeveral for verbs that handle several
+// databases), and closes it.
 func withCatalogOf(ctx context.Context, load func() (config.Config, error), fn func(*catalog.Store) error) error {
 	cfg, err := load()
 	if err != nil {

@@ -20,18 +20,19 @@ func catalogCmd() *cobra.Command {
 		Use:   "rebuild",
 		Short: "Re-create the catalog rows from the backups' manifests (local, S3, BACKUP_DESTINATIONS)",
 		Long: `After a disaster that took the catalog with it, re-create its rows from the
-.manifest.json each backup keeps beside itself in BACKUP_LOCAL_DIR, in the
+.manifest.json each backup keeps beside itself in BACKUP_LOCAL_DIR (and in
+its TARGET/DATABASE directories, with several databases), in the
 BACKUP_S3_* bucket (when BACKUP_S3_ENABLED) and in every destination of
 BACKUP_DESTINATIONS, with the copies each holds. Rows already in the
 catalog are left alone; nothing is overwritten. Run it against the new catalog database
 (rgz-backup migrate is done for you).`,
 		Args: cobra.NoArgs,
 		RunE: action(func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig()
+			cfg, err := loadConfigSeveral()
 			if err != nil {
 				return err
 			}
-			return withCatalog(cmd.Context(), func(store *catalog.Store) error {
+			return withCatalogOf(cmd.Context(), loadConfigSeveral, func(store *catalog.Store) error {
 				res, err := records.Rebuild(cmd.Context(), store, cfg)
 				if err != nil {
 					return err

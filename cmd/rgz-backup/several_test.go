@@ -124,6 +124,20 @@ func TestBackupSeveralDatabases(t *testing.T) {
 		!strings.Contains(r.stdout, "every table and row count matches") {
 		t.Fatalf("restore of %s's backup: %+v", b, r)
 	}
+	// The catalog lost: rebuild finds every database's manifests in its
+	// own directory.
+	catalogDB := dbName(env["BACKUP_CATALOG_DATABASE_URL"])
+	store.Close()
+	if err := cluster.DropDatabase(ctx, catalogDB); err != nil {
+		t.Fatal(err)
+	}
+	if err := cluster.CreateDatabase(ctx, catalogDB); err != nil {
+		t.Fatal(err)
+	}
+	if r := rgz(t, env, "catalog", "rebuild"); r.code != 0 || !strings.Contains(r.stdout, "3 rows re-created") {
+		t.Fatalf("catalog rebuild with several databases: %+v", r)
+	}
+	store = openStore(t, env)
 	if r := rgz(t, env, "serve"); r.code != 2 || !strings.Contains(r.stderr, "BACKUP_DATABASES") {
 		t.Fatalf("serve with several databases: %+v", r)
 	}

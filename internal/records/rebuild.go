@@ -25,7 +25,8 @@ type Rebuilt struct {
 }
 
 // Rebuild re-creates the catalog rows of every backup that describes
-// itself in a manifest: in BACKUP_LOCAL_DIR, in the BACKUP_S3_* bucket (a
+// itself in a manifest: in BACKUP_LOCAL_DIR (and its TARGET/DATABASE
+// directories), in the BACKUP_S3_* bucket (a
 // backup only S3 still has is recorded with its S3 path) and in
 // BACKUP_DESTINATIONS. Good rows
 // already present are left alone; a row that holds a valid backup as
@@ -59,32 +60,15 @@ func Rebuild(ctx context.Context, store *catalog.Store, cfg config.Config) (Rebu
 	if err := rebuildFromDestinations(ctx, store, cfg, record); err != nil {
 		return out, err
 	}
-	local, err := layout.Manifests(cfg.LocalDir)
+	// The local directory, and each database's below it when one service
+	// backs up several (BACKUP_LOCAL_DIR/TARGET/DATABASE).
+	dirs, err := BackupDirs(cfg.LocalDir)
 	if err != nil {
 		return out, err
 	}
-	for _, row := range local {
-		if err := record(row); err != nil {
+	for _, dir := range dirs {
+		if err := rebuildDir(ctx, store, dir, record, &out); err != nil {
 			return out, err
-		}
-	}
-	// The restore tests kept beside the backups still on disk.
-	for _, row := range local {
-		tests, err := layout.ReadTestsBeside(filepath.Join(cfg.LocalDir, row.Filename))
-		if err != nil {
-			return out, err
-		}
-		for _, rt := range tests {
-			if rt.Status == "running" || rt.BackupID != row.ID {
-				continue
-			}
-			inserted, err := store.ImportRestoreTest(ctx, rt)
-			if err != nil {
-				return out, err
-			}
-			if inserted {
-				out.RestoreTests++
-			}
 		}
 	}
 	return out, nil
@@ -122,7 +106,7 @@ func rebuildFromDestinations(ctx context.Context, store *catalog.Store, cfg conf
 				url := st.String() + "/" + dump
 				row.ArchiveS3Path = &url
 			}
-			if _, err := os.Stat(filepath.Join(cfg.LocalDir, row.Filename)); err != nil && row.DeletedAt == nil {
+			if !onLocalDisk(row, cfg.LocalDir) && row.DeletedAt == nil {
 				now := time.Now().UTC().Truncate(time.Microsecond) // only the copies have it now
 				row.DeletedAt = &now
 			}
@@ -151,4 +135,65 @@ func readManifestFrom(ctx context.Context, st destination.Store, name string) (c
 		return catalog.Execution{}, fmt.Errorf("%s in %s: %w", name, st, err)
 	}
 	return m.Execution, nil
+}
+
+// BackupDirs are the directories that hold backups: dir itself, and the
+// TARGET/DATABASE directories below it (several databases, issue 16).
+func BackupDirs(dir string) ([]string, error) {
+	below, err := filepath.Glob(filepath.Join(dir, "*", "*"))
+	if err != nil {
+		return nil, err
+	}
+	dirs := []string{dir}
+	for _, d := range below {
+		if st, err := os.Stat(d); err == nil && st.IsDir() && !strings.HasPrefix(filepath.Base(d), ".") {
+			dirs = append(dirs, d)
+		}
+	}
+	return dirs, nil
+}
+
+// rebuildDir records the backups whose manifests are in dir, then the
+// restore tests kept beside them.
+func rebuildDir(ctx context.Context, store *catalog.Store, dir string, record func(catalog.Execution) error, out *Rebuilt) error {
+	local, err := layout.Manifests(dir)
+	if err != nil {
+		return err
+	}
+	for _, row := range local {
+		if err := record(row); err != nil {
+			return err
+		}
+	}
+	for _, row := range local {
+		tests, err := layout.ReadTestsBeside(filepath.Join(dir, row.Filename))
+		if err != nil {
+			return err
+		}
+		for _, rt := range tests {
+			if rt.Status == "running" || rt.BackupID != row.ID {
+				continue
+			}
+			inserted, err := store.ImportRestoreTest(ctx, rt)
+			if err != nil {
+				return err
+			}
+			if inserted {
+				out.RestoreTests++
+			}
+		}
+	}
+	return nil
+}
+
+// onLocalDisk says whether a backup's file is here: where its row says
+// (a database's directory below BACKUP_LOCAL_DIR), or in BACKUP_LOCAL_DIR
+// itself (files brought back to a new host, whose paths differ).
+func onLocalDisk(row catalog.Execution, dir string) bool {
+	for _, p := range []string{layout.Of(row, dir).Dump, filepath.Join(dir, row.Filename)} {
+		if _, err := os.Stat(p); err == nil {
+			return true
+		}
+	}
+	return false
 }
