@@ -23,8 +23,8 @@ import (
 
 // backupSeveral backs up every database BACKUP_DATABASES selects (or the
 // one only names), one after the other, each a backup of its own (its
-// lock, row, copies and retention) in BACKUP_LOCAL_DIR/default/DATABASE,
-// tells the run in one notification, and prints one line per database.
+// lock, row and copies) in BACKUP_LOCAL_DIR/default/DATABASE, then the
+// missing copies and retention once, tells the run in one notification, and prints one line per database.
 // One failing never stops the others; any failing fails the run (exit 1).
 func backupSeveral(cmd *cobra.Command, cfg config.Config, only string, asJSON bool) error {
 	ctx := cmd.Context()
@@ -45,17 +45,21 @@ func backupSeveral(cmd *cobra.Command, cfg config.Config, only string, asJSON bo
 	host, _ := os.Hostname()
 	var outcomes []outcome
 	var held *lock.HeldError
+	anyGood := false
 	for _, u := range targets.Units(cfg, targets.DefaultTarget, dbs) {
 		opts := backup.Options{Config: u.Config, TriggeredBy: catalog.TriggerManual, Log: log.With("database", u.Database),
 			Target: u.Target, Database: u.Database}
 		row, err := backup.Run(ctx, opts)
-		if err == nil {
-			afterBackup(ctx, u.Config, opts.Log)
-		}
+		anyGood = anyGood || err == nil
 		outcomes = append(outcomes, outcome{database: u.Database, row: row, err: err})
 		if errors.As(err, &held) || ctx.Err() != nil {
 			break // another backup holds the lock, or we are told to stop: the rest would only wait
 		}
+	}
+	if anyGood {
+		// Once for the run: the copies still missing and retention are
+		// catalog-wide (each database weighed alone), not per database.
+		afterBackup(ctx, cfg, log)
 	}
 	tellRun(ctx, cfg, outcomes, host, log)
 	writeTextfile(ctx, cfg, log)
