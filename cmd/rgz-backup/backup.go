@@ -20,11 +20,12 @@ import (
 	"github.com/mosaique/rgz-backup/internal/metrics"
 	"github.com/mosaique/rgz-backup/internal/notify"
 	"github.com/mosaique/rgz-backup/internal/report"
+	"github.com/mosaique/rgz-backup/internal/targets"
 )
 
 func backupCmd() *cobra.Command {
 	var asJSON, enqueue bool
-	var database string
+	var database, target string
 	cmd := &cobra.Command{
 		Use:   "backup",
 		Short: "Take one backup now, in this process (or --enqueue it for the daemon)",
@@ -44,10 +45,14 @@ With --enqueue, the backup is put on the daemon's queue instead (a running
 ` + "`rgz-backup serve`" + ` takes it, with the daemon's retries) and the job id is
 printed; no daemon is needed without it.
 
-With BACKUP_DATABASES, every database it selects is backed up, one after
-the other, each a backup of its own in BACKUP_LOCAL_DIR/default/DATABASE;
-a table says how each went (with --json: an array of the rows), and the
-exit status is 1 if any failed. --database NAME takes one of them.`,
+With BACKUP_DATABASES or BACKUP_TARGETS_FILE, every database selected on
+every server is backed up, each a backup of its own in
+BACKUP_LOCAL_DIR/TARGET/DATABASE (the environment's server is the target
+"default"), BACKUP_MAX_PARALLEL_PER_SERVER at once on a server and
+BACKUP_MAX_PARALLEL in all; a table says how each went (with --json: an
+array of the rows), one mail tells the run, and the exit status is 1 if
+any failed. --database NAME (and --target NAME, with several servers)
+takes one of them; with --enqueue the daemon runs them.`,
 		Args: cobra.NoArgs,
 		RunE: action(func(cmd *cobra.Command, _ []string) error {
 			cfg, err := loadConfigSeveral()
@@ -55,10 +60,12 @@ exit status is 1 if any failed. --database NAME takes one of them.`,
 				return err
 			}
 			switch {
-			case cfg.Databases.Set() && enqueue:
-				return &config.Error{Var: "--enqueue", Value: "true", Allowed: "the daemon does not back up several databases yet (docs/TARGETS.md): run backup without it"}
-			case cfg.Databases.Set():
-				return backupSeveral(cmd, cfg, database, asJSON)
+			case cfg.Several() && enqueue:
+				return enqueueSeveral(cmd, cfg, target, database, asJSON)
+			case cfg.Several():
+				return backupSeveral(cmd, cfg, target, database, asJSON)
+			case target != "" && target != targets.DefaultTarget:
+				return &config.Error{Var: "--target", Value: target, Allowed: "needs BACKUP_TARGETS_FILE (one server: the target default)"}
 			case database != "" && database != cfg.Database.Name():
 				return &config.Error{Var: "--database", Value: database, Allowed: "must be the database configured, " + cfg.Database.Name() + " (several: BACKUP_DATABASES)"}
 			}
@@ -98,7 +105,8 @@ exit status is 1 if any failed. --database NAME takes one of them.`,
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the catalog row (with --enqueue: the job) as one JSON object")
 	cmd.Flags().BoolVar(&enqueue, "enqueue", false, "put the backup on the daemon's queue and print the job id")
-	cmd.Flags().StringVar(&database, "database", "", "with BACKUP_DATABASES: back up this one database only")
+	cmd.Flags().StringVar(&database, "database", "", "with several databases: back up this one database only")
+	cmd.Flags().StringVar(&target, "target", "", "with BACKUP_TARGETS_FILE: back up this server's databases only")
 	return cmd
 }
 

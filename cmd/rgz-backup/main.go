@@ -103,13 +103,13 @@ func loadConfigSeveral() (config.Config, error) { return readConfig(true) }
 
 func readConfig(several bool) (config.Config, error) {
 	cfg, err := config.LoadLookup(os.LookupEnv)
-	if err == nil && os.Getenv("BACKUP_TARGETS_FILE") != "" {
-		return cfg, &config.Error{Var: "BACKUP_TARGETS_FILE", Value: os.Getenv("BACKUP_TARGETS_FILE"),
-			Allowed: "several servers are not backed up by this version yet (`rgz-backup targets check` reads the file); unset it"}
+	if err == nil && cfg.TargetsFile != "" && !several {
+		return cfg, &config.Error{Var: "BACKUP_TARGETS_FILE", Value: cfg.TargetsFile,
+			Allowed: "this command works on one database (docs/TARGETS.md lists those that handle several); unset it for this command"}
 	}
 	if err == nil && cfg.Databases.Set() && !several {
 		return cfg, &config.Error{Var: "BACKUP_DATABASES", Value: os.Getenv("BACKUP_DATABASES"),
-			Allowed: "this command does not handle several databases yet (docs/TARGETS.md lists those that do; serve is not one: run backup from cron); unset it for this command"}
+			Allowed: "this command works on one database (docs/TARGETS.md lists those that handle several); unset it for this command"}
 	}
 	if err == nil && (cfg.Encryption.On() || cfg.Encryption.IdentityFile != "") && os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(25)

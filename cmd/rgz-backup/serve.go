@@ -8,7 +8,9 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -21,6 +23,7 @@ import (
 	"github.com/mosaique/rgz-backup/internal/dump"
 	"github.com/mosaique/rgz-backup/internal/jobs"
 	"github.com/mosaique/rgz-backup/internal/metrics"
+	"github.com/mosaique/rgz-backup/internal/targets"
 )
 
 func serveCmd() *cobra.Command {
@@ -48,7 +51,7 @@ within BACKUP_SHUTDOWN_GRACE_SECONDS, then cancels it (failed row
 on stderr, at info unless BACKUP_LOG_LEVEL says otherwise.`,
 		Args: cobra.NoArgs,
 		RunE: action(func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig()
+			cfg, err := loadConfigSeveral()
 			if err != nil {
 				return err
 			}
@@ -86,13 +89,22 @@ func serve(ctx context.Context, cfg config.Config, log, riverLog *slog.Logger) e
 		return &config.Error{Var: "BACKUP_HTTP_ADDR", Value: cfg.HTTPAddr, Allowed: "must be an address this host can listen on: " + err.Error()}
 	}
 
+	var fleet *targets.Fleet
+	if cfg.Several() {
+		if fleet, err = targets.NewFleet(cfg, os.Getenv); err != nil {
+			listener.Close()
+			return &config.Error{Var: "BACKUP_TARGETS_FILE", Value: cfg.TargetsFile, Allowed: err.Error()}
+		}
+	}
 	shutdown, interrupt := context.WithCancelCause(work)
 	defer interrupt(nil)
-	client, err := jobs.NewClient(pool, jobs.Options{Config: cfg, Store: store, Log: log, RiverLog: riverLog, Shutdown: shutdown, Clock: clk})
+	client, err := jobs.NewClient(pool, jobs.Options{Config: cfg, Fleet: fleet, Store: store, Log: log, RiverLog: riverLog, Shutdown: shutdown, Clock: clk})
 	if err != nil {
 		listener.Close()
 		return err
 	}
+	stopReload := reloadOnHangup(fleet, client, cfg.ScheduleEnabled, clk, log)
+	defer stopReload()
 	if err := jobs.Recover(ctx, client, store, cfg, clk, log); err != nil {
 		listener.Close()
 		return fmt.Errorf("recover after an interrupted backup: %w", err)
@@ -109,7 +121,7 @@ func serve(ctx context.Context, cfg config.Config, log, riverLog *slog.Logger) e
 			log.Error("HTTP server stopped", "error", err)
 		}
 	}()
-	announce(ctx, client, store, cfg, clk, listener.Addr().String(), log)
+	announce(ctx, client, store, cfg, fleet, clk, listener.Addr().String(), log)
 
 	<-ctx.Done()
 	working.Store(false)
@@ -180,17 +192,55 @@ func httpServer(cfg config.Config, store *catalog.Store, auth *api.Authenticator
 
 // announce logs what the daemon will do, and queues the catch-up backup a
 // missed night calls for.
-func announce(ctx context.Context, client *jobs.Client, store *catalog.Store, cfg config.Config, clk clock.Clock, addr string, log *slog.Logger) {
+func announce(ctx context.Context, client *jobs.Client, store *catalog.Store, cfg config.Config, fleet *targets.Fleet, clk clock.Clock, addr string, log *slog.Logger) {
 	if !cfg.ScheduleEnabled {
 		log.Warn("scheduled backups are disabled (POSTGRES_BACKUP_ENABLED=false): only manual and enqueued backups run", "http", addr)
 		return
 	}
 	log.Info("serving", "schedule", cfg.Schedule.Spec, "next_backup", cfg.Schedule.Next(clk.Now()), "http", addr)
-	if inserted, err := jobs.CatchUp(ctx, client, store, cfg, clk.Now()); err != nil {
+	if inserted, err := jobs.CatchUp(ctx, client, store, cfg, fleet, clk.Now()); err != nil {
 		log.Error("catch-up check failed", "error", err)
 	} else if inserted {
 		log.Warn("no successful backup in the last day: a catch-up backup is queued")
 	}
+}
+
+// reloadOnHangup reads the targets file again on each SIGHUP: the next run
+// backs up the servers it lists now; queued and running jobs go on. A file
+// that does not read is logged and changes nothing. Without a targets
+// file, SIGHUP is logged and ignored.
+func reloadOnHangup(fleet *targets.Fleet, client *jobs.Client, scheduled bool, clk clock.Clock, log *slog.Logger) (stop func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-done:
+				return
+			case <-hup:
+			}
+			if fleet == nil {
+				log.Info("SIGHUP: nothing to reload (no BACKUP_TARGETS_FILE)")
+				continue
+			}
+			before := fleet.Servers()
+			after, err := fleet.Reload()
+			if err != nil {
+				log.Error("SIGHUP: the targets file was not reloaded; the servers stay as they were", "error", err)
+				continue
+			}
+			if scheduled {
+				jobs.Reschedule(client, before, after, clk)
+			}
+			names := make([]string, len(after))
+			for i, s := range after {
+				names[i] = s.Target
+			}
+			log.Info("SIGHUP: targets reloaded", "targets", names)
+		}
+	}()
+	return func() { signal.Stop(hup); close(done) }
 }
 
 // stopJobs lets a running backup finish within the grace period, then

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -25,6 +26,15 @@ type status struct {
 	LockHolder       string             `json:"lock_holder,omitempty"`
 	Attempts         []attemptStatus    `json:"attempts_in_progress"`
 	Jobs             []jobs.Queued      `json:"jobs"`
+	// With several databases: each one's newest backup and newest success.
+	Databases []databaseStatus `json:"databases,omitempty"`
+}
+
+type databaseStatus struct {
+	Target      string             `json:"target"`
+	Database    string             `json:"database"`
+	LastRun     *catalog.Execution `json:"last_run"`
+	LastSuccess *catalog.Execution `json:"last_success"`
 }
 
 type attemptStatus struct {
@@ -44,10 +54,11 @@ func statusCmd() *cobra.Command {
 		Short: "Show the next scheduled backup, the last one, and what runs or waits now",
 		Long: `Show the schedule and the next scheduled run, the last backup and the last
 successful one, whether a backup is running now (and where), and the
-daemon's backup jobs that wait (retries, enqueued runs).`,
+daemon's backup jobs that wait (retries, enqueued runs). With several
+databases, also each database's last backup and last success.`,
 		Args: cobra.NoArgs,
 		RunE: action(func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig()
+			cfg, err := loadConfigSeveral()
 			if err != nil {
 				return err
 			}
@@ -107,8 +118,35 @@ func readStatus(ctx context.Context, cfg config.Config, store *catalog.Store, cl
 		st.Attempts = append(st.Attempts, attemptStatus{Filename: a.Execution.Filename, Attempt: a.Execution.Attempt, RunID: runID,
 			Host: a.Hostname, PID: a.PID, StartedAt: a.StartedAt, Alive: held})
 	}
+	if cfg.Several() {
+		if st.Databases, err = databasesStatus(ctx, store); err != nil {
+			return st, err
+		}
+	}
 	st.Jobs, err = jobs.List(ctx, client)
 	return st, err
+}
+
+// databasesStatus is each database's newest backup and newest success.
+func databasesStatus(ctx context.Context, store *catalog.Store) ([]databaseStatus, error) {
+	last, err := store.NewestOfEach(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	good, err := store.NewestOfEach(ctx, catalog.StatusSuccess)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]databaseStatus, len(last))
+	for i := range last {
+		out[i] = databaseStatus{Target: last[i].TargetName, Database: deref(last[i].DatabaseName), LastRun: &last[i]}
+		for j := range good {
+			if good[j].TargetName == out[i].Target && deref(good[j].DatabaseName) == out[i].Database {
+				out[i].LastSuccess = &good[j]
+			}
+		}
+	}
+	return out, nil
 }
 
 func printStatus(w io.Writer, st status, now time.Time) error {
@@ -157,7 +195,30 @@ func printStatus(w io.Writer, st status, now time.Time) error {
 		p("Jobs", "none waiting")
 	}
 	for _, j := range st.Jobs {
-		p("Job", "%d %s %s, attempt %d of %d, %s", j.ID, j.TriggeredBy, j.State, j.Attempt, j.MaxAttempts, when(j.At))
+		what := ""
+		if j.Database != "" {
+			what = " " + j.Target + "/" + j.Database
+		}
+		p("Job", "%d%s %s %s, attempt %d of %d, %s", j.ID, what, j.TriggeredBy, j.State, j.Attempt, j.MaxAttempts, when(j.At))
+	}
+	if len(st.Databases) > 0 {
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "\nTARGET\tDATABASE\tLAST RUN\tSTATUS\tLAST SUCCESS")
+		for _, d := range st.Databases {
+			success := "never"
+			if d.LastSuccess != nil {
+				success = when(d.LastSuccess.BackupDate)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", d.Target, d.Database, d.LastRun.Filename, d.LastRun.Status, success)
+		}
+		return tw.Flush()
 	}
 	return nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }

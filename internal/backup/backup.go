@@ -50,7 +50,15 @@ type Options struct {
 	// database. Empty: today's one database (target "default", the
 	// database named once its snapshot is taken).
 	Target, Database string
+	// SlotWait is how long a backup of one of several databases waits for
+	// a free slot when BACKUP_MAX_PARALLEL_PER_SERVER or BACKUP_MAX_PARALLEL
+	// backups run (then *lock.BusyError, and nothing was done).
+	SlotWait time.Duration
 }
+
+// several says whether this backup is one of several databases': its own
+// lock and a slot, rather than the service's lock alone.
+func (o Options) several() bool { return o.Target != "" || o.Database != "" }
 
 // Progress is reported while pg_dump streams.
 type Progress struct {
@@ -64,6 +72,15 @@ type Progress struct {
 var ErrNotRecorded = errors.New("this attempt could not be recorded in the catalog")
 
 const mib = 1 << 20
+
+// NotStarted says whether err means the backup did not start and nothing
+// was done: another backup of the database holds its lock, or as many
+// backups run as the limits allow (try again later).
+func NotStarted(err error) bool {
+	var held *lock.HeldError
+	var busy *lock.BusyError
+	return errors.As(err, &held) || errors.As(err, &busy)
+}
 
 // Run takes one backup and returns its catalog row. A failure returns the
 // failed row (when the catalog could record it) and the error; a
@@ -101,26 +118,35 @@ func Run(ctx context.Context, o Options) (catalog.Execution, error) {
 	if err := os.MkdirAll(cfg.LocalDir, 0o750); err != nil {
 		return r.fail(ctx, fmt.Errorf("backup directory: %w", err))
 	}
-	release, err := lock.Both(ctx, cfg.LocalDir, cfg.Catalog)
+	plan, scope := lock.One(), recovery.Everything
+	if o.several() {
+		plan = lock.ForDatabase(o.Target, o.Database, cfg.Databases.MaxParallelPerServer, cfg.Databases.MaxParallel)
+		scope = recovery.Scope{Target: o.Target, Database: o.Database}
+	}
+	release, err := lock.BothOf(ctx, cfg.LocalDir, cfg.Catalog, plan, o.SlotWait)
 	if err != nil {
-		var held *lock.HeldError
-		if errors.As(err, &held) {
+		if NotStarted(err) {
 			return catalog.Execution{}, err // not a failed backup: another one is running
 		}
 		return r.fail(ctx, err)
 	}
 	defer release()
-	if _, err := recovery.Abandoned(ctx, store, cfg.LocalDir, o.Clock.Now(), o.Log); err != nil {
+	if _, err := recovery.Abandoned(ctx, store, cfg.LocalDir, scope, o.Clock.Now(), o.Log); err != nil {
 		return r.fail(ctx, err)
 	}
 	if done, ok := r.alreadyDone(ctx); ok {
 		r.row = done
 	} else {
-		if err := r.claimName(ctx); err != nil {
-			return r.fail(ctx, err)
-		}
-		host, _ := os.Hostname()
-		if err := store.BeginAttempt(ctx, catalog.Attempt{Execution: r.row, StartedAt: began, Hostname: host, PID: os.Getpid(), JobID: o.JobID}); err != nil {
+		// Backups of several databases run at once: the name is claimed and
+		// the attempt begun as one step, so that no two take one name.
+		err := store.WithNameLock(ctx, func() error {
+			if err := r.claimName(ctx); err != nil {
+				return err
+			}
+			host, _ := os.Hostname()
+			return store.BeginAttempt(ctx, catalog.Attempt{Execution: r.row, StartedAt: began, Hostname: host, PID: os.Getpid(), JobID: o.JobID})
+		})
+		if err != nil {
 			return r.fail(ctx, err)
 		}
 		if err := r.take(ctx); err != nil {

@@ -280,12 +280,14 @@ type Filter struct {
 	Live bool
 	// Database: only this database's backups (database_name); empty: all.
 	Database string
+	// Target: only this server's backups (target_name); empty: all.
+	Target string
 }
 
 // List returns pg_dump rows, newest first.
 func (s *Store) List(ctx context.Context, f Filter) ([]Execution, error) {
 	q := "SELECT " + strings.Join(columns, ", ") + " FROM backup_executions WHERE backup_type = 'pg_dump' AND backup_date >= $1 AND ($2 = '' OR status = $2)" +
-		" AND ($3 = '' OR database_name = $3)"
+		" AND ($3 = '' OR database_name = $3) AND ($4 = '' OR target_name = $4)"
 	if f.OnDisk {
 		q += " AND status IN ('success', 'partial') AND deleted_at IS NULL"
 	}
@@ -296,7 +298,15 @@ func (s *Store) List(ctx context.Context, f Filter) ([]Execution, error) {
 	if f.Limit > 0 {
 		q += fmt.Sprintf(" LIMIT %d", f.Limit)
 	}
-	return s.query(ctx, q, f.Since, f.Status, f.Database)
+	return s.query(ctx, q, f.Since, f.Status, f.Database, f.Target)
+}
+
+// NewestOfEach returns each database's newest row (of status, when not
+// empty), by target then database.
+func (s *Store) NewestOfEach(ctx context.Context, status Status) ([]Execution, error) {
+	return s.query(ctx, "SELECT DISTINCT ON (target_name, database_name) "+strings.Join(columns, ", ")+
+		" FROM backup_executions WHERE backup_type = 'pg_dump' AND database_name IS NOT NULL AND ($1 = '' OR status = $1)"+
+		" ORDER BY target_name, database_name, backup_date DESC, created_at DESC", status)
 }
 
 // Get returns the row with this id.

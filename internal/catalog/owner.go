@@ -28,6 +28,28 @@ func (s *Store) StemTaken(ctx context.Context, stem string) (bool, error) {
 	return taken, nil
 }
 
+// nameLock is the advisory lock under which backups claim their names:
+// "RGZB"+4 (package lock uses "RGZB" to "RGZB"+3).
+const nameLockClass, nameLockID = 0x52475a42 + 4, 0
+
+// WithNameLock runs fn holding the catalog's name lock, on a connection
+// of its own: a backup claims its file name (StemTaken) and begins its
+// attempt under it, so that backups running at once never take one name.
+func (s *Store) WithNameLock(ctx context.Context, fn func() error) error {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("connect to catalog: %w", err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1, $2)`, nameLockClass, nameLockID); err != nil {
+		return fmt.Errorf("take the catalog's name lock: %w", err)
+	}
+	defer func() {
+		_, _ = conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1, $2)`, nameLockClass, nameLockID)
+	}()
+	return fn()
+}
+
 func likeEscape(s string) string {
 	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
 }

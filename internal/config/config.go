@@ -32,7 +32,11 @@ func (d Database) String() string { return d.URL }
 type Config struct {
 	Database  Database  // the database that is backed up (with Databases: the server, and its default)
 	Databases Databases // BACKUP_DATABASES, BACKUP_DATABASES_EXCLUDE (issue 16)
-	Catalog   Database  // where backup_executions lives (default: Database)
+	// TargetsFile (BACKUP_TARGETS_FILE) lists the servers to back up
+	// (package targets reads it); the environment's connection settings
+	// then reach the catalog only.
+	TargetsFile string
+	Catalog     Database // where backup_executions lives (default: Database)
 
 	LocalDir              string
 	LocalRetentionDays    int
@@ -129,6 +133,10 @@ func LoadLookup(lookup func(string) (string, bool)) (Config, error) {
 	}
 	c.Database = r.database()
 	c.Databases = r.databases()
+	c.TargetsFile = r.str("BACKUP_TARGETS_FILE")
+	if c.TargetsFile != "" && c.Databases.Set() {
+		r.fail("BACKUP_DATABASES", r.getenv("BACKUP_DATABASES"), "and BACKUP_TARGETS_FILE are both set: list the environment's server in the targets file")
+	}
 	c.Catalog = c.Database
 	c.RestoreTest = r.restoreTest(c.Database)
 	if getenv("BACKUP_CATALOG_DATABASE_URL") != "" {

@@ -15,14 +15,25 @@ type Databases struct {
 	Names   []string // as listed; empty with All or when unset
 	All     bool     // "*"
 	Exclude []string // names and patterns (path.Match)
+
+	// How many backups run at once, with several databases: on one
+	// server (BACKUP_MAX_PARALLEL_PER_SERVER) and in all
+	// (BACKUP_MAX_PARALLEL), across every replica.
+	MaxParallelPerServer, MaxParallel int
 }
+
+// Several says whether the service backs up several databases
+// (BACKUP_DATABASES or BACKUP_TARGETS_FILE): each its own backup, lock
+// and directory, BACKUP_LOCAL_DIR/TARGET/DATABASE.
+func (c Config) Several() bool { return c.Databases.Set() || c.TargetsFile != "" }
 
 // Set says whether BACKUP_DATABASES chose databases (else: the one of
 // the connection settings).
 func (d Databases) Set() bool { return d.All || len(d.Names) > 0 }
 
 func (r *reader) databases() Databases {
-	var d Databases
+	d := Databases{MaxParallelPerServer: r.intRange("BACKUP_MAX_PARALLEL_PER_SERVER", 1, 64),
+		MaxParallel: r.intRange("BACKUP_MAX_PARALLEL", 1, 256)}
 	for _, name := range splitList(r.getenv("BACKUP_DATABASES")) {
 		switch {
 		case name == "*":

@@ -25,6 +25,7 @@ import (
 	"github.com/mosaique/rgz-backup/internal/clock"
 	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/schedule"
+	"github.com/mosaique/rgz-backup/internal/targets"
 )
 
 const (
@@ -46,6 +47,13 @@ type BackupArgs struct {
 	// the attempts the run had spent: its attempts are numbered after them.
 	Resumes        int64 `json:"resumes,omitempty" river:"unique"`
 	AttemptsBefore int   `json:"attempts_before,omitempty"`
+	// With several databases (issue 16), a job without Database starts a
+	// run: it lists the databases of every server (or of Target alone)
+	// and queues one job per database, each naming its Target and
+	// Database and the run's Batch, whose summary tells the run.
+	Target   string `json:"target,omitempty" river:"unique"`
+	Database string `json:"database,omitempty" river:"unique"`
+	Batch    string `json:"batch,omitempty"`
 }
 
 // attempt numbers the job's current River attempt across its run.
@@ -65,6 +73,7 @@ type Client = river.Client[pgx.Tx]
 // Options of the daemon's client.
 type Options struct {
 	Config   config.Config
+	Fleet    *targets.Fleet // the servers, with several databases; nil: read from Config
 	Store    *catalog.Store
 	Log      *slog.Logger
 	RiverLog *slog.Logger    // River's own logs
@@ -78,7 +87,14 @@ type Options struct {
 // when scheduled backups are enabled, the periodic backup job.
 func NewClient(pool *pgxpool.Pool, o Options) (*Client, error) {
 	cfg, clk := o.Config, clock.Or(o.Clock)
-	d := deps{cfg, o.Store, o.Log, clk}
+	fleet := o.Fleet
+	if fleet == nil && cfg.Several() {
+		var err error
+		if fleet, err = targets.NewFleet(cfg, os.Getenv); err != nil {
+			return nil, err
+		}
+	}
+	d := deps{cfg, o.Store, o.Log, clk, fleet}
 	workers := river.NewWorkers()
 	if err := river.AddWorkerSafely(workers, &worker{deps: d, shutdown: o.Shutdown}); err != nil {
 		return nil, err
@@ -95,17 +111,20 @@ func NewClient(pool *pgxpool.Pool, o Options) (*Client, error) {
 	if err := river.AddWorkerSafely(workers, &notifyWorker{deps: d}); err != nil {
 		return nil, err
 	}
+	if err := river.AddWorkerSafely(workers, &summaryWorker{deps: d}); err != nil {
+		return nil, err
+	}
 	periodic := append(maintenancePeriodics(cfg), restoreTestPeriodic(cfg)...)
 	if cfg.ScheduleEnabled {
-		periodic = append(periodic, river.NewPeriodicJob(cfg.Schedule, func() (river.JobArgs, *river.InsertOpts) {
-			slot := cfg.Schedule.Nearest(clk.Now())
-			return BackupArgs{TriggeredBy: catalog.TriggerScheduled, Slot: slot, RunID: uuid.NewString()}, uniquePerSlot()
-		}, &river.PeriodicJobOpts{ID: Kind}))
+		periodic = append(periodic, backupPeriodic(cfg.Schedule, "", clk))
+		if fleet != nil {
+			periodic = append(periodic, targetPeriodics(fleet.Servers(), clk)...)
+		}
 	}
 	host, _ := os.Hostname()
 	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
 		ID:           fmt.Sprintf("%s-%d-%d", host, os.Getpid(), time.Now().Unix()),
-		Queues:       map[string]river.QueueConfig{Queue: {MaxWorkers: 1}, RestoreTestQueue: {MaxWorkers: 1}, NotifyQueue: {MaxWorkers: 2}},
+		Queues:       map[string]river.QueueConfig{Queue: {MaxWorkers: backupWorkers(cfg)}, RestoreTestQueue: {MaxWorkers: 1}, NotifyQueue: {MaxWorkers: 2}},
 		Workers:      workers,
 		PeriodicJobs: periodic,
 		MaxAttempts:  schedule.MaxAttempts,
@@ -131,6 +150,30 @@ func NewInserter(pool *pgxpool.Pool) (*Client, error) {
 	return client, nil
 }
 
+// backupPeriodic is the scheduled backup of one schedule: with several
+// databases, it starts a run over every server (target empty) or one.
+func backupPeriodic(sched schedule.Schedule, target string, clk clock.Clock) *river.PeriodicJob {
+	id := Kind
+	if target != "" {
+		id += "@" + target
+	}
+	return river.NewPeriodicJob(sched, func() (river.JobArgs, *river.InsertOpts) {
+		slot := sched.Nearest(clk.Now())
+		return BackupArgs{TriggeredBy: catalog.TriggerScheduled, Slot: slot, RunID: uuid.NewString(), Target: target}, uniquePerSlot()
+	}, &river.PeriodicJobOpts{ID: id})
+}
+
+// backupWorkers is how many backups one replica runs at once: one for
+// today's configuration; with several databases, the global limit (the
+// slots in package lock hold it across replicas), and one more for the
+// run that lists the databases.
+func backupWorkers(cfg config.Config) int {
+	if !cfg.Several() {
+		return 1
+	}
+	return cfg.Databases.MaxParallel + 1
+}
+
 func uniquePerSlot() *river.InsertOpts {
 	return &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true}}
 }
@@ -141,9 +184,16 @@ type Enqueued struct {
 	RunID string `json:"run_id"`
 }
 
-// Enqueue puts a backup on the queue for the daemon (manual or api).
+// Enqueue puts a backup on the queue for the daemon (manual or api): with
+// several databases, a run over every one.
 func Enqueue(ctx context.Context, client *Client, triggeredBy catalog.Trigger) (Enqueued, error) {
-	args := BackupArgs{TriggeredBy: triggeredBy, RunID: uuid.NewString()}
+	return EnqueueOf(ctx, client, triggeredBy, "", "")
+}
+
+// EnqueueOf puts a backup of one database on the queue, or a run over a
+// target's databases (database empty), or over every target's (both empty).
+func EnqueueOf(ctx context.Context, client *Client, triggeredBy catalog.Trigger, target, database string) (Enqueued, error) {
+	args := BackupArgs{TriggeredBy: triggeredBy, RunID: uuid.NewString(), Target: target, Database: database}
 	res, err := client.Insert(ctx, args, nil)
 	if err != nil {
 		return Enqueued{}, fmt.Errorf("enqueue backup: %w", err)
@@ -155,11 +205,16 @@ func Enqueue(ctx context.Context, client *Client, triggeredBy catalog.Trigger) (
 // is older than a day plus the tolerance: a slot was missed while no daemon
 // ran. Replicas starting together insert it once (unique per slot). It
 // reports whether this call inserted the job.
-func CatchUp(ctx context.Context, client *Client, store *catalog.Store, cfg config.Config, now time.Time) (bool, error) {
+func CatchUp(ctx context.Context, client *Client, store *catalog.Store, cfg config.Config, fleet *targets.Fleet, now time.Time) (bool, error) {
 	if !cfg.ScheduleEnabled {
 		return false, nil
 	}
 	newest, err := newestSuccess(ctx, store)
+	if cfg.Several() {
+		// The oldest of the databases' newest: one database late is enough
+		// (the run's jobs skip the databases that are not).
+		newest, err = oldestNewest(ctx, store, fleet)
+	}
 	if err != nil {
 		return false, err
 	}
@@ -190,6 +245,30 @@ func newestSuccess(ctx context.Context, store *catalog.Store) (time.Time, error)
 	return rows[0].BackupDate, nil
 }
 
+// oldestNewest is, over the databases the servers hold now, the oldest
+// newest successful backup: zero when one has none, or a server cannot be
+// reached (a catch-up then tries it).
+func oldestNewest(ctx context.Context, store *catalog.Store, fleet *targets.Fleet) (time.Time, error) {
+	if fleet == nil {
+		return time.Time{}, nil
+	}
+	units, down := targets.Plan(ctx, fleet.Servers())
+	if len(down) > 0 || len(units) == 0 {
+		return time.Time{}, nil
+	}
+	var oldest time.Time
+	for i, u := range units {
+		newest, err := newestSuccessOf(ctx, store, u.Target, u.Database)
+		if err != nil || newest.IsZero() {
+			return time.Time{}, err
+		}
+		if i == 0 || newest.Before(oldest) {
+			oldest = newest
+		}
+	}
+	return oldest, nil
+}
+
 // ErrShutdown is why a backup the daemon cancelled at shutdown failed.
 var ErrShutdown = errors.New("interrupted by shutdown")
 
@@ -200,7 +279,9 @@ type Queued struct {
 	TriggeredBy catalog.Trigger `json:"triggered_by"`
 	Slot        time.Time       `json:"slot,omitzero"`
 	RunID       string          `json:"run_id"`
-	Attempt     int             `json:"attempt"` // the attempt running, or the next one
+	Target      string          `json:"target,omitempty"`   // with several databases
+	Database    string          `json:"database,omitempty"` // empty: a run that lists the databases
+	Attempt     int             `json:"attempt"`            // the attempt running, or the next one
 	MaxAttempts int             `json:"max_attempts"`
 	At          time.Time       `json:"at"` // when it runs (or started)
 }
@@ -219,7 +300,7 @@ func List(ctx context.Context, client *Client) ([]Queued, error) {
 		if err := json.Unmarshal(j.EncodedArgs, &args); err != nil {
 			return nil, fmt.Errorf("job %d: %w", j.ID, err)
 		}
-		q := Queued{ID: j.ID, State: string(j.State), TriggeredBy: args.TriggeredBy, Slot: args.Slot, RunID: args.RunID,
+		q := Queued{ID: j.ID, State: string(j.State), TriggeredBy: args.TriggeredBy, Slot: args.Slot, RunID: args.RunID, Target: args.Target, Database: args.Database,
 			Attempt: args.attempt(j.Attempt + 1), MaxAttempts: args.AttemptsBefore + j.MaxAttempts, At: j.ScheduledAt}
 		if j.State == rivertype.JobStateRunning {
 			q.Attempt = args.attempt(j.Attempt)

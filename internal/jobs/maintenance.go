@@ -16,6 +16,7 @@ import (
 	"github.com/mosaique/rgz-backup/internal/offsite"
 	"github.com/mosaique/rgz-backup/internal/retention"
 	"github.com/mosaique/rgz-backup/internal/schedule"
+	"github.com/mosaique/rgz-backup/internal/targets"
 )
 
 // RetentionKind is the daily retention job (it also runs after each backup).
@@ -50,6 +51,7 @@ type deps struct {
 	store *catalog.Store
 	log   *slog.Logger
 	clock clock.Clock
+	fleet *targets.Fleet // with several databases
 }
 
 type retentionWorker struct {

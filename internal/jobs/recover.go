@@ -17,7 +17,15 @@ import (
 	"github.com/mosaique/rgz-backup/internal/lock"
 	"github.com/mosaique/rgz-backup/internal/recovery"
 	"github.com/mosaique/rgz-backup/internal/schedule"
+	"github.com/mosaique/rgz-backup/internal/targets"
 )
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
 
 // Recover cleans up after a daemon that died mid-backup, at start: when no
 // backup runs anywhere (the backup lock is free), it removes temporary
@@ -41,9 +49,31 @@ func Recover(ctx context.Context, client *Client, store *catalog.Store, cfg conf
 		return err
 	}
 	defer release()
-	abandoned, err := recovery.Abandoned(ctx, store, cfg.LocalDir, clk.Now(), log)
-	if err != nil {
-		return err
+	var abandoned []catalog.Attempt
+	if !cfg.Several() {
+		if abandoned, err = recovery.Abandoned(ctx, store, cfg.LocalDir, recovery.Everything, clk.Now(), log); err != nil {
+			return err
+		}
+	} else {
+		// With several databases, each database's attempts in its own
+		// directory; the service's lock, held alone, says none is alive.
+		attempts, err := store.Attempts(ctx)
+		if err != nil {
+			return err
+		}
+		seen := map[recovery.Scope]bool{}
+		for _, a := range attempts {
+			scope := recovery.Scope{Target: a.Execution.TargetName, Database: deref(a.Execution.DatabaseName)}
+			if seen[scope] || scope.Database == "" {
+				continue
+			}
+			seen[scope] = true
+			some, err := recovery.Abandoned(ctx, store, targets.Dir(cfg, scope.Target, scope.Database), scope, clk.Now(), log)
+			if err != nil {
+				return err
+			}
+			abandoned = append(abandoned, some...)
+		}
 	}
 	for _, a := range abandoned {
 		if a.JobID == 0 {

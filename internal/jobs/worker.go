@@ -28,8 +28,26 @@ func (w *worker) NextRetry(job *river.Job[BackupArgs]) time.Time {
 
 func (w *worker) Work(ctx context.Context, job *river.Job[BackupArgs]) error {
 	args := job.Args
+	if w.cfg.Several() && args.Database == "" {
+		return w.startRun(ctx, job)
+	}
 	attempt := args.attempt(job.Attempt)
 	log := w.log.With("job_id", job.ID, "attempt", attempt, "run_id", args.RunID)
+	opts := backup.Options{Config: w.cfg, Attempt: attempt, RunID: args.RunID, JobID: job.ID, Clock: w.clock}
+	newest := func(ctx context.Context) (time.Time, error) { return newestSuccess(ctx, w.store) }
+	if args.Database != "" {
+		unit, err := w.unitOf(args)
+		if err != nil {
+			return river.JobCancel(err)
+		}
+		log = log.With("target", args.Target, "database", args.Database)
+		opts.Config, opts.Target, opts.Database, opts.SlotWait = unit.Config, unit.Target, unit.Database, slotWait
+		newest = func(ctx context.Context) (time.Time, error) {
+			return newestSuccessOf(ctx, w.store, args.Target, args.Database)
+		}
+	}
+	// A database's job in a run is told in the run's summary, not alone.
+	alone := args.Batch == ""
 	if attempt > 1 {
 		recorded, err := w.store.RunAttempts(ctx, args.RunID)
 		if err != nil {
@@ -42,7 +60,7 @@ func (w *worker) Work(ctx context.Context, job *river.Job[BackupArgs]) error {
 	}
 	triggeredBy := args.TriggeredBy
 	if !args.Slot.IsZero() {
-		newest, err := newestSuccess(ctx, w.store)
+		newest, err := newest(ctx)
 		if err != nil {
 			return err
 		}
@@ -61,28 +79,31 @@ func (w *worker) Work(ctx context.Context, job *river.Job[BackupArgs]) error {
 	defer stop()
 
 	log.Info("backup started", "triggered_by", triggeredBy)
-	row, err := backup.Run(ctx, backup.Options{Config: w.cfg, TriggeredBy: triggeredBy, Attempt: attempt,
-		RunID: args.RunID, JobID: job.ID, Log: log, Clock: w.clock})
+	opts.TriggeredBy, opts.Log = triggeredBy, log
+	row, err := backup.Run(ctx, opts)
 	if err == nil {
 		log.Info("backup succeeded", "file", row.Filename)
-		AfterBackup(ctx, w.store, w.cfg, w.clock, log)
-		if now, err := w.store.Get(ctx, row.ID); err == nil {
-			row = now // a partial backup may have been healed meanwhile
+		if alone {
+			AfterBackup(ctx, w.store, w.cfg, w.clock, log)
+			if now, err := w.store.Get(ctx, row.ID); err == nil {
+				row = now // a partial backup may have been healed meanwhile
+			}
+			w.Notify(ctx, w.backupEvent(ctx, row))
 		}
-		w.Notify(ctx, w.backupEvent(ctx, row))
 		return nil
 	}
-	var held *lock.HeldError
 	switch {
-	case errors.As(err, &held):
+	case backup.NotStarted(err):
 		// Nothing was attempted: no row, no attempt used.
-		log.Info("backup postponed: another backup holds the lock", "holder", err.Error())
+		log.Info("backup postponed: another backup holds the lock, or the limits are reached", "reason", err.Error())
 	case backup.Permanent(err):
 		log.Error("backup failed; retrying cannot heal this, not retried", "file", row.Filename, "error", err)
-		w.notifyFailure(ctx, row)
+		if alone {
+			w.notifyFailure(ctx, row)
+		}
 	default:
 		log.Error("backup attempt failed", "file", row.Filename, "error", err, "attempts_left", job.MaxAttempts-job.Attempt)
-		if job.Attempt >= job.MaxAttempts { // once per run, after its last attempt
+		if job.Attempt >= job.MaxAttempts && alone { // once per run, after its last attempt
 			w.notifyFailure(ctx, backup.Reported(row, err))
 		}
 	}
@@ -110,7 +131,10 @@ func (w *worker) attemptContext(riverCtx context.Context) (context.Context, func
 // failure retrying cannot heal cancels it; any other is retried.
 func outcome(err error, delays []time.Duration) error {
 	var held *lock.HeldError
+	var busy *lock.BusyError
 	switch {
+	case errors.As(err, &busy):
+		return river.JobSnooze(busySnooze)
 	case errors.As(err, &held):
 		delay, _ := schedule.RetryDelay(1, delays)
 		return river.JobSnooze(delay)

@@ -192,3 +192,50 @@ func TestReaderKeepsFileFromDeletion(t *testing.T) {
 		t.Fatalf("removing a missing file: %v", err)
 	}
 }
+
+// With several databases: one backup per database, the per-server and
+// global limits across sessions, and the service's lock alone (retention,
+// recovery) refused while any backup runs.
+func TestSlotsLimitBackupsAcrossSessions(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := config.Database{URL: cluster.URL(cluster.NewDatabase(t))}
+	take := func(target, database string) (func(), error) {
+		return Take(ctx, db, Holder{PID: 1, Host: "replica"}, ForDatabase(target, database, 1, 2))
+	}
+	first, err := take("a", "rgz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var held *HeldError
+	if _, err := take("a", "rgz"); !errors.As(err, &held) {
+		t.Fatalf("the same database twice: %v", err)
+	}
+	var busy *BusyError
+	if _, err := take("a", "billing"); !errors.As(err, &busy) || !strings.Contains(err.Error(), "server a") {
+		t.Fatalf("a second database on a server limited to one: %v", err)
+	}
+	other, err := take("b", "rgz")
+	if err != nil {
+		t.Fatalf("another server's database: %v", err)
+	}
+	if _, err := take("c", "rgz"); !errors.As(err, &busy) || !strings.Contains(err.Error(), "the service") {
+		t.Fatalf("a third backup under a global limit of two: %v", err)
+	}
+	if _, err := Advisory(ctx, db, Me()); !errors.As(err, &held) {
+		t.Fatalf("the service's lock alone while backups run: %v", err)
+	}
+	// Waiting: the slot frees while the next backup waits for it.
+	go func() { time.Sleep(300 * time.Millisecond); first() }()
+	next, err := Wait(ctx, db, Me(), ForDatabase("a", "billing", 1, 2), 10*time.Second, 50*time.Millisecond)
+	if err != nil {
+		t.Fatalf("waiting for a free slot: %v", err)
+	}
+	next()
+	other()
+	alone, err := Advisory(ctx, db, Me())
+	if err != nil {
+		t.Fatalf("the service's lock once every backup is over: %v", err)
+	}
+	alone()
+}

@@ -88,7 +88,26 @@ var (
 
 // Subject is the specification's form: "Backup OK — 1.2 GB — checksum f7e42c9f",
 // "Backup FAILED — <reason>"; mail filters rely on it, in every language.
+// A backup of a server other than the environment's (a targets file) ends
+// with " — TARGET/DATABASE".
 func Subject(e Event) string {
+	subject := subjectOf(e)
+	if t := e.Backup.TargetName; t != "" && t != catalog.DefaultTarget && len(e.Run) == 0 {
+		subject += " — " + QualifiedName(e.Backup)
+	}
+	return subject
+}
+
+// QualifiedName names a row's database: "DATABASE" on the environment's
+// server, "TARGET/DATABASE" on another.
+func QualifiedName(r catalog.Execution) string {
+	if r.TargetName == "" || r.TargetName == catalog.DefaultTarget {
+		return deref(r.DatabaseName)
+	}
+	return r.TargetName + "/" + deref(r.DatabaseName)
+}
+
+func subjectOf(e Event) string {
 	switch e.Kind {
 	case BackupSuccess:
 		size := ""
@@ -118,7 +137,7 @@ func Subject(e Event) string {
 		var bad []string
 		for _, r := range e.Run {
 			if r.Status != catalog.StatusSuccess {
-				bad = append(bad, deref(r.DatabaseName))
+				bad = append(bad, QualifiedName(r))
 			}
 		}
 		return fmt.Sprintf("Backup FAILED — %d of %d databases — %s", len(bad), len(e.Run), firstLine(strings.Join(bad, ", "), 100))
@@ -147,7 +166,7 @@ func Compose(e Event, lang string) (Message, error) {
 		}
 	}
 	for _, r := range e.Run {
-		rv := runView{Database: deref(r.DatabaseName), Status: string(r.Status), Filename: r.Filename, Error: firstLine(deref(r.ErrorMessage), 200)}
+		rv := runView{Database: QualifiedName(r), Status: string(r.Status), Filename: r.Filename, Error: firstLine(deref(r.ErrorMessage), 200)}
 		if r.FileSizeBytes != nil {
 			rv.Size = OneDecimal(*r.FileSizeBytes)
 		}

@@ -39,13 +39,19 @@ import (
 // Call it only while holding the backup lock (lock.Both): every live
 // attempt holds that lock, so the attempts still listed are over. It
 // returns the abandoned ones, so that the daemon can retry their jobs.
-func Abandoned(ctx context.Context, store *catalog.Store, dir string, now time.Time, log *slog.Logger) ([]catalog.Attempt, error) {
+func Abandoned(ctx context.Context, store *catalog.Store, dir string, scope Scope, now time.Time, log *slog.Logger) ([]catalog.Attempt, error) {
 	if removed, _ := archive.RemoveOrphans(dir); len(removed) > 0 {
 		log.Warn("removed temporary files left by an interrupted backup", "files", removed)
 	}
-	attempts, err := store.Attempts(ctx)
+	all, err := store.Attempts(ctx)
 	if err != nil {
 		return nil, err
+	}
+	var attempts []catalog.Attempt
+	for _, a := range all {
+		if scope.Holds(a.Execution) {
+			attempts = append(attempts, a)
+		}
 	}
 	notes := layout.FailureNotes(dir, log)
 	host, _ := os.Hostname()
@@ -96,6 +102,22 @@ func Abandoned(ctx context.Context, store *catalog.Store, dir string, now time.T
 		return nil, err
 	}
 	return abandoned, nil
+}
+
+// Scope is whose attempts a recovery may judge: those whose lock its
+// caller holds. With several databases each backup holds its own
+// database's lock, and other databases' attempts may be alive.
+type Scope struct {
+	All              bool // the service's lock, alone: every attempt is over
+	Target, Database string
+}
+
+// Everything is the scope of the service's lock held alone.
+var Everything = Scope{All: true}
+
+// Holds says whether row's attempt is in the scope.
+func (s Scope) Holds(row catalog.Execution) bool {
+	return s.All || (row.TargetName == s.Target && row.DatabaseName != nil && *row.DatabaseName == s.Database)
 }
 
 // validated returns the row an attempt wrote in its manifest: a manifest

@@ -110,9 +110,14 @@ func OfDatabase(rows []catalog.Execution, db string) []catalog.Execution {
 	return out
 }
 
+// databaseOf names a row's database as rotation and --database do:
+// DATABASE on the environment's server, TARGET/DATABASE on another.
 func databaseOf(r catalog.Execution) string {
 	if r.DatabaseName == nil {
 		return ""
+	}
+	if r.TargetName != "" && r.TargetName != catalog.DefaultTarget {
+		return r.TargetName + "/" + *r.DatabaseName
 	}
 	return *r.DatabaseName
 }

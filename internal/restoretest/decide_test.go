@@ -72,6 +72,9 @@ func TestRotate(t *testing.T) {
 		{"else the one tested longest ago", []catalog.Execution{row("rgz", at(3)), row("billing", at(2)), row("billing", at(4)), row("radius", at(1))}, "radius"},
 		{"ties by name", []catalog.Execution{row("rgz", nil), row("billing", nil)}, "billing"},
 		{"failed backups do not count", []catalog.Execution{row("rgz", at(3)), {Status: catalog.StatusFailed, DatabaseName: ptrTo("billing")}}, "rgz"},
+		// Two servers may each have an rgz: each is a database of its own.
+		{"a database of another server by its target", []catalog.Execution{row("rgz", at(3)),
+			{Status: catalog.StatusSuccess, TargetName: "billing-db", DatabaseName: ptrTo("rgz"), RestoreTestedAt: at(2)}}, "billing-db/rgz"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -150,7 +150,7 @@ func pick(ctx context.Context, from records.Reader, o Options) (catalog.Executio
 		return catalog.Execution{}, err
 	}
 	db := o.Database
-	if db == "" && o.Config.Databases.Set() {
+	if db == "" && o.Config.Several() {
 		db, _ = Rotate(rows)
 	}
 	if db != "" {

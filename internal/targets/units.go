@@ -33,8 +33,14 @@ func Units(cfg config.Config, target string, databases []string) []Unit {
 	for _, db := range databases {
 		c := cfg
 		c.Database = cfg.Database.WithDatabase(db)
-		c.LocalDir = filepath.Join(cfg.LocalDir, target, db)
+		c.LocalDir = Dir(cfg, target, db)
 		out = append(out, Unit{Target: target, Database: db, Config: c})
 	}
 	return out
+}
+
+// Dir is where the backups of database on target go when the service
+// backs up several: BACKUP_LOCAL_DIR/TARGET/DATABASE.
+func Dir(cfg config.Config, target, database string) string {
+	return filepath.Join(cfg.LocalDir, target, database)
 }
