@@ -22,14 +22,14 @@ status to success once every copy is there. Exits 1 while any stays
 partial. The daemon does this hourly and after each backup.`,
 		Args: cobra.NoArgs,
 		RunE: action(func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfigSeveral()
+			cfg, err := loadConfig()
 			if err != nil {
 				return err
 			}
 			if len(cfg.AllDestinations()) == 0 {
 				return &config.Error{Var: "BACKUP_S3_ENABLED", Value: "false", Allowed: "archive needs somewhere to copy to: set BACKUP_S3_ENABLED=true and the BACKUP_S3_* settings, or BACKUP_DESTINATIONS"}
 			}
-			return withCatalogOf(cmd.Context(), loadConfigSeveral, func(store *catalog.Store) error {
+			return withCatalog(cmd.Context(), func(store *catalog.Store) error {
 				rows, err := offsite.ArchivePartials(cmd.Context(), store, cfg, logger(cfg))
 				for _, row := range rows {
 					if row.Status == catalog.StatusSuccess {

@@ -138,7 +138,6 @@ func TestS3WrongCredentialsGiveOneClearLine(t *testing.T) {
 	}
 }
 
-
 // With BACKUP_S3_OBJECT_LOCK, the month's compliance copy is locked in
 // compliance mode until its 7 years are over; daily copies are not.
 func TestS3ObjectLockOnComplianceCopies(t *testing.T) {

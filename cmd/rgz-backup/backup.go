@@ -55,7 +55,7 @@ any failed. --database NAME (and --target NAME, with several servers)
 takes one of them; with --enqueue the daemon runs them.`,
 		Args: cobra.NoArgs,
 		RunE: action(func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfigSeveral()
+			cfg, err := loadConfig()
 			if err != nil {
 				return err
 			}

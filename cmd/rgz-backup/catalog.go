@@ -36,11 +36,9 @@ func openCatalogPool(ctx context.Context, cfg config.Config, appName string, max
 	return pool, store, nil
 }
 
-// withCatalogOf runs fn with the catalog of the configuration load reads
-// (loadConfig, or loadConfigSeveral for verbs that handle several
-// databases), and closes it.
-func withCatalogOf(ctx context.Context, load func() (config.Config, error), fn func(*catalog.Store) error) error {
-	cfg, err := load()
+// withCatalog runs fn with the configuration's catalog, and closes it.
+func withCatalog(ctx context.Context, fn func(*catalog.Store) error) error {
+	cfg, err := loadConfig()
 	if err != nil {
 		return err
 	}

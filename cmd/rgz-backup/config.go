@@ -15,7 +15,7 @@ func configCmd() *cobra.Command {
 		Short: "Print the effective configuration, secrets redacted",
 		Args:  cobra.NoArgs,
 		RunE: action(func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfigSeveral()
+			cfg, err := loadConfig()
 			if err != nil {
 				return err
 			}

@@ -22,7 +22,7 @@ func listCmd() *cobra.Command {
 			if days < 1 || days > 36500 {
 				return &config.Error{Var: "--days", Value: fmt.Sprint(days), Allowed: "must be from 1 to 36500"}
 			}
-			return withCatalogOf(cmd.Context(), loadConfigSeveral, func(store *catalog.Store) error {
+			return withCatalog(cmd.Context(), func(store *catalog.Store) error {
 				rows, err := store.List(cmd.Context(), catalog.Filter{Since: time.Now().UTC().AddDate(0, 0, -days)})
 				if err != nil {
 					return err

@@ -86,31 +86,14 @@ func action(fn func(cmd *cobra.Command, args []string) error) func(*cobra.Comman
 	}
 }
 
-// loadConfig reads the environment for a verb that works on one
-// database: BACKUP_DATABASES and BACKUP_TARGETS_FILE are refused (exit 2),
-// never answered with one database's work. Where backups are encrypted or
-// read back decrypted, the garbage collector runs sooner (GOGC 25, unless
-// GOGC is set): age's decrypting reader allocates 64 KiB per chunk, which
-// otherwise adds 14 to 22 MB to a backup's peak RSS; at 25 it adds 4 to 7,
-// at no measurable cost in time (docs/BENCHMARKS.md).
-func loadConfig() (config.Config, error) { return readConfig(false) }
-
-// loadConfigSeveral is loadConfig for the verbs that handle several
-// databases (backup, list, show, verify, restore-test, retention, archive,
-// config, migrate: docs/TARGETS.md). restore reads its own (restoreConfig) and works by
-// the row's file path.
-func loadConfigSeveral() (config.Config, error) { return readConfig(true) }
-
-func readConfig(several bool) (config.Config, error) {
+// loadConfig reads the environment. Every verb handles several databases
+// (BACKUP_DATABASES, BACKUP_TARGETS_FILE: docs/TARGETS.md). Where backups
+// are encrypted or read back decrypted, the garbage collector runs sooner
+// (GOGC 25, unless GOGC is set): age's decrypting reader allocates 64 KiB
+// per chunk, which otherwise adds 14 to 22 MB to a backup's peak RSS; at
+// 25 it adds 4 to 7, at no measurable cost in time (docs/BENCHMARKS.md).
+func loadConfig() (config.Config, error) {
 	cfg, err := config.LoadLookup(os.LookupEnv)
-	if err == nil && cfg.TargetsFile != "" && !several {
-		return cfg, &config.Error{Var: "BACKUP_TARGETS_FILE", Value: cfg.TargetsFile,
-			Allowed: "this command works on one database (docs/TARGETS.md lists those that handle several); unset it for this command"}
-	}
-	if err == nil && cfg.Databases.Set() && !several {
-		return cfg, &config.Error{Var: "BACKUP_DATABASES", Value: os.Getenv("BACKUP_DATABASES"),
-			Allowed: "this command works on one database (docs/TARGETS.md lists those that handle several); unset it for this command"}
-	}
 	if err == nil && (cfg.Encryption.On() || cfg.Encryption.IdentityFile != "") && os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(25)
 	}

@@ -15,7 +15,7 @@ func migrateCmd() *cobra.Command {
 		Short: "Create or upgrade the catalog schema",
 		Args:  cobra.NoArgs,
 		RunE: action(func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfigSeveral()
+			cfg, err := loadConfig()
 			if err != nil {
 				return err
 			}

@@ -28,11 +28,11 @@ catalog are left alone; nothing is overwritten. Run it against the new catalog d
 (rgz-backup migrate is done for you).`,
 		Args: cobra.NoArgs,
 		RunE: action(func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfigSeveral()
+			cfg, err := loadConfig()
 			if err != nil {
 				return err
 			}
-			return withCatalogOf(cmd.Context(), loadConfigSeveral, func(store *catalog.Store) error {
+			return withCatalog(cmd.Context(), func(store *catalog.Store) error {
 				res, err := records.Rebuild(cmd.Context(), store, cfg)
 				if err != nil {
 					return err

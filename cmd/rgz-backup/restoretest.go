@@ -40,7 +40,7 @@ unreachable, the backups' manifests say what to expect, and the test is
 printed but not recorded.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: action(func(cmd *cobra.Command, args []string) error {
-			cfg, err := loadConfigSeveral()
+			cfg, err := loadConfig()
 			if err != nil {
 				return err
 			}

@@ -47,11 +47,11 @@ the policy as of another instant ("what will be gone by then?") and needs
 				}
 				at = t
 			}
-			cfg, err := loadConfigSeveral()
+			cfg, err := loadConfig()
 			if err != nil {
 				return err
 			}
-			return withCatalogOf(cmd.Context(), loadConfigSeveral, func(store *catalog.Store) error {
+			return withCatalog(cmd.Context(), func(store *catalog.Store) error {
 				r, err := retention.Run(cmd.Context(), store, retention.Options{Config: cfg, At: at, DryRun: dryRun,
 					AllowMassDelete: allowMass, Log: logger(cfg)})
 				if err != nil && !errors.Is(err, retention.ErrRefused) && len(r.Problems) == 0 {

@@ -51,7 +51,7 @@ within BACKUP_SHUTDOWN_GRACE_SECONDS, then cancels it (failed row
 on stderr, at info unless BACKUP_LOG_LEVEL says otherwise.`,
 		Args: cobra.NoArgs,
 		RunE: action(func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfigSeveral()
+			cfg, err := loadConfig()
 			if err != nil {
 				return err
 			}

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -106,6 +108,21 @@ func TestDaemonBacksUpSeveralServers(t *testing.T) {
 	}
 	if strings.Contains(d.logs.String(), password) {
 		t.Fatal("a target's password is in the daemon's logs")
+	}
+	// Each database's metrics, labelled with its target.
+	res, err := http.Get("http://" + d.addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	for _, want := range []string{
+		`rgz_backup_database_status{database="` + gone + `",status="failed",target="main"} 1`,
+		`rgz_backup_database_status{database="` + a + `",status="success",target="replica"} 1`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Fatalf("/metrics lacks %s:\n%s", want, body)
+		}
 	}
 
 	// SIGHUP: down and the missing database leave, a target arrives.

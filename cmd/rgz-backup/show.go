@@ -16,7 +16,7 @@ func showCmd() *cobra.Command {
 		Short: "Show one backup's report",
 		Args:  cobra.ExactArgs(1),
 		RunE: action(func(cmd *cobra.Command, args []string) error {
-			return withCatalogOf(cmd.Context(), loadConfigSeveral, func(store *catalog.Store) error {
+			return withCatalog(cmd.Context(), func(store *catalog.Store) error {
 				row, err := findRow(cmd.Context(), store, args[0])
 				if err != nil {
 					return err

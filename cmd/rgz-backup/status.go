@@ -58,7 +58,7 @@ daemon's backup jobs that wait (retries, enqueued runs). With several
 databases, also each database's last backup and last success.`,
 		Args: cobra.NoArgs,
 		RunE: action(func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfigSeveral()
+			cfg, err := loadConfig()
 			if err != nil {
 				return err
 			}

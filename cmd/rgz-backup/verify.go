@@ -43,7 +43,7 @@ catalog cannot be reached (it may live in the lost database), the
 			return nil
 		},
 		RunE: action(func(cmd *cobra.Command, args []string) error {
-			cfg, err := loadConfigSeveral()
+			cfg, err := loadConfig()
 			if err != nil {
 				return err
 			}

@@ -12,8 +12,8 @@ var docs = map[string]struct {
 	params  []string // query parameters
 	codes   []string // answers besides 401 and 403
 }{
-	"GET " + Prefix + "/latest":             {"The newest backup row (?status=success: the newest good one)", []string{"status"}, []string{"200", "400", "404"}},
-	"GET " + Prefix + "/list":               {"Backup rows of the last days, newest first, by pages", []string{"days", "limit", "cursor"}, []string{"200", "400"}},
+	"GET " + Prefix + "/latest":             {"The newest backup row (?status=success: the newest good one) of the default target, or of ?target= (* for all) and ?database=", []string{"status", "target", "database"}, []string{"200", "400", "404"}},
+	"GET " + Prefix + "/list":               {"Backup rows of the last days, newest first, by pages: the default target's, or ?target= (* for all) and ?database=", []string{"days", "limit", "cursor", "target", "database"}, []string{"200", "400"}},
 	"POST " + Prefix + "/test-restore":      {"Queue a restore test (body {\"backup_filename\": …}, optional)", nil, []string{"202", "400", "404", "409", "413"}},
 	"GET " + Prefix + "/restore-history":    {"Restore tests of the last days, newest first", []string{"days"}, []string{"200", "400"}},
 	"GET " + Prefix + "/restore-tests/{id}": {"One restore test (where test-restore's Location points)", nil, []string{"200", "400", "404"}},

@@ -205,8 +205,12 @@ func (d Deps) latest(w http.ResponseWriter, r *http.Request, _ Caller) *apiError
 	if status != "" && status != catalog.StatusSuccess && status != catalog.StatusFailed && status != catalog.StatusPartial {
 		return &apiError{http.StatusBadRequest, "bad_status", "status must be success, failed or partial"}
 	}
-	return d.shared(w, r, "latest?"+string(status), func(ctx context.Context) (any, *apiError) {
-		rows, err := d.Store.List(ctx, catalog.Filter{Status: status, Limit: 1})
+	of, err := ParseOf(r.URL.Query())
+	if err != nil {
+		return &apiError{http.StatusBadRequest, "bad_query", err.Error()}
+	}
+	return d.shared(w, r, "latest?"+string(status)+"&target="+of.Target+"&database="+of.Database, func(ctx context.Context) (any, *apiError) {
+		rows, err := d.Store.List(ctx, catalog.Filter{Status: status, Limit: 1, Target: of.Target, Database: of.Database})
 		if err != nil {
 			return nil, d.internal(err)
 		}
@@ -228,9 +232,10 @@ func (d Deps) list(w http.ResponseWriter, r *http.Request, _ Caller) *apiError {
 	if err != nil {
 		return &apiError{http.StatusBadRequest, "bad_query", err.Error()}
 	}
-	key := fmt.Sprintf("list?days=%d&limit=%d&after=%s/%s", q.Days, q.Limit, q.AfterDate.Format(time.RFC3339Nano), q.AfterID)
+	key := fmt.Sprintf("list?days=%d&limit=%d&after=%s/%s&target=%s&database=%s", q.Days, q.Limit, q.AfterDate.Format(time.RFC3339Nano), q.AfterID,
+		url.QueryEscape(q.Of.Target), url.QueryEscape(q.Of.Database))
 	return d.shared(w, r, key, func(ctx context.Context) (any, *apiError) {
-		rows, err := d.Store.Page(ctx, time.Now().UTC().AddDate(0, 0, -q.Days), q.AfterDate, q.AfterID, q.Limit+1)
+		rows, err := d.Store.Page(ctx, time.Now().UTC().AddDate(0, 0, -q.Days), q.AfterDate, q.AfterID, q.Limit+1, q.Of)
 		if err != nil {
 			return nil, d.internal(err)
 		}
@@ -253,12 +258,47 @@ type ListQuery struct {
 	Limit     int
 	AfterDate time.Time
 	AfterID   string
+	Of        catalog.Of
+}
+
+// targetName is what a target's name looks like (package targets).
+var targetName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+
+// ParseOf reads target and database. Without target, the routes answer
+// for the default target (the server of the environment's settings),
+// as the specification's routes always did; target=* is every target.
+// database narrows to one database; absent: every database.
+func ParseOf(v map[string][]string) (catalog.Of, error) {
+	of := catalog.Of{Target: catalog.DefaultTarget}
+	if ts := v["target"]; len(ts) > 0 {
+		switch t := ts[0]; {
+		case t == "*":
+			of.Target = ""
+		case !targetName.MatchString(t):
+			return of, errors.New("target must be a target's name (lowercase letters, digits, - and _), or * for every target")
+		default:
+			of.Target = t
+		}
+	}
+	if ds := v["database"]; len(ds) > 0 {
+		db := ds[0]
+		if db == "" || len(db) > 63 || strings.ContainsFunc(db, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+			return of, errors.New("database must be a database name (1 to 63 bytes, no control characters)")
+		}
+		of.Database = db
+	}
+	return of, nil
 }
 
 // ParseListQuery reads days (1..3650, default 30), limit (1..1000, default
-// 100) and cursor (from a previous page).
+// 100), cursor (from a previous page), target and database (ParseOf).
 func ParseListQuery(v map[string][]string) (ListQuery, error) {
 	q := ListQuery{Days: 30, Limit: 100}
+	of, err := ParseOf(v)
+	if err != nil {
+		return q, err
+	}
+	q.Of = of
 	get := func(k string) string {
 		if len(v[k]) == 0 {
 			return ""

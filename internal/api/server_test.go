@@ -185,6 +185,10 @@ func TestBadInputs(t *testing.T) {
 		{"GET", Prefix + "/list?cursor=garbage", "", 400},
 		{"GET", Prefix + "/restore-history?days=-1", "", 400},
 		{"GET", Prefix + "/latest?status=running", "", 400},
+		{"GET", Prefix + "/latest?target=Bad%20Name", "", 400},
+		{"GET", Prefix + "/list?target=../etc", "", 400},
+		{"GET", Prefix + "/list?database=", "", 400},
+		{"GET", Prefix + "/latest?database=%01x", "", 400},
 		{"GET", Prefix + "/not-a-uuid", "", 400},
 		{"GET", Prefix + "/" + uuid.NewString(), "", 404},
 		{"GET", Prefix + "/restore-tests/" + uuid.NewString(), "", 404},
@@ -249,6 +253,58 @@ func TestListPages(t *testing.T) {
 		if seen[i] >= seen[i-1] {
 			t.Fatalf("not newest first: %v", seen)
 		}
+	}
+}
+
+// With several databases and servers: the seed's routes without filters
+// answer for the default target, as they always did; target and database
+// narrow; target=* is every target.
+func TestTargetAndDatabaseFilters(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t) // its backup: target default, no database named
+	add := func(hoursAgo int, target, db string, status catalog.Status) catalog.Execution {
+		date := time.Now().UTC().Add(-time.Duration(hoursAgo) * time.Minute).Truncate(time.Second)
+		row := catalog.Execution{ID: uuid.NewString(), BackupType: "pg_dump", BackupDate: date, Filename: date.Format("20060102_150405") + ".dump.gz",
+			Status: status, TriggeredBy: "scheduled", Attempt: 1, TargetName: target, DatabaseName: &db}
+		if err := f.store.Insert(context.Background(), &row); err != nil {
+			t.Fatal(err)
+		}
+		return row
+	}
+	billing := add(30, "default", "billing", "success")
+	other := add(20, "site-b", "rgz", "success")
+	failed := add(10, "site-b", "radius", "failed")
+	for _, tc := range []struct {
+		query string
+		want  string // the latest's id
+	}{
+		{"", billing.ID},
+		{"?target=default&database=billing", billing.ID},
+		{"?target=site-b", failed.ID},
+		{"?target=site-b&status=success", other.ID},
+		{"?target=site-b&database=rgz", other.ID},
+		{"?target=*", failed.ID},
+	} {
+		res, body := f.do("GET", Prefix+"/latest"+tc.query, "noc", "")
+		if res.StatusCode != 200 || body["id"] != tc.want {
+			t.Errorf("latest%s: %d %v, want %s", tc.query, res.StatusCode, body["id"], tc.want)
+		}
+	}
+	if res, _ := f.do("GET", Prefix+"/latest?target=nowhere", "noc", ""); res.StatusCode != 404 {
+		t.Errorf("latest of a target with no backup: %d", res.StatusCode)
+	}
+	count := func(query string) int {
+		_, body := f.do("GET", Prefix+"/list"+query, "noc", "")
+		return len(body["backups"].([]any))
+	}
+	if n := count(""); n != 2 {
+		t.Errorf("list without filters: %d rows, want the default target's 2", n)
+	}
+	if n := count("?target=*"); n != 4 {
+		t.Errorf("list?target=*: %d rows, want 4", n)
+	}
+	if n := count("?target=site-b&database=radius"); n != 1 {
+		t.Errorf("list of one database: %d rows", n)
 	}
 }
 

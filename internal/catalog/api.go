@@ -13,13 +13,18 @@ import (
 
 // Page is one page of pg_dump rows since since, newest first, after the
 // row (date, id) of the previous page when afterID is set.
-func (s *Store) Page(ctx context.Context, since time.Time, afterDate time.Time, afterID string, limit int) ([]Execution, error) {
+func (s *Store) Page(ctx context.Context, since time.Time, afterDate time.Time, afterID string, limit int, of Of) ([]Execution, error) {
 	q := "SELECT " + strings.Join(columns, ", ") + ` FROM backup_executions
 		WHERE backup_type = 'pg_dump' AND backup_date >= $1
 		  AND ($2 = '' OR (backup_date, id::text) < ($3, $2))
+		  AND ($5 = '' OR target_name = $5) AND ($6 = '' OR database_name = $6)
 		ORDER BY backup_date DESC, id::text DESC LIMIT $4`
-	return s.query(ctx, q, since, afterID, afterDate, limit)
+	return s.query(ctx, q, since, afterID, afterDate, limit, of.Target, of.Database)
 }
+
+// Of narrows a listing to one server's backups (Target), or one
+// database's (Database); empty: any.
+type Of struct{ Target, Database string }
 
 // RunningRestoreTest names a restore test started since since and still
 // running, if any.

@@ -29,6 +29,15 @@ type Snapshot struct {
 	DiskWarningRatio   float64
 	Running            bool
 	Destinations       []catalog.DestinationStat // BACKUP_DESTINATIONS' copies
+	// With several databases: each one's newest row and newest success.
+	Databases []DatabaseState
+}
+
+// DatabaseState is one database's newest backup and newest success.
+type DatabaseState struct {
+	Target, Database string
+	Last             catalog.Execution
+	LastSuccess      time.Time
 }
 
 // Read builds a snapshot from the catalog (aggregates computed by the
@@ -48,7 +57,33 @@ func Read(ctx context.Context, store *catalog.Store, cfg config.Config) (Snapsho
 		s.DiskFree, s.DiskSize = u.Free, u.Total
 	}
 	_, s.Running, _ = lock.HeldBy(ctx, cfg.Catalog)
+	if cfg.Several() {
+		if s.Databases, err = databases(ctx, store); err != nil {
+			return s, err
+		}
+	}
 	return s, nil
+}
+
+// databases reads each database's newest row and newest success.
+func databases(ctx context.Context, store *catalog.Store) ([]DatabaseState, error) {
+	last, err := store.NewestOfEach(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	good, err := store.NewestOfEach(ctx, catalog.StatusSuccess)
+	if err != nil {
+		return nil, err
+	}
+	success := map[[2]string]time.Time{}
+	for _, g := range good {
+		success[[2]string{g.TargetName, *g.DatabaseName}] = g.BackupDate
+	}
+	out := make([]DatabaseState, len(last))
+	for i, l := range last {
+		out[i] = DatabaseState{Target: l.TargetName, Database: *l.DatabaseName, Last: l, LastSuccess: success[[2]string{l.TargetName, *l.DatabaseName}]}
+	}
+	return out, nil
 }
 
 // MaxAge is how old a snapshot a scrape may be served: concurrent scrapes
@@ -85,6 +120,14 @@ var (
 	descDestFailing  = prometheus.NewDesc("rgz_backup_destination_copy_failures", "Backups whose last copy to the destination failed.", destination, nil)
 	descDestBytes    = prometheus.NewDesc("rgz_backup_destination_bytes", "Bytes of the verified copies in the destination.", destination, nil)
 	descDestVerified = prometheus.NewDesc("rgz_backup_destination_last_verified_timestamp_seconds", "When a copy to the destination was last verified (0: never).", destination, nil)
+
+	// With several databases (issue 16), each database's own: the
+	// unlabelled metrics above then sum up or show the newest of all.
+	database          = []string{"target", "database"}
+	descDBLastSuccess = prometheus.NewDesc("rgz_backup_database_last_success_timestamp_seconds", "Date of the database's newest successful backup (0: none).", database, nil)
+	descDBStatus      = prometheus.NewDesc("rgz_backup_database_status", "1 for the status of the database's last backup, 0 for the others.", append(database, "status"), nil)
+	descDBSize        = prometheus.NewDesc("rgz_backup_database_size_bytes", "File size of the database's last backup (0 when it failed).", database, nil)
+	descDBDuration    = prometheus.NewDesc("rgz_backup_database_duration_seconds", "Duration of the database's last backup.", database, nil)
 )
 
 // Collector reads a Snapshot at each scrape (at most every MaxAge once
@@ -100,7 +143,7 @@ type Collector struct {
 func (c Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descDuration, descSize, descStatus, descLastSuccess, descRuns, descRunning, descDiskFree,
 		descDiskUsed, descDiskWarning, descLocalBackups, descLocalBytes, descPartial, descOldestPartial, descTestStatus, descTestDuration, descTestSuccess,
-		descDestCopies, descDestFailing, descDestBytes, descDestVerified} {
+		descDestCopies, descDestFailing, descDestBytes, descDestVerified, descDBLastSuccess, descDBStatus, descDBSize, descDBDuration} {
 		ch <- d
 	}
 }
@@ -160,7 +203,22 @@ func Metrics(s Snapshot) []prometheus.Metric {
 		out = append(out, gauge(descDestCopies, float64(d.Copies), d.Destination), gauge(descDestFailing, float64(d.Failing), d.Destination),
 			gauge(descDestBytes, float64(d.Bytes), d.Destination), gauge(descDestVerified, unix(d.LastVerified), d.Destination))
 	}
+	for _, d := range s.Databases {
+		out = append(out, gauge(descDBLastSuccess, unix(d.LastSuccess), d.Target, d.Database),
+			gauge(descDBSize, float64(deref(d.Last.FileSizeBytes)), d.Target, d.Database),
+			gauge(descDBDuration, float64(deref(d.Last.DurationSeconds)), d.Target, d.Database))
+		for _, st := range []catalog.Status{catalog.StatusSuccess, catalog.StatusFailed, catalog.StatusPartial} {
+			out = append(out, gauge(descDBStatus, b2f(d.Last.Status == st), d.Target, d.Database, string(st)))
+		}
+	}
 	return out
+}
+
+func deref[T int | int64 | float64](v *T) T {
+	if v == nil {
+		return 0
+	}
+	return *v
 }
 
 // NotificationFailures counts notifications that could not be sent in the

@@ -39,3 +39,53 @@ func TestDestinationSamples(t *testing.T) {
 		}
 	}
 }
+
+// With several databases each one has its samples, labelled with its
+// target and database; without, none of them exists.
+func TestDatabaseSamples(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 2, 5, 3, 1, 0, 0, time.UTC)
+	size, secs := int64(4096), 12
+	s := Snapshot{Summary: catalog.Summary{Runs: map[catalog.Status]int{}}, Databases: []DatabaseState{
+		{Target: "default", Database: "rgz", Last: catalog.Execution{Status: catalog.StatusSuccess, FileSizeBytes: &size, DurationSeconds: &secs}, LastSuccess: at},
+		{Target: "site-b", Database: "radius", Last: catalog.Execution{Status: catalog.StatusFailed}},
+	}}
+	got := map[string]float64{}
+	for _, m := range Metrics(s) {
+		var pb dto.Metric
+		if err := m.Write(&pb); err != nil {
+			t.Fatal(err)
+		}
+		labels := map[string]string{}
+		for _, l := range pb.Label {
+			labels[l.GetName()] = l.GetValue()
+		}
+		if labels["database"] == "" {
+			continue
+		}
+		name := m.Desc().String()
+		name = name[strings.Index(name, `"`)+1:]
+		key := name[:strings.Index(name, `"`)] + "{" + labels["target"] + "/" + labels["database"] + "," + labels["status"] + "}"
+		got[key] = pb.GetGauge().GetValue()
+	}
+	want := map[string]float64{
+		"rgz_backup_database_last_success_timestamp_seconds{default/rgz,}":   float64(at.Unix()),
+		"rgz_backup_database_size_bytes{default/rgz,}":                       4096,
+		"rgz_backup_database_duration_seconds{default/rgz,}":                 12,
+		"rgz_backup_database_status{default/rgz,success}":                    1,
+		"rgz_backup_database_status{site-b/radius,failed}":                   1,
+		"rgz_backup_database_status{site-b/radius,success}":                  0,
+		"rgz_backup_database_last_success_timestamp_seconds{site-b/radius,}": 0,
+	}
+	for k, v := range want {
+		if g, ok := got[k]; !ok || g != v {
+			t.Errorf("%s = %v (present %v), want %v", k, g, ok, v)
+		}
+	}
+	s.Databases = nil
+	for _, m := range Metrics(s) {
+		if strings.Contains(m.Desc().String(), "rgz_backup_database_") {
+			t.Fatalf("a per-database sample without several databases: %s", m.Desc())
+		}
+	}
+}
