@@ -43,6 +43,7 @@ func backupSeveral(cmd *cobra.Command, cfg config.Config, target, only string, a
 	outcomes := make([]outcome, len(units))
 	perServer := map[string]chan struct{}{}
 	all := make(chan struct{}, cfg.Databases.MaxParallel)
+	globals := backup.NewGlobals() // once per server for the run
 	var wg sync.WaitGroup
 	for i, u := range units {
 		if perServer[u.Target] == nil {
@@ -62,7 +63,7 @@ func backupSeveral(cmd *cobra.Command, cfg config.Config, target, only string, a
 			// Another process's backups may hold the slots: wait for one as
 			// long as a backup may last.
 			opts := backup.Options{Config: u.Config, TriggeredBy: catalog.TriggerManual, Log: log.With("target", u.Target, "database", u.Database),
-				Target: u.Target, Database: u.Database, SlotWait: u.Config.Timeout}
+				Target: u.Target, Database: u.Database, SlotWait: u.Config.Timeout, Globals: globals}
 			outcomes[i].row, outcomes[i].err = backup.Run(ctx, opts)
 		}()
 	}

@@ -109,6 +109,11 @@ func TestDaemonBacksUpSeveralServers(t *testing.T) {
 	if strings.Contains(d.logs.String(), password) {
 		t.Fatal("a target's password is in the daemon's logs")
 	}
+	// Each server's globals dumped once for the run (main has two good
+	// databases, replica one).
+	if n := strings.Count(d.logs.String(), "globals dumped once for the run"); n != 2 {
+		t.Fatalf("globals dumped %d times for a run over two reachable servers, want 2", n)
+	}
 	// Each database's metrics, labelled with its target.
 	res, err := http.Get("http://" + d.addr + "/metrics")
 	if err != nil {

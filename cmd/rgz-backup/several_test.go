@@ -39,6 +39,7 @@ func TestBackupSeveralDatabases(t *testing.T) {
 		"BACKUP_MIN_SIZE_MB":          "0",
 		"BACKUP_MIN_FREE_SPACE_GB":    "0",
 		"BACKUP_DESTINATIONS":         "file://" + filepath.Join(t.TempDir(), "nas"), // each database's copies too
+		"BACKUP_LOG_LEVEL":            "info",
 	}
 	srv := startMail(t)
 	mailEnv(t, env, srv)
@@ -93,6 +94,20 @@ func TestBackupSeveralDatabases(t *testing.T) {
 		}
 		if row.Suspect {
 			t.Fatalf("%s: suspect %v", db, row.SuspectReasons)
+		}
+	}
+	// Globals: dumped once for the run, kept beside each database's backup.
+	if n := strings.Count(r.stderr, "globals dumped once for the run"); n != 1 {
+		t.Fatalf("the server's globals dumped %d times for one run, want once:\n%s", n, r.stderr)
+	}
+	for _, row := range rows {
+		if row.Status == catalog.StatusSuccess {
+			if row.GlobalsFilename == nil {
+				t.Fatalf("%s has no globals", row.Filename)
+			}
+			if _, err := os.Stat(filepath.Join(filepath.Dir(*row.FilePath), *row.GlobalsFilename)); err != nil {
+				t.Fatalf("%s's globals: %v", row.Filename, err)
+			}
 		}
 	}
 	if left, _ := filepath.Glob(filepath.Join(dir, "*.dump.gz")); len(left) > 0 {

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -54,6 +55,9 @@ type Options struct {
 	// a free slot when BACKUP_MAX_PARALLEL_PER_SERVER or BACKUP_MAX_PARALLEL
 	// backups run (then *lock.BusyError, and nothing was done).
 	SlotWait time.Duration
+	// Globals, when set, shares one dump of the server's globals among the
+	// backups of a run (once per server); nil: this backup dumps its own.
+	Globals *Globals
 }
 
 // several says whether this backup is one of several databases': its own
@@ -688,7 +692,22 @@ func (r *run) dumpGlobals(ctx context.Context) {
 		return
 	}
 	defer w.Abort()
-	withoutPasswords, err := r.tools.DumpGlobals(ctx, r.cfg.Database, w)
+	var withoutPasswords bool
+	if r.o.Globals == nil {
+		withoutPasswords, err = r.tools.DumpGlobals(ctx, r.cfg.Database, w)
+	} else {
+		var data []byte
+		var first bool
+		data, withoutPasswords, first, err = r.o.Globals.get(ctx, r.o.Target, func(ctx context.Context, out io.Writer) (bool, error) {
+			return r.tools.DumpGlobals(ctx, r.cfg.Database, out)
+		})
+		if first && err == nil {
+			r.o.Log.Info("globals dumped once for the run's backups of this server", "target", r.o.Target, "bytes", len(data))
+		}
+		if err == nil {
+			_, err = w.Write(data)
+		}
+	}
 	if err == nil {
 		err = w.Close()
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -13,6 +14,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/mosaique/rgz-backup/internal/backup"
 	"github.com/mosaique/rgz-backup/internal/catalog"
 	"github.com/mosaique/rgz-backup/internal/clock"
 	"github.com/mosaique/rgz-backup/internal/notify"
@@ -113,6 +115,36 @@ func (w *worker) startRun(ctx context.Context, job *river.Job[BackupArgs]) error
 	}
 	w.log.Info("run started", "batch", batch, "databases", len(summary.Jobs), "unreachable_servers", len(summary.Unreachable))
 	return nil
+}
+
+// runGlobals keeps each recent run's shared globals (backup.Globals), so
+// that the jobs of one run on this replica dump each server's globals
+// once; a job on another replica dumps its own. The few newest runs only.
+type runGlobals struct {
+	mu    sync.Mutex
+	order []string
+	runs  map[string]*backup.Globals
+}
+
+// keptRuns is how many runs' globals a replica keeps.
+const keptRuns = 8
+
+func (g *runGlobals) of(batch string) *backup.Globals {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.runs == nil {
+		g.runs = map[string]*backup.Globals{}
+	}
+	if got := g.runs[batch]; got != nil {
+		return got
+	}
+	if len(g.order) == keptRuns {
+		delete(g.runs, g.order[0])
+		g.order = g.order[1:]
+	}
+	g.runs[batch] = backup.NewGlobals()
+	g.order = append(g.order, batch)
+	return g.runs[batch]
 }
 
 // unitOf is the configuration a database's job runs with: its server's

@@ -18,6 +18,7 @@ type worker struct {
 	river.WorkerDefaults[BackupArgs]
 	deps
 	shutdown context.Context
+	globals  runGlobals // with several databases: each run's, shared by its jobs here
 }
 
 // NextRetry follows the specification: 30 s, 60 s, then 120 s after attempts 1-3.
@@ -42,6 +43,9 @@ func (w *worker) Work(ctx context.Context, job *river.Job[BackupArgs]) error {
 		}
 		log = log.With("target", args.Target, "database", args.Database)
 		opts.Config, opts.Target, opts.Database, opts.SlotWait = unit.Config, unit.Target, unit.Database, slotWait
+		if args.Batch != "" {
+			opts.Globals = w.globals.of(args.Batch)
+		}
 		newest = func(ctx context.Context) (time.Time, error) {
 			return newestSuccessOf(ctx, w.store, args.Target, args.Database)
 		}
