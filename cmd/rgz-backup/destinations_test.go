@@ -47,7 +47,7 @@ func TestBackupToThreeDestinations(t *testing.T) {
 		t.Fatalf("copies: %v %+v", err, copies)
 	}
 	local, _ := os.ReadFile(*row.FilePath)
-	name := destination.Name(row.BackupDate, row.Filename)
+	name := destination.Name("", row.BackupDate, row.Filename)
 	for _, c := range copies {
 		if !c.Verified() || c.Location != name || *c.SizeBytes != int64(len(local)) {
 			t.Fatalf("copy: %+v", c)
@@ -198,7 +198,7 @@ func TestS3IsOneDestinationAmongOthers(t *testing.T) {
 	if r.code != 0 || row.Status != catalog.StatusSuccess || row.ArchiveS3Path == nil {
 		t.Fatalf("backup: %+v\n%+v", row, r)
 	}
-	name := destination.Name(row.BackupDate, row.Filename)
+	name := destination.Name("", row.BackupDate, row.Filename)
 	primary := "s3://" + env["BACKUP_S3_BUCKET"] + "/prod"
 	if *row.ArchiveS3Path != primary+"/"+name {
 		t.Fatalf("archive_s3_path %s", *row.ArchiveS3Path)

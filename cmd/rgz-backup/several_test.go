@@ -30,7 +30,7 @@ func TestBackupSeveralDatabases(t *testing.T) {
 		t.Fatal(err)
 	}
 	missing := a + "_gone"
-	dir := t.TempDir()
+	dir, nas := t.TempDir(), filepath.Join(t.TempDir(), "nas")
 	env := map[string]string{
 		"BACKUP_DATABASE_URL":         cluster.URL("postgres"),
 		"BACKUP_DATABASES":            a + "," + b + "," + missing,
@@ -38,7 +38,7 @@ func TestBackupSeveralDatabases(t *testing.T) {
 		"BACKUP_LOCAL_DIR":            dir,
 		"BACKUP_MIN_SIZE_MB":          "0",
 		"BACKUP_MIN_FREE_SPACE_GB":    "0",
-		"BACKUP_DESTINATIONS":         "file://" + filepath.Join(t.TempDir(), "nas"), // each database's copies too
+		"BACKUP_DESTINATIONS":         "file://" + nas, // each database's copies too
 		"BACKUP_LOG_LEVEL":            "info",
 	}
 	srv := startMail(t)
@@ -108,6 +108,11 @@ func TestBackupSeveralDatabases(t *testing.T) {
 			if _, err := os.Stat(filepath.Join(filepath.Dir(*row.FilePath), *row.GlobalsFilename)); err != nil {
 				t.Fatalf("%s's globals: %v", row.Filename, err)
 			}
+			// Its copies go below TARGET/DATABASE in every destination.
+			copied := filepath.Join(nas, "default", deref(row.DatabaseName), row.BackupDate.UTC().Format("2006/01"), row.Filename)
+			if _, err := os.Stat(copied); err != nil {
+				t.Fatalf("the copy of %s: %v", row.Filename, err)
+			}
 		}
 	}
 	if left, _ := filepath.Glob(filepath.Join(dir, "*.dump.gz")); len(left) > 0 {
@@ -127,6 +132,9 @@ func TestBackupSeveralDatabases(t *testing.T) {
 	}
 	if v := rgz(t, env, "verify", "--all"); v.code != 0 || strings.Count(v.stdout, "OK   ") != 3 {
 		t.Fatalf("verify --all with several databases: %+v", v)
+	}
+	if v := rgz(t, env, "verify", only[0].Filename, "--from", "file"); v.code != 0 {
+		t.Fatalf("verify of a database's copy in a destination: %+v", v)
 	}
 	if r := rgz(t, env, "retention", "--dry-run"); r.code != 0 {
 		t.Fatalf("retention with several databases: %+v", r)

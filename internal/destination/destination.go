@@ -89,9 +89,11 @@ func File(f *os.File) (Source, error) {
 }
 
 // Name is where a backup's file goes in every destination: under the
-// year and month of its backup date, as the S3 archive has always kept it.
-func Name(backupDate time.Time, file string) string {
-	return path.Join(backupDate.UTC().Format("2006/01"), file)
+// year and month of its backup date, as the S3 archive has always kept it;
+// with several databases, below their folder, TARGET/DATABASE
+// (layout.Folder; empty for today's one database).
+func Name(folder string, backupDate time.Time, file string) string {
+	return path.Join(folder, backupDate.UTC().Format("2006/01"), file)
 }
 
 // CheckSource reads src whole and compares it with want: a local file

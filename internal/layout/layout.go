@@ -58,6 +58,21 @@ func Of(row catalog.Execution, dir string) Files {
 		Globals: filepath.Join(dir, globals), RestoreTests: RestoreTestsFile(dump)}
 }
 
+// Folder is where a backup's copies go below each destination's root:
+// "TARGET/DATABASE" when its file is in BACKUP_LOCAL_DIR/TARGET/DATABASE
+// (several databases: issue 16), else "" (today's one database, whose
+// keys stay YYYY/MM/FILE).
+func Folder(row catalog.Execution) string {
+	if row.FilePath == nil || row.DatabaseName == nil || row.TargetName == "" {
+		return ""
+	}
+	dir := filepath.Dir(*row.FilePath)
+	if filepath.Base(dir) != *row.DatabaseName || filepath.Base(filepath.Dir(dir)) != row.TargetName {
+		return ""
+	}
+	return row.TargetName + "/" + *row.DatabaseName
+}
+
 // GlobalsName is the globals file of the dump named dumpName.
 func GlobalsName(dumpName string) string {
 	stem, _, _ := strings.Cut(dumpName, ".")

@@ -7,12 +7,12 @@ import (
 	"io"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/mosaique/rgz-backup/internal/archive"
 	"github.com/mosaique/rgz-backup/internal/catalog"
 	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/destination"
+	"github.com/mosaique/rgz-backup/internal/layout"
 )
 
 // Fetch copies a backup's dump from the first place that holds it (the
@@ -23,18 +23,17 @@ import (
 // azblob). A copy is checked like the local file it stands for, by the
 // caller.
 func Fetch(ctx context.Context, cfg config.Config, dir string, row catalog.Execution, from string) (path, where string, err error) {
-	return FetchFile(ctx, cfg, dir, row.BackupDate, row.Filename, from)
+	return FetchFile(ctx, cfg, dir, row, row.Filename, from)
 }
 
-// FetchFile is Fetch for any file of the backup taken at backupDate (its
-// globals, say).
-func FetchFile(ctx context.Context, cfg config.Config, dir string, backupDate time.Time, file, from string) (path, where string, err error) {
+// FetchFile is Fetch for any file of the backup row (its globals, say).
+func FetchFile(ctx context.Context, cfg config.Config, dir string, row catalog.Execution, file, from string) (path, where string, err error) {
 	opened, err := Open(cfg)
 	if err != nil {
 		return "", "", err
 	}
 	defer opened.Close()
-	name := destination.Name(backupDate, file)
+	name := destination.Name(layout.Folder(row), row.BackupDate, file)
 	var problems []string
 	for i, st := range opened.Stores {
 		if !Chosen(opened.Specs[i], from) {

@@ -39,10 +39,11 @@ func Files(row catalog.Execution, dir string) ([]File, error) {
 		return nil, fmt.Errorf("%s: checksum_crc32 %q: %w", row.Filename, *row.ChecksumCRC32, err)
 	}
 	files := layout.Of(row, dir)
-	out := []File{{Path: files.Dump, Name: destination.Name(row.BackupDate, row.Filename), Want: want}}
+	folder := layout.Folder(row)
+	out := []File{{Path: files.Dump, Name: destination.Name(folder, row.BackupDate, row.Filename), Want: want}}
 	for _, p := range files.Sidecars() {
 		if _, err := os.Stat(p); err == nil {
-			out = append(out, File{Path: p, Name: destination.Name(row.BackupDate, filepath.Base(p))})
+			out = append(out, File{Path: p, Name: destination.Name(folder, row.BackupDate, filepath.Base(p))})
 		} else if p == files.SHA256 {
 			return nil, fmt.Errorf("%s: %w", filepath.Base(p), err)
 		}

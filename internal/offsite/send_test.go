@@ -33,9 +33,9 @@ func TestSendToEveryDestination(t *testing.T) {
 	}
 	date := time.Date(2026, 2, 5, 3, 0, 15, 0, time.UTC)
 	files := []File{
-		{Path: write("20260205_030015.dump.gz", dump), Name: destination.Name(date, "20260205_030015.dump.gz"),
+		{Path: write("20260205_030015.dump.gz", dump), Name: destination.Name("", date, "20260205_030015.dump.gz"),
 			Want: destination.Want{Size: int64(len(dump)), CRC32: crc32.ChecksumIEEE(dump)}},
-		{Path: write("20260205_030015.dump.gz.sha256", []byte("abc  20260205_030015.dump.gz\n")), Name: destination.Name(date, "20260205_030015.dump.gz.sha256")},
+		{Path: write("20260205_030015.dump.gz.sha256", []byte("abc  20260205_030015.dump.gz\n")), Name: destination.Name("", date, "20260205_030015.dump.gz.sha256")},
 	}
 
 	ssh := sshtest.Start(t)

@@ -179,7 +179,7 @@ func (j *Job) globalsFile(ctx context.Context, dir string) (string, func(), erro
 		}
 	}
 	if j.From != "local" {
-		fetched, _, err := offsite.FetchFile(ctx, j.Config, j.Config.LocalDir, j.Row.BackupDate, name, j.From)
+		fetched, _, err := offsite.FetchFile(ctx, j.Config, j.Config.LocalDir, j.Row, name, j.From)
 		if err != nil {
 			return "", nil, fmt.Errorf("--with-globals: %w", err)
 		}

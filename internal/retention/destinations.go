@@ -102,7 +102,7 @@ func (o Options) carryOutDestinations(ctx context.Context, store *catalog.Store,
 func removeCopy(ctx context.Context, st destination.Store, row catalog.Execution) error {
 	files := layout.Of(row, "").All()
 	for i := len(files) - 1; i >= 0; i-- {
-		if err := st.Remove(ctx, destination.Name(row.BackupDate, filepath.Base(files[i]))); err != nil {
+		if err := st.Remove(ctx, destination.Name(layout.Folder(row), row.BackupDate, filepath.Base(files[i]))); err != nil {
 			return err
 		}
 	}

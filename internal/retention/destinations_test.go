@@ -39,12 +39,12 @@ func TestRetentionPerDestination(t *testing.T) {
 		for _, spec := range specs {
 			if spec.Kind == "file" {
 				for _, f := range layout.Of(row, "").All() {
-					p := filepath.Join(spec.Path, filepath.FromSlash(destination.Name(row.BackupDate, filepath.Base(f))))
+					p := filepath.Join(spec.Path, filepath.FromSlash(destination.Name("", row.BackupDate, filepath.Base(f))))
 					os.MkdirAll(filepath.Dir(p), 0o750)
 					os.WriteFile(p, []byte("copy"), 0o640)
 				}
 			}
-			if err := s.cat.RecordCopy(ctx, catalog.Copy{BackupID: row.ID, Destination: spec.URL, Location: destination.Name(row.BackupDate, row.Filename), VerifiedAt: &now}); err != nil {
+			if err := s.cat.RecordCopy(ctx, catalog.Copy{BackupID: row.ID, Destination: spec.URL, Location: destination.Name("", row.BackupDate, row.Filename), VerifiedAt: &now}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -55,12 +55,12 @@ func TestRetentionPerDestination(t *testing.T) {
 	}
 	inShort := 0
 	for _, row := range s.rows {
-		if _, err := os.Stat(filepath.Join(short, filepath.FromSlash(destination.Name(row.BackupDate, row.Filename)))); err == nil {
+		if _, err := os.Stat(filepath.Join(short, filepath.FromSlash(destination.Name("", row.BackupDate, row.Filename)))); err == nil {
 			inShort++
 		} else if row.RetentionClass == catalog.ClassCompliance || row.BackupDate.After(s.today.AddDate(0, 0, -15)) {
 			t.Errorf("%s (%s) deleted from the 15-day destination", row.Filename, row.RetentionClass)
 		}
-		if _, err := os.Stat(filepath.Join(long, filepath.FromSlash(destination.Name(row.BackupDate, row.Filename)))); err != nil {
+		if _, err := os.Stat(filepath.Join(long, filepath.FromSlash(destination.Name("", row.BackupDate, row.Filename)))); err != nil {
 			t.Errorf("%s deleted from the 30-day destination", row.Filename)
 		}
 		if !exists(*row.FilePath) {

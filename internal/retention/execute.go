@@ -238,7 +238,7 @@ func S3Copies(rows []catalog.Execution, cfg config.Config) []Copy {
 // removeObjects deletes a backup's objects from S3, the dump last: while
 // it stays, the copy is still there to be found.
 func removeObjects(ctx context.Context, s3 *storage.S3, row catalog.Execution, dir string) error {
-	folder := path.Dir(s3.Key(row.BackupDate, row.Filename))
+	folder := path.Dir(s3.Key(layout.Folder(row), row.BackupDate, row.Filename))
 	if key, ok := s3.KeyOf(*row.ArchiveS3Path); ok {
 		folder = path.Dir(key) // where it went, whatever the prefix is now
 	}

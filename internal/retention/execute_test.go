@@ -287,13 +287,13 @@ func TestExecutorS3Retention(t *testing.T) {
 	ctx := context.Background()
 	for i := 19; i >= 0; i-- {
 		row := s.add(s.today.AddDate(0, 0, -i).Add(3*time.Hour), catalog.StatusSuccess)
-		key := s3.Key(row.BackupDate, row.Filename)
+		key := s3.Key("", row.BackupDate, row.Filename)
 		data, err := os.ReadFile(*row.FilePath)
 		if err != nil {
 			t.Fatal(err)
 		}
 		want := destination.Want{Size: int64(len(data)), CRC32: crc32.ChecksumIEEE(data)}
-		if err := s3.Put(ctx, destination.Name(row.BackupDate, row.Filename), bytes.NewReader(data), destination.PutOptions{Want: want}); err != nil {
+		if err := s3.Put(ctx, destination.Name("", row.BackupDate, row.Filename), bytes.NewReader(data), destination.PutOptions{Want: want}); err != nil {
 			t.Fatal(err)
 		}
 		if err := s.cat.SetArchived(ctx, row.ID, s3.URL(key), Expiry(row.BackupDate, row.RetentionClass, 10, 2555)); err != nil {
@@ -314,7 +314,7 @@ func TestExecutorS3Retention(t *testing.T) {
 	rows := s.rowsNow()
 	for _, r := range s.rows {
 		expired := r.RetentionClass == ClassDaily && s.today.After(Expiry(r.BackupDate, ClassDaily, 10, 2555))
-		_, err := s3.Stat(ctx, destination.Name(r.BackupDate, r.Filename))
+		_, err := s3.Stat(ctx, destination.Name("", r.BackupDate, r.Filename))
 		if err != nil && !errors.Is(err, destination.ErrNotFound) {
 			t.Fatal(err)
 		}

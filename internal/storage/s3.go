@@ -13,7 +13,6 @@ import (
 	"io"
 	"net"
 	"net/url"
-	"path"
 	"strings"
 	"time"
 
@@ -58,9 +57,10 @@ func NewS3(cfg config.S3) (*S3, error) {
 }
 
 // Key is where a backup's file goes: PREFIX/YYYY/MM/NAME, YYYY/MM from
-// the backup's own date (UTC).
-func (s *S3) Key(backupDate time.Time, name string) string {
-	return path.Join(s.cfg.Prefix, backupDate.UTC().Format("2006/01"), name)
+// the backup's own date (UTC), below folder (TARGET/DATABASE) with
+// several databases (destination.Name).
+func (s *S3) Key(folder string, backupDate time.Time, name string) string {
+	return s.key(destination.Name(folder, backupDate, name))
 }
 
 // URL names an object as s3://BUCKET/KEY (what archive_s3_path holds).

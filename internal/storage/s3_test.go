@@ -50,9 +50,12 @@ func TestUploadVerifyDownload(t *testing.T) {
 	s := newS3(t, false)
 	path, data := writeFile(t, 1<<20)
 	date := time.Date(2026, 2, 5, 3, 0, 0, 0, time.UTC)
-	name := destination.Name(date, filepath.Base(path))
-	if key := s.Key(date, filepath.Base(path)); key != "prod/2026/02/20260205_030000.dump.gz" || key != s.key(name) {
+	name := destination.Name("", date, filepath.Base(path))
+	if key := s.Key("", date, filepath.Base(path)); key != "prod/2026/02/20260205_030000.dump.gz" || key != s.key(name) {
 		t.Fatalf("key %s", key)
+	}
+	if key := s.Key("site-b/radius", date, "x.dump.gz"); key != "prod/site-b/radius/2026/02/x.dump.gz" {
+		t.Fatalf("key of one of several databases: %s", key)
 	}
 	landed, err := upload(s, path, name, time.Time{})
 	if err != nil {
@@ -87,8 +90,8 @@ func TestMultipartUpload(t *testing.T) {
 	s := newS3(t, false)
 	s.minPartSize = 5 << 20 // S3's smallest part
 	path, data := writeFile(t, 12<<20)
-	key := s.Key(time.Now(), "big.dump.gz")
-	landed, err := upload(s, path, destination.Name(time.Now(), "big.dump.gz"), time.Time{})
+	key := s.Key("", time.Now(), "big.dump.gz")
+	landed, err := upload(s, path, destination.Name("", time.Now(), "big.dump.gz"), time.Time{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,8 +153,8 @@ func TestObjectLockRefusesAnEarlyDelete(t *testing.T) {
 	t.Parallel()
 	s := newS3(t, true)
 	path, _ := writeFile(t, 4096)
-	key := s.Key(time.Now(), "20260201_030000.dump.gz")
-	if _, err := upload(s, path, destination.Name(time.Now(), "20260201_030000.dump.gz"), time.Now().AddDate(0, 0, 2)); err != nil {
+	key := s.Key("", time.Now(), "20260201_030000.dump.gz")
+	if _, err := upload(s, path, destination.Name("", time.Now(), "20260201_030000.dump.gz"), time.Now().AddDate(0, 0, 2)); err != nil {
 		t.Fatal(err)
 	}
 	err := s.RemoveKey(context.Background(), key)

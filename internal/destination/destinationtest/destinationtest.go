@@ -80,7 +80,7 @@ func want(s *source) destination.PutOptions {
 }
 
 func name(i int, file string) string {
-	return destination.Name(time.Date(2026, 2, 5+i, 3, 0, 0, 0, time.UTC), file)
+	return destination.Name("", time.Date(2026, 2, 5+i, 3, 0, 0, 0, time.UTC), file)
 }
 
 func read(t *testing.T, st destination.Store, n string) []byte {
