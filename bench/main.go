@@ -4,7 +4,8 @@
 // their default levels: wall time, file size and peak RSS, then the ratios
 // the targets in docs/BENCHMARKS.md are stated in. Run with `make bench`.
 // With -rto it measures instead the restore test's duration (the RTO) at
-// several sizes; with -load, the daemon under concurrent readers.
+// several sizes; with -load, the daemon under concurrent readers; with
+// -several, runs over many databases and servers.
 package main
 
 import (
@@ -46,7 +47,15 @@ func main() {
 	loadFor := flag.Duration("for", 15*time.Second, "with -load: how long the clients run")
 	toDestinations := flag.Bool("destinations", false, "instead: a backup copied to MinIO, a directory, SFTP and Azurite against the local backup alone")
 	format := flag.String("format", "zstd", "with -destinations: the compression format")
+	severalDBs := flag.Int("several", 0, "instead: a run over this many small databases on one server and on two (e.g. 50), then the daemon with 500 configured and 100,000 catalog rows")
 	flag.Parse()
+	if *severalDBs > 0 {
+		if err := several(*binary, *severalDBs); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *toDestinations {
 		if err := destinations(*binary, *scale, *repeat, *format); err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)

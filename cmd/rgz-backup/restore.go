@@ -123,8 +123,12 @@ func rowForRestore(ctx context.Context, cfg config.Config, ref string) (catalog.
 	if err != nil {
 		return row, err
 	}
-	if _, fromFiles := from.(records.Manifests); fromFiles {
-		fmt.Fprintf(os.Stderr, "rgz-backup: %s is not known to the catalog; using its manifest in %s\n", row.Filename, cfg.LocalDir)
+	if _, fromFiles := from.(records.EveryManifest); fromFiles {
+		where := cfg.LocalDir
+		if row.FilePath != nil {
+			where = filepath.Dir(*row.FilePath)
+		}
+		fmt.Fprintf(os.Stderr, "rgz-backup: %s is not known to the catalog; using its manifest in %s\n", row.Filename, where)
 	}
 	if row.Status == catalog.StatusFailed {
 		return row, fmt.Errorf("backup %s failed: there is nothing to restore", row.Filename)
@@ -134,9 +138,10 @@ func rowForRestore(ctx context.Context, cfg config.Config, ref string) (catalog.
 
 // recordReaders are where a verb that only reads looks backups up: the
 // catalog (opened without migrating: reading must write nothing), when it
-// answers, then the manifests in BACKUP_LOCAL_DIR.
+// answers, then the manifests in BACKUP_LOCAL_DIR and each database's
+// directory below it.
 func recordReaders(ctx context.Context, cfg config.Config) ([]records.Reader, func()) {
-	files := records.Manifests{Dir: cfg.LocalDir}
+	files := records.EveryManifest{Root: cfg.LocalDir}
 	pool, err := catalog.OpenPool(ctx, cfg.Catalog, "rgz-backup read", 2)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "rgz-backup: catalog unreachable (%v); using the manifests in %s\n", err, cfg.LocalDir)

@@ -22,8 +22,10 @@ func restoreTestCmd() *cobra.Command {
 on BACKUP_RESTORE_TEST_DATABASE_URL (default: the backed-up server) and
 compare it with what the backup recorded. Without FILENAME: the good backup
 closest to BACKUP_RESTORE_TEST_BACKUP_AGE_DAYS (7) days old, or the newest;
-with BACKUP_DATABASES, of the database whose turn it is (the one tested
-longest ago, one never tested first), or of --database NAME.
+with several databases (BACKUP_DATABASES, BACKUP_TARGETS_FILE), of the
+database whose turn it is (the one tested longest ago, one never tested
+first), or of --database NAME (TARGET/NAME off the default target). With
+a targets file, the scratch server defaults to the environment's.
 
 Steps: the file's CRC32 and SHA-256 are checked first (a damaged file is
 never restored); parallel pg_restore from a decompressed temporary file
@@ -79,7 +81,7 @@ printed but not recorded.`,
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the restore test's record as one JSON object")
 	cmd.Flags().BoolVar(&keep, "keep", false, "leave the scratch database for a look (drop it yourself)")
-	cmd.Flags().StringVar(&database, "database", "", "test the chosen backup of this database (with BACKUP_DATABASES)")
+	cmd.Flags().StringVar(&database, "database", "", "test the chosen backup of this database (several databases: NAME, or TARGET/NAME off the default target)")
 	cmd.Flags().StringVar(&from, "from", "", "where to read the backup: local, s3, or one of BACKUP_DESTINATIONS (its URL or kind); default: local, then S3, then the destinations")
 	return cmd
 }

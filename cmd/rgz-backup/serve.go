@@ -38,6 +38,12 @@ catches up a missed night at start, and takes jobs put on the queue by
 one backup. It also runs the scheduled restore test (BACKUP_RESTORE_TEST_*),
 retention daily, and, with S3, the hourly upload of partial backups.
 
+With BACKUP_DATABASES or BACKUP_TARGETS_FILE, each run lists the
+databases of every server and backs up each as its own job (its lock,
+retries, row), BACKUP_MAX_PARALLEL_PER_SERVER at once per server and
+BACKUP_MAX_PARALLEL in all, then sends one mail for the run; SIGHUP reads
+the targets file again (docs/TARGETS.md).
+
 At start it checks that pg_dump, pg_restore and pg_dumpall run (exit 2
 naming what is missing). It listens on BACKUP_HTTP_ADDR: /healthz (the
 process answers), /readyz (catalog reachable, schema current, client

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"maps"
 	"regexp"
 	"strings"
 	"testing"
@@ -147,6 +148,12 @@ func TestBackupSeveralDatabases(t *testing.T) {
 	if r := rgz(t, env, "restore", only[0].Filename, "--target-db", restored, "--create", "--with-globals"); r.code != 0 ||
 		!strings.Contains(r.stdout, "every table and row count matches") {
 		t.Fatalf("restore of %s's backup: %+v", b, r)
+	}
+	// The catalog unreachable: verify reads every database's manifests.
+	lost := maps.Clone(env)
+	lost["BACKUP_CATALOG_DATABASE_URL"] = "postgres://nobody@" + freeAddr(t) + "/gone"
+	if v := rgz(t, lost, "verify", "--all"); v.code != 0 || strings.Count(v.stdout, "OK   ") != 3 {
+		t.Fatalf("verify --all without the catalog, several databases: %+v", v)
 	}
 	// The catalog lost: rebuild finds every database's manifests in its
 	// own directory.

@@ -81,6 +81,60 @@ func (m Manifests) OnDisk(context.Context) ([]catalog.Execution, error) {
 
 func (m Manifests) String() string { return "the manifests in " + m.Dir }
 
+// EveryManifest reads the manifests of BACKUP_LOCAL_DIR and of every
+// database's directory below it (TARGET/DATABASE, several databases):
+// what the catalog would say, when it cannot be reached.
+type EveryManifest struct{ Root string }
+
+func (m EveryManifest) dirs() []Manifests {
+	dirs, err := BackupDirs(m.Root)
+	if err != nil {
+		dirs = []string{m.Root}
+	}
+	out := make([]Manifests, len(dirs))
+	for i, d := range dirs {
+		out[i] = Manifests{Dir: d}
+	}
+	return out
+}
+
+// Named finds name's manifest; the backup is where its manifest is (the
+// files may have been brought to another directory or host).
+func (m EveryManifest) Named(ctx context.Context, name string) (catalog.Execution, error) {
+	for _, d := range m.dirs() {
+		row, err := d.Named(ctx, name)
+		if !errors.Is(err, ErrNotFound) {
+			return here(row, d.Dir), err
+		}
+	}
+	return catalog.Execution{}, ErrNotFound
+}
+
+// here is row with its file in dir, when it is there.
+func here(row catalog.Execution, dir string) catalog.Execution {
+	path := filepath.Join(dir, row.Filename)
+	if _, err := os.Stat(path); err == nil && row.Filename != "" {
+		row.FilePath = &path
+	}
+	return row
+}
+
+func (m EveryManifest) OnDisk(ctx context.Context) ([]catalog.Execution, error) {
+	var out []catalog.Execution
+	for i, d := range m.dirs() {
+		rows, err := d.OnDisk(ctx)
+		if err != nil && i == 0 {
+			return nil, err // no backup directory: this reader cannot say
+		}
+		for _, r := range rows {
+			out = append(out, here(r, d.Dir))
+		}
+	}
+	return out, nil
+}
+
+func (m EveryManifest) String() string { return "the manifests in " + m.Root + " and below" }
+
 // Find asks each reader in turn for name and returns the first record
 // found, with the reader that answered. A reader that fails (the catalog
 // unreachable, or without its tables) counts as not knowing; when none

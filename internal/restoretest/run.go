@@ -65,7 +65,7 @@ func Run(ctx context.Context, store *catalog.Store, o Options) (catalog.RestoreT
 		o.TriggeredBy = catalog.TriggerManual
 	}
 	// With the catalog, only it: the test's record refers to its row.
-	var from records.Reader = records.Manifests{Dir: o.Config.LocalDir}
+	var from records.Reader = records.EveryManifest{Root: o.Config.LocalDir}
 	if store != nil {
 		from = records.Catalog{Store: store}
 	}
