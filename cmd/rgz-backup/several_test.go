@@ -3,9 +3,9 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"os"
 	"path/filepath"
-	"maps"
 	"regexp"
 	"strings"
 	"testing"
