@@ -26,7 +26,7 @@ partial. The daemon does this hourly and after each backup.`,
 			if err != nil {
 				return err
 			}
-			if len(cfg.AllDestinations()) == 0 {
+			if len(cfg.AllDestinations()) == 0 && len(cfg.TargetDestinations) == 0 {
 				return &config.Error{Var: "BACKUP_S3_ENABLED", Value: "false", Allowed: "archive needs somewhere to copy to: set BACKUP_S3_ENABLED=true and the BACKUP_S3_* settings, or BACKUP_DESTINATIONS"}
 			}
 			return withCatalog(cmd.Context(), func(store *catalog.Store) error {

@@ -94,6 +94,15 @@ func action(fn func(cmd *cobra.Command, args []string) error) func(*cobra.Comman
 // 25 it adds 4 to 7, at no measurable cost in time (docs/BENCHMARKS.md).
 func loadConfig() (config.Config, error) {
 	cfg, err := config.LoadLookup(os.LookupEnv)
+	if err == nil {
+		// A targets file's own destinations: where its targets' copies are
+		// healed and expired.
+		cfg, err = targets.WithTargetDestinations(cfg)
+		var lineErr *targets.LineError
+		if err != nil && !errors.As(err, &lineErr) {
+			err = &config.Error{Var: "BACKUP_TARGETS_FILE", Value: cfg.TargetsFile, Allowed: err.Error()}
+		}
+	}
 	if err == nil && (cfg.Encryption.On() || cfg.Encryption.IdentityFile != "") && os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(25)
 	}

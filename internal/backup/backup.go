@@ -505,7 +505,7 @@ func (r *run) classify(ctx context.Context, got streamed) {
 	monthStart := time.Date(y, m, 1, 0, 0, 0, 0, time.UTC)
 	// With several databases, a backup is compared with its own database's
 	// (a small database after a large one is no "sudden drop").
-	recent, err := r.store.List(ctx, catalog.Filter{Status: catalog.StatusSuccess, Limit: 7, Database: r.o.Database})
+	recent, err := r.store.List(ctx, catalog.Filter{Status: catalog.StatusSuccess, Limit: 7, Target: r.o.Target, Database: r.o.Database})
 	var sameMonth []catalog.Execution
 	if err == nil {
 		sameMonth, err = r.store.List(ctx, catalog.Filter{Since: monthStart})

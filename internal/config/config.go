@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/mosaique/rgz-backup/internal/archive"
+	"github.com/mosaique/rgz-backup/internal/destination"
 	"github.com/mosaique/rgz-backup/internal/schedule"
 )
 
@@ -36,7 +37,11 @@ type Config struct {
 	// (package targets reads it); the environment's connection settings
 	// then reach the catalog only.
 	TargetsFile string
-	Catalog     Database // where backup_executions lives (default: Database)
+	// TargetDestinations are the targets file's own destinations, by
+	// target (its "destinations:" override): a backup of such a target is
+	// copied there instead of BACKUP_DESTINATIONS (DestinationsFor).
+	TargetDestinations map[string][]destination.Spec
+	Catalog            Database // where backup_executions lives (default: Database)
 
 	LocalDir              string
 	LocalRetentionDays    int

@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path"
+	"sort"
 	"strings"
 
 	"github.com/mosaique/rgz-backup/internal/destination"
@@ -92,6 +93,44 @@ func (c Config) AllDestinations() []destination.Spec {
 		return c.Destinations.List
 	}
 	return append([]destination.Spec{c.S3.Destination()}, c.Destinations.List...)
+}
+
+// DestinationsFor are the places a backup of target is copied to: the
+// BACKUP_S3_* bucket first, then the target's own destinations when the
+// targets file gives it some (TargetDestinations), else BACKUP_DESTINATIONS.
+func (c Config) DestinationsFor(target string) []destination.Spec {
+	own, ok := c.TargetDestinations[target]
+	if !ok {
+		return c.AllDestinations()
+	}
+	if !c.S3.Enabled {
+		return own
+	}
+	return append([]destination.Spec{c.S3.Destination()}, own...)
+}
+
+// EveryDestination is BACKUP_DESTINATIONS and every target's own, each
+// once: where retention looks for copies to expire.
+func (c Config) EveryDestination() []destination.Spec {
+	out := append([]destination.Spec(nil), c.Destinations.List...)
+	seen := map[string]bool{}
+	for _, s := range out {
+		seen[s.URL] = true
+	}
+	targets := make([]string, 0, len(c.TargetDestinations))
+	for t := range c.TargetDestinations {
+		targets = append(targets, t)
+	}
+	sort.Strings(targets)
+	for _, t := range targets {
+		for _, s := range c.TargetDestinations[t] {
+			if !seen[s.URL] {
+				seen[s.URL] = true
+				out = append(out, s)
+			}
+		}
+	}
+	return out
 }
 
 // Credentials are the destinations' credentials, for destination.OpenAll.

@@ -40,24 +40,45 @@ func Expiry(row catalog.Execution, cfg config.Config) time.Time {
 // here, to every place that lacks a verified copy, until each has all its
 // copies: what `rgz-backup archive`, the daemon's hourly job and each
 // backup's follow-up do. It returns the rows it tried, as they are now.
+//
+// A backup of a target with destinations of its own (the targets file) is
+// copied to those (config.DestinationsFor).
 func ArchivePartials(ctx context.Context, store *catalog.Store, cfg config.Config, log *slog.Logger) ([]catalog.Execution, error) {
-	if len(cfg.AllDestinations()) == 0 {
+	if len(cfg.AllDestinations()) == 0 && len(cfg.TargetDestinations) == 0 {
 		return nil, nil
 	}
 	rows, err := store.List(ctx, catalog.Filter{Status: catalog.StatusPartial})
 	if err != nil {
 		return nil, err
 	}
-	places, err := Open(cfg)
-	if err != nil {
-		return nil, err
+	opened := map[string]destination.Opened{} // by target with destinations of its own; "" the others
+	defer func() {
+		for _, o := range opened {
+			o.Close()
+		}
+	}()
+	placesFor := func(target string) (destination.Opened, error) {
+		if _, own := cfg.TargetDestinations[target]; !own {
+			target = ""
+		}
+		if o, ok := opened[target]; ok {
+			return o, nil
+		}
+		o, err := storage.Open(cfg, cfg.DestinationsFor(target))
+		if err == nil {
+			opened[target] = o
+		}
+		return o, err
 	}
-	defer places.Close()
 	var tried []catalog.Execution
 	var failed int
 	for _, row := range rows {
 		if row.DeletedAt != nil {
 			continue
+		}
+		places, err := placesFor(row.TargetName)
+		if err != nil {
+			return tried, err
 		}
 		row, err := Keep(ctx, store, places, cfg, row, log)
 		tried = append(tried, row)

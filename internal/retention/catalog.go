@@ -14,6 +14,10 @@ func CopyOf(row catalog.Execution) Copy {
 		Class: row.RetentionClass}
 	if row.DatabaseName != nil {
 		c.Database = *row.DatabaseName
+		// Two servers may each have an rgz: each is weighed alone.
+		if row.TargetName != "" && row.TargetName != catalog.DefaultTarget {
+			c.Database = row.TargetName + "/" + c.Database
+		}
 	}
 	return c
 }

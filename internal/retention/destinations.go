@@ -46,15 +46,17 @@ func DestinationCopies(live []catalog.LiveCopy, spec destination.Spec, cfg confi
 }
 
 // decideDestinations adds each destination's plan to the report.
+// Every destination: BACKUP_DESTINATIONS and the targets' own.
 func (o Options) decideDestinations(ctx context.Context, store *catalog.Store, report *Report) error {
-	if len(o.Config.Destinations.List) == 0 {
+	every := o.Config.EveryDestination()
+	if len(every) == 0 {
 		return nil
 	}
 	live, err := store.LiveCopies(ctx)
 	if err != nil {
 		return err
 	}
-	for _, spec := range o.Config.Destinations.List {
+	for _, spec := range every {
 		plan := Decide(DestinationCopies(live, spec, o.Config), o.At, Rules{MinKeep: o.Config.MinKeep})
 		if o.AllowMassDelete {
 			plan = plan.AllowMassDelete()
@@ -71,7 +73,7 @@ func (o Options) carryOutDestinations(ctx context.Context, store *catalog.Store,
 	if len(report.Destinations) == 0 {
 		return
 	}
-	opened, err := storage.Open(o.Config, o.Config.Destinations.List)
+	opened, err := storage.Open(o.Config, o.Config.EveryDestination())
 	if err != nil {
 		report.Problems = append(report.Problems, err.Error())
 		return

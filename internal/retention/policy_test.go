@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mosaique/rgz-backup/internal/catalog"
 )
 
 var now = time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
@@ -225,5 +227,29 @@ func TestPromotionsPerDatabase(t *testing.T) {
 	}
 	if fmt.Sprint(got) != "[radius-1]" {
 		t.Fatalf("promotions %v", got)
+	}
+}
+
+// Two servers' databases of one name are two databases: CopyOf names a
+// database off the default target TARGET/DATABASE.
+func TestCopyOfNamesTheTarget(t *testing.T) {
+	t.Parallel()
+	rgz := "rgz"
+	for _, c := range []struct {
+		target, want string
+	}{{"", "rgz"}, {catalog.DefaultTarget, "rgz"}, {"site-b", "site-b/rgz"}} {
+		if got := CopyOf(catalog.Execution{TargetName: c.target, DatabaseName: &rgz}).Database; got != c.want {
+			t.Errorf("target %q: %q, want %q", c.target, got, c.want)
+		}
+	}
+	// So each gets its own compliance copy in a month.
+	at := func(s string) time.Time { t, _ := time.Parse(time.DateTime, s); return t }
+	row := func(id, target string, date string, class catalog.RetentionClass) Copy {
+		c := CopyOf(catalog.Execution{ID: id, TargetName: target, DatabaseName: &rgz, Status: catalog.StatusSuccess, BackupDate: at(date), RetentionClass: class})
+		return c
+	}
+	got := Promotions([]Copy{row("a-c", "default", "2026-03-01 03:00:00", ClassCompliance), row("b-1", "site-b", "2026-03-01 03:05:00", ClassDaily)})
+	if len(got) != 1 || got[0].ID != "b-1" {
+		t.Fatalf("promotions %v: site-b's rgz needs its own compliance copy", got)
 	}
 }

@@ -86,6 +86,42 @@ func (f File) Servers(cfg config.Config, getenv func(string) string) ([]Server, 
 	return out, nil
 }
 
+// Destinations are the targets' own destinations (their "destinations:"
+// override), by target: config.Config.TargetDestinations.
+func (f File) Destinations() (map[string][]destination.Spec, error) {
+	out := map[string][]destination.Spec{}
+	for _, t := range f.Targets {
+		if t.Destinations == nil {
+			continue
+		}
+		specs := []destination.Spec{}
+		for _, raw := range t.Destinations {
+			spec, err := destination.ParseURL(raw)
+			if err != nil {
+				return nil, fmt.Errorf("target %s: destination %s: %w", t.Name, config.RedactURL(raw, false), err)
+			}
+			specs = append(specs, spec)
+		}
+		out[t.Name] = specs
+	}
+	return out, nil
+}
+
+// WithTargetDestinations is cfg knowing its targets file's own
+// destinations (TargetDestinations), for the copies' healing and
+// retention; without a targets file, cfg as it is.
+func WithTargetDestinations(cfg config.Config) (config.Config, error) {
+	if cfg.TargetsFile == "" {
+		return cfg, nil
+	}
+	file, err := ReadFile(cfg.TargetsFile)
+	if err != nil {
+		return cfg, err
+	}
+	cfg.TargetDestinations, err = file.Destinations()
+	return cfg, err
+}
+
 // password is a target's password: from its variable, or its file's first
 // line; none named: empty (.pgpass, trust, peer).
 func password(t Target, getenv func(string) string) (string, error) {

@@ -1,0 +1,115 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/mosaique/rgz-backup/internal/catalog"
+)
+
+// `backup` over a targets file: two servers backed up (one with
+// destinations of its own), one down and said so; the copies of each
+// target in its own places; archive and retention see every destination.
+func TestBackupFromTargetsFile(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	a := cluster.NewDatabase(t)
+	if _, err := cluster.Conn(t, a).Exec(ctx, "CREATE TABLE note AS SELECT generate_series(1, 1000) AS id"); err != nil {
+		t.Fatal(err)
+	}
+	proxy := cluster.NewProxy(t)
+	shared, own := filepath.Join(t.TempDir(), "shared"), filepath.Join(t.TempDir(), "own")
+	file := filepath.Join(t.TempDir(), "targets.yaml")
+	body := fmt.Sprintf(`targets:
+  - name: main
+    url: %s
+    databases: [%s]
+  - name: site-b
+    url: %s
+    databases: [%s]
+    compression: zstd
+    destinations: ["file://%s"]
+  - name: down
+    url: postgres://nobody@%s/postgres
+    databases: ["*"]
+`, cluster.URL("postgres"), a, proxy.URL(cluster, "postgres"), a, own, freeAddr(t))
+	if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// site-b's own destination is broken at first: its copy is missing
+	// until archive heals it, there and not in BACKUP_DESTINATIONS.
+	if err := os.WriteFile(own, []byte("not a directory"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	catalogURL := cluster.URL(cluster.NewDatabase(t))
+	dir := t.TempDir()
+	env := map[string]string{
+		"BACKUP_DATABASE_URL":         catalogURL,
+		"BACKUP_CATALOG_DATABASE_URL": catalogURL,
+		"BACKUP_TARGETS_FILE":         file,
+		"BACKUP_DESTINATIONS":         "file://" + shared,
+		"BACKUP_LOCAL_DIR":            dir,
+		"BACKUP_MIN_SIZE_MB":          "0",
+		"BACKUP_MIN_FREE_SPACE_GB":    "0",
+	}
+	r := rgz(t, env, "backup")
+	if r.code != 1 || !strings.Contains(r.stderr, "1 of 3 databases failed: down/*") {
+		t.Fatalf("backup over three targets, one down: %+v", r)
+	}
+	if !regexp.MustCompile(`down +\* +not recorded .* list the databases`).MatchString(r.stdout) {
+		t.Fatalf("the summary does not say the server is down:\n%s", r.stdout)
+	}
+	store := openStore(t, env)
+	for _, row := range catalogRows(t, store) {
+		if want := map[string]catalog.Status{"main": catalog.StatusSuccess, "site-b": catalog.StatusPartial}[row.TargetName]; row.Status != want {
+			t.Fatalf("%s: %s, want %s", row.TargetName, row.Status, want)
+		}
+	}
+	if err := os.Remove(own); err != nil {
+		t.Fatal(err)
+	}
+	if r := rgz(t, env, "archive"); r.code != 0 || !strings.Contains(r.stdout, "OK ") {
+		t.Fatalf("archive heals site-b's copy: %+v", r)
+	}
+	rows := catalogRows(t, store)
+	if len(rows) != 2 {
+		t.Fatalf("%d rows, want main's and site-b's", len(rows))
+	}
+	for _, row := range rows {
+		if row.Status != catalog.StatusSuccess || deref(row.DatabaseName) != a {
+			t.Fatalf("%s: %s %s", row.TargetName, row.Status, deref(row.ErrorMessage))
+		}
+		month := row.BackupDate.UTC().Format("2006/01")
+		in, notIn := shared, own
+		if row.TargetName == "site-b" {
+			in, notIn = own, shared
+			if !strings.HasSuffix(row.Filename, ".dump.zst") {
+				t.Fatalf("site-b's compression override: %s", row.Filename)
+			}
+		}
+		if _, err := os.Stat(filepath.Join(in, row.TargetName, a, month, row.Filename)); err != nil {
+			t.Fatalf("%s's copy: %v", row.TargetName, err)
+		}
+		if _, err := os.Stat(filepath.Join(notIn, row.TargetName, a, month, row.Filename)); err == nil {
+			t.Fatalf("%s's copy is also in the other target's destination", row.TargetName)
+		}
+	}
+	if r := rgz(t, env, "archive"); r.code != 0 || !strings.Contains(r.stdout, "No partial backups") {
+		t.Fatalf("archive: %+v", r)
+	}
+	ret := rgz(t, env, "retention", "--dry-run", "--json")
+	if ret.code != 0 || !strings.Contains(ret.stdout, "file://"+own) || !strings.Contains(ret.stdout, "file://"+shared) {
+		t.Fatalf("retention sees every destination: %+v", ret)
+	}
+	if r := rgz(t, env, "backup", "--target", "nowhere"); r.code != 2 || !strings.Contains(r.stderr, "--target") {
+		t.Fatalf("backup --target nowhere: %+v", r)
+	}
+	if r := rgz(t, env, "backup", "--target", "site-b", "--database", a, "--json"); r.code != 0 || !strings.Contains(r.stdout, `"target_name": "site-b"`) {
+		t.Fatalf("backup --target site-b --database: %+v", r)
+	}
+}
