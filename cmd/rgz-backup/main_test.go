@@ -264,10 +264,17 @@ func TestUsageErrorsExit2(t *testing.T) {
 	if r := rgz(t, map[string]string{"POSTGRES_USER": "u", "POSTGRES_DB": "d"}, "list", "--days", "0"); r.code != 2 || !strings.Contains(r.stderr, "--days") {
 		t.Errorf("--days 0: %+v", r)
 	}
-	// A verb that does not handle several databases yet refuses them,
-	// never answering with one database's work.
-	if r := rgz(t, map[string]string{"POSTGRES_USER": "u", "BACKUP_DATABASES": "*"}, "status"); r.code != 2 || !strings.Contains(r.stderr, "BACKUP_DATABASES") {
-		t.Errorf("BACKUP_DATABASES=* status: %+v", r)
+	// Both ways of naming several databases at once: which one wins would
+	// be a guess.
+	if r := rgz(t, map[string]string{"POSTGRES_USER": "u", "BACKUP_DATABASES": "*", "BACKUP_TARGETS_FILE": "/etc/targets.yaml"}, "status"); r.code != 2 ||
+		!strings.Contains(r.stderr, "BACKUP_DATABASES") || !strings.Contains(r.stderr, "BACKUP_TARGETS_FILE") {
+		t.Errorf("BACKUP_DATABASES and BACKUP_TARGETS_FILE: %+v", r)
+	}
+	// A targets file that does not read: exit 2 naming its line.
+	bad := filepath.Join(t.TempDir(), "targets.yaml")
+	os.WriteFile(bad, []byte("targets:\n  - name: Bad Name\n"), 0o600)
+	if r := rgz(t, map[string]string{"POSTGRES_USER": "u", "BACKUP_TARGETS_FILE": bad}, "status"); r.code != 2 || !strings.Contains(r.stderr, bad+":") {
+		t.Errorf("a bad targets file: %+v", r)
 	}
 }
 

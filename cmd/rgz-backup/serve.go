@@ -109,7 +109,7 @@ func serve(ctx context.Context, cfg config.Config, log, riverLog *slog.Logger) e
 		listener.Close()
 		return err
 	}
-	stopReload := reloadOnHangup(fleet, client, cfg.ScheduleEnabled, clk, log)
+	stopReload := reloadOnHangup(fleet, client, cfg, clk, log)
 	defer stopReload()
 	if err := jobs.Recover(ctx, client, store, cfg, clk, log); err != nil {
 		listener.Close()
@@ -215,7 +215,7 @@ func announce(ctx context.Context, client *jobs.Client, store *catalog.Store, cf
 // backs up the servers it lists now; queued and running jobs go on. A file
 // that does not read is logged and changes nothing. Without a targets
 // file, SIGHUP is logged and ignored.
-func reloadOnHangup(fleet *targets.Fleet, client *jobs.Client, scheduled bool, clk clock.Clock, log *slog.Logger) (stop func()) {
+func reloadOnHangup(fleet *targets.Fleet, client *jobs.Client, cfg config.Config, clk clock.Clock, log *slog.Logger) (stop func()) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	done := make(chan struct{})
@@ -236,9 +236,7 @@ func reloadOnHangup(fleet *targets.Fleet, client *jobs.Client, scheduled bool, c
 				log.Error("SIGHUP: the targets file was not reloaded; the servers stay as they were", "error", err)
 				continue
 			}
-			if scheduled {
-				jobs.Reschedule(client, before, after, clk)
-			}
+			jobs.Reschedule(client, cfg, before, after, clk)
 			names := make([]string, len(after))
 			for i, s := range after {
 				names[i] = s.Target

@@ -136,7 +136,14 @@ func LoadLookup(lookup func(string) (string, bool)) (Config, error) {
 	if getenv("BACKUP_COMPRESSION_LEVEL") != "" {
 		c.CompressionLevel = r.intRange("BACKUP_COMPRESSION_LEVEL", 1, 9)
 	}
-	c.Database = r.database()
+	if r.getenv("BACKUP_TARGETS_FILE") != "" && r.getenv("BACKUP_CATALOG_DATABASE_URL") != "" &&
+		r.getenv("BACKUP_DATABASE_URL") == "" && r.getenv("POSTGRES_USER") == "" {
+		// The targets file names the servers; the environment's settings
+		// only reach the catalog.
+		c.Database = r.url("BACKUP_CATALOG_DATABASE_URL")
+	} else {
+		c.Database = r.database()
+	}
 	c.Databases = r.databases()
 	c.TargetsFile = r.str("BACKUP_TARGETS_FILE")
 	if c.TargetsFile != "" && c.Databases.Set() {
@@ -270,8 +277,8 @@ func (r *reader) database() Database {
 	if user == "" {
 		r.fail("POSTGRES_USER", "", "must name the PostgreSQL role (or set BACKUP_DATABASE_URL)")
 	}
-	if db == "" && len(splitList(r.getenv("BACKUP_DATABASES"))) > 0 {
-		db = "postgres" // where the databases are discovered from
+	if db == "" && (len(splitList(r.getenv("BACKUP_DATABASES"))) > 0 || r.getenv("BACKUP_TARGETS_FILE") != "") {
+		db = "postgres" // where the databases are discovered from (or the catalog's server)
 	} else if db == "" {
 		r.fail("POSTGRES_DB", "", "must name the database to back up (or set BACKUP_DATABASE_URL)")
 	}

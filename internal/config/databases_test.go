@@ -54,3 +54,18 @@ func TestDatabasesWithoutPostgresDB(t *testing.T) {
 		t.Fatalf("one database, none named: %v", err)
 	}
 }
+
+// With a targets file the environment's settings reach the catalog only:
+// BACKUP_CATALOG_DATABASE_URL alone is enough.
+func TestTargetsFileNeedsOnlyTheCatalog(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"BACKUP_TARGETS_FILE": "/etc/rgz-backup/targets.yaml", "BACKUP_CATALOG_DATABASE_URL": "postgres://rgz@catalog/rgz_backup"}
+	cfg, err := Load(func(k string) string { return env[k] })
+	if err != nil || cfg.Catalog.URL != "postgres://rgz@catalog/rgz_backup" || !cfg.Several() {
+		t.Fatalf("%v %+v", err, cfg.Catalog)
+	}
+	delete(env, "BACKUP_CATALOG_DATABASE_URL")
+	if _, err := Load(func(k string) string { return env[k] }); err == nil || !strings.Contains(err.Error(), "POSTGRES_USER") {
+		t.Fatalf("no way to the catalog: %v", err)
+	}
+}

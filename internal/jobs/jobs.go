@@ -114,7 +114,7 @@ func NewClient(pool *pgxpool.Pool, o Options) (*Client, error) {
 	if err := river.AddWorkerSafely(workers, &summaryWorker{deps: d}); err != nil {
 		return nil, err
 	}
-	periodic := append(maintenancePeriodics(cfg), restoreTestPeriodic(cfg)...)
+	periodic := append(maintenancePeriodics(cfg), restoreTestPeriodic(cfg, fleet)...)
 	if cfg.ScheduleEnabled {
 		periodic = append(periodic, backupPeriodic(cfg.Schedule, "", clk))
 		if fleet != nil {

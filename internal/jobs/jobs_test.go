@@ -13,8 +13,10 @@ import (
 
 	"github.com/mosaique/rgz-backup/internal/backup"
 	"github.com/mosaique/rgz-backup/internal/catalog"
+	"github.com/mosaique/rgz-backup/internal/clock"
 	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/lock"
+	"github.com/mosaique/rgz-backup/internal/targets"
 )
 
 func TestOutcome(t *testing.T) {
@@ -107,5 +109,18 @@ func TestSuperseded(t *testing.T) {
 	}
 	if Superseded(1, nil) {
 		t.Error("a run with nothing recorded is superseded")
+	}
+}
+
+// Targets with schedules of their own get periodic runs and restore tests
+// of their own, named by target (so a reload can replace them).
+func TestTargetPeriodics(t *testing.T) {
+	t.Parallel()
+	servers := []targets.Server{{Target: "default"}, {Target: "site-b", Schedule: "0 4 * * *", RestoreTestSchedule: "0 6 * * 0"}, {Target: "site-c", RestoreTestSchedule: "0 7 * * 0"}}
+	if got := len(targetPeriodics(servers, clock.Real)); got != 1 {
+		t.Fatalf("%d scheduled runs of their own, want 1 (site-b)", got)
+	}
+	if got := len(targetRestoreTests(servers)); got != 2 {
+		t.Fatalf("%d restore-test schedules of their own, want 2", got)
 	}
 }

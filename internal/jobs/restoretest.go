@@ -12,6 +12,8 @@ import (
 	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/notify"
 	"github.com/mosaique/rgz-backup/internal/restoretest"
+	"github.com/mosaique/rgz-backup/internal/schedule"
+	"github.com/mosaique/rgz-backup/internal/targets"
 )
 
 const (
@@ -27,6 +29,10 @@ type RestoreTestArgs struct {
 	Filename    string          `json:"backup_filename,omitempty"`
 	TriggeredBy catalog.Trigger `json:"triggered_by"`
 	TestID      string          `json:"test_id,omitempty"` // the record's id, given out by the API
+	// Target: the scheduled test of a target with a restore_test_schedule
+	// of its own (its databases in turn). Empty: every database in turn,
+	// those targets left out.
+	Target string `json:"target,omitempty"`
 }
 
 // Kind is River's name for the job.
@@ -50,8 +56,16 @@ func (w *restoreTestWorker) Timeout(*river.Job[RestoreTestArgs]) time.Duration {
 
 func (w *restoreTestWorker) Work(ctx context.Context, job *river.Job[RestoreTestArgs]) error {
 	log := w.log.With("job_id", job.ID, "job", RestoreTestKind)
-	rt, err := restoretest.Run(ctx, w.store, restoretest.Options{Config: w.cfg, Filename: job.Args.Filename,
-		TriggeredBy: job.Args.TriggeredBy, ID: job.Args.TestID, Log: log, Clock: w.clock})
+	opts := restoretest.Options{Config: w.cfg, Filename: job.Args.Filename,
+		TriggeredBy: job.Args.TriggeredBy, ID: job.Args.TestID, Log: log, Clock: w.clock, Target: job.Args.Target}
+	if job.Args.Target == "" && job.Args.TriggeredBy == catalog.TriggerScheduled && w.fleet != nil {
+		for _, s := range w.fleet.Servers() {
+			if s.RestoreTestSchedule != "" {
+				opts.Skip = append(opts.Skip, s.Target) // tested on their own schedule
+			}
+		}
+	}
+	rt, err := restoretest.Run(ctx, w.store, opts)
 	switch {
 	case errors.Is(err, restoretest.ErrNoBackup):
 		log.Warn("restore test skipped: no successful backup yet")
@@ -67,14 +81,41 @@ func (w *restoreTestWorker) Work(ctx context.Context, job *river.Job[RestoreTest
 	return nil
 }
 
-// restoreTestPeriodic is the scheduled restore test, when enabled.
-func restoreTestPeriodic(cfg config.Config) []*river.PeriodicJob {
+// restoreTestPeriodic is the scheduled restore test, when enabled, and
+// that of each target with a restore_test_schedule of its own.
+func restoreTestPeriodic(cfg config.Config, fleet *targets.Fleet) []*river.PeriodicJob {
 	if !cfg.RestoreTest.Enabled {
 		return nil
 	}
-	return []*river.PeriodicJob{river.NewPeriodicJob(cfg.RestoreTest.Schedule, func() (river.JobArgs, *river.InsertOpts) {
+	jobs := []*river.PeriodicJob{river.NewPeriodicJob(cfg.RestoreTest.Schedule, func() (river.JobArgs, *river.InsertOpts) {
 		return RestoreTestArgs{TriggeredBy: catalog.TriggerScheduled}, nil
 	}, &river.PeriodicJobOpts{ID: RestoreTestKind})}
+	if fleet != nil {
+		jobs = append(jobs, targetRestoreTests(fleet.Servers())...)
+	}
+	return jobs
+}
+
+// targetRestoreTests are the scheduled restore tests of the targets with
+// a schedule of their own; each is unique among live jobs of its target.
+func targetRestoreTests(servers []targets.Server) []*river.PeriodicJob {
+	var out []*river.PeriodicJob
+	for _, s := range servers {
+		if s.RestoreTestSchedule == "" {
+			continue
+		}
+		sched, err := schedule.Parse(s.RestoreTestSchedule)
+		if err != nil {
+			continue // the targets file was checked when read
+		}
+		target := s.Target
+		out = append(out, river.NewPeriodicJob(sched, func() (river.JobArgs, *river.InsertOpts) {
+			unique := oneLive()
+			unique.ByArgs = true
+			return RestoreTestArgs{TriggeredBy: catalog.TriggerScheduled, Target: target}, &river.InsertOpts{UniqueOpts: unique}
+		}, &river.PeriodicJobOpts{ID: RestoreTestKind + "@" + target}))
+	}
+	return out
 }
 
 // EnqueueRestoreTest queues a restore test whose record will have id.

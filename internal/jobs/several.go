@@ -17,6 +17,7 @@ import (
 	"github.com/mosaique/rgz-backup/internal/backup"
 	"github.com/mosaique/rgz-backup/internal/catalog"
 	"github.com/mosaique/rgz-backup/internal/clock"
+	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/notify"
 	"github.com/mosaique/rgz-backup/internal/schedule"
 	"github.com/mosaique/rgz-backup/internal/targets"
@@ -261,13 +262,19 @@ func decodeBackupArgs(j *rivertype.JobRow) (BackupArgs, error) {
 	return args, nil
 }
 
-// Reschedule replaces the scheduled runs of the servers with a schedule
-// of their own, after the targets were read again.
-func Reschedule(client *Client, before, after []targets.Server, clk clock.Clock) {
+// Reschedule replaces the scheduled runs and restore tests of the
+// servers with schedules of their own, after the targets were read
+// again; backups only when scheduled backups are enabled, tests only
+// when restore tests are.
+func Reschedule(client *Client, cfg config.Config, before, after []targets.Server, clk clock.Clock) {
 	for _, s := range before {
-		if s.Schedule != "" {
-			client.PeriodicJobs().RemoveByID(Kind + "@" + s.Target)
-		}
+		client.PeriodicJobs().RemoveByID(Kind + "@" + s.Target)
+		client.PeriodicJobs().RemoveByID(RestoreTestKind + "@" + s.Target)
 	}
-	client.PeriodicJobs().AddMany(targetPeriodics(after, clk))
+	if cfg.ScheduleEnabled {
+		client.PeriodicJobs().AddMany(targetPeriodics(after, clk))
+	}
+	if cfg.RestoreTest.Enabled {
+		client.PeriodicJobs().AddMany(targetRestoreTests(after))
+	}
 }

@@ -9,6 +9,7 @@
 package restoretest
 
 import (
+	"slices"
 	"time"
 
 	"github.com/mosaique/rgz-backup/internal/catalog"
@@ -104,6 +105,20 @@ func OfDatabase(rows []catalog.Execution, db string) []catalog.Execution {
 	var out []catalog.Execution
 	for _, r := range rows {
 		if databaseOf(r) == db {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// OfTargets are the rows of target (empty: any), less those of skip.
+func OfTargets(rows []catalog.Execution, target string, skip []string) []catalog.Execution {
+	if target == "" && len(skip) == 0 {
+		return rows
+	}
+	var out []catalog.Execution
+	for _, r := range rows {
+		if (target == "" || r.TargetName == target) && !slices.Contains(skip, r.TargetName) {
 			out = append(out, r)
 		}
 	}

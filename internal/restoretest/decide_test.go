@@ -89,3 +89,32 @@ func TestRotate(t *testing.T) {
 }
 
 func ptrTo(s string) *string { return &s }
+
+// A target with a restore-test schedule of its own is tested on it, and
+// left out of the environment's rotation.
+func TestOfTargets(t *testing.T) {
+	t.Parallel()
+	row := func(target string) catalog.Execution { return catalog.Execution{ID: target, TargetName: target} }
+	rows := []catalog.Execution{row("default"), row("site-b"), row("site-c")}
+	ids := func(rs []catalog.Execution) string {
+		var out []string
+		for _, r := range rs {
+			out = append(out, r.ID)
+		}
+		return strings.Join(out, ",")
+	}
+	for _, c := range []struct {
+		target string
+		skip   []string
+		want   string
+	}{
+		{"", nil, "default,site-b,site-c"},
+		{"site-b", nil, "site-b"},
+		{"", []string{"site-b"}, "default,site-c"},
+		{"nowhere", nil, ""},
+	} {
+		if got := ids(OfTargets(rows, c.target, c.skip)); got != c.want {
+			t.Errorf("target %q skip %v: %s, want %s", c.target, c.skip, got, c.want)
+		}
+	}
+}

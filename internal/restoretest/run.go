@@ -31,7 +31,12 @@ type Options struct {
 	Filename string // the backup to test; empty: Choose
 	// Database restricts Choose to one database's backups; empty: with
 	// BACKUP_DATABASES, the database whose turn it is (Rotate).
-	Database    string
+	Database string
+	// Target restricts Choose to one target's backups (a target with a
+	// restore_test_schedule of its own); Skip leaves out those targets
+	// (the environment's schedule, which tests the others).
+	Target      string
+	Skip        []string
 	Keep        bool            // leave the scratch database for a look
 	TriggeredBy catalog.Trigger // scheduled, manual (when empty), api
 	ID          string          // the record's id, when the API has given one out already
@@ -149,6 +154,7 @@ func pick(ctx context.Context, from records.Reader, o Options) (catalog.Executio
 	if err != nil {
 		return catalog.Execution{}, err
 	}
+	rows = OfTargets(rows, o.Target, o.Skip)
 	db := o.Database
 	if db == "" && o.Config.Several() {
 		db, _ = Rotate(rows)
