@@ -59,15 +59,11 @@ func load(binary string, rows, clients int, duration time.Duration) error {
 	}
 	fmt.Printf("catalog: %d rows written in %s\n", rows, time.Since(began).Round(time.Millisecond))
 
-	daemon := exec.Command(binary, "serve")
-	daemon.Env, daemon.Stderr = env, os.Stderr
-	if err := daemon.Start(); err != nil {
+	daemon, stop, err := startServe(binary, env, addr)
+	if err != nil {
 		return err
 	}
-	defer func() { daemon.Process.Signal(os.Interrupt); daemon.Wait() }()
-	if err := waitHTTP("http://" + addr + "/healthz"); err != nil {
-		return err
-	}
+	defer stop()
 	idleKB := rssKB(daemon.Process.Pid, "VmRSS")
 
 	routes := []string{"/metrics", api.Prefix + "/latest", api.Prefix + "/list?days=30"}
@@ -196,6 +192,22 @@ func rssKB(pid int, field string) int64 {
 		}
 	}
 	return 0
+}
+
+// startServe starts `rgz-backup serve` with env, listening on addr, and
+// waits until it answers; stop interrupts it and waits for it.
+func startServe(binary string, env []string, addr string) (*exec.Cmd, func(), error) {
+	daemon := exec.Command(binary, "serve")
+	daemon.Env, daemon.Stderr = env, os.Stderr
+	if err := daemon.Start(); err != nil {
+		return nil, nil, err
+	}
+	stop := func() { daemon.Process.Signal(os.Interrupt); daemon.Wait() }
+	if err := waitHTTP("http://" + addr + "/healthz"); err != nil {
+		stop()
+		return nil, nil, err
+	}
+	return daemon, stop, nil
 }
 
 func freeAddr() (string, error) {

@@ -193,15 +193,11 @@ func daemonAtScale(ctx context.Context, binary, work string, c *pgtest.Cluster, 
 	}
 	env := append(append([]string{}, base...), "BACKUP_TARGETS_FILE="+file, "BACKUP_LOCAL_DIR="+filepath.Join(work, "daemon"),
 		"POSTGRES_BACKUP_ENABLED=false", "BACKUP_RESTORE_TEST_ENABLED=false", "BACKUP_HTTP_ADDR="+addr, "BACKUP_API_TOKENS="+entry)
-	daemon := exec.Command(binary, "serve")
-	daemon.Env, daemon.Stderr = env, os.Stderr
-	if err := daemon.Start(); err != nil {
+	daemon, stop, err := startServe(binary, env, addr)
+	if err != nil {
 		return err
 	}
-	defer func() { daemon.Process.Signal(os.Interrupt); daemon.Wait() }()
-	if err := waitHTTP("http://" + addr + "/healthz"); err != nil {
-		return err
-	}
+	defer stop()
 	idle := rssKB(daemon.Process.Pid, "VmRSS")
 	get := func(path string) (time.Duration, error) {
 		req, _ := http.NewRequest("GET", "http://"+addr+path, nil)

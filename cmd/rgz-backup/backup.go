@@ -61,7 +61,7 @@ takes one of them; with --enqueue the daemon runs them.`,
 			}
 			switch {
 			case cfg.Several() && enqueue:
-				return enqueueSeveral(cmd, cfg, target, database, asJSON)
+				return enqueueBackup(cmd, cfg, target, database, asJSON)
 			case cfg.Several():
 				return backupSeveral(cmd, cfg, target, database, asJSON)
 			case target != "" && target != targets.DefaultTarget:
@@ -70,17 +70,7 @@ takes one of them; with --enqueue the daemon runs them.`,
 				return &config.Error{Var: "--database", Value: database, Allowed: "must be the database configured, " + cfg.Database.Name() + " (several: BACKUP_DATABASES)"}
 			}
 			if enqueue {
-				return withQueue(cmd.Context(), cfg, func(_ *catalog.Store, client *jobs.Client) error {
-					job, err := jobs.Enqueue(cmd.Context(), client, catalog.TriggerManual)
-					if err != nil {
-						return err
-					}
-					if asJSON {
-						return printJSON(cmd.OutOrStdout(), job)
-					}
-					_, err = fmt.Fprintf(cmd.OutOrStdout(), "enqueued backup job %d (run %s); `rgz-backup status` follows it\n", job.JobID, job.RunID)
-					return err
-				})
+				return enqueueBackup(cmd, cfg, "", "", asJSON) // today's one database
 			}
 			opts := backup.Options{Config: cfg, TriggeredBy: catalog.TriggerManual, Log: logger(cfg)}
 			progress := newProgressLine(os.Stderr)

@@ -142,9 +142,9 @@ func chooseUnits(ctx context.Context, cfg config.Config, target, only string) ([
 	return units, down, nil
 }
 
-// enqueueSeveral puts a run (or one database's backup) on the daemon's
-// queue.
-func enqueueSeveral(cmd *cobra.Command, cfg config.Config, target, database string, asJSON bool) error {
+// enqueueBackup puts a backup on the daemon's queue: with several
+// databases, a run over them all, or a target's, or one database's.
+func enqueueBackup(cmd *cobra.Command, cfg config.Config, target, database string, asJSON bool) error {
 	if database != "" && target == "" {
 		servers, err := targets.Servers(cfg, os.Getenv)
 		if err != nil {

@@ -27,14 +27,7 @@ type status struct {
 	Attempts         []attemptStatus    `json:"attempts_in_progress"`
 	Jobs             []jobs.Queued      `json:"jobs"`
 	// With several databases: each one's newest backup and newest success.
-	Databases []databaseStatus `json:"databases,omitempty"`
-}
-
-type databaseStatus struct {
-	Target      string             `json:"target"`
-	Database    string             `json:"database"`
-	LastRun     *catalog.Execution `json:"last_run"`
-	LastSuccess *catalog.Execution `json:"last_success"`
+	Databases []catalog.DatabaseState `json:"databases,omitempty"`
 }
 
 type attemptStatus struct {
@@ -119,34 +112,12 @@ func readStatus(ctx context.Context, cfg config.Config, store *catalog.Store, cl
 			Host: a.Hostname, PID: a.PID, StartedAt: a.StartedAt, Alive: held})
 	}
 	if cfg.Several() {
-		if st.Databases, err = databasesStatus(ctx, store); err != nil {
+		if st.Databases, err = store.DatabaseStates(ctx); err != nil {
 			return st, err
 		}
 	}
 	st.Jobs, err = jobs.List(ctx, client)
 	return st, err
-}
-
-// databasesStatus is each database's newest backup and newest success.
-func databasesStatus(ctx context.Context, store *catalog.Store) ([]databaseStatus, error) {
-	last, err := store.NewestOfEach(ctx, "")
-	if err != nil {
-		return nil, err
-	}
-	good, err := store.NewestOfEach(ctx, catalog.StatusSuccess)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]databaseStatus, len(last))
-	for i := range last {
-		out[i] = databaseStatus{Target: last[i].TargetName, Database: deref(last[i].DatabaseName), LastRun: &last[i]}
-		for j := range good {
-			if good[j].TargetName == out[i].Target && deref(good[j].DatabaseName) == out[i].Database {
-				out[i].LastSuccess = &good[j]
-			}
-		}
-	}
-	return out, nil
 }
 
 func printStatus(w io.Writer, st status, now time.Time) error {
@@ -214,11 +185,4 @@ func printStatus(w io.Writer, st status, now time.Time) error {
 		return tw.Flush()
 	}
 	return nil
-}
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
 }

@@ -309,6 +309,38 @@ func (s *Store) NewestOfEach(ctx context.Context, status Status) ([]Execution, e
 		" ORDER BY target_name, database_name, backup_date DESC, created_at DESC", status)
 }
 
+// DatabaseState is one database's newest row and newest success (nil:
+// none), with several databases.
+type DatabaseState struct {
+	Target      string     `json:"target"`
+	Database    string     `json:"database"`
+	LastRun     Execution  `json:"last_run"`
+	LastSuccess *Execution `json:"last_success"`
+}
+
+// DatabaseStates are each database's newest row and newest success, by
+// target then database: what status, the metrics and the alerts show.
+func (s *Store) DatabaseStates(ctx context.Context) ([]DatabaseState, error) {
+	last, err := s.NewestOfEach(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	good, err := s.NewestOfEach(ctx, StatusSuccess)
+	if err != nil {
+		return nil, err
+	}
+	success := map[[2]string]*Execution{}
+	for i := range good {
+		success[[2]string{good[i].TargetName, *good[i].DatabaseName}] = &good[i]
+	}
+	out := make([]DatabaseState, len(last))
+	for i, l := range last {
+		key := [2]string{l.TargetName, *l.DatabaseName}
+		out[i] = DatabaseState{Target: key[0], Database: key[1], LastRun: l, LastSuccess: success[key]}
+	}
+	return out, nil
+}
+
 // Get returns the row with this id.
 func (s *Store) Get(ctx context.Context, id string) (Execution, error) {
 	u, err := uuid.Parse(id)

@@ -3,6 +3,7 @@ package jobs
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -37,6 +38,9 @@ func (w *worker) Work(ctx context.Context, job *river.Job[BackupArgs]) error {
 	opts := backup.Options{Config: w.cfg, Attempt: attempt, RunID: args.RunID, JobID: job.ID, Clock: w.clock}
 	newest := func(ctx context.Context) (time.Time, error) { return newestSuccess(ctx, w.store) }
 	if args.Database != "" {
+		if w.fleet == nil {
+			return river.JobCancel(fmt.Errorf("a backup of database %s, but this daemon backs up one database (no BACKUP_DATABASES nor BACKUP_TARGETS_FILE)", args.Database))
+		}
 		unit, err := w.unitOf(args)
 		if err != nil {
 			return river.JobCancel(err)

@@ -30,14 +30,7 @@ type Snapshot struct {
 	Running            bool
 	Destinations       []catalog.DestinationStat // BACKUP_DESTINATIONS' copies
 	// With several databases: each one's newest row and newest success.
-	Databases []DatabaseState
-}
-
-// DatabaseState is one database's newest backup and newest success.
-type DatabaseState struct {
-	Target, Database string
-	Last             catalog.Execution
-	LastSuccess      time.Time
+	Databases []catalog.DatabaseState
 }
 
 // Read builds a snapshot from the catalog (aggregates computed by the
@@ -58,32 +51,11 @@ func Read(ctx context.Context, store *catalog.Store, cfg config.Config) (Snapsho
 	}
 	_, s.Running, _ = lock.HeldBy(ctx, cfg.Catalog)
 	if cfg.Several() {
-		if s.Databases, err = databases(ctx, store); err != nil {
+		if s.Databases, err = store.DatabaseStates(ctx); err != nil {
 			return s, err
 		}
 	}
 	return s, nil
-}
-
-// databases reads each database's newest row and newest success.
-func databases(ctx context.Context, store *catalog.Store) ([]DatabaseState, error) {
-	last, err := store.NewestOfEach(ctx, "")
-	if err != nil {
-		return nil, err
-	}
-	good, err := store.NewestOfEach(ctx, catalog.StatusSuccess)
-	if err != nil {
-		return nil, err
-	}
-	success := map[[2]string]time.Time{}
-	for _, g := range good {
-		success[[2]string{g.TargetName, *g.DatabaseName}] = g.BackupDate
-	}
-	out := make([]DatabaseState, len(last))
-	for i, l := range last {
-		out[i] = DatabaseState{Target: l.TargetName, Database: *l.DatabaseName, Last: l, LastSuccess: success[[2]string{l.TargetName, *l.DatabaseName}]}
-	}
-	return out, nil
 }
 
 // MaxAge is how old a snapshot a scrape may be served: concurrent scrapes
@@ -204,11 +176,15 @@ func Metrics(s Snapshot) []prometheus.Metric {
 			gauge(descDestBytes, float64(d.Bytes), d.Destination), gauge(descDestVerified, unix(d.LastVerified), d.Destination))
 	}
 	for _, d := range s.Databases {
-		out = append(out, gauge(descDBLastSuccess, unix(d.LastSuccess), d.Target, d.Database),
-			gauge(descDBSize, float64(deref(d.Last.FileSizeBytes)), d.Target, d.Database),
-			gauge(descDBDuration, float64(deref(d.Last.DurationSeconds)), d.Target, d.Database))
+		var lastSuccess time.Time
+		if d.LastSuccess != nil {
+			lastSuccess = d.LastSuccess.BackupDate
+		}
+		out = append(out, gauge(descDBLastSuccess, unix(lastSuccess), d.Target, d.Database),
+			gauge(descDBSize, float64(deref(d.LastRun.FileSizeBytes)), d.Target, d.Database),
+			gauge(descDBDuration, float64(deref(d.LastRun.DurationSeconds)), d.Target, d.Database))
 		for _, st := range []catalog.Status{catalog.StatusSuccess, catalog.StatusFailed, catalog.StatusPartial} {
-			out = append(out, gauge(descDBStatus, b2f(d.Last.Status == st), d.Target, d.Database, string(st)))
+			out = append(out, gauge(descDBStatus, b2f(d.LastRun.Status == st), d.Target, d.Database, string(st)))
 		}
 	}
 	return out

@@ -46,9 +46,10 @@ func TestDatabaseSamples(t *testing.T) {
 	t.Parallel()
 	at := time.Date(2026, 2, 5, 3, 1, 0, 0, time.UTC)
 	size, secs := int64(4096), 12
-	s := Snapshot{Summary: catalog.Summary{Runs: map[catalog.Status]int{}}, Databases: []DatabaseState{
-		{Target: "default", Database: "rgz", Last: catalog.Execution{Status: catalog.StatusSuccess, FileSizeBytes: &size, DurationSeconds: &secs}, LastSuccess: at},
-		{Target: "site-b", Database: "radius", Last: catalog.Execution{Status: catalog.StatusFailed}},
+	s := Snapshot{Summary: catalog.Summary{Runs: map[catalog.Status]int{}}, Databases: []catalog.DatabaseState{
+		{Target: "default", Database: "rgz", LastRun: catalog.Execution{Status: catalog.StatusSuccess, FileSizeBytes: &size, DurationSeconds: &secs},
+			LastSuccess: &catalog.Execution{BackupDate: at}},
+		{Target: "site-b", Database: "radius", LastRun: catalog.Execution{Status: catalog.StatusFailed}},
 	}}
 	got := map[string]float64{}
 	for _, m := range Metrics(s) {
