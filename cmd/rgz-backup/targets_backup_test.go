@@ -113,3 +113,40 @@ func TestBackupFromTargetsFile(t *testing.T) {
 		t.Fatalf("backup --target site-b --database: %+v", r)
 	}
 }
+
+// A database the backup role may not read fails alone: the other is
+// backed up, and the summary says which failed and why.
+func TestOneDatabaseWithoutPermission(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	ok, denied := cluster.NewDatabase(t), cluster.NewDatabase(t)
+	role := "limited_" + strings.TrimPrefix(ok, "t")
+	admin := cluster.Conn(t, "postgres")
+	for _, sql := range []string{
+		"CREATE ROLE " + role + " LOGIN",
+		"REVOKE CONNECT ON DATABASE " + denied + " FROM PUBLIC",
+	} {
+		if _, err := admin.Exec(ctx, sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { admin.Exec(context.Background(), "DROP OWNED BY "+role+"; DROP ROLE IF EXISTS "+role) })
+	if _, err := cluster.Conn(t, ok).Exec(ctx, "CREATE TABLE note AS SELECT 1 AS id; GRANT SELECT ON note TO "+role); err != nil {
+		t.Fatal(err)
+	}
+	url := strings.Replace(cluster.URL("postgres"), "postgres@", role+"@", 1)
+	env := map[string]string{
+		"BACKUP_DATABASE_URL":         url,
+		"BACKUP_DATABASES":            ok + "," + denied,
+		"BACKUP_CATALOG_DATABASE_URL": cluster.URL(cluster.NewDatabase(t)),
+		"BACKUP_LOCAL_DIR":            t.TempDir(),
+		"BACKUP_MIN_SIZE_MB":          "0",
+		"BACKUP_MIN_FREE_SPACE_GB":    "0",
+	}
+	r := rgz(t, env, "backup")
+	if r.code != 1 || !strings.Contains(r.stderr, "1 of 2 databases failed: "+denied) ||
+		!regexp.MustCompile(`default +`+ok+` +success `).MatchString(r.stdout) ||
+		!regexp.MustCompile(`default +`+denied+` +failed .*permission denied`).MatchString(r.stdout) {
+		t.Fatalf("one database without permission: %+v", r)
+	}
+}
