@@ -79,6 +79,12 @@ func TestContinuation(t *testing.T) {
 			&BackupArgs{TriggeredBy: catalog.TriggerScheduled, Slot: slot, RunID: "run-1", Resumes: 7, AttemptsBefore: 1}, now.Add(30 * time.Second), 3, ""},
 		{"a continuation's attempt died", job(rivertype.JobStateRunning, 1, BackupArgs{TriggeredBy: catalog.TriggerManual, RunID: "run-2", Resumes: 3, AttemptsBefore: 2}), 3,
 			&BackupArgs{TriggeredBy: catalog.TriggerManual, RunID: "run-2", Resumes: 7, AttemptsBefore: 3}, now.Add(2 * time.Minute), 1, ""},
+		// One database of several: its run goes on as that database's, not
+		// as a new run over them all.
+		{"one database's attempt died", job(rivertype.JobStateRunning, 1, BackupArgs{TriggeredBy: catalog.TriggerScheduled, Slot: slot, RunID: "run-3",
+			Target: "site-b", Database: "radius", Batch: "b-1"}), 1,
+			&BackupArgs{TriggeredBy: catalog.TriggerScheduled, Slot: slot, RunID: "run-3", Resumes: 7, AttemptsBefore: 1, Target: "site-b", Database: "radius", Batch: "b-1"},
+			now.Add(30 * time.Second), 3, ""},
 		{"the last attempt died", job(rivertype.JobStateRunning, 4, scheduled), 4, nil, time.Time{}, 0, "no attempt left"},
 		{"River already rescued it", job(rivertype.JobStateRetryable, 1, scheduled), 1, nil, time.Time{}, 0, "already moved"},
 		{"it runs another attempt now", job(rivertype.JobStateRunning, 2, scheduled), 1, nil, time.Time{}, 0, "runs attempt 2"},

@@ -122,7 +122,8 @@ func Continuation(job *rivertype.JobRow, attempt int, delays []time.Duration, no
 		return nil, nil, fmt.Sprintf("no attempt left after %d", attempt)
 	}
 	delay, _ := schedule.RetryDelay(attempt, delays)
-	next := BackupArgs{TriggeredBy: args.TriggeredBy, Slot: args.Slot, RunID: args.RunID, Resumes: job.ID, AttemptsBefore: attempt}
+	next := BackupArgs{TriggeredBy: args.TriggeredBy, Slot: args.Slot, RunID: args.RunID, Resumes: job.ID, AttemptsBefore: attempt,
+		Target: args.Target, Database: args.Database, Batch: args.Batch} // one database's run goes on as that database's
 	return &next, &river.InsertOpts{ScheduledAt: now.Add(delay), MaxAttempts: schedule.MaxAttempts - attempt,
 		UniqueOpts: river.UniqueOpts{ByArgs: true}}, ""
 }
