@@ -31,6 +31,7 @@ type Authenticator struct {
 	publicKey any
 	roleClaim string
 	tokens    []config.StaticToken
+	checks    []jwt.ParserOption // iss and aud, when configured
 }
 
 // NewAuthenticator reads the API settings (and the public key file).
@@ -38,6 +39,12 @@ func NewAuthenticator(cfg config.API) (*Authenticator, error) {
 	a := &Authenticator{secret: []byte(cfg.JWTSecret), roleClaim: cfg.RoleClaim, tokens: cfg.Tokens}
 	if a.roleClaim == "" {
 		a.roleClaim = "role"
+	}
+	if cfg.JWTIssuer != "" {
+		a.checks = append(a.checks, jwt.WithIssuer(cfg.JWTIssuer))
+	}
+	if cfg.JWTAudience != "" {
+		a.checks = append(a.checks, jwt.WithAudience(cfg.JWTAudience))
 	}
 	if cfg.JWTPublicKeyFile != "" {
 		pem, err := os.ReadFile(cfg.JWTPublicKeyFile)
@@ -93,7 +100,8 @@ func (a *Authenticator) jwt(token string) (Caller, error) {
 			return a.publicKey, nil
 		}
 		return nil, fmt.Errorf("algorithm %v is not accepted", t.Header["alg"])
-	}, jwt.WithValidMethods([]string{"HS256", "RS256", "ES256"}), jwt.WithExpirationRequired(), jwt.WithLeeway(30e9))
+	}, append([]jwt.ParserOption{jwt.WithValidMethods([]string{"HS256", "RS256", "ES256"}), jwt.WithExpirationRequired(), jwt.WithLeeway(30e9)},
+		a.checks...)...)
 	if err != nil {
 		return Caller{}, fmt.Errorf("%w: JWT refused: %v", errUnauthenticated, err)
 	}

@@ -59,6 +59,8 @@ func TestAuthenticate(t *testing.T) {
 	hs := config.API{JWTSecret: string(secret), Tokens: []config.StaticToken{{Role: role, SHA256: sum}}}
 	rs := config.API{JWTPublicKeyFile: pemFile(t, &rsaKey.PublicKey)}
 	es := config.API{JWTPublicKeyFile: pemFile(t, &ecKey.PublicKey), RoleClaim: "rgz_role"}
+	ours := hs
+	ours.JWTIssuer, ours.JWTAudience = "https://auth.mosaique.example", "rgz-backup"
 	exp := time.Now().Add(time.Hour).Unix()
 	past := time.Now().Add(-time.Hour).Unix()
 
@@ -86,6 +88,19 @@ func TestAuthenticate(t *testing.T) {
 		{"not bearer", hs, "Basic YWRtaW46YWRtaW4=", ""},
 		{"empty bearer", hs, "Bearer ", ""},
 		{"malformed JWT", hs, "Bearer a.b.c", ""},
+		// With BACKUP_API_JWT_ISSUER and BACKUP_API_JWT_AUDIENCE: only
+		// tokens minted for this service by that issuer.
+		{"our issuer and audience", ours, "Bearer " + sign(t, jwt.SigningMethodHS256, secret,
+			jwt.MapClaims{"role": "admin", "exp": exp, "iss": "https://auth.mosaique.example", "aud": []string{"billing", "rgz-backup"}}), "admin"},
+		{"a token for another audience", ours, "Bearer " + sign(t, jwt.SigningMethodHS256, secret,
+			jwt.MapClaims{"role": "admin", "exp": exp, "iss": "https://auth.mosaique.example", "aud": "billing"}), ""},
+		{"a token without an audience", ours, "Bearer " + sign(t, jwt.SigningMethodHS256, secret,
+			jwt.MapClaims{"role": "admin", "exp": exp, "iss": "https://auth.mosaique.example"}), ""},
+		{"another issuer", ours, "Bearer " + sign(t, jwt.SigningMethodHS256, secret,
+			jwt.MapClaims{"role": "admin", "exp": exp, "iss": "https://evil.example", "aud": "rgz-backup"}), ""},
+		{"without the settings, any audience (as before)", hs, "Bearer " + sign(t, jwt.SigningMethodHS256, secret,
+			jwt.MapClaims{"role": "noc", "exp": exp, "aud": "billing"}), "noc"},
+		{"static tokens are not JWTs: no audience", ours, "Bearer " + token, "noc"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -11,7 +11,10 @@ type API struct {
 	JWTSecret        string // HS256; never printed
 	JWTPublicKeyFile string // PEM, RS256 or ES256
 	RoleClaim        string // the JWT claim holding the role
-	Tokens           []StaticToken
+	// JWTIssuer and JWTAudience, when set, must be the token's iss and be
+	// among its aud: a token minted for another service is refused.
+	JWTIssuer, JWTAudience string
+	Tokens                 []StaticToken
 }
 
 // StaticToken is one BACKUP_API_TOKENS entry: a role and the SHA-256 of
@@ -26,6 +29,8 @@ func (r *reader) api() API {
 		JWTSecret:        r.str("BACKUP_API_JWT_SECRET"),
 		JWTPublicKeyFile: r.str("BACKUP_API_JWT_PUBLIC_KEY_FILE"),
 		RoleClaim:        r.str("BACKUP_API_JWT_ROLE_CLAIM"),
+		JWTIssuer:        r.str("BACKUP_API_JWT_ISSUER"),
+		JWTAudience:      r.str("BACKUP_API_JWT_AUDIENCE"),
 	}
 	raw := r.str("BACKUP_API_TOKENS")
 	if raw == "" {
