@@ -20,6 +20,7 @@ import (
 	"github.com/mosaique/rgz-backup/internal/catalog"
 	"github.com/mosaique/rgz-backup/internal/clock"
 	"github.com/mosaique/rgz-backup/internal/config"
+	"github.com/mosaique/rgz-backup/internal/console"
 	"github.com/mosaique/rgz-backup/internal/dump"
 	"github.com/mosaique/rgz-backup/internal/jobs"
 	"github.com/mosaique/rgz-backup/internal/metrics"
@@ -48,8 +49,9 @@ At start it checks that pg_dump, pg_restore and pg_dumpall run (exit 2
 naming what is missing). It listens on BACKUP_HTTP_ADDR: /healthz (the
 process answers), /readyz (catalog reachable, schema current, client
 programs usable, workers running), /metrics
-(Prometheus, docs/MONITORING.md), and the API under /api/v1 for admin and
-NOC callers (docs/API.md).
+(Prometheus, docs/MONITORING.md), the API under /api/v1 for admin and
+NOC callers (docs/API.md), and the web console under /console/
+(docs/CONSOLE.md).
 
 On SIGTERM or SIGINT it stops taking jobs, lets a running backup finish
 within BACKUP_SHUTDOWN_GRACE_SECONDS, then cancels it (failed row
@@ -186,9 +188,14 @@ func readiness(store *catalog.Store, tools dump.Tools, working *atomic.Bool) htt
 }
 
 func httpServer(cfg config.Config, store *catalog.Store, auth *api.Authenticator, client *jobs.Client, log *slog.Logger, probes http.Handler) *http.Server {
+	mux := http.NewServeMux()
+	mux.Handle("/", api.Server(api.Deps{Config: cfg, Store: store, Auth: auth, Queue: client, Log: log,
+		Metrics: metrics.Handler(metrics.Registry(metrics.Collector{Store: store, Cfg: cfg, Log: log}))}, probes))
+	ui := console.Handler(console.Deps{Config: cfg, Store: store, Auth: auth, Queue: client, Log: log})
+	mux.Handle(console.Prefix, ui)
+	mux.Handle(console.Prefix+"/", ui)
 	return &http.Server{
-		Handler: api.Server(api.Deps{Config: cfg, Store: store, Auth: auth, Queue: client, Log: log,
-			Metrics: metrics.Handler(metrics.Registry(metrics.Collector{Store: store, Cfg: cfg, Log: log}))}, probes),
+		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,

@@ -3,6 +3,7 @@ package catalog
 import (
 	"context"
 	"fmt"
+	"github.com/google/uuid"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -67,6 +68,14 @@ func (s *Store) FinishRestoreTest(ctx context.Context, rt RestoreTest) error {
 // RestoreTests returns the tests started since since, newest first.
 func (s *Store) RestoreTests(ctx context.Context, since time.Time) ([]RestoreTest, error) {
 	return s.restoreTests(ctx, "t.started_at >= $1", 0, since.UTC())
+}
+
+// RestoreTestsOf returns one backup's tests, newest first.
+func (s *Store) RestoreTestsOf(ctx context.Context, backupID string) ([]RestoreTest, error) {
+	if uuid.Validate(backupID) != nil {
+		return nil, nil
+	}
+	return s.restoreTests(ctx, "t.backup_id = $1::uuid", 0, backupID)
 }
 
 // LastRestoreTest returns the newest restore test; ErrNotFound when none.

@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // API is who may call the HTTP API (BACKUP_API_*).
@@ -15,6 +16,9 @@ type API struct {
 	// among its aud: a token minted for another service is refused.
 	JWTIssuer, JWTAudience string
 	Tokens                 []StaticToken
+	// ConsoleSession is how long a console login lasts
+	// (BACKUP_CONSOLE_SESSION_HOURS).
+	ConsoleSession time.Duration
 }
 
 // StaticToken is one BACKUP_API_TOKENS entry: a role and the SHA-256 of
@@ -31,6 +35,7 @@ func (r *reader) api() API {
 		RoleClaim:        r.str("BACKUP_API_JWT_ROLE_CLAIM"),
 		JWTIssuer:        r.str("BACKUP_API_JWT_ISSUER"),
 		JWTAudience:      r.str("BACKUP_API_JWT_AUDIENCE"),
+		ConsoleSession:   time.Duration(r.intRange("BACKUP_CONSOLE_SESSION_HOURS", 1, 720)) * time.Hour,
 	}
 	raw := r.str("BACKUP_API_TOKENS")
 	if raw == "" {

@@ -79,6 +79,7 @@ var Variables = []Variable{
 	{Name: "BACKUP_API_JWT_SECRET", Secret: true, Help: "HS256 secret of the platform's JWTs (API access)"},
 	{Name: "BACKUP_API_JWT_PUBLIC_KEY_FILE", Help: "PEM public key of the platform's RS256/ES256 JWTs"},
 	{Name: "BACKUP_API_JWT_ROLE_CLAIM", Default: "role", Help: "the JWT claim holding the caller's role (admin, noc, …)"},
+	{Name: "BACKUP_CONSOLE_SESSION_HOURS", Default: "12", Help: "how long a web console login lasts (1-720)"},
 	{Name: "BACKUP_API_JWT_ISSUER", Help: "when set, a JWT's iss must be this (recommended)"},
 	{Name: "BACKUP_API_JWT_AUDIENCE", Help: "when set, a JWT's aud must include this, e.g. rgz-backup (recommended: a token minted for another service is refused)"},
 	{Name: "BACKUP_API_TOKENS", Secret: true, Help: "static API tokens: ROLE:SHA256HEX,… (rgz-backup token new prints one)"},

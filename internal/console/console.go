@@ -1,0 +1,250 @@
+// Package console is the web console served by `rgz-backup serve` under
+// /console/ (docs/CONSOLE.md): the NOC sees whether the backups are good
+// at a glance, the admins act. Pages are rendered on the server (readable
+// without JavaScript), in French or English; everything is embedded in
+// the binary and nothing is fetched from another host. A login exchanges
+// an API token (static or a platform JWT, package api) for a session
+// cookie (HttpOnly, SameSite=Strict, Secure over TLS) whose SHA-256 lives
+// in the catalog; every form carries the session's CSRF token; every
+// action is audited.
+package console
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"embed"
+	"encoding/base64"
+	"errors"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/mosaique/rgz-backup/internal/api"
+	"github.com/mosaique/rgz-backup/internal/catalog"
+	"github.com/mosaique/rgz-backup/internal/clock"
+	"github.com/mosaique/rgz-backup/internal/config"
+	"github.com/mosaique/rgz-backup/internal/jobs"
+)
+
+// Prefix is where the console is served.
+const Prefix = "/console"
+
+// CookieName is the session cookie.
+const CookieName = "rgzb_session"
+
+//go:embed templates/*.html
+var templateFiles embed.FS
+
+//go:embed static
+var staticFiles embed.FS
+
+// Deps are what the console reads and acts through.
+type Deps struct {
+	Config config.Config
+	Store  *catalog.Store
+	Auth   *api.Authenticator
+	Queue  *jobs.Client
+	Log    *slog.Logger
+	Clock  clock.Clock
+}
+
+// Handler serves the console under Prefix.
+func Handler(d Deps) http.Handler {
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	d.Clock = clock.Or(d.Clock)
+	c := &server{Deps: d, pages: template.Must(template.New("").Funcs(funcs).ParseFS(templateFiles, "templates/*.html"))}
+	static, _ := fs.Sub(staticFiles, "static")
+	mux := http.NewServeMux()
+	mux.Handle("GET "+Prefix+"/static/", http.StripPrefix(Prefix+"/static/", http.FileServerFS(static)))
+	mux.HandleFunc("GET "+Prefix+"/login", c.loginPage)
+	mux.HandleFunc("POST "+Prefix+"/login", c.login)
+	mux.Handle("POST "+Prefix+"/logout", c.session(c.logout))
+	mux.Handle("GET "+Prefix+"/{$}", c.session(c.overview))
+	mux.Handle("GET "+Prefix+"/backups", c.session(c.backups))
+	mux.Handle("GET "+Prefix+"/backups/{id}", c.session(c.backup))
+	mux.Handle("GET "+Prefix+"/audit", c.session(c.audit))
+	mux.Handle("POST "+Prefix+"/actions/backup", c.session(c.admin(c.startBackup)))
+	mux.Handle("POST "+Prefix+"/actions/restore-test", c.session(c.admin(c.startRestoreTest)))
+	mux.HandleFunc(Prefix, func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, Prefix+"/", http.StatusSeeOther) })
+	return securityHeaders(http.MaxBytesHandler(mux, 64<<10))
+}
+
+// securityHeaders: a strict CSP (no inline script or style, nothing from
+// another host), no framing, no sniffing, no referrer.
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Cache-Control", "no-store")
+		next.ServeHTTP(w, r)
+	})
+}
+
+type server struct {
+	Deps
+	pages *template.Template
+}
+
+// viewer is who is looking, in which language.
+type viewer struct {
+	Subject, Role, CSRF, Lang string
+}
+
+func (v viewer) Admin() bool { return v.Role == api.RoleAdmin }
+
+type handler func(w http.ResponseWriter, r *http.Request, v viewer)
+
+// session admits a request with a live session of the admin or NOC role;
+// any other goes to the login page (a form post without the session's
+// CSRF token is refused: 403).
+func (c *server) session(next handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		lang := language(r)
+		cookie, err := r.Cookie(CookieName)
+		var sess catalog.Session
+		if err == nil {
+			sess, err = c.Store.SessionOf(r.Context(), cookie.Value, c.Clock.Now())
+		}
+		if err != nil {
+			if !errors.Is(err, http.ErrNoCookie) && !errors.Is(err, catalog.ErrNoSession) {
+				c.Log.Error("console: session lookup failed", "error", err)
+			}
+			if r.Method != http.MethodGet {
+				c.refuse(w, r, lang, http.StatusUnauthorized, "session")
+				return
+			}
+			http.Redirect(w, r, Prefix+"/login", http.StatusSeeOther)
+			return
+		}
+		v := viewer{Subject: sess.Subject, Role: sess.Role, CSRF: sess.CSRF, Lang: lang}
+		if r.Method == http.MethodPost && subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(sess.CSRF)) != 1 {
+			c.Log.Warn("console: a form without the session's CSRF token refused", "path", r.URL.Path, "subject", sess.Subject)
+			c.refuse(w, r, lang, http.StatusForbidden, "csrf")
+			return
+		}
+		next(w, r, v)
+	})
+}
+
+// admin lets the admin role act; the NOC gets 403 (and never sees the
+// buttons), audited as any action.
+func (c *server) admin(next handler) handler {
+	return func(w http.ResponseWriter, r *http.Request, v viewer) {
+		if !api.Allowed(v.Role, http.MethodPost) {
+			c.auditAction(r, v, http.StatusForbidden, "forbidden")
+			c.refuse(w, r, v.Lang, http.StatusForbidden, "forbidden")
+			return
+		}
+		next(w, r, v)
+	}
+}
+
+func (c *server) refuse(w http.ResponseWriter, r *http.Request, lang string, status int, why string) {
+	w.WriteHeader(status)
+	c.render(w, r, "error", viewer{Lang: lang}, map[string]any{"Status": status, "Why": why})
+}
+
+func (c *server) loginPage(w http.ResponseWriter, r *http.Request) {
+	c.render(w, r, "login", viewer{Lang: language(r)}, map[string]any{})
+}
+
+// login exchanges a token (posted in the form, never in a URL) for a
+// session. The token is checked as the API checks it.
+func (c *server) login(w http.ResponseWriter, r *http.Request) {
+	lang := language(r)
+	token := strings.TrimSpace(r.PostFormValue("token"))
+	probe, _ := http.NewRequestWithContext(r.Context(), http.MethodGet, "/", nil)
+	probe.Header.Set("Authorization", "Bearer "+token)
+	caller, err := c.Auth.Authenticate(probe)
+	if err == nil && !api.Allowed(caller.Role, http.MethodGet) {
+		err = errors.New("role " + caller.Role + " may not use the console")
+	}
+	if err != nil {
+		c.Log.Info("console login refused", "reason", err.Error())
+		w.WriteHeader(http.StatusUnauthorized)
+		c.render(w, r, "login", viewer{Lang: lang}, map[string]any{"Refused": true})
+		return
+	}
+	secret, csrf := randomString(), randomString()
+	now := c.Clock.Now()
+	expires := now.Add(c.Config.API.ConsoleSession)
+	if err := c.Store.StartSession(r.Context(), secret, catalog.Session{Subject: caller.Subject, Role: caller.Role, CSRF: csrf, ExpiresAt: expires}, now); err != nil {
+		c.Log.Error("console login failed", "error", err)
+		c.refuse(w, r, lang, http.StatusInternalServerError, "internal")
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: secret, Path: Prefix, Expires: expires, HttpOnly: true,
+		SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
+	c.auditAction(r, viewer{Subject: caller.Subject, Role: caller.Role}, http.StatusSeeOther, "login")
+	http.Redirect(w, r, Prefix+"/", http.StatusSeeOther)
+}
+
+func (c *server) logout(w http.ResponseWriter, r *http.Request, v viewer) {
+	if cookie, err := r.Cookie(CookieName); err == nil {
+		if err := c.Store.EndSession(r.Context(), cookie.Value, c.Clock.Now()); err != nil {
+			c.Log.Error("console logout", "error", err)
+		}
+	}
+	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: "", Path: Prefix, MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
+	c.auditAction(r, v, http.StatusSeeOther, "logout")
+	http.Redirect(w, r, Prefix+"/login", http.StatusSeeOther)
+}
+
+// auditAction records an action in the API's audit table, with the user
+// and role.
+func (c *server) auditAction(r *http.Request, v viewer, status int, detail string) {
+	a := catalog.Audit{At: c.Clock.Now(), Subject: v.Subject, Role: v.Role, Method: r.Method, Path: r.URL.Path, Status: status, Detail: detail}
+	if err := c.Store.InsertAudit(context.WithoutCancel(r.Context()), a); err != nil {
+		c.Log.Error("console audit not recorded", "error", err)
+	}
+}
+
+func (c *server) render(w http.ResponseWriter, r *http.Request, page string, v viewer, data map[string]any) {
+	data["Viewer"], data["Page"], data["Path"] = v, page, r.URL.Path
+	if l := r.URL.Query().Get("lang"); l == "en" || l == "fr" { // the switch is remembered
+		http.SetCookie(w, &http.Cookie{Name: "lang", Value: l, Path: Prefix, MaxAge: 365 * 24 * 3600, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	if err := c.pages.ExecuteTemplate(w, page, data); err != nil {
+		c.Log.Error("console: page not rendered", "page", page, "error", err)
+	}
+}
+
+func randomString() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// language is the viewer's: ?lang=, then the lang cookie, then
+// Accept-Language; French unless English is asked for.
+func language(r *http.Request) string {
+	if l := r.URL.Query().Get("lang"); l == "en" || l == "fr" {
+		return l
+	}
+	if c, err := r.Cookie("lang"); err == nil && (c.Value == "en" || c.Value == "fr") {
+		return c.Value
+	}
+	for _, part := range strings.Split(r.Header.Get("Accept-Language"), ",") {
+		tag := strings.ToLower(strings.TrimSpace(strings.SplitN(part, ";", 2)[0]))
+		switch {
+		case strings.HasPrefix(tag, "fr"):
+			return "fr"
+		case strings.HasPrefix(tag, "en"):
+			return "en"
+		}
+	}
+	return "fr"
+}
+
+// now is the console's clock, for the pages' ages.
+func (c *server) now() time.Time { return c.Clock.Now() }

@@ -1,0 +1,245 @@
+package console
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/mosaique/rgz-backup/internal/api"
+	"github.com/mosaique/rgz-backup/internal/catalog"
+	"github.com/mosaique/rgz-backup/internal/config"
+	fx "github.com/mosaique/rgz-backup/internal/fixture"
+	"github.com/mosaique/rgz-backup/internal/jobs"
+	"github.com/mosaique/rgz-backup/internal/pgtest"
+)
+
+var cluster *pgtest.Cluster
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m, &cluster)) }
+
+// site is the console in-process on a real catalog with a good backup and
+// a failed one, and a token per role.
+type site struct {
+	t      *testing.T
+	server *httptest.Server
+	store  *catalog.Store
+	good   catalog.Execution
+	tokens map[string]string // role → static token
+}
+
+func newSite(t *testing.T) *site {
+	t.Helper()
+	ctx := context.Background()
+	db := config.Database{URL: cluster.URL(cluster.NewDatabase(t))}
+	pool, store := fx.OpenCatalog(t, db)
+	queue, err := jobs.NewInserter(pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &site{t: t, store: store, tokens: map[string]string{}}
+	var entries []string
+	for _, role := range []string{"admin", "noc", "reseller"} {
+		token, entry, err := api.NewToken(role)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.tokens[role], entries = token, append(entries, entry)
+	}
+	cfg, err := config.Load(func(k string) string {
+		return map[string]string{"BACKUP_DATABASE_URL": db.URL, "BACKUP_API_TOKENS": strings.Join(entries, ","), "BACKUP_LOCAL_DIR": t.TempDir()}[k]
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	date := time.Now().UTC().Add(-2 * time.Hour).Truncate(time.Second)
+	size, crc, rgz := int64(98_920_000), "f7e42c9f", "rgz"
+	s.good = catalog.Execution{ID: uuid.NewString(), BackupType: "pg_dump", BackupDate: date, Filename: date.Format("20060102_150405") + ".dump.gz",
+		Status: catalog.StatusSuccess, FileSizeBytes: &size, ChecksumCRC32: &crc, TriggeredBy: "scheduled", Attempt: 1, DatabaseName: &rgz}
+	if err := store.Insert(ctx, &s.good); err != nil {
+		t.Fatal(err)
+	}
+	auth, err := api.NewAuthenticator(cfg.API)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.server = httptest.NewServer(Handler(Deps{Config: cfg, Store: store, Auth: auth, Queue: queue}))
+	t.Cleanup(s.server.Close)
+	return s
+}
+
+// browser is a client with its own cookies, as a browser would be.
+func (s *site) browser() *http.Client {
+	jar, _ := cookiejar.New(nil)
+	return &http.Client{Jar: jar, Timeout: 10 * time.Second}
+}
+
+func (s *site) get(c *http.Client, path string) (int, string) {
+	s.t.Helper()
+	res, err := c.Get(s.server.URL + path)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
+}
+
+func (s *site) post(c *http.Client, path string, form url.Values) (int, string) {
+	s.t.Helper()
+	res, err := c.PostForm(s.server.URL+path, form)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
+}
+
+var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+func (s *site) login(role string) (*http.Client, string) {
+	s.t.Helper()
+	c := s.browser()
+	code, page := s.post(c, "/console/login", url.Values{"token": {s.tokens[role]}})
+	m := csrfField.FindStringSubmatch(page)
+	if code != 200 || m == nil {
+		s.t.Fatalf("login as %s: %d\n%s", role, code, page)
+	}
+	return c, m[1]
+}
+
+func TestNOCSeesAndCannotAct(t *testing.T) {
+	t.Parallel()
+	s := newSite(t)
+	anonymous := s.browser()
+	if _, page := s.get(anonymous, "/console/"); !strings.Contains(page, `name="token"`) {
+		t.Fatalf("without a session, the login page: %s", page)
+	}
+	c, csrf := s.login("noc")
+	code, page := s.get(c, "/console/")
+	for _, want := range []string{s.good.Filename, "98.92 MB", "success", `class="big state OK"`} {
+		if code != 200 || !strings.Contains(page, want) {
+			t.Fatalf("the overview lacks %q:\n%s", want, page)
+		}
+	}
+	if strings.Contains(page, "start-backup") || strings.Contains(page, "start-restore-test") {
+		t.Fatal("the NOC sees an admin button")
+	}
+	// Called anyway, with a valid CSRF token: 403, audited.
+	if code, _ := s.post(c, "/console/actions/backup", url.Values{"csrf": {csrf}}); code != http.StatusForbidden {
+		t.Fatalf("a NOC's backup: %d", code)
+	}
+	log, err := s.store.AuditLog(context.Background(), time.Now().Add(-time.Hour))
+	if err != nil || len(log) == 0 || log[0].Status != 403 || log[0].Role != "noc" {
+		t.Fatalf("the refusal is not audited: %+v %v", log, err)
+	}
+	if code, page := s.get(c, "/console/backups/"+s.good.ID); code != 200 || !strings.Contains(page, "f7e42c9f") {
+		t.Fatalf("a backup's page: %d", code)
+	}
+	if code, page := s.get(c, "/console/backups?status=success&days=30"); code != 200 || !strings.Contains(page, s.good.Filename) {
+		t.Fatalf("the history: %d", code)
+	}
+	if code, _ := s.get(c, "/console/backups?days=0"); code != http.StatusBadRequest {
+		t.Fatalf("a bad filter: %d", code)
+	}
+}
+
+func TestSessionSafety(t *testing.T) {
+	t.Parallel()
+	s := newSite(t)
+	// A token of another role, or a wrong one, opens no session.
+	for _, token := range []string{s.tokens["reseller"], "rgzb_wrong"} {
+		if code, _ := s.post(s.browser(), "/console/login", url.Values{"token": {token}}); code != http.StatusUnauthorized {
+			t.Fatalf("login refused: %d", code)
+		}
+	}
+	c, csrf := s.login("admin")
+	res, err := c.Get(s.server.URL + "/console/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	h := res.Header
+	if !strings.Contains(h.Get("Content-Security-Policy"), "script-src 'self'") || h.Get("X-Frame-Options") != "DENY" {
+		t.Fatalf("security headers: %v", h)
+	}
+	u, _ := url.Parse(s.server.URL + "/console/")
+	var cookie *http.Cookie
+	for _, ck := range c.Jar.Cookies(u) {
+		if ck.Name == CookieName {
+			cookie = ck
+		}
+	}
+	if cookie == nil || strings.Contains(cookie.Value, s.tokens["admin"]) {
+		t.Fatal("the session cookie is missing or carries the token")
+	}
+	// A forged POST without the CSRF token: refused, nothing queued.
+	if code, _ := s.post(c, "/console/actions/backup", url.Values{}); code != http.StatusForbidden {
+		t.Fatalf("a POST without the CSRF token: %d", code)
+	}
+	if code, _ := s.post(c, "/console/actions/backup", url.Values{"csrf": {"forged"}}); code != http.StatusForbidden {
+		t.Fatalf("a POST with a forged CSRF token: %d", code)
+	}
+	// The admin starts a backup: queued and audited.
+	if code, page := s.post(c, "/console/actions/backup", url.Values{"csrf": {csrf}}); code != 200 || !strings.Contains(page, "start-backup") {
+		t.Fatalf("an admin's backup: %d", code)
+	}
+	log, _ := s.store.AuditLog(context.Background(), time.Now().Add(-time.Hour))
+	if len(log) == 0 || log[0].Role != "admin" || !strings.Contains(log[0].Detail, "backup job") {
+		t.Fatalf("the backup is not audited: %+v", log)
+	}
+	// Logout ends the session, even for a copy of the cookie.
+	stolen := s.browser()
+	stolen.Jar.SetCookies(u, []*http.Cookie{{Name: CookieName, Value: cookie.Value, Path: "/console"}})
+	if _, page := s.get(stolen, "/console/"); !strings.Contains(page, s.good.Filename) {
+		t.Fatal("the copied cookie does not work before logout")
+	}
+	if _, page := s.post(c, "/console/logout", url.Values{"csrf": {csrf}}); !strings.Contains(page, `name="token"`) {
+		t.Fatal("logout does not lead to the login page")
+	}
+	if _, page := s.get(stolen, "/console/"); strings.Contains(page, s.good.Filename) || !strings.Contains(page, `name="token"`) {
+		t.Fatal("the session outlives its logout")
+	}
+}
+
+// A failed last backup is FAILED with its reason, on the overview.
+func TestFailedBackupOnTheOverview(t *testing.T) {
+	t.Parallel()
+	s := newSite(t)
+	msg := "pg_dump: error: connection to server lost"
+	date := time.Now().UTC().Truncate(time.Second)
+	failed := catalog.Execution{ID: uuid.NewString(), BackupType: "pg_dump", BackupDate: date, Filename: date.Format("20060102_150405") + ".dump.gz",
+		Status: catalog.StatusFailed, ErrorMessage: &msg, TriggeredBy: "scheduled", Attempt: 1}
+	if err := s.store.Insert(context.Background(), &failed); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := s.login("noc")
+	_, page := s.get(c, "/console/?lang=en")
+	if !strings.Contains(page, `class="big state FAILED"`) || !strings.Contains(page, "connection to server lost") || !strings.Contains(page, `lang="en"`) {
+		t.Fatalf("the overview after a failure:\n%s", page)
+	}
+}
+
+func TestBothLanguagesHaveEveryText(t *testing.T) {
+	t.Parallel()
+	for key := range words["en"] {
+		if _, ok := words["fr"][key]; !ok {
+			t.Errorf("no French for %q", key)
+		}
+	}
+	for key := range words["fr"] {
+		if _, ok := words["en"][key]; !ok {
+			t.Errorf("no English for %q", key)
+		}
+	}
+}

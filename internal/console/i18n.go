@@ -1,0 +1,50 @@
+package console
+
+// words are the console's texts, French and English; a key missing in a
+// language falls back to English, then to the key (a test checks that
+// both languages have every key).
+var words = map[string]map[string]string{
+	"fr": {
+		"title": "Sauvegardes PostgreSQL", "overview": "Vue d'ensemble", "backups": "Sauvegardes", "audit": "Journal d'audit",
+		"logout": "Déconnexion", "login": "Connexion", "token": "Jeton (statique ou JWT de la plateforme)", "sign_in": "Se connecter",
+		"refused": "Jeton refusé.", "database": "Base", "state": "État", "last_backup": "Dernière sauvegarde", "age": "Âge",
+		"size": "Taille", "status": "Statut", "file": "Fichier", "next_run": "Prochaine exécution", "disk": "Disque",
+		"used": "utilisé", "free": "libre", "destinations": "Destinations", "copies": "copies", "failing": "en échec",
+		"last_test": "Dernier test de restauration", "rto": "durée (RTO)", "start_backup": "Lancer une sauvegarde",
+		"start_test": "Lancer un test de restauration", "none": "aucune", "date": "Date", "duration": "Durée",
+		"triggered_by": "Déclenchée par", "filter": "Filtrer", "days": "Jours", "any": "tous", "next_page": "Page suivante",
+		"checksums": "Sommes de contrôle", "retention": "Rétention", "until": "jusqu'au", "error": "Erreur", "tests": "Tests de restauration",
+		"at": "Date", "subject": "Utilisateur", "role": "Rôle", "action": "Action", "result": "Résultat", "detail": "Détail",
+		"done_backup": "Sauvegarde mise en file.", "done_restore-test": "Test de restauration mis en file.",
+		"err_session": "Session absente ou expirée : reconnectez-vous.", "err_csrf": "Requête refusée (jeton CSRF manquant ou faux).",
+		"err_forbidden": "Votre rôle ne permet pas cette action.", "err_not_found": "Introuvable.", "err_internal": "Erreur interne : voir le journal du démon.",
+		"err_conflict": "Un test de restauration est déjà en cours.", "back": "Retour", "report": "Rapport", "err_bad_query": "Filtre invalide.",
+	},
+	"en": {
+		"title": "PostgreSQL backups", "overview": "Overview", "backups": "Backups", "audit": "Audit log",
+		"logout": "Log out", "login": "Log in", "token": "Token (static or platform JWT)", "sign_in": "Log in",
+		"refused": "Token refused.", "database": "Database", "state": "State", "last_backup": "Last backup", "age": "Age",
+		"size": "Size", "status": "Status", "file": "File", "next_run": "Next run", "disk": "Disk",
+		"used": "used", "free": "free", "destinations": "Destinations", "copies": "copies", "failing": "failing",
+		"last_test": "Last restore test", "rto": "duration (RTO)", "start_backup": "Start a backup",
+		"start_test": "Start a restore test", "none": "none", "date": "Date", "duration": "Duration",
+		"triggered_by": "Triggered by", "filter": "Filter", "days": "Days", "any": "any", "next_page": "Next page",
+		"checksums": "Checksums", "retention": "Retention", "until": "until", "error": "Error", "tests": "Restore tests",
+		"at": "Date", "subject": "User", "role": "Role", "action": "Action", "result": "Result", "detail": "Detail",
+		"done_backup": "Backup queued.", "done_restore-test": "Restore test queued.",
+		"err_session": "No session, or it expired: log in again.", "err_csrf": "Request refused (CSRF token missing or wrong).",
+		"err_forbidden": "Your role may not do this.", "err_not_found": "Not found.", "err_internal": "Internal error: see the daemon's log.",
+		"err_conflict": "A restore test is already running.", "back": "Back", "report": "Report", "err_bad_query": "Invalid filter.",
+	},
+}
+
+// translate is the template function t: the text of key in lang.
+func translate(lang, key string) string {
+	if s, ok := words[lang][key]; ok {
+		return s
+	}
+	if s, ok := words["en"][key]; ok {
+		return s
+	}
+	return key
+}

@@ -1,0 +1,292 @@
+package console
+
+import (
+	"errors"
+	"fmt"
+	"html/template"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/mosaique/rgz-backup/internal/api"
+	"github.com/mosaique/rgz-backup/internal/catalog"
+	"github.com/mosaique/rgz-backup/internal/disk"
+	"github.com/mosaique/rgz-backup/internal/jobs"
+	"github.com/mosaique/rgz-backup/internal/report"
+	"github.com/mosaique/rgz-backup/internal/restoretest"
+)
+
+// databaseView is one line of the overview: a database's state.
+type databaseView struct {
+	Name        string
+	State       State
+	Last        *catalog.Execution
+	LastSuccess *catalog.Execution
+}
+
+func (c *server) overview(w http.ResponseWriter, r *http.Request, v viewer) {
+	ctx := r.Context()
+	now := c.now()
+	data := map[string]any{"Flash": r.URL.Query().Get("done")}
+	var views []databaseView
+	if c.Config.Several() {
+		states, err := c.Store.DatabaseStates(ctx)
+		if err != nil {
+			c.fail(w, r, v, err)
+			return
+		}
+		for i := range states {
+			s := states[i]
+			name := s.Database
+			if s.Target != catalog.DefaultTarget {
+				name = s.Target + "/" + s.Database
+			}
+			views = append(views, databaseView{Name: name, State: Judge(&s.LastRun, s.LastSuccess, now), Last: &s.LastRun, LastSuccess: s.LastSuccess})
+		}
+	} else {
+		last, err := c.Store.List(ctx, catalog.Filter{Limit: 1})
+		if err != nil {
+			c.fail(w, r, v, err)
+			return
+		}
+		good, err := c.Store.List(ctx, catalog.Filter{Status: catalog.StatusSuccess, Limit: 1})
+		if err != nil {
+			c.fail(w, r, v, err)
+			return
+		}
+		dv := databaseView{Name: c.Config.Database.Name()}
+		if len(last) > 0 {
+			dv.Last = &last[0]
+		}
+		if len(good) > 0 {
+			dv.LastSuccess = &good[0]
+		}
+		dv.State = Judge(dv.Last, dv.LastSuccess, now)
+		views = append(views, dv)
+	}
+	overall := State{Level: OK}
+	for _, dv := range views {
+		if rank(dv.State.Level) > rank(overall.Level) {
+			overall = dv.State
+		}
+	}
+	if len(views) == 0 {
+		overall = Judge(nil, nil, now)
+	}
+	data["Overall"], data["Databases"] = overall, views
+	if c.Config.ScheduleEnabled {
+		data["NextRun"] = c.Config.Schedule.Next(now)
+	}
+	if u, err := disk.UsageOf(c.Config.LocalDir); err == nil && u.Total > 0 {
+		used := 1 - float64(u.Free)/float64(u.Total)
+		data["Disk"] = map[string]any{"UsedPercent": int(used*100 + 0.5), "Free": report.Bytes(int64(u.Free)),
+			"Warning": used*100 >= float64(c.Config.WarningUsedPercent), "WarningPercent": c.Config.WarningUsedPercent}
+	}
+	if dests, err := c.Store.DestinationStats(ctx); err == nil {
+		data["Destinations"] = dests
+	}
+	if t, err := c.Store.LastRestoreTest(ctx); err == nil {
+		data["LastTest"] = t
+	}
+	c.render(w, r, "overview", v, data)
+}
+
+func rank(l Level) int {
+	switch l {
+	case Failed:
+		return 2
+	case Warning:
+		return 1
+	}
+	return 0
+}
+
+// backups is the history with filters (status, days, database, triggered
+// by), by keyset pages.
+func (c *server) backups(w http.ResponseWriter, r *http.Request, v viewer) {
+	q := r.URL.Query()
+	query := url.Values{"days": {q.Get("days")}, "cursor": {q.Get("cursor")}, "limit": {"50"}, "target": {"*"}}
+	if db := q.Get("database"); db != "" {
+		query.Set("database", db)
+	}
+	for k, vals := range query {
+		if len(vals) == 1 && vals[0] == "" {
+			delete(query, k)
+		}
+	}
+	lq, err := api.ParseListQuery(query)
+	if err != nil {
+		c.Log.Info("console: a bad filter", "error", err)
+		c.refuse(w, r, v.Lang, http.StatusBadRequest, "bad_query")
+		return
+	}
+	status, trigger := catalog.Status(q.Get("status")), catalog.Trigger(q.Get("triggered_by"))
+	var rows []catalog.Execution
+	next := ""
+	afterDate, afterID := lq.AfterDate, lq.AfterID
+	// Status and trigger filter the page's rows; keep reading pages until
+	// one is full or the history ends (bounded: ten pages a request).
+	for range 10 {
+		page, err := c.Store.Page(r.Context(), c.now().UTC().AddDate(0, 0, -lq.Days), afterDate, afterID, lq.Limit, lq.Of)
+		if err != nil {
+			c.fail(w, r, v, err)
+			return
+		}
+		for _, row := range page {
+			afterDate, afterID = row.BackupDate, row.ID
+			if (status == "" || row.Status == status) && (trigger == "" || row.TriggeredBy == trigger) {
+				rows = append(rows, row)
+			}
+			if len(rows) == lq.Limit {
+				break
+			}
+		}
+		if len(page) < lq.Limit {
+			afterID = ""
+			break
+		}
+		if len(rows) == lq.Limit {
+			break
+		}
+	}
+	if afterID != "" {
+		nq := url.Values{}
+		for k := range q {
+			nq.Set(k, q.Get(k))
+		}
+		nq.Set("cursor", api.EncodeCursor(afterDate, afterID))
+		next = Prefix + "/backups?" + nq.Encode()
+	}
+	c.render(w, r, "backups", v, map[string]any{"Rows": rows, "Next": next, "Filter": map[string]string{
+		"status": string(status), "days": strconv.Itoa(lq.Days), "database": lq.Of.Database, "triggered_by": string(trigger)}})
+}
+
+// backup is one backup's page: sums, sizes, counts, copies, restore
+// tests, retention, the error.
+func (c *server) backup(w http.ResponseWriter, r *http.Request, v viewer) {
+	row, err := c.Store.Get(r.Context(), r.PathValue("id"))
+	if errors.Is(err, catalog.ErrNotFound) {
+		c.refuse(w, r, v.Lang, http.StatusNotFound, "not_found")
+		return
+	}
+	if err != nil {
+		c.fail(w, r, v, err)
+		return
+	}
+	copies, err := c.Store.Copies(r.Context(), row.ID)
+	if err != nil {
+		c.fail(w, r, v, err)
+		return
+	}
+	tests, err := c.Store.RestoreTestsOf(r.Context(), row.ID)
+	if err != nil {
+		c.fail(w, r, v, err)
+		return
+	}
+	c.render(w, r, "backup", v, map[string]any{"Row": row, "Copies": copies, "Tests": tests, "Report": report.Text(row)})
+}
+
+func (c *server) audit(w http.ResponseWriter, r *http.Request, v viewer) {
+	log, err := c.Store.AuditLog(r.Context(), c.now().AddDate(0, 0, -30))
+	if err != nil {
+		c.fail(w, r, v, err)
+		return
+	}
+	if len(log) > 500 {
+		log = log[:500]
+	}
+	c.render(w, r, "audit", v, map[string]any{"Log": log})
+}
+
+// startBackup queues a backup (every database, with several).
+func (c *server) startBackup(w http.ResponseWriter, r *http.Request, v viewer) {
+	job, err := jobs.Enqueue(r.Context(), c.Queue, catalog.TriggerAPI)
+	if err != nil {
+		c.auditAction(r, v, http.StatusInternalServerError, "internal")
+		c.fail(w, r, v, err)
+		return
+	}
+	c.auditAction(r, v, http.StatusSeeOther, fmt.Sprintf("backup job %d run %s", job.JobID, job.RunID))
+	http.Redirect(w, r, Prefix+"/?done=backup", http.StatusSeeOther)
+}
+
+// startRestoreTest queues a restore test of the backup named (or the usual
+// choice) and sends the admin to its page.
+func (c *server) startRestoreTest(w http.ResponseWriter, r *http.Request, v viewer) {
+	ctx := r.Context()
+	var row catalog.Execution
+	var err error
+	if id := r.PostFormValue("backup_id"); id != "" {
+		row, err = c.Store.Get(ctx, id)
+	} else {
+		var rows []catalog.Execution
+		rows, err = c.Store.List(ctx, catalog.Filter{OnDisk: true})
+		if ok := false; err == nil {
+			if row, ok = restoretest.Choose(rows, c.now(), c.Config.RestoreTest.BackupAgeDays); !ok {
+				err = catalog.ErrNotFound
+			}
+		}
+	}
+	if errors.Is(err, catalog.ErrNotFound) || (err == nil && !row.Status.Good()) {
+		c.auditAction(r, v, http.StatusNotFound, "not_found")
+		c.refuse(w, r, v.Lang, http.StatusNotFound, "not_found")
+		return
+	}
+	if err != nil {
+		c.fail(w, r, v, err)
+		return
+	}
+	id := uuid.NewString()
+	queued := catalog.RestoreTest{ID: id, BackupID: row.ID, StartedAt: c.now().UTC(), Status: catalog.TestRunning, TriggeredBy: catalog.TriggerAPI}
+	if err := c.Store.BeginRestoreTest(ctx, queued); err != nil {
+		c.fail(w, r, v, err)
+		return
+	}
+	if _, err := jobs.EnqueueRestoreTest(ctx, c.Queue, row.Filename, catalog.TriggerAPI, id); err != nil {
+		status, why := http.StatusInternalServerError, "internal"
+		if errors.Is(err, jobs.ErrRestoreTestQueued) {
+			status, why = http.StatusConflict, "conflict"
+		}
+		queued.Status, queued.ErrorMessage = catalog.TestFailed, ptr("not started: "+err.Error())
+		end := c.now().UTC()
+		queued.FinishedAt = &end
+		_ = c.Store.FinishRestoreTest(ctx, queued)
+		c.auditAction(r, v, status, why)
+		c.refuse(w, r, v.Lang, status, why)
+		return
+	}
+	c.auditAction(r, v, http.StatusSeeOther, "restore test "+id+" of "+row.Filename)
+	http.Redirect(w, r, Prefix+"/backups/"+row.ID+"?done=restore-test", http.StatusSeeOther)
+}
+
+func (c *server) fail(w http.ResponseWriter, r *http.Request, v viewer, err error) {
+	c.Log.Error("console page failed", "path", r.URL.Path, "error", err)
+	c.refuse(w, r, v.Lang, http.StatusInternalServerError, "internal")
+}
+
+func ptr(s string) *string { return &s }
+
+// funcs are the templates' helpers.
+var funcs = template.FuncMap{
+	"t": translate,
+	"bytes": func(n *int64) string {
+		if n == nil {
+			return "-"
+		}
+		return report.Bytes(*n)
+	},
+	"when": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
+	"ago": func(t time.Time) string {
+		d := time.Since(t).Round(time.Minute)
+		if d < time.Hour {
+			return fmt.Sprintf("%d min", int(d.Minutes()))
+		}
+		return fmt.Sprintf("%.1f h", d.Hours())
+	},
+	"deref": deref,
+	"list":  func(s ...string) []string { return s },
+	"lower": func(l Level) string { return string(l) },
+}
