@@ -39,6 +39,7 @@ command -v sha256sum >/dev/null || need_apt+=(coreutils)
 command -v promtool >/dev/null || need_apt+=(prometheus)   # promtool: the alert rules' unit tests
 [ -x /usr/sbin/sshd ] || need_apt+=(openssh-server)         # the SFTP destination's tests start their own sshd
 command -v ssh-keygen >/dev/null || need_apt+=(openssh-client)
+[ -x /usr/bin/chromium ] || need_apt+=(chromium)           # the console's browser tests (chromedp, headless)
 if [ ${#need_apt[@]} -gt 0 ]; then
   log "apt-get install ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive
