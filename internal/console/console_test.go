@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -63,7 +64,13 @@ func newSite(t *testing.T) *site {
 	}
 	date := time.Now().UTC().Add(-2 * time.Hour).Truncate(time.Second)
 	size, crc, rgz := int64(98_920_000), "f7e42c9f", "rgz"
-	s.good = catalog.Execution{ID: uuid.NewString(), BackupType: "pg_dump", BackupDate: date, Filename: date.Format("20060102_150405") + ".dump.gz",
+	name := date.Format("20060102_150405") + ".dump.gz"
+	path := filepath.Join(cfg.LocalDir, name)
+	if err := os.WriteFile(path, []byte("the dump's bytes"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(path+".sha256", []byte("abc  "+name+"\n"), 0o640)
+	s.good = catalog.Execution{ID: uuid.NewString(), BackupType: "pg_dump", BackupDate: date, Filename: name, FilePath: &path,
 		Status: catalog.StatusSuccess, FileSizeBytes: &size, ChecksumCRC32: &crc, TriggeredBy: "scheduled", Attempt: 1, DatabaseName: &rgz}
 	if err := store.Insert(ctx, &s.good); err != nil {
 		t.Fatal(err)
@@ -227,6 +234,38 @@ func TestFailedBackupOnTheOverview(t *testing.T) {
 	_, page := s.get(c, "/console/?lang=en")
 	if !strings.Contains(page, `class="big state FAILED"`) || !strings.Contains(page, "connection to server lost") || !strings.Contains(page, `lang="en"`) {
 		t.Fatalf("the overview after a failure:\n%s", page)
+	}
+}
+
+// The admin downloads a backup and its .sha256, audited; the NOC may not;
+// only the backup's own files are served.
+func TestDownload(t *testing.T) {
+	t.Parallel()
+	s := newSite(t)
+	base := "/console/backups/" + s.good.ID + "/download/"
+	noc, _ := s.login("noc")
+	if code, _ := s.get(noc, base+s.good.Filename); code != http.StatusForbidden {
+		t.Fatalf("a NOC's download: %d", code)
+	}
+	admin, _ := s.login("admin")
+	if code, body := s.get(admin, base+s.good.Filename); code != 200 || body != "the dump's bytes" {
+		t.Fatalf("the admin's download: %d %q", code, body)
+	}
+	if code, body := s.get(admin, base+s.good.Filename+".sha256"); code != 200 || !strings.HasPrefix(body, "abc  ") {
+		t.Fatalf("the .sha256: %d %q", code, body)
+	}
+	for _, other := range []string{s.good.Filename + ".manifest.json", "..%2F..%2Fetc%2Fpasswd", "passwd"} {
+		if code, _ := s.get(admin, base+other); code != http.StatusNotFound && code != http.StatusForbidden {
+			t.Fatalf("download of %s: %d", other, code)
+		}
+	}
+	log, _ := s.store.AuditLog(context.Background(), time.Now().Add(-time.Hour))
+	found := false
+	for _, a := range log {
+		found = found || (a.Role == "admin" && a.Detail == "download "+s.good.Filename)
+	}
+	if !found {
+		t.Fatalf("the download is not audited: %+v", log)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -15,6 +16,8 @@ import (
 	"github.com/mosaique/rgz-backup/internal/catalog"
 	"github.com/mosaique/rgz-backup/internal/disk"
 	"github.com/mosaique/rgz-backup/internal/jobs"
+	"github.com/mosaique/rgz-backup/internal/layout"
+	"github.com/mosaique/rgz-backup/internal/lock"
 	"github.com/mosaique/rgz-backup/internal/report"
 	"github.com/mosaique/rgz-backup/internal/restoretest"
 )
@@ -187,6 +190,37 @@ func (c *server) backup(w http.ResponseWriter, r *http.Request, v viewer) {
 		return
 	}
 	c.render(w, r, "backup", v, map[string]any{"Row": row, "Copies": copies, "Tests": tests, "Report": report.Text(row)})
+}
+
+// download streams a backup's dump or its .sha256 (admin only, audited).
+// The file is held open as a reader: retention does not delete it
+// meanwhile.
+func (c *server) download(w http.ResponseWriter, r *http.Request, v viewer) {
+	row, err := c.Store.Get(r.Context(), r.PathValue("id"))
+	file := r.PathValue("file")
+	if err != nil || !row.Status.Good() || row.DeletedAt != nil || row.FilePath == nil ||
+		(file != row.Filename && file != row.Filename+layout.SHA256Suffix) {
+		c.auditAction(r, v, http.StatusNotFound, "not_found")
+		c.refuse(w, r, v.Lang, http.StatusNotFound, "not_found")
+		return
+	}
+	path := filepath.Join(filepath.Dir(*row.FilePath), file)
+	f, err := lock.OpenForReading(path)
+	if err != nil {
+		c.auditAction(r, v, http.StatusNotFound, "not_found")
+		c.refuse(w, r, v.Lang, http.StatusNotFound, "not_found")
+		return
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		c.fail(w, r, v, err)
+		return
+	}
+	c.auditAction(r, v, http.StatusOK, "download "+file)
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Disposition", `attachment; filename="`+file+`"`)
+	http.ServeContent(w, r, file, st.ModTime(), f)
 }
 
 func (c *server) audit(w http.ResponseWriter, r *http.Request, v viewer) {
