@@ -122,6 +122,9 @@ func TestConsoleInABrowser(t *testing.T) {
 	run(chromedp.Navigate(base+"/backups"),
 		chromedp.WaitVisible(css("table.history")),
 		shoot(t, "backups"),
+		chromedp.Navigate(base+"/charts"),
+		chromedp.WaitVisible(css("svg.calendar")),
+		shoot(t, "charts"),
 		chromedp.Click(css("#logout")),
 		chromedp.WaitVisible(css("#token")),
 		chromedp.Navigate(base+"/"),
@@ -134,10 +137,10 @@ func TestConsoleInABrowser(t *testing.T) {
 		chromedp.Navigate(base+"/backups/"+row.ID),
 		chromedp.WaitVisible(css("#start-restore-test")),
 		chromedp.Click(css("#start-restore-test")),
-		chromedp.WaitVisible(css("#tests")))
+		chromedp.WaitVisible(css("#tests .test-status"))) // the page after the POST: the test is listed
 	status := ""
 	for deadline := time.Now().Add(2 * time.Minute); ; {
-		run(chromedp.Reload())
+		run(chromedp.Navigate(base + "/backups/" + row.ID))
 		if status = text("#tests .test-status"); status != "running" || time.Now().After(deadline) {
 			break
 		}

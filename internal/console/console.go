@@ -69,6 +69,7 @@ func Handler(d Deps) http.Handler {
 	mux.Handle("GET "+Prefix+"/backups", c.session(c.backups))
 	mux.Handle("GET "+Prefix+"/backups/{id}", c.session(c.backup))
 	mux.Handle("GET "+Prefix+"/audit", c.session(c.audit))
+	mux.Handle("GET "+Prefix+"/charts", c.session(c.charts))
 	mux.Handle("GET "+Prefix+"/backups/{id}/download/{file}", c.session(c.admin(c.download)))
 	mux.Handle("POST "+Prefix+"/actions/backup", c.session(c.admin(c.startBackup)))
 	mux.Handle("POST "+Prefix+"/actions/restore-test", c.session(c.admin(c.startRestoreTest)))

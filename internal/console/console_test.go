@@ -156,6 +156,9 @@ func TestNOCSeesAndCannotAct(t *testing.T) {
 	if code, page := s.get(c, "/console/backups?status=success&days=30"); code != 200 || !strings.Contains(page, s.good.Filename) {
 		t.Fatalf("the history: %d", code)
 	}
+	if code, page := s.get(c, "/console/charts"); code != 200 || strings.Count(page, "<svg") != 4 || !strings.Contains(page, `class="ok"`) {
+		t.Fatalf("the charts: %d\n%s", code, page)
+	}
 	if code, _ := s.get(c, "/console/backups?days=0"); code != http.StatusBadRequest {
 		t.Fatalf("a bad filter: %d", code)
 	}

@@ -18,7 +18,9 @@ var words = map[string]map[string]string{
 		"done_backup": "Sauvegarde mise en file.", "done_restore-test": "Test de restauration mis en file.",
 		"err_session": "Session absente ou expirée : reconnectez-vous.", "err_csrf": "Requête refusée (jeton CSRF manquant ou faux).",
 		"err_forbidden": "Votre rôle ne permet pas cette action.", "err_not_found": "Introuvable.", "err_internal": "Erreur interne : voir le journal du démon.",
-		"err_conflict": "Un test de restauration est déjà en cours.", "back": "Retour", "report": "Rapport", "err_bad_query": "Filtre invalide.", "copies_title": "Copies", "download": "Télécharger",
+		"err_conflict": "Un test de restauration est déjà en cours.", "back": "Retour", "report": "Rapport", "err_bad_query": "Filtre invalide.", "copies_title": "Copies", "download": "Télécharger", "charts": "Graphiques", "size_90": "Taille par jour (90 jours)", "duration_90": "Durée par jour (90 jours)",
+		"test_durations": "Durée des tests de restauration", "calendar": "Calendrier (12 mois)", "good": "bonne", "suspect": "suspecte",
+		"failed_day": "échec", "no_backup": "aucune sauvegarde", "compliance": "copie de conformité",
 	},
 	"en": {
 		"title": "PostgreSQL backups", "overview": "Overview", "backups": "Backups", "audit": "Audit log",
@@ -34,7 +36,9 @@ var words = map[string]map[string]string{
 		"done_backup": "Backup queued.", "done_restore-test": "Restore test queued.",
 		"err_session": "No session, or it expired: log in again.", "err_csrf": "Request refused (CSRF token missing or wrong).",
 		"err_forbidden": "Your role may not do this.", "err_not_found": "Not found.", "err_internal": "Internal error: see the daemon's log.",
-		"err_conflict": "A restore test is already running.", "back": "Back", "report": "Report", "err_bad_query": "Invalid filter.", "copies_title": "Copies", "download": "Download",
+		"err_conflict": "A restore test is already running.", "back": "Back", "report": "Report", "err_bad_query": "Invalid filter.", "copies_title": "Copies", "download": "Download", "charts": "Charts", "size_90": "Size per day (90 days)", "duration_90": "Duration per day (90 days)",
+		"test_durations": "Restore test durations", "calendar": "Calendar (12 months)", "good": "good", "suspect": "suspect",
+		"failed_day": "failed", "no_backup": "no backup", "compliance": "compliance copy",
 	},
 }
 
