@@ -405,7 +405,7 @@ func (r *run) stream(ctx context.Context, snap *snapshot) (*archive.Writer, stre
 		got.rowCounts, countErr = snap.countRows(countCtx)
 		r.o.Log.Debug("rows counted", "tables", len(got.rowCounts), "seconds", r.since().Seconds())
 	})
-	stopProgress := r.reportProgress(w)
+	stopProgress := r.reportProgress(ctx, w)
 	lockWait := lockWaitOf(ctx)
 	dumpErr := r.tools.Dump(ctx, r.cfg.Database, snap.ID, lockWait, w)
 	if dumpErr != nil && ctx.Err() == nil && strings.Contains(dumpErr.Error(), "LOCK TABLE") {
@@ -575,22 +575,38 @@ func (r *run) finish() {
 	r.row.FinishedAt, r.row.DurationSeconds, r.row.CreatedAt = &end, &secs, end
 }
 
-// reportProgress calls Options.Progress every ProgressEvery until stopped.
-func (r *run) reportProgress(w *archive.Writer) (stop func()) {
-	if r.o.Progress == nil {
-		return func() {}
-	}
+// progressRecordEvery is how often a running attempt's progress is noted
+// in the catalog, for the console (from any replica).
+const progressRecordEvery = 2 * time.Second
+
+// reportProgress calls Options.Progress every ProgressEvery, and notes the
+// progress in the catalog every progressRecordEvery, until stopped.
+func (r *run) reportProgress(ctx context.Context, w *archive.Writer) (stop func()) {
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		t := time.NewTicker(r.o.ProgressEvery)
+		every := progressRecordEvery
+		if r.o.Progress != nil {
+			every = min(every, r.o.ProgressEvery)
+		}
+		t := time.NewTicker(every)
 		defer t.Stop()
+		var recorded time.Time
 		for {
 			select {
 			case <-done:
 				return
 			case <-t.C:
-				r.o.Progress(Progress{RawBytes: w.RawBytes(), StoredBytes: w.StoredBytes(), Elapsed: r.since()})
+				p := Progress{RawBytes: w.RawBytes(), StoredBytes: w.StoredBytes(), Elapsed: r.since()}
+				if r.o.Progress != nil {
+					r.o.Progress(p)
+				}
+				if now := r.o.Clock.Now(); now.Sub(recorded) >= progressRecordEvery {
+					recorded = now
+					if err := r.store.RecordProgress(ctx, r.row.ID, p.RawBytes, p.StoredBytes, now); err != nil {
+						r.o.Log.Debug("progress not recorded", "error", err)
+					}
+				}
 			}
 		}
 	})

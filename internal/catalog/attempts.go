@@ -17,6 +17,18 @@ type Attempt struct {
 	Hostname  string
 	PID       int
 	JobID     int64 // 0: not run by a daemon job
+	// Progress while pg_dump streams (RecordProgress); zero before.
+	RawBytes, StoredBytes int64
+	ProgressAt            time.Time
+}
+
+// RecordProgress notes how far a running attempt is.
+func (s *Store) RecordProgress(ctx context.Context, id string, raw, stored int64, at time.Time) error {
+	_, err := s.pool.Exec(ctx, `UPDATE backup_attempts SET raw_bytes = $2, stored_bytes = $3, progress_at = $4 WHERE id = $1`, id, raw, stored, at.UTC())
+	if err != nil {
+		return fmt.Errorf("record the attempt's progress: %w", err)
+	}
+	return nil
 }
 
 // BeginAttempt records that an attempt has started. Insert of the same id
@@ -41,15 +53,20 @@ func (s *Store) BeginAttempt(ctx context.Context, a Attempt) error {
 // Attempts lists the attempts in progress, oldest first. Whether their
 // processes are alive is the backup lock's to say.
 func (s *Store) Attempts(ctx context.Context) ([]Attempt, error) {
-	rows, err := s.pool.Query(ctx, `SELECT started_at, coalesce(hostname, ''), coalesce(pid, 0), coalesce(job_id, 0), execution FROM backup_attempts ORDER BY started_at`)
+	rows, err := s.pool.Query(ctx, `SELECT started_at, coalesce(hostname, ''), coalesce(pid, 0), coalesce(job_id, 0), execution,
+		coalesce(raw_bytes, 0), coalesce(stored_bytes, 0), progress_at FROM backup_attempts ORDER BY started_at`)
 	if err != nil {
 		return nil, fmt.Errorf("read catalog: %w", err)
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Attempt, error) {
 		var a Attempt
 		var row []byte
-		if err := r.Scan(&a.StartedAt, &a.Hostname, &a.PID, &a.JobID, &row); err != nil {
+		var at *time.Time
+		if err := r.Scan(&a.StartedAt, &a.Hostname, &a.PID, &a.JobID, &row, &a.RawBytes, &a.StoredBytes, &at); err != nil {
 			return a, err
+		}
+		if at != nil {
+			a.ProgressAt = *at
 		}
 		return a, json.Unmarshal(row, &a.Execution)
 	})

@@ -28,6 +28,7 @@ import (
 	"github.com/mosaique/rgz-backup/internal/clock"
 	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/jobs"
+	"github.com/mosaique/rgz-backup/internal/recent"
 )
 
 // Prefix is where the console is served.
@@ -58,7 +59,8 @@ func Handler(d Deps) http.Handler {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
 	d.Clock = clock.Or(d.Clock)
-	c := &server{Deps: d, pages: template.Must(template.New("").Funcs(funcs).ParseFS(templateFiles, "templates/*.html"))}
+	c := &server{Deps: d, pages: template.Must(template.New("").Funcs(funcs).ParseFS(templateFiles, "templates/*.html")),
+		running: &recent.Value[[]Running]{MaxAge: eventsEvery / 2}}
 	static, _ := fs.Sub(staticFiles, "static")
 	mux := http.NewServeMux()
 	mux.Handle("GET "+Prefix+"/static/", http.StripPrefix(Prefix+"/static/", http.FileServerFS(static)))
@@ -70,6 +72,7 @@ func Handler(d Deps) http.Handler {
 	mux.Handle("GET "+Prefix+"/backups/{id}", c.session(c.backup))
 	mux.Handle("GET "+Prefix+"/audit", c.session(c.audit))
 	mux.Handle("GET "+Prefix+"/charts", c.session(c.charts))
+	mux.Handle("GET "+Prefix+"/events", c.session(c.events))
 	mux.Handle("GET "+Prefix+"/backups/{id}/download/{file}", c.session(c.admin(c.download)))
 	mux.Handle("POST "+Prefix+"/actions/backup", c.session(c.admin(c.startBackup)))
 	mux.Handle("POST "+Prefix+"/actions/restore-test", c.session(c.admin(c.startRestoreTest)))
@@ -93,7 +96,8 @@ func securityHeaders(next http.Handler) http.Handler {
 
 type server struct {
 	Deps
-	pages *template.Template
+	pages   *template.Template
+	running *recent.Value[[]Running] // what runs, shared by the live streams
 }
 
 // viewer is who is looking, in which language.

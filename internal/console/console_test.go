@@ -285,3 +285,44 @@ func TestBothLanguagesHaveEveryText(t *testing.T) {
 		}
 	}
 }
+
+// What runs now: on the overview, and as a live stream of events.
+func TestRunningNow(t *testing.T) {
+	t.Parallel()
+	s := newSite(t)
+	ctx := context.Background()
+	db := "rgz"
+	row := catalog.Execution{ID: uuid.NewString(), BackupType: "pg_dump", BackupDate: time.Now().UTC(), Filename: "20991231_235959.dump.gz",
+		Status: catalog.StatusFailed, TriggeredBy: "manual", Attempt: 1, DatabaseName: &db}
+	if err := s.store.BeginAttempt(ctx, catalog.Attempt{Execution: row, StartedAt: time.Now().Add(-10 * time.Second), Hostname: "db-1", PID: 42}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.store.RecordProgress(ctx, row.ID, 50_000_000, 9_000_000, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := s.login("noc")
+	if _, page := s.get(c, "/console/"); !strings.Contains(page, "20991231_235959.dump.gz") || !strings.Contains(page, "50.00 MB") {
+		t.Fatalf("the overview does not show what runs:\n%s", page)
+	}
+	req, _ := http.NewRequest("GET", s.server.URL+"/console/events", nil)
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	res, err := c.Do(req.WithContext(ctx))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	buf := make([]byte, 4096)
+	n, _ := res.Body.Read(buf)
+	event := string(buf[:n])
+	if res.Header.Get("Content-Type") != "text/event-stream" || !strings.HasPrefix(event, "data: [") || !strings.Contains(event, `"file":"20991231_235959.dump.gz"`) ||
+		!strings.Contains(event, `"read":"50.00 MB"`) {
+		t.Fatalf("the live stream: %s %q", res.Header.Get("Content-Type"), event)
+	}
+	// Without a session: no stream.
+	if code, _ := s.get(s.browser(), "/console/events"); code == 200 {
+		if res, _ := http.Get(s.server.URL + "/console/events"); res != nil && res.Header.Get("Content-Type") == "text/event-stream" {
+			t.Fatal("a stream without a session")
+		}
+	}
+}

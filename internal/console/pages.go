@@ -94,6 +94,9 @@ func (c *server) overview(w http.ResponseWriter, r *http.Request, v viewer) {
 	if t, err := c.Store.LastRestoreTest(ctx); err == nil {
 		data["LastTest"] = t
 	}
+	if attempts, err := c.Store.Attempts(ctx); err == nil {
+		data["Running"] = RunningOf(attempts, now)
+	}
 	c.render(w, r, "overview", v, data)
 }
 
