@@ -48,7 +48,15 @@ func main() {
 	toDestinations := flag.Bool("destinations", false, "instead: a backup copied to MinIO, a directory, SFTP and Azurite against the local backup alone")
 	format := flag.String("format", "zstd", "with -destinations: the compression format")
 	severalDBs := flag.Int("several", 0, "instead: a run over this many small databases on one server and on two (e.g. 50), then the daemon with 500 configured and 100,000 catalog rows")
+	consoleRows := flag.Int("console", 0, "instead: the web console's pages with this many catalog rows (e.g. 100000)")
 	flag.Parse()
+	if *consoleRows > 0 {
+		if err := consolePages(*binary, *consoleRows); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *severalDBs > 0 {
 		if err := several(*binary, *severalDBs); err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)

@@ -24,41 +24,19 @@ type Day struct {
 	Attempts int
 }
 
-// Days sums up rows (any order) into the days from..to (UTC), oldest
-// first; a day without a row is there, empty.
-func Days(rows []catalog.Execution, from, to time.Time) []Day {
+// Days lays the catalog's day sums out over every day from..to (UTC),
+// oldest first; a day without a backup is there, empty.
+func Days(stats []catalog.DayStat, from, to time.Time) []Day {
 	from, to = dayOf(from), dayOf(to)
-	index := map[time.Time]int{}
+	byDay := map[time.Time]catalog.DayStat{}
+	for _, st := range stats {
+		byDay[dayOf(st.Day)] = st
+	}
 	var out []Day
 	for d := from; !d.After(to); d = d.AddDate(0, 0, 1) {
-		index[d] = len(out)
-		out = append(out, Day{Date: d})
-	}
-	newest := map[int]time.Time{}
-	for _, r := range rows {
-		i, ok := index[dayOf(r.BackupDate)]
-		if !ok {
-			continue
-		}
-		d := &out[i]
-		d.Attempts++
-		if !r.Status.Good() {
-			continue
-		}
-		if r.BackupDate.Before(newest[i]) {
-			continue
-		}
-		newest[i] = r.BackupDate
-		if r.FileSizeBytes != nil {
-			d.Size = *r.FileSizeBytes
-		}
-		if r.DurationSeconds != nil {
-			d.Seconds = *r.DurationSeconds
-		}
-		d.Suspect = r.Suspect
-	}
-	for i := range out {
-		out[i].Failed = out[i].Attempts > 0 && newest[i].IsZero()
+		st := byDay[d]
+		out = append(out, Day{Date: d, Size: st.Size, Seconds: st.Seconds, Suspect: st.Suspect,
+			Failed: st.Attempts > 0 && st.Good == 0, Attempts: st.Attempts})
 	}
 	return out
 }
@@ -163,17 +141,17 @@ func (c *server) charts(w http.ResponseWriter, r *http.Request, v viewer) {
 	ctx := r.Context()
 	now := c.now()
 	yearAgo := now.AddDate(-1, 0, 0)
-	rows, err := c.Store.List(ctx, catalog.Filter{Since: yearAgo, Database: r.URL.Query().Get("database")})
+	stats, err := c.Store.Days(ctx, yearAgo, r.URL.Query().Get("database"))
 	if err != nil {
 		c.fail(w, r, v, err)
 		return
 	}
-	year := Days(rows, yearAgo, now)
+	year := Days(stats, yearAgo, now)
 	recent := year[max(len(year)-90, 0):]
 	compliance := map[time.Time]bool{}
-	for _, row := range rows {
-		if row.RetentionClass == catalog.ClassCompliance && row.Status.Good() {
-			compliance[dayOf(row.BackupDate)] = true
+	for _, st := range stats {
+		if st.Compliance {
+			compliance[dayOf(st.Day)] = true
 		}
 	}
 	tests, err := c.Store.RestoreTests(ctx, yearAgo)

@@ -11,15 +11,13 @@ import (
 func TestDaysAndCharts(t *testing.T) {
 	t.Parallel()
 	at := func(day, hour int) time.Time { return time.Date(2026, 11, day, hour, 0, 0, 0, time.UTC) }
-	size := func(n int64) *int64 { return &n }
-	rows := []catalog.Execution{
-		{BackupDate: at(20, 3), Status: catalog.StatusSuccess, FileSizeBytes: size(100)},
-		{BackupDate: at(20, 9), Status: catalog.StatusSuccess, FileSizeBytes: size(120)}, // the day's newest counts
-		{BackupDate: at(21, 3), Status: catalog.StatusFailed},
-		{BackupDate: at(23, 3), Status: catalog.StatusSuccess, FileSizeBytes: size(10), Suspect: true},
-		{BackupDate: at(30, 3), Status: catalog.StatusSuccess, FileSizeBytes: size(999)}, // after the range
+	stats := []catalog.DayStat{
+		{Day: at(20, 0), Attempts: 2, Good: 2, Size: 120},
+		{Day: at(21, 0), Attempts: 1},
+		{Day: at(23, 0), Attempts: 1, Good: 1, Size: 10, Suspect: true},
+		{Day: at(30, 0), Attempts: 1, Good: 1, Size: 999}, // after the range
 	}
-	days := Days(rows, at(20, 0), at(23, 12))
+	days := Days(stats, at(20, 0), at(23, 12))
 	if len(days) != 4 || days[0].Size != 120 || !days[1].Failed || days[2].Attempts != 0 || !days[3].Suspect {
 		t.Fatalf("days %+v", days)
 	}
