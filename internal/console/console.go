@@ -72,6 +72,8 @@ func Handler(d Deps) http.Handler {
 	mux.Handle("GET "+Prefix+"/backups/{id}", c.session(c.backup))
 	mux.Handle("GET "+Prefix+"/audit", c.session(c.audit))
 	mux.Handle("GET "+Prefix+"/charts", c.session(c.charts))
+	mux.Handle("GET "+Prefix+"/restore-tests", c.session(c.restoreTests))
+	mux.Handle("GET "+Prefix+"/restore-tests/{id}", c.session(c.restoreTest))
 	mux.Handle("GET "+Prefix+"/events", c.session(c.events))
 	mux.Handle("GET "+Prefix+"/backups/{id}/download/{file}", c.session(c.admin(c.download)))
 	mux.Handle("POST "+Prefix+"/actions/backup", c.session(c.admin(c.startBackup)))

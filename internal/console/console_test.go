@@ -326,3 +326,31 @@ func TestRunningNow(t *testing.T) {
 		}
 	}
 }
+
+// The restore tests' history, and one test with what differed.
+func TestRestoreTestPages(t *testing.T) {
+	t.Parallel()
+	s := newSite(t)
+	ctx := context.Background()
+	id, end, secs, msg := uuid.NewString(), time.Now().UTC(), 42, "2 tables differ"
+	test := catalog.RestoreTest{ID: id, BackupID: s.good.ID, StartedAt: end.Add(-time.Minute), Status: catalog.TestRunning, TriggeredBy: "scheduled"}
+	if err := s.store.BeginRestoreTest(ctx, test); err != nil {
+		t.Fatal(err)
+	}
+	test.Status, test.FinishedAt, test.DurationSeconds, test.ErrorMessage = catalog.TestFailed, &end, &secs, &msg
+	test.Mismatches = []string{"public.radius_sessions: 5000 rows in the backup, 4990 restored"}
+	if err := s.store.FinishRestoreTest(ctx, test); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := s.login("noc")
+	if code, page := s.get(c, "/console/restore-tests"); code != 200 || !strings.Contains(page, "/console/restore-tests/"+id) || !strings.Contains(page, "42 s") {
+		t.Fatalf("the history: %d\n%s", code, page)
+	}
+	code, page := s.get(c, "/console/restore-tests/"+id)
+	if code != 200 || !strings.Contains(page, "4990 restored") || !strings.Contains(page, `class="big state FAILED"`) || !strings.Contains(page, "2 tables differ") {
+		t.Fatalf("a failed test's page: %d\n%s", code, page)
+	}
+	if code, _ := s.get(c, "/console/restore-tests/"+uuid.NewString()); code != http.StatusNotFound {
+		t.Fatalf("an unknown test: %d", code)
+	}
+}

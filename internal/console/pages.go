@@ -226,6 +226,31 @@ func (c *server) download(w http.ResponseWriter, r *http.Request, v viewer) {
 	http.ServeContent(w, r, file, st.ModTime(), f)
 }
 
+// restoreTests is the restore tests' history (a year), newest first.
+func (c *server) restoreTests(w http.ResponseWriter, r *http.Request, v viewer) {
+	tests, err := c.Store.RestoreTests(r.Context(), c.now().AddDate(-1, 0, 0))
+	if err != nil {
+		c.fail(w, r, v, err)
+		return
+	}
+	c.render(w, r, "restore-tests", v, map[string]any{"Tests": tests})
+}
+
+// restoreTest is one test: its outcome and what differed. While it runs,
+// console.js reloads the page until it ends.
+func (c *server) restoreTest(w http.ResponseWriter, r *http.Request, v viewer) {
+	test, err := c.Store.RestoreTest(r.Context(), r.PathValue("id"))
+	if errors.Is(err, catalog.ErrNotFound) {
+		c.refuse(w, r, v.Lang, http.StatusNotFound, "not_found")
+		return
+	}
+	if err != nil {
+		c.fail(w, r, v, err)
+		return
+	}
+	c.render(w, r, "restore-test", v, map[string]any{"Test": test})
+}
+
 func (c *server) audit(w http.ResponseWriter, r *http.Request, v viewer) {
 	log, err := c.Store.AuditLog(r.Context(), c.now().AddDate(0, 0, -30))
 	if err != nil {
@@ -296,7 +321,7 @@ func (c *server) startRestoreTest(w http.ResponseWriter, r *http.Request, v view
 		return
 	}
 	c.auditAction(r, v, http.StatusSeeOther, "restore test "+id+" of "+row.Filename)
-	http.Redirect(w, r, Prefix+"/backups/"+row.ID+"?done=restore-test", http.StatusSeeOther)
+	http.Redirect(w, r, Prefix+"/restore-tests/"+id, http.StatusSeeOther)
 }
 
 func (c *server) fail(w http.ResponseWriter, r *http.Request, v viewer, err error) {

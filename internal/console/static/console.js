@@ -24,3 +24,13 @@
     });
   };
 })();
+
+// A restore test's page reloads itself while the test runs, so that the
+// admin who started it watches it to the end.
+(function () {
+  "use strict";
+  var state = document.getElementById("test-state");
+  if (state && state.dataset.running === "true") {
+    setTimeout(function () { window.location.reload(); }, 3000);
+  }
+})();
