@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/mosaique/rgz-backup/internal/api"
 )
@@ -98,8 +99,8 @@ func TestConsoleInABrowser(t *testing.T) {
 	run(chromedp.Navigate(base+"/?lang=en"),
 		chromedp.WaitVisible(css("#token")),
 		shoot(t, "login"),
-		chromedp.SendKeys(css("#token"), nocToken),
-		chromedp.Click(css("#sign-in")),
+		// With the keyboard alone: the token field has the focus, Enter logs in.
+		chromedp.KeyEvent(nocToken+kb.Enter),
 		chromedp.WaitVisible(css("#overall")),
 		shoot(t, "overview"))
 	page, err := chromedp.Run(ctx, chromedp.OuterHTML(css("body")))
