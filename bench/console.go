@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
-	"os"
 	"path/filepath"
 	"sort"
 	"time"
@@ -25,30 +24,12 @@ import (
 func consolePages(binary string, rows int) error {
 	ctx := context.Background()
 	binary, _ = filepath.Abs(binary)
-	work, cluster, done, err := startCluster(ctx, "rgz-console-")
+	set, err := setUpDaemon(ctx, binary, "rgz-console-", "admin")
 	if err != nil {
 		return err
 	}
-	defer done()
-	for _, db := range []string{"rgz", "rgz_catalog"} {
-		if err := cluster.CreateDatabase(ctx, db); err != nil {
-			return err
-		}
-	}
-	token, entry, err := api.NewToken("admin")
-	if err != nil {
-		return err
-	}
-	addr, err := freeAddr()
-	if err != nil {
-		return err
-	}
-	env := append(os.Environ(), "BACKUP_DATABASE_URL="+cluster.URL("rgz"), "BACKUP_CATALOG_DATABASE_URL="+cluster.URL("rgz_catalog"),
-		"BACKUP_LOCAL_DIR="+filepath.Join(work, "backups"), "POSTGRES_BACKUP_ENABLED=false", "BACKUP_RESTORE_TEST_ENABLED=false",
-		"BACKUP_HTTP_ADDR="+addr, "BACKUP_API_TOKENS="+entry, "BACKUP_LOG_LEVEL=warn")
-	if _, err := command(env, binary, "migrate"); err != nil {
-		return err
-	}
+	defer set.done()
+	cluster, token, addr, env := set.cluster, set.token, set.addr, set.env
 	if err := fillCatalog(ctx, cluster.URL("rgz_catalog"), rows); err != nil {
 		return err
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/mosaique/rgz-backup/internal/api"
+	"github.com/mosaique/rgz-backup/internal/pgtest"
 )
 
 // load measures the daemon under concurrent readers (docs/BENCHMARKS.md,
@@ -29,30 +30,12 @@ import (
 func load(binary string, rows, clients int, duration time.Duration) error {
 	ctx := context.Background()
 	binary, _ = filepath.Abs(binary)
-	work, cluster, done, err := startCluster(ctx, "rgz-load-")
+	set, err := setUpDaemon(ctx, binary, "rgz-load-", "noc")
 	if err != nil {
 		return err
 	}
-	defer done()
-	for _, db := range []string{"rgz", "rgz_catalog"} {
-		if err := cluster.CreateDatabase(ctx, db); err != nil {
-			return err
-		}
-	}
-	token, entry, err := api.NewToken("noc")
-	if err != nil {
-		return err
-	}
-	addr, err := freeAddr()
-	if err != nil {
-		return err
-	}
-	env := append(os.Environ(), "BACKUP_DATABASE_URL="+cluster.URL("rgz"), "BACKUP_CATALOG_DATABASE_URL="+cluster.URL("rgz_catalog"),
-		"BACKUP_LOCAL_DIR="+filepath.Join(work, "backups"), "POSTGRES_BACKUP_ENABLED=false", "BACKUP_HTTP_ADDR="+addr,
-		"BACKUP_API_TOKENS="+entry, "BACKUP_LOG_LEVEL=warn")
-	if _, err := command(env, binary, "migrate"); err != nil {
-		return err
-	}
+	defer set.done()
+	cluster, token, addr, env := set.cluster, set.token, set.addr, set.env
 	began := time.Now()
 	if err := fillCatalog(ctx, cluster.URL("rgz_catalog"), rows); err != nil {
 		return err
@@ -192,6 +175,46 @@ func rssKB(pid int, field string) int64 {
 		}
 	}
 	return 0
+}
+
+// daemonSetup is what the daemon's benchmarks share: a throwaway cluster
+// with a database and a migrated catalog, a token of one role, a free
+// address, and the daemon's environment; done removes it all.
+type daemonSetup struct {
+	work        string
+	cluster     *pgtest.Cluster
+	token, addr string
+	env         []string
+	done        func()
+}
+
+func setUpDaemon(ctx context.Context, binary, prefix, role string) (daemonSetup, error) {
+	work, cluster, done, err := startCluster(ctx, prefix)
+	if err != nil {
+		return daemonSetup{}, err
+	}
+	set := daemonSetup{work: work, cluster: cluster, done: done}
+	fail := func(err error) (daemonSetup, error) { done(); return daemonSetup{}, err }
+	for _, db := range []string{"rgz", "rgz_catalog"} {
+		if err := cluster.CreateDatabase(ctx, db); err != nil {
+			return fail(err)
+		}
+	}
+	token, entry, err := api.NewToken(role)
+	if err != nil {
+		return fail(err)
+	}
+	if set.addr, err = freeAddr(); err != nil {
+		return fail(err)
+	}
+	set.token = token
+	set.env = append(os.Environ(), "BACKUP_DATABASE_URL="+cluster.URL("rgz"), "BACKUP_CATALOG_DATABASE_URL="+cluster.URL("rgz_catalog"),
+		"BACKUP_LOCAL_DIR="+filepath.Join(work, "backups"), "POSTGRES_BACKUP_ENABLED=false", "BACKUP_RESTORE_TEST_ENABLED=false",
+		"BACKUP_HTTP_ADDR="+set.addr, "BACKUP_API_TOKENS="+entry, "BACKUP_LOG_LEVEL=warn")
+	if _, err := command(set.env, binary, "migrate"); err != nil {
+		return fail(err)
+	}
+	return set, nil
 }
 
 // startServe starts `rgz-backup serve` with env, listening on addr, and

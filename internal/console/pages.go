@@ -174,12 +174,7 @@ func (c *server) backups(w http.ResponseWriter, r *http.Request, v viewer) {
 // tests, retention, the error.
 func (c *server) backup(w http.ResponseWriter, r *http.Request, v viewer) {
 	row, err := c.Store.Get(r.Context(), r.PathValue("id"))
-	if errors.Is(err, catalog.ErrNotFound) {
-		c.refuse(w, r, v.Lang, http.StatusNotFound, "not_found")
-		return
-	}
-	if err != nil {
-		c.fail(w, r, v, err)
+	if c.lookupFailed(w, r, v, err) {
 		return
 	}
 	copies, err := c.Store.Copies(r.Context(), row.ID)
@@ -240,12 +235,7 @@ func (c *server) restoreTests(w http.ResponseWriter, r *http.Request, v viewer) 
 // console.js reloads the page until it ends.
 func (c *server) restoreTest(w http.ResponseWriter, r *http.Request, v viewer) {
 	test, err := c.Store.RestoreTest(r.Context(), r.PathValue("id"))
-	if errors.Is(err, catalog.ErrNotFound) {
-		c.refuse(w, r, v.Lang, http.StatusNotFound, "not_found")
-		return
-	}
-	if err != nil {
-		c.fail(w, r, v, err)
+	if c.lookupFailed(w, r, v, err) {
 		return
 	}
 	c.render(w, r, "restore-test", v, map[string]any{"Test": test})
@@ -322,6 +312,18 @@ func (c *server) startRestoreTest(w http.ResponseWriter, r *http.Request, v view
 	}
 	c.auditAction(r, v, http.StatusSeeOther, "restore test "+id+" of "+row.Filename)
 	http.Redirect(w, r, Prefix+"/restore-tests/"+id, http.StatusSeeOther)
+}
+
+// lookupFailed answers a failed lookup of the page's subject (404 for
+// one that does not exist) and says whether it did.
+func (c *server) lookupFailed(w http.ResponseWriter, r *http.Request, v viewer, err error) bool {
+	switch {
+	case errors.Is(err, catalog.ErrNotFound):
+		c.refuse(w, r, v.Lang, http.StatusNotFound, "not_found")
+	case err != nil:
+		c.fail(w, r, v, err)
+	}
+	return err != nil
 }
 
 func (c *server) fail(w http.ResponseWriter, r *http.Request, v viewer, err error) {
