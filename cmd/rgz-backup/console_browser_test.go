@@ -134,7 +134,29 @@ func TestConsoleInABrowser(t *testing.T) {
 	// The admin starts a restore test of the backup and watches it end.
 	run(chromedp.SendKeys(css("#token"), adminToken),
 		chromedp.Click(css("#sign-in")),
-		chromedp.WaitVisible(css("#start-backup")),
+		chromedp.WaitVisible(css("#start-backup")))
+	// The keyboard reaches every action: Tab through the overview.
+	reached := map[string]bool{}
+	for range 40 {
+		run(chromedp.KeyEvent(kb.Tab))
+		id, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.activeElement.id || document.activeElement.tagName`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		reached[id] = true
+	}
+	for _, id := range []string{"start-backup", "start-restore-test", "logout"} {
+		if !reached[id] {
+			t.Fatalf("Tab never reaches #%s (reached %v)", id, reached)
+		}
+	}
+	// On a phone: the overview fits the width, nothing to scroll sideways.
+	run(chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile), chromedp.Reload(), chromedp.WaitVisible(css("#overall")), shoot(t, "overview-phone"))
+	overflow, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth + 1`))
+	if err != nil || overflow {
+		t.Fatalf("the overview overflows a phone's width: %v %v", overflow, err)
+	}
+	run(chromedp.ResetViewport(),
 		chromedp.Navigate(base+"/backups/"+row.ID),
 		chromedp.WaitVisible(css("#start-restore-test")),
 		chromedp.Click(css("#start-restore-test")),

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
 
 	"github.com/mosaique/rgz-backup/internal/api"
@@ -25,6 +26,8 @@ import (
 )
 
 var cluster *pgtest.Cluster
+
+var jwtSecret = []byte("console-test-secret-0123456789ab")
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m, &cluster)) }
 
@@ -57,7 +60,8 @@ func newSite(t *testing.T) *site {
 		s.tokens[role], entries = token, append(entries, entry)
 	}
 	cfg, err := config.Load(func(k string) string {
-		return map[string]string{"BACKUP_DATABASE_URL": db.URL, "BACKUP_API_TOKENS": strings.Join(entries, ","), "BACKUP_LOCAL_DIR": t.TempDir()}[k]
+		return map[string]string{"BACKUP_DATABASE_URL": db.URL, "BACKUP_API_TOKENS": strings.Join(entries, ","), "BACKUP_LOCAL_DIR": t.TempDir(),
+			"BACKUP_API_JWT_SECRET": string(jwtSecret), "BACKUP_API_JWT_AUDIENCE": "rgz-backup"}[k]
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -269,6 +273,25 @@ func TestDownload(t *testing.T) {
 	}
 	if !found {
 		t.Fatalf("the download is not audited: %+v", log)
+	}
+}
+
+// A platform JWT logs in too, when minted for this service; one for
+// another audience does not.
+func TestJWTLogin(t *testing.T) {
+	t.Parallel()
+	s := newSite(t)
+	sign := func(aud string) string {
+		tok, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"role": "noc", "sub": "alice", "aud": aud,
+			"exp": time.Now().Add(time.Hour).Unix()}).SignedString(jwtSecret)
+		return tok
+	}
+	if code, _ := s.post(s.browser(), "/console/login", url.Values{"token": {sign("billing")}}); code != http.StatusUnauthorized {
+		t.Fatalf("a JWT for another audience: %d", code)
+	}
+	c := s.browser()
+	if code, page := s.post(c, "/console/login", url.Values{"token": {sign("rgz-backup")}}); code != 200 || !strings.Contains(page, "jwt:alice (noc)") {
+		t.Fatalf("a JWT for this service: %d\n%s", code, page)
 	}
 }
 
