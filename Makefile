@@ -5,8 +5,16 @@ BIN     := bin/rgz-backup
 
 .PHONY: build test lint demo bench deps clean
 
+# The build's identity (internal/version): the tag or "devel", the commit,
+# the commit's date (reproducible: not the clock's).
+VERSION ?= $(shell git describe --tags --exact-match 2>/dev/null || echo devel)
+COMMIT  ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null)
+DATE    ?= $(shell git log -1 --format=%cI 2>/dev/null)
+VPKG    := github.com/mosaique/rgz-backup/internal/version
+LDFLAGS := -X $(VPKG).version=$(VERSION) -X $(VPKG).commit=$(COMMIT) -X $(VPKG).date=$(DATE)
+
 build:
-	$(GO) build -o $(BIN) ./cmd/rgz-backup
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/rgz-backup
 
 deps:
 	bash scripts/install-deps.sh

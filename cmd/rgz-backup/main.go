@@ -18,6 +18,7 @@ import (
 	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/lock"
 	"github.com/mosaique/rgz-backup/internal/targets"
+	"github.com/mosaique/rgz-backup/internal/version"
 )
 
 // Exit codes, documented in --help and the README.
@@ -126,12 +127,14 @@ Configuration comes from the environment:
 ` + config.HelpText() + `
 Exit codes: 0 success; 1 the work failed; 2 bad configuration or usage;
 75 another backup holds the lock (try again later).`,
+		Version:       version.Get().String(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return fmt.Errorf("%w (see %s --help)", err, c.CommandPath())
 	})
-	root.AddCommand(serveCmd(), statusCmd(), backupCmd(), listCmd(), showCmd(), verifyCmd(), restoreTestCmd(), restoreCmd(), retentionCmd(), archiveCmd(), catalogCmd(), targetsCmd(), tokenCmd(), keyCmd(), migrateCmd(), configCmd())
+	root.SetVersionTemplate("{{.Version}}\n")
+	root.AddCommand(versionCmd(), serveCmd(), statusCmd(), backupCmd(), listCmd(), showCmd(), verifyCmd(), restoreTestCmd(), restoreCmd(), retentionCmd(), archiveCmd(), catalogCmd(), targetsCmd(), tokenCmd(), keyCmd(), migrateCmd(), configCmd())
 	return root
 }

@@ -32,6 +32,7 @@ import (
 	"github.com/mosaique/rgz-backup/internal/recovery"
 	"github.com/mosaique/rgz-backup/internal/retention"
 	"github.com/mosaique/rgz-backup/internal/toc"
+	"github.com/mosaique/rgz-backup/internal/version"
 )
 
 // Options of one backup.
@@ -275,6 +276,7 @@ func (r *run) newRow() catalog.Execution {
 		RowCounts: map[string]int64{}, Warnings: []string{}, SuspectReasons: []string{},
 		Encrypted: r.enc != nil, EncryptionRecipients: append([]string{}, r.cfg.Encryption.Recipients...),
 		TargetName: cmp.Or(r.o.Target, catalog.DefaultTarget), DatabaseName: nonEmpty(r.o.Database),
+		RgzVersion: nonEmpty(version.Get().Build()),
 	}
 }
 

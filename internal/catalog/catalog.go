@@ -122,6 +122,9 @@ type Execution struct {
 	// TargetName is the server (issue 16): DefaultTarget for the
 	// environment's settings and for every row from before targets.
 	TargetName string `json:"target_name"`
+	// RgzVersion is the build that took the backup: "VERSION (commit
+	// COMMIT)" (package version); nil for rows from before.
+	RgzVersion *string `json:"rgz_version"`
 }
 
 // DefaultTarget is the target of the environment's connection settings.
@@ -137,7 +140,7 @@ var columns = []string{
 	"row_counts", "globals_filename", "warnings", "suspect", "suspect_reasons", "triggered_by", "hostname",
 	"attempt", "run_id", "finished_at",
 	"retention_class", "deleted_at", "s3_deleted_at", "s3_retention_until",
-	"encrypted", "encryption_recipients", "target_name",
+	"encrypted", "encryption_recipients", "target_name", "rgz_version",
 }
 
 func (e *Execution) fields() []any {
@@ -153,7 +156,7 @@ func (e *Execution) fields() []any {
 		&e.RowCounts, &e.GlobalsFilename, &e.Warnings, &e.Suspect, &e.SuspectReasons, &e.TriggeredBy, &e.Hostname,
 		&e.Attempt, &e.RunID, &e.FinishedAt,
 		&e.RetentionClass, &e.DeletedAt, &e.S3DeletedAt, &e.S3RetentionUntil,
-		&e.Encrypted, &e.EncryptionRecipients, &e.TargetName,
+		&e.Encrypted, &e.EncryptionRecipients, &e.TargetName, &e.RgzVersion,
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/mosaique/rgz-backup/internal/disk"
 	"github.com/mosaique/rgz-backup/internal/lock"
 	"github.com/mosaique/rgz-backup/internal/recent"
+	"github.com/mosaique/rgz-backup/internal/version"
 )
 
 // Snapshot is what the metrics show, read at one instant.
@@ -202,11 +203,21 @@ func deref[T int | int64 | float64](v *T) T {
 var NotificationFailures = prometheus.NewCounter(prometheus.CounterOpts{
 	Name: "rgz_backup_notification_failures_total", Help: "Notifications given up after their retries."})
 
-// Registry holds the collector and the process's own counters.
+// BuildInfo is rgz_backup_build_info: 1, labelled with the build.
+func BuildInfo() prometheus.Gauge {
+	info := version.Get()
+	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: "rgz_backup_build_info", Help: "1, labelled with the running build (which build took which backup: rgz_version).",
+		ConstLabels: prometheus.Labels{"version": info.Version, "commit": info.Commit, "goversion": info.GoVersion}})
+	g.Set(1)
+	return g
+}
+
+// Registry holds the collector, the build's identity and the process's
+// own counters.
 func Registry(c Collector) *prometheus.Registry {
 	c.shared = &recent.Value[Snapshot]{MaxAge: MaxAge}
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(c, NotificationFailures)
+	reg.MustRegister(c, NotificationFailures, BuildInfo())
 	return reg
 }
 

@@ -90,3 +90,22 @@ func TestDatabaseSamples(t *testing.T) {
 		}
 	}
 }
+
+// rgz_backup_build_info says which build serves.
+func TestBuildInfo(t *testing.T) {
+	t.Parallel()
+	var pb dto.Metric
+	if err := BuildInfo().Write(&pb); err != nil {
+		t.Fatal(err)
+	}
+	labels := map[string]string{}
+	for _, l := range pb.Label {
+		labels[l.GetName()] = l.GetValue()
+	}
+	if pb.GetGauge().GetValue() != 1 || labels["version"] == "" || !strings.HasPrefix(labels["goversion"], "go1.") {
+		t.Fatalf("build info: %v %v", pb.GetGauge().GetValue(), labels)
+	}
+	if _, ok := labels["commit"]; !ok {
+		t.Fatal("no commit label")
+	}
+}
