@@ -40,6 +40,7 @@ command -v promtool >/dev/null || need_apt+=(prometheus)   # promtool: the alert
 [ -x /usr/sbin/sshd ] || need_apt+=(openssh-server)         # the SFTP destination's tests start their own sshd
 command -v ssh-keygen >/dev/null || need_apt+=(openssh-client)
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)           # the console's browser tests (chromedp, headless)
+command -v systemd-analyze >/dev/null || need_apt+=(systemd)  # the package's units: verify, security score
 if [ ${#need_apt[@]} -gt 0 ]; then
   log "apt-get install ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -142,3 +142,33 @@ func HelpText() string {
 	}
 	return b.String()
 }
+
+// EnvTemplate is /etc/rgz-backup/rgz-backup.env as the Debian package
+// installs it (deploy/debian/rgz-backup.env, held equal by a test): every
+// variable, commented out at its default, with its help; what must be
+// filled (POSTGRES_USER, POSTGRES_DB) and the package's own backup
+// directory are set.
+func EnvTemplate() string {
+	var b strings.Builder
+	b.WriteString(`# /etc/rgz-backup/rgz-backup.env: rgz-backup's settings, read by the
+# rgz-backup.service and rgz-backup-backup.service units (docs/INSTALL.md,
+# every variable: docs/CONFIGURATION.md). Mode 0640 root:rgz-backup: it holds
+# secrets. Fill POSTGRES_USER and POSTGRES_DB (or BACKUP_DATABASE_URL), then
+# check it (values stay out of argv):
+#   sudo sh -c 'set -a; . /etc/rgz-backup/rgz-backup.env; exec rgz-backup config'
+`)
+	set := map[string]string{"POSTGRES_USER": "", "POSTGRES_DB": "", "BACKUP_LOCAL_DIR": "/var/lib/rgz-backup/backups"}
+	for _, v := range Variables {
+		fmt.Fprintf(&b, "\n# %s", v.Help)
+		if v.Secret {
+			b.WriteString(" (secret)")
+		}
+		b.WriteString("\n")
+		if value, ok := set[v.Name]; ok {
+			fmt.Fprintf(&b, "%s=%s\n", v.Name, value)
+			continue
+		}
+		fmt.Fprintf(&b, "#%s=%s\n", v.Name, v.Default)
+	}
+	return b.String()
+}
