@@ -3,7 +3,7 @@ GO      ?= go
 GOBIN   := $(shell $(GO) env GOPATH)/bin
 BIN     := bin/rgz-backup
 
-.PHONY: build test lint demo bench deps clean
+.PHONY: build package test lint demo bench deps clean
 
 # The build's identity (internal/version): the tag or "devel", the commit,
 # the commit's date (reproducible: not the clock's).
@@ -15,6 +15,19 @@ LDFLAGS := -X $(VPKG).version=$(VERSION) -X $(VPKG).commit=$(COMMIT) -X $(VPKG).
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/rgz-backup
+
+# The Debian packages (docs/INSTALL.md): amd64 and arm64, cross-compiled,
+# into dist/. A Debian version starts with a digit: a build that is not a
+# tag is 0.0.0~devel+COMMIT (sorts before any release).
+DEB_VERSION ?= $(shell v=$$(git describe --tags --exact-match 2>/dev/null); [ -n "$$v" ] && echo "$${v#v}" || echo "0.0.0~devel+$(COMMIT)")
+ARCHES      ?= amd64 arm64
+
+package:
+	mkdir -p dist
+	for arch in $(ARCHES); do \
+	  CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/package/rgz-backup ./cmd/rgz-backup && \
+	  VERSION="$(DEB_VERSION)" GOARCH=$$arch $(GOBIN)/nfpm pkg --config deploy/debian/nfpm.yaml --packager deb --target dist/ || exit 1; \
+	done
 
 deps:
 	bash scripts/install-deps.sh
@@ -46,4 +59,4 @@ bench: build
 	$(GO) run ./bench --binary $(BIN) --scale $(SCALE)
 
 clean:
-	rm -rf bin .demo
+	rm -rf bin .demo dist

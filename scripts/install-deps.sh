@@ -16,6 +16,8 @@ AGE_VERSION=v1.3.2
 # Azurite, the Azure Storage emulator the Azure Blob destination's tests
 # start on loopback (npm, with the machine's Node.js).
 AZURITE_VERSION=3.37.0
+# nfpm builds the Debian packages (make package).
+NFPM_VERSION=v2.45.2
 
 log() { echo "install-deps: $*"; }
 
@@ -54,6 +56,13 @@ gobin="$(go env GOPATH)/bin"
 if ! "$gobin/staticcheck" -version 2>/dev/null | grep -q "${STATICCHECK_VERSION#v}"; then
   log "go install staticcheck ${STATICCHECK_VERSION}"
   go install "honnef.co/go/tools/cmd/staticcheck@${STATICCHECK_VERSION}"
+fi
+
+# `nfpm --version` of a `go install` says "dev": a marker names the version.
+if [ ! -x "$gobin/nfpm" ] || [ "$(cat "$gobin/.nfpm-version" 2>/dev/null)" != "$NFPM_VERSION" ]; then
+  log "go install nfpm ${NFPM_VERSION}"
+  go install "github.com/goreleaser/nfpm/v2/cmd/nfpm@${NFPM_VERSION}"
+  echo "$NFPM_VERSION" > "$gobin/.nfpm-version"
 fi
 
 # `minio --version` does not name the commit of a `go install`: a marker does.
