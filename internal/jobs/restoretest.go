@@ -99,23 +99,13 @@ func restoreTestPeriodic(cfg config.Config, fleet *targets.Fleet) []*river.Perio
 // targetRestoreTests are the scheduled restore tests of the targets with
 // a schedule of their own; each is unique among live jobs of its target.
 func targetRestoreTests(servers []targets.Server) []*river.PeriodicJob {
-	var out []*river.PeriodicJob
-	for _, s := range servers {
-		if s.RestoreTestSchedule == "" {
-			continue
-		}
-		sched, err := schedule.Parse(s.RestoreTestSchedule)
-		if err != nil {
-			continue // the targets file was checked when read
-		}
-		target := s.Target
-		out = append(out, river.NewPeriodicJob(sched, func() (river.JobArgs, *river.InsertOpts) {
+	return ownSchedules(servers, func(s targets.Server) string { return s.RestoreTestSchedule }, func(sched schedule.Schedule, target string) *river.PeriodicJob {
+		return river.NewPeriodicJob(sched, func() (river.JobArgs, *river.InsertOpts) {
 			unique := oneLive()
 			unique.ByArgs = true
 			return RestoreTestArgs{TriggeredBy: catalog.TriggerScheduled, Target: target}, &river.InsertOpts{UniqueOpts: unique}
-		}, &river.PeriodicJobOpts{ID: RestoreTestKind + "@" + target}))
-	}
-	return out
+		}, &river.PeriodicJobOpts{ID: RestoreTestKind + "@" + target})
+	})
 }
 
 // EnqueueRestoreTest queues a restore test whose record will have id.

@@ -171,16 +171,24 @@ func newestSuccessOf(ctx context.Context, store *catalog.Store, target, database
 // targetPeriodics are the scheduled runs of the servers with a schedule
 // of their own.
 func targetPeriodics(servers []targets.Server, clk clock.Clock) []*river.PeriodicJob {
+	return ownSchedules(servers, func(s targets.Server) string { return s.Schedule }, func(sched schedule.Schedule, target string) *river.PeriodicJob {
+		return backupPeriodic(sched, target, clk)
+	})
+}
+
+// ownSchedules makes a periodic job for each server with a schedule of its
+// own (spec: which one), parsed.
+func ownSchedules(servers []targets.Server, spec func(targets.Server) string, job func(schedule.Schedule, string) *river.PeriodicJob) []*river.PeriodicJob {
 	var out []*river.PeriodicJob
 	for _, s := range servers {
-		if s.Schedule == "" {
+		if spec(s) == "" {
 			continue
 		}
-		sched, err := schedule.Parse(s.Schedule)
+		sched, err := schedule.Parse(spec(s))
 		if err != nil {
 			continue // the targets file was checked when read
 		}
-		out = append(out, backupPeriodic(sched, s.Target, clk))
+		out = append(out, job(sched, s.Target))
 	}
 	return out
 }
