@@ -3,7 +3,7 @@ GO      ?= go
 GOBIN   := $(shell $(GO) env GOPATH)/bin
 BIN     := bin/rgz-backup
 
-.PHONY: build package test lint demo bench deps clean
+.PHONY: build package package-test test lint demo bench deps clean
 
 # The build's identity (internal/version): the tag or "devel", the commit,
 # the commit's date (reproducible: not the clock's).
@@ -21,13 +21,21 @@ build:
 # tag is 0.0.0~devel+COMMIT (sorts before any release).
 DEB_VERSION ?= $(shell v=$$(git describe --tags --exact-match 2>/dev/null); [ -n "$$v" ] && echo "$${v#v}" || echo "0.0.0~devel+$(COMMIT)")
 ARCHES      ?= amd64 arm64
+DIST        ?= dist
 
 package:
-	mkdir -p dist
+	mkdir -p $(DIST)
 	for arch in $(ARCHES); do \
 	  CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/package/rgz-backup ./cmd/rgz-backup && \
-	  VERSION="$(DEB_VERSION)" GOARCH=$$arch $(GOBIN)/nfpm pkg --config deploy/debian/nfpm.yaml --packager deb --target dist/ || exit 1; \
+	  VERSION="$(DEB_VERSION)" GOARCH=$$arch $(GOBIN)/nfpm pkg --config deploy/debian/nfpm.yaml --packager deb --target $(DIST)/ || exit 1; \
 	done
+
+# Installs the amd64 package into a fresh Debian bookworm root (debootstrap,
+# as root) and takes a backup from inside it (deploy/debian/install_test.go).
+# Run by .ci/run, outside `make test`: it takes a few minutes.
+package-test: deps package
+	$(GO) test -tags debinstall -count=1 -v -timeout 30m ./deploy/debian/ \
+	  -args -deb "$(abspath $(DIST))/rgz-backup_$(DEB_VERSION)_amd64.deb" -version "$(DEB_VERSION)"
 
 deps:
 	bash scripts/install-deps.sh
@@ -45,8 +53,8 @@ test: deps
 lint:
 	@unformatted="$$(gofmt -l $$(git ls-files '*.go'))"; \
 	  if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
-	$(GO) vet ./...
-	$(GOBIN)/staticcheck ./...
+	$(GO) vet -tags debinstall ./...
+	$(GOBIN)/staticcheck -tags debinstall ./...
 
 # A throwaway PostgreSQL with a MOSAÏQUE-like database, one backup with
 # progress, its verification and its report.

@@ -1,0 +1,451 @@
+//go:build debinstall
+
+// Package debian holds the Debian package's files (nfpm.yaml, the units,
+// the maintainer scripts, the env template) and the test that installs
+// the package as an operator would: into a fresh Debian bookworm root made
+// by debootstrap from Debian's packages, with `dpkg -i` then
+// `apt-get -f install`, and takes a backup from inside it against a
+// PostgreSQL on the host's loopback. It needs root and debootstrap (the
+// install script's), and minutes: `make package-test` runs it, from
+// .ci/run, outside `make test`.
+package debian
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"flag"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/mosaique/rgz-backup/internal/pgtest"
+	"github.com/mosaique/rgz-backup/internal/sample"
+)
+
+var (
+	debFile    = flag.String("deb", "", "the amd64 package to install (make package-test gives it)")
+	debVersion = flag.String("version", "", "its Debian version")
+)
+
+const (
+	suite  = "bookworm"
+	mirror = "http://deb.debian.org/debian"
+	// The packages debootstrap downloads are kept here between runs (a
+	// fresh machine downloads them once); the root itself is new every run.
+	debootstrapCache = "/var/cache/rgz-backup-test/debootstrap"
+	envFile          = "/etc/rgz-backup/rgz-backup.env"
+	backupDir        = "/var/lib/rgz-backup/backups"
+)
+
+// TestInstallInFreshDebian is docs/INSTALL.md's life of the package, in
+// order: install, check what landed, configure, back up, upgrade, back up
+// again, remove, purge.
+func TestInstallInFreshDebian(t *testing.T) {
+	if *debFile == "" || *debVersion == "" {
+		t.Fatal("run through `make package-test` (it builds the package and passes -deb and -version)")
+	}
+	if os.Geteuid() != 0 {
+		t.Fatal("debootstrap, chroot and dpkg need root")
+	}
+	debootstrap, err := exec.LookPath("debootstrap")
+	if err != nil {
+		t.Fatal("debootstrap (installed by scripts/install-deps.sh) is needed: ", err)
+	}
+	ctx := context.Background()
+	r := newRoot(t, debootstrap)
+
+	// The host's PostgreSQL, on loopback, with a password role as a
+	// production server would have, and MOSAÏQUE-like data.
+	// (Not under t.TempDir: its 0700 parent keeps the postgres user out.)
+	pgDir, err := os.MkdirTemp("", "rgz-pgtest-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cluster, err := pgtest.Start(ctx, pgDir)
+	if err != nil {
+		os.RemoveAll(pgDir)
+		t.Fatal("start PostgreSQL: ", err)
+	}
+	t.Cleanup(func() { _ = cluster.Remove() })
+	if err := cluster.CreateDatabase(ctx, "mosaique"); err != nil {
+		t.Fatal(err)
+	}
+	if err := sample.Load(ctx, cluster.URL("mosaique"), 1); err != nil {
+		t.Fatal(err)
+	}
+	const role, password = "rgz_backup", "Pa55word-inside-the-env-file"
+	cluster.PasswordRole(t, role, password, "mosaique")
+
+	// Install: dpkg alone stops on the missing Depends (postgresql-client
+	// is not in a minimal root); apt-get -f install brings them and
+	// configures the package.
+	r.copyIn(t, *debFile, "/tmp/rgz-backup.deb")
+	out, err := r.run("dpkg", "-i", "/tmp/rgz-backup.deb")
+	t.Logf("dpkg -i (err %v):\n%s", err, out)
+	r.mustRun(t, "apt-get", "update", "-q")
+	r.mustRun(t, "apt-get", "-f", "install", "-y", "-q", "--no-install-recommends")
+	if got := r.mustRun(t, "dpkg-query", "-W", "-f=${Status} ${Version}", "rgz-backup"); got != "install ok installed "+*debVersion {
+		t.Fatalf("dpkg-query says %q, want installed %s", got, *debVersion)
+	}
+
+	// The system user, and every file with its owner and mode.
+	user := r.mustRun(t, "getent", "passwd", "rgz-backup")
+	fields := strings.Split(strings.TrimSpace(user), ":")
+	if uid, _ := strconv.Atoi(fields[2]); len(fields) != 7 || uid >= 1000 || fields[5] != "/var/lib/rgz-backup" || !strings.HasSuffix(fields[6], "nologin") {
+		t.Fatalf("rgz-backup should be a system user (uid < 1000, home /var/lib/rgz-backup, no login shell): %q", user)
+	}
+	if r.mustRun(t, "id", "-gn", "rgz-backup") != "rgz-backup" {
+		t.Fatal("rgz-backup's primary group should be rgz-backup")
+	}
+	for _, want := range []fileWant{
+		{"/usr/bin/rgz-backup", "root", "root", 0o755, false},
+		{"/lib/systemd/system/rgz-backup.service", "root", "root", 0o644, false},
+		{"/lib/systemd/system/rgz-backup-backup.service", "root", "root", 0o644, false},
+		{"/lib/systemd/system/rgz-backup-backup.timer", "root", "root", 0o644, false},
+		{"/etc/rgz-backup", "root", "rgz-backup", 0o750, true},
+		{envFile, "root", "rgz-backup", 0o640, false},
+		{"/var/lib/rgz-backup", "rgz-backup", "rgz-backup", 0o750, true},
+		{backupDir, "rgz-backup", "rgz-backup", 0o750, true},
+		{"/usr/share/doc/rgz-backup/INSTALL.md", "root", "root", 0o644, false},
+	} {
+		r.checkFile(t, want)
+	}
+	if r.mustRun(t, "dpkg-query", "-W", "-f=${Conffiles}", "rgz-backup") == "" {
+		t.Fatal("the env file should be a conffile")
+	}
+
+	// The binary runs inside, and says which build it is.
+	version := r.mustRun(t, "rgz-backup", "--version")
+	if !strings.Contains(version, "commit") || !strings.Contains(version, "go1.") {
+		t.Fatalf("rgz-backup --version: %q", version)
+	}
+	t.Log("inside the root: ", version)
+
+	// The template as shipped is refused (exit 2, naming what is
+	// missing); filled as docs/INSTALL.md says, `config` accepts it.
+	asService := func(args string) (string, error) {
+		return r.run("runuser", "-u", "rgz-backup", "--", "sh", "-c", "set -a; . "+envFile+"; exec "+args)
+	}
+	out, err = asService("rgz-backup config")
+	if exitCode(err) != 2 || !strings.Contains(out, "POSTGRES_USER") {
+		t.Fatalf("config with the template as shipped should exit 2 naming POSTGRES_USER; got %v:\n%s", err, out)
+	}
+	template := r.readFile(t, envFile)
+	filled := template
+	for name, value := range map[string]string{
+		"POSTGRES_HOST":            "127.0.0.1",
+		"POSTGRES_PORT":            strconv.Itoa(cluster.Port),
+		"POSTGRES_USER":            role,
+		"POSTGRES_PASSWORD":        password,
+		"POSTGRES_DB":              "mosaique",
+		"BACKUP_MIN_SIZE_MB":       "0", // the sample is small
+		"BACKUP_MIN_FREE_SPACE_GB": "1", // CI machines' disks vary
+	} {
+		filled = setVar(t, filled, name, value)
+	}
+	r.writeFile(t, envFile, filled) // as sudoedit would: mode and owner kept
+	r.checkFile(t, fileWant{envFile, "root", "rgz-backup", 0o640, false})
+	out, err = asService("rgz-backup config")
+	if err != nil {
+		t.Fatalf("config with the filled template: %v\n%s", err, out)
+	}
+	if strings.Contains(out, password) {
+		t.Fatalf("config printed the password:\n%s", out)
+	}
+
+	// A backup from inside the root, as the service's user with the
+	// service's umask (the units' UMask=0027), over loopback to the host.
+	backup := func() string {
+		t.Helper()
+		out, err := asService("sh -c 'umask 0027; exec rgz-backup backup'")
+		if err != nil {
+			t.Fatalf("backup from inside the root: %v\n%s", err, out)
+		}
+		if strings.Contains(out, password) {
+			t.Fatalf("the backup's output shows the password:\n%s", out)
+		}
+		return out
+	}
+	backup()
+	first := r.backupFiles(t)
+	if len(first) == 0 {
+		t.Fatalf("no backup file in %s", backupDir)
+	}
+	for _, f := range first {
+		r.checkFile(t, fileWant{filepath.Join(backupDir, f), "rgz-backup", "rgz-backup", 0o640, false})
+	}
+	row := lastRow(t, cluster, role, password)
+	if row.status != "success" || !strings.HasPrefix(row.path, backupDir+"/") || row.version == "" {
+		t.Fatalf("the catalog's last row: %+v", row)
+	}
+	t.Logf("backup taken inside the root: %s (%d files, build %s)", row.path, len(first), row.version)
+	out, err = asService("rgz-backup verify " + filepath.Base(row.path))
+	if err != nil {
+		t.Fatalf("verify inside the root: %v\n%s", err, out)
+	}
+
+	// Upgrade to a newer build: the filled env file is kept as the
+	// operator left it, the backups too, and the new binary backs up.
+	newer := *debVersion + ".1"
+	dist := t.TempDir()
+	build := exec.Command("make", "-C", "../..", "package", "ARCHES=amd64", "DIST="+dist, "DEB_VERSION="+newer, "VERSION=upgrade-test")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("make package (newer): %v\n%s", err, out)
+	}
+	r.copyIn(t, filepath.Join(dist, "rgz-backup_"+newer+"_amd64.deb"), "/tmp/rgz-backup-newer.deb")
+	r.mustRun(t, "dpkg", "-i", "/tmp/rgz-backup-newer.deb")
+	if got := r.mustRun(t, "dpkg-query", "-W", "-f=${Version}", "rgz-backup"); got != newer {
+		t.Fatalf("after the upgrade dpkg-query says %q, want %s", got, newer)
+	}
+	var info struct{ Version string }
+	if err := json.Unmarshal([]byte(r.mustRun(t, "rgz-backup", "version", "--json")), &info); err != nil || info.Version != "upgrade-test" {
+		t.Fatalf("the upgraded binary is not the newer build: %+v (%v)", info, err)
+	}
+	if r.readFile(t, envFile) != filled {
+		t.Fatal("the upgrade changed the operator's env file")
+	}
+	r.checkFile(t, fileWant{envFile, "root", "rgz-backup", 0o640, false})
+	r.checkFile(t, fileWant{backupDir, "rgz-backup", "rgz-backup", 0o750, true})
+	for _, f := range first {
+		r.checkFile(t, fileWant{filepath.Join(backupDir, f), "rgz-backup", "rgz-backup", 0o640, false})
+	}
+	backup()
+	if row := lastRow(t, cluster, role, password); row.status != "success" || !strings.HasPrefix(row.version, "upgrade-test ") {
+		t.Fatalf("the backup after the upgrade: %+v (want success by build upgrade-test)", row)
+	}
+	afterUpgrade := r.backupFiles(t)
+
+	// Remove: the program goes, the backups and the env file stay.
+	out = r.mustRun(t, "apt-get", "remove", "-y", "-q", "rgz-backup")
+	if !strings.Contains(out, "backups in "+backupDir) {
+		t.Errorf("removal should say the backups are kept:\n%s", out)
+	}
+	r.mustBeGone(t, "/usr/bin/rgz-backup")
+	if r.readFile(t, envFile) != filled {
+		t.Fatal("removal changed the env file")
+	}
+	// Purge: the env file goes too, the backups still stay, and it says so.
+	out = r.mustRun(t, "apt-get", "purge", "-y", "-q", "rgz-backup")
+	if !strings.Contains(out, "KEPT") {
+		t.Errorf("purge should say the backups are kept:\n%s", out)
+	}
+	r.mustBeGone(t, envFile)
+	if got := r.backupFiles(t); strings.Join(got, " ") != strings.Join(afterUpgrade, " ") {
+		t.Fatalf("purge touched the backups: before %v, after %v", afterUpgrade, got)
+	}
+	if status, _ := r.run("dpkg-query", "-W", "-f=${Status}", "rgz-backup"); strings.Contains(status, "installed") && !strings.Contains(status, "not-installed") {
+		t.Fatalf("after purge dpkg-query says %q", status)
+	}
+}
+
+// root is a fresh Debian root on disk.
+type root struct{ dir string }
+
+// newRoot debootstraps a minimal bookworm from Debian's packages, with the
+// host's DNS and apt settings (this machine's mirror may serve an older
+// snapshot: its Release files' dates are not checked).
+func newRoot(t *testing.T, debootstrap string) *root {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "root")
+	if err := os.MkdirAll(debootstrapCache, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(debootstrap, "--variant=minbase", "--cache-dir="+debootstrapCache,
+		"--keyring=/usr/share/keyrings/debian-archive-keyring.gpg", suite, dir, mirror)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("debootstrap %s: %v\n%s", suite, err, tail(out))
+	}
+	r := &root{dir: dir}
+	resolv, err := os.ReadFile("/etc/resolv.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.writeFile(t, "/etc/resolv.conf", string(resolv))
+	r.writeFile(t, "/etc/apt/apt.conf.d/99rgz-test", "Acquire::Check-Valid-Until \"false\";\nAcquire::Check-Date \"false\";\n")
+	return r
+}
+
+// run runs a command inside the root (chroot, with its own /proc in a
+// private mount namespace: nothing stays mounted when it ends) with a
+// clean environment, and returns its output.
+func (r *root) run(args ...string) (string, error) {
+	script := `mount -t proc proc "$0/proc" && exec chroot "$0" "$@"`
+	cmd := exec.Command("unshare", append([]string{"--mount", "--fork", "--", "sh", "-c", script, r.dir}, args...)...)
+	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8", "DEBIAN_FRONTEND=noninteractive", "HOME=/root"}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	out, err := cmd.CombinedOutput()
+	return strings.TrimSpace(string(out)), err
+}
+
+func (r *root) mustRun(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := r.run(args...)
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, tail([]byte(out)))
+	}
+	return out
+}
+
+func (r *root) path(p string) string { return filepath.Join(r.dir, p) }
+
+func (r *root) copyIn(t *testing.T, src, dst string) {
+	t.Helper()
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(r.path(dst), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (r *root) readFile(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(r.path(p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// writeFile replaces a file's content in place, keeping its owner and mode.
+func (r *root) writeFile(t *testing.T, p, content string) {
+	t.Helper()
+	f, err := os.OpenFile(r.path(p), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString(content); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (r *root) mustBeGone(t *testing.T, p string) {
+	t.Helper()
+	if _, err := os.Lstat(r.path(p)); !os.IsNotExist(err) {
+		t.Fatalf("%s should be gone (%v)", p, err)
+	}
+}
+
+// backupFiles lists the backup directory (names, sorted).
+func (r *root) backupFiles(t *testing.T) []string {
+	t.Helper()
+	entries, err := os.ReadDir(r.path(backupDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+type fileWant struct {
+	path         string
+	owner, group string
+	mode         os.FileMode
+	dir          bool
+}
+
+// checkFile compares a file's owner, group and mode, named as the root's
+// own /etc/passwd and /etc/group name them, with want.
+func (r *root) checkFile(t *testing.T, want fileWant) {
+	t.Helper()
+	fi, err := os.Lstat(r.path(want.path))
+	if err != nil {
+		t.Fatalf("%s: %v", want.path, err)
+	}
+	st := fi.Sys().(*syscall.Stat_t)
+	owner, group := r.name(t, "/etc/passwd", st.Uid), r.name(t, "/etc/group", st.Gid)
+	if fi.IsDir() != want.dir || fi.Mode().Perm() != want.mode || owner != want.owner || group != want.group {
+		t.Errorf("%s: %s %s:%s (dir %v), want %s %s:%s (dir %v)", want.path, fi.Mode().Perm(), owner, group, fi.IsDir(),
+			want.mode, want.owner, want.group, want.dir)
+	}
+}
+
+func (r *root) name(t *testing.T, db string, id uint32) string {
+	t.Helper()
+	f, err := os.Open(r.path(db))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		fields := strings.Split(s.Text(), ":")
+		if len(fields) > 2 && fields[2] == strconv.FormatUint(uint64(id), 10) {
+			return fields[0]
+		}
+	}
+	return strconv.FormatUint(uint64(id), 10)
+}
+
+// setVar sets NAME=value in an env template, on the line that shows the
+// variable (commented out at its default, or empty), as an operator would.
+func setVar(t *testing.T, text, name, value string) string {
+	t.Helper()
+	line := regexp.MustCompile(`(?m)^#?` + name + `=.*$`)
+	if !line.MatchString(text) {
+		t.Fatalf("the env template has no line for %s", name)
+	}
+	done := false
+	return line.ReplaceAllStringFunc(text, func(string) string {
+		if done { // only the first mention
+			return ""
+		}
+		done = true
+		return name + "=" + value
+	})
+}
+
+type catalogRow struct{ status, path, version string }
+
+// lastRow reads the newest catalog row, through the password role.
+func lastRow(t *testing.T, c *pgtest.Cluster, role, password string) catalogRow {
+	t.Helper()
+	ctx := context.Background()
+	url := strings.Replace(c.URL("mosaique"), "postgres@", role+":"+password+"@", 1)
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var row catalogRow
+	err = conn.QueryRow(ctx, `SELECT status, coalesce(file_path, ''), coalesce(rgz_version, '')
+		FROM backup_executions ORDER BY backup_date DESC LIMIT 1`).Scan(&row.status, &row.path, &row.version)
+	if err != nil {
+		t.Fatal("read the catalog: ", err)
+	}
+	return row
+}
+
+func exitCode(err error) int {
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode()
+	}
+	if err != nil {
+		return -1
+	}
+	return 0
+}
+
+// tail keeps the end of a long output: where a failure is explained.
+func tail(out []byte) string {
+	const keep = 4000
+	if len(out) > keep {
+		return "…" + string(out[len(out)-keep:])
+	}
+	return string(out)
+}
