@@ -43,7 +43,8 @@ command -v promtool >/dev/null || need_apt+=(prometheus)   # promtool: the alert
 command -v ssh-keygen >/dev/null || need_apt+=(openssh-client)
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)           # the console's browser tests (chromedp, headless)
 command -v systemd-analyze >/dev/null || need_apt+=(systemd)  # the package's units: verify, security score
-command -v debootstrap >/dev/null || need_apt+=(debootstrap)   # make package-test: a fresh Debian root
+command -v debootstrap >/dev/null || need_apt+=(debootstrap)   # make package-test: a fresh Debian root,
+command -v systemd-nspawn >/dev/null || need_apt+=(systemd-container)  # booted with systemd in it
 [ -f /usr/share/keyrings/debian-archive-keyring.gpg ] || need_apt+=(debian-archive-keyring)
 if [ ${#need_apt[@]} -gt 0 ]; then
   log "apt-get install ${need_apt[*]}"

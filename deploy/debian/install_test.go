@@ -3,11 +3,12 @@
 // Package debian holds the Debian package's files (nfpm.yaml, the units,
 // the maintainer scripts, the env template) and the test that installs
 // the package as an operator would: into a fresh Debian bookworm root made
-// by debootstrap from Debian's packages, with `dpkg -i` then
-// `apt-get -f install`, and takes a backup from inside it against a
-// PostgreSQL on the host's loopback. It needs root and debootstrap (the
-// install script's), and minutes: `make package-test` runs it, from
-// .ci/run, outside `make test`.
+// by debootstrap from Debian's packages and booted with systemd-nspawn
+// (systemd its PID 1), with `dpkg -i` then `apt-get -f install`; it backs
+// up from inside through the hardened units against a PostgreSQL on the
+// host's loopback, upgrades, removes and purges. It needs root, debootstrap
+// and systemd-nspawn (the install script's), and a minute or two:
+// `make package-test` runs it, from .ci/run, outside `make test`.
 package debian
 
 import (
@@ -15,6 +16,9 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,11 +27,13 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/mosaique/rgz-backup/internal/pgtest"
 	"github.com/mosaique/rgz-backup/internal/sample"
+	"github.com/mosaique/rgz-backup/internal/testtool"
 )
 
 var (
@@ -46,21 +52,28 @@ const (
 )
 
 // TestInstallInFreshDebian is docs/INSTALL.md's life of the package, in
-// order: install, check what landed, configure, back up, upgrade, back up
-// again, remove, purge.
+// order, on a fresh Debian booted with systemd as PID 1: install, check
+// what landed, configure, back up through the oneshot unit, arm the timer,
+// run the daemon, upgrade (the daemon restarts on the new build), remove
+// (it stops), purge — the backups survive every step.
 func TestInstallInFreshDebian(t *testing.T) {
 	if *debFile == "" || *debVersion == "" {
 		t.Fatal("run through `make package-test` (it builds the package and passes -deb and -version)")
 	}
 	if os.Geteuid() != 0 {
-		t.Fatal("debootstrap, chroot and dpkg need root")
+		t.Fatal("debootstrap, systemd-nspawn and dpkg need root")
 	}
 	debootstrap, err := exec.LookPath("debootstrap")
 	if err != nil {
 		t.Fatal("debootstrap (installed by scripts/install-deps.sh) is needed: ", err)
 	}
+	nspawn, err := exec.LookPath("systemd-nspawn")
+	if err != nil {
+		t.Fatal("systemd-nspawn (Debian's systemd-container, installed by scripts/install-deps.sh) is needed: ", err)
+	}
 	ctx := context.Background()
 	r := newRoot(t, debootstrap)
+	r.boot(t, nspawn)
 
 	// The host's PostgreSQL, on loopback, with a password role as a
 	// production server would have, and MOSAÏQUE-like data.
@@ -87,9 +100,11 @@ func TestInstallInFreshDebian(t *testing.T) {
 	// Install: dpkg alone stops on the missing Depends (postgresql-client
 	// is not in a minimal root); apt-get -f install brings them and
 	// configures the package.
-	r.copyIn(t, *debFile, "/tmp/rgz-backup.deb")
-	out, err := r.run("dpkg", "-i", "/tmp/rgz-backup.deb")
-	t.Logf("dpkg -i (err %v):\n%s", err, out)
+	r.copyIn(t, *debFile, "/root/rgz-backup.deb")
+	out, err := r.run("dpkg", "-i", "/root/rgz-backup.deb")
+	if err == nil || !strings.Contains(out, "postgresql-client") {
+		t.Fatalf("dpkg -i on a root without postgresql-client should stop on the Depends: %v\n%s", err, out)
+	}
 	r.mustRun(t, "apt-get", "update", "-q")
 	r.mustRun(t, "apt-get", "-f", "install", "-y", "-q", "--no-install-recommends")
 	if got := r.mustRun(t, "dpkg-query", "-W", "-f=${Status} ${Version}", "rgz-backup"); got != "install ok installed "+*debVersion {
@@ -118,8 +133,12 @@ func TestInstallInFreshDebian(t *testing.T) {
 	} {
 		r.checkFile(t, want)
 	}
-	if r.mustRun(t, "dpkg-query", "-W", "-f=${Conffiles}", "rgz-backup") == "" {
+	if !strings.Contains(r.mustRun(t, "dpkg-query", "-W", "-f=${Conffiles}", "rgz-backup"), envFile) {
 		t.Fatal("the env file should be a conffile")
+	}
+	// A first install starts nothing: the env file is not filled yet.
+	if state, _ := r.run("systemctl", "is-active", "rgz-backup.service"); state != "inactive" {
+		t.Fatalf("a first install should not start the daemon; it is %q", state)
 	}
 
 	// The binary runs inside, and says which build it is.
@@ -131,15 +150,18 @@ func TestInstallInFreshDebian(t *testing.T) {
 
 	// The template as shipped is refused (exit 2, naming what is
 	// missing); filled as docs/INSTALL.md says, `config` accepts it.
-	asService := func(args string) (string, error) {
-		return r.run("runuser", "-u", "rgz-backup", "--", "sh", "-c", "set -a; . "+envFile+"; exec "+args)
+	checkConfig := func() (string, error) {
+		return r.run("sh", "-c", "set -a; . "+envFile+"; exec rgz-backup config")
 	}
-	out, err = asService("rgz-backup config")
+	out, err = checkConfig()
 	if exitCode(err) != 2 || !strings.Contains(out, "POSTGRES_USER") {
 		t.Fatalf("config with the template as shipped should exit 2 naming POSTGRES_USER; got %v:\n%s", err, out)
 	}
-	template := r.readFile(t, envFile)
-	filled := template
+	httpAddr, _, err := testtool.FreeAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	filled := r.readFile(t, envFile)
 	for name, value := range map[string]string{
 		"POSTGRES_HOST":            "127.0.0.1",
 		"POSTGRES_PORT":            strconv.Itoa(cluster.Port),
@@ -148,12 +170,14 @@ func TestInstallInFreshDebian(t *testing.T) {
 		"POSTGRES_DB":              "mosaique",
 		"BACKUP_MIN_SIZE_MB":       "0", // the sample is small
 		"BACKUP_MIN_FREE_SPACE_GB": "1", // CI machines' disks vary
+		"BACKUP_HTTP_ADDR":         httpAddr,
+		"BACKUP_LOG_LEVEL":         "info",
 	} {
 		filled = setVar(t, filled, name, value)
 	}
 	r.writeFile(t, envFile, filled) // as sudoedit would: mode and owner kept
 	r.checkFile(t, fileWant{envFile, "root", "rgz-backup", 0o640, false})
-	out, err = asService("rgz-backup config")
+	out, err = checkConfig()
 	if err != nil {
 		t.Fatalf("config with the filled template: %v\n%s", err, out)
 	}
@@ -161,20 +185,22 @@ func TestInstallInFreshDebian(t *testing.T) {
 		t.Fatalf("config printed the password:\n%s", out)
 	}
 
-	// A backup from inside the root, as the service's user with the
-	// service's umask (the units' UMask=0027), over loopback to the host.
-	backup := func() string {
+	// A backup through the hardened oneshot unit (what the timer starts),
+	// over loopback to the host's PostgreSQL: it succeeds, its files are
+	// 0640 (the unit's UMask), and the journal never shows the password.
+	backupByUnit := func() catalogRow {
 		t.Helper()
-		out, err := asService("sh -c 'umask 0027; exec rgz-backup backup'")
-		if err != nil {
-			t.Fatalf("backup from inside the root: %v\n%s", err, out)
+		if out, err := r.run("systemctl", "start", "rgz-backup-backup.service"); err != nil {
+			journal, _ := r.run("journalctl", "-u", "rgz-backup-backup.service", "--no-pager", "-n", "60")
+			t.Fatalf("systemctl start rgz-backup-backup.service: %v\n%s\n%s", err, out, journal)
 		}
-		if strings.Contains(out, password) {
-			t.Fatalf("the backup's output shows the password:\n%s", out)
+		row := lastRow(t, cluster, role, password)
+		if row.status != "success" || !strings.HasPrefix(row.path, backupDir+"/") || row.version == "" {
+			t.Fatalf("the catalog's last row: %+v", row)
 		}
-		return out
+		return row
 	}
-	backup()
+	row := backupByUnit()
 	first := r.backupFiles(t)
 	if len(first) == 0 {
 		t.Fatalf("no backup file in %s", backupDir)
@@ -182,26 +208,54 @@ func TestInstallInFreshDebian(t *testing.T) {
 	for _, f := range first {
 		r.checkFile(t, fileWant{filepath.Join(backupDir, f), "rgz-backup", "rgz-backup", 0o640, false})
 	}
-	row := lastRow(t, cluster, role, password)
-	if row.status != "success" || !strings.HasPrefix(row.path, backupDir+"/") || row.version == "" {
-		t.Fatalf("the catalog's last row: %+v", row)
+	t.Logf("backup taken by the unit inside the root: %s (%d files, build %s)", row.path, len(first), row.version)
+	asService := func(args string) (string, error) {
+		return r.run("runuser", "-u", "rgz-backup", "--", "sh", "-c", "set -a; . "+envFile+"; exec "+args)
 	}
-	t.Logf("backup taken inside the root: %s (%d files, build %s)", row.path, len(first), row.version)
-	out, err = asService("rgz-backup verify " + filepath.Base(row.path))
-	if err != nil {
-		t.Fatalf("verify inside the root: %v\n%s", err, out)
+	if out, err := asService("rgz-backup verify " + filepath.Base(row.path)); err != nil {
+		t.Fatalf("verify as the service's user: %v\n%s", err, out)
 	}
 
-	// Upgrade to a newer build: the filled env file is kept as the
-	// operator left it, the backups too, and the new binary backs up.
+	// The timer, for sites without the daemon: next run 03:00 UTC.
+	r.mustRun(t, "systemctl", "enable", "--now", "rgz-backup-backup.timer")
+	if next := r.mustRun(t, "systemctl", "show", "-P", "NextElapseUSecRealtime", "rgz-backup-backup.timer"); !strings.Contains(next, " 03:00:00") {
+		t.Fatalf("the timer's next run is %q, want 03:00 UTC", next)
+	}
+	r.mustRun(t, "systemctl", "disable", "--now", "rgz-backup-backup.timer")
+
+	// The daemon, hardened: it starts, becomes ready, takes a backup it
+	// is asked for, survives a reload (SIGHUP).
+	r.mustRun(t, "systemctl", "enable", "--now", "rgz-backup.service")
+	waitReady(t, r, httpAddr)
+	pid := r.mustRun(t, "systemctl", "show", "-P", "MainPID", "rgz-backup.service")
+	before := countRows(t, cluster, role, password)
+	if out, err := asService("rgz-backup backup --enqueue"); err != nil {
+		t.Fatalf("backup --enqueue: %v\n%s", err, out)
+	}
+	waitFor(t, r, "the daemon's backup", func() bool {
+		return countRows(t, cluster, role, password) > before && lastRow(t, cluster, role, password).status == "success"
+	})
+	r.mustRun(t, "systemctl", "reload", "rgz-backup.service")
+	waitFor(t, r, "the daemon's answer to SIGHUP", func() bool {
+		journal, _ := r.run("journalctl", "--no-pager", "-u", "rgz-backup.service")
+		return strings.Contains(journal, "SIGHUP")
+	})
+	waitReady(t, r, httpAddr)
+	if again := r.mustRun(t, "systemctl", "show", "-P", "MainPID", "rgz-backup.service"); again != pid {
+		t.Fatalf("a reload should keep the daemon (MainPID %s), it is now %s", pid, again)
+	}
+
+	// Upgrade to a newer build: the daemon restarts on it, the filled env
+	// file is kept as the operator left it, the backups too.
 	newer := *debVersion + ".1"
 	dist := t.TempDir()
 	build := exec.Command("make", "-C", "../..", "package", "ARCHES=amd64", "DIST="+dist, "DEB_VERSION="+newer, "VERSION=upgrade-test")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("make package (newer): %v\n%s", err, out)
 	}
-	r.copyIn(t, filepath.Join(dist, "rgz-backup_"+newer+"_amd64.deb"), "/tmp/rgz-backup-newer.deb")
-	r.mustRun(t, "dpkg", "-i", "/tmp/rgz-backup-newer.deb")
+	kept := r.backupFiles(t)
+	r.copyIn(t, filepath.Join(dist, "rgz-backup_"+newer+"_amd64.deb"), "/root/rgz-backup-newer.deb")
+	r.mustRun(t, "dpkg", "-i", "/root/rgz-backup-newer.deb")
 	if got := r.mustRun(t, "dpkg-query", "-W", "-f=${Version}", "rgz-backup"); got != newer {
 		t.Fatalf("after the upgrade dpkg-query says %q, want %s", got, newer)
 	}
@@ -209,24 +263,41 @@ func TestInstallInFreshDebian(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.mustRun(t, "rgz-backup", "version", "--json")), &info); err != nil || info.Version != "upgrade-test" {
 		t.Fatalf("the upgraded binary is not the newer build: %+v (%v)", info, err)
 	}
+	waitReady(t, r, httpAddr)
+	if again := r.mustRun(t, "systemctl", "show", "-P", "MainPID", "rgz-backup.service"); again == pid || again == "0" {
+		t.Fatalf("the upgrade should restart the daemon (MainPID was %s, now %s)", pid, again)
+	}
+	if metrics := httpGet(t, "http://"+httpAddr+"/metrics"); !strings.Contains(metrics, `version="upgrade-test"`) {
+		t.Fatal("after the upgrade the daemon's rgz_backup_build_info should name the new build")
+	}
 	if r.readFile(t, envFile) != filled {
 		t.Fatal("the upgrade changed the operator's env file")
 	}
 	r.checkFile(t, fileWant{envFile, "root", "rgz-backup", 0o640, false})
 	r.checkFile(t, fileWant{backupDir, "rgz-backup", "rgz-backup", 0o750, true})
-	for _, f := range first {
+	for _, f := range kept {
 		r.checkFile(t, fileWant{filepath.Join(backupDir, f), "rgz-backup", "rgz-backup", 0o640, false})
 	}
-	backup()
-	if row := lastRow(t, cluster, role, password); row.status != "success" || !strings.HasPrefix(row.version, "upgrade-test ") {
-		t.Fatalf("the backup after the upgrade: %+v (want success by build upgrade-test)", row)
+	if row := backupByUnit(); !strings.HasPrefix(row.version, "upgrade-test ") {
+		t.Fatalf("the backup after the upgrade: %+v (want build upgrade-test)", row)
 	}
 	afterUpgrade := r.backupFiles(t)
 
-	// Remove: the program goes, the backups and the env file stay.
+	if journal := r.mustRun(t, "journalctl", "--no-pager", "-u", "rgz-backup*"); strings.Contains(journal, password) {
+		t.Fatal("the units' journal shows the database password")
+	}
+
+	// Remove: the daemon stops, the program goes, the backups and the
+	// env file stay.
 	out = r.mustRun(t, "apt-get", "remove", "-y", "-q", "rgz-backup")
 	if !strings.Contains(out, "backups in "+backupDir) {
 		t.Errorf("removal should say the backups are kept:\n%s", out)
+	}
+	if state, _ := r.run("systemctl", "is-active", "rgz-backup.service"); state == "active" {
+		t.Fatal("removal should stop the daemon")
+	}
+	if testtool.Listening(httpAddr) {
+		t.Fatal("removal stopped the unit but something still listens on the daemon's address")
 	}
 	r.mustBeGone(t, "/usr/bin/rgz-backup")
 	if r.readFile(t, envFile) != filled {
@@ -246,20 +317,24 @@ func TestInstallInFreshDebian(t *testing.T) {
 	}
 }
 
-// root is a fresh Debian root on disk.
-type root struct{ dir string }
+// root is a fresh Debian root on disk, booted: systemd is its PID 1.
+type root struct {
+	dir    string
+	leader int // the root's PID 1, as the host sees it
+}
 
-// newRoot debootstraps a minimal bookworm from Debian's packages, with the
-// host's DNS and apt settings (this machine's mirror may serve an older
-// snapshot: its Release files' dates are not checked).
+// newRoot debootstraps a minimal bookworm from Debian's packages, with
+// systemd (a Debian server has it), the host's DNS, and apt told not to
+// check the Release files' dates (this machine's mirror may serve an older
+// snapshot).
 func newRoot(t *testing.T, debootstrap string) *root {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "root")
 	if err := os.MkdirAll(debootstrapCache, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(debootstrap, "--variant=minbase", "--cache-dir="+debootstrapCache,
-		"--keyring=/usr/share/keyrings/debian-archive-keyring.gpg", suite, dir, mirror)
+	cmd := exec.Command(debootstrap, "--variant=minbase", "--include=systemd,systemd-sysv,dbus",
+		"--cache-dir="+debootstrapCache, "--keyring=/usr/share/keyrings/debian-archive-keyring.gpg", suite, dir, mirror)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("debootstrap %s: %v\n%s", suite, err, tail(out))
 	}
@@ -273,13 +348,75 @@ func newRoot(t *testing.T, debootstrap string) *root {
 	return r
 }
 
-// run runs a command inside the root (chroot, with its own /proc in a
-// private mount namespace: nothing stays mounted when it ends) with a
-// clean environment, and returns its output.
+// boot starts the root's systemd in a container sharing the host's
+// network (the PostgreSQL on loopback, the daemon's port), waits until it
+// has booted, and powers it off when the test ends.
+func (r *root) boot(t *testing.T, nspawn string) {
+	t.Helper()
+	machine := fmt.Sprintf("rgz-test-%d", os.Getpid())
+	// No systemd runs on the host to register with: --register=no
+	// --keep-unit.
+	cmd := exec.Command(nspawn, "--quiet", "--directory="+r.dir, "--machine="+machine, "--boot",
+		"--register=no", "--keep-unit", "--console=passive")
+	var console strings.Builder
+	cmd.Stdout, cmd.Stderr = &console, &console
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatal("systemd-nspawn: ", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM) // nspawn powers the container off
+		select {
+		case <-exited:
+		case <-time.After(60 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+	})
+	deadline := time.Now().Add(2 * time.Minute)
+	for r.leader == 0 {
+		select {
+		case err := <-exited:
+			t.Fatalf("systemd-nspawn ended: %v\n%s", err, console.String())
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the container's PID 1 did not appear\n%s", console.String())
+		}
+		// nspawn's child becomes the root's systemd once it has set the
+		// container up.
+		children, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", cmd.Process.Pid, cmd.Process.Pid))
+		for _, f := range strings.Fields(string(children)) {
+			if comm, _ := os.ReadFile("/proc/" + f + "/comm"); strings.TrimSpace(string(comm)) == "systemd" {
+				r.leader, _ = strconv.Atoi(f)
+			}
+		}
+	}
+	// is-system-running --wait returns once booting is over: "running",
+	// or "degraded" when some unit failed (logged: not ours to judge).
+	// Until systemd listens, it cannot connect: try again.
+	out, _ := r.run("systemctl", "is-system-running", "--wait")
+	for strings.Contains(out, "Failed to connect") && time.Now().Before(deadline) {
+		time.Sleep(200 * time.Millisecond)
+		out, _ = r.run("systemctl", "is-system-running", "--wait")
+	}
+	if out != "running" && out != "degraded" {
+		t.Fatalf("the root did not boot: %q\n%s", out, console.String())
+	}
+	if out == "degraded" {
+		failed, _ := r.run("systemctl", "--failed", "--no-pager")
+		t.Logf("the root booted degraded:\n%s", failed)
+	}
+}
+
+// run runs a command inside the booted root (its namespaces, its root
+// directory) with a clean environment, and returns its output.
 func (r *root) run(args ...string) (string, error) {
-	script := `mount -t proc proc "$0/proc" && exec chroot "$0" "$@"`
-	cmd := exec.Command("unshare", append([]string{"--mount", "--fork", "--", "sh", "-c", script, r.dir}, args...)...)
-	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8", "DEBIAN_FRONTEND=noninteractive", "HOME=/root"}
+	nsenter := []string{"--target", strconv.Itoa(r.leader), "--all", "--root", "--wd", "--",
+		"env", "-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8", "DEBIAN_FRONTEND=noninteractive", "HOME=/root"}
+	cmd := exec.Command("nsenter", append(nsenter, args...)...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	out, err := cmd.CombinedOutput()
 	return strings.TrimSpace(string(out)), err
@@ -289,7 +426,11 @@ func (r *root) mustRun(t *testing.T, args ...string) string {
 	t.Helper()
 	out, err := r.run(args...)
 	if err != nil {
-		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, tail([]byte(out)))
+		journal := ""
+		if args[0] == "systemctl" { // what the unit said is the explanation
+			journal, _ = r.run("journalctl", "--no-pager", "-n", "40", "-u", "rgz-backup*")
+		}
+		t.Fatalf("%s: %v\n%s\n%s", strings.Join(args, " "), err, tail([]byte(out)), journal)
 	}
 	return out
 }
@@ -429,6 +570,61 @@ func lastRow(t *testing.T, c *pgtest.Cluster, role, password string) catalogRow 
 		t.Fatal("read the catalog: ", err)
 	}
 	return row
+}
+
+// countRows counts the catalog's rows.
+func countRows(t *testing.T, c *pgtest.Cluster, role, password string) int {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, strings.Replace(c.URL("mosaique"), "postgres@", role+":"+password+"@", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var n int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM backup_executions`).Scan(&n); err != nil {
+		t.Fatal("read the catalog: ", err)
+	}
+	return n
+}
+
+// waitFor polls a real process's progress (the daemon inside the root),
+// up to two minutes.
+func waitFor(t *testing.T, r *root, what string, done func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(2 * time.Minute); !done(); time.Sleep(250 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			journal, _ := r.run("journalctl", "-u", "rgz-backup.service", "--no-pager", "-n", "60")
+			t.Fatalf("%s did not happen within two minutes; the daemon's journal:\n%s", what, journal)
+		}
+	}
+}
+
+// waitReady waits for the daemon's /readyz to answer 200.
+func waitReady(t *testing.T, r *root, addr string) {
+	t.Helper()
+	waitFor(t, r, "the daemon's readiness", func() bool {
+		res, err := http.Get("http://" + addr + "/readyz")
+		if err != nil {
+			return false
+		}
+		res.Body.Close()
+		return res.StatusCode == http.StatusOK
+	})
+}
+
+func httpGet(t *testing.T, url string) string {
+	t.Helper()
+	res, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d %v", url, res.StatusCode, err)
+	}
+	return string(b)
 }
 
 func exitCode(err error) int {
