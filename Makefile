@@ -22,11 +22,17 @@ build:
 DEB_VERSION ?= $(shell v=$$(git describe --tags --exact-match 2>/dev/null); [ -n "$$v" ] && echo "$${v#v}" || echo "0.0.0~devel+$(COMMIT)")
 ARCHES      ?= amd64 arm64
 DIST        ?= dist
+DEB_MAINTAINER := MOSAÏQUE platform ops <ops@mosaique.example>
 
 package:
-	mkdir -p $(DIST)
+	mkdir -p $(DIST) bin/package
+	rm -rf bin/package/man
+	$(GO) run -ldflags "$(LDFLAGS)" ./cmd/rgz-backup man bin/package/man
+	$(GO) run ./cmd/rgz-backup completion bash > bin/package/rgz-backup.bash
+	printf 'rgz-backup (%s) stable; urgency=medium\n\n  * Built from commit %s; the changes are in the repository'"'"'s history.\n\n -- %s  %s\n' \
+	  "$(DEB_VERSION)" "$(COMMIT)" "$(DEB_MAINTAINER)" "$$(git log -1 --format=%cD)" | gzip -9n > bin/package/changelog.gz
 	for arch in $(ARCHES); do \
-	  CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/package/rgz-backup ./cmd/rgz-backup && \
+	  CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags "-s -w $(LDFLAGS)" -o bin/package/rgz-backup ./cmd/rgz-backup && \
 	  VERSION="$(DEB_VERSION)" GOARCH=$$arch $(GOBIN)/nfpm pkg --config deploy/debian/nfpm.yaml --packager deb --target $(DIST)/ || exit 1; \
 	done
 

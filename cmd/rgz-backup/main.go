@@ -136,5 +136,6 @@ Exit codes: 0 success; 1 the work failed; 2 bad configuration or usage;
 	})
 	root.SetVersionTemplate("{{.Version}}\n")
 	root.AddCommand(versionCmd(), serveCmd(), statusCmd(), backupCmd(), listCmd(), showCmd(), verifyCmd(), restoreTestCmd(), restoreCmd(), retentionCmd(), archiveCmd(), catalogCmd(), targetsCmd(), tokenCmd(), keyCmd(), migrateCmd(), configCmd())
+	root.AddCommand(manCmd(root))
 	return root
 }

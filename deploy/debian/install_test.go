@@ -52,7 +52,8 @@ const (
 )
 
 // TestInstallInFreshDebian is docs/INSTALL.md's life of the package, in
-// order, on a fresh Debian booted with systemd as PID 1: install, check
+// order, on a fresh Debian booted with systemd as PID 1 (after lintian has
+// read the package): install, check
 // what landed, configure, back up through the oneshot unit, arm the timer,
 // run the daemon, upgrade (the daemon restarts on the new build), remove
 // (it stops), purge — the backups survive every step.
@@ -70,6 +71,22 @@ func TestInstallInFreshDebian(t *testing.T) {
 	nspawn, err := exec.LookPath("systemd-nspawn")
 	if err != nil {
 		t.Fatal("systemd-nspawn (Debian's systemd-container, installed by scripts/install-deps.sh) is needed: ", err)
+	}
+	// Debian's own checker first: no error, no warning (deliberate
+	// exceptions are in deploy/debian/lintian-overrides, with reasons).
+	lintian, err := exec.LookPath("lintian")
+	if err != nil {
+		t.Fatal("lintian (installed by scripts/install-deps.sh) is needed: ", err)
+	}
+	// Every architecture built beside the amd64 one.
+	all, _ := filepath.Glob(filepath.Join(filepath.Dir(*debFile), "rgz-backup_"+*debVersion+"_*.deb"))
+	if len(all) < 2 {
+		t.Fatalf("make package should have built amd64 and arm64; found %v", all)
+	}
+	for _, deb := range all {
+		if out, err := exec.Command(lintian, "--fail-on", "error,warning", "--tag-display-limit", "0", deb).CombinedOutput(); err != nil {
+			t.Fatalf("lintian %s: %v\n%s", filepath.Base(deb), err, out)
+		}
 	}
 	ctx := context.Background()
 	r := newRoot(t, debootstrap)
@@ -130,6 +147,10 @@ func TestInstallInFreshDebian(t *testing.T) {
 		{"/var/lib/rgz-backup", "rgz-backup", "rgz-backup", 0o750, true},
 		{backupDir, "rgz-backup", "rgz-backup", 0o750, true},
 		{"/usr/share/doc/rgz-backup/INSTALL.md", "root", "root", 0o644, false},
+		{"/usr/share/doc/rgz-backup/copyright", "root", "root", 0o644, false},
+		{"/usr/share/man/man1/rgz-backup.1.gz", "root", "root", 0o644, false},
+		{"/usr/share/man/man1/rgz-backup-backup.1.gz", "root", "root", 0o644, false},
+		{"/usr/share/bash-completion/completions/rgz-backup", "root", "root", 0o644, false},
 	} {
 		r.checkFile(t, want)
 	}
