@@ -22,6 +22,7 @@ build:
 DEB_VERSION ?= $(shell v=$$(git describe --tags --exact-match 2>/dev/null); [ -n "$$v" ] && echo "$${v#v}" || echo "0.0.0~devel+$(COMMIT)")
 ARCHES      ?= amd64 arm64
 DIST        ?= dist
+NFPM_CONFIG ?= deploy/debian/nfpm.yaml
 DEB_MAINTAINER := MOSAÏQUE platform ops <ops@mosaique.example>
 
 package:
@@ -33,7 +34,7 @@ package:
 	  "$(DEB_VERSION)" "$(COMMIT)" "$(DEB_MAINTAINER)" "$$(git log -1 --format=%cD)" | gzip -9n > bin/package/changelog.gz
 	for arch in $(ARCHES); do \
 	  CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags "-s -w $(LDFLAGS)" -o bin/package/rgz-backup ./cmd/rgz-backup && \
-	  VERSION="$(DEB_VERSION)" GOARCH=$$arch $(GOBIN)/nfpm pkg --config deploy/debian/nfpm.yaml --packager deb --target $(DIST)/ || exit 1; \
+	  VERSION="$(DEB_VERSION)" GOARCH=$$arch $(GOBIN)/nfpm pkg --config $(NFPM_CONFIG) --packager deb --target $(DIST)/ || exit 1; \
 	done
 
 # Installs the amd64 package into a fresh Debian bookworm root (debootstrap,

@@ -266,17 +266,42 @@ func TestInstallInFreshDebian(t *testing.T) {
 		t.Fatalf("a reload should keep the daemon (MainPID %s), it is now %s", pid, again)
 	}
 
-	// Upgrade to a newer build: the daemon restarts on it, the filled env
-	// file is kept as the operator left it, the backups too.
+	// Upgrade to a newer build whose template has changed (a release that
+	// adds a variable), unattended as docs/INSTALL.md says: the daemon
+	// restarts on it, the operator's env file is kept as they left it and
+	// the new template lands beside it; the backups are untouched.
 	newer := *debVersion + ".1"
 	dist := t.TempDir()
-	build := exec.Command("make", "-C", "../..", "package", "ARCHES=amd64", "DIST="+dist, "DEB_VERSION="+newer, "VERSION=upgrade-test")
+	templatePath := filepath.Join(dist, "rgz-backup.env")
+	shipped, err := os.ReadFile("rgz-backup.env")
+	if err != nil {
+		t.Fatal(err)
+	}
+	templateText := string(shipped) + "\n# BACKUP_SOMETHING_NEW: a variable of the next release\n"
+	nfpmConfig, err := os.ReadFile("nfpm.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	changedConfig := strings.Replace(string(nfpmConfig), "src: deploy/debian/rgz-backup.env", "src: "+templatePath, 1)
+	if changedConfig == string(nfpmConfig) {
+		t.Fatal("nfpm.yaml no longer names deploy/debian/rgz-backup.env")
+	}
+	for path, content := range map[string]string{templatePath: templateText, filepath.Join(dist, "nfpm.yaml"): changedConfig} {
+		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	build := exec.Command("make", "-C", "../..", "package", "ARCHES=amd64", "DIST="+dist, "DEB_VERSION="+newer,
+		"VERSION=upgrade-test", "NFPM_CONFIG="+filepath.Join(dist, "nfpm.yaml"))
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("make package (newer): %v\n%s", err, out)
 	}
 	kept := r.backupFiles(t)
 	r.copyIn(t, filepath.Join(dist, "rgz-backup_"+newer+"_amd64.deb"), "/root/rgz-backup-newer.deb")
-	r.mustRun(t, "dpkg", "-i", "/root/rgz-backup-newer.deb")
+	r.mustRun(t, "dpkg", "-i", "--force-confdef", "--force-confold", "/root/rgz-backup-newer.deb")
+	if r.readFile(t, envFile+".dpkg-dist") != templateText {
+		t.Fatal("the new template should be beside the operator's env file, as rgz-backup.env.dpkg-dist")
+	}
 	if got := r.mustRun(t, "dpkg-query", "-W", "-f=${Version}", "rgz-backup"); got != newer {
 		t.Fatalf("after the upgrade dpkg-query says %q, want %s", got, newer)
 	}
