@@ -57,8 +57,9 @@ func TestSystemdUnits(t *testing.T) {
 		}
 	}
 	daemon, _ := os.ReadFile("../../deploy/debian/rgz-backup.service")
-	if !strings.Contains(string(daemon), "Restart=on-failure") || !strings.Contains(string(daemon), "TimeoutStopSec=360") {
-		t.Error("the daemon's unit restarts on failure and waits past the shutdown grace (300 s)")
+	if !strings.Contains(string(daemon), "Restart=on-failure") || !strings.Contains(string(daemon), "RestartPreventExitStatus=2") ||
+		!strings.Contains(string(daemon), "TimeoutStopSec=360") {
+		t.Error("the daemon's unit restarts on failure but not on a refused configuration, and waits past the shutdown grace (up to 300 s)")
 	}
 	timer, _ := os.ReadFile("../../deploy/debian/rgz-backup-backup.timer")
 	if !strings.Contains(string(timer), "OnCalendar=*-*-* 03:00:00 UTC") || !strings.Contains(string(timer), "Persistent=true") {

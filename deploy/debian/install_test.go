@@ -182,6 +182,22 @@ func TestInstallInFreshDebian(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Started on the template as shipped, the daemon refuses it (exit 2,
+	// the journal names the variable) and the unit stays failed instead
+	// of restarting every 10 seconds.
+	r.mustRun(t, "systemctl", "start", "rgz-backup.service")
+	waitFor(t, r, "the daemon's refusal of an unfilled env file", func() bool {
+		state, _ := r.run("systemctl", "show", "-P", "ActiveState", "rgz-backup.service")
+		return state == "failed"
+	})
+	if journal := r.mustRun(t, "journalctl", "--no-pager", "-u", "rgz-backup.service"); !strings.Contains(journal, "POSTGRES_USER") {
+		t.Fatalf("the daemon's journal should name the missing variable:\n%s", journal)
+	}
+	if n := r.mustRun(t, "systemctl", "show", "-P", "NRestarts", "rgz-backup.service"); n != "0" {
+		t.Fatalf("a refused configuration should not be restarted; NRestarts=%s", n)
+	}
+	r.mustRun(t, "systemctl", "reset-failed", "rgz-backup.service")
+
 	filled := r.readFile(t, envFile)
 	for name, value := range map[string]string{
 		"POSTGRES_HOST":            "127.0.0.1",
