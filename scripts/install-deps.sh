@@ -45,7 +45,8 @@ command -v ssh-keygen >/dev/null || need_apt+=(openssh-client)
 command -v systemd-analyze >/dev/null || need_apt+=(systemd)  # the package's units: verify, security score
 command -v debootstrap >/dev/null || need_apt+=(debootstrap)   # make package-test: a fresh Debian root,
 command -v systemd-nspawn >/dev/null || need_apt+=(systemd-container)  # booted with systemd in it
-command -v lintian >/dev/null || need_apt+=(lintian)           # make package-test: Debian's package checker
+command -v lintian >/dev/null || need_apt+=(lintian)           # make package-test: Debian's package checker,
+command -v qemu-aarch64 >/dev/null || need_apt+=(qemu-user)    # and the arm64 binary run under emulation
 [ -f /usr/share/keyrings/debian-archive-keyring.gpg ] || need_apt+=(debian-archive-keyring)
 if [ ${#need_apt[@]} -gt 0 ]; then
   log "apt-get install ${need_apt[*]}"
