@@ -54,10 +54,10 @@ const (
 
 // TestInstallInFreshDebian is docs/INSTALL.md's life of the package, in
 // order, on a fresh Debian booted with systemd as PID 1 (after lintian has
-// read the package): install, check
-// what landed, configure, back up through the oneshot unit, arm the timer,
-// run the daemon, upgrade (the daemon restarts on the new build), remove
-// (it stops), purge — the backups survive every step.
+// read the packages): install, check what landed, configure, back up
+// through the oneshot unit, arm the timer, run the daemon, upgrade (the
+// daemon restarts on the new build), remove (it stops), purge — the
+// backups survive every step.
 func TestInstallInFreshDebian(t *testing.T) {
 	if *debFile == "" || *debVersion == "" {
 		t.Fatal("run through `make package-test` (it builds the package and passes -deb and -version)")
@@ -73,46 +73,11 @@ func TestInstallInFreshDebian(t *testing.T) {
 	if err != nil {
 		t.Fatal("systemd-nspawn (Debian's systemd-container, installed by scripts/install-deps.sh) is needed: ", err)
 	}
-	// Debian's own checker first: no error, no warning (deliberate
-	// exceptions are in deploy/debian/lintian-overrides, with reasons).
-	lintian, err := exec.LookPath("lintian")
-	if err != nil {
-		t.Fatal("lintian (installed by scripts/install-deps.sh) is needed: ", err)
-	}
-	// Every architecture built beside the amd64 one.
-	all, _ := filepath.Glob(filepath.Join(filepath.Dir(*debFile), "rgz-backup_"+*debVersion+"_*.deb"))
-	if len(all) < 2 {
-		t.Fatalf("make package should have built amd64 and arm64; found %v", all)
-	}
-	for _, deb := range all {
-		if out, err := exec.Command(lintian, "--fail-on", "error,warning", "--tag-display-limit", "0", deb).CombinedOutput(); err != nil {
-			t.Fatalf("lintian %s: %v\n%s", filepath.Base(deb), err, out)
-		}
-	}
-	checkArm64(t, filepath.Join(filepath.Dir(*debFile), "rgz-backup_"+*debVersion+"_arm64.deb"))
-	ctx := context.Background()
+	lintPackages(t, *debFile, *debVersion)
 	r := newRoot(t, debootstrap)
 	r.boot(t, nspawn)
 
-	// The host's PostgreSQL, on loopback, with a password role as a
-	// production server would have, and MOSAÏQUE-like data.
-	// (Not under t.TempDir: its 0700 parent keeps the postgres user out.)
-	pgDir, err := os.MkdirTemp("", "rgz-pgtest-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cluster, err := pgtest.Start(ctx, pgDir)
-	if err != nil {
-		os.RemoveAll(pgDir)
-		t.Fatal("start PostgreSQL: ", err)
-	}
-	t.Cleanup(func() { _ = cluster.Remove() })
-	if err := cluster.CreateDatabase(ctx, "mosaique"); err != nil {
-		t.Fatal(err)
-	}
-	if err := sample.Load(ctx, cluster.URL("mosaique"), 1); err != nil {
-		t.Fatal(err)
-	}
+	cluster := hostPostgres(t)
 	const role, password = "rgz_backup", "Pa55word-inside-the-env-file"
 	cluster.PasswordRole(t, role, password, "mosaique")
 
@@ -130,35 +95,7 @@ func TestInstallInFreshDebian(t *testing.T) {
 		t.Fatalf("dpkg-query says %q, want installed %s", got, *debVersion)
 	}
 
-	// The system user, and every file with its owner and mode.
-	user := r.mustRun(t, "getent", "passwd", "rgz-backup")
-	fields := strings.Split(strings.TrimSpace(user), ":")
-	if uid, _ := strconv.Atoi(fields[2]); len(fields) != 7 || uid >= 1000 || fields[5] != "/var/lib/rgz-backup" || !strings.HasSuffix(fields[6], "nologin") {
-		t.Fatalf("rgz-backup should be a system user (uid < 1000, home /var/lib/rgz-backup, no login shell): %q", user)
-	}
-	if r.mustRun(t, "id", "-gn", "rgz-backup") != "rgz-backup" {
-		t.Fatal("rgz-backup's primary group should be rgz-backup")
-	}
-	for _, want := range []fileWant{
-		{"/usr/bin/rgz-backup", "root", "root", 0o755, false},
-		{"/lib/systemd/system/rgz-backup.service", "root", "root", 0o644, false},
-		{"/lib/systemd/system/rgz-backup-backup.service", "root", "root", 0o644, false},
-		{"/lib/systemd/system/rgz-backup-backup.timer", "root", "root", 0o644, false},
-		{"/etc/rgz-backup", "root", "rgz-backup", 0o750, true},
-		{envFile, "root", "rgz-backup", 0o640, false},
-		{"/var/lib/rgz-backup", "rgz-backup", "rgz-backup", 0o750, true},
-		{backupDir, "rgz-backup", "rgz-backup", 0o750, true},
-		{"/usr/share/doc/rgz-backup/INSTALL.md", "root", "root", 0o644, false},
-		{"/usr/share/doc/rgz-backup/copyright", "root", "root", 0o644, false},
-		{"/usr/share/man/man1/rgz-backup.1.gz", "root", "root", 0o644, false},
-		{"/usr/share/man/man1/rgz-backup-backup.1.gz", "root", "root", 0o644, false},
-		{"/usr/share/bash-completion/completions/rgz-backup", "root", "root", 0o644, false},
-	} {
-		r.checkFile(t, want)
-	}
-	if !strings.Contains(r.mustRun(t, "dpkg-query", "-W", "-f=${Conffiles}", "rgz-backup"), envFile) {
-		t.Fatal("the env file should be a conffile")
-	}
+	checkInstalled(t, r)
 	// A first install starts nothing: the env file is not filled yet.
 	if state, _ := r.run("systemctl", "is-active", "rgz-backup.service"); state != "inactive" {
 		t.Fatalf("a first install should not start the daemon; it is %q", state)
@@ -289,33 +226,9 @@ func TestInstallInFreshDebian(t *testing.T) {
 	// restarts on it, the operator's env file is kept as they left it and
 	// the new template lands beside it; the backups are untouched.
 	newer := *debVersion + ".1"
-	dist := t.TempDir()
-	templatePath := filepath.Join(dist, "rgz-backup.env")
-	shipped, err := os.ReadFile("rgz-backup.env")
-	if err != nil {
-		t.Fatal(err)
-	}
-	templateText := string(shipped) + "\n# BACKUP_SOMETHING_NEW: a variable of the next release\n"
-	nfpmConfig, err := os.ReadFile("nfpm.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	changedConfig := strings.Replace(string(nfpmConfig), "src: deploy/debian/rgz-backup.env", "src: "+templatePath, 1)
-	if changedConfig == string(nfpmConfig) {
-		t.Fatal("nfpm.yaml no longer names deploy/debian/rgz-backup.env")
-	}
-	for path, content := range map[string]string{templatePath: templateText, filepath.Join(dist, "nfpm.yaml"): changedConfig} {
-		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	build := exec.Command("make", "-C", "../..", "package", "ARCHES=amd64", "DIST="+dist, "DEB_VERSION="+newer,
-		"VERSION=upgrade-test", "NFPM_CONFIG="+filepath.Join(dist, "nfpm.yaml"))
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("make package (newer): %v\n%s", err, out)
-	}
+	newerDeb, templateText := buildNewer(t, newer)
 	kept := r.backupFiles(t)
-	r.copyIn(t, filepath.Join(dist, "rgz-backup_"+newer+"_amd64.deb"), "/root/rgz-backup-newer.deb")
+	r.copyIn(t, newerDeb, "/root/rgz-backup-newer.deb")
 	r.mustRun(t, "dpkg", "-i", "--force-confdef", "--force-confold", "/root/rgz-backup-newer.deb")
 	if r.readFile(t, envFile+".dpkg-dist") != templateText {
 		t.Fatal("the new template should be beside the operator's env file, as rgz-backup.env.dpkg-dist")
@@ -379,6 +292,120 @@ func TestInstallInFreshDebian(t *testing.T) {
 	if status, _ := r.run("dpkg-query", "-W", "-f=${Status}", "rgz-backup"); strings.Contains(status, "installed") && !strings.Contains(status, "not-installed") {
 		t.Fatalf("after purge dpkg-query says %q", status)
 	}
+}
+
+// lintPackages runs lintian on every architecture built beside the amd64
+// package — no error, no warning; the deliberate exceptions are in
+// deploy/debian/lintian-overrides, with their reasons — and runs the arm64
+// binary under emulation.
+func lintPackages(t *testing.T, debFile, debVersion string) {
+	t.Helper()
+	lintian, err := exec.LookPath("lintian")
+	if err != nil {
+		t.Fatal("lintian (installed by scripts/install-deps.sh) is needed: ", err)
+	}
+	all, _ := filepath.Glob(filepath.Join(filepath.Dir(debFile), "rgz-backup_"+debVersion+"_*.deb"))
+	if len(all) < 2 {
+		t.Fatalf("make package should have built amd64 and arm64; found %v", all)
+	}
+	for _, deb := range all {
+		if out, err := exec.Command(lintian, "--fail-on", "error,warning", "--tag-display-limit", "0", deb).CombinedOutput(); err != nil {
+			t.Fatalf("lintian %s: %v\n%s", filepath.Base(deb), err, out)
+		}
+	}
+	checkArm64(t, filepath.Join(filepath.Dir(debFile), "rgz-backup_"+debVersion+"_arm64.deb"))
+}
+
+// hostPostgres is a PostgreSQL on the host's loopback holding
+// MOSAÏQUE-like data in the database "mosaique".
+func hostPostgres(t *testing.T) *pgtest.Cluster {
+	t.Helper()
+	ctx := context.Background()
+	// Not under t.TempDir: its 0700 parent keeps the postgres user out.
+	pgDir, err := os.MkdirTemp("", "rgz-pgtest-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cluster, err := pgtest.Start(ctx, pgDir)
+	if err != nil {
+		os.RemoveAll(pgDir)
+		t.Fatal("start PostgreSQL: ", err)
+	}
+	t.Cleanup(func() { _ = cluster.Remove() })
+	if err := cluster.CreateDatabase(ctx, "mosaique"); err != nil {
+		t.Fatal(err)
+	}
+	if err := sample.Load(ctx, cluster.URL("mosaique"), 1); err != nil {
+		t.Fatal(err)
+	}
+	return cluster
+}
+
+// checkInstalled checks the system user, and every file with its owner
+// and mode, as docs/INSTALL.md lists them.
+func checkInstalled(t *testing.T, r *root) {
+	t.Helper()
+	user := r.mustRun(t, "getent", "passwd", "rgz-backup")
+	fields := strings.Split(strings.TrimSpace(user), ":")
+	if uid, _ := strconv.Atoi(fields[2]); len(fields) != 7 || uid >= 1000 || fields[5] != "/var/lib/rgz-backup" || !strings.HasSuffix(fields[6], "nologin") {
+		t.Fatalf("rgz-backup should be a system user (uid < 1000, home /var/lib/rgz-backup, no login shell): %q", user)
+	}
+	if r.mustRun(t, "id", "-gn", "rgz-backup") != "rgz-backup" {
+		t.Fatal("rgz-backup's primary group should be rgz-backup")
+	}
+	for _, want := range []fileWant{
+		{"/usr/bin/rgz-backup", "root", "root", 0o755, false},
+		{"/lib/systemd/system/rgz-backup.service", "root", "root", 0o644, false},
+		{"/lib/systemd/system/rgz-backup-backup.service", "root", "root", 0o644, false},
+		{"/lib/systemd/system/rgz-backup-backup.timer", "root", "root", 0o644, false},
+		{"/etc/rgz-backup", "root", "rgz-backup", 0o750, true},
+		{envFile, "root", "rgz-backup", 0o640, false},
+		{"/var/lib/rgz-backup", "rgz-backup", "rgz-backup", 0o750, true},
+		{backupDir, "rgz-backup", "rgz-backup", 0o750, true},
+		{"/usr/share/doc/rgz-backup/INSTALL.md", "root", "root", 0o644, false},
+		{"/usr/share/doc/rgz-backup/copyright", "root", "root", 0o644, false},
+		{"/usr/share/man/man1/rgz-backup.1.gz", "root", "root", 0o644, false},
+		{"/usr/share/man/man1/rgz-backup-backup.1.gz", "root", "root", 0o644, false},
+		{"/usr/share/bash-completion/completions/rgz-backup", "root", "root", 0o644, false},
+	} {
+		r.checkFile(t, want)
+	}
+	if !strings.Contains(r.mustRun(t, "dpkg-query", "-W", "-f=${Conffiles}", "rgz-backup"), envFile) {
+		t.Fatal("the env file should be a conffile")
+	}
+}
+
+// buildNewer packages the next release, as `make package` would, but with
+// an env template that gained a variable; it returns the amd64 package and
+// that template.
+func buildNewer(t *testing.T, newer string) (deb, templateText string) {
+	t.Helper()
+	dist := t.TempDir()
+	templatePath := filepath.Join(dist, "rgz-backup.env")
+	shipped, err := os.ReadFile("rgz-backup.env")
+	if err != nil {
+		t.Fatal(err)
+	}
+	templateText = string(shipped) + "\n# BACKUP_SOMETHING_NEW: a variable of the next release\n"
+	nfpmConfig, err := os.ReadFile("nfpm.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	changedConfig := strings.Replace(string(nfpmConfig), "src: deploy/debian/rgz-backup.env", "src: "+templatePath, 1)
+	if changedConfig == string(nfpmConfig) {
+		t.Fatal("nfpm.yaml no longer names deploy/debian/rgz-backup.env")
+	}
+	for path, content := range map[string]string{templatePath: templateText, filepath.Join(dist, "nfpm.yaml"): changedConfig} {
+		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	build := exec.Command("make", "-C", "../..", "package", "ARCHES=amd64", "DIST="+dist, "DEB_VERSION="+newer,
+		"VERSION=upgrade-test", "NFPM_CONFIG="+filepath.Join(dist, "nfpm.yaml"))
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("make package (newer): %v\n%s", err, out)
+	}
+	return filepath.Join(dist, "rgz-backup_"+newer+"_amd64.deb"), templateText
 }
 
 // checkArm64 runs the arm64 package's binary under qemu-user: it is an
