@@ -1,0 +1,194 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// A CLI backup stopped by a signal — `systemctl stop` of the oneshot unit,
+// the package's removal, a shutdown (SIGTERM), an operator's Ctrl-C
+// (SIGINT) — ends promptly with exit 1, a failed row that says which
+// signal, no temporary or half-written file, no session of it left on the server
+// (pg_dump's included), and
+// the earlier good backup untouched.
+func TestBackupInterruptedBySignal(t *testing.T) {
+	t.Parallel()
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
+		t.Run(sig.String(), func(t *testing.T) {
+			t.Parallel()
+			env := sampleEnv(t)
+			if r := rgz(t, env, "backup"); r.code != 0 {
+				t.Fatalf("the first backup: exit %d: %s", r.code, r.stderr)
+			}
+			dir := env["BACKUP_LOCAL_DIR"]
+			good := dumps(dir)
+			before, err := os.ReadFile(good[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+
+			blockDump(t, env)
+			cmd := exec.Command(binary, "backup")
+			cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+			for k, v := range env {
+				cmd.Env = append(cmd.Env, k+"="+v)
+			}
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, 30*time.Second, "the backup to be writing", func() bool { return len(tempFiles(dir)) == 1 })
+			if runSessions(t, env) == 0 {
+				t.Fatal("the running backup's sessions should be visible (application_name)")
+			}
+			if err := cmd.Process.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
+			exited := make(chan error, 1)
+			go func() { exited <- cmd.Wait() }()
+			select {
+			case <-exited:
+			case <-time.After(20 * time.Second):
+				_ = cmd.Process.Kill()
+				t.Fatalf("backup still running 20 s after %s:\n%s", sig, stderr.String())
+			}
+			if code := cmd.ProcessState.ExitCode(); code != exitFailed {
+				t.Fatalf("exit %d after %s, want %d:\n%s", code, sig, exitFailed, stderr.String())
+			}
+
+			rows := catalogRows(t, openStore(t, env))
+			last := rows[0]
+			if last.Status != "failed" || last.ErrorMessage == nil || !strings.Contains(*last.ErrorMessage, "interrupted by "+unixName(sig)) {
+				t.Fatalf("the interrupted attempt's row: %+v", last)
+			}
+			if left := tempFiles(dir); len(left) != 0 {
+				t.Fatalf("temporary files left: %v", left)
+			}
+			if now := dumps(dir); len(now) != 1 || now[0] != good[0] {
+				t.Fatalf("backup files now %v, want only the earlier good one %v", now, good)
+			}
+			if after, _ := os.ReadFile(good[0]); !bytes.Equal(after, before) {
+				t.Fatal("the earlier good backup changed")
+			}
+			// The server sees a killed client go within moments.
+			waitFor(t, 10*time.Second, "the backup's sessions to end", func() bool { return runSessions(t, env) == 0 })
+		})
+	}
+}
+
+// SIGKILL (the OOM killer, systemd's last resort after TimeoutStopSec):
+// nothing can run in the process, so pg_dump dies with it (Pdeathsig), no
+// file passes for a backup, its server sessions end, and the next backup's
+// recovery removes the temporary file and records the killed attempt as
+// failed, before taking its own.
+func TestBackupKilled(t *testing.T) {
+	t.Parallel()
+	env := sampleEnv(t)
+	if r := rgz(t, env, "backup"); r.code != 0 {
+		t.Fatalf("the first backup: exit %d: %s", r.code, r.stderr)
+	}
+	dir := env["BACKUP_LOCAL_DIR"]
+	good := dumps(dir)
+	release := blockDump(t, env)
+	cmd := exec.Command(binary, "backup")
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "the backup to be writing", func() bool { return len(tempFiles(dir)) == 1 })
+	// Its children, whichever of its threads started them.
+	var children []string
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", cmd.Process.Pid))
+	for _, task := range tasks {
+		b, _ := os.ReadFile(task)
+		children = append(children, strings.Fields(string(b))...)
+	}
+	if len(children) == 0 {
+		t.Fatal("the backup should be running pg_dump")
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	waitFor(t, 10*time.Second, "pg_dump to die with its parent", func() bool {
+		for _, pid := range children {
+			if stat, err := os.ReadFile("/proc/" + pid + "/stat"); err == nil && !strings.Contains(string(stat), ") Z ") {
+				return false
+			}
+		}
+		return true
+	})
+	// What it was writing is still a temporary file (.tmp-…, never taken
+	// for a backup); no backup file but the earlier one.
+	var published []string
+	for _, f := range dumps(dir) {
+		if !strings.HasPrefix(filepath.Base(f), ".tmp-") {
+			published = append(published, f)
+		}
+	}
+	if len(published) != 1 || published[0] != good[0] {
+		t.Fatalf("after SIGKILL the backup files are %v, want only the earlier good one %v", published, good)
+	}
+	// pg_dump's server session was queued behind the lock: the server
+	// sees its client gone once the lock is granted (or at lock_timeout).
+	release()
+	waitFor(t, 10*time.Second, "the killed run's sessions to end", func() bool { return runSessions(t, env) == 0 })
+
+	next := rgz(t, env, "backup")
+	if next.code != 0 {
+		t.Fatalf("the backup after the kill: exit %d: %s", next.code, next.stderr)
+	}
+	if left := tempFiles(dir); len(left) != 0 {
+		t.Fatalf("the killed attempt's temporary file is still there: %v", left)
+	}
+	var failed, succeeded int
+	for _, row := range catalogRows(t, openStore(t, env)) {
+		switch row.Status {
+		case "failed":
+			failed++
+		case "success":
+			succeeded++
+		}
+	}
+	if failed != 1 || succeeded != 2 {
+		t.Fatalf("the catalog should hold the killed attempt as failed beside two successes; %d failed, %d succeeded", failed, succeeded)
+	}
+}
+
+// unixName is the name main gives a signal in its error ("SIGTERM").
+func unixName(sig syscall.Signal) string {
+	return map[syscall.Signal]string{syscall.SIGTERM: "SIGTERM", syscall.SIGINT: "SIGINT"}[sig]
+}
+
+// runSessions counts the backup's sessions on the backed-up database (its
+// pg_dump's and its own: application_name "rgz-backup run RUN_ID").
+func runSessions(t *testing.T, env map[string]string) int {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, env["BACKUP_DATABASE_URL"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var n int
+	err = conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+		WHERE datname = current_database() AND application_name LIKE 'rgz-backup run %'`).Scan(&n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
