@@ -49,9 +49,7 @@ func TestBackupInterruptedBySignal(t *testing.T) {
 				t.Fatal(err)
 			}
 			waitFor(t, 30*time.Second, "the backup to be writing", func() bool { return len(tempFiles(dir)) == 1 })
-			if runSessions(t, env) == 0 {
-				t.Fatal("the running backup's sessions should be visible (application_name)")
-			}
+			waitFor(t, 30*time.Second, "pg_dump to wait for the lock", func() bool { return runSessionsWaitingForALock(t, env) > 0 })
 			if err := cmd.Process.Signal(sig); err != nil {
 				t.Fatal(err)
 			}
@@ -88,10 +86,11 @@ func TestBackupInterruptedBySignal(t *testing.T) {
 }
 
 // SIGKILL (the OOM killer, systemd's last resort after TimeoutStopSec):
-// nothing can run in the process, so pg_dump dies with it (Pdeathsig), no
-// file passes for a backup, its server sessions end, and the next backup's
-// recovery removes the temporary file and records the killed attempt as
-// failed, before taking its own.
+// nothing can run in the process, so pg_dump dies with it (Pdeathsig) and
+// no file passes for a backup. Its server session, queued for a table
+// lock, stays — holding the locks it took — until the next backup's
+// recovery ends it, removes the temporary file and records the killed
+// attempt as failed.
 func TestBackupKilled(t *testing.T) {
 	t.Parallel()
 	env := sampleEnv(t)
@@ -110,16 +109,24 @@ func TestBackupKilled(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, 30*time.Second, "the backup to be writing", func() bool { return len(tempFiles(dir)) == 1 })
-	// Its children, whichever of its threads started them.
+	// Its pg_dump, queued for the lock; found among the children of
+	// whichever of its threads started it.
+	waitFor(t, 30*time.Second, "pg_dump to wait for the lock", func() bool { return runSessionsWaitingForALock(t, env) > 0 })
 	var children []string
-	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", cmd.Process.Pid))
-	for _, task := range tasks {
-		b, _ := os.ReadFile(task)
-		children = append(children, strings.Fields(string(b))...)
-	}
-	if len(children) == 0 {
-		t.Fatal("the backup should be running pg_dump")
-	}
+	waitFor(t, 30*time.Second, "the backup's pg_dump", func() bool {
+		children = nil
+		tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", cmd.Process.Pid))
+		for _, task := range tasks {
+			b, _ := os.ReadFile(task)
+			children = append(children, strings.Fields(string(b))...)
+		}
+		for _, pid := range children {
+			if comm, _ := os.ReadFile("/proc/" + pid + "/comm"); strings.TrimSpace(string(comm)) == "pg_dump" {
+				return true
+			}
+		}
+		return false
+	})
 	if err := cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
@@ -143,29 +150,42 @@ func TestBackupKilled(t *testing.T) {
 	if len(published) != 1 || published[0] != good[0] {
 		t.Fatalf("after SIGKILL the backup files are %v, want only the earlier good one %v", published, good)
 	}
-	// pg_dump's server session was queued behind the lock: the server
-	// sees its client gone once the lock is granted (or at lock_timeout).
-	release()
-	waitFor(t, 10*time.Second, "the killed run's sessions to end", func() bool { return runSessions(t, env) == 0 })
+	if runSessions(t, env) == 0 {
+		t.Fatal("the killed pg_dump's session should still be queued for the lock (the case this test is about)")
+	}
 
+	// The next backup, while the lock is still held: its recovery ends
+	// the killed run's session; it then fails on the lock itself (in 4 s:
+	// 80% of its 5 s), ending its own.
+	env["BACKUP_TIMEOUT_SECONDS"] = "5"
 	next := rgz(t, env, "backup")
-	if next.code != 0 {
+	if next.code != exitFailed || !strings.Contains(next.stderr, "ended the server sessions an abandoned attempt left") {
 		t.Fatalf("the backup after the kill: exit %d: %s", next.code, next.stderr)
+	}
+	if n := runSessions(t, env); n != 0 {
+		t.Fatalf("%d sessions of the killed and the failed runs are still on the server", n)
 	}
 	if left := tempFiles(dir); len(left) != 0 {
 		t.Fatalf("the killed attempt's temporary file is still there: %v", left)
 	}
-	var failed, succeeded int
+	release()
+	delete(env, "BACKUP_TIMEOUT_SECONDS")
+	if r := rgz(t, env, "backup"); r.code != 0 {
+		t.Fatalf("a backup once the lock is gone: exit %d: %s", r.code, r.stderr)
+	}
+	var abandoned, failed, succeeded int
 	for _, row := range catalogRows(t, openStore(t, env)) {
-		switch row.Status {
-		case "failed":
+		switch {
+		case row.Status == "failed" && row.ErrorMessage != nil && strings.HasPrefix(*row.ErrorMessage, "abandoned"):
+			abandoned++
+		case row.Status == "failed":
 			failed++
-		case "success":
+		case row.Status == "success":
 			succeeded++
 		}
 	}
-	if failed != 1 || succeeded != 2 {
-		t.Fatalf("the catalog should hold the killed attempt as failed beside two successes; %d failed, %d succeeded", failed, succeeded)
+	if abandoned != 1 || failed != 1 || succeeded != 2 {
+		t.Fatalf("the catalog: %d abandoned (want 1: the killed attempt), %d failed (want 1: the lock), %d succeeded (want 2)", abandoned, failed, succeeded)
 	}
 }
 
@@ -174,9 +194,21 @@ func unixName(sig syscall.Signal) string {
 	return map[syscall.Signal]string{syscall.SIGTERM: "SIGTERM", syscall.SIGINT: "SIGINT"}[sig]
 }
 
+// runSessionsWaitingForALock counts the backup's sessions queued for a
+// lock.
+func runSessionsWaitingForALock(t *testing.T, env map[string]string) int {
+	t.Helper()
+	return countSessions(t, env, `application_name LIKE 'rgz-backup run %' AND wait_event_type = 'Lock'`)
+}
+
 // runSessions counts the backup's sessions on the backed-up database (its
 // pg_dump's and its own: application_name "rgz-backup run RUN_ID").
 func runSessions(t *testing.T, env map[string]string) int {
+	t.Helper()
+	return countSessions(t, env, `application_name LIKE 'rgz-backup run %'`)
+}
+
+func countSessions(t *testing.T, env map[string]string, where string) int {
 	t.Helper()
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, env["BACKUP_DATABASE_URL"])
@@ -185,9 +217,7 @@ func runSessions(t *testing.T, env map[string]string) int {
 	}
 	defer conn.Close(ctx)
 	var n int
-	err = conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
-		WHERE datname = current_database() AND application_name LIKE 'rgz-backup run %'`).Scan(&n)
-	if err != nil {
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND `+where).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n

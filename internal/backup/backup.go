@@ -136,9 +136,11 @@ func Run(ctx context.Context, o Options) (catalog.Execution, error) {
 		return r.fail(ctx, err)
 	}
 	defer release()
-	if _, err := recovery.Abandoned(ctx, store, cfg.LocalDir, scope, o.Clock.Now(), o.Log); err != nil {
+	abandoned, err := recovery.Abandoned(ctx, store, cfg.LocalDir, scope, o.Clock.Now(), o.Log)
+	if err != nil {
 		return r.fail(ctx, err)
 	}
+	r.endAbandonedSessions(ctx, abandoned)
 	if done, ok := r.alreadyDone(ctx); ok {
 		r.row = done
 	} else {
@@ -169,6 +171,30 @@ func Run(ctx context.Context, o Options) (catalog.Execution, error) {
 		r.row = r.offsite(copyCtx)
 	}
 	return r.row, nil
+}
+
+// endAbandonedSessions ends what the server still holds of attempts whose
+// process died (killed, out of memory): their pg_dump died with them, but a
+// session that was queued for a table lock stays queued, holding the locks
+// it already took (DDL on those tables waits behind it) until the lock
+// comes or lock_timeout ends it. Those attempts were on this server (the
+// recovery's scope is this target and database). Failing to end them is
+// logged, not a reason to skip tonight's backup.
+func (r *run) endAbandonedSessions(ctx context.Context, abandoned []catalog.Attempt) {
+	done := map[string]bool{}
+	for _, a := range abandoned {
+		if a.Execution.RunID == nil || done[*a.Execution.RunID] {
+			continue
+		}
+		done[*a.Execution.RunID] = true
+		ended, err := endSessions(ctx, r.cfg.Database, SessionName(*a.Execution.RunID))
+		switch {
+		case err != nil:
+			r.o.Log.Warn("could not end the server sessions of an abandoned attempt", "run_id", *a.Execution.RunID, "error", err)
+		case ended > 0:
+			r.o.Log.Warn("ended the server sessions an abandoned attempt left", "run_id", *a.Execution.RunID, "sessions", ended)
+		}
+	}
 }
 
 // alreadyDone finds the good row of this run when an earlier attempt wrote
