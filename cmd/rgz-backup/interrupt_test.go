@@ -27,29 +27,13 @@ func TestBackupInterruptedBySignal(t *testing.T) {
 		t.Run(sig.String(), func(t *testing.T) {
 			t.Parallel()
 			env := sampleEnv(t)
-			if r := rgz(t, env, "backup"); r.code != 0 {
-				t.Fatalf("the first backup: exit %d: %s", r.code, r.stderr)
-			}
 			dir := env["BACKUP_LOCAL_DIR"]
-			good := dumps(dir)
+			var stderr bytes.Buffer
+			cmd, good, _ := startBlockedBackup(t, env, &stderr)
 			before, err := os.ReadFile(good[0])
 			if err != nil {
 				t.Fatal(err)
 			}
-
-			blockDump(t, env)
-			cmd := exec.Command(binary, "backup")
-			cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
-			for k, v := range env {
-				cmd.Env = append(cmd.Env, k+"="+v)
-			}
-			var stderr bytes.Buffer
-			cmd.Stderr = &stderr
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			waitFor(t, 30*time.Second, "the backup to be writing", func() bool { return len(tempFiles(dir)) == 1 })
-			waitFor(t, 30*time.Second, "pg_dump to wait for the lock", func() bool { return runSessionsWaitingForALock(t, env) > 0 })
 			if err := cmd.Process.Signal(sig); err != nil {
 				t.Fatal(err)
 			}
@@ -59,6 +43,7 @@ func TestBackupInterruptedBySignal(t *testing.T) {
 			case <-exited:
 			case <-time.After(20 * time.Second):
 				_ = cmd.Process.Kill()
+				<-exited
 				t.Fatalf("backup still running 20 s after %s:\n%s", sig, stderr.String())
 			}
 			if code := cmd.ProcessState.ExitCode(); code != exitFailed {
@@ -94,24 +79,10 @@ func TestBackupInterruptedBySignal(t *testing.T) {
 func TestBackupKilled(t *testing.T) {
 	t.Parallel()
 	env := sampleEnv(t)
-	if r := rgz(t, env, "backup"); r.code != 0 {
-		t.Fatalf("the first backup: exit %d: %s", r.code, r.stderr)
-	}
 	dir := env["BACKUP_LOCAL_DIR"]
-	good := dumps(dir)
-	release := blockDump(t, env)
-	cmd := exec.Command(binary, "backup")
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
-	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, 30*time.Second, "the backup to be writing", func() bool { return len(tempFiles(dir)) == 1 })
-	// Its pg_dump, queued for the lock; found among the children of
-	// whichever of its threads started it.
-	waitFor(t, 30*time.Second, "pg_dump to wait for the lock", func() bool { return runSessionsWaitingForALock(t, env) > 0 })
+	cmd, good, release := startBlockedBackup(t, env, nil)
+	// Its pg_dump, found among the children of whichever of its threads
+	// started it.
 	var children []string
 	waitFor(t, 30*time.Second, "the backup's pg_dump", func() bool {
 		children = nil
@@ -192,6 +163,36 @@ func TestBackupKilled(t *testing.T) {
 // unixName is the name main gives a signal in its error ("SIGTERM").
 func unixName(sig syscall.Signal) string {
 	return map[syscall.Signal]string{syscall.SIGTERM: "SIGTERM", syscall.SIGINT: "SIGINT"}[sig]
+}
+
+// startBlockedBackup takes a good backup, then starts another whose
+// pg_dump waits, queued for a table lock that a session of the test holds
+// until release is called; it returns once pg_dump is queued and the
+// temporary file is there.
+func startBlockedBackup(t *testing.T, env map[string]string, stderr *bytes.Buffer) (cmd *exec.Cmd, good []string, release func()) {
+	t.Helper()
+	if r := rgz(t, env, "backup"); r.code != 0 {
+		t.Fatalf("the first backup: exit %d: %s", r.code, r.stderr)
+	}
+	dir := env["BACKUP_LOCAL_DIR"]
+	good = dumps(dir)
+	release = blockDump(t, env)
+	cmd = rgzCommand(env, "backup")
+	if stderr != nil {
+		cmd.Stderr = stderr
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { // a test that failed before stopping it
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	})
+	waitFor(t, 30*time.Second, "the backup to be writing", func() bool { return len(tempFiles(dir)) == 1 })
+	waitFor(t, 30*time.Second, "pg_dump to wait for the lock", func() bool { return runSessionsWaitingForALock(t, env) > 0 })
+	return cmd, good, release
 }
 
 // runSessionsWaitingForALock counts the backup's sessions queued for a

@@ -57,11 +57,7 @@ type result struct {
 // rgz runs the binary with exactly the given environment (plus PATH).
 func rgz(t *testing.T, env map[string]string, args ...string) result {
 	t.Helper()
-	cmd := exec.Command(binary, args...)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
-	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
+	cmd := rgzCommand(env, args...)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err := cmd.Run()
@@ -72,6 +68,17 @@ func rgz(t *testing.T, env map[string]string, args ...string) result {
 		t.Fatal(err)
 	}
 	return result{code, out.String(), errOut.String()}
+}
+
+// rgzCommand is the binary with exactly the given environment (plus PATH),
+// not started.
+func rgzCommand(env map[string]string, args ...string) *exec.Cmd {
+	cmd := exec.Command(binary, args...)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	return cmd
 }
 
 func sampleEnv(t *testing.T) map[string]string {
