@@ -37,9 +37,11 @@ package:
 	  VERSION="$(DEB_VERSION)" GOARCH=$$arch $(GOBIN)/nfpm pkg --config $(NFPM_CONFIG) --packager deb --target $(DIST)/ || exit 1; \
 	done
 
-# Installs the amd64 package into a fresh Debian bookworm root (debootstrap,
-# as root) and takes a backup from inside it (deploy/debian/install_test.go).
-# Run by .ci/run, outside `make test`: it takes a few minutes.
+# lintian on both packages, then the amd64 one's life in a fresh Debian
+# bookworm booted with systemd (debootstrap, systemd-nspawn; as root):
+# install, configure, back up, run the daemon, upgrade, remove, purge
+# (deploy/debian/install_test.go, docs/INSTALL.md). Run by .ci/run, outside
+# `make test`: about a minute once debootstrap's downloads are cached.
 package-test: deps package
 	$(GO) test -tags debinstall -count=1 -v -timeout 30m ./deploy/debian/ \
 	  -args -deb "$(abspath $(DIST))/rgz-backup_$(DEB_VERSION)_amd64.deb" -version "$(DEB_VERSION)"

@@ -246,13 +246,18 @@ func settle(ctx context.Context, url string) error {
 }
 
 func databaseSize(ctx context.Context, url string) (int64, error) {
+	return queryNumber(ctx, url, "SELECT pg_database_size(current_database())")
+}
+
+// queryNumber connects to url for one query whose answer is one number.
+func queryNumber(ctx context.Context, url, query string) (int64, error) {
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
 		return 0, err
 	}
 	defer conn.Close(ctx)
 	var n int64
-	err = conn.QueryRow(ctx, "SELECT pg_database_size(current_database())").Scan(&n)
+	err = conn.QueryRow(ctx, query).Scan(&n)
 	return n, err
 }
 

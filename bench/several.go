@@ -153,14 +153,8 @@ func targetsFile(names map[*pgtest.Cluster]string, dbs []dbAt) string {
 }
 
 func catalogRows(ctx context.Context, url string) (int, error) {
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		return 0, err
-	}
-	defer conn.Close(ctx)
-	var n int
-	err = conn.QueryRow(ctx, "SELECT count(*) FROM backup_executions").Scan(&n)
-	return n, err
+	n, err := queryNumber(ctx, url, "SELECT count(*) FROM backup_executions")
+	return int(n), err
 }
 
 // daemonAtScale fills the catalog to 100,000 rows, starts the daemon with
