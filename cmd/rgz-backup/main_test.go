@@ -153,8 +153,15 @@ func TestBackupListShowVerify(t *testing.T) {
 		t.Fatalf("show unknown: %+v", show)
 	}
 
-	if v := rgz(t, env, "verify", filename); v.code != 0 || !strings.HasPrefix(v.stdout, "OK   "+filename) {
-		t.Fatalf("verify: %+v", v)
+	for _, ref := range []string{filename, id} { // verify FILENAME|ID, as its usage says
+		if v := rgz(t, env, "verify", ref); v.code != 0 || !strings.HasPrefix(v.stdout, "OK   "+filename) {
+			t.Fatalf("verify %s: %+v", ref, v)
+		}
+	}
+	for _, bad := range []string{"passwd", "20260205_030015.dump.gz.sha256", "-"} {
+		if v := rgz(t, env, "verify", bad); v.code != 2 || !strings.Contains(v.stderr, "FILENAME") {
+			t.Fatalf("verify %s: %+v", bad, v)
+		}
 	}
 	if v := rgz(t, env, "verify", "--all"); v.code != 0 || strings.Count(v.stdout, "OK ") != 1 {
 		t.Fatalf("verify --all: %+v", v)

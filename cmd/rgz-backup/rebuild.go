@@ -24,7 +24,9 @@ func catalogCmd() *cobra.Command {
 its TARGET/DATABASE directories, with several databases), in the
 BACKUP_S3_* bucket (when BACKUP_S3_ENABLED) and in every destination of
 BACKUP_DESTINATIONS, with the copies each holds. Rows already in the
-catalog are left alone; nothing is overwritten. Run it against the new catalog database
+catalog are left alone; nothing is overwritten. A manifest in a
+destination is taken only beside its dump, in its database's folder and
+month (where the tool would have copied it); others are listed as refused. Run it against the new catalog database
 (rgz-backup migrate is done for you).`,
 		Args: cobra.NoArgs,
 		RunE: action(func(cmd *cobra.Command, _ []string) error {
@@ -42,6 +44,9 @@ catalog are left alone; nothing is overwritten. Run it against the new catalog d
 				}
 				for _, f := range res.Added {
 					fmt.Fprintf(cmd.OutOrStdout(), "recorded  %s\n", f)
+				}
+				for _, why := range res.Refused {
+					fmt.Fprintf(cmd.OutOrStdout(), "refused   %s\n", why)
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "%d rows re-created, %d already there.\n", len(res.Added), res.Present)
 				return nil

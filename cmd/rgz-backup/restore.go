@@ -9,10 +9,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/spf13/cobra"
 
 	"github.com/mosaique/rgz-backup/internal/catalog"
 	"github.com/mosaique/rgz-backup/internal/config"
+	"github.com/mosaique/rgz-backup/internal/layout"
 	"github.com/mosaique/rgz-backup/internal/records"
 	"github.com/mosaique/rgz-backup/internal/restore"
 )
@@ -63,7 +65,7 @@ docs/RESTORE.md is the step-by-step procedure.`,
 			if o.Jobs == 0 {
 				o.Jobs = runtime.NumCPU()
 			}
-			if o.Row, err = rowForRestore(cmd.Context(), cfg, args[0]); err != nil {
+			if o.Row, o.Path, err = rowForRestore(cmd.Context(), cfg, args[0]); err != nil {
 				return err
 			}
 			o.Step = func(elapsed time.Duration, what string) {
@@ -101,27 +103,35 @@ docs/RESTORE.md is the step-by-step procedure.`,
 //   - A path (it has a "/"): that file, described by the manifest beside it.
 //   - A name: the first of the catalog (only read, never migrated) and the
 //     manifests in BACKUP_LOCAL_DIR that knows it (records.Find).
-func rowForRestore(ctx context.Context, cfg config.Config, ref string) (catalog.Execution, error) {
+//
+// A path is returned as it is, to be read there: the person named it.
+func rowForRestore(ctx context.Context, cfg config.Config, ref string) (catalog.Execution, string, error) {
 	if strings.Contains(ref, "/") {
 		path, err := filepath.Abs(ref)
 		if err == nil {
 			_, err = os.Stat(path)
 		}
 		if err != nil {
-			return catalog.Execution{}, fmt.Errorf("backup file %s: %w", ref, err)
+			return catalog.Execution{}, "", fmt.Errorf("backup file %s: %w", ref, err)
 		}
 		row, err := records.Manifests{Dir: filepath.Dir(path)}.Named(ctx, path)
+		if err == nil {
+			err = layout.CheckManifest(row, filepath.Base(path)+layout.ManifestSuffix)
+		}
 		if err != nil {
-			return row, fmt.Errorf("no manifest beside %s (%w): restore it by hand, docs/RESTORE.md", ref, err)
+			return row, "", fmt.Errorf("no manifest beside %s (%w): restore it by hand, docs/RESTORE.md", ref, err)
 		}
 		row.FilePath, row.DeletedAt = &path, nil
-		return row, nil
+		return row, path, nil
+	}
+	if !layout.IsDumpName(ref) && uuid.Validate(ref) != nil {
+		return catalog.Execution{}, "", &config.Error{Var: "FILENAME", Value: ref, Allowed: "a backup's name (" + layout.DumpNameHint + "), its id, or a path to one"}
 	}
 	readers, done := recordReaders(ctx, cfg)
 	defer done()
 	row, from, err := records.Find(ctx, readers, ref)
 	if err != nil {
-		return row, err
+		return row, "", err
 	}
 	if _, fromFiles := from.(records.EveryManifest); fromFiles {
 		where := cfg.LocalDir
@@ -131,9 +141,9 @@ func rowForRestore(ctx context.Context, cfg config.Config, ref string) (catalog.
 		fmt.Fprintf(os.Stderr, "rgz-backup: %s is not known to the catalog; using its manifest in %s\n", row.Filename, where)
 	}
 	if row.Status == catalog.StatusFailed {
-		return row, fmt.Errorf("backup %s failed: there is nothing to restore", row.Filename)
+		return row, "", fmt.Errorf("backup %s failed: there is nothing to restore", row.Filename)
 	}
-	return row, nil
+	return row, "", nil
 }
 
 // recordReaders are where a verb that only reads looks backups up: the

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -97,7 +98,11 @@ func TestCatalogRebuildAfterLosingTheCatalog(t *testing.T) {
 		}
 		before = append(before, row)
 	}
-	for _, f := range layout.Of(before[0], "").All() {
+	gone, err := layout.Of(before[0], filepath.Dir(*before[0].FilePath))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range gone.All() {
 		os.Remove(f) // gone from the local disk; S3 still has it
 	}
 	catalogDB := dbName(env["BACKUP_CATALOG_DATABASE_URL"])

@@ -8,13 +8,15 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mosaique/rgz-backup/internal/catalog"
+	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/notify"
 	"github.com/mosaique/rgz-backup/internal/restoretest"
+	"github.com/mosaique/rgz-backup/internal/targets"
 )
 
 func restoreTestCmd() *cobra.Command {
 	var asJSON, keep bool
-	var from, database string
+	var from, database, target string
 	cmd := &cobra.Command{
 		Use:   "restore-test [FILENAME] [--json] [--keep] [--from WHERE]",
 		Short: "Prove a backup restores: restore it into a scratch database and compare",
@@ -24,7 +26,7 @@ compare it with what the backup recorded. Without FILENAME: the good backup
 closest to BACKUP_RESTORE_TEST_BACKUP_AGE_DAYS (7) days old, or the newest;
 with several databases (BACKUP_DATABASES, BACKUP_TARGETS_FILE), of the
 database whose turn it is (the one tested longest ago, one never tested
-first), or of --database NAME (TARGET/NAME off the default target). With
+first), or of --database NAME (with --target NAME off the default target). With
 a targets file, the scratch server defaults to the environment's.
 
 Steps: the file's CRC32 and SHA-256 are checked first (a damaged file is
@@ -46,7 +48,10 @@ printed but not recorded.`,
 			if err != nil {
 				return err
 			}
-			o := restoretest.Options{Config: cfg, Keep: keep, TriggeredBy: catalog.TriggerManual, Log: logger(cfg), From: from, Database: database}
+			o := restoretest.Options{Config: cfg, Keep: keep, TriggeredBy: catalog.TriggerManual, Log: logger(cfg), From: from, Database: database, Target: target}
+			if target == "" {
+				o.Target, o.Database = splitTargetDatabase(cfg, database)
+			}
 			if len(args) == 1 {
 				o.Filename = args[0]
 			}
@@ -81,7 +86,8 @@ printed but not recorded.`,
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the restore test's record as one JSON object")
 	cmd.Flags().BoolVar(&keep, "keep", false, "leave the scratch database for a look (drop it yourself)")
-	cmd.Flags().StringVar(&database, "database", "", "test the chosen backup of this database (several databases: NAME, or TARGET/NAME off the default target)")
+	cmd.Flags().StringVar(&database, "database", "", "test the chosen backup of this database (several databases)")
+	cmd.Flags().StringVar(&target, "target", "", "the target of --database (default: the default target)")
 	cmd.Flags().StringVar(&from, "from", "", "where to read the backup: local, s3, or one of BACKUP_DESTINATIONS (its URL or kind); default: local, then S3, then the destinations")
 	return cmd
 }
@@ -105,4 +111,25 @@ func printRestoreTest(cmd *cobra.Command, rt catalog.RestoreTest, keep bool) {
 	if keep && rt.ScratchDatabase != nil {
 		fmt.Fprintf(w, "Kept: database %s (drop it when done)\n", *rt.ScratchDatabase)
 	}
+}
+
+// splitTargetDatabase reads the older form --database TARGET/NAME: a
+// prefix that names a target of the targets file, other than the default
+// one, is that target; anything else is a database's whole name (which may
+// hold a '/'). --target says it without guessing.
+func splitTargetDatabase(cfg config.Config, database string) (target, name string) {
+	prefix, rest, found := strings.Cut(database, "/")
+	if !found || prefix == catalog.DefaultTarget || cfg.TargetsFile == "" {
+		return "", database
+	}
+	file, err := targets.ReadFile(cfg.TargetsFile)
+	if err != nil {
+		return "", database
+	}
+	for _, t := range file.Targets {
+		if t.Name == prefix {
+			return prefix, rest
+		}
+	}
+	return "", database
 }

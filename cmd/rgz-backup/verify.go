@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -14,6 +13,7 @@ import (
 	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/crypt"
 	"github.com/mosaique/rgz-backup/internal/dump"
+	"github.com/mosaique/rgz-backup/internal/layout"
 	"github.com/mosaique/rgz-backup/internal/offsite"
 	"github.com/mosaique/rgz-backup/internal/records"
 )
@@ -47,7 +47,7 @@ catalog cannot be reached (it may live in the lost database), the
 			if err != nil {
 				return err
 			}
-			rows, err := rowsToVerify(cmd.Context(), cfg, args, all)
+			rows, path, err := rowsToVerify(cmd.Context(), cfg, args, all)
 			if err != nil {
 				return err
 			}
@@ -62,7 +62,7 @@ catalog cannot be reached (it may live in the lost database), the
 				return err
 			}
 			for _, row := range rows {
-				checked := checkCopy(cmd.Context(), cfg, tools, row, dec, from)
+				checked := checkCopy(cmd.Context(), cfg, tools, row, dec, from, path)
 				if len(checked.Problems) == 0 {
 					depth := fmt.Sprintf("%d TOC entries", row.ObjectCounts.Entries)
 					if checked.Shallow {
@@ -88,28 +88,33 @@ catalog cannot be reached (it may live in the lost database), the
 // rowsToVerify says what each file should be: from the catalog (only
 // read), or from the manifests when the catalog is unreachable or does
 // not know the backup named (records.Find, records.FirstOnDisk).
-func rowsToVerify(ctx context.Context, cfg config.Config, args []string, all bool) ([]catalog.Execution, error) {
+//
+// A path named (rather than a backup's name) is returned: it is checked
+// there.
+func rowsToVerify(ctx context.Context, cfg config.Config, args []string, all bool) ([]catalog.Execution, string, error) {
 	if !all {
-		row, err := rowForRestore(ctx, cfg, args[0])
+		row, path, err := rowForRestore(ctx, cfg, args[0])
 		if err != nil && row.ID != "" && row.Status == catalog.StatusFailed {
-			return []catalog.Execution{row}, nil // verify says what the failed attempt was
+			return []catalog.Execution{row}, "", nil // verify says what the failed attempt was
 		}
-		return []catalog.Execution{row}, err
+		return []catalog.Execution{row}, path, err
 	}
 	readers, done := recordReaders(ctx, cfg)
 	defer done()
 	rows, _, err := records.FirstOnDisk(ctx, readers)
-	return rows, err
+	return rows, "", err
 }
 
 // checkCopy checks the backup's copy in from (see --from): the local file,
 // or a copy (S3's, a destination's) fetched into a temporary file.
-func checkCopy(ctx context.Context, cfg config.Config, tools dump.Tools, row catalog.Execution, dec *crypt.Decrypter, from string) backup.Checked {
-	path := filepath.Join(cfg.LocalDir, row.Filename)
-	if row.FilePath != nil {
-		path = *row.FilePath
+func checkCopy(ctx context.Context, cfg config.Config, tools dump.Tools, row catalog.Execution, dec *crypt.Decrypter, from, path string) backup.Checked {
+	if path != "" {
+		return backup.CheckFileAt(ctx, tools, path, row, dec)
 	}
-	_, statErr := os.Stat(path)
+	statErr := os.ErrNotExist
+	if files, err := layout.Of(row, cfg.LocalDir); err == nil {
+		_, statErr = os.Stat(files.Dump)
+	}
 	if from == "local" || (from == "" && statErr == nil && row.DeletedAt == nil) {
 		return backup.CheckFile(ctx, tools, cfg.LocalDir, row, dec)
 	}
@@ -123,14 +128,9 @@ func checkCopy(ctx context.Context, cfg config.Config, tools dump.Tools, row cat
 		return backup.CheckFile(ctx, tools, cfg.LocalDir, row, dec) // says what is missing
 	}
 	defer os.Remove(fetched)
-	checked := backup.CheckFile(ctx, tools, cfg.LocalDir, withFile(row, fetched), dec)
+	checked := backup.CheckFileAt(ctx, tools, fetched, row, dec)
 	for i, p := range checked.Problems {
 		checked.Problems[i] = "the copy in " + where + ": " + p
 	}
 	return checked
-}
-
-func withFile(row catalog.Execution, path string) catalog.Execution {
-	row.FilePath, row.DeletedAt = &path, nil
-	return row
 }

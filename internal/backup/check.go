@@ -4,13 +4,13 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/mosaique/rgz-backup/internal/archive"
 	"github.com/mosaique/rgz-backup/internal/catalog"
 	"github.com/mosaique/rgz-backup/internal/crypt"
 	"github.com/mosaique/rgz-backup/internal/dump"
+	"github.com/mosaique/rgz-backup/internal/layout"
 )
 
 // Checked is what CheckFile found.
@@ -31,17 +31,22 @@ func CheckFile(ctx context.Context, tools dump.Tools, dir string, row catalog.Ex
 	if row.Status == catalog.StatusFailed {
 		return Checked{Problems: []string{"this attempt failed; it has no file: " + strOr(row.ErrorMessage, "")}}
 	}
-	path := filepath.Join(dir, row.Filename)
-	if row.FilePath != nil {
-		path = *row.FilePath
-	}
-	_, statErr := os.Stat(path)
-	switch {
-	case row.DeletedAt != nil:
+	if row.DeletedAt != nil {
 		return Checked{Problems: []string{"deleted by retention on " + row.DeletedAt.UTC().Format(time.DateTime) + " UTC"}}
-	case statErr != nil:
-		return Checked{Problems: []string{fmt.Sprintf("file missing: %v", statErr)}}
 	}
+	files, err := layout.Of(row, dir)
+	if err != nil {
+		return Checked{Problems: []string{err.Error()}}
+	}
+	if _, err := os.Stat(files.Dump); err != nil {
+		return Checked{Problems: []string{fmt.Sprintf("file missing: %v", err)}}
+	}
+	return CheckFileAt(ctx, tools, files.Dump, row, dec)
+}
+
+// CheckFileAt is CheckFile of the file at path: the backup's, or a copy of
+// it fetched from a destination.
+func CheckFileAt(ctx context.Context, tools dump.Tools, path string, row catalog.Execution, dec *crypt.Decrypter) Checked {
 	var opts []archive.ReadOption
 	if row.Encrypted {
 		if problems := CheckSealed(ctx, path, row); len(problems) > 0 || dec == nil {

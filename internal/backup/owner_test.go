@@ -136,7 +136,10 @@ func TestSameSecondAttemptsNeverShareAName(t *testing.T) {
 		}
 	}
 	for _, g := range []catalog.Execution{good, later} {
-		files := layout.Of(g, "")
+		files, err := layout.Of(g, filepath.Dir(*g.FilePath))
+		if err != nil {
+			t.Fatal(err)
+		}
 		for _, f := range []string{files.Dump, files.SHA256, files.Manifest, files.Globals} { // no restore test ran
 			if _, err := os.Stat(f); err != nil {
 				t.Fatalf("%s gone: %v", f, err)

@@ -31,6 +31,9 @@ func (c Config) Several() bool { return c.Databases.Set() || c.TargetsFile != ""
 // the connection settings).
 func (d Databases) Set() bool { return d.All || len(d.Names) > 0 }
 
+// MaxDatabaseName is PostgreSQL's limit on a name (NAMEDATALEN - 1 bytes).
+const MaxDatabaseName = 63
+
 func (r *reader) databases() Databases {
 	d := Databases{MaxParallelPerServer: r.intRange("BACKUP_MAX_PARALLEL_PER_SERVER", 1, 64),
 		MaxParallel: r.intRange("BACKUP_MAX_PARALLEL", 1, 256)}
@@ -40,6 +43,8 @@ func (r *reader) databases() Databases {
 			d.All = true
 		case strings.ContainsAny(name, "*?["):
 			r.fail("BACKUP_DATABASES", name, `must be database names, or "*" alone for every database (patterns go in BACKUP_DATABASES_EXCLUDE)`)
+		case len(name) > MaxDatabaseName:
+			r.fail("BACKUP_DATABASES", name, "a PostgreSQL database name has at most 63 bytes")
 		default:
 			d.Names = append(d.Names, name)
 		}

@@ -61,7 +61,9 @@ func (d Database) WithDatabase(name string) Database {
 		q.Set("dbname", name)
 		u.RawQuery = q.Encode()
 	} else {
-		u.Path = "/" + name
+		// Escaped whole, '/' included: the name is one path segment to
+		// libpq and pgx, whatever bytes it holds.
+		u.Path, u.RawPath = "/"+name, "/"+url.PathEscape(name)
 	}
 	return Database{URL: u.String(), Password: d.Password}
 }

@@ -97,7 +97,13 @@ func (a *Azure) String() string {
 // Retains is false: see Azure.
 func (a *Azure) Retains() bool { return false }
 
-func (a *Azure) blob(name string) string { return path.Join(a.cfg.Prefix, name) }
+// blob is name's blob below the prefix, once CheckName allows it.
+func (a *Azure) blob(name string) (string, error) {
+	if err := CheckName(name); err != nil {
+		return "", fmt.Errorf("%s: %w", a, err)
+	}
+	return path.Join(a.cfg.Prefix, name), nil
+}
 
 // CreateContainer makes the container (tests, first use); one that
 // exists is fine.
@@ -121,7 +127,10 @@ func (a *Azure) Put(ctx context.Context, name string, src Source, o PutOptions) 
 	if src.Size() != o.Want.Size {
 		return fmt.Errorf("copy to %s refused: the file has %d bytes, the backup recorded %d", a, src.Size(), o.Want.Size)
 	}
-	blob := a.blob(name)
+	blob, err := a.blob(name)
+	if err != nil {
+		return err
+	}
 	bb := a.client.ServiceClient().NewContainerClient(a.cfg.Container).NewBlockBlobClient(blob)
 	ids, crc, err := stageBlocks(ctx, bb, src)
 	var local *fs.PathError
@@ -217,17 +226,25 @@ func deref(p *int64) any {
 }
 
 func (a *Azure) Open(ctx context.Context, name string) (io.ReadCloser, error) {
-	resp, err := a.client.DownloadStream(ctx, a.cfg.Container, a.blob(name), nil)
+	blob, err := a.blob(name)
 	if err != nil {
-		return nil, a.notFound(name, "read", err)
+		return nil, err
+	}
+	resp, err := a.client.DownloadStream(ctx, a.cfg.Container, blob, nil)
+	if err != nil {
+		return nil, a.notFound(name, blob, "read", err)
 	}
 	return resp.Body, nil
 }
 
 func (a *Azure) Stat(ctx context.Context, name string) (Object, error) {
-	props, err := a.client.ServiceClient().NewContainerClient(a.cfg.Container).NewBlobClient(a.blob(name)).GetProperties(ctx, nil)
+	blob, err := a.blob(name)
 	if err != nil {
-		return Object{}, a.notFound(name, "look up", err)
+		return Object{}, err
+	}
+	props, err := a.client.ServiceClient().NewContainerClient(a.cfg.Container).NewBlobClient(blob).GetProperties(ctx, nil)
+	if err != nil {
+		return Object{}, a.notFound(name, blob, "look up", err)
 	}
 	var size int64
 	if props.ContentLength != nil {
@@ -256,13 +273,21 @@ func (a *Azure) List(ctx context.Context) ([]Object, error) {
 			if b.Properties != nil && b.Properties.ContentLength != nil {
 				size = *b.Properties.ContentLength
 			}
-			out = append(out, Object{Name: strings.TrimPrefix(*b.Name, prefix), Size: size})
+			if name := strings.TrimPrefix(*b.Name, prefix); CheckName(name) == nil { // hidden: temporary
+				out = append(out, Object{Name: name, Size: size})
+			}
 		}
 	}
 	return out, nil
 }
 
-func (a *Azure) Remove(ctx context.Context, name string) error { return a.remove(ctx, a.blob(name)) }
+func (a *Azure) Remove(ctx context.Context, name string) error {
+	blob, err := a.blob(name)
+	if err != nil {
+		return err
+	}
+	return a.remove(ctx, blob)
+}
 
 // remove deletes the blob with its snapshots; none is not an error.
 func (a *Azure) remove(ctx context.Context, blob string) error {
@@ -274,11 +299,11 @@ func (a *Azure) remove(ctx context.Context, blob string) error {
 	return nil
 }
 
-func (a *Azure) notFound(name, op string, err error) error {
+func (a *Azure) notFound(name, blob, op string, err error) error {
 	if bloberror.HasCode(err, bloberror.BlobNotFound) {
 		return fmt.Errorf("%s in %s: %w", name, a, ErrNotFound)
 	}
-	return a.explain(op, a.blob(name), err)
+	return a.explain(op, blob, err)
 }
 
 // explain makes one line of an SDK error: the operation, the blob, the

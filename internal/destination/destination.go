@@ -17,7 +17,7 @@ import (
 	"hash/crc32"
 	"io"
 	"os"
-	"path"
+	"strings"
 	"time"
 )
 
@@ -92,8 +92,44 @@ func File(f *os.File) (Source, error) {
 // year and month of its backup date, as the S3 archive has always kept it;
 // with several databases, below their folder, TARGET/DATABASE
 // (layout.Folder; empty for today's one database).
+//
+// The parts are joined, not cleaned: a folder or file that would step out
+// ("..") stays visible to CheckName, which every Store applies.
 func Name(folder string, backupDate time.Time, file string) string {
-	return path.Join(folder, backupDate.UTC().Format("2006/01"), file)
+	name := backupDate.UTC().Format("2006/01") + "/" + file
+	if folder != "" {
+		name = folder + "/" + name
+	}
+	return name
+}
+
+// ErrBadName is a name that no Store maps to a place: it would leave the
+// store's root, or it is not a backup file's.
+var ErrBadName = errors.New("not a backup file's name in a destination")
+
+// CheckName is the one check every Store makes before a name becomes a
+// path or a key below its root (a directory, a bucket's prefix, a
+// container's): a relative, slash-separated path of plain segments, none
+// empty, ".", ".." or hidden (hidden names are temporary files), with no
+// backslash (a separator to some servers), NUL or control byte, and short
+// enough for any store. Names made by Name from layout.Segment folders
+// always pass; a name read from anywhere else (a manifest, a catalog row,
+// a listing) is held to the same rule.
+func CheckName(name string) error {
+	if name == "" || len(name) > 900 || strings.HasPrefix(name, "/") {
+		return fmt.Errorf("%.80q: %w", name, ErrBadName)
+	}
+	for _, seg := range strings.Split(name, "/") {
+		if seg == "" || strings.HasPrefix(seg, ".") {
+			return fmt.Errorf("%.80q: %w", name, ErrBadName)
+		}
+		for i := 0; i < len(seg); i++ {
+			if c := seg[i]; c < 0x20 || c == 0x7f || c == '\\' {
+				return fmt.Errorf("%.80q: %w", name, ErrBadName)
+			}
+		}
+	}
+	return nil
 }
 
 // CheckSource reads src whole and compares it with want: a local file

@@ -9,7 +9,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
 	"strings"
 )
@@ -33,11 +32,10 @@ func (d Dir) Retains() bool { return false }
 // path maps a name to its file, refusing names that would leave Root or
 // that are hidden (temporary files are hidden).
 func (d Dir) path(name string) (string, error) {
-	clean := path.Clean("/" + name)[1:]
-	if clean == "" || clean != name || strings.HasPrefix(path.Base(clean), ".") {
-		return "", fmt.Errorf("%s: %q is not a backup file's name", d, name)
+	if err := CheckName(name); err != nil {
+		return "", fmt.Errorf("%s: %w", d, err)
 	}
-	return filepath.Join(d.Root, filepath.FromSlash(clean)), nil
+	return filepath.Join(d.Root, filepath.FromSlash(name)), nil
 }
 
 func (d Dir) Put(ctx context.Context, name string, src Source, o PutOptions) error {

@@ -120,11 +120,10 @@ func (s *SFTP) client(ctx context.Context) (*sftp.Client, error) {
 }
 
 func (s *SFTP) remote(name string) (string, error) {
-	clean := path.Clean("/" + name)[1:]
-	if clean == "" || clean != name || strings.HasPrefix(path.Base(clean), ".") {
-		return "", fmt.Errorf("%s: %q is not a backup file's name", s, name)
+	if err := CheckName(name); err != nil {
+		return "", fmt.Errorf("%s: %w", s, err)
 	}
-	return path.Join(s.cfg.Root, clean), nil
+	return path.Join(s.cfg.Root, name), nil
 }
 
 func (s *SFTP) Put(ctx context.Context, name string, src Source, o PutOptions) error {

@@ -68,7 +68,12 @@ func Recover(ctx context.Context, client *Client, store *catalog.Store, cfg conf
 				continue
 			}
 			seen[scope] = true
-			some, err := recovery.Abandoned(ctx, store, targets.Dir(cfg, scope.Target, scope.Database), scope, clk.Now(), log)
+			dir, err := targets.Dir(cfg, scope.Target, scope.Database)
+			if err != nil {
+				log.Warn("an attempt names a database no folder can hold: left alone", "error", err)
+				continue
+			}
+			some, err := recovery.Abandoned(ctx, store, dir, scope, clk.Now(), log)
 			if err != nil {
 				return err
 			}

@@ -155,7 +155,11 @@ func (w *worker) unitOf(args BackupArgs) (targets.Unit, error) {
 	if !ok {
 		return targets.Unit{}, fmt.Errorf("target %s is no longer configured", args.Target)
 	}
-	return targets.Units(server.Config, args.Target, []string{args.Database})[0], nil
+	units, err := targets.Units(server.Config, args.Target, []string{args.Database})
+	if err != nil {
+		return targets.Unit{}, err
+	}
+	return units[0], nil
 }
 
 // newestSuccessOf is the backup date of a database's newest successful

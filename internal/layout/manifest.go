@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/mosaique/rgz-backup/internal/archive"
 	"github.com/mosaique/rgz-backup/internal/catalog"
@@ -50,8 +51,34 @@ func ReadManifest(path string) (catalog.Execution, error) {
 	return m.Execution, nil
 }
 
+// CheckManifest says whether a manifest found under the name manifestName
+// (FILE.manifest.json, in a directory or a destination) may be taken for
+// the backup it describes: anyone who can write there could have written
+// it, so its names must be the tool's (NamesOf), its dump the one it sits
+// beside, and its target and database names ones a folder can hold.
+func CheckManifest(row catalog.Execution, manifestName string) error {
+	if _, err := NamesOf(row); err != nil {
+		return fmt.Errorf("manifest %s: %w", manifestName, err)
+	}
+	if manifestName != row.Filename+ManifestSuffix {
+		return fmt.Errorf("manifest %s describes another file, %s", manifestName, row.Filename)
+	}
+	if stem, _, _ := strings.Cut(row.Filename, "."); stem != row.BackupDate.UTC().Format(stemLayout) {
+		return fmt.Errorf("manifest %s: the backup's date %s is not its name's", manifestName, row.BackupDate.UTC().Format(time.RFC3339))
+	}
+	db := ""
+	if row.DatabaseName != nil {
+		db = *row.DatabaseName
+	}
+	if _, err := DatabaseDir("/", row.TargetName, db); err != nil {
+		return fmt.Errorf("manifest %s: %w", manifestName, err)
+	}
+	return nil
+}
+
 // Manifests reads every manifest in dir, newest backup first. Hidden files
-// (an attempt's leftovers) are not backups.
+// (an attempt's leftovers) are not backups. A manifest CheckManifest
+// refuses is an error, as an unreadable one is.
 func Manifests(dir string) ([]catalog.Execution, error) {
 	paths, err := filepath.Glob(filepath.Join(dir, "*"+ManifestSuffix))
 	if err != nil {
@@ -65,6 +92,9 @@ func Manifests(dir string) ([]catalog.Execution, error) {
 		row, err := ReadManifest(paths[i])
 		if err != nil {
 			return nil, err
+		}
+		if err := CheckManifest(row, filepath.Base(paths[i])); err != nil {
+			return nil, fmt.Errorf("%s: %w", dir, err)
 		}
 		rows = append(rows, row)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/mosaique/rgz-backup/internal/archive"
@@ -28,6 +29,13 @@ func Fetch(ctx context.Context, cfg config.Config, dir string, row catalog.Execu
 
 // FetchFile is Fetch for any file of the backup row (its globals, say).
 func FetchFile(ctx context.Context, cfg config.Config, dir string, row catalog.Execution, file, from string) (path, where string, err error) {
+	names, err := layout.NamesOf(row)
+	if err != nil {
+		return "", "", err
+	}
+	if !slices.Contains(names.All(), file) {
+		return "", "", fmt.Errorf("%.80q is not a file of backup %s", file, row.Filename)
+	}
 	opened, err := Open(cfg)
 	if err != nil {
 		return "", "", err

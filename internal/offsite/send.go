@@ -38,7 +38,10 @@ func Files(row catalog.Execution, dir string) ([]File, error) {
 	if _, err := fmt.Sscanf(*row.ChecksumCRC32, "%08x", &want.CRC32); err != nil {
 		return nil, fmt.Errorf("%s: checksum_crc32 %q: %w", row.Filename, *row.ChecksumCRC32, err)
 	}
-	files := layout.Of(row, dir)
+	files, err := layout.Of(row, dir)
+	if err != nil {
+		return nil, err
+	}
 	folder := layout.Folder(row)
 	out := []File{{Path: files.Dump, Name: destination.Name(folder, row.BackupDate, row.Filename), Want: want}}
 	for _, p := range files.Sidecars() {

@@ -93,3 +93,20 @@ func (c *Cluster) SchemaOnly(t testing.TB, db string) string {
 	}
 	return strings.Join(kept, "\n")
 }
+
+// Own starts a cluster of one test's own, removed when it ends: for a
+// test whose server must hold only its databases (BACKUP_DATABASES=*).
+func Own(t testing.TB) *Cluster {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "rgz-pgtest-") // not t.TempDir: the server's user must get through its parents
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Start(context.Background(), dir)
+	if err != nil {
+		os.RemoveAll(dir)
+		t.Fatalf("start PostgreSQL (run scripts/install-deps.sh): %v", err)
+	}
+	t.Cleanup(func() { _ = c.Remove() })
+	return c
+}

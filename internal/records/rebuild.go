@@ -3,8 +3,10 @@ package records
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"time"
@@ -22,6 +24,9 @@ type Rebuilt struct {
 	Repaired     []string `json:"repaired"`      // valid backups the catalog held as failed, now success
 	Present      int      `json:"present"`       // manifests whose rows were already there
 	RestoreTests int      `json:"restore_tests"` // restore tests brought back from beside their backups
+	// Refused are the manifests in destinations that were not taken, and
+	// why: not where the tool would have put the backup they describe.
+	Refused []string `json:"refused"`
 }
 
 // Rebuild re-creates the catalog rows of every backup that describes
@@ -57,7 +62,7 @@ func Rebuild(ctx context.Context, store *catalog.Store, cfg config.Config) (Rebu
 	}
 	// Every place a backup is copied to, the BACKUP_S3_* bucket first:
 	// its manifests also give the S3 path of backups still here.
-	if err := rebuildFromDestinations(ctx, store, cfg, record); err != nil {
+	if err := rebuildFromDestinations(ctx, store, cfg, record, &out); err != nil {
 		return out, err
 	}
 	// The local directory, and each database's below it when one service
@@ -78,7 +83,13 @@ func Rebuild(ctx context.Context, store *catalog.Store, cfg config.Config) (Rebu
 // BACKUP_S3_* bucket or BACKUP_DESTINATIONS (as deleted locally when
 // their file is not here), and each copy there whose dump has the size
 // its manifest records; the bucket's copy also as archive_s3_path.
-func rebuildFromDestinations(ctx context.Context, store *catalog.Store, cfg config.Config, record func(catalog.Execution) error) error {
+//
+// A manifest is taken only where the tool would have written it: beside
+// its dump's key, in its database's folder (or the flat keys of one
+// database), under its backup's month; its row's file_path is then where
+// that backup lives below BACKUP_LOCAL_DIR, whatever the manifest says.
+// Others are refused, and listed in out.Refused.
+func rebuildFromDestinations(ctx context.Context, store *catalog.Store, cfg config.Config, record func(catalog.Execution) error, out *Rebuilt) error {
 	opened, err := storage.Open(cfg, cfg.AllDestinations())
 	if err != nil {
 		return err
@@ -98,10 +109,25 @@ func rebuildFromDestinations(ctx context.Context, store *catalog.Store, cfg conf
 				continue
 			}
 			row, err := readManifestFrom(ctx, st, o.Name)
+			var garbled *json.SyntaxError
+			var mistyped *json.UnmarshalTypeError
+			if errors.As(err, &garbled) || errors.As(err, &mistyped) {
+				out.Refused = append(out.Refused, fmt.Sprintf("%s in %s: not a manifest: %v", o.Name, st, err))
+				continue
+			}
 			if err != nil {
 				return err
 			}
 			dump := strings.TrimSuffix(o.Name, layout.ManifestSuffix)
+			local, err := layout.LocalPathOf(row, cfg.LocalDir, dump)
+			if err == nil {
+				err = layout.CheckManifest(row, path.Base(o.Name))
+			}
+			if err != nil {
+				out.Refused = append(out.Refused, fmt.Sprintf("%s in %s: %v", o.Name, st, err))
+				continue
+			}
+			row.FilePath = &local
 			if opened.Specs[i].Archive {
 				url := st.String() + "/" + dump
 				row.ArchiveS3Path = &url
@@ -190,7 +216,14 @@ func rebuildDir(ctx context.Context, store *catalog.Store, dir string, record fu
 // (a database's directory below BACKUP_LOCAL_DIR), or in BACKUP_LOCAL_DIR
 // itself (files brought back to a new host, whose paths differ).
 func onLocalDisk(row catalog.Execution, dir string) bool {
-	for _, p := range []string{layout.Of(row, dir).Dump, filepath.Join(dir, row.Filename)} {
+	var places []string
+	if files, err := layout.Of(row, dir); err == nil {
+		places = append(places, files.Dump)
+	}
+	if layout.IsDumpName(row.Filename) {
+		places = append(places, filepath.Join(dir, row.Filename))
+	}
+	for _, p := range places {
 		if _, err := os.Stat(p); err == nil {
 			return true
 		}

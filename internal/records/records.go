@@ -14,6 +14,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/google/uuid"
+
 	"github.com/mosaique/rgz-backup/internal/catalog"
 	"github.com/mosaique/rgz-backup/internal/layout"
 )
@@ -24,7 +26,8 @@ var ErrNotFound = catalog.ErrNotFound
 // Reader reads backup records.
 type Reader interface {
 	// Named returns the record of the backup file name (a path is reduced
-	// to its name): its good owner; ErrNotFound when the reader knows none.
+	// to its name), or of the backup whose id name is: its good owner;
+	// ErrNotFound when the reader knows none.
 	// The catalog may also answer with a failed attempt of that name when
 	// no good row has it, so that the caller can say "this attempt failed".
 	Named(ctx context.Context, name string) (catalog.Execution, error)
@@ -39,6 +42,9 @@ type Reader interface {
 type Catalog struct{ Store *catalog.Store }
 
 func (c Catalog) Named(ctx context.Context, name string) (catalog.Execution, error) {
+	if uuid.Validate(name) == nil {
+		return c.Store.Get(ctx, name)
+	}
 	return c.Store.ByFilename(ctx, filepath.Base(name))
 }
 
@@ -54,6 +60,18 @@ func (Catalog) String() string { return "the catalog" }
 type Manifests struct{ Dir string }
 
 func (m Manifests) Named(_ context.Context, name string) (catalog.Execution, error) {
+	if uuid.Validate(name) == nil {
+		rows, err := layout.Manifests(m.Dir)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return catalog.Execution{}, err
+		}
+		for _, r := range rows {
+			if r.ID == name {
+				return r, nil
+			}
+		}
+		return catalog.Execution{}, ErrNotFound
+	}
 	row, err := layout.ReadManifest(filepath.Join(m.Dir, filepath.Base(name)+layout.ManifestSuffix))
 	if errors.Is(err, os.ErrNotExist) {
 		return row, ErrNotFound

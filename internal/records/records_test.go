@@ -62,6 +62,9 @@ func TestReadersConform(t *testing.T) {
 				if got, err := r.Named(ctx, "/some/where/"+want.Filename); err != nil || got.ID != want.ID {
 					t.Fatalf("a path is reduced to its name: %v", err)
 				}
+				if got, err := r.Named(ctx, want.ID); err != nil || got.Filename != want.Filename {
+					t.Fatalf("Named(its id %s) = %s, %v", want.ID, got.Filename, err)
+				}
 			}
 			if _, err := r.Named(ctx, "20000101_000000.dump.gz"); !errors.Is(err, ErrNotFound) {
 				t.Fatalf("unknown name: %v, want ErrNotFound", err)

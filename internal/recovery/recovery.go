@@ -198,7 +198,11 @@ func removeUnrecorded(ctx context.Context, store *catalog.Store, dir string, row
 	} else if err != nil && !errors.Is(err, catalog.ErrNotFound) {
 		return // the catalog cannot say: leave them
 	}
-	files := layout.Of(row, dir)
+	files, err := layout.Of(row, dir)
+	if err != nil {
+		log.Warn("an attempt that did not finish names files outside its directory: left alone", "error", err)
+		return
+	}
 	if _, err := os.Stat(files.Dump); err == nil {
 		aside := filepath.Join(filepath.Dir(files.Dump), layout.UnverifiedPrefix+filepath.Base(files.Dump))
 		if err := os.Rename(files.Dump, aside); err == nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/dbconn"
 	"github.com/mosaique/rgz-backup/internal/dump"
+	"github.com/mosaique/rgz-backup/internal/layout"
 	"github.com/mosaique/rgz-backup/internal/offsite"
 )
 
@@ -32,6 +33,7 @@ type Options struct {
 	Jobs        int    // parallel pg_restore jobs
 	WithGlobals bool   // apply the globals sidecar (roles, tablespaces) first
 	From        string // where to read the file (Job.From); empty: local, S3, destinations
+	Path        string // a file a person named (Job.Path): read there, and only there
 	// Step is told each step as it starts, with the time elapsed.
 	Step func(elapsed time.Duration, what string)
 	Log  *slog.Logger
@@ -65,7 +67,7 @@ func Into(ctx context.Context, o Options) (Result, error) {
 		}
 	}
 	res := Result{Database: o.TargetDB}
-	j := &Job{Config: o.Config, Row: o.Row, Database: o.TargetDB, Log: o.Log, From: o.From}
+	j := &Job{Config: o.Config, Row: o.Row, Database: o.TargetDB, Log: o.Log, From: o.From, Path: o.Path}
 	db := o.Target.WithDatabase(o.TargetDB)
 
 	step("locating " + o.Row.Filename)
@@ -90,7 +92,7 @@ func Into(ctx context.Context, o Options) (Result, error) {
 		if err != nil {
 			return res, err
 		}
-		globals, removeGlobals, err := j.globalsFile(ctx, filepath.Dir(path))
+		globals, removeGlobals, err := j.globalsFile(ctx)
 		if err != nil {
 			return res, err
 		}
@@ -165,17 +167,21 @@ func prepareTarget(ctx context.Context, o Options, db config.Database) error {
 	return nil
 }
 
-// globalsFile is the backup's globals file: beside the dump in dir, else
+// globalsFile is the backup's globals file: beside the dump, else
 // fetched from where the dump can be (S3, a destination) into a
 // temporary file, removed by the function returned.
-func (j *Job) globalsFile(ctx context.Context, dir string) (string, func(), error) {
+func (j *Job) globalsFile(ctx context.Context) (string, func(), error) {
 	if j.Row.GlobalsFilename == nil {
 		return "", nil, fmt.Errorf("--with-globals: backup %s has no globals file", j.Row.Filename)
 	}
 	name := *j.Row.GlobalsFilename
-	if local := filepath.Join(dir, name); j.From == "" || j.From == "local" {
-		if _, err := os.Stat(local); err == nil {
-			return local, func() {}, nil
+	root := j.Config.LocalDir
+	if j.Path != "" {
+		root = filepath.Dir(j.Path) // the globals beside the file named
+	}
+	if files, err := layout.Of(j.Row, root); err == nil && (j.From == "" || j.From == "local") {
+		if _, err := os.Stat(files.Globals); err == nil {
+			return files.Globals, func() {}, nil
 		}
 	}
 	if j.From != "local" {

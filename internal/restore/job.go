@@ -17,7 +17,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -30,6 +29,7 @@ import (
 	"github.com/mosaique/rgz-backup/internal/dbconn"
 	"github.com/mosaique/rgz-backup/internal/disk"
 	"github.com/mosaique/rgz-backup/internal/dump"
+	"github.com/mosaique/rgz-backup/internal/layout"
 	"github.com/mosaique/rgz-backup/internal/offsite"
 	"github.com/mosaique/rgz-backup/internal/toc"
 )
@@ -50,6 +50,9 @@ type Job struct {
 	// BACKUP_DESTINATIONS (its URL or its kind); empty: the local file,
 	// else S3, else the first destination holding a copy.
 	From string
+	// Path is a file a person named (restore PATH): it is read there,
+	// wherever it is, and nowhere else.
+	Path string
 }
 
 func (j *Job) tools() dump.Tools { return dump.Tools{BinDir: j.Config.PgBinDir} }
@@ -109,13 +112,14 @@ func (j *Job) Compare(ctx context.Context, db config.Database, appName string) (
 // destination) when it is gone.
 func (j *Job) LocalFile(ctx context.Context) (string, func(), error) {
 	cfg := j.Config
-	path := filepath.Join(cfg.LocalDir, j.Row.Filename)
-	if j.Row.FilePath != nil {
-		path = *j.Row.FilePath
+	if j.Path != "" {
+		return j.Path, func() {}, nil
 	}
 	if j.From == "" || j.From == "local" {
-		if _, err := os.Stat(path); err == nil && j.Row.DeletedAt == nil {
-			return path, func() {}, nil
+		if files, err := layout.Of(j.Row, cfg.LocalDir); err == nil && j.Row.DeletedAt == nil {
+			if _, err := os.Stat(files.Dump); err == nil {
+				return files.Dump, func() {}, nil
+			}
 		}
 		if j.From == "local" {
 			return "", nil, fmt.Errorf("%s is not on local disk", j.Row.Filename)
@@ -164,7 +168,7 @@ func (j *Job) Verify(ctx context.Context, path string) (string, func(), error) {
 	free, err := measure(j.Config.LocalDir)
 	if err != nil || !RoomToDecompress(free, raw) {
 		j.Mode = fmt.Sprintf("streamed into a single-job pg_restore: %s has no room for the %d decompressed bytes", j.Config.LocalDir, raw)
-		if checked := backup.CheckFile(ctx, j.tools(), j.Config.LocalDir, withPath(row, path), dec); len(checked.Problems) > 0 {
+		if checked := backup.CheckFileAt(ctx, j.tools(), path, row, dec); len(checked.Problems) > 0 {
 			return "", nil, damaged(checked.Problems)
 		}
 		return "", func() {}, nil
@@ -232,11 +236,6 @@ func (j *Job) noIdentity() error {
 
 func damaged(problems []string) error {
 	return fmt.Errorf("the file does not match its recorded checksums, nothing was restored: %s", strings.Join(problems, "; "))
-}
-
-func withPath(row catalog.Execution, path string) catalog.Execution {
-	row.FilePath, row.DeletedAt = &path, nil
-	return row
 }
 
 // streamRestore decompresses the file straight into pg_restore's stdin.

@@ -9,6 +9,7 @@
 package restoretest
 
 import (
+	"cmp"
 	"slices"
 	"time"
 
@@ -66,8 +67,8 @@ func abs(d time.Duration) time.Duration {
 // service backs up several: among those with a good backup in rows, the
 // one whose newest restore test is the oldest — one never tested first,
 // then by name — so that each is tested in turn.
-func Rotate(rows []catalog.Execution) (string, bool) {
-	last := map[string]*time.Time{} // database → its newest restore test
+func Rotate(rows []catalog.Execution) (DB, bool) {
+	last := map[DB]*time.Time{} // database → its newest restore test
 	for _, r := range rows {
 		if !r.Status.Good() || r.DeletedAt != nil {
 			continue
@@ -78,7 +79,7 @@ func Rotate(rows []catalog.Execution) (string, bool) {
 			last[db] = r.RestoreTestedAt
 		}
 	}
-	var pick string
+	var pick DB
 	found := false
 	for db, t := range last {
 		if !found || turnFirst(db, t, pick, last[pick]) {
@@ -90,18 +91,34 @@ func Rotate(rows []catalog.Execution) (string, bool) {
 
 // turnFirst says whether database a, newest test ta (nil: never), is to
 // be tested before b.
-func turnFirst(a string, ta *time.Time, b string, tb *time.Time) bool {
+func turnFirst(a DB, ta *time.Time, b DB, tb *time.Time) bool {
 	switch {
 	case (ta == nil) != (tb == nil):
 		return ta == nil
 	case ta != nil && !ta.Equal(*tb):
 		return ta.Before(*tb)
+	case a.Target != b.Target:
+		return a.Target < b.Target
 	}
-	return a < b
+	return a.Name < b.Name
+}
+
+// DB is one database of one target: two servers may each have an rgz,
+// and a database's name may hold any byte ('/' included), so a database
+// is the pair, never a joined string.
+type DB struct{ Target, Name string }
+
+// String names it for people: NAME on the default target, else
+// TARGET/NAME.
+func (d DB) String() string {
+	if d.Target == catalog.DefaultTarget {
+		return d.Name
+	}
+	return d.Target + "/" + d.Name
 }
 
 // OfDatabase keeps the rows of one database.
-func OfDatabase(rows []catalog.Execution, db string) []catalog.Execution {
+func OfDatabase(rows []catalog.Execution, db DB) []catalog.Execution {
 	var out []catalog.Execution
 	for _, r := range rows {
 		if databaseOf(r) == db {
@@ -127,12 +144,10 @@ func OfTargets(rows []catalog.Execution, target string, skip []string) []catalog
 
 // databaseOf names a row's database as rotation and --database do:
 // DATABASE on the environment's server, TARGET/DATABASE on another.
-func databaseOf(r catalog.Execution) string {
-	if r.DatabaseName == nil {
-		return ""
+func databaseOf(r catalog.Execution) DB {
+	db := DB{Target: cmp.Or(r.TargetName, catalog.DefaultTarget)}
+	if r.DatabaseName != nil {
+		db.Name = *r.DatabaseName
 	}
-	if r.TargetName != "" && r.TargetName != catalog.DefaultTarget {
-		return r.TargetName + "/" + *r.DatabaseName
-	}
-	return *r.DatabaseName
+	return db
 }

@@ -65,21 +65,24 @@ func TestRotate(t *testing.T) {
 	cases := []struct {
 		name string
 		rows []catalog.Execution
-		want string
+		want DB
 	}{
-		{"one database", []catalog.Execution{row("rgz", at(3)), row("rgz", nil)}, "rgz"},
-		{"one never tested goes first", []catalog.Execution{row("rgz", at(3)), row("billing", nil), row("radius", at(1))}, "billing"},
-		{"else the one tested longest ago", []catalog.Execution{row("rgz", at(3)), row("billing", at(2)), row("billing", at(4)), row("radius", at(1))}, "radius"},
-		{"ties by name", []catalog.Execution{row("rgz", nil), row("billing", nil)}, "billing"},
-		{"failed backups do not count", []catalog.Execution{row("rgz", at(3)), {Status: catalog.StatusFailed, DatabaseName: ptrTo("billing")}}, "rgz"},
+		{"one database", []catalog.Execution{row("rgz", at(3)), row("rgz", nil)}, DB{"default", "rgz"}},
+		// A database named like another server's: the pair decides, never a joined name.
+		{"a name with a slash is not a target", []catalog.Execution{row("billing-db/rgz", at(3)),
+			{Status: catalog.StatusSuccess, TargetName: "billing-db", DatabaseName: ptrTo("rgz"), RestoreTestedAt: at(4)}}, DB{"default", "billing-db/rgz"}},
+		{"one never tested goes first", []catalog.Execution{row("rgz", at(3)), row("billing", nil), row("radius", at(1))}, DB{"default", "billing"}},
+		{"else the one tested longest ago", []catalog.Execution{row("rgz", at(3)), row("billing", at(2)), row("billing", at(4)), row("radius", at(1))}, DB{"default", "radius"}},
+		{"ties by name", []catalog.Execution{row("rgz", nil), row("billing", nil)}, DB{"default", "billing"}},
+		{"failed backups do not count", []catalog.Execution{row("rgz", at(3)), {Status: catalog.StatusFailed, DatabaseName: ptrTo("billing")}}, DB{"default", "rgz"}},
 		// Two servers may each have an rgz: each is a database of its own.
 		{"a database of another server by its target", []catalog.Execution{row("rgz", at(3)),
-			{Status: catalog.StatusSuccess, TargetName: "billing-db", DatabaseName: ptrTo("rgz"), RestoreTestedAt: at(2)}}, "billing-db/rgz"},
+			{Status: catalog.StatusSuccess, TargetName: "billing-db", DatabaseName: ptrTo("rgz"), RestoreTestedAt: at(2)}}, DB{"billing-db", "rgz"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			if got, ok := Rotate(c.rows); !ok || got != c.want {
-				t.Fatalf("got %q %v, want %q", got, ok, c.want)
+				t.Fatalf("got %+v %v, want %+v", got, ok, c.want)
 			}
 		})
 	}

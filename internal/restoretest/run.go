@@ -1,12 +1,12 @@
 package restoretest
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"time"
@@ -29,7 +29,8 @@ import (
 type Options struct {
 	Config   config.Config
 	Filename string // the backup to test; empty: Choose
-	// Database restricts Choose to one database's backups; empty: with
+	// Database restricts Choose to one database's backups, on Target
+	// (the default target when Target is empty); empty: with
 	// BACKUP_DATABASES, the database whose turn it is (Rotate).
 	Database string
 	// Target restricts Choose to one target's backups (a target with a
@@ -126,11 +127,9 @@ func Run(ctx context.Context, store *catalog.Store, o Options) (catalog.RestoreT
 			return rt, errors.Join(err, rerr)
 		}
 	}
-	dumpPath := filepath.Join(o.Config.LocalDir, row.Filename)
-	if row.FilePath != nil {
-		dumpPath = *row.FilePath
-	}
-	if werr := layout.RecordTestBeside(dumpPath, rt); werr != nil {
+	if files, ferr := layout.Of(row, o.Config.LocalDir); ferr != nil {
+		log.Warn("the restore test's outcome is not kept beside the backup", "error", ferr)
+	} else if werr := layout.RecordTestBeside(files.Dump, rt); werr != nil {
 		log.Warn("the restore test's outcome could not be kept beside the backup", "error", werr)
 	}
 	log.Info("restore test finished", "status", rt.Status, "seconds", secs, "mode", t.Mode, "mismatches", len(mismatches))
@@ -155,11 +154,14 @@ func pick(ctx context.Context, from records.Reader, o Options) (catalog.Executio
 		return catalog.Execution{}, err
 	}
 	rows = OfTargets(rows, o.Target, o.Skip)
-	db := o.Database
-	if db == "" && o.Config.Several() {
+	var db DB
+	switch {
+	case o.Database != "":
+		db = DB{Target: cmp.Or(o.Target, catalog.DefaultTarget), Name: o.Database}
+	case o.Config.Several():
 		db, _ = Rotate(rows)
 	}
-	if db != "" {
+	if db.Name != "" {
 		if rows = OfDatabase(rows, db); len(rows) == 0 {
 			return catalog.Execution{}, fmt.Errorf("%w of database %s", ErrNoBackup, db)
 		}

@@ -3,7 +3,6 @@ package retention
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 
 	"github.com/mosaique/rgz-backup/internal/catalog"
 	"github.com/mosaique/rgz-backup/internal/clock"
@@ -102,9 +101,13 @@ func (o Options) carryOutDestinations(ctx context.Context, store *catalog.Store,
 // removeCopy deletes a backup's files from a destination, the dump last:
 // while it stays, the copy is still there to be found.
 func removeCopy(ctx context.Context, st destination.Store, row catalog.Execution) error {
-	files := layout.Of(row, "").All()
+	names, err := layout.NamesOf(row)
+	if err != nil {
+		return err
+	}
+	files := names.All()
 	for i := len(files) - 1; i >= 0; i-- {
-		if err := st.Remove(ctx, destination.Name(layout.Folder(row), row.BackupDate, filepath.Base(files[i]))); err != nil {
+		if err := st.Remove(ctx, destination.Name(layout.Folder(row), row.BackupDate, files[i])); err != nil {
 			return err
 		}
 	}

@@ -38,8 +38,12 @@ func TestRetentionPerDestination(t *testing.T) {
 	for _, row := range s.rows {
 		for _, spec := range specs {
 			if spec.Kind == "file" {
-				for _, f := range layout.Of(row, "").All() {
-					p := filepath.Join(spec.Path, filepath.FromSlash(destination.Name("", row.BackupDate, filepath.Base(f))))
+				names, err := layout.NamesOf(row)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, f := range names.All() {
+					p := filepath.Join(spec.Path, filepath.FromSlash(destination.Name("", row.BackupDate, f)))
 					os.MkdirAll(filepath.Dir(p), 0o750)
 					os.WriteFile(p, []byte("copy"), 0o640)
 				}

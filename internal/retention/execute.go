@@ -238,13 +238,21 @@ func S3Copies(rows []catalog.Execution, cfg config.Config) []Copy {
 // removeObjects deletes a backup's objects from S3, the dump last: while
 // it stays, the copy is still there to be found.
 func removeObjects(ctx context.Context, s3 *storage.S3, row catalog.Execution, dir string) error {
-	folder := path.Dir(s3.Key(layout.Folder(row), row.BackupDate, row.Filename))
-	if key, ok := s3.KeyOf(*row.ArchiveS3Path); ok {
-		folder = path.Dir(key) // where it went, whatever the prefix is now
+	names, err := layout.NamesOf(row)
+	if err != nil {
+		return err
 	}
-	files := layout.Of(row, dir).All()
+	key, err := s3.Key(layout.Folder(row), row.BackupDate, row.Filename)
+	if err != nil {
+		return err
+	}
+	if recorded, ok := s3.KeyOf(*row.ArchiveS3Path); ok && path.Base(recorded) == row.Filename {
+		key = recorded // where it went, whatever the prefix is now
+	}
+	folder := path.Dir(key)
+	files := names.All()
 	for i := len(files) - 1; i >= 0; i-- {
-		if err := s3.RemoveKey(ctx, path.Join(folder, filepath.Base(files[i]))); err != nil {
+		if err := s3.RemoveKey(ctx, path.Join(folder, files[i])); err != nil {
 			return err
 		}
 	}
@@ -291,7 +299,10 @@ func LocalCopies(rows []catalog.Execution, cfg config.Config, restoring map[stri
 			continue
 		}
 		c.Expires = LocalExpiry(r, cfg)
-		c.InUse = restoring[r.ID] || lock.BeingRead(layout.Of(r, cfg.LocalDir).Dump)
+		files, err := layout.Of(r, cfg.LocalDir)
+		// A row whose files are not where the tool puts them is never
+		// deleted here: removeFiles would refuse it, and say so.
+		c.InUse = restoring[r.ID] || err == nil && lock.BeingRead(files.Dump)
 		copies = append(copies, c)
 	}
 	return copies
@@ -303,8 +314,10 @@ func UnknownFiles(dir string, rows []catalog.Execution) []string {
 	known := map[string]bool{}
 	for _, r := range rows {
 		if r.DeletedAt == nil && CopyOf(r).Good {
-			for _, f := range layout.Of(r, dir).All() {
-				known[filepath.Base(f)] = true
+			if names, err := layout.NamesOf(r); err == nil {
+				for _, f := range names.All() {
+					known[f] = true
+				}
 			}
 		}
 	}
@@ -325,7 +338,10 @@ func UnknownFiles(dir string, rows []catalog.Execution) []string {
 // removeFiles removes a backup's files: the dump first, unless a reader
 // holds it, then its sidecars.
 func removeFiles(row catalog.Execution, dir string) error {
-	files := layout.Of(row, dir)
+	files, err := layout.Of(row, dir)
+	if err != nil {
+		return err
+	}
 	if err := lock.RemoveUnlessRead(files.Dump); err != nil {
 		return err
 	}

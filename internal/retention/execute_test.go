@@ -80,7 +80,11 @@ func (s *store) add(date time.Time, status catalog.Status) catalog.Execution {
 		until := catalog.Date{Time: Expiry(date, row.RetentionClass, s.cfg.LocalRetentionDays, s.cfg.CriticalRetentionDays)}
 		row.RetentionUntil = &until
 	}
-	for _, f := range layout.Of(row, "").All() {
+	files, err := layout.Of(row, s.cfg.LocalDir)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	for _, f := range files.All() {
 		if err := os.WriteFile(f, []byte("backup "+name), 0o640); err != nil {
 			s.t.Fatal(err)
 		}
@@ -155,7 +159,11 @@ func TestExecutorDeletesExpiredFilesKeepsRows(t *testing.T) {
 		}
 		if gone {
 			deleted++
-			for _, f := range layout.Of(r, "").All() {
+			files, err := layout.Of(r, s.cfg.LocalDir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range files.All() {
 				if exists(f) {
 					t.Errorf("%s left behind", f)
 				}
@@ -287,7 +295,10 @@ func TestExecutorS3Retention(t *testing.T) {
 	ctx := context.Background()
 	for i := 19; i >= 0; i-- {
 		row := s.add(s.today.AddDate(0, 0, -i).Add(3*time.Hour), catalog.StatusSuccess)
-		key := s3.Key("", row.BackupDate, row.Filename)
+		key, err := s3.Key("", row.BackupDate, row.Filename)
+		if err != nil {
+			t.Fatal(err)
+		}
 		data, err := os.ReadFile(*row.FilePath)
 		if err != nil {
 			t.Fatal(err)

@@ -59,7 +59,7 @@ func NewS3(cfg config.S3) (*S3, error) {
 // Key is where a backup's file goes: PREFIX/YYYY/MM/NAME, YYYY/MM from
 // the backup's own date (UTC), below folder (TARGET/DATABASE) with
 // several databases (destination.Name).
-func (s *S3) Key(folder string, backupDate time.Time, name string) string {
+func (s *S3) Key(folder string, backupDate time.Time, name string) (string, error) {
 	return s.key(destination.Name(folder, backupDate, name))
 }
 
@@ -152,6 +152,9 @@ func (s *S3) verify(ctx context.Context, key string, size int64, want uint32) (L
 // retention means by "gone". A version under Object Lock refuses, and so
 // does RemoveKey.
 func (s *S3) RemoveKey(ctx context.Context, key string) error {
+	if err := destination.CheckName(key); err != nil { // whatever the prefix was
+		return fmt.Errorf("%s: %w", s, err)
+	}
 	var versions []string
 	for obj := range s.client.ListObjects(ctx, s.cfg.Bucket, minio.ListObjectsOptions{Prefix: key, WithVersions: true}) {
 		if obj.Err != nil {

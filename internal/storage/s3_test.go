@@ -51,11 +51,14 @@ func TestUploadVerifyDownload(t *testing.T) {
 	path, data := writeFile(t, 1<<20)
 	date := time.Date(2026, 2, 5, 3, 0, 0, 0, time.UTC)
 	name := destination.Name("", date, filepath.Base(path))
-	if key := s.Key("", date, filepath.Base(path)); key != "prod/2026/02/20260205_030000.dump.gz" || key != s.key(name) {
-		t.Fatalf("key %s", key)
+	if key, err := s.Key("", date, filepath.Base(path)); err != nil || key != "prod/2026/02/20260205_030000.dump.gz" || key != must(s.key(name)) {
+		t.Fatalf("key %s, %v", key, err)
 	}
-	if key := s.Key("site-b/radius", date, "x.dump.gz"); key != "prod/site-b/radius/2026/02/x.dump.gz" {
-		t.Fatalf("key of one of several databases: %s", key)
+	if key, err := s.Key("site-b/radius", date, "x.dump.gz"); err != nil || key != "prod/site-b/radius/2026/02/x.dump.gz" {
+		t.Fatalf("key of one of several databases: %s, %v", key, err)
+	}
+	if key, err := s.Key("site-b/..", date, "x.dump.gz"); err == nil {
+		t.Fatalf("a folder that steps up became %s", key)
 	}
 	landed, err := upload(s, path, name, time.Time{})
 	if err != nil {
@@ -90,7 +93,7 @@ func TestMultipartUpload(t *testing.T) {
 	s := newS3(t, false)
 	s.minPartSize = 5 << 20 // S3's smallest part
 	path, data := writeFile(t, 12<<20)
-	key := s.Key("", time.Now(), "big.dump.gz")
+	key := must(s.Key("", time.Now(), "big.dump.gz"))
 	landed, err := upload(s, path, destination.Name("", time.Now(), "big.dump.gz"), time.Time{})
 	if err != nil {
 		t.Fatal(err)
@@ -153,7 +156,7 @@ func TestObjectLockRefusesAnEarlyDelete(t *testing.T) {
 	t.Parallel()
 	s := newS3(t, true)
 	path, _ := writeFile(t, 4096)
-	key := s.Key("", time.Now(), "20260201_030000.dump.gz")
+	key := must(s.Key("", time.Now(), "20260201_030000.dump.gz"))
 	if _, err := upload(s, path, destination.Name("", time.Now(), "20260201_030000.dump.gz"), time.Now().AddDate(0, 0, 2)); err != nil {
 		t.Fatal(err)
 	}
@@ -183,5 +186,12 @@ func upload(s *S3, path, name string, retainUntil time.Time) (Landed, error) {
 	if err := s.Put(ctx, name, bytes.NewReader(data), destination.PutOptions{Want: want, RetainUntil: retainUntil}); err != nil {
 		return Landed{}, err
 	}
-	return s.verify(ctx, s.key(name), want.Size, want.CRC32)
+	return s.verify(ctx, must(s.key(name)), want.Size, want.CRC32)
+}
+
+func must(s string, err error) string {
+	if err != nil {
+		panic(err)
+	}
+	return s
 }

@@ -28,7 +28,13 @@ func (s *S3) String() string {
 // Retains is BACKUP_S3_OBJECT_LOCK (the bucket must have Object Lock).
 func (s *S3) Retains() bool { return s.cfg.ObjectLock }
 
-func (s *S3) key(name string) string { return path.Join(s.cfg.Prefix, name) }
+// key is name's key below the prefix, once destination.CheckName allows it.
+func (s *S3) key(name string) (string, error) {
+	if err := destination.CheckName(name); err != nil {
+		return "", fmt.Errorf("%s: %w", s, err)
+	}
+	return path.Join(s.cfg.Prefix, name), nil
+}
 
 // Put uploads src after checking it against o.Want, verifies what landed
 // (the store's full-object CRC32, or a read-back), and only then puts it
@@ -37,14 +43,17 @@ func (s *S3) Put(ctx context.Context, name string, src destination.Source, o des
 	if err := destination.CheckSource(ctx, src, o.Want); err != nil {
 		return fmt.Errorf("copy to %s refused: %w", s, err)
 	}
-	key := s.key(name)
+	key, err := s.key(name)
+	if err != nil {
+		return err
+	}
 	// A PUT that failed left no object (S3 creates it whole or not at
 	// all; unfinished multipart uploads are not objects): nothing to
 	// clean, and no minute of retries against a store that is down.
 	if err := s.putObject(ctx, key, io.NewSectionReader(src, 0, src.Size()), src.Size()); err != nil {
 		return err
 	}
-	_, err := s.verify(ctx, key, o.Want.Size, o.Want.CRC32)
+	_, err = s.verify(ctx, key, o.Want.Size, o.Want.CRC32)
 	if err == nil && !o.RetainUntil.IsZero() && s.Retains() {
 		mode := minio.Compliance
 		until := o.RetainUntil.UTC()
@@ -64,7 +73,10 @@ func (s *S3) Put(ctx context.Context, name string, src destination.Source, o des
 
 // Open reads the object; ErrNotFound when there is none.
 func (s *S3) Open(ctx context.Context, name string) (io.ReadCloser, error) {
-	key := s.key(name)
+	key, err := s.key(name)
+	if err != nil {
+		return nil, err
+	}
 	obj, err := s.client.GetObject(ctx, s.cfg.Bucket, key, minio.GetObjectOptions{})
 	if err == nil {
 		_, err = obj.Stat() // GetObject is lazy: this is where "no such key" shows
@@ -80,7 +92,10 @@ func (s *S3) Open(ctx context.Context, name string) (io.ReadCloser, error) {
 
 // Stat describes the object; ErrNotFound when there is none.
 func (s *S3) Stat(ctx context.Context, name string) (destination.Object, error) {
-	key := s.key(name)
+	key, err := s.key(name)
+	if err != nil {
+		return destination.Object{}, err
+	}
 	st, err := s.client.StatObject(ctx, s.cfg.Bucket, key, minio.StatObjectOptions{})
 	if err != nil {
 		return destination.Object{}, s.notFound(name, key, "look up", err)
@@ -100,13 +115,21 @@ func (s *S3) List(ctx context.Context) ([]destination.Object, error) {
 		if obj.Err != nil {
 			return nil, s.explain("list", "", obj.Err)
 		}
-		out = append(out, destination.Object{Name: strings.TrimPrefix(obj.Key, prefix), Size: obj.Size})
+		if name := strings.TrimPrefix(obj.Key, prefix); destination.CheckName(name) == nil {
+			out = append(out, destination.Object{Name: name, Size: obj.Size})
+		}
 	}
 	return out, nil
 }
 
 // Remove deletes every version of the object (RemoveKey).
-func (s *S3) Remove(ctx context.Context, name string) error { return s.RemoveKey(ctx, s.key(name)) }
+func (s *S3) Remove(ctx context.Context, name string) error {
+	key, err := s.key(name)
+	if err != nil {
+		return err
+	}
+	return s.RemoveKey(ctx, key)
+}
 
 func (s *S3) notFound(name, key, op string, err error) error {
 	if minio.ToErrorResponse(err).Code == minio.NoSuchKey {

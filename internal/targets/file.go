@@ -189,6 +189,8 @@ func checkDatabases(t Target) error {
 			return errors.New(`databases: "*" means every database: list names, or "*" alone`)
 		case db != "*" && (db == "" || strings.ContainsAny(db, "*?[")):
 			return fmt.Errorf("databases: %q is not a database name (patterns go in exclude)", db)
+		case len(db) > config.MaxDatabaseName:
+			return fmt.Errorf("databases: %.20q…: a PostgreSQL database name has at most 63 bytes", db)
 		}
 	}
 	return nil

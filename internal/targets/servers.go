@@ -162,7 +162,11 @@ func Plan(ctx context.Context, servers []Server) ([]Unit, []Unreachable) {
 			down = append(down, Unreachable{Target: s.Target, Err: fmt.Errorf("list the databases: %w", err)})
 			continue
 		}
-		units = append(units, Units(s.Config, s.Target, dbs)...)
+		some, err := Units(s.Config, s.Target, dbs)
+		if err != nil {
+			down = append(down, Unreachable{Target: s.Target, Err: err})
+		}
+		units = append(units, some...)
 	}
 	return units, down
 }

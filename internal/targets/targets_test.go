@@ -85,12 +85,18 @@ func TestEveryDatabaseIsDiscovered(t *testing.T) {
 func TestUnits(t *testing.T) {
 	t.Parallel()
 	cfg := config.Config{Database: config.Database{URL: "postgres://backup@db:5432/rgz?sslmode=require", Password: "pw"}, LocalDir: "/var/backups/rgz"}
-	one := Units(cfg, DefaultTarget, []string{"rgz"})
+	one, err := Units(cfg, DefaultTarget, []string{"rgz"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if len(one) != 1 || one[0].Config.LocalDir != cfg.LocalDir || one[0].Config.Database != cfg.Database {
 		t.Fatalf("one database: %+v", one)
 	}
 	cfg.Databases = config.Databases{Names: []string{"billing", "rgz"}}
-	many := Units(cfg, DefaultTarget, []string{"billing", "rgz"})
+	many, err := Units(cfg, DefaultTarget, []string{"billing", "rgz"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if len(many) != 2 {
 		t.Fatalf("%+v", many)
 	}
@@ -102,7 +108,7 @@ func TestUnits(t *testing.T) {
 		}
 	}
 	cfg.Databases = config.Databases{All: true}
-	if found := Units(cfg, DefaultTarget, []string{"rgz"}); found[0].Config.LocalDir != "/var/backups/rgz/default/rgz" {
+	if found, _ := Units(cfg, DefaultTarget, []string{"rgz"}); found[0].Config.LocalDir != "/var/backups/rgz/default/rgz" {
 		t.Fatalf(`"*" finding one database: %+v`, found)
 	}
 }

@@ -1,10 +1,11 @@
 package targets
 
 import (
-	"path/filepath"
+	"errors"
 
 	"github.com/mosaique/rgz-backup/internal/catalog"
 	"github.com/mosaique/rgz-backup/internal/config"
+	"github.com/mosaique/rgz-backup/internal/layout"
 )
 
 // DefaultTarget names the server of the environment's connection
@@ -25,22 +26,33 @@ type Unit struct {
 // BACKUP_LOCAL_DIR/TARGET/DATABASE and a connection to itself, even when
 // there is one: a "*" that finds one database today and two tomorrow
 // must not move the first one's backups.
-func Units(cfg config.Config, target string, databases []string) []Unit {
+//
+// A name is whatever the server says (any bytes a CREATE DATABASE took):
+// it becomes a folder only through layout.DatabaseDir. A name no folder
+// can hold is refused, in the error, and the others go on.
+func Units(cfg config.Config, target string, databases []string) ([]Unit, error) {
 	if target == DefaultTarget && !cfg.Databases.Set() && len(databases) == 1 {
-		return []Unit{{Target: target, Database: databases[0], Config: cfg}}
+		return []Unit{{Target: target, Database: databases[0], Config: cfg}}, nil
 	}
 	out := make([]Unit, 0, len(databases))
+	var refused []error
 	for _, db := range databases {
+		dir, err := Dir(cfg, target, db)
+		if err != nil {
+			refused = append(refused, err)
+			continue
+		}
 		c := cfg
 		c.Database = cfg.Database.WithDatabase(db)
-		c.LocalDir = Dir(cfg, target, db)
+		c.LocalDir = dir
 		out = append(out, Unit{Target: target, Database: db, Config: c})
 	}
-	return out
+	return out, errors.Join(refused...)
 }
 
 // Dir is where the backups of database on target go when the service
-// backs up several: BACKUP_LOCAL_DIR/TARGET/DATABASE.
-func Dir(cfg config.Config, target, database string) string {
-	return filepath.Join(cfg.LocalDir, target, database)
+// backs up several: BACKUP_LOCAL_DIR/TARGET/DATABASE, each name encoded
+// as one folder (layout.DatabaseDir).
+func Dir(cfg config.Config, target, database string) (string, error) {
+	return layout.DatabaseDir(cfg.LocalDir, target, database)
 }

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/mosaique/rgz-backup/internal/destination"
+	"github.com/mosaique/rgz-backup/internal/layout"
 )
 
 // Run runs every contract against stores newStore makes; each call must
@@ -30,6 +31,7 @@ func Run(t *testing.T, newStore func(t *testing.T) destination.Store) {
 	t.Run("ReplaceAndRemove", func(t *testing.T) { t.Parallel(); replaceAndRemove(t, newStore(t)) })
 	t.Run("ConcurrentPuts", func(t *testing.T) { t.Parallel(); concurrent(t, newStore(t)) })
 	t.Run("Retention", func(t *testing.T) { t.Parallel(); retention(t, newStore(t)) })
+	t.Run("HostileNames", func(t *testing.T) { t.Parallel(); hostileNames(t, newStore(t)) })
 }
 
 // source is an in-memory Source; cancel, when set, is called once more
@@ -286,4 +288,65 @@ func retention(t *testing.T, st destination.Store) {
 		t.Fatalf("a store without retention refused a removal: %v", err)
 	}
 	absent(t, st, n)
+}
+
+// Names from outside (a database's, a target's) reach a store only as
+// layout.Segment folders: each lands in a folder of its own, listed back
+// exactly, and removed exactly. A name that would leave the store's root
+// or hide itself (a manifest's or a row's, not the tool's) is refused by
+// every operation before it reaches the place (destination.ErrBadName),
+// and nothing is left anywhere.
+func hostileNames(t *testing.T, st destination.Store) {
+	ctx := context.Background()
+	databases := []string{"..", ".", "../../escape", "a/b", `a\b`, ".hidden", "%2E", "e\u0301", "\u00e9", "tab\there", ""}
+	srcs := map[string]*source{}
+	for i, db := range databases {
+		srcs[destination.Name(layout.FolderOf("site-b", db), time.Date(2026, 2, 5, 3, 0, 0, 0, time.UTC), "20260205_030000.dump.gz")] = payload(100 + i)
+	}
+	if len(srcs) != len(databases) {
+		t.Fatalf("%d databases share %d names", len(databases), len(srcs))
+	}
+	for n, src := range srcs {
+		if err := st.Put(ctx, n, src, want(src)); err != nil {
+			t.Fatalf("put %s: %v", n, err)
+		}
+	}
+	listed := names(t, st)
+	if len(listed) != len(srcs) {
+		t.Fatalf("List: %v, want the %d names put", listed, len(srcs))
+	}
+	for n, src := range srcs {
+		if listed[n] != src.Size() || !bytes.Equal(read(t, st, n), src.data) {
+			t.Fatalf("%s: listed %d bytes, or content differs", n, listed[n])
+		}
+	}
+	for _, bad := range []string{"", "/abs/20260205_030000.dump.gz", "../20260205_030000.dump.gz", "a/../../20260205_030000.dump.gz",
+		"2026/02/../../../x", "./2026/x", "2026//x", "2026/02/.tmp-x", `2026\..\x`, "2026/02/x\x00y", "2026/02/x\ny", "2026/02/"} {
+		src := payload(10)
+		for op, err := range map[string]error{
+			"Put":    st.Put(ctx, bad, src, want(src)),
+			"Remove": st.Remove(ctx, bad),
+			"Stat":   func() error { _, err := st.Stat(ctx, bad); return err }(),
+			"Open": func() error {
+				r, err := st.Open(ctx, bad)
+				if r != nil {
+					r.Close()
+				}
+				return err
+			}(),
+		} {
+			if !errors.Is(err, destination.ErrBadName) {
+				t.Errorf("%s(%q) = %v, want ErrBadName", op, bad, err)
+			}
+		}
+	}
+	if after := names(t, st); len(after) != len(srcs) {
+		t.Fatalf("refused names left objects: %v", after)
+	}
+	for n := range srcs {
+		if err := st.Remove(ctx, n); err != nil {
+			t.Fatal(err)
+		}
+		absent(t, st, n)
+	}
 }
