@@ -24,6 +24,7 @@ import (
 	"github.com/mosaique/rgz-backup/internal/dump"
 	"github.com/mosaique/rgz-backup/internal/jobs"
 	"github.com/mosaique/rgz-backup/internal/metrics"
+	"github.com/mosaique/rgz-backup/internal/restoretest"
 	"github.com/mosaique/rgz-backup/internal/targets"
 )
 
@@ -117,6 +118,7 @@ func serve(ctx context.Context, cfg config.Config, log, riverLog *slog.Logger) e
 		listener.Close()
 		return fmt.Errorf("recover after an interrupted backup: %w", err)
 	}
+	sweepScratch(ctx, store, cfg, clk, log)
 	if err := client.Start(work); err != nil {
 		listener.Close()
 		return fmt.Errorf("start the job engine: %w", err)
@@ -268,5 +270,21 @@ func stopJobs(work context.Context, client *jobs.Client, interrupt context.Cance
 	defer cancelHard()
 	if err := client.StopAndCancel(hardCtx); err != nil {
 		log.Error("the job engine did not stop", "error", err)
+	}
+}
+
+// sweepScratch drops, at start, the scratch databases of restore tests
+// whose process died (restoretest.Sweep); the restore-test server being
+// unreachable is logged and waits for the next test.
+func sweepScratch(ctx context.Context, store *catalog.Store, cfg config.Config, clk clock.Clock, log *slog.Logger) {
+	sweepCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	swept, err := restoretest.Sweep(sweepCtx, store, cfg.RestoreTest.Target, clk.Now(), log)
+	if err != nil {
+		log.Warn("scratch databases of earlier restore tests not swept at start", "error", err)
+		return
+	}
+	if len(swept.Dropped)+len(swept.Abandoned) > 0 {
+		log.Warn("cleaned up after restore tests whose process died", "dropped", swept.Dropped, "abandoned", swept.Abandoned)
 	}
 }

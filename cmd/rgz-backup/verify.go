@@ -118,19 +118,19 @@ func checkCopy(ctx context.Context, cfg config.Config, tools dump.Tools, row cat
 	if from == "local" || (from == "" && statErr == nil && row.DeletedAt == nil) {
 		return backup.CheckFile(ctx, tools, cfg.LocalDir, row, dec)
 	}
-	fetched, where, err := offsite.Fetch(ctx, cfg, cfg.LocalDir, row, from)
+	fetched, err := offsite.Fetch(ctx, cfg, cfg.LocalDir, row, from)
 	switch {
 	case err != nil:
 		return backup.Checked{Problems: []string{"not on local disk, and its copies cannot be read: " + err.Error()}}
-	case fetched == "" && from != "":
+	case fetched == nil && from != "":
 		return backup.Checked{Problems: []string{"no copy in " + from}}
-	case fetched == "":
+	case fetched == nil:
 		return backup.CheckFile(ctx, tools, cfg.LocalDir, row, dec) // says what is missing
 	}
-	defer os.Remove(fetched)
-	checked := backup.CheckFileAt(ctx, tools, fetched, row, dec)
+	defer fetched.Close()
+	checked := backup.CheckFileAt(ctx, tools, fetched.Path(), row, dec)
 	for i, p := range checked.Problems {
-		checked.Problems[i] = "the copy in " + where + ": " + p
+		checked.Problems[i] = "the copy in " + fetched.Where + ": " + p
 	}
 	return checked
 }

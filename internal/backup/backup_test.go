@@ -106,17 +106,16 @@ func query[T any](t *testing.T, db, sql string) T {
 func restore(t *testing.T, path string, format archive.Format, opts ...archive.ReadOption) string {
 	t.Helper()
 	ctx := context.Background()
-	plain := filepath.Join(t.TempDir(), "plain.dump")
-	f, err := os.Create(plain)
+	f, err := archive.Unnamed(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer f.Close()
 	if _, err := archive.Check(ctx, path, format, f, opts...); err != nil {
 		t.Fatal(err)
 	}
-	f.Close()
 	target := cluster.NewDatabase(t)
-	if err := (dump.Tools{}).Restore(ctx, config.Database{URL: cluster.URL(target)}, plain, 2); err != nil {
+	if err := (dump.Tools{}).Restore(ctx, config.Database{URL: cluster.URL(target)}, f, 2); err != nil {
 		t.Fatal(err)
 	}
 	return target

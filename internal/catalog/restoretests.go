@@ -65,6 +65,24 @@ func (s *Store) FinishRestoreTest(ctx context.Context, rt RestoreTest) error {
 	return nil
 }
 
+// RunningRestoreTests returns every test recorded as running, newest first.
+func (s *Store) RunningRestoreTests(ctx context.Context) ([]RestoreTest, error) {
+	return s.restoreTests(ctx, "t.status = 'running'", 0)
+}
+
+// AbandonRestoreTest records as failed a test whose process died: the
+// test's row only, not its backup's restore_test_status (the backup was
+// never found wanting).
+func (s *Store) AbandonRestoreTest(ctx context.Context, id string, at time.Time, why string) error {
+	_, err := s.pool.Exec(ctx, `UPDATE backup_restore_tests SET status = 'failed', finished_at = $2, error_message = $3,
+		duration_seconds = greatest(0, extract(epoch FROM $2::timestamp - started_at))::int WHERE id = $1 AND status = 'running'`,
+		id, at.UTC(), why)
+	if err != nil {
+		return fmt.Errorf("record abandoned restore test: %w", err)
+	}
+	return nil
+}
+
 // RestoreTests returns the tests started since since, newest first.
 func (s *Store) RestoreTests(ctx context.Context, since time.Time) ([]RestoreTest, error) {
 	return s.restoreTests(ctx, "t.started_at >= $1", 0, since.UTC())

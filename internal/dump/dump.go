@@ -191,11 +191,14 @@ func (t Tools) StartListTOC(ctx context.Context) (io.WriteCloser, func() (string
 	return w, func() (string, error) { err := wait(); return out.String(), err }, nil
 }
 
-// Restore runs pg_restore of the archive file into db with the given number
-// of parallel jobs (parallel restore needs a seekable file).
-func (t Tools) Restore(ctx context.Context, db config.Database, archiveFile string, jobs int, extra ...string) error {
+// Restore runs pg_restore of the archive in f into db with the given
+// number of parallel jobs (parallel restore needs a seekable file). f is
+// handed to pg_restore as its descriptor 3 and named /dev/fd/3: its
+// parallel workers, forked from it, each open that again, so f needs no
+// name on disk (archive.Unnamed) and nothing of it outlives us.
+func (t Tools) Restore(ctx context.Context, db config.Database, f *os.File, jobs int, extra ...string) error {
 	args := append([]string{"--no-password", "--exit-on-error", "--dbname=" + db.URL, "--jobs=" + strconv.Itoa(max(jobs, 1))}, extra...)
-	return t.run(ctx, "pg_restore", append(args, archiveFile), db, nil, io.Discard)
+	return t.run(ctx, "pg_restore", append(args, "/dev/fd/3"), db, nil, io.Discard, f)
 }
 
 // RestoreStream runs a single-job pg_restore reading the archive from in
@@ -243,8 +246,10 @@ func (e *ExitError) Error() string {
 func (e *ExitError) Unwrap() error { return e.Err }
 
 // run starts one program in its own process group and waits for it.
-func (t Tools) run(ctx context.Context, name string, args []string, db config.Database, stdin io.Reader, stdout io.Writer) error {
-	c, err := t.start(ctx, name, args, db, stdin, stdout)
+//
+// files, when given, are the program's descriptors 3, 4, …
+func (t Tools) run(ctx context.Context, name string, args []string, db config.Database, stdin io.Reader, stdout io.Writer, files ...*os.File) error {
+	c, err := t.start(ctx, name, args, db, stdin, stdout, files...)
 	if err != nil {
 		return err
 	}
@@ -281,7 +286,7 @@ type child struct {
 	closeW  func()
 }
 
-func (t Tools) start(ctx context.Context, name string, args []string, db config.Database, stdin io.Reader, stdout io.Writer) (*child, error) {
+func (t Tools) start(ctx context.Context, name string, args []string, db config.Database, stdin io.Reader, stdout io.Writer, files ...*os.File) (*child, error) {
 	path, err := t.Path(name)
 	if err != nil {
 		return nil, err
@@ -289,6 +294,7 @@ func (t Tools) start(ctx context.Context, name string, args []string, db config.
 	cmd := exec.CommandContext(ctx, path, args...)
 	cmd.Env = childEnv(db.Password, t.AppName)
 	cmd.Stdin = stdin
+	cmd.ExtraFiles = files
 	c := &child{name: name, ctx: ctx, cmd: cmd, stderr: &tailBuffer{}, closeW: func() {}}
 	if stdout != nil && stdout != io.Discard {
 		// Our own pipe, enlarged, read in large chunks: exec's default

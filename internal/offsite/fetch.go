@@ -16,29 +16,41 @@ import (
 	"github.com/mosaique/rgz-backup/internal/layout"
 )
 
+// Fetched is a copy read from a destination into a file of dir that no
+// name reaches (archive.Unnamed): nothing of it outlives the process,
+// however it ends. Path opens it again in this process; Close frees it.
+type Fetched struct {
+	File  *os.File
+	Where string // the place's URL, no secret
+}
+
+// Path is where this process reads the copy (archive.Reopen).
+func (f *Fetched) Path() string { return archive.Reopen(f.File) }
+
+// Close frees the copy.
+func (f *Fetched) Close() error { return f.File.Close() }
+
 // Fetch copies a backup's dump from the first place that holds it (the
-// BACKUP_S3_* bucket, then BACKUP_DESTINATIONS in order) into a hidden
-// temporary file in dir (removed by the next backup if we die) and
-// returns its path and the place's URL; "" when no place has it. from,
-// when set, chooses: a destination's URL, or its kind (s3, file, sftp,
-// azblob). A copy is checked like the local file it stands for, by the
-// caller.
-func Fetch(ctx context.Context, cfg config.Config, dir string, row catalog.Execution, from string) (path, where string, err error) {
+// BACKUP_S3_* bucket, then BACKUP_DESTINATIONS in order) into dir, unnamed;
+// nil when no place has it. from, when set, chooses: a destination's URL,
+// or its kind (s3, file, sftp, azblob). A copy is checked like the local
+// file it stands for, by the caller.
+func Fetch(ctx context.Context, cfg config.Config, dir string, row catalog.Execution, from string) (*Fetched, error) {
 	return FetchFile(ctx, cfg, dir, row, row.Filename, from)
 }
 
 // FetchFile is Fetch for any file of the backup row (its globals, say).
-func FetchFile(ctx context.Context, cfg config.Config, dir string, row catalog.Execution, file, from string) (path, where string, err error) {
+func FetchFile(ctx context.Context, cfg config.Config, dir string, row catalog.Execution, file, from string) (*Fetched, error) {
 	names, err := layout.NamesOf(row)
 	if err != nil {
-		return "", "", err
+		return nil, err
 	}
 	if !slices.Contains(names.All(), file) {
-		return "", "", fmt.Errorf("%.80q is not a file of backup %s", file, row.Filename)
+		return nil, fmt.Errorf("%.80q is not a file of backup %s", file, row.Filename)
 	}
 	opened, err := Open(cfg)
 	if err != nil {
-		return "", "", err
+		return nil, err
 	}
 	defer opened.Close()
 	name := destination.Name(layout.Folder(row), row.BackupDate, file)
@@ -47,7 +59,7 @@ func FetchFile(ctx context.Context, cfg config.Config, dir string, row catalog.E
 		if !Chosen(opened.Specs[i], from) {
 			continue
 		}
-		path, err := fetchFrom(ctx, st, name, dir, file)
+		f, err := fetchFrom(ctx, st, name, dir)
 		if errors.Is(err, destination.ErrNotFound) {
 			continue
 		}
@@ -55,12 +67,12 @@ func FetchFile(ctx context.Context, cfg config.Config, dir string, row catalog.E
 			problems = append(problems, err.Error())
 			continue
 		}
-		return path, st.String(), nil
+		return &Fetched{File: f, Where: st.String()}, nil
 	}
 	if len(problems) > 0 {
-		return "", "", errors.New(strings.Join(problems, "; "))
+		return nil, errors.New(strings.Join(problems, "; "))
 	}
-	return "", "", nil
+	return nil, nil
 }
 
 // Chosen says whether --from names spec: empty (any), its URL or its kind.
@@ -68,26 +80,19 @@ func Chosen(spec destination.Spec, from string) bool {
 	return from == "" || from == spec.URL || from == spec.Kind
 }
 
-func fetchFrom(ctx context.Context, st destination.Store, name, dir, file string) (string, error) {
+func fetchFrom(ctx context.Context, st destination.Store, name, dir string) (*os.File, error) {
 	r, err := st.Open(ctx, name)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	defer r.Close()
-	tmp, err := os.CreateTemp(dir, archive.TempName(file))
+	tmp, err := archive.Unnamed(dir)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	_, err = io.CopyBuffer(tmp, r, make([]byte, 1<<20))
-	if err == nil {
-		err = tmp.Sync()
+	if _, err = io.CopyBuffer(tmp, r, make([]byte, 1<<20)); err != nil {
+		tmp.Close()
+		return nil, fmt.Errorf("fetch %s from %s: %w", name, st, err)
 	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-		return "", fmt.Errorf("fetch %s from %s: %w", name, st, err)
-	}
-	return tmp.Name(), nil
+	return tmp, nil
 }

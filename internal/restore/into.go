@@ -185,12 +185,12 @@ func (j *Job) globalsFile(ctx context.Context) (string, func(), error) {
 		}
 	}
 	if j.From != "local" {
-		fetched, _, err := offsite.FetchFile(ctx, j.Config, j.Config.LocalDir, j.Row, name, j.From)
+		fetched, err := offsite.FetchFile(ctx, j.Config, j.Config.LocalDir, j.Row, name, j.From)
 		if err != nil {
 			return "", nil, fmt.Errorf("--with-globals: %w", err)
 		}
-		if fetched != "" {
-			return fetched, func() { os.Remove(fetched) }, nil
+		if fetched != nil {
+			return fetched.Path(), func() { fetched.Close() }, nil
 		}
 	}
 	return "", nil, fmt.Errorf("--with-globals: %s is neither here nor in a copy", name)

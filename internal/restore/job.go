@@ -71,12 +71,12 @@ func freeBytes(dir string) (uint64, error) {
 // from the decompressed file plain when there is one, else streamed from
 // the compressed file at path into a single-job pg_restore. started is
 // told the mode first.
-func (j *Job) RestoreFrom(ctx context.Context, path, plain string, db config.Database, jobs int, started func(mode string), extra ...string) error {
-	if plain == "" {
+func (j *Job) RestoreFrom(ctx context.Context, path string, plain *os.File, db config.Database, jobs int, started func(mode string), extra ...string) error {
+	if plain == nil {
 		started(j.Mode)
 		return j.streamRestore(ctx, path, db)
 	}
-	j.Mode = fmt.Sprintf("parallel pg_restore -j %d from a decompressed temporary file", jobs)
+	j.Mode = fmt.Sprintf("parallel pg_restore -j %d from a decompressed temporary file (unnamed: freed with the process)", jobs)
 	started(j.Mode)
 	return j.tools().Restore(ctx, db, plain, jobs, extra...)
 }
@@ -125,13 +125,13 @@ func (j *Job) LocalFile(ctx context.Context) (string, func(), error) {
 			return "", nil, fmt.Errorf("%s is not on local disk", j.Row.Filename)
 		}
 	}
-	fetched, where, err := offsite.Fetch(ctx, cfg, cfg.LocalDir, j.Row, j.From)
+	fetched, err := offsite.Fetch(ctx, cfg, cfg.LocalDir, j.Row, j.From)
 	switch {
 	case err != nil:
 		return "", nil, fmt.Errorf("%s is not on local disk, and its copies cannot be read: %w", j.Row.Filename, err)
-	case fetched != "":
-		j.Log.Info("fetched a copy", "from", where, "path", fetched)
-		return fetched, func() { os.Remove(fetched) }, nil
+	case fetched != nil:
+		j.Log.Info("fetched a copy", "from", fetched.Where)
+		return fetched.Path(), func() { fetched.Close() }, nil
 	case j.From != "":
 		return "", nil, fmt.Errorf("%s has no copy in %s", j.Row.Filename, j.From)
 	}
@@ -141,20 +141,22 @@ func (j *Job) LocalFile(ctx context.Context) (string, func(), error) {
 // Verify checks the file against its recorded checksums. With room in the
 // backup directory for the decompressed archive, it decompresses into a
 // temporary file in the same pass (parallel pg_restore needs a seekable
-// file) and returns its path; without, it returns "" and the restore will
-// stream.
-func (j *Job) Verify(ctx context.Context, path string) (string, func(), error) {
+// file) and returns it; without, it returns nil and the restore will
+// stream. The temporary file holds the backup in plaintext: it has no
+// name (archive.Unnamed), so that nothing of it survives the process,
+// whatever kills it; the function returned frees it sooner.
+func (j *Job) Verify(ctx context.Context, path string) (*os.File, func(), error) {
 	row := j.Row
 	opening, dec, err := j.opening()
 	if err != nil {
-		return "", nil, err
+		return nil, nil, err
 	}
 	if row.Encrypted { // the stored bytes first, before any decryption; then the key
 		if problems := backup.CheckSealed(ctx, path, row); len(problems) > 0 {
-			return "", nil, damaged(problems)
+			return nil, nil, damaged(problems)
 		}
 		if err := j.keyOpens(path, dec); err != nil {
-			return "", nil, err
+			return nil, nil, err
 		}
 	}
 	var raw uint64
@@ -169,33 +171,29 @@ func (j *Job) Verify(ctx context.Context, path string) (string, func(), error) {
 	if err != nil || !RoomToDecompress(free, raw) {
 		j.Mode = fmt.Sprintf("streamed into a single-job pg_restore: %s has no room for the %d decompressed bytes", j.Config.LocalDir, raw)
 		if checked := backup.CheckFileAt(ctx, j.tools(), path, row, dec); len(checked.Problems) > 0 {
-			return "", nil, damaged(checked.Problems)
+			return nil, nil, damaged(checked.Problems)
 		}
-		return "", func() {}, nil
+		return nil, func() {}, nil
 	}
-	tmp, err := os.CreateTemp(j.Config.LocalDir, archive.TempName("restore-")) // 0600, removed after
+	tmp, err := archive.Unnamed(j.Config.LocalDir)
 	if err != nil {
-		return "", nil, err
+		return nil, nil, err
 	}
-	remove := func() { tmp.Close(); os.Remove(tmp.Name()) }
+	release := func() { tmp.Close() }
 	got, err := archive.Check(ctx, path, backup.FormatOf(row), tmp, opening...)
 	if errors.Is(err, crypt.ErrNoIdentity) {
-		remove()
-		return "", nil, j.noIdentity()
+		release()
+		return nil, nil, j.noIdentity()
 	}
 	problems := archive.Compare(backup.ExpectedSums(row), got)
 	if err != nil {
 		problems = append(archive.CompareStored(backup.ExpectedSums(row), got), err.Error())
 	}
 	if len(problems) > 0 {
-		remove()
-		return "", nil, damaged(problems)
+		release()
+		return nil, nil, damaged(problems)
 	}
-	if err := tmp.Close(); err != nil {
-		remove()
-		return "", nil, err
-	}
-	return tmp.Name(), remove, nil
+	return tmp, release, nil
 }
 
 // opening is how the job reads the backup: decrypted with the identity of

@@ -87,6 +87,12 @@ func Run(ctx context.Context, store *catalog.Store, o Options) (catalog.RestoreT
 	host, _ := os.Hostname()
 	rt := catalog.RestoreTest{ID: o.ID, BackupID: row.ID, BackupFilename: row.Filename, StartedAt: started,
 		Status: catalog.TestRunning, TriggeredBy: o.TriggeredBy, ScratchDatabase: &scratch, Hostname: &host, Mismatches: []string{}}
+	// Own the scratch database before anything names it (scratch.go):
+	// killed, we leave nothing a sweep would not take.
+	own, claimErr := claim(ctx, o.Config.RestoreTest.Target, scratch)
+	if claimErr == nil {
+		defer own.release(ctx)
+	}
 	if store != nil {
 		if err := store.BeginRestoreTest(ctx, rt); err != nil {
 			return rt, err
@@ -98,8 +104,16 @@ func Run(ctx context.Context, store *catalog.Store, o Options) (catalog.RestoreT
 	timeout := time.Duration(o.Config.RestoreTest.Timeout) * time.Second
 	testCtx, cancel := context.WithTimeoutCause(ctx, timeout, fmt.Errorf("timeout after %ds", o.Config.RestoreTest.Timeout))
 	defer cancel()
-	t := &test{Job: &restore.Job{Config: o.Config, Row: row, Database: scratch, Log: log, FreeBytes: o.FreeBytes, From: o.From}, o: o, scratch: scratch}
-	mismatches, err := t.run(testCtx)
+	t := &test{Job: &restore.Job{Config: o.Config, Row: row, Database: scratch, Log: log, FreeBytes: o.FreeBytes, From: o.From}, o: o, scratch: scratch, own: own}
+	mismatches, err := []string(nil), claimErr
+	if claimErr == nil {
+		if swept, serr := Sweep(testCtx, store, o.Config.RestoreTest.Target, o.Clock.Now(), log); serr != nil {
+			log.Warn("scratch databases of earlier tests not swept", "error", serr)
+		} else if len(swept.Dropped)+len(swept.Abandoned) > 0 {
+			log.Warn("cleaned up after restore tests whose process died", "dropped", swept.Dropped, "abandoned", swept.Abandoned)
+		}
+		mismatches, err = t.run(testCtx)
+	}
 	if cause := context.Cause(testCtx); err != nil && cause != nil && !strings.Contains(err.Error(), cause.Error()) {
 		err = fmt.Errorf("%w: %w", cause, err)
 	}
@@ -178,6 +192,7 @@ type test struct {
 	*restore.Job
 	o       Options
 	scratch string
+	own     *owner // the session that owns the scratch database
 }
 
 func (t *test) run(ctx context.Context) (mismatches []string, err error) {
@@ -204,16 +219,20 @@ func (t *test) run(ctx context.Context) (mismatches []string, err error) {
 	if err := createScratch(ctx, target, t.scratch); err != nil {
 		return nil, err
 	}
-	if !t.o.Keep {
-		defer func() {
-			dropCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-			defer cancel()
-			if derr := dropScratch(dropCtx, target, t.scratch); derr != nil {
-				t.Log.Error("scratch database not dropped", "error", derr)
-				err = errors.Join(err, derr)
+	defer func() {
+		endCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		if t.o.Keep {
+			if kerr := t.own.keep(endCtx, t.scratch); kerr != nil {
+				t.Log.Error("scratch database not marked as kept: the next restore test will drop it", "error", kerr)
 			}
-		}()
-	}
+			return
+		}
+		if derr := dropScratch(endCtx, target, t.scratch); derr != nil {
+			t.Log.Error("scratch database not dropped", "error", derr)
+			err = errors.Join(err, derr)
+		}
+	}()
 
 	// 3. Restore.
 	if err := t.RestoreFrom(ctx, path, plain, scratchDB, max(2, runtime.NumCPU()), func(string) {}); err != nil {
