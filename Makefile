@@ -25,7 +25,7 @@ DIST        ?= dist
 NFPM_CONFIG ?= deploy/debian/nfpm.yaml
 DEB_MAINTAINER := MOSAÏQUE platform ops <ops@mosaique.example>
 
-package:
+package: deps
 	mkdir -p $(DIST) bin/package
 	rm -rf bin/package/man
 	$(GO) run -ldflags "$(LDFLAGS)" ./cmd/rgz-backup man bin/package/man
@@ -42,7 +42,7 @@ package:
 # install, configure, back up, run the daemon, upgrade, remove, purge
 # (deploy/debian/install_test.go, docs/INSTALL.md). Run by .ci/run, outside
 # `make test`: about a minute once debootstrap's downloads are cached.
-package-test: deps package
+package-test: package
 	$(GO) test -tags debinstall -count=1 -v -timeout 30m ./deploy/debian/ \
 	  -args -deb "$(abspath $(DIST))/rgz-backup_$(DEB_VERSION)_amd64.deb" -version "$(DEB_VERSION)"
 
@@ -59,7 +59,7 @@ test: deps
 	$(GO) test -count=1 -p 4 -parallel 6 -timeout 30m ./...
 	promtool test rules deploy/prometheus/*test*.yml
 
-lint:
+lint: deps
 	@unformatted="$$(gofmt -l $$(git ls-files '*.go'))"; \
 	  if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) vet -tags debinstall ./...

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"io/fs"
 	"net/http"
 	"os"
@@ -174,11 +175,14 @@ func TestUnusableSettingsExit2AtStart(t *testing.T) {
 }
 
 // /readyz says so while a client program is unusable (removed by an
-// upgrade gone wrong), and recovers when it is back.
+// upgrade gone wrong), and recovers when it is back: from checks run on a
+// timer, never on a request (a flood of probes starts no process), and
+// its body says which check fails, never why — the log does.
 func TestReadyzFailsWhileAClientProgramIsMissing(t *testing.T) {
 	t.Parallel()
 	env := serveEnv(t)
 	env["POSTGRES_BACKUP_ENABLED"] = "false"
+	env["BACKUP_READYZ_INTERVAL_SECONDS"] = "1"
 	bin := t.TempDir()
 	for _, name := range []string{"pg_dump", "pg_restore", "pg_dumpall"} {
 		real, err := dump.Tools{}.Path(name)
@@ -206,11 +210,79 @@ func TestReadyzFailsWhileAClientProgramIsMissing(t *testing.T) {
 	}
 	real, _ := os.Readlink(filepath.Join(bin, "pg_restore"))
 	os.Remove(filepath.Join(bin, "pg_restore"))
-	if code, body := ready(); code != 503 || !strings.Contains(body, "pg_restore not found") {
+	waitFor(t, 10*time.Second, "/readyz to see pg_restore gone", func() bool { code, _ := ready(); return code == 503 })
+	if code, body := ready(); code != 503 || !strings.Contains(body, `"client_programs":"failing"`) || strings.Contains(body, "pg_restore") {
 		t.Fatalf("pg_restore gone: %d %s", code, body)
 	}
+	if !strings.Contains(d.logs.String(), "pg_restore not found") {
+		t.Fatalf("the log does not say why:\n%s", d.logs.String())
+	}
 	os.Symlink(real, filepath.Join(bin, "pg_restore"))
-	if code, body := ready(); code != 200 {
-		t.Fatalf("pg_restore back: %d %s", code, body)
+	waitFor(t, 10*time.Second, "/readyz to see pg_restore back", func() bool { code, _ := ready(); return code == 200 })
+}
+
+// /readyz answers from its last checks: with the interval long, a client
+// program removed meanwhile does not show (no request ran a check), and a
+// burst of probes starts no process. A catalog that cannot be reached is
+// "failing", without its user, host or database in the body.
+func TestReadyzAnswersFromItsTimer(t *testing.T) {
+	t.Parallel()
+	env := serveEnv(t)
+	env["POSTGRES_BACKUP_ENABLED"] = "false"
+	env["BACKUP_READYZ_INTERVAL_SECONDS"] = "3600"
+	bin := t.TempDir()
+	for _, name := range []string{"pg_dump", "pg_restore", "pg_dumpall"} {
+		real, err := dump.Tools{}.Path(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(real, filepath.Join(bin, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	env["BACKUP_PG_BIN_DIR"] = bin
+	d := startServe(t, env)
+	os.Remove(filepath.Join(bin, "pg_restore"))
+	for range 200 {
+		res, err := http.Get("http://" + d.addr + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != 200 {
+			t.Fatalf("/readyz ran a check on a request: %d", res.StatusCode)
+		}
+	}
+	if kids := descendants(d.cmd.Process.Pid); len(kids) != 0 {
+		t.Fatalf("processes started by probes: %v", kids)
+	}
+	// A person who types the daemon's address finds the console.
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	if res, err := noFollow.Get("http://" + d.addr + "/"); err != nil || res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/console/" {
+		t.Fatalf("GET /: %v %v", res, err)
+	}
+
+	// The catalog gone: "failing", and nothing of its address.
+	env2 := serveEnv(t)
+	env2["POSTGRES_BACKUP_ENABLED"] = "false"
+	env2["BACKUP_READYZ_INTERVAL_SECONDS"] = "1"
+	d2 := startServe(t, env2)
+	if err := cluster.DropDatabase(context.Background(), dbName(env2["BACKUP_CATALOG_DATABASE_URL"])); err != nil {
+		t.Fatal(err)
+	}
+	var body string
+	waitFor(t, 20*time.Second, "/readyz to see the catalog gone", func() bool {
+		res, err := http.Get("http://" + d2.addr + "/readyz")
+		if err != nil {
+			return false
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		body = string(b)
+		return res.StatusCode == 503
+	})
+	name := dbName(env2["BACKUP_CATALOG_DATABASE_URL"])
+	if !strings.Contains(body, `"catalog":"failing"`) || strings.Contains(body, name) || strings.Contains(body, "127.0.0.1") || strings.Contains(body, "postgres") {
+		t.Fatalf("/readyz with the catalog gone: %s", body)
 	}
 }

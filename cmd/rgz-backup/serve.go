@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mosaique/rgz-backup/internal/api"
+	"github.com/mosaique/rgz-backup/internal/audit"
 	"github.com/mosaique/rgz-backup/internal/catalog"
 	"github.com/mosaique/rgz-backup/internal/clock"
 	"github.com/mosaique/rgz-backup/internal/config"
@@ -125,7 +126,10 @@ func serve(ctx context.Context, cfg config.Config, log, riverLog *slog.Logger) e
 	}
 	var working atomic.Bool
 	working.Store(true)
-	server := httpServer(cfg, store, auth, client, log, readiness(store, tools, &working))
+	prober := readiness(store, tools, &working, cfg, log)
+	prober.Refresh(ctx)
+	go prober.Run(work)
+	server := httpServer(cfg, store, auth, client, log, prober.Handler())
 	go func() {
 		if err := server.Serve(listener); !errors.Is(err, http.ErrServerClosed) {
 			log.Error("HTTP server stopped", "error", err)
@@ -166,9 +170,10 @@ func prepare(ctx context.Context, cfg config.Config, tools dump.Tools) (*pgxpool
 	return pool, store, nil
 }
 
-// readiness is what /readyz checks.
-func readiness(store *catalog.Store, tools dump.Tools, working *atomic.Bool) http.Handler {
-	return api.Handler(map[string]api.Check{
+// readiness is what /readyz checks: the catalog and the client programs
+// every BACKUP_READYZ_INTERVAL_SECONDS, the workers on each request.
+func readiness(store *catalog.Store, tools dump.Tools, working *atomic.Bool, cfg config.Config, log *slog.Logger) *api.Prober {
+	return &api.Prober{Every: cfg.ReadyzInterval, Log: log, Checks: map[string]api.Check{
 		"catalog": func(ctx context.Context) error {
 			current, err := store.SchemaCurrent(ctx)
 			if err == nil && !current {
@@ -180,22 +185,26 @@ func readiness(store *catalog.Store, tools dump.Tools, working *atomic.Bool) htt
 			_, err := tools.Check(ctx)
 			return err
 		},
-		"workers": func(context.Context) error {
+	}, Instant: map[string]func() error{
+		"workers": func() error {
 			if !working.Load() {
 				return errors.New("stopping")
 			}
 			return nil
 		},
-	})
+	}}
 }
 
 func httpServer(cfg config.Config, store *catalog.Store, auth *api.Authenticator, client *jobs.Client, log *slog.Logger, probes http.Handler) *http.Server {
+	trail := audit.New(store, nil, log) // one trail: a flood is counted once, whichever door it knocks at
 	mux := http.NewServeMux()
-	mux.Handle("/", api.Server(api.Deps{Config: cfg, Store: store, Auth: auth, Queue: client, Log: log,
+	mux.Handle("/", api.Server(api.Deps{Config: cfg, Store: store, Auth: auth, Queue: client, Log: log, Audit: trail,
 		Metrics: metrics.Handler(metrics.Registry(metrics.Collector{Store: store, Cfg: cfg, Log: log}))}, probes))
-	ui := console.Handler(console.Deps{Config: cfg, Store: store, Auth: auth, Queue: client, Log: log})
+	ui := console.Handler(console.Deps{Config: cfg, Store: store, Auth: auth, Queue: client, Log: log, Audit: trail})
 	mux.Handle(console.Prefix, ui)
 	mux.Handle(console.Prefix+"/", ui)
+	// A person who types the daemon's address finds the console.
+	mux.Handle("GET /{$}", http.RedirectHandler(console.Prefix+"/", http.StatusSeeOther))
 	return &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -235,25 +244,42 @@ func reloadOnHangup(fleet *targets.Fleet, client *jobs.Client, cfg config.Config
 				return
 			case <-hup:
 			}
-			if fleet == nil {
-				log.Info("SIGHUP: nothing to reload (no BACKUP_TARGETS_FILE)")
-				continue
-			}
-			before := fleet.Servers()
-			after, err := fleet.Reload()
-			if err != nil {
-				log.Error("SIGHUP: the targets file was not reloaded; the servers stay as they were", "error", err)
-				continue
-			}
-			jobs.Reschedule(client, cfg, before, after, clk)
-			names := make([]string, len(after))
-			for i, s := range after {
-				names[i] = s.Target
-			}
-			log.Info("SIGHUP: targets reloaded", "targets", names)
+			reload(fleet, client, cfg, clk, log)
 		}
 	}()
 	return func() { signal.Stop(hup); close(done) }
+}
+
+// reload is one SIGHUP: the targets file read again and the targets' own
+// schedules replaced. Whatever the file says, it never takes the daemon
+// down (a panic is caught and logged) and a file that is refused — it
+// does not read, or River refuses its schedules — changes nothing.
+func reload(fleet *targets.Fleet, client *jobs.Client, cfg config.Config, clk clock.Clock, log *slog.Logger) {
+	defer func() {
+		if p := recover(); p != nil {
+			log.Error("SIGHUP: the reload failed; the daemon goes on as it was", "panic", fmt.Sprint(p))
+		}
+	}()
+	if fleet == nil {
+		log.Info("SIGHUP: nothing to reload (no BACKUP_TARGETS_FILE)")
+		return
+	}
+	before := fleet.Servers()
+	after, err := fleet.Reload()
+	if err != nil {
+		log.Error("SIGHUP: the targets file was not reloaded; the servers stay as they were", "error", err)
+		return
+	}
+	if err := jobs.Reschedule(client, cfg, before, after, clk); err != nil {
+		fleet.Set(before)
+		log.Error("SIGHUP: the targets file was not reloaded; the servers stay as they were", "error", err)
+		return
+	}
+	names := make([]string, len(after))
+	for i, s := range after {
+		names[i] = s.Target
+	}
+	log.Info("SIGHUP: targets reloaded", "targets", names)
 }
 
 // stopJobs lets a running backup finish within the grace period, then

@@ -66,3 +66,52 @@ func TestSystemdUnits(t *testing.T) {
 		t.Error("the timer runs at 03:00 UTC, persistent")
 	}
 }
+
+// Every make target whose recipe runs a tool the install script installs
+// ($(GOBIN)/…: nfpm, staticcheck) depends on deps, itself or through a
+// prerequisite: `make package` on a fresh machine once failed with
+// "nfpm: not found".
+func TestMakeTargetsInstallWhatTheyUse(t *testing.T) {
+	t.Parallel()
+	b, err := os.ReadFile("../../Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	prereqs, uses := map[string][]string{}, map[string]bool{}
+	rule := regexp.MustCompile(`^([a-z][a-z-]*):(.*)$`)
+	var current string
+	for _, line := range strings.Split(string(b), "\n") {
+		if m := rule.FindStringSubmatch(line); m != nil {
+			current = m[1]
+			prereqs[current] = strings.Fields(m[2])
+			continue
+		}
+		if strings.HasPrefix(line, "\t") && current != "" && strings.Contains(line, "$(GOBIN)/") {
+			uses[current] = true
+		}
+	}
+	var installs func(target string, seen map[string]bool) bool
+	installs = func(target string, seen map[string]bool) bool {
+		if target == "deps" {
+			return true
+		}
+		if seen[target] {
+			return false
+		}
+		seen[target] = true
+		for _, p := range prereqs[target] {
+			if installs(p, seen) {
+				return true
+			}
+		}
+		return false
+	}
+	if !uses["package"] {
+		t.Fatal("the Makefile's package target no longer runs nfpm: this test reads it wrong")
+	}
+	for target := range uses {
+		if !installs(target, map[string]bool{}) {
+			t.Errorf("make %s runs a tool of the install script without depending on deps", target)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"github.com/mosaique/rgz-backup/internal/layout"
 	"strings"
 	"testing"
 	"time"
@@ -14,7 +15,7 @@ func FuzzParseTestRestore(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		req, err := ParseTestRestore(body)
-		if err == nil && req.BackupFilename != "" && !FilenamePattern.MatchString(req.BackupFilename) {
+		if err == nil && req.BackupFilename != "" && !layout.IsDumpName(req.BackupFilename) {
 			t.Fatalf("accepted %q", req.BackupFilename)
 		}
 		if strings.Contains(req.BackupFilename, "/") && err == nil {

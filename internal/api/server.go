@@ -17,11 +17,12 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/mosaique/rgz-backup/internal/audit"
 	"github.com/mosaique/rgz-backup/internal/catalog"
 	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/jobs"
+	"github.com/mosaique/rgz-backup/internal/layout"
 	"github.com/mosaique/rgz-backup/internal/recent"
-	"github.com/mosaique/rgz-backup/internal/restoretest"
 )
 
 // Prefix is where the specification's routes live.
@@ -40,6 +41,9 @@ type Deps struct {
 	// Metrics serves /metrics, without authentication (Prometheus scrapes
 	// it); nil: no /metrics.
 	Metrics http.Handler
+	// Audit is the trail of actions and refusals (default: one written to
+	// Store).
+	Audit *audit.Trail
 
 	reads *recent.Map[answer] // GET answers shared by concurrent callers (Server makes it)
 }
@@ -117,6 +121,9 @@ func Server(d Deps, probes http.Handler) http.Handler {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
 	d.reads = &recent.Map[answer]{MaxAge: ReadMaxAge, Max: 256}
+	if d.Audit == nil {
+		d.Audit = audit.New(d.Store, nil, d.Log)
+	}
 	mux := http.NewServeMux()
 	mux.Handle("/healthz", probes)
 	mux.Handle("/readyz", probes)
@@ -143,35 +150,70 @@ func Server(d Deps, probes http.Handler) http.Handler {
 	})
 }
 
-// guard authenticates, authorizes, runs the handler, and audits POSTs.
+// guard authenticates, authorizes, and runs the handler. A refusal (no
+// valid token, a role that may not) is audited with the client's address
+// (audit.Trail.Refused: bounded, at most a few a minute per address); an
+// action (a POST) is audited before it is done — refused with 503 when
+// that cannot be written — and completed with the status it answered.
 func (d Deps) guard(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		caller, err := d.Auth.Authenticate(r)
 		if err != nil {
 			d.Log.Info("API request refused", "path", r.URL.Path, "reason", err.Error())
+			refused := audit.Of(r, "", "")
+			refused.Status, refused.Detail = http.StatusUnauthorized, err.Error()
+			d.Audit.Refused(r.Context(), refused)
 			w.Header().Set("WWW-Authenticate", `Bearer realm="rgz-backup"`)
 			writeError(w, &apiError{http.StatusUnauthorized, "unauthenticated", "a valid bearer token is required"})
 			return
 		}
-		var aerr *apiError
+		entry := audit.Of(r, caller.Subject, caller.Role)
 		if !Allowed(caller.Role, r.Method) {
-			aerr = &apiError{http.StatusForbidden, "forbidden", fmt.Sprintf("role %q may not %s this route", caller.Role, r.Method)}
-			writeError(w, aerr)
-		} else if aerr = rt.handle(w, r, caller); aerr != nil {
-			writeError(w, aerr)
+			entry.Status, entry.Detail = http.StatusForbidden, "forbidden"
+			d.Audit.Refused(r.Context(), entry)
+			writeError(w, &apiError{http.StatusForbidden, "forbidden", fmt.Sprintf("role %q may not %s this route", caller.Role, r.Method)})
+			return
 		}
-		if r.Method == http.MethodPost {
-			status, detail := http.StatusAccepted, w.Header().Get("Location")
-			if aerr != nil {
-				status, detail = aerr.status, aerr.code
+		if r.Method != http.MethodPost { // reads are not actions
+			if aerr := rt.handle(w, r, caller); aerr != nil {
+				writeError(w, aerr)
 			}
-			audit := catalog.Audit{At: time.Now(), Subject: caller.Subject, Role: caller.Role, Method: r.Method,
-				Path: r.URL.Path, Status: status, Detail: detail}
-			if err := d.Store.InsertAudit(context.WithoutCancel(r.Context()), audit); err != nil {
-				d.Log.Error("API audit not recorded", "error", err)
-			}
+			return
 		}
+		action, err := d.Audit.Begin(r.Context(), entry)
+		if err != nil {
+			writeError(w, &apiError{http.StatusServiceUnavailable, "audit_unavailable", err.Error()})
+			return
+		}
+		answered := &statusWriter{ResponseWriter: w}
+		detail := ""
+		if aerr := rt.handle(answered, r, caller); aerr != nil {
+			writeError(answered, aerr)
+			detail = aerr.code
+		}
+		detail = strings.TrimPrefix(strings.Join([]string{detail, answered.Header().Get("Location")}, " "), " ")
+		action.End(r.Context(), answered.status, detail)
 	})
+}
+
+// statusWriter remembers the status a handler answered.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
 }
 
 // apiError is an error answer: {"error": {"code", "message"}}. Messages
@@ -348,18 +390,14 @@ func DecodeCursor(s string) (time.Time, string, bool) {
 	return date, id, true
 }
 
-// FilenamePattern is what a backup's file name looks like; anything else
-// (a path, "../../etc/passwd") is refused before any lookup.
-var FilenamePattern = regexp.MustCompile(`^\d{8}_\d{6}\.dump(\.gz|\.zst|\.bz2)?$`)
-
 // TestRestoreRequest is the test-restore route's body.
 type TestRestoreRequest struct {
 	BackupFilename string `json:"backup_filename,omitempty"`
 }
 
 // ParseTestRestore reads the body strictly: JSON, no unknown fields, a
-// well-formed file name when one is given. An empty body asks for the
-// usual choice.
+// name the tool gives its backups when one is given (every one of them:
+// compressed, plain, encrypted). An empty body asks for the usual choice.
 func ParseTestRestore(body []byte) (TestRestoreRequest, error) {
 	var req TestRestoreRequest
 	if len(strings.TrimSpace(string(body))) == 0 {
@@ -373,8 +411,8 @@ func ParseTestRestore(body []byte) (TestRestoreRequest, error) {
 	if dec.More() {
 		return req, errors.New("the body must hold one JSON object")
 	}
-	if req.BackupFilename != "" && !FilenamePattern.MatchString(req.BackupFilename) {
-		return req, errors.New("backup_filename must look like YYYYMMDD_HHMMSS.dump.gz")
+	if req.BackupFilename != "" && !layout.IsDumpName(req.BackupFilename) {
+		return req, errors.New("backup_filename must be a backup's name: " + layout.DumpNameHint)
 	}
 	return req, nil
 }
@@ -388,45 +426,28 @@ func (d Deps) testRestore(w http.ResponseWriter, r *http.Request, _ Caller) *api
 	if err != nil {
 		return &apiError{http.StatusBadRequest, "bad_request", err.Error()}
 	}
-	var row catalog.Execution
-	if req.BackupFilename != "" {
-		row, err = d.Store.ByFilename(r.Context(), req.BackupFilename)
-		if errors.Is(err, catalog.ErrNotFound) || (err == nil && row.Status == catalog.StatusFailed) {
-			return &apiError{http.StatusNotFound, "not_found", "no good backup named " + req.BackupFilename}
+	started, err := jobs.StartRestoreTest(r.Context(), d.Store, d.Queue, d.Config,
+		jobs.StartRequest{Filename: req.BackupFilename, TriggeredBy: catalog.TriggerAPI, Now: time.Now()})
+	var running jobs.AlreadyRunning
+	switch {
+	case errors.As(err, &running):
+		body := map[string]any{"error": map[string]string{"code": "conflict", "message": "a restore test is already running or queued"}}
+		if running.ID != "" {
+			body["id"], body["location"] = running.ID, Prefix+"/restore-tests/"+running.ID
+			w.Header().Set("Location", Prefix+"/restore-tests/"+running.ID)
 		}
-		if err != nil {
-			return d.internal(err)
-		}
-	}
-	since := time.Now().Add(-time.Duration(d.Config.RestoreTest.Timeout)*time.Second - time.Minute)
-	if id, running, err := d.Store.RunningRestoreTest(r.Context(), since); err != nil {
-		return d.internal(err)
-	} else if running {
-		writeJSON(w, http.StatusConflict, map[string]any{"error": map[string]string{"code": "conflict",
-			"message": "a restore test is already running"}, "id": id, "location": Prefix + "/restore-tests/" + id})
+		writeJSON(w, http.StatusConflict, body)
 		return nil
-	}
-	if row.ID == "" { // the usual choice, made now so that the record names its backup
-		rows, err := d.Store.List(r.Context(), catalog.Filter{OnDisk: true})
-		if err != nil {
-			return d.internal(err)
-		}
-		var ok bool
-		if row, ok = restoretest.Choose(rows, time.Now(), d.Config.RestoreTest.BackupAgeDays); !ok {
-			return &apiError{http.StatusNotFound, "not_found", "no successful backup to test"}
-		}
-	}
-	id := uuid.NewString()
-	queued := catalog.RestoreTest{ID: id, BackupID: row.ID, StartedAt: time.Now().UTC(), Status: catalog.TestRunning, TriggeredBy: catalog.TriggerAPI}
-	if err := d.Store.BeginRestoreTest(r.Context(), queued); err != nil {
+	case errors.Is(err, jobs.ErrNoGoodBackup):
+		return &apiError{http.StatusNotFound, "not_found", err.Error()}
+	case errors.Is(err, jobs.ErrBadBackupName):
+		return &apiError{http.StatusBadRequest, "bad_request", err.Error()}
+	case err != nil:
 		return d.internal(err)
 	}
-	if _, err := jobs.EnqueueRestoreTest(r.Context(), d.Queue, row.Filename, catalog.TriggerAPI, id); err != nil {
-		return d.internal(err)
-	}
-	location := Prefix + "/restore-tests/" + id
+	location := Prefix + "/restore-tests/" + started.Test.ID
 	w.Header().Set("Location", location)
-	writeJSON(w, http.StatusAccepted, map[string]string{"id": id, "status": "running", "backup_filename": row.Filename, "location": location})
+	writeJSON(w, http.StatusAccepted, map[string]string{"id": started.Test.ID, "status": "running", "backup_filename": started.Backup.Filename, "location": location})
 	return nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -14,7 +15,9 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
 
+	"github.com/mosaique/rgz-backup/internal/audit"
 	"github.com/mosaique/rgz-backup/internal/catalog"
+	"github.com/mosaique/rgz-backup/internal/clock"
 	"github.com/mosaique/rgz-backup/internal/config"
 	fx "github.com/mosaique/rgz-backup/internal/fixture"
 	"github.com/mosaique/rgz-backup/internal/jobs"
@@ -36,6 +39,8 @@ type fixture struct {
 	backup  catalog.Execution
 	test    catalog.RestoreTest
 	headers map[string]string // kind of caller → Authorization
+	// catalogURL is the catalog database's, for a test that breaks it.
+	catalogURL string
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -47,7 +52,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{t: t, store: store}
+	f := &fixture{t: t, store: store, catalogURL: db.URL}
 	date := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
 	crc := "f7e42c9f"
 	f.backup = catalog.Execution{ID: uuid.NewString(), BackupType: "pg_dump", BackupDate: date, Filename: date.Format("20060102_150405") + ".dump.gz",
@@ -72,7 +77,9 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.server = httptest.NewServer(Server(Deps{Config: cfg, Store: store, Auth: auth, Queue: queue}, Handler(nil)))
+	// The trail's minute stands still: how many refusals it records does
+	// not depend on when the test runs.
+	f.server = httptest.NewServer(Server(Deps{Config: cfg, Store: store, Auth: auth, Queue: queue, Audit: audit.New(store, clock.At(time.Now()), nil)}, (&Prober{}).Handler()))
 	t.Cleanup(f.server.Close)
 	exp, past := time.Now().Add(time.Hour).Unix(), time.Now().Add(-time.Hour).Unix()
 	jwtFor := func(key []byte, claims jwt.MapClaims) string {
@@ -155,19 +162,37 @@ func TestEveryRouteEveryCaller(t *testing.T) {
 			})
 		}
 	}
-	// Every POST is in the audit log, with who and the result.
-	audit, err := f.store.AuditLog(context.Background(), time.Now().Add(-time.Hour))
+	// Every action (an admin's POST) is in the audit log, with who and the
+	// status answered — the 409 as 409; the refusals (401 without a valid
+	// token, 403 for a role that may not) too, with the client's address,
+	// at most audit.PerClient a minute from one address, the next one
+	// saying the rest are not recorded.
+	rows, err := f.store.AuditPage(context.Background(), catalog.Audit{}, 1000)
 	if err != nil {
 		t.Fatal(err)
 	}
-	posts := 0
-	for _, a := range audit {
-		if a.Subject == "jwt:admin-1" && a.Status == 202 {
-			posts++
+	actions := map[string]int{}
+	refusals, paused := 0, 0
+	for _, a := range rows {
+		switch {
+		case a.Status == 401 || a.Status == 403:
+			refusals++
+			if a.Client != "127.0.0.1" {
+				t.Errorf("refusal without the client's address: %+v", a)
+			}
+			if strings.Contains(a.Detail, "not recorded") {
+				paused++
+			}
+		default:
+			actions[fmt.Sprintf("%s %s %d", a.Subject, a.Path, a.Status)]++
 		}
 	}
-	if len(audit) != 2*4 || posts != 2 { // 2 POST routes × (reseller, noc, admin, admin token)
-		t.Fatalf("audit rows %d (%d admin 202s): %+v", len(audit), posts, audit)
+	want := map[string]int{
+		"jwt:admin-1 " + Prefix + " 202": 1, "jwt:admin-1 " + Prefix + "/test-restore 202": 1,
+		"token:admin#1 " + Prefix + " 202": 1, "token:admin#1 " + Prefix + "/test-restore 409": 1,
+	}
+	if !maps.Equal(actions, want) || refusals != audit.PerClient+1 || paused != 1 {
+		t.Fatalf("actions %v, want %v; %d refusals (want %d), %d saying the rest are not recorded", actions, want, refusals, audit.PerClient+1, paused)
 	}
 }
 
@@ -369,4 +394,77 @@ func TestBackupCopies(t *testing.T) {
 	if res, _ := f.do("GET", Prefix+"/copies/"+uuid.NewString(), "noc", ""); res.StatusCode != 404 {
 		t.Fatalf("an unknown backup's copies: %d", res.StatusCode)
 	}
+}
+
+// An action whose audit row cannot be written is refused (503), and
+// nothing is done: no job is queued. Once the audit can be written again,
+// the same request is done and audited.
+func TestActionRefusedWhenTheAuditCannotBeWritten(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	conn := cluster.Conn(t, dbNameOf(f.catalogURL))
+	jobCount := func() int {
+		var n int
+		if err := conn.QueryRow(ctx, "SELECT count(*) FROM river_job").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if _, err := conn.Exec(ctx, "ALTER TABLE api_audit RENAME TO api_audit_away"); err != nil {
+		t.Fatal(err)
+	}
+	before := jobCount()
+	res, body := f.do("POST", Prefix, "admin", "")
+	if e, _ := body["error"].(map[string]any); res.StatusCode != http.StatusServiceUnavailable || e["code"] != "audit_unavailable" {
+		t.Fatalf("a backup with no audit: %d %v", res.StatusCode, body)
+	}
+	if after := jobCount(); after != before {
+		t.Fatalf("a job was queued unaudited (%d jobs, %d before)", after, before)
+	}
+	if _, err := conn.Exec(ctx, "ALTER TABLE api_audit_away RENAME TO api_audit"); err != nil {
+		t.Fatal(err)
+	}
+	if res, body := f.do("POST", Prefix, "admin", ""); res.StatusCode != http.StatusAccepted {
+		t.Fatalf("a backup once the audit is back: %d %v", res.StatusCode, body)
+	}
+	rows, _ := f.store.AuditPage(ctx, catalog.Audit{}, 10)
+	if len(rows) != 1 || rows[0].Status != http.StatusAccepted || !strings.HasPrefix(rows[0].Detail, Prefix+"/") {
+		t.Fatalf("audit after the backup: %+v", rows)
+	}
+}
+
+// A flood of refused requests with huge paths costs a few bounded rows.
+func TestRefusalFloodIsBounded(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	long := Prefix + "/" + strings.Repeat("%C3%A9x", 20<<10) // a 120 kB path
+	for range 300 {
+		res, _ := f.do("POST", long, "noc", "")
+		if res.StatusCode != http.StatusForbidden && res.StatusCode != http.StatusNotFound && res.StatusCode != http.StatusMethodNotAllowed && res.StatusCode != http.StatusRequestURITooLong {
+			t.Fatalf("status %d", res.StatusCode)
+		}
+		res, _ = f.do("POST", Prefix, "noc", "")
+		if res.StatusCode != http.StatusForbidden {
+			t.Fatalf("a NOC's POST: %d", res.StatusCode)
+		}
+	}
+	rows, err := f.store.AuditPage(context.Background(), catalog.Audit{}, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) > audit.PerClient+1 {
+		t.Fatalf("%d audit rows for one address in a minute", len(rows))
+	}
+	for _, r := range rows {
+		if len(r.Path) > 600 || len(r.Detail) > 600 {
+			t.Fatalf("an unbounded row: path %d bytes, detail %d", len(r.Path), len(r.Detail))
+		}
+	}
+}
+
+func dbNameOf(url string) string {
+	name := url[strings.LastIndex(url, "/")+1:]
+	name, _, _ = strings.Cut(name, "?")
+	return name
 }

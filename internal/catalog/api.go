@@ -57,8 +57,12 @@ func (s *Store) RestoreTest(ctx context.Context, id string) (RestoreTest, error)
 	return tests[0], nil
 }
 
-// Audit is one api_audit row.
+// Audit is one api_audit row: who asked what over HTTP (the API, the
+// console), from where, and what was answered. Status 0 is an action
+// recorded before it was done whose outcome never came (the process
+// died, or the outcome could not be written).
 type Audit struct {
+	ID      int64
 	At      time.Time
 	Subject string
 	Role    string
@@ -66,27 +70,52 @@ type Audit struct {
 	Path    string
 	Status  int
 	Detail  string
+	Client  string // the client's address
 }
 
-// InsertAudit records one API call.
-func (s *Store) InsertAudit(ctx context.Context, a Audit) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO api_audit (at, subject, role, method, path, status, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		a.At.UTC(), a.Subject, a.Role, a.Method, a.Path, a.Status, a.Detail)
+// InsertAudit records one row and returns its id.
+func (s *Store) InsertAudit(ctx context.Context, a Audit) (int64, error) {
+	var id int64
+	err := s.pool.QueryRow(ctx, `INSERT INTO api_audit (at, subject, role, method, path, status, detail, client)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
+		a.At.UTC(), a.Subject, a.Role, a.Method, a.Path, a.Status, a.Detail, a.Client).Scan(&id)
 	if err != nil {
-		return fmt.Errorf("record API audit: %w", err)
+		return 0, fmt.Errorf("record API audit: %w", err)
+	}
+	return id, nil
+}
+
+// FinishAudit records the outcome of the action row id was written for.
+func (s *Store) FinishAudit(ctx context.Context, id int64, status int, detail string) error {
+	if _, err := s.pool.Exec(ctx, `UPDATE api_audit SET status = $2, detail = $3 WHERE id = $1`, id, status, detail); err != nil {
+		return fmt.Errorf("record API audit outcome: %w", err)
 	}
 	return nil
 }
 
-// AuditLog returns the audit rows since since, newest first.
-func (s *Store) AuditLog(ctx context.Context, since time.Time) ([]Audit, error) {
-	rows, err := s.pool.Query(ctx, `SELECT at, subject, role, method, path, status, coalesce(detail, '') FROM api_audit
-		WHERE at >= $1 ORDER BY at DESC, id DESC`, since.UTC())
+// AuditPage returns at most limit rows older than the row (at, id) of
+// after (zero: from the newest), newest first.
+func (s *Store) AuditPage(ctx context.Context, after Audit, limit int) ([]Audit, error) {
+	where, args := "true", []any{limit}
+	if after.ID != 0 {
+		where, args = "(at, id) < ($2, $3)", append(args, after.At.UTC(), after.ID)
+	}
+	rows, err := s.pool.Query(ctx, `SELECT id, at, subject, role, method, path, status, coalesce(detail, ''), coalesce(client, '')
+		FROM api_audit WHERE `+where+` ORDER BY at DESC, id DESC LIMIT $1`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read API audit: %w", err)
 	}
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Audit, error) {
 		var a Audit
-		return a, r.Scan(&a.At, &a.Subject, &a.Role, &a.Method, &a.Path, &a.Status, &a.Detail)
+		return a, r.Scan(&a.ID, &a.At, &a.Subject, &a.Role, &a.Method, &a.Path, &a.Status, &a.Detail, &a.Client)
 	})
+}
+
+// PruneAudit deletes the rows older than before and says how many.
+func (s *Store) PruneAudit(ctx context.Context, before time.Time) (int64, error) {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM api_audit WHERE at < $1`, before.UTC())
+	if err != nil {
+		return 0, fmt.Errorf("prune API audit: %w", err)
+	}
+	return tag.RowsAffected(), nil
 }

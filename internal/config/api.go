@@ -19,6 +19,9 @@ type API struct {
 	// ConsoleSession is how long a console login lasts
 	// (BACKUP_CONSOLE_SESSION_HOURS).
 	ConsoleSession time.Duration
+	// AuditRetentionDays is how long the audit keeps its rows
+	// (BACKUP_AUDIT_RETENTION_DAYS): the daily retention job prunes older.
+	AuditRetentionDays int
 }
 
 // StaticToken is one BACKUP_API_TOKENS entry: a role and the SHA-256 of
@@ -36,6 +39,8 @@ func (r *reader) api() API {
 		JWTIssuer:        r.str("BACKUP_API_JWT_ISSUER"),
 		JWTAudience:      r.str("BACKUP_API_JWT_AUDIENCE"),
 		ConsoleSession:   time.Duration(r.intRange("BACKUP_CONSOLE_SESSION_HOURS", 1, 720)) * time.Hour,
+
+		AuditRetentionDays: r.intRange("BACKUP_AUDIT_RETENTION_DAYS", 1, 36500),
 	}
 	raw := r.str("BACKUP_API_TOKENS")
 	if raw == "" {

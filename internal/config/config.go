@@ -62,7 +62,10 @@ type Config struct {
 	Tolerance       time.Duration     // POSTGRES_BACKUP_TIME_TOLERANCE_MIN
 	ShutdownGrace   time.Duration
 	HTTPAddr        string
-	RetryDelays     []time.Duration // before each of the 3 retries
+	// ReadyzInterval is how often /readyz's checks run
+	// (BACKUP_READYZ_INTERVAL_SECONDS); /readyz answers from the last.
+	ReadyzInterval time.Duration
+	RetryDelays    []time.Duration // before each of the 3 retries
 
 	S3 S3 // the archive copy
 
@@ -119,6 +122,7 @@ func LoadLookup(lookup func(string) (string, bool)) (Config, error) {
 	c.Tolerance = time.Duration(r.intRange("POSTGRES_BACKUP_TIME_TOLERANCE_MIN", 0, 24*60)) * time.Minute
 	c.ShutdownGrace = time.Duration(r.intRange("BACKUP_SHUTDOWN_GRACE_SECONDS", 0, 24*3600)) * time.Second
 	c.HTTPAddr = r.listenAddr("BACKUP_HTTP_ADDR")
+	c.ReadyzInterval = time.Duration(r.intRange("BACKUP_READYZ_INTERVAL_SECONDS", 1, 3600)) * time.Second
 	c.RetryDelays = r.durations("BACKUP_RETRY_DELAYS", schedule.Retries, time.Second, 24*time.Hour)
 	c.S3 = r.s3()
 	c.Encryption = r.encryption()

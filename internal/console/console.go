@@ -10,7 +10,6 @@
 package console
 
 import (
-	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"embed"
@@ -24,6 +23,7 @@ import (
 	"time"
 
 	"github.com/mosaique/rgz-backup/internal/api"
+	"github.com/mosaique/rgz-backup/internal/audit"
 	"github.com/mosaique/rgz-backup/internal/catalog"
 	"github.com/mosaique/rgz-backup/internal/clock"
 	"github.com/mosaique/rgz-backup/internal/config"
@@ -51,7 +51,18 @@ type Deps struct {
 	Queue  *jobs.Client
 	Log    *slog.Logger
 	Clock  clock.Clock
+	// Audit is the trail of actions and refusals, shared with the API
+	// (default: one written to Store).
+	Audit *audit.Trail
+	// DownloadIdle is how long a download may send nothing before it is
+	// cut (default DownloadIdle); it runs as long as bytes flow.
+	DownloadIdle time.Duration
 }
+
+// DownloadIdle is how long a download may stall: a 1.2 GB backup over a
+// slow VPN takes as long as it takes, a client that stops reading does not
+// hold the file (and a connection) for ever.
+const DownloadIdle = 60 * time.Second
 
 // Handler serves the console under Prefix.
 func Handler(d Deps) http.Handler {
@@ -59,6 +70,12 @@ func Handler(d Deps) http.Handler {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
 	d.Clock = clock.Or(d.Clock)
+	if d.Audit == nil {
+		d.Audit = audit.New(d.Store, d.Clock, d.Log)
+	}
+	if d.DownloadIdle == 0 {
+		d.DownloadIdle = DownloadIdle
+	}
 	c := &server{Deps: d, pages: template.Must(template.New("").Funcs(funcs).ParseFS(templateFiles, "templates/*.html")),
 		running: &recent.Value[[]Running]{MaxAge: eventsEvery / 2}}
 	static, _ := fs.Sub(staticFiles, "static")
@@ -127,6 +144,7 @@ func (c *server) session(next handler) http.Handler {
 				c.Log.Error("console: session lookup failed", "error", err)
 			}
 			if r.Method != http.MethodGet {
+				c.refused(r, viewer{}, http.StatusUnauthorized, "no session")
 				c.refuse(w, r, lang, http.StatusUnauthorized, "session")
 				return
 			}
@@ -136,6 +154,7 @@ func (c *server) session(next handler) http.Handler {
 		v := viewer{Subject: sess.Subject, Role: sess.Role, CSRF: sess.CSRF, Lang: lang}
 		if r.Method == http.MethodPost && subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(sess.CSRF)) != 1 {
 			c.Log.Warn("console: a form without the session's CSRF token refused", "path", r.URL.Path, "subject", sess.Subject)
+			c.refused(r, v, http.StatusForbidden, "csrf")
 			c.refuse(w, r, lang, http.StatusForbidden, "csrf")
 			return
 		}
@@ -148,7 +167,7 @@ func (c *server) session(next handler) http.Handler {
 func (c *server) admin(next handler) handler {
 	return func(w http.ResponseWriter, r *http.Request, v viewer) {
 		if !api.Allowed(v.Role, http.MethodPost) {
-			c.auditAction(r, v, http.StatusForbidden, "forbidden")
+			c.refused(r, v, http.StatusForbidden, "forbidden")
 			c.refuse(w, r, v.Lang, http.StatusForbidden, "forbidden")
 			return
 		}
@@ -178,8 +197,14 @@ func (c *server) login(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		c.Log.Info("console login refused", "reason", err.Error())
+		c.refused(r, viewer{}, http.StatusUnauthorized, "login refused: "+err.Error())
 		w.WriteHeader(http.StatusUnauthorized)
 		c.render(w, r, "login", viewer{Lang: lang}, map[string]any{"Refused": true})
+		return
+	}
+	who := viewer{Subject: caller.Subject, Role: caller.Role, Lang: lang}
+	action, ok := c.act(w, r, who)
+	if !ok {
 		return
 	}
 	secret, csrf := randomString(), randomString()
@@ -187,33 +212,48 @@ func (c *server) login(w http.ResponseWriter, r *http.Request) {
 	expires := now.Add(c.Config.API.ConsoleSession)
 	if err := c.Store.StartSession(r.Context(), secret, catalog.Session{Subject: caller.Subject, Role: caller.Role, CSRF: csrf, ExpiresAt: expires}, now); err != nil {
 		c.Log.Error("console login failed", "error", err)
+		action.End(r.Context(), http.StatusInternalServerError, "login: internal")
 		c.refuse(w, r, lang, http.StatusInternalServerError, "internal")
 		return
 	}
 	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: secret, Path: Prefix, Expires: expires, HttpOnly: true,
 		SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
-	c.auditAction(r, viewer{Subject: caller.Subject, Role: caller.Role}, http.StatusSeeOther, "login")
+	action.End(r.Context(), http.StatusSeeOther, "login")
 	http.Redirect(w, r, Prefix+"/", http.StatusSeeOther)
 }
 
 func (c *server) logout(w http.ResponseWriter, r *http.Request, v viewer) {
+	action, ok := c.act(w, r, v)
+	if !ok {
+		return
+	}
 	if cookie, err := r.Cookie(CookieName); err == nil {
 		if err := c.Store.EndSession(r.Context(), cookie.Value, c.Clock.Now()); err != nil {
 			c.Log.Error("console logout", "error", err)
 		}
 	}
 	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: "", Path: Prefix, MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
-	c.auditAction(r, v, http.StatusSeeOther, "logout")
+	action.End(r.Context(), http.StatusSeeOther, "logout")
 	http.Redirect(w, r, Prefix+"/login", http.StatusSeeOther)
 }
 
-// auditAction records an action in the API's audit table, with the user
-// and role.
-func (c *server) auditAction(r *http.Request, v viewer, status int, detail string) {
-	a := catalog.Audit{At: c.Clock.Now(), Subject: v.Subject, Role: v.Role, Method: r.Method, Path: r.URL.Path, Status: status, Detail: detail}
-	if err := c.Store.InsertAudit(context.WithoutCancel(r.Context()), a); err != nil {
-		c.Log.Error("console audit not recorded", "error", err)
+// act records an action of v's before it is done; when that cannot be
+// written it answers 503 and says false: the action is not done.
+func (c *server) act(w http.ResponseWriter, r *http.Request, v viewer) (*audit.Action, bool) {
+	action, err := c.Audit.Begin(r.Context(), audit.Of(r, v.Subject, v.Role))
+	if err != nil {
+		c.refuse(w, r, v.Lang, http.StatusServiceUnavailable, "audit")
+		return nil, false
 	}
+	return action, true
+}
+
+// refused records a refused request (audit.Trail.Refused: bounded, a few
+// a minute per address).
+func (c *server) refused(r *http.Request, v viewer, status int, why string) {
+	e := audit.Of(r, v.Subject, v.Role)
+	e.Status, e.Detail = status, why
+	c.Audit.Refused(r.Context(), e)
 }
 
 func (c *server) render(w http.ResponseWriter, r *http.Request, page string, v viewer, data map[string]any) {

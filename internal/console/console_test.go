@@ -41,7 +41,11 @@ type site struct {
 	tokens map[string]string // role → static token
 }
 
-func newSite(t *testing.T) *site {
+func newSite(t *testing.T) *site { return newSiteWith(t, nil) }
+
+// newSiteWith is newSite with its Deps and its HTTP server changed by
+// adjust (nil: as they are).
+func newSiteWith(t *testing.T, adjust func(*Deps, *http.Server)) *site {
 	t.Helper()
 	ctx := context.Background()
 	db := config.Database{URL: cluster.URL(cluster.NewDatabase(t))}
@@ -83,7 +87,13 @@ func newSite(t *testing.T) *site {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.server = httptest.NewServer(Handler(Deps{Config: cfg, Store: store, Auth: auth, Queue: queue}))
+	deps := Deps{Config: cfg, Store: store, Auth: auth, Queue: queue}
+	s.server = httptest.NewUnstartedServer(nil)
+	if adjust != nil {
+		adjust(&deps, s.server.Config)
+	}
+	s.server.Config.Handler = Handler(deps)
+	s.server.Start()
 	t.Cleanup(s.server.Close)
 	return s
 }
@@ -150,8 +160,8 @@ func TestNOCSeesAndCannotAct(t *testing.T) {
 	if code, _ := s.post(c, "/console/actions/backup", url.Values{"csrf": {csrf}}); code != http.StatusForbidden {
 		t.Fatalf("a NOC's backup: %d", code)
 	}
-	log, err := s.store.AuditLog(context.Background(), time.Now().Add(-time.Hour))
-	if err != nil || len(log) == 0 || log[0].Status != 403 || log[0].Role != "noc" {
+	log, err := s.store.AuditPage(context.Background(), catalog.Audit{}, 100)
+	if err != nil || len(log) == 0 || log[0].Status != 403 || log[0].Role != "noc" || log[0].Client != "127.0.0.1" {
 		t.Fatalf("the refusal is not audited: %+v %v", log, err)
 	}
 	if code, page := s.get(c, "/console/backups/"+s.good.ID); code != 200 || !strings.Contains(page, "f7e42c9f") {
@@ -208,7 +218,7 @@ func TestSessionSafety(t *testing.T) {
 	if code, page := s.post(c, "/console/actions/backup", url.Values{"csrf": {csrf}}); code != 200 || !strings.Contains(page, "start-backup") {
 		t.Fatalf("an admin's backup: %d", code)
 	}
-	log, _ := s.store.AuditLog(context.Background(), time.Now().Add(-time.Hour))
+	log, _ := s.store.AuditPage(context.Background(), catalog.Audit{}, 100)
 	if len(log) == 0 || log[0].Role != "admin" || !strings.Contains(log[0].Detail, "backup job") {
 		t.Fatalf("the backup is not audited: %+v", log)
 	}
@@ -266,10 +276,10 @@ func TestDownload(t *testing.T) {
 			t.Fatalf("download of %s: %d", other, code)
 		}
 	}
-	log, _ := s.store.AuditLog(context.Background(), time.Now().Add(-time.Hour))
+	log, _ := s.store.AuditPage(context.Background(), catalog.Audit{}, 100)
 	found := false
 	for _, a := range log {
-		found = found || (a.Role == "admin" && a.Detail == "download "+s.good.Filename)
+		found = found || (a.Role == "admin" && a.Status == 200 && strings.HasPrefix(a.Detail, "download "+s.good.Filename+": ") && strings.Contains(a.Detail, "complete"))
 	}
 	if !found {
 		t.Fatalf("the download is not audited: %+v", log)

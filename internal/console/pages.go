@@ -6,11 +6,10 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
-	"path/filepath"
+	"os"
 	"strconv"
+	"strings"
 	"time"
-
-	"github.com/google/uuid"
 
 	"github.com/mosaique/rgz-backup/internal/api"
 	"github.com/mosaique/rgz-backup/internal/catalog"
@@ -19,7 +18,6 @@ import (
 	"github.com/mosaique/rgz-backup/internal/layout"
 	"github.com/mosaique/rgz-backup/internal/lock"
 	"github.com/mosaique/rgz-backup/internal/report"
-	"github.com/mosaique/rgz-backup/internal/restoretest"
 )
 
 // databaseView is one line of the overview: a database's state.
@@ -190,22 +188,26 @@ func (c *server) backup(w http.ResponseWriter, r *http.Request, v viewer) {
 	c.render(w, r, "backup", v, map[string]any{"Row": row, "Copies": copies, "Tests": tests, "Report": report.Text(row)})
 }
 
-// download streams a backup's dump or its .sha256 (admin only, audited).
-// The file is held open as a reader: retention does not delete it
-// meanwhile.
+// download streams a backup's dump or its .sha256 (admin only, audited
+// before the first byte and again with what was sent). It runs as long as
+// bytes flow — each write may take DownloadIdle, the whole has no limit —
+// and answers Range, so that a broken download resumes. The file is held
+// open as a reader: retention does not delete it meanwhile.
 func (c *server) download(w http.ResponseWriter, r *http.Request, v viewer) {
 	row, err := c.Store.Get(r.Context(), r.PathValue("id"))
 	file := r.PathValue("file")
-	if err != nil || !row.Status.Good() || row.DeletedAt != nil || row.FilePath == nil ||
-		(file != row.Filename && file != row.Filename+layout.SHA256Suffix) {
-		c.auditAction(r, v, http.StatusNotFound, "not_found")
-		c.refuse(w, r, v.Lang, http.StatusNotFound, "not_found")
-		return
+	var path string
+	if err == nil && row.Status.Good() && row.DeletedAt == nil && (file == row.Filename || file == row.Filename+layout.SHA256Suffix) {
+		if files, ferr := layout.Of(row, c.Config.LocalDir); ferr == nil {
+			path = map[string]string{row.Filename: files.Dump, row.Filename + layout.SHA256Suffix: files.SHA256}[file]
+		}
 	}
-	path := filepath.Join(filepath.Dir(*row.FilePath), file)
-	f, err := lock.OpenForReading(path)
-	if err != nil {
-		c.auditAction(r, v, http.StatusNotFound, "not_found")
+	var f *os.File
+	if path != "" {
+		f, err = lock.OpenForReading(path)
+	}
+	if path == "" || err != nil {
+		c.refused(r, v, http.StatusNotFound, "not_found")
 		c.refuse(w, r, v.Lang, http.StatusNotFound, "not_found")
 		return
 	}
@@ -215,10 +217,69 @@ func (c *server) download(w http.ResponseWriter, r *http.Request, v viewer) {
 		c.fail(w, r, v, err)
 		return
 	}
-	c.auditAction(r, v, http.StatusOK, "download "+file)
-	w.Header().Set("Content-Type", "application/octet-stream")
-	w.Header().Set("Content-Disposition", `attachment; filename="`+file+`"`)
-	http.ServeContent(w, r, file, st.ModTime(), f)
+	action, ok := c.act(w, r, v)
+	if !ok {
+		return
+	}
+	began := c.now()
+	sent := &flowWriter{ResponseWriter: w, idle: c.DownloadIdle}
+	sent.Header().Set("Content-Type", "application/octet-stream")
+	sent.Header().Set("Content-Disposition", `attachment; filename="`+file+`"`)
+	http.ServeContent(sent, r, file, st.ModTime(), f)
+	action.End(r.Context(), sent.status, sent.outcome(file, st.Size(), r.Header.Get("Range"), c.now().Sub(began)))
+}
+
+// flowWriter sends a download: each write may take idle (the connection's
+// write deadline moves with it), and it counts what was sent.
+type flowWriter struct {
+	http.ResponseWriter
+	idle   time.Duration
+	status int
+	bytes  int64
+	err    error
+}
+
+func (f *flowWriter) WriteHeader(code int) {
+	if f.status == 0 {
+		f.status = code
+	}
+	f.ResponseWriter.WriteHeader(code)
+}
+
+func (f *flowWriter) Write(b []byte) (int, error) {
+	if f.status == 0 {
+		f.status = http.StatusOK
+	}
+	_ = http.NewResponseController(f.ResponseWriter).SetWriteDeadline(time.Now().Add(f.idle))
+	n, err := f.ResponseWriter.Write(b)
+	f.bytes += int64(n)
+	if err != nil && f.err == nil {
+		f.err = err
+	}
+	return n, err
+}
+
+func (f *flowWriter) Unwrap() http.ResponseWriter { return f.ResponseWriter }
+
+// outcome says what the download sent: how many bytes of how many, whether
+// it completed, the range asked.
+func (f *flowWriter) outcome(file string, size int64, ranges string, took time.Duration) string {
+	want, _ := strconv.ParseInt(f.Header().Get("Content-Length"), 10, 64)
+	done := "complete"
+	if f.err != nil || f.bytes < want {
+		done = "cut"
+		if f.err != nil {
+			done += ": " + f.err.Error()
+		}
+	}
+	if f.status >= 300 && f.status != http.StatusPartialContent {
+		done = "nothing sent"
+	}
+	what := fmt.Sprintf("download %s: %d of %d bytes in %s, %s", file, f.bytes, size, took.Round(time.Second), done)
+	if ranges != "" {
+		what += " (" + ranges + ")"
+	}
+	return what
 }
 
 // restoreTests is the restore tests' history (a year), newest first.
@@ -241,77 +302,82 @@ func (c *server) restoreTest(w http.ResponseWriter, r *http.Request, v viewer) {
 	c.render(w, r, "restore-test", v, map[string]any{"Test": test})
 }
 
+// auditPage is how many audit rows a page shows.
+const auditPage = 100
+
+// audit is the audit log, newest first, a page at a time (keyset: the
+// page after the row at|id): however large the table, a page reads and
+// renders auditPage rows.
 func (c *server) audit(w http.ResponseWriter, r *http.Request, v viewer) {
-	log, err := c.Store.AuditLog(r.Context(), c.now().AddDate(0, 0, -30))
+	var after catalog.Audit
+	if cur := r.URL.Query().Get("before"); cur != "" {
+		at, id, ok := strings.Cut(cur, "|")
+		t, terr := time.Parse(time.RFC3339Nano, at)
+		n, nerr := strconv.ParseInt(id, 10, 64)
+		if !ok || terr != nil || nerr != nil {
+			c.refuse(w, r, v.Lang, http.StatusBadRequest, "bad_query")
+			return
+		}
+		after = catalog.Audit{At: t, ID: n}
+	}
+	rows, err := c.Store.AuditPage(r.Context(), after, auditPage+1)
 	if err != nil {
 		c.fail(w, r, v, err)
 		return
 	}
-	if len(log) > 500 {
-		log = log[:500]
+	next := ""
+	if len(rows) > auditPage {
+		rows = rows[:auditPage]
+		last := rows[len(rows)-1]
+		next = Prefix + "/audit?" + url.Values{"before": {last.At.UTC().Format(time.RFC3339Nano) + "|" + strconv.FormatInt(last.ID, 10)}}.Encode()
 	}
-	c.render(w, r, "audit", v, map[string]any{"Log": log})
+	c.render(w, r, "audit", v, map[string]any{"Log": rows, "Next": next})
 }
 
 // startBackup queues a backup (every database, with several).
 func (c *server) startBackup(w http.ResponseWriter, r *http.Request, v viewer) {
+	action, ok := c.act(w, r, v)
+	if !ok {
+		return
+	}
 	job, err := jobs.Enqueue(r.Context(), c.Queue, catalog.TriggerAPI)
 	if err != nil {
-		c.auditAction(r, v, http.StatusInternalServerError, "internal")
+		action.End(r.Context(), http.StatusInternalServerError, "internal")
 		c.fail(w, r, v, err)
 		return
 	}
-	c.auditAction(r, v, http.StatusSeeOther, fmt.Sprintf("backup job %d run %s", job.JobID, job.RunID))
+	action.End(r.Context(), http.StatusSeeOther, fmt.Sprintf("backup job %d run %s", job.JobID, job.RunID))
 	http.Redirect(w, r, Prefix+"/?done=backup", http.StatusSeeOther)
 }
 
 // startRestoreTest queues a restore test of the backup named (or the usual
-// choice) and sends the admin to its page.
+// choice) and sends the admin to its page (jobs.StartRestoreTest, as the
+// API does).
 func (c *server) startRestoreTest(w http.ResponseWriter, r *http.Request, v viewer) {
-	ctx := r.Context()
-	var row catalog.Execution
-	var err error
-	if id := r.PostFormValue("backup_id"); id != "" {
-		row, err = c.Store.Get(ctx, id)
-	} else {
-		var rows []catalog.Execution
-		rows, err = c.Store.List(ctx, catalog.Filter{OnDisk: true})
-		if ok := false; err == nil {
-			if row, ok = restoretest.Choose(rows, c.now(), c.Config.RestoreTest.BackupAgeDays); !ok {
-				err = catalog.ErrNotFound
-			}
-		}
-	}
-	if errors.Is(err, catalog.ErrNotFound) || (err == nil && !row.Status.Good()) {
-		c.auditAction(r, v, http.StatusNotFound, "not_found")
-		c.refuse(w, r, v.Lang, http.StatusNotFound, "not_found")
+	action, ok := c.act(w, r, v)
+	if !ok {
 		return
 	}
-	if err != nil {
-		c.fail(w, r, v, err)
-		return
+	started, err := jobs.StartRestoreTest(r.Context(), c.Store, c.Queue, c.Config,
+		jobs.StartRequest{BackupID: r.PostFormValue("backup_id"), TriggeredBy: catalog.TriggerAPI, Now: c.now()})
+	var running jobs.AlreadyRunning
+	status, why := 0, ""
+	switch {
+	case errors.As(err, &running):
+		status, why = http.StatusConflict, "conflict"
+	case errors.Is(err, jobs.ErrNoGoodBackup):
+		status, why = http.StatusNotFound, "not_found"
+	case err != nil:
+		c.Log.Error("console: restore test not started", "error", err)
+		status, why = http.StatusInternalServerError, "internal"
 	}
-	id := uuid.NewString()
-	queued := catalog.RestoreTest{ID: id, BackupID: row.ID, StartedAt: c.now().UTC(), Status: catalog.TestRunning, TriggeredBy: catalog.TriggerAPI}
-	if err := c.Store.BeginRestoreTest(ctx, queued); err != nil {
-		c.fail(w, r, v, err)
-		return
-	}
-	if _, err := jobs.EnqueueRestoreTest(ctx, c.Queue, row.Filename, catalog.TriggerAPI, id); err != nil {
-		status, why := http.StatusInternalServerError, "internal"
-		if errors.Is(err, jobs.ErrRestoreTestQueued) {
-			status, why = http.StatusConflict, "conflict"
-		}
-		queued.Status, queued.ErrorMessage = catalog.TestFailed, ptr("not started: "+err.Error())
-		end := c.now().UTC()
-		queued.FinishedAt = &end
-		_ = c.Store.FinishRestoreTest(ctx, queued)
-		c.auditAction(r, v, status, why)
+	if status != 0 {
+		action.End(r.Context(), status, why)
 		c.refuse(w, r, v.Lang, status, why)
 		return
 	}
-	c.auditAction(r, v, http.StatusSeeOther, "restore test "+id+" of "+row.Filename)
-	http.Redirect(w, r, Prefix+"/restore-tests/"+id, http.StatusSeeOther)
+	action.End(r.Context(), http.StatusSeeOther, "restore test "+started.Test.ID+" of "+started.Backup.Filename)
+	http.Redirect(w, r, Prefix+"/restore-tests/"+started.Test.ID, http.StatusSeeOther)
 }
 
 // lookupFailed answers a failed lookup of the page's subject (404 for
@@ -330,8 +396,6 @@ func (c *server) fail(w http.ResponseWriter, r *http.Request, v viewer, err erro
 	c.Log.Error("console page failed", "path", r.URL.Path, "error", err)
 	c.refuse(w, r, v.Lang, http.StatusInternalServerError, "internal")
 }
-
-func ptr(s string) *string { return &s }
 
 // funcs are the templates' helpers.
 var funcs = template.FuncMap{

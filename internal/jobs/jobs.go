@@ -123,11 +123,10 @@ func NewClient(pool *pgxpool.Pool, o Options) (*Client, error) {
 	}
 	host, _ := os.Hostname()
 	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
-		ID:           fmt.Sprintf("%s-%d-%d", host, os.Getpid(), time.Now().Unix()),
-		Queues:       map[string]river.QueueConfig{Queue: {MaxWorkers: backupWorkers(cfg)}, RestoreTestQueue: {MaxWorkers: 1}, NotifyQueue: {MaxWorkers: 2}},
-		Workers:      workers,
-		PeriodicJobs: periodic,
-		MaxAttempts:  schedule.MaxAttempts,
+		ID:          fmt.Sprintf("%s-%d-%d", host, os.Getpid(), time.Now().Unix()),
+		Queues:      map[string]river.QueueConfig{Queue: {MaxWorkers: backupWorkers(cfg)}, RestoreTestQueue: {MaxWorkers: 1}, NotifyQueue: {MaxWorkers: 2}},
+		Workers:     workers,
+		MaxAttempts: schedule.MaxAttempts,
 		// The backup's own timeout acts first and records the failed row;
 		// River's is a backstop. A job still "running" after both and the
 		// grace is one whose process died: River retries it.
@@ -137,6 +136,11 @@ func NewClient(pool *pgxpool.Pool, o Options) (*Client, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("job engine: %w", err)
+	}
+	// Added here rather than in the Config, whose refusal is a panic: a
+	// schedule River refuses is an error that names it.
+	if _, err := client.PeriodicJobs().AddManySafely(periodic); err != nil {
+		return nil, fmt.Errorf("job engine: schedules: %w", err)
 	}
 	return client, nil
 }
@@ -155,7 +159,7 @@ func NewInserter(pool *pgxpool.Pool) (*Client, error) {
 func backupPeriodic(sched schedule.Schedule, target string, clk clock.Clock) *river.PeriodicJob {
 	id := Kind
 	if target != "" {
-		id += "@" + target
+		id = PeriodicID(Kind, target)
 	}
 	return river.NewPeriodicJob(sched, func() (river.JobArgs, *river.InsertOpts) {
 		slot := sched.Nearest(clk.Now())

@@ -1,9 +1,11 @@
 package jobs
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +17,8 @@ import (
 	"github.com/mosaique/rgz-backup/internal/catalog"
 	"github.com/mosaique/rgz-backup/internal/clock"
 	"github.com/mosaique/rgz-backup/internal/config"
+	"github.com/mosaique/rgz-backup/internal/destination"
+	"github.com/mosaique/rgz-backup/internal/fixture"
 	"github.com/mosaique/rgz-backup/internal/lock"
 	"github.com/mosaique/rgz-backup/internal/targets"
 )
@@ -128,5 +132,72 @@ func TestTargetPeriodics(t *testing.T) {
 	}
 	if got := len(targetRestoreTests(servers)); got != 2 {
 		t.Fatalf("%d restore-test schedules of their own, want 2", got)
+	}
+}
+
+// River accepts the periodic jobs of every target a targets file can name
+// (the longest name included): an id it refused made `serve` panic at
+// start and on SIGHUP. A reload whose schedules River refuses returns an
+// error and puts the old schedules back.
+func TestTargetSchedulesAreAcceptedAndReloadsNeverPanic(t *testing.T) {
+	t.Parallel()
+	f := fixture.New(t, cluster, 0)
+	cfg := f.Config(t)
+	cfg.ScheduleEnabled, cfg.RestoreTest.Enabled = true, true
+	pool, store := fixture.OpenCatalog(t, cfg.Catalog)
+	quiet := slog.New(slog.DiscardHandler)
+	client, err := NewClient(pool, Options{Config: cfg, Store: store, Log: quiet, RiverLog: quiet, Shutdown: context.Background(), Clock: clock.Real})
+	if err != nil {
+		t.Fatal(err)
+	}
+	longest := strings.Repeat("z", 63)
+	before := []targets.Server{{Target: "billing", Schedule: "0 4 * * *", RestoreTestSchedule: "0 6 * * 0"}}
+	after := []targets.Server{{Target: "site-b_2", Schedule: "*/20 * * * * *"}, {Target: longest, Schedule: "0 4 * * *", RestoreTestSchedule: "0 6 * * 0"}}
+	if _, err := client.PeriodicJobs().AddManySafely(OwnPeriodics(cfg, before, clock.Real)); err != nil {
+		t.Fatalf("the schedules of the docs' example: %v", err)
+	}
+	if err := Reschedule(client, cfg, before, after, clock.Real); err != nil {
+		t.Fatalf("a reload to valid targets: %v", err)
+	}
+	for _, id := range []string{PeriodicID(Kind, "site-b_2"), PeriodicID(Kind, longest), PeriodicID(RestoreTestKind, longest)} {
+		if !client.PeriodicJobs().RemoveByID(id) {
+			t.Fatalf("%s not scheduled", id)
+		}
+	}
+	client.PeriodicJobs().AddManySafely(OwnPeriodics(cfg, after, clock.Real))
+	bad := []targets.Server{{Target: "no@such name", Schedule: "0 4 * * *"}}
+	if err := Reschedule(client, cfg, after, bad, clock.Real); err == nil {
+		t.Fatal("River's refusal was not returned")
+	}
+	if !client.PeriodicJobs().RemoveByID(PeriodicID(Kind, longest)) {
+		t.Fatal("the old schedules were not put back")
+	}
+}
+
+// The hourly healing of missing copies is scheduled whenever backups have
+// copies, wherever they go: it was S3 only, and a copy that failed to a
+// directory, SFTP or Azure never healed by itself.
+func TestHealingScheduledWheneverThereAreCopies(t *testing.T) {
+	t.Parallel()
+	file, _ := destination.ParseURL("file:///mnt/nas/rgz")
+	sftp, _ := destination.ParseURL("sftp://rgz@site-b/srv/rgz")
+	for _, c := range []struct {
+		name string
+		cfg  config.Config
+		want bool
+	}{
+		{"no copies", config.Config{}, false},
+		{"S3", config.Config{S3: config.S3{Enabled: true}}, true},
+		{"a directory", config.Config{Destinations: config.Destinations{List: []destination.Spec{file}}}, true},
+		{"a target's own SFTP", config.Config{TargetDestinations: map[string][]destination.Spec{"site-b": {sftp}}}, true},
+		{"a target with none", config.Config{TargetDestinations: map[string][]destination.Spec{"site-b": {}}}, false},
+	} {
+		want := 1 // retention
+		if c.want {
+			want = 2 // and the healing
+		}
+		if got := len(maintenancePeriodics(c.cfg)); Copies(c.cfg) != c.want || got != want {
+			t.Errorf("%s: %d periodic jobs, want %d", c.name, got, want)
+		}
 	}
 }

@@ -76,10 +76,23 @@ func (w *retentionWorker) Work(ctx context.Context, job *river.Job[RetentionArgs
 		return err
 	}
 	log.Info("retention done", "deleted", len(report.Deleted), "kept_by_safety_rules", len(report.Local.Decisions)-len(report.Deleted))
+	w.pruneAudit(ctx, log)
 	if len(report.Unknown) > 0 {
 		log.Warn("files in the backup directory that the catalog does not know (left alone)", "files", report.Unknown)
 	}
 	return nil
+}
+
+// pruneAudit deletes the audit rows older than BACKUP_AUDIT_RETENTION_DAYS.
+func (w *retentionWorker) pruneAudit(ctx context.Context, log *slog.Logger) {
+	before := w.clock.Now().AddDate(0, 0, -w.cfg.API.AuditRetentionDays)
+	n, err := w.store.PruneAudit(ctx, before)
+	switch {
+	case err != nil:
+		log.Warn("audit rows older than BACKUP_AUDIT_RETENTION_DAYS not pruned", "error", err)
+	case n > 0:
+		log.Info("audit rows pruned", "rows", n, "older_than", before.UTC().Format(time.DateOnly))
+	}
 }
 
 // AfterBackup is what follows a good backup, in the daemon and in the CLI:
@@ -110,7 +123,8 @@ func retentionPeriodic() *river.PeriodicJob {
 	}, &river.PeriodicJobOpts{ID: RetentionKind})
 }
 
-// ArchiveKind is the hourly job that uploads partial backups to S3 again.
+// ArchiveKind is the hourly job that makes the missing copies of partial
+// backups again, wherever they go.
 const ArchiveKind = "rgz.backup.archive"
 
 // ArchiveSchedule is hourly, at a minute of its own.
@@ -144,14 +158,30 @@ func (w *archiveWorker) Work(ctx context.Context, job *river.Job[ArchiveArgs]) e
 	return nil
 }
 
-// maintenancePeriodics are the daily retention and, with S3, the hourly archive.
+// maintenancePeriodics are the daily retention and, whenever backups have
+// copies (S3, BACKUP_DESTINATIONS, a target's own), the hourly healing of
+// the missing ones.
 func maintenancePeriodics(cfg config.Config) []*river.PeriodicJob {
 	jobs := []*river.PeriodicJob{retentionPeriodic()}
-	if cfg.S3.Enabled {
+	if Copies(cfg) {
 		hourly, _ := schedule.Parse(ArchiveSchedule)
 		jobs = append(jobs, river.NewPeriodicJob(hourly, func() (river.JobArgs, *river.InsertOpts) {
 			return ArchiveArgs{}, nil
 		}, &river.PeriodicJobOpts{ID: ArchiveKind}))
 	}
 	return jobs
+}
+
+// Copies says whether backups are copied anywhere: to S3, to
+// BACKUP_DESTINATIONS, or to a target's own destinations.
+func Copies(cfg config.Config) bool {
+	if len(cfg.AllDestinations()) > 0 {
+		return true
+	}
+	for _, specs := range cfg.TargetDestinations {
+		if len(specs) > 0 {
+			return true
+		}
+	}
+	return false
 }

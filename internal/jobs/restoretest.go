@@ -107,7 +107,7 @@ func targetRestoreTests(servers []targets.Server) []*river.PeriodicJob {
 			unique := oneLive()
 			unique.ByArgs = true
 			return RestoreTestArgs{TriggeredBy: catalog.TriggerScheduled, Target: target}, &river.InsertOpts{UniqueOpts: unique}
-		}, &river.PeriodicJobOpts{ID: RestoreTestKind + "@" + target})
+		}, &river.PeriodicJobOpts{ID: PeriodicID(RestoreTestKind, target)})
 	})
 }
 

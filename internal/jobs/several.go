@@ -274,19 +274,44 @@ func decodeBackupArgs(j *rivertype.JobRow) (BackupArgs, error) {
 	return args, nil
 }
 
-// Reschedule replaces the scheduled runs and restore tests of the
-// servers with schedules of their own, after the targets were read
-// again; backups only when scheduled backups are enabled, tests only
+// PeriodicID names the periodic job of kind for one target: KIND:TARGET
+// (River takes letters, digits, _ - [ ] < > / . · : + in an id, and a
+// target's name is [a-z0-9_-]), so that a reload can replace it.
+func PeriodicID(kind, target string) string { return kind + ":" + target }
+
+// OwnPeriodics are the periodic jobs of the servers with schedules of
+// their own: backups when scheduled backups are enabled, restore tests
 // when restore tests are.
-func Reschedule(client *Client, cfg config.Config, before, after []targets.Server, clk clock.Clock) {
-	for _, s := range before {
-		client.PeriodicJobs().RemoveByID(Kind + "@" + s.Target)
-		client.PeriodicJobs().RemoveByID(RestoreTestKind + "@" + s.Target)
-	}
+func OwnPeriodics(cfg config.Config, servers []targets.Server, clk clock.Clock) []*river.PeriodicJob {
+	var out []*river.PeriodicJob
 	if cfg.ScheduleEnabled {
-		client.PeriodicJobs().AddMany(targetPeriodics(after, clk))
+		out = append(out, targetPeriodics(servers, clk)...)
 	}
 	if cfg.RestoreTest.Enabled {
-		client.PeriodicJobs().AddMany(targetRestoreTests(after))
+		out = append(out, targetRestoreTests(servers)...)
 	}
+	return out
+}
+
+// Reschedule replaces the scheduled runs and restore tests of the
+// servers with schedules of their own, after the targets were read
+// again. When River refuses the new ones, the old ones are put back and
+// the error says why: a reload never leaves the daemon without its
+// schedules, nor takes it down.
+func Reschedule(client *Client, cfg config.Config, before, after []targets.Server, clk clock.Clock) error {
+	remove := func(servers []targets.Server) {
+		for _, s := range servers {
+			client.PeriodicJobs().RemoveByID(PeriodicID(Kind, s.Target))
+			client.PeriodicJobs().RemoveByID(PeriodicID(RestoreTestKind, s.Target))
+		}
+	}
+	remove(before)
+	if _, err := client.PeriodicJobs().AddManySafely(OwnPeriodics(cfg, after, clk)); err != nil {
+		remove(after)
+		if _, rerr := client.PeriodicJobs().AddManySafely(OwnPeriodics(cfg, before, clk)); rerr != nil {
+			return fmt.Errorf("the new schedules were refused (%w), and the old ones could not be put back: %v", err, rerr)
+		}
+		return fmt.Errorf("the new schedules were refused: %w", err)
+	}
+	return nil
 }

@@ -38,6 +38,9 @@ func (f *Fleet) Server(target string) (Server, bool) {
 	return Server{}, false
 }
 
+// Set puts servers back (a reload whose schedules were refused).
+func (f *Fleet) Set(servers []Server) { f.current.Store(&servers) }
+
 // Reload reads the servers again and returns them; on error the servers
 // stay as they were.
 func (f *Fleet) Reload() ([]Server, error) {
