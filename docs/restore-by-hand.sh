@@ -10,7 +10,7 @@
 set -euo pipefail
 
 # --- The one set of variables --------------------------------------------
-BACKUP_DIR="${BACKUP_DIR:-/backups}"              # where the backup's files are
+BACKUP_DIR="${BACKUP_DIR:-/backups}"              # where the backup's files are (several databases: /backups/TARGET/DATABASE)
 BACKUP="${BACKUP:-20260205_030015.dump.gz}"       # the backup file (.dump.gz, .dump.zst, .dump.bz2 or .dump; then .age if encrypted)
 AGE_IDENTITY="${AGE_IDENTITY:-}"                  # encrypted backups: the age identity file (AGE-SECRET-KEY-1…, or an SSH private key)
 export PGHOST="${PGHOST:-new-db}"                 # the server to restore onto
@@ -35,6 +35,13 @@ open_file() {
 step "1. In the backup's directory"
 cd "$BACKUP_DIR"
 stem="${BACKUP%%.*}"                              # 20260205_030015
+if [ -z "$AGE_IDENTITY" ] && ls "$stem".*.age >/dev/null 2>&1; then
+  echo "$BACKUP_DIR holds encrypted files of this backup: set AGE_IDENTITY to your age identity file" >&2
+  exit 1
+fi
+dump=""
+# The decompressed dump is the database in plaintext: gone however this ends.
+trap '[ -n "$dump" ] && [ "$dump" != "$BACKUP_DIR/$BACKUP" ] && rm -f "$dump"' EXIT
 
 step "2. Checksums: a damaged file restores garbage, or fails halfway"
 sha256sum -c "$BACKUP.sha256"
@@ -63,7 +70,6 @@ esac
 
 step "6. Restore"
 pg_restore --jobs "$JOBS" --exit-on-error --dbname "$TARGET_DB" "$dump"
-[ "$dump" = "$BACKUP_DIR/$BACKUP" ] || rm -f "$dump"
 
 step "7. Statistics"
 psql -X -q -d "$TARGET_DB" -c 'ANALYZE'

@@ -48,6 +48,8 @@ command -v systemd-nspawn >/dev/null || need_apt+=(systemd-container)  # booted 
 command -v lintian >/dev/null || need_apt+=(lintian)           # make package-test: Debian's package checker,
 command -v qemu-aarch64 >/dev/null || need_apt+=(qemu-user)    # and the arm64 binary run under emulation
 [ -f /usr/share/keyrings/debian-archive-keyring.gpg ] || need_apt+=(debian-archive-keyring)
+[ -x /usr/bin/aws ] || need_apt+=(awscli)                      # docs/RESTORE.md's fetch from S3 by hand, run by a test
+[ -x /usr/bin/python3 ] || need_apt+=(python3)                 # the by-hand restore script's row counts
 if [ ${#need_apt[@]} -gt 0 ]; then
   log "apt-get install ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -24,7 +24,7 @@ func openCatalog(ctx context.Context, cfg config.Config) (*catalog.Store, error)
 // openCatalogPool is openCatalog that also returns the pool, which the job
 // queue shares. Closing the store closes the pool.
 func openCatalogPool(ctx context.Context, cfg config.Config, appName string, maxConns int32) (*pgxpool.Pool, *catalog.Store, error) {
-	pool, err := catalog.OpenPool(ctx, cfg.Catalog, appName, maxConns)
+	pool, err := catalog.OpenPoolCreating(ctx, cfg.Catalog, appName, maxConns)
 	if err != nil {
 		return nil, nil, err
 	}

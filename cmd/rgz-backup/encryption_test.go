@@ -225,3 +225,37 @@ func TestS3HoldsOnlyCiphertext(t *testing.T) {
 		}
 	}
 }
+
+// An identity is a private key: `key new > key.txt` (the README's
+// command) and `key new -o key.txt` both leave it 0600 whatever the
+// umask, and -o never overwrites a file.
+func TestKeyNewWritesAPrivateFile(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	redirected, out := filepath.Join(dir, "key.txt"), filepath.Join(dir, "other.txt")
+	sh := exec.Command("sh", "-c", `umask 022; "$0" key new > "$1"`, binary, redirected)
+	sh.Env = []string{"PATH=" + os.Getenv("PATH")}
+	if b, err := sh.CombinedOutput(); err != nil || !strings.HasPrefix(string(b), "Public key: age1") {
+		t.Fatalf("key new > key.txt: %v %s", err, b)
+	}
+	if r := rgz(t, nil, "key", "new", "-o", out); r.code != 0 || r.stdout != "" || !strings.HasPrefix(r.stderr, "Public key: age1") {
+		t.Fatalf("key new -o: %+v", r)
+	}
+	for _, p := range []string{redirected, out} {
+		st, err := os.Stat(p)
+		if err != nil || st.Mode().Perm() != 0o600 {
+			t.Fatalf("%s: %v %v, want 0600", p, st.Mode(), err)
+		}
+		b, _ := os.ReadFile(p)
+		if !strings.Contains(string(b), "AGE-SECRET-KEY-1") {
+			t.Fatalf("%s holds no identity", p)
+		}
+	}
+	before, _ := os.ReadFile(out)
+	if r := rgz(t, nil, "key", "new", "-o", out); r.code != 2 || !strings.Contains(r.stderr, "--output") {
+		t.Fatalf("key new -o over an existing file: %+v", r)
+	}
+	if after, _ := os.ReadFile(out); string(after) != string(before) {
+		t.Fatal("an identity was overwritten")
+	}
+}

@@ -14,16 +14,27 @@ import (
 func listCmd() *cobra.Command {
 	var days int
 	var asJSON bool
+	var target, database string
 	cmd := &cobra.Command{
-		Use:   "list",
+		Use:   "list [--days N] [--target NAME] [--database NAME] [--json]",
 		Short: "List the backups of the last N days, newest first",
-		Args:  cobra.NoArgs,
+		Long: `List the backups of the last --days days (30), newest first: date, status,
+size, CRC32, restore test, copies (verified/recorded), file, note (the
+error of a failed attempt). With several databases (BACKUP_DATABASES,
+BACKUP_TARGETS_FILE), each line starts with its target and database, and
+--target and --database choose (a database of another target than the
+default: both).`,
+		Args: cobra.NoArgs,
 		RunE: action(func(cmd *cobra.Command, _ []string) error {
 			if days < 1 || days > 36500 {
 				return &config.Error{Var: "--days", Value: fmt.Sprint(days), Allowed: "must be from 1 to 36500"}
 			}
+			cfg, err := loadConfig()
+			if err != nil {
+				return err
+			}
 			return withCatalog(cmd.Context(), func(store *catalog.Store) error {
-				rows, err := store.List(cmd.Context(), catalog.Filter{Since: time.Now().UTC().AddDate(0, 0, -days)})
+				rows, err := store.List(cmd.Context(), catalog.Filter{Since: time.Now().UTC().AddDate(0, 0, -days), Target: target, Database: database})
 				if err != nil {
 					return err
 				}
@@ -38,13 +49,15 @@ func listCmd() *cobra.Command {
 					fmt.Fprintf(cmd.OutOrStdout(), "No backups in the last %d days.\n", days)
 					return nil
 				}
-				fmt.Fprint(cmd.OutOrStdout(), report.List(rows, copies))
+				fmt.Fprint(cmd.OutOrStdout(), report.List(rows, copies, cfg.Several() || target != "" || database != ""))
 				return nil
 			})
 		}),
 	}
 	cmd.Flags().IntVar(&days, "days", 30, "how many days back")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON array of catalog rows, each with its copies (\"copies\")")
+	cmd.Flags().StringVar(&target, "target", "", "only this target's backups (several databases)")
+	cmd.Flags().StringVar(&database, "database", "", "only this database's backups (several databases)")
 	return cmd
 }
 

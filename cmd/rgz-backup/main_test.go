@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/mosaique/rgz-backup/internal/lock"
 	"github.com/mosaique/rgz-backup/internal/pgtest"
 	"github.com/mosaique/rgz-backup/internal/s3test"
@@ -310,6 +312,40 @@ func TestMigrate(t *testing.T) {
 	if r := rgz(t, env, "migrate"); r.code != 0 || !strings.Contains(r.stdout, "current") {
 		t.Fatalf("second migrate: %+v", r)
 	}
+}
+
+// The catalog's database is created when it does not exist, as migrate
+// would, so that BACKUP_CATALOG_DATABASE_URL alone is enough (the targets
+// file's promise); a role that may not create it is told the createdb to
+// ask for.
+func TestCatalogDatabaseCreatedWhenMissing(t *testing.T) {
+	t.Parallel()
+	name := "catalog_" + strings.ToLower(strings.ReplaceAll(uuid.NewString()[:8], "-", ""))
+	t.Cleanup(func() { cluster.DropDatabase(context.Background(), name) })
+	env := map[string]string{"BACKUP_CATALOG_DATABASE_URL": cluster.URL(name), "BACKUP_TARGETS_FILE": writeTargetsFile(t, cluster.URL("postgres"))}
+	if r := rgz(t, env, "migrate"); r.code != 0 || !strings.Contains(r.stdout, "Applied 0001_backup_executions.sql") {
+		t.Fatalf("migrate of a catalog whose database is missing: %+v", r)
+	}
+	role := "nocreate_" + name[len("catalog_"):]
+	conn := cluster.Conn(t, "postgres")
+	if _, err := conn.Exec(context.Background(), "CREATE ROLE "+role+" LOGIN"); err != nil {
+		t.Fatal(err)
+	}
+	missing := name + "_x"
+	env["BACKUP_CATALOG_DATABASE_URL"] = strings.Replace(cluster.URL(missing), "postgres@", role+"@", 1)
+	if r := rgz(t, env, "migrate"); r.code == 0 || !strings.Contains(r.stderr, "createdb "+missing) || strings.Count(strings.TrimSpace(r.stderr), "\n") > 0 {
+		t.Fatalf("migrate as a role without CREATEDB: %+v", r)
+	}
+}
+
+// writeTargetsFile is a targets file of one target, the server of url.
+func writeTargetsFile(t *testing.T, url string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "targets.yaml")
+	if err := os.WriteFile(p, []byte("targets:\n  - name: main\n    url: "+url+"\n    databases: [\"*\"]\n"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // A disk that fills up mid-write (here: a file-size limit on the process,

@@ -19,10 +19,11 @@ func migrateCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			store, err := catalog.Open(cmd.Context(), cfg.Catalog)
+			pool, err := catalog.OpenPoolCreating(cmd.Context(), cfg.Catalog, "rgz-backup migrate", 4)
 			if err != nil {
 				return err
 			}
+			store := catalog.NewStore(pool)
 			defer store.Close()
 			applied, err := store.Migrate(cmd.Context())
 			if err != nil {

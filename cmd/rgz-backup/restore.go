@@ -79,6 +79,10 @@ docs/RESTORE.md is the step-by-step procedure.`,
 			} else if err == nil {
 				fmt.Fprintf(cmd.OutOrStdout(), "Restored %s into %s in %s (%s); every table and row count matches the backup.\n",
 					o.Row.Filename, o.TargetDB, res.Elapsed.Round(time.Second), res.Mode)
+				if c := res.Catalog; c != nil {
+					fmt.Fprintf(cmd.OutOrStdout(), "The catalog came back with %s and is up to date: %d backups recorded from their manifests, %d repaired, %d already there.\n",
+						o.TargetDB, len(c.Added), len(c.Repaired), c.Present)
+				}
 				for _, w := range res.Warnings {
 					fmt.Fprintf(cmd.OutOrStdout(), "  warning: %s\n", w)
 				}
@@ -124,8 +128,8 @@ func rowForRestore(ctx context.Context, cfg config.Config, ref string) (catalog.
 		row.FilePath, row.DeletedAt = &path, nil
 		return row, path, nil
 	}
-	if !layout.IsDumpName(ref) && uuid.Validate(ref) != nil {
-		return catalog.Execution{}, "", &config.Error{Var: "FILENAME", Value: ref, Allowed: "a backup's name (" + layout.DumpNameHint + "), its id, or a path to one"}
+	if len(layout.Candidates(ref)) == 0 && uuid.Validate(ref) != nil {
+		return catalog.Execution{}, "", &config.Error{Var: "FILENAME", Value: ref, Allowed: "a backup's name (" + layout.DumpNameHint + "), its stem (YYYYMMDD_HHMMSS), its id, or a path to one"}
 	}
 	readers, done := recordReaders(ctx, cfg)
 	defer done()

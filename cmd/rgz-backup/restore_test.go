@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -158,8 +159,15 @@ func TestRestoreIntoAFreshServerWhoseCatalogKnowsNothing(t *testing.T) {
 	}
 	dr["BACKUP_DATABASE_URL"] = cluster.URL(fresh)
 	res := rgz(t, dr, "restore", row.Filename, "--target-db", fresh, "--jobs", "2")
-	if res.code != 0 || !strings.Contains(res.stdout, "every table and row count matches") {
+	if res.code != 0 || !strings.Contains(res.stdout, "every table and row count matches") ||
+		!strings.Contains(res.stdout, "The catalog came back with "+fresh+" and is up to date: 1 backups recorded") {
 		t.Fatalf("restore into the fresh database: %+v", res)
+	}
+	// The catalog came back with it, taken while this very backup ran: it
+	// says the backup succeeded, not that it was abandoned.
+	if st := rgz(t, dr, "status"); st.code != 0 || !regexp.MustCompile(`Last success: +`+regexp.QuoteMeta(row.Filename)+` +success`).MatchString(st.stdout) ||
+		strings.Contains(st.stdout, "abandoned") {
+		t.Fatalf("status after the restore of the database holding the catalog:\n%s", st.stdout)
 	}
 	if cluster.SchemaOnly(t, fresh) != cluster.SchemaOnly(t, dbName(env["BACKUP_DATABASE_URL"])) {
 		t.Fatal("the restored database differs from the source (something was written before the restore?)")

@@ -225,7 +225,7 @@ func printOutcomes(cmd *cobra.Command, outcomes []outcome, asJSON bool) error {
 		if o.err != nil {
 			note = firstLineOf(o.err.Error())
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", o.target, o.database, status, size, file, note)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", report.Name(o.target), report.Name(o.database), status, size, file, note)
 	}
 	return w.Flush()
 }

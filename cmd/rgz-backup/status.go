@@ -13,6 +13,9 @@ import (
 	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/jobs"
 	"github.com/mosaique/rgz-backup/internal/lock"
+	"github.com/mosaique/rgz-backup/internal/report"
+	"github.com/mosaique/rgz-backup/internal/schedule"
+	"github.com/mosaique/rgz-backup/internal/targets"
 )
 
 // status is what `rgz-backup status` reports.
@@ -28,6 +31,16 @@ type status struct {
 	Jobs             []jobs.Queued      `json:"jobs"`
 	// With several databases: each one's newest backup and newest success.
 	Databases []catalog.DatabaseState `json:"databases,omitempty"`
+	// With a targets file: the targets with schedules of their own.
+	Targets []targetSchedule `json:"targets,omitempty"`
+}
+
+// targetSchedule is a target's own schedule (targets file), if any.
+type targetSchedule struct {
+	Target              string     `json:"target"`
+	Schedule            string     `json:"schedule,omitempty"` // empty: the environment's
+	NextRun             *time.Time `json:"next_run,omitempty"`
+	RestoreTestSchedule string     `json:"restore_test_schedule,omitempty"`
 }
 
 type attemptStatus struct {
@@ -116,8 +129,35 @@ func readStatus(ctx context.Context, cfg config.Config, store *catalog.Store, cl
 			return st, err
 		}
 	}
+	if st.Targets, err = ownSchedules(cfg, now); err != nil {
+		return st, err
+	}
 	st.Jobs, err = jobs.List(ctx, client)
 	return st, err
+}
+
+// ownSchedules are the targets file's targets with schedules of their own.
+func ownSchedules(cfg config.Config, now time.Time) ([]targetSchedule, error) {
+	if cfg.TargetsFile == "" {
+		return nil, nil
+	}
+	file, err := targets.ReadFile(cfg.TargetsFile)
+	if err != nil {
+		return nil, &config.Error{Var: "BACKUP_TARGETS_FILE", Value: cfg.TargetsFile, Allowed: err.Error()}
+	}
+	var out []targetSchedule
+	for _, t := range file.Targets {
+		if t.Schedule == "" && t.RestoreTestSchedule == "" {
+			continue
+		}
+		ts := targetSchedule{Target: t.Name, Schedule: t.Schedule, RestoreTestSchedule: t.RestoreTestSchedule}
+		if sched, err := schedule.Parse(t.Schedule); err == nil && t.Schedule != "" && cfg.ScheduleEnabled {
+			next := sched.Next(now)
+			ts.NextRun = &next
+		}
+		out = append(out, ts)
+	}
+	return out, nil
 }
 
 func printStatus(w io.Writer, st status, now time.Time) error {
@@ -146,6 +186,17 @@ func printStatus(w io.Writer, st status, now time.Time) error {
 		p("Next run", "%s", when(*st.NextScheduledRun))
 	} else {
 		p("Schedule", "disabled (POSTGRES_BACKUP_ENABLED=false): manual and enqueued backups only")
+	}
+	for _, t := range st.Targets {
+		switch {
+		case t.NextRun != nil:
+			p("Target", "%s: its own schedule %s (UTC), next run %s", t.Target, t.Schedule, when(*t.NextRun))
+		case t.Schedule != "":
+			p("Target", "%s: its own schedule %s (UTC), disabled with the others", t.Target, t.Schedule)
+		}
+		if t.RestoreTestSchedule != "" {
+			p("Target", "%s: restore tests on its own schedule %s (UTC)", t.Target, t.RestoreTestSchedule)
+		}
 	}
 	p("Last run", "%s", row(st.LastRun))
 	p("Last success", "%s", row(st.LastSuccess))
@@ -180,7 +231,7 @@ func printStatus(w io.Writer, st status, now time.Time) error {
 			if d.LastSuccess != nil {
 				success = when(d.LastSuccess.BackupDate)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", d.Target, d.Database, d.LastRun.Filename, d.LastRun.Status, success)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", report.Name(d.Target), report.Name(d.Database), d.LastRun.Filename, d.LastRun.Status, success)
 		}
 		return tw.Flush()
 	}

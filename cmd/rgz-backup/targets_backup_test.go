@@ -34,6 +34,8 @@ func TestBackupFromTargetsFile(t *testing.T) {
     databases: [%s]
     compression: zstd
     destinations: ["file://%s"]
+    schedule: "30 4 * * *"
+    restore_test_schedule: "0 6 * * 0"
   - name: down
     url: postgres://nobody@%s/postgres
     databases: ["*"]
@@ -111,6 +113,21 @@ func TestBackupFromTargetsFile(t *testing.T) {
 	}
 	if r := rgz(t, env, "backup", "--target", "site-b", "--database", a, "--json"); r.code != 0 || !strings.Contains(r.stdout, `"target_name": "site-b"`) {
 		t.Fatalf("backup --target site-b --database: %+v", r)
+	}
+	// list names each backup's target and database, and chooses by them;
+	// status shows the targets' own schedules.
+	l := rgz(t, env, "list")
+	if lines := strings.Split(strings.TrimSpace(l.stdout), "\n"); l.code != 0 || !strings.HasPrefix(lines[0], "TARGET") || len(lines) != 4 ||
+		!regexp.MustCompile(`(?m)^site-b +`+a+` `).MatchString(l.stdout) || !regexp.MustCompile(`(?m)^main +`+a+` `).MatchString(l.stdout) {
+		t.Fatalf("list with a targets file:\n%s", l.stdout)
+	}
+	if l := rgz(t, env, "list", "--target", "site-b", "--database", a); l.code != 0 || strings.Count(strings.TrimSpace(l.stdout), "\n") != 2 || strings.Contains(l.stdout, "main ") {
+		t.Fatalf("list --target site-b --database %s:\n%s", a, l.stdout)
+	}
+	st := rgz(t, env, "status")
+	if st.code != 0 || !strings.Contains(st.stdout, "site-b: its own schedule 30 4 * * * (UTC), next run ") ||
+		!strings.Contains(st.stdout, "site-b: restore tests on its own schedule 0 6 * * 0 (UTC)") {
+		t.Fatalf("status with a targets file:\n%s", st.stdout)
 	}
 }
 

@@ -153,3 +153,29 @@ func IsGlobalsName(name string) bool { return globalsName.MatchString(name) }
 
 // DumpNameHint says what IsDumpName accepts, for error messages.
 const DumpNameHint = "YYYYMMDD_HHMMSS.dump, .dump.gz, .dump.zst or .dump.bz2, with .age when encrypted"
+
+var stem = regexp.MustCompile(`^\d{8}_\d{6}$`)
+
+// IsStem says whether s is a backup's date stem (20260205_030015), which
+// names one backup: no two backups share a second (backup.FreeSecond).
+func IsStem(s string) bool { return stem.MatchString(s) }
+
+// Candidates are the dump names a person may mean by ref: the name
+// itself, the encrypted file of that name (.age added: the runbook's
+// names work whether backups are encrypted or not), or, for a stem,
+// every name a backup of that second can have. None for anything else.
+func Candidates(ref string) []string {
+	switch {
+	case IsDumpName(ref) && !strings.HasSuffix(ref, ".age"):
+		return []string{ref, ref + ".age"}
+	case IsDumpName(ref):
+		return []string{ref}
+	case IsStem(ref):
+		var out []string
+		for _, ext := range []string{".dump.gz", ".dump.zst", ".dump.bz2", ".dump"} {
+			out = append(out, ref+ext, ref+ext+".age")
+		}
+		return out
+	}
+	return nil
+}

@@ -171,3 +171,21 @@ func TestDumpAndGlobalsNames(t *testing.T) {
 		}
 	}
 }
+
+// What a person may type for a backup: its name, its name without .age
+// (the runbook's names work whether backups are encrypted or not), or its
+// stem; nothing else.
+func TestCandidates(t *testing.T) {
+	t.Parallel()
+	for ref, want := range map[string][]string{
+		"20260205_030015.dump.gz":     {"20260205_030015.dump.gz", "20260205_030015.dump.gz.age"},
+		"20260205_030015.dump.gz.age": {"20260205_030015.dump.gz.age"},
+		"20260205_030015":             {"20260205_030015.dump.gz", "20260205_030015.dump.gz.age", "20260205_030015.dump.zst", "20260205_030015.dump.zst.age", "20260205_030015.dump.bz2", "20260205_030015.dump.bz2.age", "20260205_030015.dump", "20260205_030015.dump.age"},
+		"../20260205_030015":          nil,
+		"passwd":                      nil,
+	} {
+		if got := Candidates(ref); strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Errorf("Candidates(%q) = %v, want %v", ref, got, want)
+		}
+	}
+}

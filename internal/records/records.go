@@ -154,15 +154,27 @@ func (m EveryManifest) OnDisk(ctx context.Context) ([]catalog.Execution, error) 
 func (m EveryManifest) String() string { return "the manifests in " + m.Root + " and below" }
 
 // Find asks each reader in turn for name and returns the first record
-// found, with the reader that answered. A reader that fails (the catalog
+// found, with the reader that answered. The name may be a backup's file
+// name, its stem (20260205_030015) or its name without .age
+// (layout.Candidates), or its id. A reader that fails (the catalog
 // unreachable, or without its tables) counts as not knowing; when none
 // knows the name, the error says what each answered.
 func Find(ctx context.Context, readers []Reader, name string) (catalog.Execution, Reader, error) {
+	names := layout.Candidates(filepath.Base(name))
+	if len(names) == 0 {
+		names = []string{name} // an id
+	}
 	var why []error
 	for _, r := range readers {
-		row, err := r.Named(ctx, name)
-		if err == nil {
-			return row, r, nil
+		var err error
+		for _, n := range names {
+			var row catalog.Execution
+			if row, err = r.Named(ctx, n); err == nil {
+				return row, r, nil
+			}
+			if !errors.Is(err, ErrNotFound) {
+				break
+			}
 		}
 		why = append(why, fmt.Errorf("%s: %w", r, err))
 	}

@@ -4,6 +4,8 @@
 package report
 
 import (
+	"unicode"
+	"strconv"
 	"fmt"
 	"sort"
 	"strings"
@@ -217,12 +219,19 @@ func Biggest(counts map[string]int64, n int) []string {
 	return names[:min(n, len(names))]
 }
 
-// List renders rows as a table, one backup a line.
-func List(rows []catalog.Execution, copies map[string][]catalog.Copy) string {
+// List renders rows as a table, one backup a line; with several
+// databases, each line starts with the backup's target and database.
+func List(rows []catalog.Execution, copies map[string][]catalog.Copy, several bool) string {
 	var b strings.Builder
 	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	if several {
+		fmt.Fprint(w, "TARGET\tDATABASE\t")
+	}
 	fmt.Fprintln(w, "BACKUP DATE (UTC)\tSTATUS\tSIZE\tCRC32\tRESTORE TEST\tCOPIES\tFILENAME\tNOTE")
 	for _, e := range rows {
+		if several {
+			fmt.Fprintf(w, "%s\t%s\t", Name(e.TargetName), Name(deref(e.DatabaseName, "-")))
+		}
 		size := "-"
 		if e.FileSizeBytes != nil {
 			size = Bytes(*e.FileSizeBytes)
@@ -263,6 +272,23 @@ func CopiesState(copies []catalog.Copy) string {
 		return "-"
 	}
 	return fmt.Sprintf("%d/%d", verified, recorded)
+}
+
+// Name shows a name that came from outside (a database's, chosen by
+// whoever may CREATE DATABASE) on a terminal: as it is when it is plain
+// printable text without spaces, else quoted with its control bytes
+// escaped, so that it can neither break a table nor send the terminal an
+// escape sequence.
+func Name(s string) string {
+	for _, r := range s {
+		if !unicode.IsPrint(r) || unicode.IsSpace(r) || r == '"' || r == '\\' {
+			return strconv.Quote(s)
+		}
+	}
+	if s == "" {
+		return `""`
+	}
+	return s
 }
 
 func firstLine(s string, n int) string {

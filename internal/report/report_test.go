@@ -89,10 +89,29 @@ func TestList(t *testing.T) {
 	bad.Status, bad.FileSizeBytes, bad.ChecksumCRC32, bad.ErrorMessage = "failed", nil, nil, ptr("connect to the database to back up: refused")
 	ok.ID, bad.ID = "ok", "bad"
 	now := time.Now()
-	out := List([]catalog.Execution{ok, bad}, map[string][]catalog.Copy{"ok": {{VerifiedAt: &now}}})
+	out := List([]catalog.Execution{ok, bad}, map[string][]catalog.Copy{"ok": {{VerifiedAt: &now}}}, false)
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	if len(lines) != 3 || !strings.Contains(lines[1], "1.24 GB") || !strings.Contains(lines[1], " 1/1 ") || !strings.Contains(lines[2], "failed") || !strings.Contains(lines[2], "refused") {
 		t.Fatalf("list:\n%s", out)
+	}
+	// With several databases, each line names its target and database; a
+	// hostile name is quoted, never a second line or an escape sequence.
+	ok.TargetName, ok.DatabaseName = "site-b", ptr("radius")
+	bad.TargetName, bad.DatabaseName = "default", ptr("x\n\x1b[31mred")
+	out = List([]catalog.Execution{ok, bad}, nil, true)
+	lines = strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 3 || strings.Join(strings.Fields(lines[0])[:3], " ") != "TARGET DATABASE BACKUP" || strings.Join(strings.Fields(lines[1])[:2], " ") != "site-b radius" ||
+		!strings.Contains(lines[2], `"x\n\x1b[31mred"`) || strings.Contains(out, "\x1b") {
+		t.Fatalf("list of several:\n%s", out)
+	}
+}
+
+func TestName(t *testing.T) {
+	t.Parallel()
+	for name, want := range map[string]string{"rgz": "rgz", "site-b/x": "site-b/x", "é": "é", "": `""`, "a b": `"a b"`, "tab\t": `"tab\t"`, "\x1b[2J": `"\x1b[2J"`, `q"`: `"q\""`} {
+		if got := Name(name); got != want {
+			t.Errorf("Name(%q) = %s, want %s", name, got, want)
+		}
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/mosaique/rgz-backup/internal/dump"
 	"github.com/mosaique/rgz-backup/internal/layout"
 	"github.com/mosaique/rgz-backup/internal/offsite"
+	"github.com/mosaique/rgz-backup/internal/records"
 )
 
 // Options of a disaster-recovery restore.
@@ -47,6 +48,9 @@ type Result struct {
 	Seconds    int           `json:"duration_seconds"`
 	Mismatches []string      `json:"mismatches"`
 	Warnings   []string      `json:"warnings"`
+	// Catalog: the restored database held rgz-backup's catalog (its
+	// default place), brought up to date from the manifests.
+	Catalog *records.Rebuilt `json:"catalog_rebuilt,omitempty"`
 }
 
 // ErrNotEmpty means the target database already holds tables.
@@ -121,6 +125,13 @@ func Into(ctx context.Context, o Options) (Result, error) {
 		return res, err
 	}
 	conn.Close(context.WithoutCancel(ctx))
+	if len(res.Mismatches) == 0 {
+		rebuilt, err := catalogInside(ctx, o.Config, db, step)
+		if err != nil {
+			res.Warnings = append(res.Warnings, "the catalog in "+o.TargetDB+" came back with it but could not be brought up to date: "+err.Error()+" (run rgz-backup catalog rebuild)")
+		}
+		res.Catalog = rebuilt
+	}
 	res.Elapsed = time.Since(began)
 	res.Seconds = int(res.Elapsed.Round(time.Second).Seconds())
 	step("done")
@@ -128,6 +139,41 @@ func Into(ctx context.Context, o Options) (Result, error) {
 		return res, fmt.Errorf("the restored database differs from the backup in %d ways: %s", len(res.Mismatches), strings.Join(res.Mismatches, "; "))
 	}
 	return res, nil
+}
+
+// catalogInside brings up to date a catalog that came back with the
+// restored database (by default the catalog lives in the backed-up
+// database): the dump was taken while its own backup was running, so the
+// catalog holds that backup as an attempt whose process is gone, and none
+// of the backups taken since. Rebuilt from the manifests (records.Rebuild),
+// the backup restored is the success it was and the later ones are there;
+// nil when the database holds no catalog.
+func catalogInside(ctx context.Context, cfg config.Config, db config.Database, step func(string)) (*records.Rebuilt, error) {
+	conn, err := dbconn.Connect(ctx, db, "rgz-backup restore")
+	if err != nil {
+		return nil, err
+	}
+	var has bool
+	err = conn.QueryRow(ctx, "SELECT to_regclass('public.backup_executions') IS NOT NULL").Scan(&has)
+	conn.Close(context.WithoutCancel(ctx))
+	if err != nil || !has {
+		return nil, err
+	}
+	step("the catalog came back with the database: bringing it up to date from the manifests")
+	pool, err := catalog.OpenPool(ctx, db, "rgz-backup restore", 2)
+	if err != nil {
+		return nil, err
+	}
+	store := catalog.NewStore(pool)
+	defer store.Close()
+	if _, err := store.Migrate(ctx); err != nil {
+		return nil, err
+	}
+	rebuilt, err := records.Rebuild(ctx, store, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &rebuilt, nil
 }
 
 // prepareTarget creates the database (--create) or makes sure that an
