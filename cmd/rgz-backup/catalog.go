@@ -17,14 +17,22 @@ import (
 // openCatalog opens the catalog, creating its schema when missing so that
 // reading a fresh catalog shows "no backups" rather than an SQL error.
 func openCatalog(ctx context.Context, cfg config.Config) (*catalog.Store, error) {
-	_, store, err := openCatalogPool(ctx, cfg, "rgz-backup", 4)
+	_, store, err := openCatalogPool(ctx, cfg, "rgz-backup", 4, false)
 	return store, err
 }
 
 // openCatalogPool is openCatalog that also returns the pool, which the job
-// queue shares. Closing the store closes the pool.
-func openCatalogPool(ctx context.Context, cfg config.Config, appName string, maxConns int32) (*pgxpool.Pool, *catalog.Store, error) {
-	pool, err := catalog.OpenPoolCreating(ctx, cfg.Catalog, appName, maxConns)
+// queue shares. Closing the store closes the pool. create makes a missing
+// catalog database first (catalog.OpenPoolCreating): what `serve` does at
+// start, and `migrate`; the other verbs do not, so that a catalog lost
+// with its database is seen as lost (the manifests answer), not replaced
+// by an empty one.
+func openCatalogPool(ctx context.Context, cfg config.Config, appName string, maxConns int32, create bool) (*pgxpool.Pool, *catalog.Store, error) {
+	open := catalog.OpenPool
+	if create {
+		open = catalog.OpenPoolCreating
+	}
+	pool, err := open(ctx, cfg.Catalog, appName, maxConns)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -53,7 +61,7 @@ func withCatalog(ctx context.Context, fn func(*catalog.Store) error) error {
 // withQueue runs fn with the open catalog and a client of the daemon's job
 // queue that only inserts and reads jobs.
 func withQueue(ctx context.Context, cfg config.Config, fn func(*catalog.Store, *jobs.Client) error) error {
-	pool, store, err := openCatalogPool(ctx, cfg, "rgz-backup", 4)
+	pool, store, err := openCatalogPool(ctx, cfg, "rgz-backup", 4, false)
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -325,6 +326,16 @@ func TestCatalogDatabaseCreatedWhenMissing(t *testing.T) {
 	env := map[string]string{"BACKUP_CATALOG_DATABASE_URL": cluster.URL(name), "BACKUP_TARGETS_FILE": writeTargetsFile(t, cluster.URL("postgres"))}
 	if r := rgz(t, env, "migrate"); r.code != 0 || !strings.Contains(r.stdout, "Applied 0001_backup_executions.sql") {
 		t.Fatalf("migrate of a catalog whose database is missing: %+v", r)
+	}
+	// serve at start, likewise.
+	served := name + "_served"
+	t.Cleanup(func() { cluster.DropDatabase(context.Background(), served) })
+	senv := maps.Clone(env)
+	senv["BACKUP_CATALOG_DATABASE_URL"], senv["POSTGRES_BACKUP_ENABLED"], senv["BACKUP_LOCAL_DIR"] = cluster.URL(served), "false", t.TempDir()
+	d := startServe(t, senv)
+	d.stop(syscall.SIGTERM, 30*time.Second)
+	if !databaseExists(t, served) {
+		t.Fatal("serve did not create its catalog's database")
 	}
 	role := "nocreate_" + name[len("catalog_"):]
 	conn := cluster.Conn(t, "postgres")

@@ -159,7 +159,7 @@ func prepare(ctx context.Context, cfg config.Config, tools dump.Tools) (*pgxpool
 	if _, err := tools.Check(ctx); err != nil {
 		return nil, nil, &config.Error{Var: "BACKUP_PG_BIN_DIR", Value: cfg.PgBinDir, Allowed: "must hold usable pg_dump, pg_restore and pg_dumpall: " + err.Error()}
 	}
-	pool, store, err := openCatalogPool(ctx, cfg, "rgz-backup serve", 10)
+	pool, store, err := openCatalogPool(ctx, cfg, "rgz-backup serve", 10, true)
 	if err != nil {
 		return nil, nil, err
 	}

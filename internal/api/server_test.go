@@ -468,3 +468,47 @@ func dbNameOf(url string) string {
 	name, _, _ = strings.Cut(name, "?")
 	return name
 }
+
+// Every name the tool gives a backup is accepted where a name is asked
+// for: an encrypted backup's (.dump.gz.age), a plain .dump, a .dump.zst.age.
+// A test that cannot be queued is recorded as failed, never left running.
+func TestTestRestoreAcceptsEveryNameTheToolWrites(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	for i, ext := range []string{".dump.gz.age", ".dump", ".dump.zst.age"} {
+		date := time.Now().UTC().Add(-time.Duration(i+2) * time.Hour).Truncate(time.Second)
+		row := catalog.Execution{ID: uuid.NewString(), BackupType: "pg_dump", BackupDate: date, Filename: date.Format("20060102_150405") + ext,
+			Status: "success", TriggeredBy: "scheduled", Attempt: 1, Encrypted: strings.HasSuffix(ext, ".age")}
+		if err := f.store.Insert(ctx, &row); err != nil {
+			t.Fatal(err)
+		}
+		res, body := f.do("POST", Prefix+"/test-restore", "admin", `{"backup_filename": "`+row.Filename+`"}`)
+		if res.StatusCode != 202 || body["backup_filename"] != row.Filename {
+			t.Fatalf("test-restore of %s: %d %v", row.Filename, res.StatusCode, body)
+		}
+		// Done with: the next one may start.
+		if _, err := cluster.Conn(t, dbNameOf(f.catalogURL)).Exec(ctx, "UPDATE backup_restore_tests SET status = 'success' WHERE status = 'running'; DELETE FROM river_job"); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// The job queue cannot take it: 500, and the record says it failed.
+	conn := cluster.Conn(t, dbNameOf(f.catalogURL))
+	if _, err := conn.Exec(ctx, "ALTER TABLE river_job RENAME TO river_job_away"); err != nil {
+		t.Fatal(err)
+	}
+	res, body := f.do("POST", Prefix+"/test-restore", "admin", "")
+	conn.Exec(ctx, "ALTER TABLE river_job_away RENAME TO river_job")
+	if res.StatusCode != 500 {
+		t.Fatalf("test-restore with no job queue: %d %v", res.StatusCode, body)
+	}
+	var running int
+	var why string
+	if err := conn.QueryRow(ctx, "SELECT count(*) FILTER (WHERE status = 'running'), coalesce(max(error_message) FILTER (WHERE status = 'failed'), '') FROM backup_restore_tests").Scan(&running, &why); err != nil {
+		t.Fatal(err)
+	}
+	if running != 0 || !strings.HasPrefix(why, "not started: ") {
+		t.Fatalf("after a failed enqueue: %d running, failed with %q", running, why)
+	}
+}

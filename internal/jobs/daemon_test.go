@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -63,7 +64,10 @@ func startDaemon(t *testing.T, now time.Time) *daemon {
 }
 
 // run inserts a backup job and waits for River to finish with it.
-func (d *daemon) run(args BackupArgs) river.EventKind {
+func (d *daemon) run(args BackupArgs) river.EventKind { return d.runJob(args) }
+
+// runJob inserts any job and waits for River to finish with it.
+func (d *daemon) runJob(args river.JobArgs) river.EventKind {
 	d.t.Helper()
 	res, err := d.client.Insert(context.Background(), args, nil)
 	if err != nil {
@@ -152,5 +156,26 @@ func TestSupersededJobDoesNothing(t *testing.T) {
 	}
 	if files, _ := filepath.Glob(filepath.Join(d.cfg.LocalDir, "*.dump.gz")); len(files) != 0 {
 		t.Fatalf("a superseded job wrote %v", files)
+	}
+}
+
+// The daily retention job also deletes the audit rows older than
+// BACKUP_AUDIT_RETENTION_DAYS (by the daemon's clock), and no others.
+func TestRetentionJobPrunesTheAudit(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
+	d := startDaemon(t, now)
+	ctx := context.Background()
+	for _, age := range []int{d.cfg.API.AuditRetentionDays + 1, d.cfg.API.AuditRetentionDays - 1, 0} {
+		if _, err := d.store.InsertAudit(ctx, catalog.Audit{At: now.AddDate(0, 0, -age), Subject: "admin-1", Role: "admin", Method: "POST", Path: "/x", Status: 202, Detail: fmt.Sprint(age)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if kind := d.runJob(RetentionArgs{}); kind != river.EventKindJobCompleted {
+		t.Fatalf("retention job: %s", kind)
+	}
+	rows, err := d.store.AuditPage(ctx, catalog.Audit{}, 10)
+	if err != nil || len(rows) != 2 || rows[1].Detail != fmt.Sprint(d.cfg.API.AuditRetentionDays-1) {
+		t.Fatalf("audit after the retention job: %+v %v", rows, err)
 	}
 }
