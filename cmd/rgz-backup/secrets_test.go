@@ -183,16 +183,7 @@ func TestReadyzFailsWhileAClientProgramIsMissing(t *testing.T) {
 	env := serveEnv(t)
 	env["POSTGRES_BACKUP_ENABLED"] = "false"
 	env["BACKUP_READYZ_INTERVAL_SECONDS"] = "1"
-	bin := t.TempDir()
-	for _, name := range []string{"pg_dump", "pg_restore", "pg_dumpall"} {
-		real, err := dump.Tools{}.Path(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Symlink(real, filepath.Join(bin, name)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	bin := clientProgramsDir(t)
 	env["BACKUP_PG_BIN_DIR"] = bin
 	d := startServe(t, env)
 	ready := func() (int, string) {
@@ -230,16 +221,7 @@ func TestReadyzAnswersFromItsTimer(t *testing.T) {
 	env := serveEnv(t)
 	env["POSTGRES_BACKUP_ENABLED"] = "false"
 	env["BACKUP_READYZ_INTERVAL_SECONDS"] = "3600"
-	bin := t.TempDir()
-	for _, name := range []string{"pg_dump", "pg_restore", "pg_dumpall"} {
-		real, err := dump.Tools{}.Path(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Symlink(real, filepath.Join(bin, name)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	bin := clientProgramsDir(t)
 	env["BACKUP_PG_BIN_DIR"] = bin
 	d := startServe(t, env)
 	os.Remove(filepath.Join(bin, "pg_restore"))
@@ -285,4 +267,21 @@ func TestReadyzAnswersFromItsTimer(t *testing.T) {
 	if !strings.Contains(body, `"catalog":"failing"`) || strings.Contains(body, name) || strings.Contains(body, "127.0.0.1") || strings.Contains(body, "postgres") {
 		t.Fatalf("/readyz with the catalog gone: %s", body)
 	}
+}
+
+// clientProgramsDir is a BACKUP_PG_BIN_DIR of the test's own: links to the
+// real pg_dump, pg_restore and pg_dumpall, for a test to take away.
+func clientProgramsDir(t *testing.T) string {
+	t.Helper()
+	bin := t.TempDir()
+	for _, name := range []string{"pg_dump", "pg_restore", "pg_dumpall"} {
+		real, err := dump.Tools{}.Path(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(real, filepath.Join(bin, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return bin
 }

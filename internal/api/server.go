@@ -185,35 +185,15 @@ func (d Deps) guard(rt route) http.Handler {
 			writeError(w, &apiError{http.StatusServiceUnavailable, "audit_unavailable", err.Error()})
 			return
 		}
-		answered := &statusWriter{ResponseWriter: w}
+		answered := &audit.Answered{ResponseWriter: w}
 		detail := ""
 		if aerr := rt.handle(answered, r, caller); aerr != nil {
 			writeError(answered, aerr)
 			detail = aerr.code
 		}
 		detail = strings.TrimPrefix(strings.Join([]string{detail, answered.Header().Get("Location")}, " "), " ")
-		action.End(r.Context(), answered.status, detail)
+		action.End(r.Context(), answered.Status, detail)
 	})
-}
-
-// statusWriter remembers the status a handler answered.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (s *statusWriter) WriteHeader(code int) {
-	if s.status == 0 {
-		s.status = code
-	}
-	s.ResponseWriter.WriteHeader(code)
-}
-
-func (s *statusWriter) Write(b []byte) (int, error) {
-	if s.status == 0 {
-		s.status = http.StatusOK
-	}
-	return s.ResponseWriter.Write(b)
 }
 
 // apiError is an error answer: {"error": {"code", "message"}}. Messages

@@ -169,3 +169,34 @@ func bound(s string, max int) string {
 	}
 	return s[:cut] + "…"
 }
+
+// Answered is a response as the audit records it: the status answered and
+// the bytes sent, and the first write error (a client gone, a deadline).
+type Answered struct {
+	http.ResponseWriter
+	Status int
+	Bytes  int64
+	Err    error
+}
+
+func (a *Answered) WriteHeader(code int) {
+	if a.Status == 0 {
+		a.Status = code
+	}
+	a.ResponseWriter.WriteHeader(code)
+}
+
+func (a *Answered) Write(b []byte) (int, error) {
+	if a.Status == 0 {
+		a.Status = http.StatusOK
+	}
+	n, err := a.ResponseWriter.Write(b)
+	a.Bytes += int64(n)
+	if err != nil && a.Err == nil {
+		a.Err = err
+	}
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (a *Answered) Unwrap() http.ResponseWriter { return a.ResponseWriter }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mosaique/rgz-backup/internal/api"
+	"github.com/mosaique/rgz-backup/internal/audit"
 	"github.com/mosaique/rgz-backup/internal/catalog"
 	"github.com/mosaique/rgz-backup/internal/disk"
 	"github.com/mosaique/rgz-backup/internal/jobs"
@@ -222,60 +223,40 @@ func (c *server) download(w http.ResponseWriter, r *http.Request, v viewer) {
 		return
 	}
 	began := c.now()
-	sent := &flowWriter{ResponseWriter: w, idle: c.DownloadIdle}
+	sent := &flowWriter{Answered: audit.Answered{ResponseWriter: w}, idle: c.DownloadIdle}
 	sent.Header().Set("Content-Type", "application/octet-stream")
 	sent.Header().Set("Content-Disposition", `attachment; filename="`+file+`"`)
 	http.ServeContent(sent, r, file, st.ModTime(), f)
-	action.End(r.Context(), sent.status, sent.outcome(file, st.Size(), r.Header.Get("Range"), c.now().Sub(began)))
+	action.End(r.Context(), sent.Status, sent.outcome(file, st.Size(), r.Header.Get("Range"), c.now().Sub(began)))
 }
 
 // flowWriter sends a download: each write may take idle (the connection's
-// write deadline moves with it), and it counts what was sent.
+// write deadline moves with it), and what was sent is counted.
 type flowWriter struct {
-	http.ResponseWriter
-	idle   time.Duration
-	status int
-	bytes  int64
-	err    error
-}
-
-func (f *flowWriter) WriteHeader(code int) {
-	if f.status == 0 {
-		f.status = code
-	}
-	f.ResponseWriter.WriteHeader(code)
+	audit.Answered
+	idle time.Duration
 }
 
 func (f *flowWriter) Write(b []byte) (int, error) {
-	if f.status == 0 {
-		f.status = http.StatusOK
-	}
 	_ = http.NewResponseController(f.ResponseWriter).SetWriteDeadline(time.Now().Add(f.idle))
-	n, err := f.ResponseWriter.Write(b)
-	f.bytes += int64(n)
-	if err != nil && f.err == nil {
-		f.err = err
-	}
-	return n, err
+	return f.Answered.Write(b)
 }
-
-func (f *flowWriter) Unwrap() http.ResponseWriter { return f.ResponseWriter }
 
 // outcome says what the download sent: how many bytes of how many, whether
 // it completed, the range asked.
 func (f *flowWriter) outcome(file string, size int64, ranges string, took time.Duration) string {
 	want, _ := strconv.ParseInt(f.Header().Get("Content-Length"), 10, 64)
 	done := "complete"
-	if f.err != nil || f.bytes < want {
+	if f.Err != nil || f.Bytes < want {
 		done = "cut"
-		if f.err != nil {
-			done += ": " + f.err.Error()
+		if f.Err != nil {
+			done += ": " + f.Err.Error()
 		}
 	}
-	if f.status >= 300 && f.status != http.StatusPartialContent {
+	if f.Status >= 300 && f.Status != http.StatusPartialContent {
 		done = "nothing sent"
 	}
-	what := fmt.Sprintf("download %s: %d of %d bytes in %s, %s", file, f.bytes, size, took.Round(time.Second), done)
+	what := fmt.Sprintf("download %s: %d of %d bytes in %s, %s", file, f.Bytes, size, took.Round(time.Second), done)
 	if ranges != "" {
 		what += " (" + ranges + ")"
 	}
