@@ -4,14 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/mosaique/rgz-backup/internal/catalog"
 	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/jobs"
+	"github.com/mosaique/rgz-backup/internal/records"
 )
 
 // openCatalog opens the catalog, creating its schema when missing so that
@@ -77,14 +76,11 @@ func withQueue(ctx context.Context, cfg config.Config, fn func(*catalog.Store, *
 var errNoBackup = errors.New("no backup")
 
 // findRow looks a backup up by id or by file name (a path is reduced to its name).
+//
+// ref is an id, a file name (with or without .age), a stem or a path
+// (records.Find).
 func findRow(ctx context.Context, store *catalog.Store, ref string) (catalog.Execution, error) {
-	var row catalog.Execution
-	var err error
-	if _, perr := uuid.Parse(ref); perr == nil {
-		row, err = store.Get(ctx, ref)
-	} else {
-		row, err = store.ByFilename(ctx, ref[strings.LastIndex(ref, "/")+1:])
-	}
+	row, _, err := records.Find(ctx, []records.Reader{records.Catalog{Store: store}}, ref)
 	if errors.Is(err, catalog.ErrNotFound) {
 		return row, fmt.Errorf("%w named %q in the catalog (see rgz-backup list)", errNoBackup, ref)
 	}

@@ -23,7 +23,8 @@ func catalogCmd() *cobra.Command {
 .manifest.json each backup keeps beside itself in BACKUP_LOCAL_DIR (and in
 its TARGET/DATABASE directories, with several databases), in the
 BACKUP_S3_* bucket (when BACKUP_S3_ENABLED) and in every destination of
-BACKUP_DESTINATIONS, with the copies each holds. Rows already in the
+BACKUP_DESTINATIONS and of the targets file's targets, with the copies
+each holds. Rows already in the
 catalog are left alone; nothing is overwritten. A manifest in a
 destination is taken only beside its dump, in its database's folder and
 month (where the tool would have copied it); others are listed as refused. Run it against the new catalog database

@@ -26,7 +26,7 @@ func TestRestoreTestVerb(t *testing.T) {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	want := "[backup_filename backup_id duration_seconds error_message finished_at hostname id mismatches restore_mode scratch_database started_at status triggered_by]"
+	want := "[backup_filename backup_id duration_seconds error_message finished_at hostname id mismatches restore_mode scratch_database scratch_server started_at status triggered_by]"
 	if strings.Join(keys, " ") != strings.Trim(want, "[]") {
 		t.Errorf("keys %v, want the columns %s", keys, want)
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -113,6 +114,29 @@ func TestBackupFromTargetsFile(t *testing.T) {
 	}
 	if r := rgz(t, env, "backup", "--target", "site-b", "--database", a, "--json"); r.code != 0 || !strings.Contains(r.stdout, `"target_name": "site-b"`) {
 		t.Fatalf("backup --target site-b --database: %+v", r)
+	}
+	// A copy in a target's own destination is read back like any other:
+	// verify from there, and catalog rebuild finds it.
+	for _, row := range catalogRows(t, store) {
+		if row.TargetName == "site-b" {
+			if v := rgz(t, env, "verify", row.Filename, "--from", "file://"+own); v.code != 0 || !strings.HasPrefix(v.stdout, "OK ") {
+				t.Fatalf("verify from site-b's own destination: %+v", v)
+			}
+		}
+	}
+	rebuilt := maps.Clone(env)
+	rebuilt["BACKUP_CATALOG_DATABASE_URL"] = cluster.URL(cluster.NewDatabase(t))
+	if r := rgz(t, rebuilt, "catalog", "rebuild", "--json"); r.code != 0 || !strings.Contains(r.stdout, `"refused": null`) && !strings.Contains(r.stdout, `"refused": []`) {
+		t.Fatalf("rebuild: %+v", r)
+	}
+	copiesIn := func(dest string) int {
+		conn := cluster.Conn(t, dbName(rebuilt["BACKUP_CATALOG_DATABASE_URL"]))
+		var n int
+		conn.QueryRow(ctx, "SELECT count(*) FROM backup_copies WHERE destination = $1", dest).Scan(&n)
+		return n
+	}
+	if n := copiesIn("file://" + own); n == 0 {
+		t.Fatal("catalog rebuild did not read site-b's own destination")
 	}
 	// list names each backup's target and database, and chooses by them;
 	// status shows the targets' own schedules.

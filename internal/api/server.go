@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -304,8 +305,8 @@ func ParseOf(v map[string][]string) (catalog.Of, error) {
 	}
 	if ds := v["database"]; len(ds) > 0 {
 		db := ds[0]
-		if db == "" || len(db) > 63 || strings.ContainsFunc(db, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-			return of, errors.New("database must be a database name (1 to 63 bytes, no control characters)")
+		if db == "" || len(db) > 63 || strings.ContainsRune(db, 0) || !utf8.ValidString(db) {
+			return of, errors.New("database must be a database name (1 to 63 bytes of UTF-8, no NUL): any name PostgreSQL takes")
 		}
 		of.Database = db
 	}

@@ -41,6 +41,7 @@ type fixture struct {
 	headers map[string]string // kind of caller → Authorization
 	// catalogURL is the catalog database's, for a test that breaks it.
 	catalogURL string
+	queue      *jobs.Client
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -52,7 +53,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{t: t, store: store, catalogURL: db.URL}
+	f := &fixture{t: t, store: store, catalogURL: db.URL, queue: queue}
 	date := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
 	crc := "f7e42c9f"
 	f.backup = catalog.Execution{ID: uuid.NewString(), BackupType: "pg_dump", BackupDate: date, Filename: date.Format("20060102_150405") + ".dump.gz",
@@ -213,7 +214,9 @@ func TestBadInputs(t *testing.T) {
 		{"GET", Prefix + "/latest?target=Bad%20Name", "", 400},
 		{"GET", Prefix + "/list?target=../etc", "", 400},
 		{"GET", Prefix + "/list?database=", "", 400},
-		{"GET", Prefix + "/latest?database=%01x", "", 400},
+		{"GET", Prefix + "/latest?database=%00x", "", 400},
+		{"GET", Prefix + "/latest?database=%FFx", "", 400},
+		{"GET", Prefix + "/list?database=tab%09here", "", 200}, // a name PostgreSQL takes
 		{"GET", Prefix + "/not-a-uuid", "", 400},
 		{"GET", Prefix + "/" + uuid.NewString(), "", 404},
 		{"GET", Prefix + "/restore-tests/" + uuid.NewString(), "", 404},
@@ -510,5 +513,21 @@ func TestTestRestoreAcceptsEveryNameTheToolWrites(t *testing.T) {
 	}
 	if running != 0 || !strings.HasPrefix(why, "not started: ") {
 		t.Fatalf("after a failed enqueue: %d running, failed with %q", running, why)
+	}
+	// A test queued that has not written its record yet (a scheduled one):
+	// 409, and no record of the refused one is left.
+	if _, err := jobs.EnqueueRestoreTest(ctx, f.queue, "", catalog.TriggerScheduled, ""); err != nil {
+		t.Fatal(err)
+	}
+	if res, body := f.do("POST", Prefix+"/test-restore", "admin", ""); res.StatusCode != 409 {
+		t.Fatalf("test-restore while one is queued: %d %v", res.StatusCode, body)
+	}
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM backup_restore_tests WHERE status = 'running'").Scan(&running); err != nil || running != 0 {
+		t.Fatalf("%d records left running by a refused start (%v)", running, err)
+	}
+	// ... without marking a backup's restore test failed (nothing was tested).
+	var marked int
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM backup_executions WHERE restore_test_status = 'failed'").Scan(&marked); err != nil || marked != 0 {
+		t.Fatalf("%d backups marked as failing their restore test by a test that never started (%v)", marked, err)
 	}
 }

@@ -12,7 +12,6 @@ package audit
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -36,11 +35,13 @@ const (
 	maxClient  = 64
 )
 
-// PerClient is how many refusals of one address are recorded in a minute;
-// MaxClients how many addresses are followed in a minute (beyond, a
-// refusal from a new address is not recorded either).
+// PerClient is how many refusals of one address (an IPv6 address's /64)
+// are recorded in a minute, PerMinute how many in all: a flood from many
+// addresses costs at most PerMinute rows a minute. MaxClients bounds the
+// addresses followed in a minute.
 const (
 	PerClient  = 10
+	PerMinute  = 60
 	MaxClients = 1000
 )
 
@@ -75,6 +76,7 @@ type Trail struct {
 	mu       sync.Mutex
 	minute   time.Time      // the window refusals are counted in
 	refusals map[string]int // by address, this minute
+	recorded int            // refusal rows written this minute
 }
 
 // New is a trail written to store.
@@ -116,38 +118,54 @@ func (a *Action) End(ctx context.Context, status int, detail string) {
 // request: a refusal is done whether or not it is written.
 func (t *Trail) Refused(ctx context.Context, e Entry) {
 	now := t.clock.Now()
-	n, tracked := t.count(e.Client, now)
-	switch {
-	case !tracked:
-		return // a flood from more addresses than followed: counted nowhere but the log's first line
-	case n > PerClient+1:
+	record, note := t.admit(e.Client, now)
+	if !record {
 		return
-	case n == PerClient+1:
-		e.Detail = fmt.Sprintf("%s; further refusals from %s this minute are not recorded", e.Detail, e.Client)
-		t.log.Warn("refused requests from one address: recording paused for the minute", "client", e.Client)
+	}
+	if note != "" {
+		e.Detail = e.Detail + "; " + note
+		t.log.Warn("refused requests: recording paused for the minute", "client", e.Client, "why", note)
 	}
 	if _, err := t.store.InsertAudit(context.WithoutCancel(ctx), row(e, now)); err != nil {
 		t.log.Error("refusal not audited", "client", e.Client, "status", e.Status, "error", err)
 	}
 }
 
-// count counts a refusal from client in now's minute, and says whether the
-// address is followed.
-func (t *Trail) count(client string, now time.Time) (int, bool) {
+// admit says whether a refusal from client in now's minute is recorded,
+// and what its row must add when it is the last one recorded.
+func (t *Trail) admit(client string, now time.Time) (bool, string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if minute := now.Truncate(time.Minute); !minute.Equal(t.minute) || t.refusals == nil {
-		t.minute, t.refusals = minute, map[string]int{}
+		t.minute, t.refusals, t.recorded = minute, map[string]int{}, 0
 	}
-	if _, seen := t.refusals[client]; !seen && len(t.refusals) >= MaxClients {
-		if len(t.refusals) == MaxClients {
-			t.refusals["\x00overflow"] = 1
-			t.log.Warn("refused requests from more addresses than followed: recording paused for the minute", "addresses", MaxClients)
-		}
-		return 0, false
+	key := clientKey(client)
+	if _, seen := t.refusals[key]; !seen && len(t.refusals) >= MaxClients || t.recorded > PerMinute {
+		return false, ""
 	}
-	t.refusals[client]++
-	return t.refusals[client], true
+	t.refusals[key]++
+	switch n := t.refusals[key]; {
+	case n > PerClient+1:
+		return false, ""
+	case t.recorded == PerMinute:
+		t.recorded++
+		return true, "further refusals this minute are not recorded (too many)"
+	case n == PerClient+1:
+		t.recorded++
+		return true, "further refusals from " + key + " this minute are not recorded"
+	}
+	t.recorded++
+	return true, ""
+}
+
+// clientKey is who a refusal is counted against: the address, or an IPv6
+// address's /64 (one host may hold all of it).
+func clientKey(addr string) string {
+	ip := net.ParseIP(addr)
+	if ip == nil || ip.To4() != nil {
+		return addr
+	}
+	return (&net.IPNet{IP: ip.Mask(net.CIDRMask(64, 128)), Mask: net.CIDRMask(64, 128)}).String()
 }
 
 func row(e Entry, at time.Time) catalog.Audit {

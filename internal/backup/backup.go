@@ -552,7 +552,7 @@ func (r *run) classify(ctx context.Context, got streamed) {
 // fromManifests is what classify needs, read from the manifests in dir:
 // the 7 newest successful backups, and the backups since monthStart.
 func fromManifests(dir string, monthStart time.Time) (recent, sameMonth []catalog.Execution) {
-	rows, _ := layout.Manifests(dir) // unreadable: no history, no suspicion
+	rows, _, _ := layout.Manifests(dir) // unreadable: no history, no suspicion
 	for _, row := range rows {
 		if row.Status == catalog.StatusSuccess && len(recent) < 7 {
 			recent = append(recent, row)

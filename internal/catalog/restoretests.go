@@ -23,6 +23,7 @@ type RestoreTest struct {
 	Mismatches      []string   `json:"mismatches"`
 	TriggeredBy     Trigger    `json:"triggered_by"` // scheduled, manual, api
 	ScratchDatabase *string    `json:"scratch_database"`
+	ScratchServer   *string    `json:"scratch_server"` // HOST:PORT of the restore-test server
 	Hostname        *string    `json:"hostname"`
 	RestoreMode     *string    `json:"restore_mode"`
 }
@@ -34,9 +35,9 @@ func (s *Store) BeginRestoreTest(ctx context.Context, rt RestoreTest) error {
 		rt.Mismatches = []string{}
 	}
 	_, err := s.pool.Exec(ctx, `INSERT INTO backup_restore_tests (id, backup_id, started_at, status, mismatches, triggered_by,
-		scratch_database, hostname) VALUES ($1, $2, $3, 'running', $4, $5, $6, $7)
-		ON CONFLICT (id) DO UPDATE SET backup_id = $2, started_at = $3, scratch_database = $6, hostname = $7`,
-		rt.ID, rt.BackupID, rt.StartedAt.UTC(), rt.Mismatches, rt.TriggeredBy, rt.ScratchDatabase, rt.Hostname)
+		scratch_database, hostname, scratch_server) VALUES ($1, $2, $3, 'running', $4, $5, $6, $7, $8)
+		ON CONFLICT (id) DO UPDATE SET backup_id = $2, started_at = $3, scratch_database = $6, hostname = $7, scratch_server = $8`,
+		rt.ID, rt.BackupID, rt.StartedAt.UTC(), rt.Mismatches, rt.TriggeredBy, rt.ScratchDatabase, rt.Hostname, rt.ScratchServer)
 	if err != nil {
 		return fmt.Errorf("record restore test: %w", err)
 	}
@@ -70,15 +71,23 @@ func (s *Store) RunningRestoreTests(ctx context.Context) ([]RestoreTest, error) 
 	return s.restoreTests(ctx, "t.status = 'running'", 0)
 }
 
-// AbandonRestoreTest records as failed a test whose process died: the
-// test's row only, not its backup's restore_test_status (the backup was
-// never found wanting).
+// AbandonRestoreTest records as failed a test whose process died, or that
+// could not be queued: the test's row only, not its backup's
+// restore_test_status (the backup was never found wanting).
 func (s *Store) AbandonRestoreTest(ctx context.Context, id string, at time.Time, why string) error {
 	_, err := s.pool.Exec(ctx, `UPDATE backup_restore_tests SET status = 'failed', finished_at = $2, error_message = $3,
 		duration_seconds = greatest(0, extract(epoch FROM $2::timestamp - started_at))::int WHERE id = $1 AND status = 'running'`,
 		id, at.UTC(), why)
 	if err != nil {
 		return fmt.Errorf("record abandoned restore test: %w", err)
+	}
+	return nil
+}
+
+// DeleteRestoreTest removes the record of a test that was never queued.
+func (s *Store) DeleteRestoreTest(ctx context.Context, id string) error {
+	if _, err := s.pool.Exec(ctx, `DELETE FROM backup_restore_tests WHERE id = $1 AND status = 'running'`, id); err != nil {
+		return fmt.Errorf("remove the record of a test not queued: %w", err)
 	}
 	return nil
 }
@@ -117,7 +126,7 @@ func (s *Store) restoreTests(ctx context.Context, where string, limit int, args 
 		where += " ORDER BY t.started_at DESC"
 	}
 	rows, err := s.pool.Query(ctx, `SELECT t.id::text, t.backup_id::text, b.filename, t.started_at, t.finished_at,
-		t.duration_seconds, t.status, t.error_message, t.mismatches, t.triggered_by, t.scratch_database, t.hostname, t.restore_mode
+		t.duration_seconds, t.status, t.error_message, t.mismatches, t.triggered_by, t.scratch_database, t.hostname, t.restore_mode, t.scratch_server
 		FROM backup_restore_tests t JOIN backup_executions b ON b.id = t.backup_id
 		WHERE `+where, args...)
 	if err != nil {
@@ -126,7 +135,7 @@ func (s *Store) restoreTests(ctx context.Context, where string, limit int, args 
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (RestoreTest, error) {
 		var t RestoreTest
 		err := r.Scan(&t.ID, &t.BackupID, &t.BackupFilename, &t.StartedAt, &t.FinishedAt, &t.DurationSeconds, &t.Status,
-			&t.ErrorMessage, &t.Mismatches, &t.TriggeredBy, &t.ScratchDatabase, &t.Hostname, &t.RestoreMode)
+			&t.ErrorMessage, &t.Mismatches, &t.TriggeredBy, &t.ScratchDatabase, &t.Hostname, &t.RestoreMode, &t.ScratchServer)
 		return t, err
 	})
 	if err != nil {
@@ -146,10 +155,10 @@ func (s *Store) ImportRestoreTest(ctx context.Context, rt RestoreTest) (bool, er
 	var inserted bool
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `INSERT INTO backup_restore_tests (id, backup_id, started_at, finished_at, duration_seconds,
-			status, error_message, mismatches, triggered_by, scratch_database, hostname, restore_mode)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (id) DO NOTHING`,
+			status, error_message, mismatches, triggered_by, scratch_database, hostname, restore_mode, scratch_server)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (id) DO NOTHING`,
 			rt.ID, rt.BackupID, rt.StartedAt, rt.FinishedAt, rt.DurationSeconds, rt.Status, rt.ErrorMessage, rt.Mismatches,
-			rt.TriggeredBy, rt.ScratchDatabase, rt.Hostname, rt.RestoreMode)
+			rt.TriggeredBy, rt.ScratchDatabase, rt.Hostname, rt.RestoreMode, rt.ScratchServer)
 		if err != nil {
 			return err
 		}

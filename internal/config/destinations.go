@@ -133,6 +133,15 @@ func (c Config) EveryDestination() []destination.Spec {
 	return out
 }
 
+// EveryPlace is every place a copy of some backup may be: the BACKUP_S3_*
+// bucket first, then EveryDestination (catalog rebuild reads them all).
+func (c Config) EveryPlace() []destination.Spec {
+	if !c.S3.Enabled {
+		return c.EveryDestination()
+	}
+	return append([]destination.Spec{c.S3.Destination()}, c.EveryDestination()...)
+}
+
 // Credentials are the destinations' credentials, for destination.OpenAll.
 func (d Destinations) Credentials() destination.Credentials {
 	return destination.Credentials{SFTPKeyFile: d.SFTPKeyFile, SFTPKnownHosts: d.SFTPKnownHosts,

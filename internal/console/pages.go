@@ -227,6 +227,10 @@ func (c *server) download(w http.ResponseWriter, r *http.Request, v viewer) {
 	sent.Header().Set("Content-Type", "application/octet-stream")
 	sent.Header().Set("Content-Disposition", `attachment; filename="`+file+`"`)
 	http.ServeContent(sent, r, file, st.ModTime(), f)
+	// What is still buffered goes now, so that "complete" means sent.
+	if err := http.NewResponseController(sent.ResponseWriter).Flush(); err != nil && sent.Err == nil {
+		sent.Err = err
+	}
 	action.End(r.Context(), sent.Status, sent.outcome(file, st.Size(), r.Header.Get("Range"), c.now().Sub(began)))
 }
 

@@ -61,6 +61,7 @@ type retentionWorker struct {
 
 func (w *retentionWorker) Work(ctx context.Context, job *river.Job[RetentionArgs]) error {
 	log := w.log.With("job_id", job.ID, "job", RetentionKind)
+	w.pruneAudit(ctx, log) // whatever becomes of the backups' retention
 	report, err := retention.Run(ctx, w.store, retention.Options{Config: w.cfg, Log: log, Clock: w.clock})
 	var held *lock.HeldError
 	switch {
@@ -76,7 +77,6 @@ func (w *retentionWorker) Work(ctx context.Context, job *river.Job[RetentionArgs
 		return err
 	}
 	log.Info("retention done", "deleted", len(report.Deleted), "kept_by_safety_rules", len(report.Local.Decisions)-len(report.Deleted))
-	w.pruneAudit(ctx, log)
 	if len(report.Unknown) > 0 {
 		log.Warn("files in the backup directory that the catalog does not know (left alone)", "files", report.Unknown)
 	}

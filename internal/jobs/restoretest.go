@@ -177,14 +177,19 @@ func StartRestoreTest(ctx context.Context, store *catalog.Store, client *Client,
 		return Started{}, err
 	}
 	if _, err := EnqueueRestoreTest(ctx, client, row.Filename, req.TriggeredBy, test.ID); err != nil {
-		end := req.Now.UTC()
-		why := "not started: " + err.Error()
-		test.Status, test.ErrorMessage, test.FinishedAt = catalog.TestFailed, &why, &end
-		if ferr := store.FinishRestoreTest(ctx, test); ferr != nil {
-			err = errors.Join(err, ferr)
-		}
+		// Nothing was tested: the record must not stay "running", and the
+		// backup's own restore-test status is not touched (it was never
+		// found wanting). One already queued (River's unique job, which a
+		// scheduled test holds before it writes its record): the record
+		// goes, and the caller hears 409.
 		if errors.Is(err, ErrRestoreTestQueued) {
+			if derr := store.DeleteRestoreTest(ctx, test.ID); derr != nil {
+				return Started{}, errors.Join(err, derr)
+			}
 			return Started{}, AlreadyRunning{}
+		}
+		if ferr := store.AbandonRestoreTest(ctx, test.ID, req.Now, "not started: "+err.Error()); ferr != nil {
+			err = errors.Join(err, ferr)
 		}
 		return Started{}, err
 	}

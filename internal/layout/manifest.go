@@ -76,27 +76,31 @@ func CheckManifest(row catalog.Execution, manifestName string) error {
 	return nil
 }
 
-// Manifests reads every manifest in dir, newest backup first. Hidden files
-// (an attempt's leftovers) are not backups. A manifest CheckManifest
-// refuses is an error, as an unreadable one is.
-func Manifests(dir string) ([]catalog.Execution, error) {
+// Manifests reads every manifest in dir, newest backup first, each row's
+// file_path where the manifest was found (a directory brought to another
+// host has other paths). Hidden files (an attempt's leftovers) are not
+// backups. A manifest that does not read, or that CheckManifest refuses,
+// is left out and said in refused: one bad file never hides the others.
+func Manifests(dir string) (rows []catalog.Execution, refused []string, err error) {
 	paths, err := filepath.Glob(filepath.Join(dir, "*"+ManifestSuffix))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var rows []catalog.Execution
 	for i := len(paths) - 1; i >= 0; i-- { // names sort by date
 		if strings.HasPrefix(filepath.Base(paths[i]), ".") {
 			continue
 		}
 		row, err := ReadManifest(paths[i])
+		if err == nil {
+			err = CheckManifest(row, filepath.Base(paths[i]))
+		}
 		if err != nil {
-			return nil, err
+			refused = append(refused, fmt.Sprintf("%s: %v", paths[i], err))
+			continue
 		}
-		if err := CheckManifest(row, filepath.Base(paths[i])); err != nil {
-			return nil, fmt.Errorf("%s: %w", dir, err)
-		}
+		path := filepath.Join(dir, row.Filename)
+		row.FilePath = &path
 		rows = append(rows, row)
 	}
-	return rows, nil
+	return rows, refused, nil
 }

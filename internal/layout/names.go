@@ -13,8 +13,10 @@ import (
 // a name read back from a manifest or a request) becomes a folder of the
 // backup directory or a segment of a destination's key. It is reversible
 // (ParseSegment) and never collides: ASCII letters, digits, '-', '_' and
-// '.' stay as they are, except a '.' in first place; every other byte is
-// %XX (upper-case hex), '%' itself included. So the result is plain
+// '.' stay as they are, except a '.' in first or last place (a leading one
+// hides a file, a trailing one is dropped by SMB and Windows shares);
+// every other byte is %XX (upper-case hex), '%' itself included. So the
+// result is plain
 // ASCII, never empty ("" is "%"), never hidden, never "." or "..", and
 // holds no '/', '\', NUL or control character: it stays one level below
 // where it is joined, on every file system and store. Two names that
@@ -29,7 +31,7 @@ func Segment(name string) string {
 	var b strings.Builder
 	for i := 0; i < len(name); i++ {
 		c := name[i]
-		if plainByte(c) && (c != '.' || i > 0) {
+		if plainByte(c) && (c != '.' || i > 0 && i < len(name)-1) {
 			b.WriteByte(c)
 			continue
 		}

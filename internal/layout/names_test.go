@@ -40,7 +40,7 @@ func TestSegment(t *testing.T) {
 			t.Errorf("%q and %q share the segment %q", name, other, seg)
 		}
 		seen[seg] = name
-		if seg == "" || seg == "." || seg == ".." || strings.HasPrefix(seg, ".") {
+		if seg == "" || seg == "." || seg == ".." || strings.HasPrefix(seg, ".") || strings.HasSuffix(seg, ".") {
 			t.Errorf("%q → %q: not a plain folder", name, seg)
 		}
 		for i := 0; i < len(seg); i++ {
@@ -57,7 +57,7 @@ func TestSegment(t *testing.T) {
 			t.Errorf("%q lands at %s, not two levels below /backups", name, dir)
 		}
 	}
-	for name, seg := range map[string]string{"rgz": "rgz", "..": "%2E.", "a/b": "a%2Fb", "": "%", "%": "%25", "é": "%C3%A9", ".x": "%2Ex", "x.": "x."} {
+	for name, seg := range map[string]string{"rgz": "rgz", "..": "%2E%2E", ".": "%2E", "a/b": "a%2Fb", "": "%", "%": "%25", "é": "%C3%A9", ".x": "%2Ex", "x.": "x%2E", "v1.2": "v1.2"} {
 		if got := Segment(name); got != seg {
 			t.Errorf("Segment(%q) = %q, want %q", name, got, seg)
 		}
@@ -68,7 +68,7 @@ func TestSegment(t *testing.T) {
 // key read back names one database or none.
 func TestParseSegmentRefuses(t *testing.T) {
 	t.Parallel()
-	for _, seg := range []string{"%2", "%zz", "%2e.", "a%2fb", "%41", "a b", "..", ".x", "a/b", "é", "%%", "x%"} {
+	for _, seg := range []string{"%2", "%zz", "%2e.", "a%2fb", "%41", "a b", "..", ".x", "a/b", "é", "%%", "x%", "x.", "%2E."} {
 		if name, err := ParseSegment(seg); !errors.Is(err, ErrNotSegment) {
 			t.Errorf("ParseSegment(%q) = %q, %v", seg, name, err)
 		}
@@ -132,9 +132,9 @@ func TestWithin(t *testing.T) {
 func TestOfRefusesRowsThatLeave(t *testing.T) {
 	t.Parallel()
 	str := func(s string) *string { return &s }
-	good := catalog.Execution{Filename: "20260205_030015.dump.gz.age", FilePath: str("/b/default/%2E./20260205_030015.dump.gz.age")}
+	good := catalog.Execution{Filename: "20260205_030015.dump.gz.age", FilePath: str("/b/default/%2E%2E/20260205_030015.dump.gz.age")}
 	files, err := Of(good, "/b")
-	if err != nil || files.Globals != "/b/default/%2E./20260205_030015.globals.sql.gz" || files.SHA256 != "/b/default/%2E./20260205_030015.dump.gz.age.sha256" {
+	if err != nil || files.Globals != "/b/default/%2E%2E/20260205_030015.globals.sql.gz" || files.SHA256 != "/b/default/%2E%2E/20260205_030015.dump.gz.age.sha256" {
 		t.Fatalf("%+v %v", files, err)
 	}
 	for name, row := range map[string]catalog.Execution{

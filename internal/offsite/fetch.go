@@ -14,6 +14,7 @@ import (
 	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/destination"
 	"github.com/mosaique/rgz-backup/internal/layout"
+	"github.com/mosaique/rgz-backup/internal/storage"
 )
 
 // Fetched is a copy read from a destination into a file of dir that no
@@ -48,7 +49,7 @@ func FetchFile(ctx context.Context, cfg config.Config, dir string, row catalog.E
 	if !slices.Contains(names.All(), file) {
 		return nil, fmt.Errorf("%.80q is not a file of backup %s", file, row.Filename)
 	}
-	opened, err := Open(cfg)
+	opened, err := storage.Open(cfg, cfg.DestinationsFor(row.TargetName)) // its target's own places, when it has some
 	if err != nil {
 		return nil, err
 	}

@@ -90,7 +90,7 @@ func Rebuild(ctx context.Context, store *catalog.Store, cfg config.Config) (Rebu
 // that backup lives below BACKUP_LOCAL_DIR, whatever the manifest says.
 // Others are refused, and listed in out.Refused.
 func rebuildFromDestinations(ctx context.Context, store *catalog.Store, cfg config.Config, record func(catalog.Execution) error, out *Rebuilt) error {
-	opened, err := storage.Open(cfg, cfg.AllDestinations())
+	opened, err := storage.Open(cfg, cfg.EveryPlace())
 	if err != nil {
 		return err
 	}
@@ -182,11 +182,12 @@ func BackupDirs(dir string) ([]string, error) {
 // rebuildDir records the backups whose manifests are in dir, then the
 // restore tests kept beside them.
 func rebuildDir(ctx context.Context, store *catalog.Store, dir string, record func(catalog.Execution) error, out *Rebuilt) error {
-	local, err := layout.Manifests(dir)
+	local, refused, err := layout.Manifests(dir)
 	if err != nil {
 		return err
 	}
-	for _, row := range local {
+	out.Refused = append(out.Refused, refused...)
+	for _, row := range local { // file_path: where each was found
 		if err := record(row); err != nil {
 			return err
 		}

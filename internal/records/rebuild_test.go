@@ -97,3 +97,37 @@ func TestRebuildRefusesPlantedManifests(t *testing.T) {
 		}
 	}
 }
+
+// After a disaster the files come back in another directory: rebuild
+// records each backup where its manifest is now (its manifest's old
+// file_path is not trusted), and a bad manifest beside them is listed as
+// refused without hiding the others.
+func TestRebuildOfFilesBroughtElsewhere(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := fixture.New(t, cluster, 1)
+	good, err := backup.Run(ctx, backup.Options{Config: f.Config(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	moved := t.TempDir()
+	names, _ := layout.NamesOf(good)
+	for _, n := range names.All() {
+		if b, err := os.ReadFile(filepath.Join(f.Dir, n)); err == nil {
+			os.WriteFile(filepath.Join(moved, n), b, 0o640)
+		}
+	}
+	os.WriteFile(filepath.Join(moved, "20260101_000000.dump.gz"+layout.ManifestSuffix), []byte("{garbage"), 0o640)
+	f.Vars["BACKUP_LOCAL_DIR"] = moved
+	f.Vars["BACKUP_CATALOG_DATABASE_URL"] = cluster.URL(cluster.NewDatabase(t))
+	cfg := f.Config(t)
+	_, store := fixture.OpenCatalog(t, cfg.Catalog)
+	res, err := Rebuild(ctx, store, cfg)
+	if err != nil || len(res.Added) != 1 || len(res.Refused) != 1 {
+		t.Fatalf("rebuild: %+v, %v", res, err)
+	}
+	row, err := store.Get(ctx, good.ID)
+	if err != nil || row.FilePath == nil || *row.FilePath != filepath.Join(moved, good.Filename) {
+		t.Fatalf("recorded at %v, want in %s (%v)", row.FilePath, moved, err)
+	}
+}

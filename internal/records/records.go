@@ -61,7 +61,7 @@ type Manifests struct{ Dir string }
 
 func (m Manifests) Named(_ context.Context, name string) (catalog.Execution, error) {
 	if uuid.Validate(name) == nil {
-		rows, err := layout.Manifests(m.Dir)
+		rows, _, err := layout.Manifests(m.Dir)
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			return catalog.Execution{}, err
 		}
@@ -72,9 +72,13 @@ func (m Manifests) Named(_ context.Context, name string) (catalog.Execution, err
 		}
 		return catalog.Execution{}, ErrNotFound
 	}
-	row, err := layout.ReadManifest(filepath.Join(m.Dir, filepath.Base(name)+layout.ManifestSuffix))
+	manifest := filepath.Base(name) + layout.ManifestSuffix
+	row, err := layout.ReadManifest(filepath.Join(m.Dir, manifest))
 	if errors.Is(err, os.ErrNotExist) {
 		return row, ErrNotFound
+	}
+	if err == nil {
+		err = layout.CheckManifest(row, manifest)
 	}
 	return row, err
 }
@@ -83,7 +87,7 @@ func (m Manifests) OnDisk(context.Context) ([]catalog.Execution, error) {
 	if _, err := os.Stat(m.Dir); err != nil {
 		return nil, err // no directory: this reader cannot say
 	}
-	rows, err := layout.Manifests(m.Dir)
+	rows, _, err := layout.Manifests(m.Dir) // a refused manifest is no backup here
 	if err != nil {
 		return nil, err
 	}

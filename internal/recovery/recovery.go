@@ -155,10 +155,13 @@ func onDisk(path string, m catalog.Execution) bool {
 // dump there with its size) that the catalog lacks or holds as failed. It
 // returns the names it recorded.
 func Adopt(ctx context.Context, store *catalog.Store, dir string, log *slog.Logger) ([]string, error) {
-	rows, err := layout.Manifests(dir)
+	rows, refused, err := layout.Manifests(dir)
 	if err != nil {
 		log.Warn("manifests in the backup directory not read", "error", err)
 		return nil, nil
+	}
+	for _, why := range refused {
+		log.Warn("a manifest in the backup directory is not taken for a backup (left alone)", "problem", why)
 	}
 	ids := make([]string, len(rows))
 	for i, m := range rows {

@@ -125,7 +125,7 @@ func Into(ctx context.Context, o Options) (Result, error) {
 		return res, err
 	}
 	conn.Close(context.WithoutCancel(ctx))
-	if len(res.Mismatches) == 0 {
+	if len(res.Mismatches) == 0 && o.TargetDB == o.Config.Catalog.Name() {
 		rebuilt, err := catalogInside(ctx, o.Config, db, step)
 		if err != nil {
 			res.Warnings = append(res.Warnings, "the catalog in "+o.TargetDB+" came back with it but could not be brought up to date: "+err.Error()+" (run rgz-backup catalog rebuild)")
@@ -147,7 +147,9 @@ func Into(ctx context.Context, o Options) (Result, error) {
 // catalog holds that backup as an attempt whose process is gone, and none
 // of the backups taken since. Rebuilt from the manifests (records.Rebuild),
 // the backup restored is the success it was and the later ones are there;
-// nil when the database holds no catalog.
+// nil when the database holds no catalog. Only a database restored under
+// the catalog's own name is looked at: a side copy (rgz_restored) is left
+// as it came back.
 func catalogInside(ctx context.Context, cfg config.Config, db config.Database, step func(string)) (*records.Rebuilt, error) {
 	conn, err := dbconn.Connect(ctx, db, "rgz-backup restore")
 	if err != nil {

@@ -89,7 +89,9 @@ func Run(ctx context.Context, store *catalog.Store, o Options) (catalog.RestoreT
 		Status: catalog.TestRunning, TriggeredBy: o.TriggeredBy, ScratchDatabase: &scratch, Hostname: &host, Mismatches: []string{}}
 	// Own the scratch database before anything names it (scratch.go):
 	// killed, we leave nothing a sweep would not take.
-	own, claimErr := claim(ctx, o.Config.RestoreTest.Target, scratch)
+	server := ServerOf(o.Config.RestoreTest.Target)
+	rt.ScratchServer = &server
+	own, claimErr := claim(ctx, o.Config.RestoreTest.Target, scratch, o.Log)
 	if claimErr == nil {
 		defer own.release(ctx)
 	}
@@ -154,7 +156,7 @@ func Run(ctx context.Context, store *catalog.Store, o Options) (catalog.RestoreT
 // catalog's, or without one the manifests'.
 func pick(ctx context.Context, from records.Reader, o Options) (catalog.Execution, error) {
 	if o.Filename != "" {
-		row, err := from.Named(ctx, o.Filename)
+		row, _, err := records.Find(ctx, []records.Reader{from}, o.Filename)
 		if err != nil {
 			return row, fmt.Errorf("backup %s in %s: %w", o.Filename, from, err)
 		}

@@ -178,7 +178,7 @@ func TestScratchRefusesAnExistingDatabase(t *testing.T) {
 	t.Parallel()
 	target := config.Database{URL: cluster.URL("postgres")}
 	name := ScratchName(time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC), "00000000")
-	own, err := claim(context.Background(), target, name) // owned: no other test's sweep takes it
+	own, err := claim(context.Background(), target, name, nil) // owned: no other test's sweep takes it
 	if err != nil {
 		t.Fatal(err)
 	}

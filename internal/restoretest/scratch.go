@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -23,9 +26,14 @@ import (
 // database is created and held until it is dropped: the server ends the
 // session when our process dies. pg_stat_activity shows every session's
 // name to every role, whatever database it is in, so a scratch database
-// whose owner session is gone has no live owner, and Sweep drops it:
+// whose owner session is gone, and that no session is connected to
+// (pg_restore's, the comparison's), has no live owner, and Sweep drops it:
 // every restore test does before its own, and the daemon at start. One
-// kept on purpose (--keep) says so in its comment.
+// kept on purpose (--keep) says so in its comment. The owner session pings
+// the server every keepAlive, so that no idle timeout or NAT ends it
+// while the test lives, and comes back if it is lost. It needs a session
+// of its own on the server: a BACKUP_RESTORE_TEST_DATABASE_URL through a
+// transaction-pooling proxy would hide it (docs/CONFIGURATION.md).
 
 // keptComment marks a scratch database left for a person (--keep).
 const keptComment = "rgz-backup: kept by restore-test --keep"
@@ -34,13 +42,23 @@ const keptComment = "rgz-backup: kept by restore-test --keep"
 // (51 bytes at most, within PostgreSQL's 63).
 func ownerApp(name string) string { return "rgz-owner:" + name }
 
+// keepAlive is how often the owner session pings the server.
+var keepAlive = 30 * time.Second
+
 // owner is the session that owns a scratch database.
-type owner struct{ conn *pgx.Conn }
+type owner struct {
+	target config.Database
+	name   string
+	mu     sync.Mutex
+	conn   *pgx.Conn
+	done   chan struct{}
+	log    *slog.Logger
+}
 
 // claim opens the session that owns the scratch database name, on
 // target's server, before the database exists; one already owned is
-// refused.
-func claim(ctx context.Context, target config.Database, name string) (*owner, error) {
+// refused. The session is kept alive until release.
+func claim(ctx context.Context, target config.Database, name string, log *slog.Logger) (*owner, error) {
 	conn, err := dbconn.Connect(ctx, target, ownerApp(name))
 	if err != nil {
 		return nil, fmt.Errorf("connect to the restore-test server: %w", err)
@@ -54,18 +72,67 @@ func claim(ctx context.Context, target config.Database, name string) (*owner, er
 		}
 		return nil, fmt.Errorf("own scratch database %s: %w", name, err)
 	}
-	return &owner{conn: conn}, nil
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	o := &owner{target: target, name: name, conn: conn, done: make(chan struct{}), log: log}
+	go o.stayAlive()
+	return o, nil
+}
+
+// stayAlive pings the owner session every keepAlive, and opens it again
+// when it was lost (an idle timeout, a dropped connection).
+func (o *owner) stayAlive() {
+	t := time.NewTicker(keepAlive)
+	defer t.Stop()
+	for {
+		select {
+		case <-o.done:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		o.mu.Lock()
+		if err := o.conn.Ping(ctx); err != nil {
+			o.conn.Close(ctx)
+			if conn, cerr := dbconn.Connect(ctx, o.target, ownerApp(o.name)); cerr == nil {
+				o.conn = conn
+				o.log.Warn("the scratch database's owner session was lost, and is back", "database", o.name, "error", err)
+			} else {
+				o.log.Error("the scratch database's owner session is lost: a sweep could take the database", "database", o.name, "error", cerr)
+			}
+		}
+		o.mu.Unlock()
+		cancel()
+	}
 }
 
 // keep marks the scratch database as kept for a person, so that no sweep
 // takes it.
 func (o *owner) keep(ctx context.Context, name string) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
 	_, err := o.conn.Exec(ctx, "COMMENT ON DATABASE "+pgx.Identifier{name}.Sanitize()+" IS "+quote(keptComment))
 	return err
 }
 
 // release ends the session, and with it the ownership.
-func (o *owner) release(ctx context.Context) { o.conn.Close(context.WithoutCancel(ctx)) }
+func (o *owner) release(ctx context.Context) {
+	close(o.done)
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.conn.Close(context.WithoutCancel(ctx))
+}
+
+// ServerOf names the server of db as HOST:PORT (the scratch_server of the
+// tests made there).
+func ServerOf(db config.Database) string {
+	cfg, err := pgx.ParseConfig(db.URL)
+	if err != nil {
+		return ""
+	}
+	return net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port)))
+}
 
 func quote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
@@ -123,9 +190,10 @@ func Sweep(ctx context.Context, store *catalog.Store, target config.Database, no
 	if err != nil {
 		return out, err
 	}
+	here := ServerOf(target)
 	for _, rt := range running {
-		if rt.ScratchDatabase == nil { // queued, not started: its job will
-			continue
+		if rt.ScratchDatabase == nil || rt.ScratchServer == nil || *rt.ScratchServer != here {
+			continue // queued, not started (its job will be), or made on another server
 		}
 		orphan, err := unowned(ctx, conn, *rt.ScratchDatabase)
 		if err != nil || !orphan {
@@ -141,9 +209,9 @@ func Sweep(ctx context.Context, store *catalog.Store, target config.Database, no
 }
 
 // unowned says whether no live test owns scratch database name: no
-// session bears its owner's name.
+// session bears its owner's name, and none is connected to it.
 func unowned(ctx context.Context, conn *pgx.Conn, name string) (bool, error) {
 	var owned bool
-	err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE application_name = $1)", ownerApp(name)).Scan(&owned)
+	err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE application_name = $1 OR datname = $2)", ownerApp(name), name).Scan(&owned)
 	return !owned, err
 }

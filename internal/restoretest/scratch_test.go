@@ -28,26 +28,30 @@ func TestSweepDropsOnlyOrphans(t *testing.T) {
 	at := time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC)
 	name := func(label string) string { return ScratchName(at, uuid.NewString()) + "_" + label }
 	orphan, locked, attended, kept, other := name("orphan"), name("locked"), name("attended"), name("kept"), "rgz_restore_tesX_"+uuid.NewString()[:8]
+	inUse := name("inuse") // its owner session lost, but pg_restore still in it
 
-	for _, db := range []string{orphan, other} {
+	for _, db := range []string{orphan, other, inUse} {
 		create(t, db)
 	}
-	lockOwner, err := claim(ctx, target, locked) // owned, then created
+	if _, err := pgxConnect(t, target.WithDatabase(inUse)); err != nil {
+		t.Fatal(err)
+	}
+	lockOwner, err := claim(ctx, target, locked, nil) // owned, then created
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer lockOwner.release(ctx)
 	create(t, locked)
-	if _, err := claim(ctx, target, locked); err == nil {
+	if _, err := claim(ctx, target, locked, nil); err == nil {
 		t.Fatal("a scratch database owned twice")
 	}
-	attendOwner, err := claim(ctx, elsewhere, attended) // owned from another database
+	attendOwner, err := claim(ctx, elsewhere, attended, nil) // owned from another database
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer attendOwner.release(ctx)
 	create(t, attended)
-	keeper, err := claim(ctx, target, kept) // as a test does: owned, then created
+	keeper, err := claim(ctx, target, kept, nil) // as a test does: owned, then created
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,12 +63,16 @@ func TestSweepDropsOnlyOrphans(t *testing.T) {
 
 	// Two tests recorded as running: one whose scratch database's owner
 	// died (orphan's), one still owned (locked's); and one queued.
-	dead := catalog.RestoreTest{ID: uuid.NewString(), BackupID: e.row.ID, StartedAt: at, Status: catalog.TestRunning, TriggeredBy: catalog.TriggerManual, ScratchDatabase: &orphan}
+	here, there := ServerOf(target), "elsewhere:5432"
+	dead := catalog.RestoreTest{ID: uuid.NewString(), BackupID: e.row.ID, StartedAt: at, Status: catalog.TestRunning, TriggeredBy: catalog.TriggerManual, ScratchDatabase: &orphan, ScratchServer: &here}
 	live := dead
 	live.ID, live.ScratchDatabase = uuid.NewString(), &locked
 	queued := dead
 	queued.ID, queued.ScratchDatabase = uuid.NewString(), nil
-	for _, rt := range []catalog.RestoreTest{dead, live, queued} {
+	// A test on another restore-test server: this server cannot judge it.
+	remote := dead
+	remote.ID, remote.ScratchServer = uuid.NewString(), &there
+	for _, rt := range []catalog.RestoreTest{dead, live, queued, remote} {
 		if err := e.store.BeginRestoreTest(ctx, rt); err != nil {
 			t.Fatal(err)
 		}
@@ -78,12 +86,12 @@ func TestSweepDropsOnlyOrphans(t *testing.T) {
 		t.Fatalf("swept %+v", swept)
 	}
 	left := databases(t)
-	for db, want := range map[string]bool{orphan: false, locked: true, attended: true, kept: true, other: true} {
+	for db, want := range map[string]bool{orphan: false, locked: true, attended: true, kept: true, other: true, inUse: true} {
 		if left[db] != want {
 			t.Errorf("%s: there %v, want %v", db, left[db], want)
 		}
 	}
-	for _, rt := range []catalog.RestoreTest{dead, live, queued} {
+	for _, rt := range []catalog.RestoreTest{dead, live, queued, remote} {
 		got, err := e.store.RestoreTest(ctx, rt.ID)
 		want := catalog.TestRunning
 		if rt.ID == dead.ID {
@@ -96,9 +104,48 @@ func TestSweepDropsOnlyOrphans(t *testing.T) {
 	if row, _ := e.store.Get(ctx, e.row.ID); row.RestoreTestStatus == catalog.TestFailed {
 		t.Error("an abandoned test marked its backup's restore test failed")
 	}
-	for _, db := range []string{locked, attended, kept, other} {
+	for _, db := range []string{locked, attended, kept, other, inUse} {
 		cluster.DropDatabase(ctx, db)
 	}
+}
+
+// The owner session comes back when it is lost (an idle timeout, a
+// dropped connection), so that a long test keeps its scratch database.
+func TestOwnerSessionComesBack(t *testing.T) {
+	keepAlive = 100 * time.Millisecond // not parallel: the only test that moves it
+	defer func() { keepAlive = 30 * time.Second }()
+	ctx := context.Background()
+	target := config.Database{URL: cluster.URL("postgres")}
+	name := ScratchName(time.Now(), uuid.NewString())
+	own, err := claim(ctx, target, name, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer own.release(ctx)
+	conn := cluster.Conn(t, "postgres")
+	if _, err := conn.Exec(ctx, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1", ownerApp(name)); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var n int
+		conn.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1", ownerApp(name)).Scan(&n)
+		if n == 1 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the owner session did not come back")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func pgxConnect(t *testing.T, db config.Database) (*pgx.Conn, error) {
+	conn, err := pgx.Connect(context.Background(), db.URL)
+	if err == nil {
+		t.Cleanup(func() { conn.Close(context.Background()) })
+	}
+	return conn, err
 }
 
 func create(t *testing.T, db string) {
