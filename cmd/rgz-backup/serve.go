@@ -214,19 +214,17 @@ func httpServer(cfg config.Config, store *catalog.Store, auth *api.Authenticator
 	}
 }
 
-// announce logs what the daemon will do, and queues the catch-up backup a
-// missed night calls for.
+// announce logs what the daemon will do, and starts making sure of every
+// slot of the schedules (jobs.SlotKeeper): at once — a slot that passed
+// while no daemon ran is caught up — then at each slot, until work ends.
 func announce(ctx context.Context, client *jobs.Client, store *catalog.Store, cfg config.Config, fleet *targets.Fleet, clk clock.Clock, addr string, log *slog.Logger) {
 	if !cfg.ScheduleEnabled {
 		log.Warn("scheduled backups are disabled (POSTGRES_BACKUP_ENABLED=false): only manual and enqueued backups run", "http", addr)
 		return
 	}
 	log.Info("serving", "schedule", cfg.Schedule.Spec, "next_backup", cfg.Schedule.Next(clk.Now()), "http", addr)
-	if inserted, err := jobs.CatchUp(ctx, client, store, cfg, fleet, clk.Now()); err != nil {
-		log.Error("catch-up check failed", "error", err)
-	} else if inserted {
-		log.Warn("no successful backup in the last day: a catch-up backup is queued")
-	}
+	keeper := &jobs.SlotKeeper{Client: client, Store: store, Config: cfg, Fleet: fleet, Clock: clk, Log: log}
+	go keeper.Run(ctx)
 }
 
 // reloadOnHangup reads the targets file again on each SIGHUP: the next run
@@ -270,7 +268,7 @@ func reload(fleet *targets.Fleet, client *jobs.Client, cfg config.Config, clk cl
 		log.Error("SIGHUP: the targets file was not reloaded; the servers stay as they were", "error", err)
 		return
 	}
-	if err := jobs.Reschedule(client, cfg, before, after, clk); err != nil {
+	if err := jobs.Reschedule(client, cfg, before, after); err != nil {
 		fleet.Set(before)
 		log.Error("SIGHUP: the targets file was not reloaded; the servers stay as they were", "error", err)
 		return

@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
@@ -11,12 +12,14 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/mosaique/rgz-backup/internal/catalog"
 	"github.com/mosaique/rgz-backup/internal/clock"
 	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/fixture"
 	"github.com/mosaique/rgz-backup/internal/pgtest"
+	"github.com/mosaique/rgz-backup/internal/schedule"
 )
 
 var cluster *pgtest.Cluster
@@ -177,5 +180,80 @@ func TestRetentionJobPrunesTheAudit(t *testing.T) {
 	rows, err := d.store.AuditPage(ctx, catalog.Audit{}, 10)
 	if err != nil || len(rows) != 2 || rows[1].Detail != fmt.Sprint(d.cfg.API.AuditRetentionDays-1) {
 		t.Fatalf("audit after the retention job: %+v %v", rows, err)
+	}
+}
+
+// Every slot gets its job, from whichever replica looks, whatever the
+// leadership: at the slot, a restart a few minutes after it (a crash at
+// 02:59:40 once lost the night: the catch-up waited for 24 h + 5 min),
+// hours after it (a catch-up), never twice, and never once the slot has
+// its success.
+func TestSlotKeeperGivesEverySlotItsJob(t *testing.T) {
+	t.Parallel()
+	slot := time.Date(2026, 11, 20, 3, 0, 0, 0, time.UTC)
+	d := startDaemon(t, slot.Add(-time.Hour))
+	ctx := context.Background()
+	cfg := d.cfg
+	daily, err := schedule.Daily(3, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.ScheduleEnabled, cfg.Schedule = true, daily
+	keeper := func() *SlotKeeper {
+		return &SlotKeeper{Client: d.client, Store: d.store, Config: cfg, Clock: d.clock, Log: slog.New(slog.DiscardHandler)}
+	}
+	// Yesterday's backup succeeded.
+	d.clock.Set(slot.AddDate(0, 0, -1).Add(5 * time.Second))
+	if kind := d.run(BackupArgs{TriggeredBy: catalog.TriggerScheduled, Slot: slot.AddDate(0, 0, -1), RunID: uuid.NewString()}); kind != river.EventKindJobCompleted {
+		t.Fatalf("yesterday's backup: %s", kind)
+	}
+	jobsOf := func(at time.Time) []*rivertype.JobRow {
+		res, err := d.client.JobList(ctx, river.NewJobListParams().Kinds(Kind).First(100))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []*rivertype.JobRow
+		for _, j := range res.Jobs {
+			var a BackupArgs
+			if json.Unmarshal(j.EncodedArgs, &a) == nil && a.Slot.Equal(at) {
+				out = append(out, j)
+			}
+		}
+		return out
+	}
+	// A daemon started at 03:04:40 (it crashed at 02:59:40): the slot is
+	// 4 minutes 40 old, within the tolerance — its job, on time.
+	d.clock.Set(slot.Add(4*time.Minute + 40*time.Second))
+	got, err := keeper().Ensure(ctx, slot.Add(4*time.Minute+40*time.Second))
+	if err != nil || len(got) != 1 || !got[0].Inserted || got[0].CatchUp || !got[0].At.Equal(slot) {
+		t.Fatalf("a restart after the slot: %+v, %v", got, err)
+	}
+	// Another replica, a second later: the same slot, not twice.
+	if got, _ := keeper().Ensure(ctx, slot.Add(4*time.Minute+41*time.Second)); len(got) != 1 || got[0].Inserted {
+		t.Fatalf("a second replica: %+v", got)
+	}
+	if n := len(jobsOf(slot)); n != 1 {
+		t.Fatalf("%d jobs for the slot, want 1", n)
+	}
+	// The job ran and succeeded: no job more for that slot, however late.
+	jobs := jobsOf(slot)
+	waitDone := time.After(60 * time.Second)
+	for d.rows()[0].BackupDate.Before(slot) {
+		select {
+		case <-d.events:
+		case <-waitDone:
+			t.Fatalf("the slot's job did not run: %+v", jobs)
+		}
+	}
+	if got, _ := keeper().Ensure(ctx, slot.Add(9*time.Hour)); len(got) != 1 || got[0].Inserted {
+		t.Fatalf("a slot with its success: %+v", got)
+	}
+	// The next day nobody ran at the slot: a daemon at 09:00 catches it up.
+	next := slot.AddDate(0, 0, 1)
+	if got, _ := keeper().Ensure(ctx, next.Add(6*time.Hour)); len(got) != 1 || !got[0].Inserted || !got[0].CatchUp {
+		t.Fatalf("a missed slot, hours later: %+v", got)
+	}
+	if j := jobsOf(next); len(j) != 1 {
+		t.Fatalf("%d jobs for the missed slot", len(j))
 	}
 }

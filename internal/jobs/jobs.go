@@ -1,8 +1,9 @@
-// Package jobs runs backups as River jobs in the catalog database: the
-// periodic schedule, the catch-up at start, manual enqueues, the retry
-// policy, and recovery from a daemon that died mid-backup. River's unique
-// jobs keep one job per slot whatever the number of replicas; the backup
-// lock (package lock) keeps one backup running at a time.
+// Package jobs runs backups as River jobs in the catalog database: every
+// slot of the schedules queued by every replica (slots.go), the catch-up
+// of a slot no daemon was up for, manual enqueues, the retry policy, and
+// recovery from a daemon that died mid-backup. River's unique jobs keep
+// one job per slot whatever the number of replicas; the backup lock
+// (package lock) keeps one backup running at a time.
 package jobs
 
 import (
@@ -36,10 +37,11 @@ const (
 )
 
 // BackupArgs are a backup job's arguments. A scheduled or catch-up job
-// names its slot, and (triggered_by, slot) is unique among live and
-// recently completed jobs: one job per slot, however many replicas insert it.
+// names its slot, and the slot (with the target of its schedule) is
+// unique among live and recently completed jobs: one job per slot,
+// however many replicas insert it, on time or as a catch-up.
 type BackupArgs struct {
-	TriggeredBy catalog.Trigger `json:"triggered_by" river:"unique"`
+	TriggeredBy catalog.Trigger `json:"triggered_by"`
 	Slot        time.Time       `json:"slot,omitzero" river:"unique"`
 	RunID       string          `json:"run_id"` // shared by the job's attempts, one row each
 	// A job that continues the run of a job whose process died (Recover)
@@ -114,13 +116,9 @@ func NewClient(pool *pgxpool.Pool, o Options) (*Client, error) {
 	if err := river.AddWorkerSafely(workers, &summaryWorker{deps: d}); err != nil {
 		return nil, err
 	}
+	// The backups' slots are not River's periodic jobs: every replica
+	// makes sure of them (SlotKeeper), leader or not.
 	periodic := append(maintenancePeriodics(cfg), restoreTestPeriodic(cfg, fleet)...)
-	if cfg.ScheduleEnabled {
-		periodic = append(periodic, backupPeriodic(cfg.Schedule, "", clk))
-		if fleet != nil {
-			periodic = append(periodic, targetPeriodics(fleet.Servers(), clk)...)
-		}
-	}
 	host, _ := os.Hostname()
 	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
 		ID:          fmt.Sprintf("%s-%d-%d", host, os.Getpid(), time.Now().Unix()),
@@ -152,19 +150,6 @@ func NewInserter(pool *pgxpool.Pool) (*Client, error) {
 		return nil, fmt.Errorf("job engine: %w", err)
 	}
 	return client, nil
-}
-
-// backupPeriodic is the scheduled backup of one schedule: with several
-// databases, it starts a run over every server (target empty) or one.
-func backupPeriodic(sched schedule.Schedule, target string, clk clock.Clock) *river.PeriodicJob {
-	id := Kind
-	if target != "" {
-		id = PeriodicID(Kind, target)
-	}
-	return river.NewPeriodicJob(sched, func() (river.JobArgs, *river.InsertOpts) {
-		slot := sched.Nearest(clk.Now())
-		return BackupArgs{TriggeredBy: catalog.TriggerScheduled, Slot: slot, RunID: uuid.NewString(), Target: target}, uniquePerSlot()
-	}, &river.PeriodicJobOpts{ID: id})
 }
 
 // backupWorkers is how many backups one replica runs at once: one for
@@ -205,37 +190,6 @@ func EnqueueOf(ctx context.Context, client *Client, triggeredBy catalog.Trigger,
 	return Enqueued{JobID: res.Job.ID, RunID: args.RunID}, nil
 }
 
-// CatchUp enqueues one catch-up backup when the newest successful backup
-// is older than a day plus the tolerance: a slot was missed while no daemon
-// ran. Replicas starting together insert it once (unique per slot). It
-// reports whether this call inserted the job.
-func CatchUp(ctx context.Context, client *Client, store *catalog.Store, cfg config.Config, fleet *targets.Fleet, now time.Time) (bool, error) {
-	if !cfg.ScheduleEnabled {
-		return false, nil
-	}
-	newest, err := newestSuccess(ctx, store)
-	if cfg.Several() {
-		// The oldest of the databases' newest: one database late is enough
-		// (the run's jobs skip the databases that are not).
-		newest, err = oldestNewest(ctx, store, fleet)
-	}
-	if err != nil {
-		return false, err
-	}
-	if !schedule.NeedsCatchUp(now, newest, cfg.Tolerance) {
-		return false, nil
-	}
-	slot, ok := cfg.Schedule.Latest(now)
-	if !ok {
-		return false, nil
-	}
-	res, err := client.Insert(ctx, BackupArgs{TriggeredBy: catalog.TriggerCatchUp, Slot: slot, RunID: uuid.NewString()}, uniquePerSlot())
-	if err != nil {
-		return false, fmt.Errorf("enqueue catch-up backup: %w", err)
-	}
-	return !res.UniqueSkippedAsDuplicate, nil
-}
-
 // newestSuccess is the backup date of the newest successful backup; zero
 // when there is none.
 func newestSuccess(ctx context.Context, store *catalog.Store) (time.Time, error) {
@@ -249,14 +203,21 @@ func newestSuccess(ctx context.Context, store *catalog.Store) (time.Time, error)
 	return rows[0].BackupDate, nil
 }
 
-// oldestNewest is, over the databases the servers hold now, the oldest
-// newest successful backup: zero when one has none, or a server cannot be
-// reached (a catch-up then tries it).
-func oldestNewest(ctx context.Context, store *catalog.Store, fleet *targets.Fleet) (time.Time, error) {
+// oldestNewestOf is, over the databases of the servers a slot of
+// target's schedule backs up (target "": the environment's schedule, the
+// servers without one of their own), the oldest newest successful backup:
+// zero when one has none, or a server cannot be reached.
+func oldestNewestOf(ctx context.Context, store *catalog.Store, fleet *targets.Fleet, target string) (time.Time, error) {
 	if fleet == nil {
 		return time.Time{}, nil
 	}
-	units, down := targets.Plan(ctx, fleet.Servers())
+	var servers []targets.Server
+	for _, s := range fleet.Servers() {
+		if target != "" && s.Target == target || target == "" && s.Schedule == "" {
+			servers = append(servers, s)
+		}
+	}
+	units, down := targets.Plan(ctx, servers)
 	if len(down) > 0 || len(units) == 0 {
 		return time.Time{}, nil
 	}

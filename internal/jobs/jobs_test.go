@@ -122,14 +122,11 @@ func TestSuperseded(t *testing.T) {
 	}
 }
 
-// Targets with schedules of their own get periodic runs and restore tests
-// of their own, named by target (so a reload can replace them).
+// Targets with restore-test schedules of their own get periodic restore
+// tests of their own, named by target (so a reload can replace them).
 func TestTargetPeriodics(t *testing.T) {
 	t.Parallel()
 	servers := []targets.Server{{Target: "default"}, {Target: "site-b", Schedule: "0 4 * * *", RestoreTestSchedule: "0 6 * * 0"}, {Target: "site-c", RestoreTestSchedule: "0 7 * * 0"}}
-	if got := len(targetPeriodics(servers, clock.Real)); got != 1 {
-		t.Fatalf("%d scheduled runs of their own, want 1 (site-b)", got)
-	}
 	if got := len(targetRestoreTests(servers)); got != 2 {
 		t.Fatalf("%d restore-test schedules of their own, want 2", got)
 	}
@@ -153,23 +150,21 @@ func TestTargetSchedulesAreAcceptedAndReloadsNeverPanic(t *testing.T) {
 	longest := strings.Repeat("z", 63)
 	before := []targets.Server{{Target: "billing", Schedule: "0 4 * * *", RestoreTestSchedule: "0 6 * * 0"}}
 	after := []targets.Server{{Target: "site-b_2", Schedule: "*/20 * * * * *"}, {Target: longest, Schedule: "0 4 * * *", RestoreTestSchedule: "0 6 * * 0"}}
-	if _, err := client.PeriodicJobs().AddManySafely(OwnPeriodics(cfg, before, clock.Real)); err != nil {
+	if _, err := client.PeriodicJobs().AddManySafely(OwnPeriodics(cfg, before)); err != nil {
 		t.Fatalf("the schedules of the docs' example: %v", err)
 	}
-	if err := Reschedule(client, cfg, before, after, clock.Real); err != nil {
+	if err := Reschedule(client, cfg, before, after); err != nil {
 		t.Fatalf("a reload to valid targets: %v", err)
 	}
-	for _, id := range []string{PeriodicID(Kind, "site-b_2"), PeriodicID(Kind, longest), PeriodicID(RestoreTestKind, longest)} {
-		if !client.PeriodicJobs().RemoveByID(id) {
-			t.Fatalf("%s not scheduled", id)
-		}
+	if !client.PeriodicJobs().RemoveByID(PeriodicID(RestoreTestKind, longest)) {
+		t.Fatalf("%s not scheduled", PeriodicID(RestoreTestKind, longest))
 	}
-	client.PeriodicJobs().AddManySafely(OwnPeriodics(cfg, after, clock.Real))
-	bad := []targets.Server{{Target: "no@such name", Schedule: "0 4 * * *"}}
-	if err := Reschedule(client, cfg, after, bad, clock.Real); err == nil {
+	client.PeriodicJobs().AddManySafely(OwnPeriodics(cfg, after))
+	bad := []targets.Server{{Target: "no@such name", RestoreTestSchedule: "0 4 * * *"}}
+	if err := Reschedule(client, cfg, after, bad); err == nil {
 		t.Fatal("River's refusal was not returned")
 	}
-	if !client.PeriodicJobs().RemoveByID(PeriodicID(Kind, longest)) {
+	if !client.PeriodicJobs().RemoveByID(PeriodicID(RestoreTestKind, longest)) {
 		t.Fatal("the old schedules were not put back")
 	}
 }

@@ -16,7 +16,6 @@ import (
 
 	"github.com/mosaique/rgz-backup/internal/backup"
 	"github.com/mosaique/rgz-backup/internal/catalog"
-	"github.com/mosaique/rgz-backup/internal/clock"
 	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/notify"
 	"github.com/mosaique/rgz-backup/internal/schedule"
@@ -172,14 +171,6 @@ func newestSuccessOf(ctx context.Context, store *catalog.Store, target, database
 	return rows[0].BackupDate, nil
 }
 
-// targetPeriodics are the scheduled runs of the servers with a schedule
-// of their own.
-func targetPeriodics(servers []targets.Server, clk clock.Clock) []*river.PeriodicJob {
-	return ownSchedules(servers, func(s targets.Server) string { return s.Schedule }, func(sched schedule.Schedule, target string) *river.PeriodicJob {
-		return backupPeriodic(sched, target, clk)
-	})
-}
-
 // ownSchedules makes a periodic job for each server with a schedule of its
 // own (spec: which one), parsed.
 func ownSchedules(servers []targets.Server, spec func(targets.Server) string, job func(schedule.Schedule, string) *river.PeriodicJob) []*river.PeriodicJob {
@@ -280,35 +271,30 @@ func decodeBackupArgs(j *rivertype.JobRow) (BackupArgs, error) {
 func PeriodicID(kind, target string) string { return kind + ":" + target }
 
 // OwnPeriodics are the periodic jobs of the servers with schedules of
-// their own: backups when scheduled backups are enabled, restore tests
-// when restore tests are.
-func OwnPeriodics(cfg config.Config, servers []targets.Server, clk clock.Clock) []*river.PeriodicJob {
-	var out []*river.PeriodicJob
-	if cfg.ScheduleEnabled {
-		out = append(out, targetPeriodics(servers, clk)...)
+// their own: their restore tests, when restore tests are enabled (their
+// backups' slots are the SlotKeeper's, which reads the targets anew).
+func OwnPeriodics(cfg config.Config, servers []targets.Server) []*river.PeriodicJob {
+	if !cfg.RestoreTest.Enabled {
+		return nil
 	}
-	if cfg.RestoreTest.Enabled {
-		out = append(out, targetRestoreTests(servers)...)
-	}
-	return out
+	return targetRestoreTests(servers)
 }
 
-// Reschedule replaces the scheduled runs and restore tests of the
-// servers with schedules of their own, after the targets were read
-// again. When River refuses the new ones, the old ones are put back and
-// the error says why: a reload never leaves the daemon without its
-// schedules, nor takes it down.
-func Reschedule(client *Client, cfg config.Config, before, after []targets.Server, clk clock.Clock) error {
+// Reschedule replaces the scheduled restore tests of the servers with
+// schedules of their own, after the targets were read again. When River
+// refuses the new ones, the old ones are put back and the error says why:
+// a reload never leaves the daemon without its schedules, nor takes it
+// down.
+func Reschedule(client *Client, cfg config.Config, before, after []targets.Server) error {
 	remove := func(servers []targets.Server) {
 		for _, s := range servers {
-			client.PeriodicJobs().RemoveByID(PeriodicID(Kind, s.Target))
 			client.PeriodicJobs().RemoveByID(PeriodicID(RestoreTestKind, s.Target))
 		}
 	}
 	remove(before)
-	if _, err := client.PeriodicJobs().AddManySafely(OwnPeriodics(cfg, after, clk)); err != nil {
+	if _, err := client.PeriodicJobs().AddManySafely(OwnPeriodics(cfg, after)); err != nil {
 		remove(after)
-		if _, rerr := client.PeriodicJobs().AddManySafely(OwnPeriodics(cfg, before, clk)); rerr != nil {
+		if _, rerr := client.PeriodicJobs().AddManySafely(OwnPeriodics(cfg, before)); rerr != nil {
 			return fmt.Errorf("the new schedules were refused (%w), and the old ones could not be put back: %v", err, rerr)
 		}
 		return fmt.Errorf("the new schedules were refused: %w", err)

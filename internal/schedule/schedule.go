@@ -124,13 +124,6 @@ func sameDay(a, b time.Time) bool {
 	return ay == by && am == bm && ad == bd
 }
 
-// NeedsCatchUp says whether a daemon starting at now must take a backup at
-// once: the newest success (zero: none ever) is older than a day plus the
-// tolerance, so a slot was missed while no daemon ran.
-func NeedsCatchUp(now, newestSuccess time.Time, tolerance time.Duration) bool {
-	return newestSuccess.IsZero() || now.Sub(newestSuccess) > 24*time.Hour+tolerance
-}
-
 // Retries is how many times a failed backup is tried again: the
 // specification's 3 (docs/REQUIREMENTS.md).
 const Retries = 3

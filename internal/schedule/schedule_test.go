@@ -145,26 +145,6 @@ func TestDecide(t *testing.T) {
 	}
 }
 
-func TestNeedsCatchUp(t *testing.T) {
-	t.Parallel()
-	now := at("2026-02-06T10:00:00Z")
-	tol := 5 * time.Minute
-	cases := []struct {
-		newest time.Time
-		want   bool
-	}{
-		{time.Time{}, true},
-		{at("2026-02-06T03:00:00Z"), false},
-		{at("2026-02-05T09:55:00Z"), false}, // exactly 24 h + tolerance
-		{at("2026-02-05T09:54:59Z"), true},
-	}
-	for _, c := range cases {
-		if got := NeedsCatchUp(now, c.newest, tol); got != c.want {
-			t.Errorf("newest %s: %v", c.newest, got)
-		}
-	}
-}
-
 func TestRetryDelay(t *testing.T) {
 	t.Parallel()
 	want := []time.Duration{30 * time.Second, 60 * time.Second, 120 * time.Second}
