@@ -356,6 +356,10 @@ func TestRetriesWithBackoff(t *testing.T) {
 		if r.Attempt != i+1 || r.Status != "failed" || !strings.Contains(*r.ErrorMessage, "backup too small") || r.TriggeredBy != "manual" {
 			t.Fatalf("attempt %d: %+v", i+1, r)
 		}
+		// The first three say when their retry is due; the last ends the run.
+		if (r.RetryAt != nil) != (i < 3) {
+			t.Errorf("attempt %d: retry_at %v", i+1, r.RetryAt)
+		}
 		if i > 0 {
 			// backup_date is cut to the second; the gap must still show the delay.
 			want := []time.Duration{1, 2, 4}[i-1] * time.Second
@@ -397,9 +401,14 @@ func TestTimeoutThenRetrySucceeds(t *testing.T) {
 	mailEnv(t, env, mail)
 	store := openStore(t, env)
 	release := blockDump(t, env)
-	startServe(t, env)
+	d := startServe(t, env)
 	runID := enqueue(t, env)
 	waitFor(t, 30*time.Second, "the first attempt to time out", func() bool { return len(attemptsOf(catalogRows(t, store), runID)) == 1 })
+	// The attempt failed, its retry is on its way: the last row says
+	// failed, the run does not — no page (RgzBackupLastFailed).
+	if m := scrape(t, d.addr); !has(m, `rgz_backup_pg_dump_status{status="failed"} 1`) || !has(m, "rgz_backup_pg_dump_run_failed 0") {
+		t.Fatalf("/metrics while the retry is due:\n%s", strings.Join(m, "\n"))
+	}
 	release()
 	var attempts []catalog.Execution
 	waitFor(t, 30*time.Second, "the retry", func() bool {

@@ -59,6 +59,12 @@ type Options struct {
 	// Globals, when set, shares one dump of the server's globals among the
 	// backups of a run (once per server); nil: this backup dumps its own.
 	Globals *Globals
+	// RetryAfter, when set, is how long after a failure of this attempt
+	// its run's retry comes (the daemon's job: not its last attempt). The
+	// failed row says when (retry_at) in the same write, so that no alert
+	// ever sees the failure without the retry; a failure retrying cannot
+	// heal (Permanent) has none.
+	RetryAfter time.Duration
 }
 
 // several says whether this backup is one of several databases': its own
@@ -666,6 +672,10 @@ func (r *run) fail(ctx context.Context, cause error) (catalog.Execution, error) 
 	r.row.FileSizeBytes, r.row.ChecksumCRC32, r.row.ChecksumSHA256, r.row.RetentionUntil = nil, nil, nil, nil
 	r.row.FilePath = nil // a failed attempt owns no file
 	r.finish()
+	if r.o.RetryAfter > 0 && !Permanent(cause) {
+		at := r.o.Clock.Now().UTC().Add(r.o.RetryAfter)
+		r.row.RetryAt = &at
+	}
 	// The attempt's context may be what failed (timeout, cancel): record anyway.
 	recordCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()

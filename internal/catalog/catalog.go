@@ -125,6 +125,27 @@ type Execution struct {
 	// RgzVersion is the build that took the backup: "VERSION (commit
 	// COMMIT)" (package version); nil for rows from before.
 	RgzVersion *string `json:"rgz_version"`
+	// RetryAt is when the next attempt of a failed attempt's run is due;
+	// nil: none follows (the run ended with this row). See Retrying.
+	RetryAt *time.Time `json:"retry_at"`
+}
+
+// RetryGrace is how long past its due time a retry may still come (a busy
+// queue) before its run counts as failed: a retry overdue by more has no
+// daemon to run it.
+const RetryGrace = 30 * time.Minute
+
+// Retrying says whether e is a failed attempt whose run goes on: a retry
+// is due, and not overdue at now. Such a row is no failed run (the alerts,
+// the wall screen): the retry may well succeed.
+func (e Execution) Retrying(now time.Time) bool {
+	return e.Status == StatusFailed && e.RetryAt != nil && !now.After(e.RetryAt.Add(RetryGrace))
+}
+
+// RunFailed says whether e, a run's newest row, is a run that failed: it
+// failed, and no retry of it is on its way.
+func (e Execution) RunFailed(now time.Time) bool {
+	return e.Status == StatusFailed && !e.Retrying(now)
 }
 
 // DefaultTarget is the target of the environment's connection settings.
@@ -140,7 +161,7 @@ var columns = []string{
 	"row_counts", "globals_filename", "warnings", "suspect", "suspect_reasons", "triggered_by", "hostname",
 	"attempt", "run_id", "finished_at",
 	"retention_class", "deleted_at", "s3_deleted_at", "s3_retention_until",
-	"encrypted", "encryption_recipients", "target_name", "rgz_version",
+	"encrypted", "encryption_recipients", "target_name", "rgz_version", "retry_at",
 }
 
 func (e *Execution) fields() []any {
@@ -156,7 +177,7 @@ func (e *Execution) fields() []any {
 		&e.RowCounts, &e.GlobalsFilename, &e.Warnings, &e.Suspect, &e.SuspectReasons, &e.TriggeredBy, &e.Hostname,
 		&e.Attempt, &e.RunID, &e.FinishedAt,
 		&e.RetentionClass, &e.DeletedAt, &e.S3DeletedAt, &e.S3RetentionUntil,
-		&e.Encrypted, &e.EncryptionRecipients, &e.TargetName, &e.RgzVersion,
+		&e.Encrypted, &e.EncryptionRecipients, &e.TargetName, &e.RgzVersion, &e.RetryAt,
 	}
 }
 

@@ -21,6 +21,9 @@ type Summary struct {
 	OldestPartial   time.Time // zero: none
 	LastTest        *RestoreTest
 	LastTestSuccess time.Time // end of the newest successful test; zero: none
+	// LastTestSuccessSeconds is the newest successful test's duration: the
+	// measured RTO; nil: none.
+	LastTestSuccessSeconds *int
 }
 
 // Summary reads the Summary.
@@ -36,9 +39,10 @@ func (s *Store) Summary(ctx context.Context) (Summary, error) {
 			count(*) FILTER (WHERE status <> 'failed' AND deleted_at IS NULL),
 			coalesce(sum(file_size_bytes) FILTER (WHERE status <> 'failed' AND deleted_at IS NULL), 0),
 			min(backup_date) FILTER (WHERE status = 'partial'),
-			(SELECT max(finished_at) FROM backup_restore_tests WHERE status = 'success')
+			(SELECT max(finished_at) FROM backup_restore_tests WHERE status = 'success'),
+			(SELECT duration_seconds FROM backup_restore_tests WHERE status = 'success' ORDER BY finished_at DESC LIMIT 1)
 		FROM backup_executions WHERE backup_type = 'pg_dump'`).Scan(
-		&success, &failed, &partial, &lastSuccess, &sum.LocalBackups, &sum.LocalBytes, &oldestPartial, &lastTestSuccess)
+		&success, &failed, &partial, &lastSuccess, &sum.LocalBackups, &sum.LocalBytes, &oldestPartial, &lastTestSuccess, &sum.LastTestSuccessSeconds)
 	if err != nil {
 		return sum, fmt.Errorf("read catalog: %w", err)
 	}

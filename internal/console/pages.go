@@ -83,7 +83,7 @@ func (c *server) overview(w http.ResponseWriter, r *http.Request, v viewer) {
 		data["NextRun"] = c.Config.Schedule.Next(now)
 	}
 	if u, err := disk.UsageOf(c.Config.LocalDir); err == nil && u.Total > 0 {
-		used := 1 - float64(u.Free)/float64(u.Total)
+		used := u.UsedRatio() // as df says
 		data["Disk"] = map[string]any{"UsedPercent": int(used*100 + 0.5), "Free": report.Bytes(int64(u.Free)),
 			"Warning": used*100 >= float64(c.Config.WarningUsedPercent), "WarningPercent": c.Config.WarningUsedPercent}
 	}

@@ -88,6 +88,10 @@ func (w *worker) Work(ctx context.Context, job *river.Job[BackupArgs]) error {
 
 	log.Info("backup started", "triggered_by", triggeredBy)
 	opts.TriggeredBy, opts.Log = triggeredBy, log
+	if job.Attempt < job.MaxAttempts {
+		// A failure is retried: its row says when (alerts wait for the run).
+		opts.RetryAfter = w.NextRetry(job).Sub(w.clock.Now())
+	}
 	row, err := backup.Run(ctx, opts)
 	if err == nil {
 		log.Info("backup succeeded", "file", row.Filename)

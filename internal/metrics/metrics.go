@@ -26,7 +26,9 @@ import (
 // Snapshot is what the metrics show, read at one instant.
 type Snapshot struct {
 	catalog.Summary
+	Now                time.Time // when it was read: decides whether a failed attempt's retry is overdue
 	DiskFree, DiskSize uint64
+	DiskUsedRatio      float64 // as df's Use%
 	DiskWarningRatio   float64
 	Running            bool
 	Destinations       []catalog.DestinationStat // BACKUP_DESTINATIONS' copies
@@ -38,7 +40,7 @@ type Snapshot struct {
 // database: the cost of a scrape does not grow with the history), the
 // backup directory and the backup lock.
 func Read(ctx context.Context, store *catalog.Store, cfg config.Config) (Snapshot, error) {
-	s := Snapshot{DiskWarningRatio: float64(cfg.WarningUsedPercent) / 100}
+	s := Snapshot{Now: time.Now(), DiskWarningRatio: float64(cfg.WarningUsedPercent) / 100}
 	sum, err := store.Summary(ctx)
 	if err != nil {
 		return s, err
@@ -48,7 +50,7 @@ func Read(ctx context.Context, store *catalog.Store, cfg config.Config) (Snapsho
 		return s, err
 	}
 	if u, err := disk.UsageOf(cfg.LocalDir); err == nil {
-		s.DiskFree, s.DiskSize = u.Free, u.Total
+		s.DiskFree, s.DiskSize, s.DiskUsedRatio = u.Free, u.Total, u.UsedRatio()
 	}
 	_, s.Running, _ = lock.HeldBy(ctx, cfg.Catalog)
 	if cfg.Several() {
@@ -78,14 +80,15 @@ var (
 	descRuns          = prometheus.NewDesc("rgz_backup_pg_dump_runs_total", "Backup attempts recorded, by status.", []string{"status"}, nil)
 	descRunning       = prometheus.NewDesc("rgz_backup_pg_dump_running", "1 while a backup runs.", nil, nil)
 	descDiskFree      = prometheus.NewDesc("rgz_backup_disk_free_bytes", "Free bytes in BACKUP_LOCAL_DIR's file system.", nil, nil)
-	descDiskUsed      = prometheus.NewDesc("rgz_backup_disk_used_ratio", "Used share of BACKUP_LOCAL_DIR's file system, 0 to 1.", nil, nil)
+	descDiskUsed      = prometheus.NewDesc("rgz_backup_disk_used_ratio", "Used share of BACKUP_LOCAL_DIR's file system, 0 to 1, as df's Use% (root-reserved blocks left out).", nil, nil)
 	descDiskWarning   = prometheus.NewDesc("rgz_backup_disk_warning_used_ratio", "BACKUP_WARNING_USED_PERCENT as a ratio: the alert's threshold.", nil, nil)
 	descLocalBackups  = prometheus.NewDesc("rgz_backup_local_backups", "Good backups on the local disk.", nil, nil)
 	descLocalBytes    = prometheus.NewDesc("rgz_backup_local_bytes", "Bytes of the good backups on the local disk.", nil, nil)
 	descPartial       = prometheus.NewDesc("rgz_backup_s3_partial_backups", "Good backups with a copy missing, in S3 or a destination (status partial).", nil, nil)
 	descOldestPartial = prometheus.NewDesc("rgz_backup_s3_oldest_partial_timestamp_seconds", "Date of the oldest partial backup (0: none).", nil, nil)
 	descTestStatus    = prometheus.NewDesc("rgz_backup_restore_test_status", "1 for the last restore test's status, 0 for the others.", []string{"status"}, nil)
-	descTestDuration  = prometheus.NewDesc("rgz_backup_restore_test_duration_seconds", "Duration of the last restore test (the measured RTO).", nil, nil)
+	descTestDuration  = prometheus.NewDesc("rgz_backup_restore_test_duration_seconds", "Duration of the newest successful restore test: the measured RTO (absent before one succeeds).", nil, nil)
+	descRunFailed     = prometheus.NewDesc("rgz_backup_pg_dump_run_failed", "1 when the last run failed after its retries (a failed attempt whose retry is on its way is no failed run).", nil, nil)
 	descTestSuccess   = prometheus.NewDesc("rgz_backup_restore_test_last_success_timestamp_seconds", "End of the newest successful restore test (0: none).", nil, nil)
 
 	destination      = []string{"destination"}
@@ -101,6 +104,7 @@ var (
 	descDBStatus      = prometheus.NewDesc("rgz_backup_database_status", "1 for the status of the database's last backup, 0 for the others.", append(database, "status"), nil)
 	descDBSize        = prometheus.NewDesc("rgz_backup_database_size_bytes", "File size of the database's last backup (0 when it failed).", database, nil)
 	descDBDuration    = prometheus.NewDesc("rgz_backup_database_duration_seconds", "Duration of the database's last backup.", database, nil)
+	descDBRunFailed   = prometheus.NewDesc("rgz_backup_database_run_failed", "1 when the database's last run failed after its retries.", database, nil)
 )
 
 // Collector reads a Snapshot at each scrape (at most every MaxAge once
@@ -115,8 +119,8 @@ type Collector struct {
 // Describe lists the metrics.
 func (c Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descDuration, descSize, descStatus, descLastSuccess, descRuns, descRunning, descDiskFree,
-		descDiskUsed, descDiskWarning, descLocalBackups, descLocalBytes, descPartial, descOldestPartial, descTestStatus, descTestDuration, descTestSuccess,
-		descDestCopies, descDestFailing, descDestBytes, descDestVerified, descDBLastSuccess, descDBStatus, descDBSize, descDBDuration} {
+		descDiskUsed, descDiskWarning, descLocalBackups, descLocalBytes, descPartial, descOldestPartial, descTestStatus, descTestDuration, descTestSuccess, descRunFailed,
+		descDestCopies, descDestFailing, descDestBytes, descDestVerified, descDBLastSuccess, descDBStatus, descDBSize, descDBDuration, descDBRunFailed} {
 		ch <- d
 	}
 }
@@ -158,19 +162,20 @@ func Metrics(s Snapshot) []prometheus.Metric {
 		out = append(out, gauge(descStatus, b2f(s.Last != nil && s.Last.Status == st), string(st)),
 			prometheus.MustNewConstMetric(descRuns, prometheus.CounterValue, float64(s.Runs[st]), string(st)))
 	}
+	out = append(out, gauge(descRunFailed, b2f(s.Last != nil && s.Last.RunFailed(s.Now))))
 	out = append(out, gauge(descLastSuccess, unix(s.LastSuccess)), gauge(descRunning, b2f(s.Running)),
 		gauge(descLocalBackups, float64(s.LocalBackups)), gauge(descLocalBytes, float64(s.LocalBytes)),
 		gauge(descPartial, float64(s.PartialBackups)), gauge(descOldestPartial, unix(s.OldestPartial)),
 		gauge(descTestSuccess, unix(s.LastTestSuccess)))
 	if s.DiskSize > 0 {
-		out = append(out, gauge(descDiskFree, float64(s.DiskFree)), gauge(descDiskUsed, 1-float64(s.DiskFree)/float64(s.DiskSize)),
+		out = append(out, gauge(descDiskFree, float64(s.DiskFree)), gauge(descDiskUsed, s.DiskUsedRatio),
 			gauge(descDiskWarning, s.DiskWarningRatio))
 	}
 	for _, st := range []catalog.TestStatus{catalog.TestSuccess, catalog.TestFailed, catalog.TestRunning} {
 		out = append(out, gauge(descTestStatus, b2f(s.LastTest != nil && s.LastTest.Status == st), string(st)))
 	}
-	if s.LastTest != nil && s.LastTest.DurationSeconds != nil {
-		out = append(out, gauge(descTestDuration, float64(*s.LastTest.DurationSeconds)))
+	if s.LastTestSuccessSeconds != nil {
+		out = append(out, gauge(descTestDuration, float64(*s.LastTestSuccessSeconds)))
 	}
 	for _, d := range s.Destinations {
 		out = append(out, gauge(descDestCopies, float64(d.Copies), d.Destination), gauge(descDestFailing, float64(d.Failing), d.Destination),
@@ -183,7 +188,8 @@ func Metrics(s Snapshot) []prometheus.Metric {
 		}
 		out = append(out, gauge(descDBLastSuccess, unix(lastSuccess), d.Target, d.Database),
 			gauge(descDBSize, float64(deref(d.LastRun.FileSizeBytes)), d.Target, d.Database),
-			gauge(descDBDuration, float64(deref(d.LastRun.DurationSeconds)), d.Target, d.Database))
+			gauge(descDBDuration, float64(deref(d.LastRun.DurationSeconds)), d.Target, d.Database),
+			gauge(descDBRunFailed, b2f(d.LastRun.RunFailed(s.Now)), d.Target, d.Database))
 		for _, st := range []catalog.Status{catalog.StatusSuccess, catalog.StatusFailed, catalog.StatusPartial} {
 			out = append(out, gauge(descDBStatus, b2f(d.LastRun.Status == st), d.Target, d.Database, string(st)))
 		}

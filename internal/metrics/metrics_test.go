@@ -109,3 +109,73 @@ func TestBuildInfo(t *testing.T) {
 		t.Fatal("no commit label")
 	}
 }
+
+// samples are Metrics' unlabelled gauges (and per database, TARGET/DB).
+func samples(t *testing.T, s Snapshot) map[string]float64 {
+	t.Helper()
+	got := map[string]float64{}
+	for _, m := range Metrics(s) {
+		var pb dto.Metric
+		if err := m.Write(&pb); err != nil {
+			t.Fatal(err)
+		}
+		name := m.Desc().String()
+		name = name[strings.Index(name, `"`)+1:]
+		name = name[:strings.Index(name, `"`)]
+		labels := map[string]string{}
+		for _, l := range pb.Label {
+			labels[l.GetName()] = l.GetValue()
+		}
+		if labels["database"] != "" {
+			name += "{" + labels["target"] + "/" + labels["database"] + "}"
+		} else if len(labels) > 0 {
+			continue
+		}
+		got[name] = pb.GetGauge().GetValue()
+	}
+	return got
+}
+
+// A failed attempt whose retry is on its way is no failed run: the alert
+// pages on the run that failed after its retries (no retry due), or whose
+// retry never came (overdue: no daemon ran it). Per database likewise.
+func TestRunFailedMeansTheOutcome(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 2, 5, 3, 1, 0, 0, time.UTC)
+	soon, long := now.Add(30*time.Second), now.Add(-time.Hour)
+	for _, c := range []struct {
+		name string
+		last catalog.Execution
+		want float64
+	}{
+		{"a success", catalog.Execution{Status: catalog.StatusSuccess}, 0},
+		{"an attempt failed, its retry due in 30 s", catalog.Execution{Status: catalog.StatusFailed, RetryAt: &soon}, 0},
+		{"the run failed after its retries", catalog.Execution{Status: catalog.StatusFailed}, 1},
+		{"its retry overdue by an hour", catalog.Execution{Status: catalog.StatusFailed, RetryAt: &long}, 1},
+		{"a partial backup", catalog.Execution{Status: catalog.StatusPartial}, 0},
+	} {
+		last := c.last
+		s := Snapshot{Now: now, Summary: catalog.Summary{Runs: map[catalog.Status]int{}, Last: &last},
+			Databases: []catalog.DatabaseState{{Target: "default", Database: "rgz", LastRun: last}}}
+		got := samples(t, s)
+		if got["rgz_backup_pg_dump_run_failed"] != c.want || got["rgz_backup_database_run_failed{default/rgz}"] != c.want {
+			t.Errorf("%s: run_failed %v, per database %v, want %v", c.name, got["rgz_backup_pg_dump_run_failed"], got["rgz_backup_database_run_failed{default/rgz}"], c.want)
+		}
+	}
+}
+
+// The RTO is the newest successful restore test's duration; absent before
+// one succeeds (the dashboard says so), whatever the failed ones took.
+func TestRTOIsTheNewestSuccessfulTest(t *testing.T) {
+	t.Parallel()
+	secs := 42
+	failed := 9000
+	s := Snapshot{Summary: catalog.Summary{Runs: map[catalog.Status]int{}, LastTest: &catalog.RestoreTest{Status: catalog.TestFailed, DurationSeconds: &failed}}}
+	if _, ok := samples(t, s)["rgz_backup_restore_test_duration_seconds"]; ok {
+		t.Fatal("an RTO before any test succeeded")
+	}
+	s.LastTestSuccessSeconds = &secs
+	if got := samples(t, s)["rgz_backup_restore_test_duration_seconds"]; got != 42 {
+		t.Fatalf("RTO %v, want the successful test's 42 s", got)
+	}
+}

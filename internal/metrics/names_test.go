@@ -1,8 +1,10 @@
 package metrics
 
 import (
+	"encoding/json"
 	"os"
 	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -36,5 +38,47 @@ func TestDeployFilesUseExportedNames(t *testing.T) {
 				t.Errorf("%s uses %s, which is not exported", file, n)
 			}
 		}
+	}
+}
+
+// The dashboard says what an empty panel means rather than "No data": the
+// RTO before any restore test succeeded, the last success when there was
+// none (the metric's 0 is filtered, not shown as 1970).
+func TestDashboardSaysWhatEmptyMeans(t *testing.T) {
+	t.Parallel()
+	b, err := os.ReadFile("../../deploy/grafana/rgz-backup.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dash struct {
+		Panels []struct {
+			Title       string `json:"title"`
+			FieldConfig struct {
+				Defaults struct {
+					NoValue string `json:"noValue"`
+				} `json:"defaults"`
+			} `json:"fieldConfig"`
+			Targets []struct {
+				Expr string `json:"expr"`
+			} `json:"targets"`
+		} `json:"panels"`
+	}
+	if err := json.Unmarshal(b, &dash); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"Restore test duration (RTO)": "no restore test has succeeded yet", "Last success": "never"}
+	for _, p := range dash.Panels {
+		if w, ok := want[p.Title]; ok {
+			if p.FieldConfig.Defaults.NoValue != w {
+				t.Errorf("panel %q says %q when empty, want %q", p.Title, p.FieldConfig.Defaults.NoValue, w)
+			}
+			delete(want, p.Title)
+		}
+		if p.Title == "Last success" && (len(p.Targets) != 1 || !strings.Contains(p.Targets[0].Expr, "> 0")) {
+			t.Errorf("the last success panel shows the metric's 0 (never) as a date: %+v", p.Targets)
+		}
+	}
+	if len(want) > 0 {
+		t.Errorf("panels missing: %v", want)
 	}
 }
