@@ -82,7 +82,7 @@ takes one of them; with --enqueue the daemon runs them.`,
 			}
 			if row.ID != "" {
 				host, _ := os.Hostname()
-				tell(cmd.Context(), cfg, notify.ForBackup(backup.Reported(row, err), host), opts.Log)
+				tell(cmd.Context(), cfg, notify.ForBackup(backup.Reported(row, err), host, cfg.Database.Server()), opts.Log)
 			}
 			writeTextfile(cmd.Context(), cfg, opts.Log)
 			if row.ID != "" {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"net/url"
 	"strconv"
 	"strings"
 	"syscall"
@@ -95,5 +96,54 @@ func TestSMTPOutageNeverFailsABackup(t *testing.T) {
 	d.stop(syscall.SIGTERM, 30*time.Second)
 	if !strings.Contains(d.logs.String(), "notification not sent; retrying") || !strings.Contains(d.logs.String(), "notification sent") {
 		t.Fatalf("daemon logs:\n%s", d.logs.String())
+	}
+}
+
+// A backup that fails before it reaches the server still names its
+// database and server, and a French mail is French from its first line to
+// its last; the CLI's success mail has no empty "Next" line.
+func TestMailsNameTheDatabaseWhateverFailed(t *testing.T) {
+	t.Parallel()
+	srv := startMail(t)
+	env := sampleEnv(t)
+	mailEnv(t, env, srv)
+	env["BACKUP_NOTIFY_LANGUAGE"] = "fr"
+	name := dbName(env["BACKUP_DATABASE_URL"])
+	u, err := url.Parse(env["BACKUP_DATABASE_URL"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Host = "127.0.0.1:1"
+	env["BACKUP_DATABASE_URL"] = u.String()
+	if r := rgz(t, env, "backup"); r.code != 1 {
+		t.Fatalf("a backup of an unreachable server: %+v", r)
+	}
+	failed := waitForMail(t, srv, "Backup FAILED — ")
+	first := strings.SplitN(failed.Text, "\n", 2)[0]
+	if !strings.Contains(first, name) || !strings.Contains(first, "127.0.0.1:1") || !strings.Contains(first, "a ÉCHOUÉ") {
+		t.Fatalf("failure mail of an unreachable server:\n%s\n%s", failed.Subject, failed.Text)
+	}
+	for _, english := range []string{"Action required", "Attempts", "Error :", "Host:"} {
+		if strings.Contains(failed.Text, english) {
+			t.Errorf("the French failure mail says %q:\n%s", english, failed.Text)
+		}
+	}
+
+	env = sampleEnv(t)
+	mailEnv(t, env, srv)
+	env["BACKUP_NOTIFY_LANGUAGE"] = "fr"
+	if r := rgz(t, env, "backup"); r.code != 0 {
+		t.Fatalf("backup: %+v", r)
+	}
+	ok := waitForMail(t, srv, "Backup OK — ")
+	for _, english := range []string{"Duration", "Size", "Checksum", "Next", "manual", " on "} {
+		if strings.Contains(ok.Text, english) {
+			t.Errorf("the French success mail says %q:\n%s", english, ok.Text)
+		}
+	}
+	for _, line := range strings.Split(ok.Text, "\n") {
+		if l := strings.TrimSpace(line); l == "Prochaine :" || l == "Next:" {
+			t.Errorf("an empty line in the success mail: %q\n%s", line, ok.Text)
+		}
 	}
 }

@@ -186,7 +186,7 @@ func tellRun(ctx context.Context, cfg config.Config, outcomes []outcome, host st
 	}
 	switch {
 	case len(rows) == 1 && outcomes[0].row.ID != "":
-		tell(ctx, cfg, notify.ForBackup(rows[0], host), log)
+		tell(ctx, cfg, notify.ForBackup(rows[0], host, ""), log) // its target names its server
 	case len(rows) > 0:
 		tell(ctx, cfg, notify.ForRun(rows, host), log)
 	}

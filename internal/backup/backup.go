@@ -307,7 +307,9 @@ func (r *run) newRow() catalog.Execution {
 		TriggeredBy: r.o.TriggeredBy, Hostname: &host, Attempt: r.o.Attempt, RunID: &r.o.RunID,
 		RowCounts: map[string]int64{}, Warnings: []string{}, SuspectReasons: []string{},
 		Encrypted: r.enc != nil, EncryptionRecipients: append([]string{}, r.cfg.Encryption.Recipients...),
-		TargetName: cmp.Or(r.o.Target, catalog.DefaultTarget), DatabaseName: nonEmpty(r.o.Database),
+		// Named from the start, even if the server is never reached: the
+		// mail says which database failed.
+		TargetName: cmp.Or(r.o.Target, catalog.DefaultTarget), DatabaseName: nonEmpty(cmp.Or(r.o.Database, r.cfg.Database.Name())),
 		RgzVersion: nonEmpty(version.Get().Build()),
 	}
 }

@@ -73,6 +73,26 @@ func splitList(raw string) []string {
 	return out
 }
 
+// Server is where the database is, for people: HOST:PORT as the URL says
+// it (the socket's directory for a local one), no user, no password.
+func (d Database) Server() string {
+	u, err := url.Parse(d.URL)
+	if err != nil {
+		return "?"
+	}
+	where := u.Host
+	if h := u.Query().Get("host"); h != "" {
+		where = h
+		if p := u.Query().Get("port"); p != "" {
+			where += ":" + p
+		}
+	}
+	if where == "" {
+		where = "the local socket"
+	}
+	return where
+}
+
 // Name is the database a connection setting names.
 func (d Database) Name() string {
 	u, err := url.Parse(d.URL)

@@ -63,17 +63,7 @@ func describe(d config.Database) (user, where string) {
 	if err != nil {
 		return "?", "?"
 	}
-	user = u.User.Username()
-	where = u.Host
-	if h := u.Query().Get("host"); h != "" {
-		where = h
-		if p := u.Query().Get("port"); p != "" {
-			where += ":" + p
-		}
-	}
-	if where == "" {
-		where = "the local socket"
-	}
+	user, where = u.User.Username(), d.Server()
 	if user == "" {
 		user = "(the OS user)"
 	}

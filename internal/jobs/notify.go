@@ -84,7 +84,7 @@ func EnqueueNotify(ctx context.Context, client *Client, e notify.Event) error {
 
 // backupEvent is what to tell of a run that ended with row.
 func (w deps) backupEvent(ctx context.Context, row catalog.Execution) notify.Event {
-	e := notify.ForBackup(row, hostname())
+	e := notify.ForBackup(row, hostname(), w.serverOf(row.TargetName))
 	if row.RunID != nil {
 		if attempts, err := w.store.RunAttempts(ctx, *row.RunID); err == nil {
 			e.Attempts = attempts
@@ -94,6 +94,16 @@ func (w deps) backupEvent(ctx context.Context, row catalog.Execution) notify.Eve
 		e.NextRun = w.cfg.Schedule.Next(w.clock.Now())
 	}
 	return e
+}
+
+// serverOf is the server of target's backups, for people (HOST:PORT).
+func (w deps) serverOf(target string) string {
+	if w.fleet != nil {
+		if s, ok := w.fleet.Server(target); ok {
+			return s.Config.Database.Server()
+		}
+	}
+	return w.cfg.Database.Server()
 }
 
 func hostname() string {

@@ -37,6 +37,9 @@ type Event struct {
 	NextRun     time.Time            `json:"next_run,omitzero"`
 	RestoreTest *catalog.RestoreTest `json:"restore_test,omitempty"`
 	Host        string               `json:"host"`
+	// Server is the backed-up server (HOST:PORT), named in the mail
+	// whatever failed, even before it was reached.
+	Server string `json:"server,omitempty"`
 	// Run is every database's last row in a run over several (kinds
 	// BackupRun*), in order.
 	Run []catalog.Execution `json:"run,omitempty"`
@@ -55,9 +58,9 @@ func ForRun(rows []catalog.Execution, host string) Event {
 }
 
 // ForBackup is the event a run's last row calls for: success, partial (no
-// S3 copy) or failed.
-func ForBackup(row catalog.Execution, host string) Event {
-	e := Event{Kind: BackupSuccess, Backup: row, Attempts: []catalog.Execution{row}, Host: host}
+// S3 copy) or failed; server is the backed-up server (config's Server).
+func ForBackup(row catalog.Execution, host, server string) Event {
+	e := Event{Kind: BackupSuccess, Backup: row, Attempts: []catalog.Execution{row}, Host: host, Server: server}
 	switch row.Status {
 	case catalog.StatusPartial:
 		e.Kind = BackupPartial
@@ -150,10 +153,10 @@ func Compose(e Event, lang string) (Message, error) {
 	if lang != "en" {
 		lang = "fr"
 	}
-	v := view{Host: e.Host, Report: report.Text(e.Backup),
-		Backup: rowView{Filename: e.Backup.Filename, Database: deref(e.Backup.DatabaseName), Error: deref(e.Backup.ErrorMessage)}}
-	if v.Backup.Database == "" {
-		v.Backup.Database = "?"
+	v := view{Host: e.Host, Server: e.Server, Report: report.TextIn(e.Backup, lang),
+		Backup: rowView{Filename: e.Backup.Filename, Database: QualifiedName(e.Backup), Error: deref(e.Backup.ErrorMessage)}}
+	if deref(e.Backup.DatabaseName) == "" {
+		v.Backup.Database = map[string]string{"en": "the configured database", "fr": "la base configurée"}[lang]
 	}
 	if !e.NextRun.IsZero() {
 		v.NextRun = e.NextRun.UTC().Format("2006-01-02 15:04:05") + " UTC"
@@ -166,7 +169,7 @@ func Compose(e Event, lang string) (Message, error) {
 		}
 	}
 	for _, r := range e.Run {
-		rv := runView{Database: QualifiedName(r), Status: string(r.Status), Filename: r.Filename, Error: firstLine(deref(r.ErrorMessage), 200)}
+		rv := runView{Database: QualifiedName(r), Status: statusWords[lang][r.Status], Filename: r.Filename, Error: firstLine(deref(r.ErrorMessage), 200)}
 		if r.FileSizeBytes != nil {
 			rv.Size = OneDecimal(*r.FileSizeBytes)
 		}
@@ -192,7 +195,14 @@ func Compose(e Event, lang string) (Message, error) {
 	return m, nil
 }
 
+// statusWords are a row's status as each language says it.
+var statusWords = map[string]map[catalog.Status]string{
+	"en": {catalog.StatusSuccess: "success", catalog.StatusFailed: "failed", catalog.StatusPartial: "partial (a copy is missing)"},
+	"fr": {catalog.StatusSuccess: "réussie", catalog.StatusFailed: "en échec", catalog.StatusPartial: "partielle (une copie manque)"},
+}
+
 type view struct {
+	Server       string
 	Backup       rowView
 	Attempts     []attemptView
 	FailedBefore int

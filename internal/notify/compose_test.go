@@ -46,8 +46,13 @@ func TestCompose(t *testing.T) {
 			NextRun: ok.BackupDate.AddDate(0, 0, 1), Host: "vm"}, "en",
 			"Backup OK — 1.2 GB — checksum f7e42c9f",
 			[]string{"succeeded after 1 failed attempt", "BACKUP POSTGRESQL", "Checksum CRC32", "Next: 2026-02-06 03:00:00 UTC"}},
-		{"success in French", Event{Kind: BackupSuccess, Backup: ok, Attempts: []catalog.Execution{ok}}, "fr",
-			"Backup OK — 1.2 GB — checksum f7e42c9f", []string{"La sauvegarde PostgreSQL de rgz a réussi.", "BACKUP POSTGRESQL"}},
+		{"success in French", Event{Kind: BackupSuccess, Backup: ok, Attempts: []catalog.Execution{ok}, Server: "rgz-db:5432"}, "fr",
+			"Backup OK — 1.2 GB — checksum f7e42c9f", []string{"La sauvegarde PostgreSQL de rgz sur rgz-db:5432 a réussi.", "SAUVEGARDE POSTGRESQL", "octets"}},
+		// A failure before the server was reached still names the database
+		// and the server (the mail once said "of ?").
+		{"a failure before connecting", Event{Kind: BackupFailed, Backup: catalog.Execution{Status: "failed", DatabaseName: ptr("rgz"),
+			ErrorMessage: ptr("connect to the database to back up: refused")}, Server: "rgz-db:5432"}, "en",
+			"Backup FAILED — connect to the database to back up: refused", []string{"The PostgreSQL backup of rgz on rgz-db:5432 FAILED"}},
 		{"failure with its attempts and the action", Event{Kind: BackupFailed, Backup: failed,
 			Attempts: []catalog.Execution{failedAttempt, failed}, Host: "vm"}, "en",
 			"Backup FAILED — pg_dump: error: connection to server failed",
@@ -60,7 +65,7 @@ func TestCompose(t *testing.T) {
 			"Backup OK — 2 databases — 1.3 GB", []string{"backups of 2 databases succeeded", "rgz: success, 20260205_030000.dump.gz, 1.2 GB", "billing: success"}},
 		{"a run with a failed and a partial database, in French", ForRun([]catalog.Execution{ok, radius, billingPartial}, "vm"), "fr",
 			"Backup FAILED — 2 of 3 databases — radius, billing",
-			[]string{"de 2 bases sur 3 ont ÉCHOUÉ", "radius : failed, 20260205_030004.dump.gz : connect to the database to back up: refused", "billing : partial", "rgz-backup backup --database NOM", "rgz-backup archive"}},
+			[]string{"de 2 bases sur 3 ont ÉCHOUÉ", "radius : en échec, 20260205_030004.dump.gz : connect to the database to back up: refused", "billing : partielle", "rgz-backup backup --database NOM", "rgz-backup archive"}},
 		{"restore test failed", Event{Kind: RestoreTestFailed, Backup: ok, RestoreTest: rt}, "fr",
 			"Restore test FAILED — 20260205_030000.dump.gz", []string{"table public.incidents is missing", "--keep"}},
 	}
@@ -82,6 +87,32 @@ func TestCompose(t *testing.T) {
 				t.Errorf("HTML part:\n%s", m.HTML)
 			}
 		})
+	}
+}
+
+// Each language whole: a French mail has no English label in its body, an
+// English one no French; a next run that is not known is not announced
+// (the CLI's mail once said "Next: " and nothing).
+func TestEachLanguageWhole(t *testing.T) {
+	t.Parallel()
+	ok := seedBackup()
+	fr, err := Compose(Event{Kind: BackupSuccess, Backup: ok, Attempts: []catalog.Execution{ok}}, "fr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, english := range []string{"BACKUP POSTGRESQL", "Status:", "Metadata", "bytes", "Next", "Prochaine", "succeeded"} {
+		if strings.Contains(fr.Text, english) {
+			t.Errorf("the French mail says %q:\n%s", english, fr.Text)
+		}
+	}
+	en, err := Compose(Event{Kind: BackupSuccess, Backup: ok, Attempts: []catalog.Execution{ok}}, "en")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, french := range []string{"SAUVEGARDE", "Statut", "octets", "Next:", "réussi"} {
+		if strings.Contains(en.Text, french) {
+			t.Errorf("the English mail says %q:\n%s", french, en.Text)
+		}
 	}
 }
 

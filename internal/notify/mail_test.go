@@ -28,7 +28,7 @@ func TestMailArrives(t *testing.T) {
 		t.Fatalf("%d mails, %v", len(mails), err)
 	}
 	m := mails[0]
-	if m.Subject != "Backup OK — 1.2 GB — checksum f7e42c9f" || len(m.To) != 2 || !strings.Contains(m.Text, "BACKUP POSTGRESQL") ||
+	if m.Subject != "Backup OK — 1.2 GB — checksum f7e42c9f" || len(m.To) != 2 || !strings.Contains(m.Text, "SAUVEGARDE POSTGRESQL") ||
 		!strings.Contains(m.HTML, "<pre") {
 		t.Fatalf("mail %+v", m)
 	}

@@ -50,16 +50,21 @@ func Grouped(n int64) string {
 
 const stamp = "2006-01-02 15:04:05 UTC"
 
-// Text is the report printed at the end of a backup and by `show`: a
-// failed backup says what to do; a good one describes itself section by
-// section.
-func Text(e catalog.Execution) string {
-	var p page
+// Text is the report printed at the end of a backup and by `show`, in
+// English: TextIn(e, "en").
+func Text(e catalog.Execution) string { return TextIn(e, "en") }
+
+// TextIn is the report in lang ("fr" or "en"; anything else is English):
+// a failed backup says what to do; a good one describes itself section by
+// section. Each language is whole: every label, date and number is the
+// language's (the errors quoted are the programs' own words).
+func TextIn(e catalog.Execution, lang string) string {
+	p := page{fr: lang == "fr"}
 	summary(&p, e)
 	if e.Status == catalog.StatusFailed {
 		p.line("")
-		p.line("Manual action required: read the error above, fix its cause, then run")
-		p.line("`rgz-backup backup` and `rgz-backup verify --all`. Older backups are untouched.")
+		p.line(p.t("Manual action required: read the error above, fix its cause, then run"))
+		p.line(p.t("`rgz-backup backup` and `rgz-backup verify --all`. Older backups are untouched."))
 		return p.String()
 	}
 	for _, section := range []func(*page, catalog.Execution){metadata, contents, files, keptUntil, validation, concerns} {
@@ -68,10 +73,101 @@ func Text(e catalog.Execution) string {
 	return p.String()
 }
 
-// page is a report being written, line by line.
-type page struct{ strings.Builder }
+// page is a report being written, line by line, in English or French.
+type page struct {
+	strings.Builder
+	fr bool
+}
 
 func (p *page) line(format string, args ...any) { fmt.Fprintf(p, format+"\n", args...) }
+
+// t is an English line's French, on a French page (french lists every one:
+// a test holds it whole).
+func (p *page) t(english string) string {
+	if f, ok := french[english]; ok && p.fr {
+		return f
+	}
+	return english
+}
+
+// bytes and grouped write sizes and counts as the page's language does.
+func (p *page) bytes(n int64) string {
+	if !p.fr {
+		return Bytes(n)
+	}
+	return strings.NewReplacer(".", ",", "bytes", "octets", "kB", "ko", "MB", "Mo", "GB", "Go", "TB", "To").Replace(Bytes(n))
+}
+
+func (p *page) grouped(n int64) string {
+	if !p.fr {
+		return Grouped(n)
+	}
+	return strings.ReplaceAll(Grouped(n), ",", "\u202f") // French groups with a narrow space
+}
+
+// trigger is what started a run, as the catalog says it or in French.
+func (p *page) trigger(t catalog.Trigger) string {
+	if !p.fr {
+		return string(t)
+	}
+	if fr, ok := map[catalog.Trigger]string{catalog.TriggerScheduled: "planifiée", catalog.TriggerCatchUp: "rattrapage",
+		catalog.TriggerManual: "manuelle", catalog.TriggerAPI: "par l'API"}[t]; ok {
+		return fr
+	}
+	return string(t)
+}
+
+// day is the report's title date: "February 5, 2026", "5 février 2026".
+func (p *page) day(t time.Time) string {
+	if !p.fr {
+		return t.Format("January 2, 2006")
+	}
+	months := []string{"janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre", "novembre", "décembre"}
+	return fmt.Sprintf("%d %s %d", t.Day(), months[t.Month()-1], t.Year())
+}
+
+// french is every line of the report in French.
+var french = map[string]string{
+	"BACKUP POSTGRESQL — %s":                             "SAUVEGARDE POSTGRESQL — %s",
+	"Start:        %s":                                   "Début :       %s",
+	"End:          %s":                                   "Fin :         %s",
+	"Filename:     %s":                                   "Fichier :     %s",
+	"Status:       SUCCESS ✓":                            "Statut :      SUCCÈS ✓",
+	"Status:       PARTIAL (local copy good; see error)": "Statut :      PARTIELLE (la copie locale est bonne ; voir l'erreur)",
+	"Status:       FAILED ✗":                             "Statut :      ÉCHEC ✗",
+	"Attempt:      %d (%s, on %s)":                       "Tentative :   %d (%s, sur %s)",
+	"Error:        %s":                                   "Erreur :      %s",
+	"Duration:     %d seconds":                           "Durée :       %d secondes",
+	"Manual action required: read the error above, fix its cause, then run":           "Action manuelle requise : lire l'erreur ci-dessus, en corriger la cause, puis lancer",
+	"`rgz-backup backup` and `rgz-backup verify --all`. Older backups are untouched.": "`rgz-backup backup` et `rgz-backup verify --all`. Les sauvegardes précédentes sont intactes.",
+	"Metadata:":                              "Métadonnées :",
+	"  Size (compressed):   %s (%s bytes)":   "  Taille (compressée) :   %s (%s octets)",
+	"  Size (uncompressed): %s (%s bytes)":   "  Taille (décompressée) : %s (%s octets)",
+	"  Compression ratio:   %.0f%% (%s)":     "  Taux de compression :   %.0f %% (%s)",
+	"  Encrypted (age) to:  %s":              "  Chiffrée (age) pour :   %s",
+	"  Checksum CRC32:      %s":              "  Somme CRC32 :           %s",
+	"  Checksum SHA-256:    %s":              "  Somme SHA-256 :         %s",
+	"Contents (database %s; server %s; %s):": "Contenu (base %s ; serveur %s ; %s) :",
+	"  Tables: %d   Indexes: %d   Triggers: %d   Sequences: %d   Functions: %d":                     "  Tables : %d   Index : %d   Déclencheurs : %d   Séquences : %d   Fonctions : %d",
+	"  Views: %d   Materialized views: %d   Constraints: %d   Foreign keys: %d   Large objects: %d": "  Vues : %d   Vues matérialisées : %d   Contraintes : %d   Clés étrangères : %d   Objets larges : %d",
+	"  Rows (exact, in the dump's snapshot), biggest tables:":                                       "  Lignes (exactes, dans l'instantané du dump), plus grandes tables :",
+	"    - %s: %s rows":         "    - %s : %s lignes",
+	"Files:":                    "Fichiers :",
+	"  %s (sha256sum -c), %s":   "  %s (sha256sum -c), %s",
+	"  %s (roles, tablespaces)": "  %s (rôles, tablespaces)",
+	"  Uploaded S3: %s":         "  Copie S3 : %s",
+	"Retention:":                "Rétention :",
+	"  ARCEP copy: Keep until %s (%d days, compliance: first backup of %s)": "  Copie ARCEP : conservée jusqu'au %s (%d jours, conformité : première sauvegarde de %s)",
+	"  Delete after: %s (%d days)":                                          "  Supprimée après le : %s (%d jours)",
+	"  Deleted by retention: %s":                                            "  Supprimée par la rétention : %s",
+	"Validation:":                                                           "Validation :",
+	"  Re-read from disk: checksums match, decompresses to exactly what pg_dump wrote": "  Relue depuis le disque : sommes conformes, se décompresse exactement en ce que pg_dump a écrit",
+	"  pg_restore --list check: OK ✓ (%d entries)":                                     "  Vérification pg_restore --list : OK ✓ (%d entrées)",
+	"  Restore test: %s (%s)":         "  Test de restauration : %s (%s)",
+	"  Restore test: not tested yet":  "  Test de restauration : pas encore testée",
+	"SUSPECT — kept, but look at it:": "SUSPECTE — conservée, mais à examiner :",
+	"Warnings:":                       "Avertissements :",
+}
 
 // list writes a heading and its items, when there are items.
 func (p *page) list(heading string, items []string) {
@@ -79,109 +175,109 @@ func (p *page) list(heading string, items []string) {
 		return
 	}
 	p.line("")
-	p.line("%s", heading)
+	p.line("%s", p.t(heading))
 	for _, it := range items {
 		p.line("  - %s", it)
 	}
 }
 
 func summary(p *page, e catalog.Execution) {
-	p.line("BACKUP POSTGRESQL — %s", e.BackupDate.Format("January 2, 2006"))
+	p.line(p.t("BACKUP POSTGRESQL — %s"), p.day(e.BackupDate))
 	p.line("")
-	p.line("Start:        %s", e.BackupDate.Format(stamp))
+	p.line(p.t("Start:        %s"), e.BackupDate.Format(stamp))
 	if e.FinishedAt != nil {
-		p.line("End:          %s", e.FinishedAt.Format(stamp))
+		p.line(p.t("End:          %s"), e.FinishedAt.Format(stamp))
 	}
-	p.line("Filename:     %s", deref(e.FilePath, e.Filename))
+	p.line(p.t("Filename:     %s"), deref(e.FilePath, e.Filename))
 	switch e.Status {
 	case catalog.StatusSuccess:
-		p.line("Status:       SUCCESS ✓")
+		p.line(p.t("Status:       SUCCESS ✓"))
 	case catalog.StatusPartial:
-		p.line("Status:       PARTIAL (local copy good; see error)")
+		p.line(p.t("Status:       PARTIAL (local copy good; see error)"))
 	default:
-		p.line("Status:       FAILED ✗")
+		p.line(p.t("Status:       FAILED ✗"))
 	}
-	p.line("Attempt:      %d (%s, on %s)", e.Attempt, e.TriggeredBy, deref(e.Hostname, "?"))
+	p.line(p.t("Attempt:      %d (%s, on %s)"), e.Attempt, p.trigger(e.TriggeredBy), deref(e.Hostname, "?"))
 	if e.ErrorMessage != nil {
-		p.line("Error:        %s", *e.ErrorMessage)
+		p.line(p.t("Error:        %s"), *e.ErrorMessage)
 	}
 	if e.DurationSeconds != nil {
-		p.line("Duration:     %d seconds", *e.DurationSeconds)
+		p.line(p.t("Duration:     %d seconds"), *e.DurationSeconds)
 	}
 }
 
 func metadata(p *page, e catalog.Execution) {
 	p.line("")
-	p.line("Metadata:")
+	p.line(p.t("Metadata:"))
 	if e.FileSizeBytes != nil {
-		p.line("  Size (compressed):   %s (%s bytes)", Bytes(*e.FileSizeBytes), Grouped(*e.FileSizeBytes))
+		p.line(p.t("  Size (compressed):   %s (%s bytes)"), p.bytes(*e.FileSizeBytes), p.grouped(*e.FileSizeBytes))
 	}
 	if e.UncompressedSizeBytes != nil {
-		p.line("  Size (uncompressed): %s (%s bytes)", Bytes(*e.UncompressedSizeBytes), Grouped(*e.UncompressedSizeBytes))
+		p.line(p.t("  Size (uncompressed): %s (%s bytes)"), p.bytes(*e.UncompressedSizeBytes), p.grouped(*e.UncompressedSizeBytes))
 	}
 	if e.FileSizeBytes != nil && e.UncompressedSizeBytes != nil && *e.UncompressedSizeBytes > 0 {
-		p.line("  Compression ratio:   %.0f%% (%s)", 100*(1-float64(*e.FileSizeBytes)/float64(*e.UncompressedSizeBytes)), compression(e))
+		p.line(p.t("  Compression ratio:   %.0f%% (%s)"), 100*(1-float64(*e.FileSizeBytes)/float64(*e.UncompressedSizeBytes)), compression(e))
 	}
 	if e.Encrypted {
-		p.line("  Encrypted (age) to:  %s", strings.Join(e.EncryptionRecipients, ", "))
+		p.line(p.t("  Encrypted (age) to:  %s"), strings.Join(e.EncryptionRecipients, ", "))
 	}
-	p.line("  Checksum CRC32:      %s", deref(e.ChecksumCRC32, "-"))
-	p.line("  Checksum SHA-256:    %s", deref(e.ChecksumSHA256, "-"))
+	p.line(p.t("  Checksum CRC32:      %s"), deref(e.ChecksumCRC32, "-"))
+	p.line(p.t("  Checksum SHA-256:    %s"), deref(e.ChecksumSHA256, "-"))
 }
 
 func contents(p *page, e catalog.Execution) {
 	p.line("")
-	p.line("Contents (database %s; server %s; %s):", deref(e.DatabaseName, "?"), deref(e.ServerVersion, "?"), deref(e.PgDumpVersion, "pg_dump ?"))
+	p.line(p.t("Contents (database %s; server %s; %s):"), deref(e.DatabaseName, "?"), deref(e.ServerVersion, "?"), deref(e.PgDumpVersion, "pg_dump ?"))
 	c := e.ObjectCounts
-	p.line("  Tables: %d   Indexes: %d   Triggers: %d   Sequences: %d   Functions: %d", c.Tables, c.Indexes, c.Triggers, c.Sequences, c.Functions)
-	p.line("  Views: %d   Materialized views: %d   Constraints: %d   Foreign keys: %d   Large objects: %d",
+	p.line(p.t("  Tables: %d   Indexes: %d   Triggers: %d   Sequences: %d   Functions: %d"), c.Tables, c.Indexes, c.Triggers, c.Sequences, c.Functions)
+	p.line(p.t("  Views: %d   Materialized views: %d   Constraints: %d   Foreign keys: %d   Large objects: %d"),
 		c.Views, c.MaterializedViews, c.Constraints, c.ForeignKeys, c.LargeObjects)
 	if len(e.RowCounts) > 0 {
-		p.line("  Rows (exact, in the dump's snapshot), biggest tables:")
+		p.line(p.t("  Rows (exact, in the dump's snapshot), biggest tables:"))
 		for _, t := range Biggest(e.RowCounts, 5) {
-			p.line("    - %s: %s rows", t, Grouped(e.RowCounts[t]))
+			p.line(p.t("    - %s: %s rows"), t, p.grouped(e.RowCounts[t]))
 		}
 	}
 }
 
 func files(p *page, e catalog.Execution) {
 	p.line("")
-	p.line("Files:")
-	p.line("  %s (sha256sum -c), %s", e.Filename+layout.SHA256Suffix, e.Filename+layout.ManifestSuffix)
+	p.line(p.t("Files:"))
+	p.line(p.t("  %s (sha256sum -c), %s"), e.Filename+layout.SHA256Suffix, e.Filename+layout.ManifestSuffix)
 	if e.GlobalsFilename != nil {
-		p.line("  %s (roles, tablespaces)", *e.GlobalsFilename)
+		p.line(p.t("  %s (roles, tablespaces)"), *e.GlobalsFilename)
 	}
 	if e.ArchiveS3Path != nil {
-		p.line("  Uploaded S3: %s", *e.ArchiveS3Path)
+		p.line(p.t("  Uploaded S3: %s"), *e.ArchiveS3Path)
 	}
 }
 
 func keptUntil(p *page, e catalog.Execution) {
 	p.line("")
-	p.line("Retention:")
+	p.line(p.t("Retention:"))
 	if e.RetentionUntil != nil {
 		days := int(e.RetentionUntil.Sub(e.BackupDate.Truncate(24*time.Hour)).Hours() / 24)
 		if e.RetentionClass == catalog.ClassCompliance {
-			p.line("  ARCEP copy: Keep until %s (%d days, compliance: first backup of %s)",
+			p.line(p.t("  ARCEP copy: Keep until %s (%d days, compliance: first backup of %s)"),
 				e.RetentionUntil.Format(time.DateOnly), days, e.BackupDate.Format("2006-01"))
 		} else {
-			p.line("  Delete after: %s (%d days)", e.RetentionUntil.Format(time.DateOnly), days)
+			p.line(p.t("  Delete after: %s (%d days)"), e.RetentionUntil.Format(time.DateOnly), days)
 		}
 	}
 	if e.DeletedAt != nil {
-		p.line("  Deleted by retention: %s", e.DeletedAt.Format(stamp))
+		p.line(p.t("  Deleted by retention: %s"), e.DeletedAt.Format(stamp))
 	}
 }
 
 func validation(p *page, e catalog.Execution) {
 	p.line("")
-	p.line("Validation:")
-	p.line("  Re-read from disk: checksums match, decompresses to exactly what pg_dump wrote")
-	p.line("  pg_restore --list check: OK ✓ (%d entries)", e.ObjectCounts.Entries)
+	p.line(p.t("Validation:"))
+	p.line(p.t("  Re-read from disk: checksums match, decompresses to exactly what pg_dump wrote"))
+	p.line(p.t("  pg_restore --list check: OK ✓ (%d entries)"), e.ObjectCounts.Entries)
 	if e.RestoreTestedAt != nil {
-		p.line("  Restore test: %s (%s)", e.RestoreTestStatus, e.RestoreTestedAt.Format(stamp))
+		p.line(p.t("  Restore test: %s (%s)"), e.RestoreTestStatus, e.RestoreTestedAt.Format(stamp))
 	} else {
-		p.line("  Restore test: not tested yet")
+		p.line(p.t("  Restore test: not tested yet"))
 	}
 }
 

@@ -1,6 +1,9 @@
 package report
 
 import (
+	"os"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -174,5 +177,40 @@ func TestCopiesState(t *testing.T) {
 		if got := CopiesState(c.copies); got != c.want {
 			t.Errorf("%+v: %q, want %q", c.copies, got, c.want)
 		}
+	}
+}
+
+// Every line the report writes has its French, and a French report has no
+// English label left: each language whole.
+func TestFrenchReportIsWhole(t *testing.T) {
+	t.Parallel()
+	src, err := os.ReadFile("report.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range regexp.MustCompile(`p\.(?:t|list)\("((?:[^"\\]|\\.)*)"`).FindAllStringSubmatch(string(src), -1) {
+		english, err := strconv.Unquote(`"` + m[1] + `"`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := french[english]; !ok {
+			t.Errorf("no French for %q", english)
+		}
+	}
+	e := seedExample()
+	e.Suspect, e.SuspectReasons, e.Warnings = true, []string{"x"}, []string{"y"}
+	fr := TextIn(e, "fr")
+	for _, want := range []string{"SAUVEGARDE POSTGRESQL — 5 février 2026", "Statut :      SUCCÈS ✓", "octets", "Go", "Métadonnées :", "Contenu (base", "Rétention :", "SUSPECTE", "Avertissements :"} {
+		if !strings.Contains(fr, want) {
+			t.Errorf("the French report lacks %q:\n%s", want, fr)
+		}
+	}
+	for _, english := range []string{"BACKUP POSTGRESQL", "Status:", "Metadata:", "Contents", " rows", "bytes", "Retention:", "Warnings:", "February"} {
+		if strings.Contains(fr, english) {
+			t.Errorf("the French report says %q:\n%s", english, fr)
+		}
+	}
+	if TextIn(e, "en") != Text(e) || !strings.Contains(Text(e), "BACKUP POSTGRESQL — February 5, 2026") {
+		t.Errorf("the English report:\n%s", Text(e))
 	}
 }
