@@ -116,7 +116,7 @@ func afterBackup(ctx context.Context, cfg config.Config, log *slog.Logger) {
 // tell sends a notification now; if that fails, it is queued for a
 // running daemon to retry, so that a mail server outage loses nothing.
 func tell(ctx context.Context, cfg config.Config, e notify.Event, log *slog.Logger) {
-	if !notify.Wanted(cfg.Notify, e.Kind) || (cfg.Notify.SMTP.Host == "" && cfg.Notify.WebhookURL == "") {
+	if notify.Unsent(cfg.Notify, e.Kind) != "" {
 		return
 	}
 	sendCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -125,7 +125,7 @@ func tell(ctx context.Context, cfg config.Config, e notify.Event, log *slog.Logg
 	if err == nil {
 		return
 	}
-	qerr := withQueue(ctx, cfg, func(_ *catalog.Store, client *jobs.Client) error { return jobs.EnqueueNotify(ctx, client, e) })
+	qerr := withQueue(ctx, cfg, func(_ *catalog.Store, client *jobs.Client) error { return jobs.EnqueueNotify(ctx, client, e, time.Now()) })
 	if qerr != nil {
 		log.Error("notification not sent, nor queued", "event", e.Kind, "error", err, "queue_error", qerr)
 		return

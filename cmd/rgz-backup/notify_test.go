@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/json"
+	"maps"
+	"net"
 	"net/url"
 	"strconv"
 	"strings"
@@ -76,7 +78,9 @@ func TestMailsFromTheCLI(t *testing.T) {
 }
 
 // With the mail server down, the backup still succeeds at once; the mail
-// goes out (through the daemon's retries) once the server is back.
+// waits (counted in the metrics) and goes out through the daemon's retries
+// once the server is back. A mail the CLI queued is sent with the daemon's
+// settings, and a daemon that does not want it says so.
 func TestSMTPOutageNeverFailsABackup(t *testing.T) {
 	t.Parallel()
 	srv := startMail(t)
@@ -89,13 +93,41 @@ func TestSMTPOutageNeverFailsABackup(t *testing.T) {
 		t.Fatalf("backup with SMTP down: %+v", r)
 	}
 	waitFor(t, 30*time.Second, "a failed delivery", func() bool { return strings.Contains(d.logs.String(), "notification not sent; retrying") })
+	waitFor(t, 15*time.Second, "the waiting notification in the metrics", func() bool {
+		lines := scrape(t, d.addr)
+		return has(lines, "rgz_backup_notifications_waiting 1") && !has(lines, "rgz_backup_notification_oldest_waiting_timestamp_seconds 0")
+	})
 	if err := srv.Restart(); err != nil {
 		t.Fatal(err)
 	}
 	waitForMail(t, srv, "Backup OK — ")
+	waitFor(t, 15*time.Second, "no notification waiting", func() bool {
+		lines := scrape(t, d.addr)
+		return has(lines, "rgz_backup_notifications_waiting 0") && has(lines, "rgz_backup_notification_oldest_waiting_timestamp_seconds 0")
+	})
 	d.stop(syscall.SIGTERM, 30*time.Second)
 	if !strings.Contains(d.logs.String(), "notification not sent; retrying") || !strings.Contains(d.logs.String(), "notification sent") {
 		t.Fatalf("daemon logs:\n%s", d.logs.String())
+	}
+
+	// No daemon: the CLI's own try fails (nothing listens there), it queues.
+	cli := maps.Clone(env)
+	_, port, _ := net.SplitHostPort(freeAddr(t))
+	cli["SMTP_PORT"] = port
+	if r := rgz(t, cli, "backup"); r.code != 0 || !strings.Contains(r.stderr, "queued for the daemon to retry") {
+		t.Fatalf("backup by the CLI with its SMTP down: %+v", r)
+	}
+	env["BACKUP_NOTIFY_ON_SUCCESS"] = "false"
+	d = startServe(t, env)
+	waitFor(t, 30*time.Second, "the daemon's word on the queued mail", func() bool {
+		return strings.Contains(d.logs.String(), "notification not sent: BACKUP_NOTIFY_ON_SUCCESS is false in this daemon's settings")
+	})
+	d.stop(syscall.SIGTERM, 30*time.Second)
+	if strings.Contains(d.logs.String(), "notification sent") {
+		t.Fatalf("a daemon that sent nothing says it did:\n%s", d.logs.String())
+	}
+	if mails, _ := srv.Messages(); len(mails) != 1 {
+		t.Fatalf("%d mails, want the first backup's only", len(mails))
 	}
 }
 

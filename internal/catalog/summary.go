@@ -69,3 +69,27 @@ func (s *Store) Summary(ctx context.Context) (Summary, error) {
 	}
 	return sum, nil
 }
+
+// Waiting is how many of the daemon's jobs of one kind are not done yet,
+// and when the oldest was queued (zero: none).
+type Waiting struct {
+	Count  int
+	Oldest time.Time
+}
+
+// JobsWaiting reads Waiting for a kind of job from River's table, which
+// lives beside the catalog: for notifications, how long a mail has been
+// failing to go out.
+func (s *Store) JobsWaiting(ctx context.Context, kind string) (Waiting, error) {
+	var w Waiting
+	var oldest *time.Time
+	err := s.pool.QueryRow(ctx, `SELECT count(*), min(created_at) FROM river_job
+		WHERE kind = $1 AND state IN ('available', 'pending', 'scheduled', 'retryable', 'running')`, kind).Scan(&w.Count, &oldest)
+	if err != nil {
+		return w, fmt.Errorf("read the queued %s jobs: %w", kind, err)
+	}
+	if oldest != nil {
+		w.Oldest = *oldest
+	}
+	return w, nil
+}

@@ -15,14 +15,25 @@ import (
 
 // NotifyKind sends one notification, retried in the background: an SMTP
 // outage never fails nor delays a backup.
-const NotifyKind = "rgz.backup.notify"
+const NotifyKind = notify.JobKind
 
-// notifyAttempts: about a day of retries at the capped delay.
-const notifyAttempts = 12
+// NotifyFor is how long a notification is retried before it is given up:
+// a failure mail outlives a night-long SMTP outage, and
+// RgzBackupNotificationsDelayed pages after an hour of waiting.
+const NotifyFor = 24 * time.Hour
+
+// notifyAttempts only bounds a notification that keeps failing at once;
+// NotifyFor decides when it is given up (about 30 tries at the capped
+// delay).
+const notifyAttempts = 100
 
 // NotifyArgs carry the event to tell.
 type NotifyArgs struct {
 	Event notify.Event `json:"event"`
+	// GiveUpAt is when retrying stops: NotifyFor after it was queued, on
+	// the clock of whoever queued it (zero for jobs queued by an older
+	// version: their creation time then counts).
+	GiveUpAt time.Time `json:"give_up_at,omitzero"`
 }
 
 // Kind is River's name for the job.
@@ -49,36 +60,53 @@ func (w *notifyWorker) NextRetry(job *river.Job[NotifyArgs]) time.Time {
 }
 
 func (w *notifyWorker) Work(ctx context.Context, job *river.Job[NotifyArgs]) error {
-	err := notify.Deliver(ctx, w.cfg.Notify, job.Args.Event)
-	if err == nil {
-		w.log.Info("notification sent", "event", job.Args.Event.Kind, "attempt", job.Attempt)
+	kind := job.Args.Event.Kind
+	if why := notify.Unsent(w.cfg.Notify, kind); why != "" {
+		// Queued by a CLI whose settings differ from this daemon's: the
+		// daemon's decide, and the log says so.
+		w.log.Warn("notification not sent: "+why+" in this daemon's settings", "event", kind)
 		return nil
 	}
-	if job.Attempt >= job.MaxAttempts {
-		metrics.NotificationFailures.Inc()
-		w.log.Error("notification given up", "event", job.Args.Event.Kind, "attempts", job.Attempt, "error", err)
-	} else {
-		w.log.Warn("notification not sent; retrying", "event", job.Args.Event.Kind, "attempt", job.Attempt, "error", err)
+	err := notify.Deliver(ctx, w.cfg.Notify, job.Args.Event)
+	if err == nil {
+		w.log.Info("notification sent", "event", kind, "attempt", job.Attempt)
+		return nil
 	}
+	if GiveUpNotify(job.Args.GiveUpAt, job.CreatedAt, job.Attempt, job.MaxAttempts, w.clock.Now()) {
+		metrics.NotificationFailures.Inc()
+		w.log.Error("notification given up", "event", kind, "attempts", job.Attempt, "queued_at", job.CreatedAt, "error", err)
+		return river.JobCancel(err)
+	}
+	w.log.Warn("notification not sent; retrying", "event", kind, "attempt", job.Attempt, "error", err)
 	return err
+}
+
+// GiveUpNotify says whether a notification that failed again is given up:
+// past its give-up time (its creation + NotifyFor when it has none), or out
+// of attempts.
+func GiveUpNotify(giveUpAt, createdAt time.Time, attempt, maxAttempts int, now time.Time) bool {
+	if giveUpAt.IsZero() {
+		giveUpAt = createdAt.Add(NotifyFor)
+	}
+	return !now.Before(giveUpAt) || attempt >= maxAttempts
 }
 
 // Notify queues an event for the notify worker (from inside a job, through
 // the job's own client), when cfg wants it told.
 func (w deps) Notify(ctx context.Context, e notify.Event) {
-	if !notify.Wanted(w.cfg.Notify, e.Kind) || (w.cfg.Notify.SMTP.Host == "" && w.cfg.Notify.WebhookURL == "") {
+	if notify.Unsent(w.cfg.Notify, e.Kind) != "" {
 		return
 	}
 	client := river.ClientFromContext[pgx.Tx](ctx)
-	if _, err := client.Insert(ctx, NotifyArgs{Event: e}, nil); err != nil {
+	if _, err := client.Insert(ctx, NotifyArgs{Event: e, GiveUpAt: w.clock.Now().Add(NotifyFor)}, nil); err != nil {
 		w.log.Error("notification not queued", "event", e.Kind, "error", err)
 	}
 }
 
 // EnqueueNotify queues an event from outside a job (a CLI run whose own
-// sending failed): a running daemon retries it.
-func EnqueueNotify(ctx context.Context, client *Client, e notify.Event) error {
-	_, err := client.Insert(ctx, NotifyArgs{Event: e}, nil)
+// sending failed): a running daemon retries it until NotifyFor after now.
+func EnqueueNotify(ctx context.Context, client *Client, e notify.Event, now time.Time) error {
+	_, err := client.Insert(ctx, NotifyArgs{Event: e, GiveUpAt: now.Add(NotifyFor)}, nil)
 	return err
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/disk"
 	"github.com/mosaique/rgz-backup/internal/lock"
+	"github.com/mosaique/rgz-backup/internal/notify"
 	"github.com/mosaique/rgz-backup/internal/recent"
 	"github.com/mosaique/rgz-backup/internal/version"
 )
@@ -34,6 +35,8 @@ type Snapshot struct {
 	Destinations       []catalog.DestinationStat // BACKUP_DESTINATIONS' copies
 	// With several databases: each one's newest row and newest success.
 	Databases []catalog.DatabaseState
+	// Notifications not sent yet (queued, or failing and retried).
+	Notifications catalog.Waiting
 }
 
 // Read builds a snapshot from the catalog (aggregates computed by the
@@ -51,6 +54,9 @@ func Read(ctx context.Context, store *catalog.Store, cfg config.Config) (Snapsho
 	}
 	if u, err := disk.UsageOf(cfg.LocalDir); err == nil {
 		s.DiskFree, s.DiskSize, s.DiskUsedRatio = u.Free, u.Total, u.UsedRatio()
+	}
+	if s.Notifications, err = store.JobsWaiting(ctx, notify.JobKind); err != nil {
+		return s, err
 	}
 	_, s.Running, _ = lock.HeldBy(ctx, cfg.Catalog)
 	if cfg.Several() {
@@ -90,6 +96,8 @@ var (
 	descTestDuration  = prometheus.NewDesc("rgz_backup_restore_test_duration_seconds", "Duration of the newest successful restore test: the measured RTO (absent before one succeeds).", nil, nil)
 	descRunFailed     = prometheus.NewDesc("rgz_backup_pg_dump_run_failed", "1 when the last run failed after its retries (a failed attempt whose retry is on its way is no failed run).", nil, nil)
 	descTestSuccess   = prometheus.NewDesc("rgz_backup_restore_test_last_success_timestamp_seconds", "End of the newest successful restore test (0: none).", nil, nil)
+	descNotifyWaiting = prometheus.NewDesc("rgz_backup_notifications_waiting", "Notifications queued and not sent yet (a failing one is retried for a day).", nil, nil)
+	descNotifyOldest  = prometheus.NewDesc("rgz_backup_notification_oldest_waiting_timestamp_seconds", "When the oldest notification not sent yet was queued (0: none).", nil, nil)
 
 	destination      = []string{"destination"}
 	descDestCopies   = prometheus.NewDesc("rgz_backup_destination_copies", "Verified copies in a destination of BACKUP_DESTINATIONS.", destination, nil)
@@ -120,6 +128,7 @@ type Collector struct {
 func (c Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descDuration, descSize, descStatus, descLastSuccess, descRuns, descRunning, descDiskFree,
 		descDiskUsed, descDiskWarning, descLocalBackups, descLocalBytes, descPartial, descOldestPartial, descTestStatus, descTestDuration, descTestSuccess, descRunFailed,
+		descNotifyWaiting, descNotifyOldest,
 		descDestCopies, descDestFailing, descDestBytes, descDestVerified, descDBLastSuccess, descDBStatus, descDBSize, descDBDuration, descDBRunFailed} {
 		ch <- d
 	}
@@ -166,7 +175,8 @@ func Metrics(s Snapshot) []prometheus.Metric {
 	out = append(out, gauge(descLastSuccess, unix(s.LastSuccess)), gauge(descRunning, b2f(s.Running)),
 		gauge(descLocalBackups, float64(s.LocalBackups)), gauge(descLocalBytes, float64(s.LocalBytes)),
 		gauge(descPartial, float64(s.PartialBackups)), gauge(descOldestPartial, unix(s.OldestPartial)),
-		gauge(descTestSuccess, unix(s.LastTestSuccess)))
+		gauge(descTestSuccess, unix(s.LastTestSuccess)),
+		gauge(descNotifyWaiting, float64(s.Notifications.Count)), gauge(descNotifyOldest, unix(s.Notifications.Oldest)))
 	if s.DiskSize > 0 {
 		out = append(out, gauge(descDiskFree, float64(s.DiskFree)), gauge(descDiskUsed, s.DiskUsedRatio),
 			gauge(descDiskWarning, s.DiskWarningRatio))

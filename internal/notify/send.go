@@ -15,6 +15,10 @@ import (
 	"github.com/mosaique/rgz-backup/internal/config"
 )
 
+// JobKind is the daemon's job that sends a notification and retries it
+// (internal/jobs works it; the metrics count those still waiting).
+const JobKind = "rgz.backup.notify"
+
 // Wanted says whether cfg asks to be told of this event at all.
 func Wanted(cfg config.Notify, kind string) bool {
 	if kind == BackupSuccess || kind == BackupRunSuccess {
@@ -23,11 +27,25 @@ func Wanted(cfg config.Notify, kind string) bool {
 	return cfg.OnFailure
 }
 
+// Unsent says why cfg sends no notification of this kind, for a log line
+// that tells the truth; "" when it sends one.
+func Unsent(cfg config.Notify, kind string) string {
+	switch {
+	case !Wanted(cfg, kind) && (kind == BackupSuccess || kind == BackupRunSuccess):
+		return "BACKUP_NOTIFY_ON_SUCCESS is false"
+	case !Wanted(cfg, kind):
+		return "BACKUP_NOTIFY_ON_FAILURE is false"
+	case (cfg.SMTP.Host == "" || len(cfg.Recipients) == 0) && cfg.WebhookURL == "":
+		return "no channel: neither SMTP_HOST with BACKUP_NOTIFY_RECIPIENTS nor BACKUP_NOTIFY_WEBHOOK_URL is set"
+	}
+	return ""
+}
+
 // Deliver composes the event and sends it: by email when SMTP_HOST and
-// recipients are set, and to the webhook when one is. Nothing configured:
-// nothing to do.
+// recipients are set, and to the webhook when one is. What Unsent names a
+// reason for is not sent, and is no error.
 func Deliver(ctx context.Context, cfg config.Notify, e Event) error {
-	if !Wanted(cfg, e.Kind) {
+	if Unsent(cfg, e.Kind) != "" {
 		return nil
 	}
 	m, err := Compose(e, cfg.Language)
