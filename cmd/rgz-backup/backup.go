@@ -82,7 +82,9 @@ takes one of them; with --enqueue the daemon runs them.`,
 			}
 			if row.ID != "" {
 				host, _ := os.Hostname()
-				tell(cmd.Context(), cfg, notify.ForBackup(backup.Reported(row, err), host, cfg.Database.Server()), opts.Log)
+				e := notify.ForBackup(backup.Reported(row, err), host, cfg.Database.Server())
+				e.NextRun = daemonsNextRun(cmd.Context(), cfg)
+				tell(cmd.Context(), cfg, e, opts.Log)
 			}
 			writeTextfile(cmd.Context(), cfg, opts.Log)
 			if row.ID != "" {
@@ -113,6 +115,29 @@ func afterBackup(ctx context.Context, cfg config.Config, log *slog.Logger) {
 	jobs.AfterBackup(ctx, store, cfg, clock.Real, log)
 }
 
+// daemonsNextRun is the running daemons' next scheduled backup, for the
+// mail's Next line; zero when no daemon runs or none schedules one (the
+// line is then left out: this shell's schedule runs nowhere).
+func daemonsNextRun(ctx context.Context, cfg config.Config) time.Time {
+	store, err := openCatalog(ctx, cfg)
+	if err != nil {
+		return time.Time{}
+	}
+	defer store.Close()
+	daemons, err := store.Daemons(ctx)
+	if err != nil {
+		return time.Time{}
+	}
+	var next *time.Time
+	for _, d := range daemons {
+		next = earliest(next, d.Plan.NextRun)
+	}
+	if next == nil {
+		return time.Time{}
+	}
+	return *next
+}
+
 // tell sends a notification now; if that fails, it is queued for a
 // running daemon to retry, so that a mail server outage loses nothing.
 func tell(ctx context.Context, cfg config.Config, e notify.Event, log *slog.Logger) {
@@ -125,7 +150,9 @@ func tell(ctx context.Context, cfg config.Config, e notify.Event, log *slog.Logg
 	if err == nil {
 		return
 	}
-	qerr := withQueue(ctx, cfg, func(_ *catalog.Store, client *jobs.Client) error { return jobs.EnqueueNotify(ctx, client, e, time.Now()) })
+	qerr := withQueue(ctx, cfg, func(_ *catalog.Store, client *jobs.Client) error {
+		return jobs.EnqueueNotify(ctx, client, e, time.Now())
+	})
 	if qerr != nil {
 		log.Error("notification not sent, nor queued", "event", e.Kind, "error", err, "queue_error", qerr)
 		return

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -62,6 +63,23 @@ func TestRetentionVerb(t *testing.T) {
 		}
 	}
 
+	// --json speaks one style (the catalog's snake_case) and lists are
+	// [] when empty, never null.
+	r = rgz(t, env, "retention", "--dry-run", "--now", later, "--allow-mass-delete", "--json")
+	var whole map[string]any
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &whole) != nil {
+		t.Fatalf("retention --json: %+v", r)
+	}
+	checkSnakeCase(t, "", whole)
+	if strings.Count(r.stdout, `"delete": true`) != 3 || !strings.Contains(r.stdout, `"why": "daily copy, kept until`) {
+		t.Fatalf("retention --json 40 days on: %s", r.stdout)
+	}
+	for _, list := range []string{"promoted", "deleted", "problems", "s3_deleted"} {
+		if _, ok := whole[list].([]any); !ok {
+			t.Errorf("retention --json: %q is %v, want a list", list, whole[list])
+		}
+	}
+
 	r = rgz(t, env, "retention", "--json")
 	var report struct {
 		Deleted []string `json:"deleted"`
@@ -95,5 +113,24 @@ func TestRetentionVerb(t *testing.T) {
 	}
 	if v := rgz(t, env, "verify", "--all"); v.code != 0 || strings.Count(v.stdout, "OK ") != 5 {
 		t.Fatalf("verify --all skips the deleted backup: %+v", v)
+	}
+}
+
+// checkSnakeCase fails on any key of v (decoded JSON) that is not
+// snake_case.
+func checkSnakeCase(t *testing.T, path string, v any) {
+	t.Helper()
+	switch v := v.(type) {
+	case map[string]any:
+		for k, sub := range v {
+			if !regexp.MustCompile(`^[a-z][a-z0-9_]*$`).MatchString(k) {
+				t.Errorf("key %q at %s is not snake_case", k, path)
+			}
+			checkSnakeCase(t, path+"."+k, sub)
+		}
+	case []any:
+		for _, sub := range v {
+			checkSnakeCase(t, path+"[]", sub)
+		}
 	}
 }

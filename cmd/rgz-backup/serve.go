@@ -135,12 +135,16 @@ func serve(ctx context.Context, cfg config.Config, log, riverLog *slog.Logger) e
 			log.Error("HTTP server stopped", "error", err)
 		}
 	}()
+	presence := &jobs.Presence{Store: store, Config: cfg, Fleet: fleet, Clock: clk, Log: log}
+	gone := make(chan struct{})
+	go func() { presence.Run(ctx); close(gone) }()
 	announce(ctx, client, store, cfg, fleet, clk, listener.Addr().String(), log)
 
 	<-ctx.Done()
 	working.Store(false)
 	log.Info("stopping: no new jobs; a running backup may finish", "cause", context.Cause(ctx).Error(), "grace_seconds", cfg.ShutdownGrace.Seconds())
 	stopJobs(work, client, interrupt, cfg.ShutdownGrace, log)
+	<-gone
 	closeCtx, cancelClose := context.WithTimeout(work, 5*time.Second)
 	defer cancelClose()
 	_ = server.Shutdown(closeCtx)

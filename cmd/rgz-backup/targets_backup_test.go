@@ -149,8 +149,8 @@ func TestBackupFromTargetsFile(t *testing.T) {
 		t.Fatalf("list --target site-b --database %s:\n%s", a, l.stdout)
 	}
 	st := rgz(t, env, "status")
-	if st.code != 0 || !strings.Contains(st.stdout, "site-b: its own schedule 30 4 * * * (UTC), next run ") ||
-		!strings.Contains(st.stdout, "site-b: restore tests on its own schedule 0 6 * * 0 (UTC)") {
+	if st.code != 0 || !strings.Contains(st.stdout, "site-b: its own schedule 30 4 * * * (UTC) in the targets file, which no daemon runs") ||
+		!strings.Contains(st.stdout, "site-b: restore tests on its own schedule 0 6 * * 0 (UTC) in the targets file") {
 		t.Fatalf("status with a targets file:\n%s", st.stdout)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/mosaique/rgz-backup/internal/archive"
 	"github.com/mosaique/rgz-backup/internal/catalog"
@@ -445,8 +446,7 @@ func (r *run) stream(ctx context.Context, snap *snapshot) (*archive.Writer, stre
 	lockWait := lockWaitOf(ctx)
 	dumpErr := r.tools.Dump(ctx, r.cfg.Database, snap.ID, lockWait, w)
 	if dumpErr != nil && ctx.Err() == nil && strings.Contains(dumpErr.Error(), "LOCK TABLE") {
-		dumpErr = fmt.Errorf("a table is locked by another session: pg_dump waited %s for it (80%% of the time left, BACKUP_TIMEOUT_SECONDS): %w",
-			lockWait.Round(time.Millisecond), dumpErr)
+		dumpErr = lockedTable("pg_dump", lockWait, dumpErr)
 	}
 	stopProgress()
 	r.o.Log.Debug("pg_dump exited", "error", dumpErr, "seconds", r.since().Seconds())
@@ -460,6 +460,10 @@ func (r *run) stream(ctx context.Context, snap *snapshot) (*archive.Writer, stre
 	case dumpErr != nil:
 		return nil, got, dumpErr
 	case countErr != nil:
+		var pgErr *pgconn.PgError
+		if errors.As(countErr, &pgErr) && pgErr.Code == "55P03" { // lock_not_available: lock_timeout ended the wait
+			countErr = lockedTable("the row count", lockWait, countErr)
+		}
 		return nil, got, countErr
 	case closeErr != nil:
 		return nil, got, closeErr
@@ -786,4 +790,12 @@ func (r *run) warn(format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
 	r.row.Warnings = append(r.row.Warnings, msg)
 	r.o.Log.Warn(msg)
+}
+
+// lockedTable is the failure of an attempt that a table held by another
+// session stopped, in one wording whoever waited for it (docs/BACKUP-PIPELINE.md
+// quotes it).
+func lockedTable(who string, wait time.Duration, err error) error {
+	return fmt.Errorf("a table is locked by another session: %s waited %s for it (80%% of the time left, BACKUP_TIMEOUT_SECONDS): %w",
+		who, wait.Round(time.Millisecond), err)
 }

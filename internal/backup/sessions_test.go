@@ -2,12 +2,30 @@ package backup
 
 import (
 	"context"
+	"errors"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 )
+
+const lockedPhrase = "a table is locked by another session: pg_dump waited "
+
+// The docs quote the failure a locked table causes as the code words it.
+func TestPipelineDocQuotesTheLockFailure(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/BACKUP-PIPELINE.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(strings.Join(strings.Fields(string(doc)), " "), `"`+lockedPhrase) {
+		t.Fatalf("BACKUP-PIPELINE.md does not quote %q", lockedPhrase)
+	}
+	if err := lockedTable("pg_dump", 2*time.Second, errors.New("x")); !strings.HasPrefix(err.Error(), lockedPhrase) {
+		t.Fatalf("lockedTable: %v", err)
+	}
+}
 
 func TestLockWait(t *testing.T) {
 	t.Parallel()
@@ -71,6 +89,11 @@ func TestNoSessionOutlivesAFailedAttempt(t *testing.T) {
 		cancel()
 		if err == nil || row.Status != "failed" {
 			t.Fatalf("attempt %d with a table locked: %+v, %v", attempt, row, err)
+		}
+		// pg_dump's own wait ends the attempts that are not cancelled, in
+		// the words docs/BACKUP-PIPELINE.md quotes.
+		if attempt > 1 && !strings.HasPrefix(err.Error(), lockedPhrase) {
+			t.Fatalf("attempt %d: %v, want %q", attempt, err, lockedPhrase)
 		}
 		if n := sessions(); n != 0 {
 			t.Fatalf("attempt %d (%v) left %d sessions named %q", attempt, err, n, SessionName(runID))

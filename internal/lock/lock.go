@@ -80,7 +80,12 @@ func ForDatabase(target, database string, perServer, global int) Plan {
 	for i := range max(global, 1) {
 		all.Keys = append(all.Keys, Key{classGlobalSlot, int32(i)})
 	}
-	return Plan{Own: Key{classDatabase, hash(target + "/" + database)}, Shared: true, Pools: []Pool{server, all}}
+	return Plan{Own: databaseKey(target, database), Shared: true, Pools: []Pool{server, all}}
+}
+
+// databaseKey is the lock of one database's backups, with several.
+func databaseKey(target, database string) Key {
+	return Key{classDatabase, hash(target + "/" + database)}
 }
 
 // hash maps a name to a lock id; two names with one id only wait for
@@ -263,6 +268,42 @@ func HeldBy(ctx context.Context, db config.Database) (holder string, held bool, 
 	defer conn.Close(context.WithoutCancel(ctx))
 	holder, held = advisoryHolder(ctx, conn, Service)
 	return holder, held, nil
+}
+
+// Running says, of the backup of each "target/database" named, whether a
+// live session holds the lock it runs under: the service's alone (today's
+// one database) or its database's (several). An attempt listed in the
+// catalog whose backup is not running is a dead one.
+func Running(ctx context.Context, db config.Database, databases [][2]string) (map[[2]string]bool, error) {
+	conn, err := dbconn.Connect(ctx, db, "rgz-backup status")
+	if err != nil {
+		return nil, fmt.Errorf("connect to catalog: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	rows, err := conn.Query(ctx, `SELECT classid::int8, objid::int8, mode = 'ExclusiveLock' FROM pg_locks
+		WHERE locktype = 'advisory' AND granted AND objsubid = 2 AND pid <> pg_backend_pid()
+		  AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`)
+	if err != nil {
+		return nil, fmt.Errorf("read the backup locks: %w", err)
+	}
+	held, alone := map[Key]bool{}, map[Key]bool{}
+	for rows.Next() {
+		var class, id int64
+		var exclusive bool
+		if err := rows.Scan(&class, &id, &exclusive); err != nil {
+			return nil, fmt.Errorf("read the backup locks: %w", err)
+		}
+		k := Key{int32(class), int32(id)}
+		held[k], alone[k] = true, alone[k] || exclusive
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read the backup locks: %w", err)
+	}
+	out := map[[2]string]bool{}
+	for _, d := range databases {
+		out[d] = alone[Service] || held[databaseKey(d[0], d[1])]
+	}
+	return out, nil
 }
 
 // advisoryHolder describes the session that holds the advisory lock;

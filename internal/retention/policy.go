@@ -28,20 +28,20 @@ const (
 // Copy is one copy of one backup (the local file, or the S3 object) as the
 // policy sees it.
 type Copy struct {
-	ID       string
-	Filename string
+	ID       string `json:"id"`
+	Filename string `json:"filename"`
 	// Database is the backed-up database (database_name): each database's
 	// copies are weighed apart, so that one database's backups never count
 	// for another's newest, its minimum kept, or its compliance copy.
-	Database string
-	Date     time.Time // backup_date
+	Database string    `json:"database"`
+	Date     time.Time `json:"backup_date"`
 	// Good: the backup succeeded (success or partial): its file is a
 	// valid backup. A failed attempt owns no file: Decide ignores it, so
 	// that no failed row can ever delete a file, nor weigh on a rule.
-	Good    bool
-	Class   catalog.RetentionClass
-	Expires time.Time // the copy may go once this day (UTC) is over
-	InUse   bool      // a restore or restore test is reading it
+	Good    bool                   `json:"good"`
+	Class   catalog.RetentionClass `json:"retention_class"`
+	Expires time.Time              `json:"expires"` // the copy may go once this day (UTC) is over
+	InUse   bool                   `json:"in_use"`  // a restore or restore test is reading it
 }
 
 // Rules are the policy's numbers.
@@ -51,18 +51,18 @@ type Rules struct {
 
 // Decision says what happens to one expired copy, and why.
 type Decision struct {
-	Copy   Copy
-	Delete bool
-	Why    string
+	Copy   Copy   `json:"copy"`
+	Delete bool   `json:"delete"`
+	Why    string `json:"why"`
 }
 
 // Plan is the outcome of the policy for one place (local or S3).
 type Plan struct {
 	// Decisions covers every expired copy: those to delete and those kept
 	// by a safety rule. Copies not yet expired are not listed.
-	Decisions []Decision
+	Decisions []Decision `json:"decisions"`
 	// Refused, when set, says why nothing may be deleted at all.
-	Refused string
+	Refused string `json:"refused,omitempty"`
 }
 
 // Deletions are the decisions that delete (none when the plan is refused).
