@@ -32,6 +32,16 @@ func openStore(t *testing.T) (*Store, string) {
 	return s, url
 }
 
+// migratedStore is openStore with the catalog's schema in place.
+func migratedStore(t *testing.T) (*Store, string) {
+	t.Helper()
+	s, url := openStore(t)
+	if _, err := s.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return s, url
+}
+
 func ptr[T any](v T) *T { return &v }
 
 func TestMigrateIsIdempotentAndConcurrent(t *testing.T) {
@@ -96,11 +106,8 @@ func TestSchemaNotCurrentBeforeMigrate(t *testing.T) {
 
 func TestInsertAndReadBack(t *testing.T) {
 	t.Parallel()
-	s, _ := openStore(t)
+	s, _ := migratedStore(t)
 	ctx := context.Background()
-	if _, err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
 	date := time.Date(2026, 2, 5, 3, 0, 15, 0, time.UTC)
 	full := Execution{
 		ID: uuid.NewString(), BackupType: TypePgDump, BackupDate: date, Filename: "20260205_030015.dump.gz",
@@ -167,11 +174,8 @@ func TestSeedConstraintsHold(t *testing.T) {
 // the row it will record survives the trip through the attempts table.
 func TestAttemptLivesUntilItsOutcomeIsRecorded(t *testing.T) {
 	t.Parallel()
-	s, _ := openStore(t)
+	s, _ := migratedStore(t)
 	ctx := context.Background()
-	if _, err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
 	began := time.Date(2026, 2, 5, 3, 0, 1, 0, time.UTC)
 	e := Execution{ID: uuid.NewString(), BackupType: TypePgDump, BackupDate: began, Filename: "20260205_030001.dump.gz",
 		FilePath: ptr("/backups/20260205_030001.dump.gz"), RestoreTestStatus: "not_tested", TriggeredBy: "scheduled",

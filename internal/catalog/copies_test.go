@@ -12,11 +12,8 @@ import (
 // copy after a failure clears the error.
 func TestCopies(t *testing.T) {
 	t.Parallel()
-	s, _ := openStore(t)
+	s, _ := migratedStore(t)
 	ctx := context.Background()
-	if _, err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
 	id := uuid.NewString()
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	size := int64(42)

@@ -12,11 +12,8 @@ import (
 // stopped is gone at once, one that died once its row is 30 s old.
 func TestDaemonsAreTheLiveOnes(t *testing.T) {
 	t.Parallel()
-	s, url := openStore(t)
+	s, url := migratedStore(t)
 	ctx := context.Background()
-	if _, err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
 	next := time.Date(2026, 3, 1, 3, 0, 0, 0, time.UTC)
 	a := Daemon{Host: "rgz-1", PID: 41, StartedAt: time.Date(2026, 2, 28, 8, 0, 0, 0, time.UTC), Version: "v1.4.0",
 		Plan: Plan{Schedule: "0 3 * * *", ScheduleEnabled: true, NextRun: &next, Targets: []TargetPlan{{Target: "site-b", Schedule: "30 4 * * *"}}}}
