@@ -130,7 +130,7 @@ func daemonsNextRun(ctx context.Context, cfg config.Config) time.Time {
 	}
 	var next *time.Time
 	for _, d := range daemons {
-		next = earliest(next, d.Plan.NextRun)
+		next = earliest(next, jobs.FreshPlan(d.Plan, time.Now()).NextRun)
 	}
 	if next == nil {
 		return time.Time{}

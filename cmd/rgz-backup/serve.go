@@ -135,15 +135,19 @@ func serve(ctx context.Context, cfg config.Config, log, riverLog *slog.Logger) e
 			log.Error("HTTP server stopped", "error", err)
 		}
 	}()
+	// The daemon's row stays while a backup may still run, until its jobs
+	// have stopped.
 	presence := &jobs.Presence{Store: store, Config: cfg, Fleet: fleet, Clock: clk, Log: log}
+	present, leave := context.WithCancel(work)
 	gone := make(chan struct{})
-	go func() { presence.Run(ctx); close(gone) }()
+	go func() { presence.Run(present); close(gone) }()
 	announce(ctx, client, store, cfg, fleet, clk, listener.Addr().String(), log)
 
 	<-ctx.Done()
 	working.Store(false)
 	log.Info("stopping: no new jobs; a running backup may finish", "cause", context.Cause(ctx).Error(), "grace_seconds", cfg.ShutdownGrace.Seconds())
 	stopJobs(work, client, interrupt, cfg.ShutdownGrace, log)
+	leave()
 	<-gone
 	closeCtx, cancelClose := context.WithTimeout(work, 5*time.Second)
 	defer cancelClose()

@@ -465,6 +465,11 @@ func TestKilledMidBackupRecoversAndRetries(t *testing.T) {
 	if first.Status != "failed" || first.Attempt != 1 || !strings.Contains(*first.ErrorMessage, "abandoned: the process running this attempt") {
 		t.Fatalf("abandoned attempt recorded as %+v", first)
 	}
+	// Its run went on: the abandoned row says when, so that no alert
+	// pages for a run that is not over (rgz_backup_pg_dump_run_failed).
+	if first.RetryAt == nil || first.RetryAt.Before(*first.FinishedAt) {
+		t.Fatalf("the abandoned attempt's row does not say its run goes on: retry_at %v", first.RetryAt)
+	}
 	if second.Status != "success" || second.Attempt != 2 {
 		t.Fatalf("retry: %+v", second)
 	}

@@ -96,6 +96,9 @@ func readStatus(ctx context.Context, cfg config.Config, store *catalog.Store, cl
 	if st.Daemons, err = store.Daemons(ctx); err != nil {
 		return st, err
 	}
+	for i := range st.Daemons {
+		st.Daemons[i].Plan = jobs.FreshPlan(st.Daemons[i].Plan, now)
+	}
 	if err := scheduleOf(&st, cfg); err != nil {
 		return st, err
 	}
@@ -182,7 +185,7 @@ func attemptsNow(ctx context.Context, cfg config.Config, store *catalog.Store) (
 	for i, a := range attempts {
 		names[i] = [2]string{a.Execution.TargetName, deref(a.Execution.DatabaseName)}
 	}
-	running, err := lock.Running(ctx, cfg.Catalog, names)
+	running, err := lock.Running(ctx, cfg.Catalog, cfg.Several(), names)
 	if err != nil {
 		return nil, err
 	}

@@ -148,6 +148,7 @@ func Run(ctx context.Context, o Options) (catalog.Execution, error) {
 		return r.fail(ctx, err)
 	}
 	r.endAbandonedSessions(ctx, abandoned)
+	r.noteRescues(ctx, store, abandoned)
 	if done, ok := r.alreadyDone(ctx); ok {
 		r.row = done
 	} else {
@@ -798,4 +799,20 @@ func (r *run) warn(format string, args ...any) {
 func lockedTable(who string, wait time.Duration, err error) error {
 	return fmt.Errorf("a table is locked by another session: %s waited %s for it (80%% of the time left, BACKUP_TIMEOUT_SECONDS): %w",
 		who, wait.Round(time.Millisecond), err)
+}
+
+// noteRescues records, on each abandoned attempt that a daemon's job ran,
+// when River will rescue that job and run it again: its run goes on, so
+// its row is no failed run (no alert) until that retry is overdue. The
+// daemon's own start (jobs.Recover) continues such runs sooner.
+func (r *run) noteRescues(ctx context.Context, store *catalog.Store, abandoned []catalog.Attempt) {
+	for _, a := range abandoned {
+		if a.JobID == 0 {
+			continue // a CLI run: nothing retries it
+		}
+		due := a.StartedAt.Add(r.cfg.StuckJobRescue() + r.cfg.RetryDelays[0])
+		if err := store.SetRetryAt(ctx, a.Execution.ID, due); err != nil {
+			r.o.Log.Warn("the abandoned attempt's retry time was not recorded", "file", a.Execution.Filename, "error", err)
+		}
+	}
 }

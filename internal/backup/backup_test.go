@@ -626,6 +626,15 @@ func TestNextAttemptRecoversAnAbandonedOne(t *testing.T) {
 	if err := store.BeginAttempt(ctx, catalog.Attempt{Execution: abandoned, StartedAt: time.Now().UTC(), Hostname: "gone", PID: 99999}); err != nil {
 		t.Fatal(err)
 	}
+	// And a daemon's job's attempt, killed before it wrote anything:
+	// River will rescue its job and run it again.
+	jobStarted := time.Now().UTC().Add(-time.Minute).Truncate(time.Microsecond)
+	daemonRun := uuid.NewString()
+	ofJob := catalog.Execution{ID: uuid.NewString(), BackupType: catalog.TypePgDump, BackupDate: jobStarted.Truncate(time.Second),
+		Filename: "20200101_000001.dump.gz", RestoreTestStatus: "not_tested", TriggeredBy: "scheduled", Attempt: 1, RunID: &daemonRun}
+	if err := store.BeginAttempt(ctx, catalog.Attempt{Execution: ofJob, StartedAt: jobStarted, Hostname: "gone", PID: 99998, JobID: 41}); err != nil {
+		t.Fatal(err)
+	}
 	leftovers := []string{dead, dead + ".sha256", dead + ".manifest.json", filepath.Join(e.Dir, "20200101_000000.globals.sql.gz"),
 		filepath.Join(e.Dir, ".tmp-20200101_000000.dump.gz-123")}
 	for _, f := range leftovers {
@@ -659,8 +668,14 @@ func TestNextAttemptRecoversAnAbandonedOne(t *testing.T) {
 		byID[r.ID] = r
 	}
 	got, ok := byID[abandoned.ID]
-	if len(rows) != 3 || !ok || byID[first.ID].Status != "success" || byID[second.ID].Status != "success" {
+	if len(rows) != 4 || !ok || byID[first.ID].Status != "success" || byID[second.ID].Status != "success" {
 		t.Fatalf("catalog after recovery: %+v", rows)
+	}
+	// The CLI's attempt ended its run; the job's run goes on when River
+	// rescues the job: its row says when (no alert meanwhile).
+	want := jobStarted.Add(e.config().StuckJobRescue() + e.config().RetryDelays[0])
+	if rescued := byID[ofJob.ID]; got.RetryAt != nil || rescued.Status != "failed" || rescued.RetryAt == nil || !rescued.RetryAt.Equal(want) {
+		t.Fatalf("retry_at: the CLI's abandoned attempt %v, the job's %v (want %s)", got.RetryAt, rescued.RetryAt, want)
 	}
 	if got.Status != "failed" || got.ErrorMessage == nil || !strings.Contains(*got.ErrorMessage, "abandoned: the process running this attempt (pid 99999 on gone") ||
 		got.Attempt != 2 || *got.RunID != runID || got.TriggeredBy != "scheduled" || got.FinishedAt == nil {

@@ -87,3 +87,14 @@ var insertSQL, replaceSQL = func() (string, string) {
 	return "INSERT INTO backup_executions (" + cols + ") VALUES (" + values + ")",
 		"UPDATE backup_executions SET (" + cols + ") = ROW(" + values + ") WHERE id = $1"
 }()
+
+// SetRetryAt records, on a failed attempt's row, when its run's next
+// attempt is due: a run that goes on (a dead attempt's run continued by a
+// new job, or retried by River) is no failed run yet.
+func (s *Store) SetRetryAt(ctx context.Context, id string, at time.Time) error {
+	_, err := s.pool.Exec(ctx, `UPDATE backup_executions SET retry_at = $2 WHERE id = $1 AND status = $3`, id, at.UTC(), StatusFailed)
+	if err != nil {
+		return fmt.Errorf("record when the run of %s is retried: %w", id, err)
+	}
+	return nil
+}

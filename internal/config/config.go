@@ -379,3 +379,9 @@ func formatNames() []string {
 	}
 	return names
 }
+
+// StuckJobRescue is how long the daemon's job of a process that died stays
+// "running" before River rescues it and runs it again: the backup's
+// timeout, the shutdown grace and a margin, so that no live attempt is
+// ever rescued.
+func (c Config) StuckJobRescue() time.Duration { return c.Timeout + c.ShutdownGrace + 5*time.Minute }

@@ -256,4 +256,23 @@ func TestSlotKeeperGivesEverySlotItsJob(t *testing.T) {
 	if j := jobsOf(next); len(j) != 1 {
 		t.Fatalf("%d jobs for the missed slot", len(j))
 	}
+	// A slot whose run ended for good without a success (cancelled, as a
+	// permanent failure is; discarded after its retries likewise) is not
+	// run again a minute later: it waits for the next slot.
+	if err := d.client.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	third := next.AddDate(0, 0, 1)
+	if got, _ := keeper().Ensure(ctx, third.Add(time.Second)); len(got) != 1 || !got[0].Inserted {
+		t.Fatalf("the third slot: %+v", got)
+	}
+	if _, err := d.client.JobCancel(ctx, jobsOf(third)[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := keeper().Ensure(ctx, third.Add(time.Minute)); len(got) != 1 || got[0].Inserted {
+		t.Fatalf("a slot whose run was cancelled, a minute later: %+v", got)
+	}
+	if j := jobsOf(third); len(j) != 1 || j[0].State != rivertype.JobStateCancelled {
+		t.Fatalf("the cancelled slot's jobs: %+v", j)
+	}
 }

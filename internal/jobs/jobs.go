@@ -128,9 +128,12 @@ func NewClient(pool *pgxpool.Pool, o Options) (*Client, error) {
 		// The backup's own timeout acts first and records the failed row;
 		// River's is a backstop. A job still "running" after both and the
 		// grace is one whose process died: River retries it.
-		JobTimeout:           cfg.Timeout + time.Minute,
-		RescueStuckJobsAfter: cfg.Timeout + cfg.ShutdownGrace + 5*time.Minute,
-		Logger:               o.RiverLog,
+		JobTimeout:                  cfg.Timeout + time.Minute,
+		RescueStuckJobsAfter:        cfg.StuckJobRescue(),
+		CompletedJobRetentionPeriod: finishedJobsKept,
+		CancelledJobRetentionPeriod: finishedJobsKept,
+		DiscardedJobRetentionPeriod: finishedJobsKept,
+		Logger:                      o.RiverLog,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("job engine: %w", err)
@@ -163,9 +166,17 @@ func backupWorkers(cfg config.Config) int {
 	return cfg.Databases.MaxParallel + 1
 }
 
+// uniquePerSlot keeps one job a slot (per target and database) in every
+// state, finished ones included: a slot whose run failed after its retries
+// (discarded) or for good (cancelled) is not run again by the keeper a
+// minute later — it waits for the next slot, and the alert says so.
 func uniquePerSlot() *river.InsertOpts {
-	return &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true}}
+	return &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: rivertype.JobStates()}}
 }
+
+// finishedJobsKept is how long River keeps finished jobs: the slots they
+// hold stay taken (uniquePerSlot) for any schedule up to monthly.
+const finishedJobsKept = 32 * 24 * time.Hour
 
 // Enqueued names a job put on the queue.
 type Enqueued struct {

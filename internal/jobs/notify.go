@@ -23,8 +23,8 @@ const NotifyKind = notify.JobKind
 const NotifyFor = 24 * time.Hour
 
 // notifyAttempts only bounds a notification that keeps failing at once;
-// NotifyFor decides when it is given up (about 30 tries at the capped
-// delay).
+// NotifyFor decides when it is given up (about 30 tries, whatever the
+// first delay: see NotifyDelay).
 const notifyAttempts = 100
 
 // NotifyArgs carry the event to tell.
@@ -53,10 +53,20 @@ type notifyWorker struct {
 }
 
 // NextRetry: the backups' first retry delay (30 s by default), doubling
-// up to an hour.
+// up to an hour, whatever the first delay: NotifyFor, not the attempts,
+// decides when a notification is given up.
 func (w *notifyWorker) NextRetry(job *river.Job[NotifyArgs]) time.Time {
-	delay := w.cfg.RetryDelays[0] << min(job.Attempt-1, 7)
-	return w.clock.Now().Add(min(delay, time.Hour))
+	return w.clock.Now().Add(NotifyDelay(w.cfg.RetryDelays[0], job.Attempt))
+}
+
+// NotifyDelay is the wait after a notification's attempt failed: first,
+// doubled at each attempt, at most an hour.
+func NotifyDelay(first time.Duration, attempt int) time.Duration {
+	delay := max(first, time.Second)
+	for i := 1; i < attempt && delay < time.Hour; i++ {
+		delay *= 2
+	}
+	return min(delay, time.Hour)
 }
 
 func (w *notifyWorker) Work(ctx context.Context, job *river.Job[NotifyArgs]) error {
@@ -118,10 +128,23 @@ func (w deps) backupEvent(ctx context.Context, row catalog.Execution) notify.Eve
 			e.Attempts = attempts
 		}
 	}
-	if w.cfg.ScheduleEnabled {
-		e.NextRun = w.cfg.Schedule.Next(w.clock.Now())
-	}
+	e.NextRun = w.nextRunOf(row.TargetName)
 	return e
+}
+
+// nextRunOf is the next scheduled backup of target's databases: its own
+// schedule (targets file) or the environment's; zero when none is.
+func (w deps) nextRunOf(target string) time.Time {
+	now := w.clock.Now()
+	if !w.cfg.ScheduleEnabled {
+		return time.Time{}
+	}
+	for _, t := range PlanOf(w.cfg, w.fleet, now).Targets {
+		if t.Target == target && t.NextRun != nil {
+			return *t.NextRun
+		}
+	}
+	return w.cfg.Schedule.Next(now)
 }
 
 // serverOf is the server of target's backups, for people (HOST:PORT).

@@ -41,15 +41,16 @@ func TestGiveUpNotify(t *testing.T) {
 			t.Errorf("%s: give up %v, want %v", c.name, got, c.giveUp)
 		}
 	}
-	// The retries reach the give-up time well before the attempts run out.
-	w := notifyWorker{deps: deps{cfg: config.Config{RetryDelays: []time.Duration{30 * time.Second}}, clock: clock.At(queued)}}
-	at, attempt := queued, 1
-	for ; at.Before(queued.Add(NotifyFor)); attempt++ {
-		w.clock.(*clock.Manual).Set(at)
-		at = w.NextRetry(&river.Job[NotifyArgs]{JobRow: &rivertype.JobRow{Attempt: attempt}})
-	}
-	if attempt >= notifyAttempts/2 {
-		t.Fatalf("%d attempts to cover %s: the attempts, not the time, would decide", attempt, NotifyFor)
+	// The retries reach the give-up time well before the attempts run out,
+	// whatever the first delay (BACKUP_RETRY_DELAYS' first).
+	for _, first := range []time.Duration{time.Second, 5 * time.Second, 30 * time.Second, 2 * time.Minute, time.Hour} {
+		at, attempt := queued, 1
+		for ; at.Before(queued.Add(NotifyFor)); attempt++ {
+			at = at.Add(NotifyDelay(first, attempt))
+		}
+		if attempt >= notifyAttempts/2 {
+			t.Errorf("first delay %s: %d attempts to cover %s; the attempts, not the time, would decide", first, attempt, NotifyFor)
+		}
 	}
 }
 

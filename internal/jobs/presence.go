@@ -22,10 +22,7 @@ const PresenceEvery = 10 * time.Second
 // next runs after now.
 func PlanOf(cfg config.Config, fleet *targets.Fleet, now time.Time) catalog.Plan {
 	p := catalog.Plan{Schedule: cfg.Schedule.Spec, ScheduleEnabled: cfg.ScheduleEnabled,
-		RestoreTests: cfg.RestoreTest.ScheduleText, RestoreTestsOn: cfg.RestoreTest.Enabled}
-	if p.RestoreTests == "" {
-		p.RestoreTests = cfg.RestoreTest.Schedule.Spec
-	}
+		RestoreTests: cfg.RestoreTest.Schedule.Spec, RestoreTestsOn: cfg.RestoreTest.Enabled}
 	if cfg.ScheduleEnabled {
 		next := cfg.Schedule.Next(now)
 		p.NextRun = &next
@@ -50,6 +47,46 @@ func PlanOf(cfg config.Config, fleet *targets.Fleet, now time.Time) catalog.Plan
 			}
 		}
 		p.Targets = append(p.Targets, t)
+	}
+	return p
+}
+
+// FreshPlan is p as of now: a next run that has passed since the daemon
+// wrote its row (up to PresenceEvery ago) is replaced by the one after,
+// from the plan's own schedules.
+func FreshPlan(p catalog.Plan, now time.Time) catalog.Plan {
+	next := func(spec string, at *time.Time) *time.Time {
+		if at == nil || at.After(now) {
+			return at
+		}
+		sched, err := schedule.Parse(spec)
+		if err != nil {
+			return at
+		}
+		n := sched.Next(now)
+		return &n
+	}
+	p.NextRestoreTest = next(p.RestoreTests, p.NextRestoreTest)
+	targets := make([]catalog.TargetPlan, len(p.Targets))
+	var earliest *time.Time
+	if p.NextRun != nil && p.ScheduleEnabled {
+		earliest = next(p.Schedule, p.NextRun)
+		if earliest != nil && !earliest.After(now) {
+			earliest = nil
+		}
+	}
+	for i, t := range p.Targets {
+		t.NextRun = next(t.Schedule, t.NextRun)
+		if t.NextRun != nil && (earliest == nil || t.NextRun.Before(*earliest)) {
+			earliest = t.NextRun
+		}
+		targets[i] = t
+	}
+	if p.NextRun != nil {
+		p.NextRun = earliest
+	}
+	if len(targets) > 0 {
+		p.Targets = targets
 	}
 	return p
 }

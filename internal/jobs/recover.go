@@ -93,17 +93,32 @@ func Recover(ctx context.Context, client *Client, store *catalog.Store, cfg conf
 		}
 		next, opts, why := Continuation(job, a.Execution.Attempt, cfg.RetryDelays, clk.Now())
 		if next == nil {
-			log.Warn("the abandoned attempt's run does not continue", "job_id", a.JobID, "attempt", a.Execution.Attempt, "reason", why)
+			if retrying(job.State) {
+				// River moved the job and runs it again itself: the run
+				// goes on, its abandoned row is no failed run.
+				if err := store.SetRetryAt(ctx, a.Execution.ID, job.ScheduledAt); err != nil {
+					return err
+				}
+			}
+			log.Warn("the abandoned attempt's run does not continue here", "job_id", a.JobID, "attempt", a.Execution.Attempt, "reason", why)
 			continue
 		}
 		res, err := client.Insert(ctx, *next, opts)
 		if err != nil {
 			return fmt.Errorf("continue the run of job %d: %w", a.JobID, err)
 		}
+		if err := store.SetRetryAt(ctx, a.Execution.ID, opts.ScheduledAt); err != nil {
+			return err
+		}
 		log.Warn("the abandoned attempt's run continues in a new job", "job_id", a.JobID, "new_job_id", res.Job.ID,
 			"attempt", a.Execution.Attempt, "next_attempt", next.AttemptsBefore+1, "at", opts.ScheduledAt)
 	}
 	return nil
+}
+
+// retrying says whether River will run a job in state again.
+func retrying(state rivertype.JobState) bool {
+	return state == rivertype.JobStateRetryable || state == rivertype.JobStateAvailable || state == rivertype.JobStateScheduled
 }
 
 // Continuation decides how the run of a job whose process died while it

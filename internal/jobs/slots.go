@@ -43,6 +43,11 @@ type SlotKeeper struct {
 	Fleet  *targets.Fleet // with a targets file: the targets' own schedules
 	Clock  clock.Clock
 	Log    *slog.Logger
+
+	// ensured is the latest slot of each schedule already made sure of:
+	// checked once, not every minute (with several databases the check
+	// lists every server's databases).
+	ensured map[string]time.Time
 }
 
 // schedules are the schedules slots come from now, by target ("": the
@@ -78,6 +83,10 @@ func (k *SlotKeeper) Ensure(ctx context.Context, now time.Time) ([]Slot, error) 
 			continue
 		}
 		slot := Slot{Target: target, At: at}
+		if k.ensured[target].Equal(at) {
+			out = append(out, slot)
+			continue
+		}
 		done, err := k.succeededSince(ctx, target, at)
 		if err != nil {
 			return out, err
@@ -93,6 +102,10 @@ func (k *SlotKeeper) Ensure(ctx context.Context, now time.Time) ([]Slot, error) 
 			}
 			slot.Inserted = !res.UniqueSkippedAsDuplicate
 		}
+		if k.ensured == nil {
+			k.ensured = map[string]time.Time{}
+		}
+		k.ensured[target] = at
 		out = append(out, slot)
 	}
 	return out, nil

@@ -271,10 +271,12 @@ func HeldBy(ctx context.Context, db config.Database) (holder string, held bool, 
 }
 
 // Running says, of the backup of each "target/database" named, whether a
-// live session holds the lock it runs under: the service's alone (today's
-// one database) or its database's (several). An attempt listed in the
-// catalog whose backup is not running is a dead one.
-func Running(ctx context.Context, db config.Database, databases [][2]string) (map[[2]string]bool, error) {
+// live session holds the lock it runs under: the service's alone with
+// today's one database, its database's with several (where retention and
+// recovery hold the service's alone, and that says nothing of a backup).
+// An attempt listed in the catalog whose backup is not running is a dead
+// one.
+func Running(ctx context.Context, db config.Database, several bool, databases [][2]string) (map[[2]string]bool, error) {
 	conn, err := dbconn.Connect(ctx, db, "rgz-backup status")
 	if err != nil {
 		return nil, fmt.Errorf("connect to catalog: %w", err)
@@ -301,7 +303,11 @@ func Running(ctx context.Context, db config.Database, databases [][2]string) (ma
 	}
 	out := map[[2]string]bool{}
 	for _, d := range databases {
-		out[d] = alone[Service] || held[databaseKey(d[0], d[1])]
+		if several {
+			out[d] = held[databaseKey(d[0], d[1])]
+		} else {
+			out[d] = alone[Service]
+		}
 	}
 	return out, nil
 }

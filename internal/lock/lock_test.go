@@ -242,38 +242,41 @@ func TestSlotsLimitBackupsAcrossSessions(t *testing.T) {
 
 // Running tells each attempt's backup apart: with several databases, one
 // database's backup running says nothing of another's (a dead attempt
-// beside a live one shows dead); today's one backup holds the service's
-// lock alone.
+// beside a live one shows dead), nor does retention holding the service's
+// lock alone; today's one backup holds the service's lock alone.
 func TestRunningIsPerDatabase(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	db := config.Database{URL: cluster.URL(cluster.NewDatabase(t))}
 	live, dead := [2]string{"site-a", "radius"}, [2]string{"site-a", "billing"}
-	running := func() map[[2]string]bool {
+	running := func(several bool) map[[2]string]bool {
 		t.Helper()
-		r, err := Running(ctx, db, [][2]string{live, dead})
+		r, err := Running(ctx, db, several, [][2]string{live, dead})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return r
 	}
-	if r := running(); r[live] || r[dead] {
+	if r := running(true); r[live] || r[dead] {
 		t.Fatalf("no lock held: %v", r)
 	}
 	release, err := Take(ctx, db, Me(), ForDatabase(live[0], live[1], 2, 4))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r := running(); !r[live] || r[dead] {
+	if r := running(true); !r[live] || r[dead] {
 		t.Fatalf("one database's backup running: %v", r)
 	}
 	release()
-	one, err := Advisory(ctx, db, Me())
+	alone, err := Advisory(ctx, db, Me())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer one()
-	if r := running(); !r[live] || !r[dead] {
+	defer alone()
+	if r := running(true); r[live] || r[dead] {
+		t.Fatalf("retention or recovery holding the service's lock, with several databases: %v", r)
+	}
+	if r := running(false); !r[live] || !r[dead] {
 		t.Fatalf("the one backup of today's configuration running: %v", r)
 	}
 }

@@ -1,7 +1,7 @@
 // Package schedule holds the daemon's timing decisions as plain functions:
 // when the daily slot is, whether a job that starts late still runs (a
 // missed night is caught up, never skipped) or is skipped (its slot already
-// has a success), whether the daemon must catch up at start, and how long
+// has a success), the latest slot a daemon must make sure of, and how long
 // to wait before retrying a failed attempt. All times are UTC.
 package schedule
 
@@ -61,17 +61,30 @@ func Daily(hour, minute int) (Schedule, error) {
 func (s Schedule) Next(t time.Time) time.Time { return s.cron.Next(t.UTC()) }
 
 // Latest is the most recent slot at or before now: the slot a job that
-// fires at now belongs to. ok is false when no slot falls in the two
-// periods before now (a schedule that has not begun).
+// fires at now belongs to, and the slot a daemon that starts at now must
+// make sure of. It looks back as far as it takes — a missed Friday slot of
+// a weekdays schedule is found on Monday morning, and 04:00 of "0 3,4 * * *"
+// at 10:00 — up to maxLookBack; ok is false when no slot falls in it.
 func (s Schedule) Latest(now time.Time) (slot time.Time, ok bool) {
 	now = now.UTC()
 	first := s.Next(now)
-	period := s.Next(first).Sub(first)
-	for t := s.Next(now.Add(-2*period - time.Second)); !t.After(now); t = s.Next(t) {
-		slot, ok = t, true
+	if first.IsZero() {
+		return time.Time{}, false // a schedule that never fires
 	}
-	return slot, ok
+	for window := max(s.Next(first).Sub(first), time.Second); window <= maxLookBack; window *= 2 {
+		for t := s.Next(now.Add(-window - time.Second)); !t.IsZero() && !t.After(now); t = s.Next(t) {
+			slot, ok = t, true
+		}
+		if ok {
+			return slot, true
+		}
+	}
+	return time.Time{}, false
 }
+
+// maxLookBack bounds Latest's search: wider than the widest gap a cron
+// schedule can have (February 29th, every four years).
+const maxLookBack = 9 * 366 * 24 * time.Hour
 
 // Nearest is the slot closest to t. The job engine inserts a slot's job a
 // moment before or after the slot; Nearest names that slot either way.

@@ -69,6 +69,15 @@ func TestDaily(t *testing.T) {
 	}
 }
 
+func mustParse(t *testing.T, spec string) Schedule {
+	t.Helper()
+	s, err := Parse(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 func TestLatest(t *testing.T) {
 	t.Parallel()
 	daily, _ := Daily(3, 0)
@@ -81,6 +90,11 @@ func TestLatest(t *testing.T) {
 		{daily, "2026-02-05T03:04:59Z", "2026-02-05T03:00:00Z"},
 		{daily, "2026-02-05T02:59:59Z", "2026-02-04T03:00:00Z"},
 		{fast, "2026-02-05T03:00:29Z", "2026-02-05T03:00:15Z"},
+		// Uneven gaps: the window is not the period between the next two.
+		{mustParse(t, "0 3,4 * * *"), "2026-02-05T10:00:00Z", "2026-02-05T04:00:00Z"},
+		{mustParse(t, "0 3 * * 1-5"), "2026-02-09T02:00:00Z", "2026-02-06T03:00:00Z"}, // Monday: Friday's slot
+		{mustParse(t, "0 3 1 * *"), "2026-03-31T23:00:00Z", "2026-03-01T03:00:00Z"},
+		{mustParse(t, "0 3 29 2 *"), "2027-03-01T00:00:00Z", "2024-02-29T03:00:00Z"},
 	}
 	for _, c := range cases {
 		got, ok := c.s.Latest(at(c.now))
