@@ -70,6 +70,14 @@ func Of(row catalog.Execution, dir string) (Files, error) {
 		Globals: filepath.Join(dir, names.Globals), RestoreTests: RestoreTestsFile(dump)}, nil
 }
 
+// In are a backup's files in dir, wherever its row says it was: a
+// manifest read in dir, or files brought from another directory or host.
+// The names are checked as Of checks them.
+func In(row catalog.Execution, dir string) (Files, error) {
+	row.FilePath = nil
+	return Of(row, dir)
+}
+
 // NamesOf are a backup's file names (no directory), checked: the dump's
 // and the globals' must be names the tool gives. The sidecars' follow.
 func NamesOf(row catalog.Execution) (Files, error) {

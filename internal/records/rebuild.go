@@ -193,12 +193,16 @@ func rebuildDir(ctx context.Context, store *catalog.Store, dir string, record fu
 		}
 	}
 	for _, row := range local {
-		tests, err := layout.ReadTestsBeside(filepath.Join(dir, row.Filename))
+		files, err := layout.In(row, dir)
+		if err != nil {
+			continue // no backup's name: never located
+		}
+		tests, err := layout.ReadTestsBeside(files.Dump)
 		if err != nil {
 			return err
 		}
 		for _, rt := range tests {
-			if rt.Status == "running" || rt.BackupID != row.ID {
+			if rt.Status == catalog.TestRunning || rt.BackupID != row.ID {
 				continue
 			}
 			inserted, err := store.ImportRestoreTest(ctx, rt)

@@ -93,7 +93,11 @@ func (m Manifests) OnDisk(context.Context) ([]catalog.Execution, error) {
 	}
 	var out []catalog.Execution
 	for _, r := range rows {
-		if _, err := os.Stat(filepath.Join(m.Dir, r.Filename)); err == nil && r.Status.Good() {
+		files, err := layout.In(r, m.Dir)
+		if err != nil {
+			continue
+		}
+		if _, err := os.Stat(files.Dump); err == nil && r.Status.Good() {
 			r.DeletedAt = nil
 			out = append(out, r)
 		}
@@ -134,9 +138,10 @@ func (m EveryManifest) Named(ctx context.Context, name string) (catalog.Executio
 
 // here is row with its file in dir, when it is there.
 func here(row catalog.Execution, dir string) catalog.Execution {
-	path := filepath.Join(dir, row.Filename)
-	if _, err := os.Stat(path); err == nil && row.Filename != "" {
-		row.FilePath = &path
+	if files, err := layout.In(row, dir); err == nil {
+		if _, err := os.Stat(files.Dump); err == nil {
+			row.FilePath = &files.Dump
+		}
 	}
 	return row
 }

@@ -173,7 +173,8 @@ func Adopt(ctx context.Context, store *catalog.Store, dir string, log *slog.Logg
 	}
 	var adopted []string
 	for _, row := range rows {
-		if good[row.ID] || !onDisk(filepath.Join(dir, row.Filename), row) {
+		files, err := layout.In(row, dir)
+		if err != nil || good[row.ID] || !onDisk(files.Dump, row) {
 			continue
 		}
 		outcome, err := store.RecordValid(ctx, &row)
