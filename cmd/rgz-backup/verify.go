@@ -8,11 +8,11 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/mosaique/rgz-backup/internal/backup"
 	"github.com/mosaique/rgz-backup/internal/catalog"
 	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/crypt"
 	"github.com/mosaique/rgz-backup/internal/dump"
+	"github.com/mosaique/rgz-backup/internal/filecheck"
 	"github.com/mosaique/rgz-backup/internal/layout"
 	"github.com/mosaique/rgz-backup/internal/offsite"
 	"github.com/mosaique/rgz-backup/internal/records"
@@ -107,28 +107,28 @@ func rowsToVerify(ctx context.Context, cfg config.Config, args []string, all boo
 
 // checkCopy checks the backup's copy in from (see --from): the local file,
 // or a copy (S3's, a destination's) fetched into a temporary file.
-func checkCopy(ctx context.Context, cfg config.Config, tools dump.Tools, row catalog.Execution, dec *crypt.Decrypter, from, path string) backup.Checked {
+func checkCopy(ctx context.Context, cfg config.Config, tools dump.Tools, row catalog.Execution, dec *crypt.Decrypter, from, path string) filecheck.Checked {
 	if path != "" {
-		return backup.CheckFileAt(ctx, tools, path, row, dec)
+		return filecheck.At(ctx, tools, path, row, dec)
 	}
 	statErr := os.ErrNotExist
 	if files, err := layout.Of(row, cfg.LocalDir); err == nil {
 		_, statErr = os.Stat(files.Dump)
 	}
 	if from == "local" || (from == "" && statErr == nil && row.DeletedAt == nil) {
-		return backup.CheckFile(ctx, tools, cfg.LocalDir, row, dec)
+		return filecheck.Backup(ctx, tools, cfg.LocalDir, row, dec)
 	}
 	fetched, err := offsite.Fetch(ctx, cfg, cfg.LocalDir, row, from)
 	switch {
 	case err != nil:
-		return backup.Checked{Problems: []string{"not on local disk, and its copies cannot be read: " + err.Error()}}
+		return filecheck.Checked{Problems: []string{"not on local disk, and its copies cannot be read: " + err.Error()}}
 	case fetched == nil && from != "":
-		return backup.Checked{Problems: []string{"no copy in " + from}}
+		return filecheck.Checked{Problems: []string{"no copy in " + from}}
 	case fetched == nil:
-		return backup.CheckFile(ctx, tools, cfg.LocalDir, row, dec) // says what is missing
+		return filecheck.Backup(ctx, tools, cfg.LocalDir, row, dec) // says what is missing
 	}
 	defer fetched.Close()
-	checked := backup.CheckFileAt(ctx, tools, fetched.Path(), row, dec)
+	checked := filecheck.At(ctx, tools, fetched.Path(), row, dec)
 	for i, p := range checked.Problems {
 		checked.Problems[i] = "the copy in " + fetched.Where + ": " + p
 	}

@@ -27,6 +27,7 @@ import (
 	"github.com/mosaique/rgz-backup/internal/crypt"
 	"github.com/mosaique/rgz-backup/internal/disk"
 	"github.com/mosaique/rgz-backup/internal/dump"
+	"github.com/mosaique/rgz-backup/internal/filecheck"
 	"github.com/mosaique/rgz-backup/internal/layout"
 	"github.com/mosaique/rgz-backup/internal/lock"
 	"github.com/mosaique/rgz-backup/internal/offsite"
@@ -593,7 +594,7 @@ func (r *run) verifyWhileWriting(ctx context.Context, w *archive.Writer) (func()
 	verified := make(chan verification, 1)
 	go func() {
 		defer follow.Close()
-		sums, counts, err := VerifyReader(ctx, r.tools, follow, r.cfg.CompressionFormat, r.opening()...)
+		sums, counts, err := filecheck.Stream(ctx, r.tools, follow, r.cfg.CompressionFormat, r.opening()...)
 		verified <- verification{sums, counts, err}
 	}()
 	return sync.OnceValue(func() verification { return <-verified }), nil

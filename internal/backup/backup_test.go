@@ -23,6 +23,7 @@ import (
 	"github.com/mosaique/rgz-backup/internal/clock"
 	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/dump"
+	"github.com/mosaique/rgz-backup/internal/filecheck"
 	"github.com/mosaique/rgz-backup/internal/fixture"
 	"github.com/mosaique/rgz-backup/internal/layout"
 	"github.com/mosaique/rgz-backup/internal/lock"
@@ -465,13 +466,13 @@ func TestVerifyFindsDamage(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	if _, counts, err := Verify(ctx, dump.Tools{}, *row.FilePath, "gzip"); err != nil || counts.TableData == 0 {
+	if _, counts, err := filecheck.File(ctx, dump.Tools{}, *row.FilePath, "gzip"); err != nil || counts.TableData == 0 {
 		t.Fatalf("a good file fails: %v", err)
 	}
 	b, _ := os.ReadFile(*row.FilePath)
 	b[len(b)/3] ^= 0xff
 	os.WriteFile(*row.FilePath, b, 0o640)
-	sums, _, err := Verify(ctx, dump.Tools{}, *row.FilePath, "gzip")
+	sums, _, err := filecheck.File(ctx, dump.Tools{}, *row.FilePath, "gzip")
 	if err == nil && sums.CRC32Hex() == *row.ChecksumCRC32 {
 		t.Fatal("damage unnoticed")
 	}
@@ -484,7 +485,7 @@ func TestVerifyRejectsNonArchive(t *testing.T) {
 	w.Write(bytes.Repeat([]byte("not a pg_dump archive\n"), 1000))
 	w.Close()
 	w.Commit()
-	if _, _, err := Verify(context.Background(), dump.Tools{}, path, "gzip"); err == nil || !strings.Contains(err.Error(), "table of contents") {
+	if _, _, err := filecheck.File(context.Background(), dump.Tools{}, path, "gzip"); err == nil || !strings.Contains(err.Error(), "table of contents") {
 		t.Fatalf("err = %v", err)
 	}
 }
@@ -587,7 +588,7 @@ func TestCatalogRefusesRowKeepsGoodFiles(t *testing.T) {
 	if err != nil || m.Status != "success" || m.ID != row.ID {
 		t.Fatalf("manifest %+v, %v", m, err)
 	}
-	if problems := CheckFile(ctx, dump.Tools{}, e.Dir, m, nil).Problems; len(problems) != 0 {
+	if problems := filecheck.Backup(ctx, dump.Tools{}, e.Dir, m, nil).Problems; len(problems) != 0 {
 		t.Fatalf("the kept backup does not verify: %v", problems)
 	}
 
@@ -713,4 +714,11 @@ func TestFirstBackupOfTheMonthIsTheComplianceCopy(t *testing.T) {
 	if len(stored) != 4 || stored[3].RetentionClass != "compliance" || stored[1].RetentionClass != "daily" {
 		t.Fatalf("catalog classes: %s %s %s %s", stored[0].RetentionClass, stored[1].RetentionClass, stored[2].RetentionClass, stored[3].RetentionClass)
 	}
+}
+
+func strOr(s *string, fallback string) string {
+	if s == nil {
+		return fallback
+	}
+	return *s
 }

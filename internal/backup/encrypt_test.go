@@ -15,6 +15,7 @@ import (
 	"github.com/mosaique/rgz-backup/internal/archive"
 	"github.com/mosaique/rgz-backup/internal/crypt"
 	"github.com/mosaique/rgz-backup/internal/dump"
+	"github.com/mosaique/rgz-backup/internal/filecheck"
 	"github.com/mosaique/rgz-backup/internal/fixture"
 	"github.com/mosaique/rgz-backup/internal/layout"
 )
@@ -136,20 +137,20 @@ func TestEncryptedRoundTripEveryFormat(t *testing.T) {
 			}
 
 			ctx := context.Background()
-			if c := CheckFile(ctx, dump.Tools{}, e.Dir, row, nil); len(c.Problems) > 0 || !c.Shallow {
+			if c := filecheck.Backup(ctx, dump.Tools{}, e.Dir, row, nil); len(c.Problems) > 0 || !c.Shallow {
 				t.Fatalf("without an identity: %+v", c)
 			}
-			if c := CheckFile(ctx, dump.Tools{}, e.Dir, row, dec); len(c.Problems) > 0 || c.Shallow {
+			if c := filecheck.Backup(ctx, dump.Tools{}, e.Dir, row, dec); len(c.Problems) > 0 || c.Shallow {
 				t.Fatalf("with the identity: %+v", c)
 			}
-			if c := CheckFile(ctx, dump.Tools{}, e.Dir, row, stranger); len(c.Problems) == 0 || !strings.Contains(strings.Join(c.Problems, " "), "matches none") {
+			if c := filecheck.Backup(ctx, dump.Tools{}, e.Dir, row, stranger); len(c.Problems) == 0 || !strings.Contains(strings.Join(c.Problems, " "), "matches none") {
 				t.Fatalf("with a stranger's identity: %+v", c)
 			}
 			// A flipped bit is a checksum mismatch, found before any decryption.
 			b, _ := os.ReadFile(*row.FilePath)
 			b[len(b)/2] ^= 1
 			os.WriteFile(*row.FilePath, b, 0o640)
-			if c := CheckFile(ctx, dump.Tools{}, e.Dir, row, dec); len(c.Problems) == 0 || !strings.Contains(c.Problems[0], "checksum") {
+			if c := filecheck.Backup(ctx, dump.Tools{}, e.Dir, row, dec); len(c.Problems) == 0 || !strings.Contains(c.Problems[0], "checksum") {
 				t.Fatalf("a flipped bit: %+v", c)
 			}
 		})

@@ -17,6 +17,7 @@ import (
 	"github.com/mosaique/rgz-backup/internal/clock"
 	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/dump"
+	"github.com/mosaique/rgz-backup/internal/filecheck"
 	"github.com/mosaique/rgz-backup/internal/layout"
 	"github.com/mosaique/rgz-backup/internal/pgtest"
 	"github.com/mosaique/rgz-backup/internal/records"
@@ -116,7 +117,7 @@ func TestSameSecondAttemptsNeverShareAName(t *testing.T) {
 		if err != nil || owner.ID != g.ID {
 			t.Fatalf("lookup of %s found %s (%s), want its owner", g.Filename, owner.ID, owner.Status)
 		}
-		if problems := CheckFile(context.Background(), dump.Tools{}, e.Dir, owner, nil).Problems; len(problems) != 0 {
+		if problems := filecheck.Backup(context.Background(), dump.Tools{}, e.Dir, owner, nil).Problems; len(problems) != 0 {
 			t.Fatalf("%s: %v", g.Filename, problems)
 		}
 	}
@@ -170,7 +171,7 @@ func assertKeptAndRecordedNext(t *testing.T, e *env, p *pgtest.Proxy, row catalo
 	if merr != nil || m.ID != row.ID || m.Status != catalog.StatusSuccess {
 		t.Fatalf("manifest %+v, %v", m, merr)
 	}
-	if problems := CheckFile(context.Background(), dump.Tools{}, e.Dir, m, nil).Problems; len(problems) != 0 {
+	if problems := filecheck.Backup(context.Background(), dump.Tools{}, e.Dir, m, nil).Problems; len(problems) != 0 {
 		t.Fatalf("the kept backup does not verify: %v", problems)
 	}
 	p.Heal()

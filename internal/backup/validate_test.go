@@ -11,6 +11,7 @@ import (
 
 	"github.com/mosaique/rgz-backup/internal/archive"
 	"github.com/mosaique/rgz-backup/internal/dump"
+	"github.com/mosaique/rgz-backup/internal/filecheck"
 )
 
 // shortDumpBinDir is a BACKUP_PG_BIN_DIR whose pg_dump runs the real one
@@ -88,12 +89,12 @@ func TestVerifyReadsTheArchiveToItsEnd(t *testing.T) {
 		if _, err := w.Commit(); err != nil {
 			t.Fatal(err)
 		}
-		_, _, err = Verify(ctx, dump.Tools{}, short, "gzip")
+		_, _, err = filecheck.File(ctx, dump.Tools{}, short, "gzip")
 		if err == nil || !strings.Contains(err.Error(), "archive unreadable to its end") {
 			t.Fatalf("cut at %d of %d bytes: %v", cut, raw.Len(), err)
 		}
 	}
-	if _, _, err := Verify(ctx, dump.Tools{}, *row.FilePath, "gzip"); err != nil {
+	if _, _, err := filecheck.File(ctx, dump.Tools{}, *row.FilePath, "gzip"); err != nil {
 		t.Fatalf("the whole archive: %v", err)
 	}
 }

@@ -22,15 +22,16 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/mosaique/rgz-backup/internal/archive"
-	"github.com/mosaique/rgz-backup/internal/backup"
 	"github.com/mosaique/rgz-backup/internal/catalog"
 	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/crypt"
 	"github.com/mosaique/rgz-backup/internal/dbconn"
 	"github.com/mosaique/rgz-backup/internal/disk"
 	"github.com/mosaique/rgz-backup/internal/dump"
+	"github.com/mosaique/rgz-backup/internal/filecheck"
 	"github.com/mosaique/rgz-backup/internal/layout"
 	"github.com/mosaique/rgz-backup/internal/offsite"
+	"github.com/mosaique/rgz-backup/internal/rowcount"
 	"github.com/mosaique/rgz-backup/internal/toc"
 )
 
@@ -94,7 +95,7 @@ func (j *Job) Compare(ctx context.Context, db config.Database, appName string) (
 	if err != nil {
 		return mismatches, nil, fmt.Errorf("connect to %s: %w", j.Database, err)
 	}
-	rows, err := backup.CountRows(ctx, conn)
+	rows, err := rowcount.Count(ctx, conn)
 	if err == nil {
 		mismatches = append(mismatches, CompareRows(j.Row.RowCounts, rows)...)
 		if _, err = conn.Exec(ctx, "ANALYZE"); err != nil {
@@ -152,7 +153,7 @@ func (j *Job) Verify(ctx context.Context, path string) (*os.File, func(), error)
 		return nil, nil, err
 	}
 	if row.Encrypted { // the stored bytes first, before any decryption; then the key
-		if problems := backup.CheckSealed(ctx, path, row); len(problems) > 0 {
+		if problems := filecheck.Sealed(ctx, path, row); len(problems) > 0 {
 			return nil, nil, damaged(problems)
 		}
 		if err := j.keyOpens(path, dec); err != nil {
@@ -170,7 +171,7 @@ func (j *Job) Verify(ctx context.Context, path string) (*os.File, func(), error)
 	free, err := measure(j.Config.LocalDir)
 	if err != nil || !RoomToDecompress(free, raw) {
 		j.Mode = fmt.Sprintf("streamed into a single-job pg_restore: %s has no room for the %d decompressed bytes", j.Config.LocalDir, raw)
-		if checked := backup.CheckFileAt(ctx, j.tools(), path, row, dec); len(checked.Problems) > 0 {
+		if checked := filecheck.At(ctx, j.tools(), path, row, dec); len(checked.Problems) > 0 {
 			return nil, nil, damaged(checked.Problems)
 		}
 		return nil, func() {}, nil
@@ -180,14 +181,14 @@ func (j *Job) Verify(ctx context.Context, path string) (*os.File, func(), error)
 		return nil, nil, err
 	}
 	release := func() { tmp.Close() }
-	got, err := archive.Check(ctx, path, backup.FormatOf(row), tmp, opening...)
+	got, err := archive.Check(ctx, path, filecheck.Format(row), tmp, opening...)
 	if errors.Is(err, crypt.ErrNoIdentity) {
 		release()
 		return nil, nil, j.noIdentity()
 	}
-	problems := archive.Compare(backup.ExpectedSums(row), got)
+	problems := archive.Compare(filecheck.Expected(row), got)
 	if err != nil {
-		problems = append(archive.CompareStored(backup.ExpectedSums(row), got), err.Error())
+		problems = append(archive.CompareStored(filecheck.Expected(row), got), err.Error())
 	}
 	if len(problems) > 0 {
 		release()
@@ -244,7 +245,7 @@ func (j *Job) streamRestore(ctx context.Context, path string, db config.Database
 	}
 	pr, pw := io.Pipe()
 	go func() {
-		_, err := archive.Check(ctx, path, backup.FormatOf(j.Row), pw, opening...)
+		_, err := archive.Check(ctx, path, filecheck.Format(j.Row), pw, opening...)
 		pw.CloseWithError(err)
 	}()
 	err = j.tools().RestoreStream(ctx, db, pr)
