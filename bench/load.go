@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/mosaique/rgz-backup/internal/api"
+	"github.com/mosaique/rgz-backup/internal/auth"
 	"github.com/mosaique/rgz-backup/internal/pgtest"
 )
 
@@ -200,7 +201,7 @@ func setUpDaemon(ctx context.Context, binary, prefix, role string) (daemonSetup,
 			return fail(err)
 		}
 	}
-	token, entry, err := api.NewToken(role)
+	token, entry, err := auth.NewToken(role)
 	if err != nil {
 		return fail(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/mosaique/rgz-backup/internal/api"
+	"github.com/mosaique/rgz-backup/internal/auth"
 	"github.com/mosaique/rgz-backup/internal/pgtest"
 )
 
@@ -177,7 +178,7 @@ func daemonAtScale(ctx context.Context, binary, work string, c *pgtest.Cluster, 
 	if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
 		return err
 	}
-	token, entry, err := api.NewToken("noc")
+	token, entry, err := auth.NewToken("noc")
 	if err != nil {
 		return err
 	}

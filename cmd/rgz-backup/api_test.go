@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mosaique/rgz-backup/internal/api"
+	"github.com/mosaique/rgz-backup/internal/auth"
 )
 
 // End to end: an admin script POSTs a test-restore to the daemon, follows
@@ -17,7 +18,7 @@ func TestTestRestoreOverHTTP(t *testing.T) {
 	t.Parallel()
 	env := serveEnv(t)
 	env["POSTGRES_BACKUP_ENABLED"] = "false"
-	token, entry, err := api.NewToken("admin")
+	token, entry, err := auth.NewToken("admin")
 	if err != nil {
 		t.Fatal(err)
 	}

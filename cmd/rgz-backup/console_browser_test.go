@@ -12,7 +12,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
-	"github.com/mosaique/rgz-backup/internal/api"
+	"github.com/mosaique/rgz-backup/internal/auth"
 )
 
 // screenshots is where the browser tests leave a picture of each page:
@@ -71,8 +71,8 @@ func TestConsoleInABrowser(t *testing.T) {
 	t.Parallel()
 	env := serveEnv(t)
 	env["POSTGRES_BACKUP_ENABLED"] = "false"
-	nocToken, nocEntry, _ := api.NewToken("noc")
-	adminToken, adminEntry, _ := api.NewToken("admin")
+	nocToken, nocEntry, _ := auth.NewToken("noc")
+	adminToken, adminEntry, _ := auth.NewToken("admin")
 	env["BACKUP_API_TOKENS"] = nocEntry + "," + adminEntry
 	if r := rgz(t, env, "backup"); r.code != 0 {
 		t.Fatalf("backup: %+v", r)

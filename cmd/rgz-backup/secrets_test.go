@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/mosaique/rgz-backup/internal/api"
+	"github.com/mosaique/rgz-backup/internal/auth"
 	"github.com/mosaique/rgz-backup/internal/dump"
 )
 
@@ -44,7 +45,7 @@ func TestNoSecretEverShows(t *testing.T) {
 	env["SMTP_USERNAME"], env["SMTP_PASSWORD"] = "noc", marker("SMTP_PASSWORD")
 	env["BACKUP_NOTIFY_WEBHOOK_URL"] = "http://" + freeAddr(t) + "/hooks/" + marker("BACKUP_NOTIFY_WEBHOOK_URL") // nothing listens: the failure path
 	env["BACKUP_API_JWT_SECRET"] = marker("BACKUP_API_JWT_SECRET")
-	token, entry, err := api.NewToken("admin")
+	token, entry, err := auth.NewToken("admin")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/mosaique/rgz-backup/internal/api"
 	"github.com/mosaique/rgz-backup/internal/audit"
+	"github.com/mosaique/rgz-backup/internal/auth"
 	"github.com/mosaique/rgz-backup/internal/catalog"
 	"github.com/mosaique/rgz-backup/internal/clock"
 	"github.com/mosaique/rgz-backup/internal/config"
@@ -90,7 +91,7 @@ func serve(ctx context.Context, cfg config.Config, log, riverLog *slog.Logger) e
 		return err
 	}
 	defer store.Close()
-	auth, err := api.NewAuthenticator(cfg.API)
+	authn, err := auth.New(cfg.API)
 	if err != nil {
 		return err
 	}
@@ -129,7 +130,7 @@ func serve(ctx context.Context, cfg config.Config, log, riverLog *slog.Logger) e
 	prober := readiness(store, tools, &working, cfg, log)
 	prober.Refresh(ctx)
 	go prober.Run(work)
-	server := httpServer(cfg, store, auth, client, log, prober.Handler())
+	server := httpServer(cfg, store, authn, client, log, prober.Handler())
 	go func() {
 		if err := server.Serve(listener); !errors.Is(err, http.ErrServerClosed) {
 			log.Error("HTTP server stopped", "error", err)
@@ -203,12 +204,12 @@ func readiness(store *catalog.Store, tools dump.Tools, working *atomic.Bool, cfg
 	}}
 }
 
-func httpServer(cfg config.Config, store *catalog.Store, auth *api.Authenticator, client *jobs.Client, log *slog.Logger, probes http.Handler) *http.Server {
+func httpServer(cfg config.Config, store *catalog.Store, authn *auth.Authenticator, client *jobs.Client, log *slog.Logger, probes http.Handler) *http.Server {
 	trail := audit.New(store, nil, log) // one trail: a flood is counted once, whichever door it knocks at
 	mux := http.NewServeMux()
-	mux.Handle("/", api.Server(api.Deps{Config: cfg, Store: store, Auth: auth, Queue: client, Log: log, Audit: trail,
+	mux.Handle("/", api.Server(api.Deps{Config: cfg, Store: store, Auth: authn, Queue: client, Log: log, Audit: trail,
 		Metrics: metrics.Handler(metrics.Registry(metrics.Collector{Store: store, Cfg: cfg, Log: log}))}, probes))
-	ui := console.Handler(console.Deps{Config: cfg, Store: store, Auth: auth, Queue: client, Log: log, Audit: trail})
+	ui := console.Handler(console.Deps{Config: cfg, Store: store, Auth: authn, Queue: client, Log: log, Audit: trail})
 	mux.Handle(console.Prefix, ui)
 	mux.Handle(console.Prefix+"/", ui)
 	// A person who types the daemon's address finds the console.

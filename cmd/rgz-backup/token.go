@@ -5,7 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/mosaique/rgz-backup/internal/api"
+	"github.com/mosaique/rgz-backup/internal/auth"
 	"github.com/mosaique/rgz-backup/internal/config"
 )
 
@@ -24,7 +24,7 @@ need admin.`,
 			if role == "" {
 				return &config.Error{Var: "--role", Value: "", Allowed: "name the role (admin or noc)"}
 			}
-			token, entry, err := api.NewToken(role)
+			token, entry, err := auth.NewToken(role)
 			if err != nil {
 				return failure{err}
 			}

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"github.com/mosaique/rgz-backup/internal/auth"
 	"net/http"
 	"strconv"
 	"strings"
@@ -73,7 +74,7 @@ func mustAtoi(s string) int {
 	return n
 }
 
-func (d Deps) openAPI(w http.ResponseWriter, _ *http.Request, _ Caller) *apiError {
+func (d Deps) openAPI(w http.ResponseWriter, _ *http.Request, _ auth.Caller) *apiError {
 	writeJSON(w, http.StatusOK, d.OpenAPI())
 	return nil
 }

@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,19 +9,18 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"regexp"
-	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 
 	"github.com/mosaique/rgz-backup/internal/audit"
+	"github.com/mosaique/rgz-backup/internal/auth"
 	"github.com/mosaique/rgz-backup/internal/catalog"
 	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/jobs"
 	"github.com/mosaique/rgz-backup/internal/layout"
+	"github.com/mosaique/rgz-backup/internal/listquery"
 	"github.com/mosaique/rgz-backup/internal/recent"
 )
 
@@ -36,7 +34,7 @@ const MaxBody = 64 << 10
 type Deps struct {
 	Config config.Config
 	Store  *catalog.Store
-	Auth   *Authenticator
+	Auth   *auth.Authenticator
 	Queue  *jobs.Client // inserts jobs for the daemon's workers
 	Log    *slog.Logger
 	// Metrics serves /metrics, without authentication (Prometheus scrapes
@@ -98,7 +96,7 @@ func (d Deps) shared(w http.ResponseWriter, r *http.Request, key string, read fu
 // OpenAPI document gives it.
 type route struct {
 	method, path string
-	handle       func(w http.ResponseWriter, r *http.Request, c Caller) *apiError
+	handle       func(w http.ResponseWriter, r *http.Request, c auth.Caller) *apiError
 }
 
 func (d Deps) routes() []route {
@@ -169,7 +167,7 @@ func (d Deps) guard(rt route) http.Handler {
 			return
 		}
 		entry := audit.Of(r, caller.Subject, caller.Role)
-		if !Allowed(caller.Role, r.Method) {
+		if !auth.Allowed(caller.Role, r.Method) {
 			entry.Status, entry.Detail = http.StatusForbidden, "forbidden"
 			d.Audit.Refused(r.Context(), entry)
 			writeError(w, &apiError{http.StatusForbidden, "forbidden", fmt.Sprintf("role %q may not %s this route", caller.Role, r.Method)})
@@ -223,12 +221,12 @@ func (d Deps) internal(err error) *apiError {
 	return &apiError{http.StatusInternalServerError, "internal", "the request could not be served; the daemon's log says why"}
 }
 
-func (d Deps) latest(w http.ResponseWriter, r *http.Request, _ Caller) *apiError {
+func (d Deps) latest(w http.ResponseWriter, r *http.Request, _ auth.Caller) *apiError {
 	status := catalog.Status(r.URL.Query().Get("status"))
 	if status != "" && status != catalog.StatusSuccess && status != catalog.StatusFailed && status != catalog.StatusPartial {
 		return &apiError{http.StatusBadRequest, "bad_status", "status must be success, failed or partial"}
 	}
-	of, err := ParseOf(r.URL.Query())
+	of, err := listquery.ParseOf(r.URL.Query())
 	if err != nil {
 		return &apiError{http.StatusBadRequest, "bad_query", err.Error()}
 	}
@@ -250,8 +248,8 @@ type ListPage struct {
 	NextCursor string              `json:"next_cursor,omitempty"`
 }
 
-func (d Deps) list(w http.ResponseWriter, r *http.Request, _ Caller) *apiError {
-	q, err := ParseListQuery(r.URL.Query())
+func (d Deps) list(w http.ResponseWriter, r *http.Request, _ auth.Caller) *apiError {
+	q, err := listquery.Parse(r.URL.Query())
 	if err != nil {
 		return &apiError{http.StatusBadRequest, "bad_query", err.Error()}
 	}
@@ -266,109 +264,13 @@ func (d Deps) list(w http.ResponseWriter, r *http.Request, _ Caller) *apiError {
 		if len(rows) > q.Limit {
 			page.Backups = rows[:q.Limit]
 			last := page.Backups[q.Limit-1]
-			page.NextCursor = EncodeCursor(last.BackupDate, last.ID)
+			page.NextCursor = listquery.EncodeCursor(last.BackupDate, last.ID)
 		}
 		if page.Backups == nil {
 			page.Backups = []catalog.Execution{}
 		}
 		return page, nil
 	})
-}
-
-// ListQuery is the list route's parsed query.
-type ListQuery struct {
-	Days      int
-	Limit     int
-	AfterDate time.Time
-	AfterID   string
-	Of        catalog.Of
-}
-
-// targetName is what a target's name looks like (package targets).
-var targetName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
-
-// ParseOf reads target and database. Without target, the routes answer
-// for the default target (the server of the environment's settings),
-// as the specification's routes always did; target=* is every target.
-// database narrows to one database; absent: every database.
-func ParseOf(v map[string][]string) (catalog.Of, error) {
-	of := catalog.Of{Target: catalog.DefaultTarget}
-	if ts := v["target"]; len(ts) > 0 {
-		switch t := ts[0]; {
-		case t == "*":
-			of.Target = ""
-		case !targetName.MatchString(t):
-			return of, errors.New("target must be a target's name (lowercase letters, digits, - and _), or * for every target")
-		default:
-			of.Target = t
-		}
-	}
-	if ds := v["database"]; len(ds) > 0 {
-		db := ds[0]
-		if db == "" || len(db) > 63 || strings.ContainsRune(db, 0) || !utf8.ValidString(db) {
-			return of, errors.New("database must be a database name (1 to 63 bytes of UTF-8, no NUL): any name PostgreSQL takes")
-		}
-		of.Database = db
-	}
-	return of, nil
-}
-
-// ParseListQuery reads days (1..3650, default 30), limit (1..1000, default
-// 100), cursor (from a previous page), target and database (ParseOf).
-func ParseListQuery(v map[string][]string) (ListQuery, error) {
-	q := ListQuery{Days: 30, Limit: 100}
-	of, err := ParseOf(v)
-	if err != nil {
-		return q, err
-	}
-	q.Of = of
-	get := func(k string) string {
-		if len(v[k]) == 0 {
-			return ""
-		}
-		return v[k][0]
-	}
-	if s := get("days"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > 3650 {
-			return q, errors.New("days must be an integer from 1 to 3650")
-		}
-		q.Days = n
-	}
-	if s := get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > 1000 {
-			return q, errors.New("limit must be an integer from 1 to 1000")
-		}
-		q.Limit = n
-	}
-	if s := get("cursor"); s != "" {
-		date, id, ok := DecodeCursor(s)
-		if !ok {
-			return q, errors.New("cursor is not one this API gave out")
-		}
-		q.AfterDate, q.AfterID = date, id
-	}
-	return q, nil
-}
-
-// EncodeCursor names the last row of a page.
-func EncodeCursor(date time.Time, id string) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(date.UTC().Format(time.RFC3339Nano) + "|" + id))
-}
-
-// DecodeCursor reads a cursor back; ok is false for anything else.
-func DecodeCursor(s string) (time.Time, string, bool) {
-	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil {
-		return time.Time{}, "", false
-	}
-	ds, id, found := strings.Cut(string(b), "|")
-	date, err := time.Parse(time.RFC3339Nano, ds)
-	if !found || err != nil || uuid.Validate(id) != nil {
-		return time.Time{}, "", false
-	}
-	return date, id, true
 }
 
 // TestRestoreRequest is the test-restore route's body.
@@ -398,7 +300,7 @@ func ParseTestRestore(body []byte) (TestRestoreRequest, error) {
 	return req, nil
 }
 
-func (d Deps) testRestore(w http.ResponseWriter, r *http.Request, _ Caller) *apiError {
+func (d Deps) testRestore(w http.ResponseWriter, r *http.Request, _ auth.Caller) *apiError {
 	body, err := readBody(r)
 	if err != nil {
 		return &apiError{http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("the body is limited to %d bytes", MaxBody)}
@@ -432,8 +334,8 @@ func (d Deps) testRestore(w http.ResponseWriter, r *http.Request, _ Caller) *api
 	return nil
 }
 
-func (d Deps) restoreHistory(w http.ResponseWriter, r *http.Request, _ Caller) *apiError {
-	q, err := ParseListQuery(map[string][]string{"days": r.URL.Query()["days"]})
+func (d Deps) restoreHistory(w http.ResponseWriter, r *http.Request, _ auth.Caller) *apiError {
+	q, err := listquery.Parse(map[string][]string{"days": r.URL.Query()["days"]})
 	if err != nil {
 		return &apiError{http.StatusBadRequest, "bad_query", err.Error()}
 	}
@@ -448,16 +350,16 @@ func (d Deps) restoreHistory(w http.ResponseWriter, r *http.Request, _ Caller) *
 	return nil
 }
 
-func (d Deps) restoreTest(w http.ResponseWriter, r *http.Request, _ Caller) *apiError {
+func (d Deps) restoreTest(w http.ResponseWriter, r *http.Request, _ auth.Caller) *apiError {
 	return byID(d, w, r, "restore test", d.Store.RestoreTest)
 }
 
-func (d Deps) backup(w http.ResponseWriter, r *http.Request, _ Caller) *apiError {
+func (d Deps) backup(w http.ResponseWriter, r *http.Request, _ auth.Caller) *apiError {
 	return byID(d, w, r, "backup", d.Store.Get)
 }
 
 // copies answers a backup's copies (404 for an unknown backup).
-func (d Deps) copies(w http.ResponseWriter, r *http.Request, _ Caller) *apiError {
+func (d Deps) copies(w http.ResponseWriter, r *http.Request, _ auth.Caller) *apiError {
 	return byID(d, w, r, "backup", func(ctx context.Context, id string) ([]catalog.Copy, error) {
 		if _, err := d.Store.Get(ctx, id); err != nil {
 			return nil, err
@@ -483,7 +385,7 @@ func byID[T any](d Deps, w http.ResponseWriter, r *http.Request, what string, ge
 	return nil
 }
 
-func (d Deps) enqueueBackup(w http.ResponseWriter, r *http.Request, _ Caller) *apiError {
+func (d Deps) enqueueBackup(w http.ResponseWriter, r *http.Request, _ auth.Caller) *apiError {
 	body, err := readBody(r)
 	if err != nil {
 		return &apiError{http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("the body is limited to %d bytes", MaxBody)}

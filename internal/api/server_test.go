@@ -16,6 +16,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/mosaique/rgz-backup/internal/audit"
+	"github.com/mosaique/rgz-backup/internal/auth"
 	"github.com/mosaique/rgz-backup/internal/catalog"
 	"github.com/mosaique/rgz-backup/internal/clock"
 	"github.com/mosaique/rgz-backup/internal/config"
@@ -67,20 +68,20 @@ func newFixture(t *testing.T) *fixture {
 	f.test.Status, f.test.FinishedAt = "success", &end
 	store.FinishRestoreTest(ctx, f.test)
 
-	token, entry, _ := NewToken("admin")
+	token, entry, _ := auth.NewToken("admin")
 	cfg, err := config.Load(func(k string) string {
 		return map[string]string{"BACKUP_DATABASE_URL": db.URL, "BACKUP_API_JWT_SECRET": string(secret), "BACKUP_API_TOKENS": entry}[k]
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	auth, err := NewAuthenticator(cfg.API)
+	authn, err := auth.New(cfg.API)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The trail's minute stands still: how many refusals it records does
 	// not depend on when the test runs.
-	f.server = httptest.NewServer(Server(Deps{Config: cfg, Store: store, Auth: auth, Queue: queue, Audit: audit.New(store, clock.At(time.Now()), nil)}, (&Prober{}).Handler()))
+	f.server = httptest.NewServer(Server(Deps{Config: cfg, Store: store, Auth: authn, Queue: queue, Audit: audit.New(store, clock.At(time.Now()), nil)}, (&Prober{}).Handler()))
 	t.Cleanup(f.server.Close)
 	exp, past := time.Now().Add(time.Hour).Unix(), time.Now().Add(-time.Hour).Unix()
 	jwtFor := func(key []byte, claims jwt.MapClaims) string {

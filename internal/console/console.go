@@ -22,8 +22,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mosaique/rgz-backup/internal/api"
 	"github.com/mosaique/rgz-backup/internal/audit"
+	"github.com/mosaique/rgz-backup/internal/auth"
 	"github.com/mosaique/rgz-backup/internal/catalog"
 	"github.com/mosaique/rgz-backup/internal/clock"
 	"github.com/mosaique/rgz-backup/internal/config"
@@ -47,7 +47,7 @@ var staticFiles embed.FS
 type Deps struct {
 	Config config.Config
 	Store  *catalog.Store
-	Auth   *api.Authenticator
+	Auth   *auth.Authenticator
 	Queue  *jobs.Client
 	Log    *slog.Logger
 	Clock  clock.Clock
@@ -124,7 +124,7 @@ type viewer struct {
 	Subject, Role, CSRF, Lang string
 }
 
-func (v viewer) Admin() bool { return v.Role == api.RoleAdmin }
+func (v viewer) Admin() bool { return v.Role == auth.RoleAdmin }
 
 type handler func(w http.ResponseWriter, r *http.Request, v viewer)
 
@@ -166,7 +166,7 @@ func (c *server) session(next handler) http.Handler {
 // buttons), audited as any action.
 func (c *server) admin(next handler) handler {
 	return func(w http.ResponseWriter, r *http.Request, v viewer) {
-		if !api.Allowed(v.Role, http.MethodPost) {
+		if !auth.Allowed(v.Role, http.MethodPost) {
 			c.refused(r, v, http.StatusForbidden, "forbidden")
 			c.refuse(w, r, v.Lang, http.StatusForbidden, "forbidden")
 			return
@@ -192,7 +192,7 @@ func (c *server) login(w http.ResponseWriter, r *http.Request) {
 	probe, _ := http.NewRequestWithContext(r.Context(), http.MethodGet, "/", nil)
 	probe.Header.Set("Authorization", "Bearer "+token)
 	caller, err := c.Auth.Authenticate(probe)
-	if err == nil && !api.Allowed(caller.Role, http.MethodGet) {
+	if err == nil && !auth.Allowed(caller.Role, http.MethodGet) {
 		err = errors.New("role " + caller.Role + " may not use the console")
 	}
 	if err != nil {

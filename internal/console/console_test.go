@@ -17,7 +17,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
 
-	"github.com/mosaique/rgz-backup/internal/api"
+	"github.com/mosaique/rgz-backup/internal/auth"
 	"github.com/mosaique/rgz-backup/internal/catalog"
 	"github.com/mosaique/rgz-backup/internal/config"
 	fx "github.com/mosaique/rgz-backup/internal/fixture"
@@ -57,7 +57,7 @@ func newSiteWith(t *testing.T, adjust func(*Deps, *http.Server)) *site {
 	s := &site{t: t, store: store, tokens: map[string]string{}}
 	var entries []string
 	for _, role := range []string{"admin", "noc", "reseller"} {
-		token, entry, err := api.NewToken(role)
+		token, entry, err := auth.NewToken(role)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -83,11 +83,11 @@ func newSiteWith(t *testing.T, adjust func(*Deps, *http.Server)) *site {
 	if err := store.Insert(ctx, &s.good); err != nil {
 		t.Fatal(err)
 	}
-	auth, err := api.NewAuthenticator(cfg.API)
+	authn, err := auth.New(cfg.API)
 	if err != nil {
 		t.Fatal(err)
 	}
-	deps := Deps{Config: cfg, Store: store, Auth: auth, Queue: queue}
+	deps := Deps{Config: cfg, Store: store, Auth: authn, Queue: queue}
 	s.server = httptest.NewUnstartedServer(nil)
 	if adjust != nil {
 		adjust(&deps, s.server.Config)

@@ -11,12 +11,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mosaique/rgz-backup/internal/api"
 	"github.com/mosaique/rgz-backup/internal/audit"
 	"github.com/mosaique/rgz-backup/internal/catalog"
 	"github.com/mosaique/rgz-backup/internal/disk"
 	"github.com/mosaique/rgz-backup/internal/jobs"
 	"github.com/mosaique/rgz-backup/internal/layout"
+	"github.com/mosaique/rgz-backup/internal/listquery"
 	"github.com/mosaique/rgz-backup/internal/lock"
 	"github.com/mosaique/rgz-backup/internal/report"
 )
@@ -122,7 +122,7 @@ func (c *server) backups(w http.ResponseWriter, r *http.Request, v viewer) {
 			delete(query, k)
 		}
 	}
-	lq, err := api.ParseListQuery(query)
+	lq, err := listquery.Parse(query)
 	if err != nil {
 		c.Log.Info("console: a bad filter", "error", err)
 		c.refuse(w, r, v.Lang, http.StatusBadRequest, "bad_query")
@@ -162,7 +162,7 @@ func (c *server) backups(w http.ResponseWriter, r *http.Request, v viewer) {
 		for k := range q {
 			nq.Set(k, q.Get(k))
 		}
-		nq.Set("cursor", api.EncodeCursor(afterDate, afterID))
+		nq.Set("cursor", listquery.EncodeCursor(afterDate, afterID))
 		next = Prefix + "/backups?" + nq.Encode()
 	}
 	c.render(w, r, "backups", v, map[string]any{"Rows": rows, "Next": next, "Filter": map[string]string{

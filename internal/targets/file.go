@@ -56,6 +56,10 @@ func (e *LineError) Error() string { return fmt.Sprintf("%s:%d: %s", e.File, e.L
 
 var targetName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
 
+// ValidName says whether name is a target's name: lowercase letters,
+// digits, - and _, at most 63.
+func ValidName(name string) bool { return targetName.MatchString(name) }
+
 // targetKeys are the keys a target may have, as written in the file.
 var targetKeys = []string{"name", "url", "password_env", "password_file", "databases", "exclude",
 	"schedule", "compression", "retention_days", "destinations", "restore_test_schedule", "timeout_seconds"}

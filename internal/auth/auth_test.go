@@ -1,4 +1,4 @@
-package api
+package auth
 
 import (
 	"crypto/ecdsa"
@@ -104,7 +104,7 @@ func TestAuthenticate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			a, err := NewAuthenticator(tt.cfg)
+			a, err := New(tt.cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -149,7 +149,7 @@ func TestBadPublicKeyFileIsAConfigError(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "junk.pem")
 	os.WriteFile(path, []byte("not a key"), 0o600)
 	for _, p := range []string{path, "/nonexistent/key.pem"} {
-		_, err := NewAuthenticator(config.API{JWTPublicKeyFile: p})
+		_, err := New(config.API{JWTPublicKeyFile: p})
 		var cfgErr *config.Error
 		if !errors.As(err, &cfgErr) || cfgErr.Var != "BACKUP_API_JWT_PUBLIC_KEY_FILE" {
 			t.Errorf("%s: %v", p, err)

@@ -1,4 +1,7 @@
-package api
+// Package auth says who a caller of the HTTP API and the console is, and
+// what their role allows: the platform's JWTs and static tokens today
+// (BACKUP_API_*), one place for any further way in.
+package auth
 
 import (
 	"crypto/rand"
@@ -34,8 +37,8 @@ type Authenticator struct {
 	checks    []jwt.ParserOption // iss and aud, when configured
 }
 
-// NewAuthenticator reads the API settings (and the public key file).
-func NewAuthenticator(cfg config.API) (*Authenticator, error) {
+// New reads the API settings (and the public key file).
+func New(cfg config.API) (*Authenticator, error) {
 	a := &Authenticator{secret: []byte(cfg.JWTSecret), roleClaim: cfg.RoleClaim, tokens: cfg.Tokens}
 	if a.roleClaim == "" {
 		a.roleClaim = "role"
