@@ -80,7 +80,7 @@ var errNoBackup = errors.New("no backup")
 // ref is an id, a file name (with or without .age), a stem or a path
 // (records.Find).
 func findRow(ctx context.Context, store *catalog.Store, ref string) (catalog.Execution, error) {
-	row, _, err := records.Find(ctx, []records.Reader{records.Catalog{Store: store}}, ref)
+	row, _, err := records.Find(ctx, records.For(store, "", false), ref)
 	if errors.Is(err, catalog.ErrNotFound) {
 		return row, fmt.Errorf("%w named %q in the catalog (see rgz-backup list)", errNoBackup, ref)
 	}

@@ -150,19 +150,15 @@ func rowForRestore(ctx context.Context, cfg config.Config, ref string) (catalog.
 	return row, "", nil
 }
 
-// recordReaders are where a verb that only reads looks backups up: the
-// catalog (opened without migrating: reading must write nothing), when it
-// answers, then the manifests in BACKUP_LOCAL_DIR and each database's
-// directory below it.
+// recordReaders are where a verb that only reads looks backups up
+// (records.Open): the catalog when it answers, then the manifests; it says
+// on stderr when the catalog cannot be reached.
 func recordReaders(ctx context.Context, cfg config.Config) ([]records.Reader, func()) {
-	files := records.EveryManifest{Root: cfg.LocalDir}
-	pool, err := catalog.OpenPool(ctx, cfg.Catalog, "rgz-backup read", 2)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "rgz-backup: catalog unreachable (%v); using the manifests in %s\n", err, cfg.LocalDir)
-		return []records.Reader{files}, func() {}
+	readers, unreachable, closeReaders := records.Open(ctx, cfg.Catalog, cfg.LocalDir, "rgz-backup read")
+	if unreachable != nil {
+		fmt.Fprintf(os.Stderr, "rgz-backup: catalog unreachable (%v); using the manifests in %s\n", unreachable, cfg.LocalDir)
 	}
-	store := catalog.NewStore(pool)
-	return []records.Reader{records.Catalog{Store: store}, files}, store.Close
+	return readers, closeReaders
 }
 
 // restoreConfig loads the configuration a restore needs: with --target-url

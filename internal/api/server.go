@@ -22,6 +22,7 @@ import (
 	"github.com/mosaique/rgz-backup/internal/layout"
 	"github.com/mosaique/rgz-backup/internal/listquery"
 	"github.com/mosaique/rgz-backup/internal/recent"
+	"github.com/mosaique/rgz-backup/internal/restoretest"
 )
 
 // Prefix is where the specification's routes live.
@@ -309,28 +310,26 @@ func (d Deps) testRestore(w http.ResponseWriter, r *http.Request, _ auth.Caller)
 	if err != nil {
 		return &apiError{http.StatusBadRequest, "bad_request", err.Error()}
 	}
-	started, err := jobs.StartRestoreTest(r.Context(), d.Store, d.Queue, d.Config,
-		jobs.StartRequest{Filename: req.BackupFilename, TriggeredBy: catalog.TriggerAPI, Now: time.Now()})
-	var running jobs.AlreadyRunning
-	switch {
+	started, err := restoretest.Start(r.Context(), d.Store, jobs.RestoreTests{Client: d.Queue}, d.Config,
+		restoretest.StartRequest{Filename: req.BackupFilename, TriggeredBy: catalog.TriggerAPI, Now: time.Now()})
+	var running restoretest.AlreadyRunning
+	switch status, code := restoretest.Refusal(err); {
 	case errors.As(err, &running):
-		body := map[string]any{"error": map[string]string{"code": "conflict", "message": "a restore test is already running or queued"}}
+		body := map[string]any{"error": map[string]string{"code": code, "message": err.Error()}}
 		if running.ID != "" {
 			body["id"], body["location"] = running.ID, Prefix+"/restore-tests/"+running.ID
 			w.Header().Set("Location", Prefix+"/restore-tests/"+running.ID)
 		}
-		writeJSON(w, http.StatusConflict, body)
+		writeJSON(w, status, body)
 		return nil
-	case errors.Is(err, jobs.ErrNoGoodBackup):
-		return &apiError{http.StatusNotFound, "not_found", err.Error()}
-	case errors.Is(err, jobs.ErrBadBackupName):
-		return &apiError{http.StatusBadRequest, "bad_request", err.Error()}
+	case status != 0:
+		return &apiError{status, code, err.Error()}
 	case err != nil:
 		return d.internal(err)
 	}
 	location := Prefix + "/restore-tests/" + started.Test.ID
 	w.Header().Set("Location", location)
-	writeJSON(w, http.StatusAccepted, map[string]string{"id": started.Test.ID, "status": "running", "backup_filename": started.Backup.Filename, "location": location})
+	writeJSON(w, http.StatusAccepted, map[string]string{"id": started.Test.ID, "status": string(started.Test.Status), "backup_filename": started.Backup.Filename, "location": location})
 	return nil
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/mosaique/rgz-backup/internal/listquery"
 	"github.com/mosaique/rgz-backup/internal/lock"
 	"github.com/mosaique/rgz-backup/internal/report"
+	"github.com/mosaique/rgz-backup/internal/restoretest"
 )
 
 // databaseView is one line of the overview: a database's state.
@@ -336,23 +337,17 @@ func (c *server) startBackup(w http.ResponseWriter, r *http.Request, v viewer) {
 }
 
 // startRestoreTest queues a restore test of the backup named (or the usual
-// choice) and sends the admin to its page (jobs.StartRestoreTest, as the
+// choice) and sends the admin to its page (restoretest.Start, as the
 // API does).
 func (c *server) startRestoreTest(w http.ResponseWriter, r *http.Request, v viewer) {
 	action, ok := c.act(w, r, v)
 	if !ok {
 		return
 	}
-	started, err := jobs.StartRestoreTest(r.Context(), c.Store, c.Queue, c.Config,
-		jobs.StartRequest{BackupID: r.PostFormValue("backup_id"), TriggeredBy: catalog.TriggerAPI, Now: c.now()})
-	var running jobs.AlreadyRunning
-	status, why := 0, ""
-	switch {
-	case errors.As(err, &running):
-		status, why = http.StatusConflict, "conflict"
-	case errors.Is(err, jobs.ErrNoGoodBackup):
-		status, why = http.StatusNotFound, "not_found"
-	case err != nil:
+	started, err := restoretest.Start(r.Context(), c.Store, jobs.RestoreTests{Client: c.Queue}, c.Config,
+		restoretest.StartRequest{BackupID: r.PostFormValue("backup_id"), TriggeredBy: catalog.TriggerAPI, Now: c.now()})
+	status, why := restoretest.Refusal(err)
+	if err != nil && status == 0 {
 		c.Log.Error("console: restore test not started", "error", err)
 		status, why = http.StatusInternalServerError, "internal"
 	}

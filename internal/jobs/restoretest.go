@@ -1,18 +1,15 @@
 package jobs
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/riverqueue/river"
 
 	"github.com/mosaique/rgz-backup/internal/catalog"
 	"github.com/mosaique/rgz-backup/internal/config"
-	"github.com/mosaique/rgz-backup/internal/layout"
 	"github.com/mosaique/rgz-backup/internal/notify"
 	"github.com/mosaique/rgz-backup/internal/restoretest"
 	"github.com/mosaique/rgz-backup/internal/schedule"
@@ -118,108 +115,17 @@ func EnqueueRestoreTest(ctx context.Context, client *Client, filename string, tr
 		return 0, fmt.Errorf("enqueue restore test: %w", err)
 	}
 	if res.UniqueSkippedAsDuplicate {
-		return res.Job.ID, ErrRestoreTestQueued
+		return res.Job.ID, restoretest.ErrQueued
 	}
 	return res.Job.ID, nil
 }
 
-// ErrRestoreTestQueued means a restore test is already waiting or running.
-var ErrRestoreTestQueued = errors.New("a restore test is already queued or running")
+// RestoreTests queues restore tests on the daemon's queue for
+// restoretest.Start.
+type RestoreTests struct{ Client *Client }
 
-// StartRequest is a person's or a client's request for a restore test:
-// of one backup (by its id or its file name), or the usual choice.
-type StartRequest struct {
-	BackupID    string
-	Filename    string
-	TriggeredBy catalog.Trigger
-	Now         time.Time
-}
-
-// Started is a restore test recorded as running and queued.
-type Started struct {
-	Test   catalog.RestoreTest
-	Backup catalog.Execution
-}
-
-// ErrBadBackupName is a file name no backup of the tool's can have.
-var ErrBadBackupName = errors.New("not a backup's file name")
-
-// ErrNoGoodBackup is a request for a backup that is not there, or failed,
-// or the usual choice when no backup can be chosen.
-var ErrNoGoodBackup = errors.New("no good backup")
-
-// AlreadyRunning is a request refused because a restore test is running
-// (its record's id, when known) or queued.
-type AlreadyRunning struct{ ID string }
-
-func (a AlreadyRunning) Error() string { return "a restore test is already running or queued" }
-
-// StartRestoreTest is the one way the API and the console start a
-// restore test: it finds the backup, refuses while another test runs,
-// records the test as running (so that its page exists at once), and
-// queues it. A test that cannot be queued is recorded as failed, never
-// left "running". Once the record is written, the caller going away
-// (a closed connection) changes nothing.
-func StartRestoreTest(ctx context.Context, store *catalog.Store, client *Client, cfg config.Config, req StartRequest) (Started, error) {
-	row, err := requestedBackup(ctx, store, cfg, req)
-	if err != nil {
-		return Started{}, err
-	}
-	since := req.Now.Add(-time.Duration(cfg.RestoreTest.Timeout)*time.Second - time.Minute)
-	if id, running, err := store.RunningRestoreTest(ctx, since); err != nil {
-		return Started{}, err
-	} else if running {
-		return Started{}, AlreadyRunning{ID: id}
-	}
-	ctx = context.WithoutCancel(ctx)
-	test := catalog.RestoreTest{ID: uuid.NewString(), BackupID: row.ID, StartedAt: req.Now.UTC(), Status: catalog.TestRunning, TriggeredBy: req.TriggeredBy}
-	if err := store.BeginRestoreTest(ctx, test); err != nil {
-		return Started{}, err
-	}
-	if _, err := EnqueueRestoreTest(ctx, client, row.Filename, req.TriggeredBy, test.ID); err != nil {
-		// Nothing was tested: the record must not stay "running", and the
-		// backup's own restore-test status is not touched (it was never
-		// found wanting). One already queued (River's unique job, which a
-		// scheduled test holds before it writes its record): the record
-		// goes, and the caller hears 409.
-		if errors.Is(err, ErrRestoreTestQueued) {
-			if derr := store.DeleteRestoreTest(ctx, test.ID); derr != nil {
-				return Started{}, errors.Join(err, derr)
-			}
-			return Started{}, AlreadyRunning{}
-		}
-		if ferr := store.AbandonRestoreTest(ctx, test.ID, req.Now, "not started: "+err.Error()); ferr != nil {
-			err = errors.Join(err, ferr)
-		}
-		return Started{}, err
-	}
-	return Started{Test: test, Backup: row}, nil
-}
-
-// requestedBackup is the backup a request names, or the usual choice.
-func requestedBackup(ctx context.Context, store *catalog.Store, cfg config.Config, req StartRequest) (catalog.Execution, error) {
-	var row catalog.Execution
-	var err error
-	switch {
-	case req.Filename != "":
-		if !layout.IsDumpName(req.Filename) {
-			return row, fmt.Errorf("%.80q: %w (%s)", req.Filename, ErrBadBackupName, layout.DumpNameHint)
-		}
-		row, err = store.ByFilename(ctx, req.Filename)
-	case req.BackupID != "":
-		row, err = store.Get(ctx, req.BackupID)
-	default:
-		rows, lerr := store.List(ctx, catalog.Filter{OnDisk: true})
-		if lerr != nil {
-			return row, lerr
-		}
-		var ok bool
-		if row, ok = restoretest.Choose(rows, req.Now, cfg.RestoreTest.BackupAgeDays); !ok {
-			return row, fmt.Errorf("%w to test yet", ErrNoGoodBackup)
-		}
-	}
-	if errors.Is(err, catalog.ErrNotFound) || err == nil && !row.Status.Good() {
-		return row, fmt.Errorf("%w named %s", ErrNoGoodBackup, cmp.Or(req.Filename, req.BackupID))
-	}
-	return row, err
+// Enqueue queues the test whose record has id (restoretest.Queue).
+func (q RestoreTests) Enqueue(ctx context.Context, filename string, by catalog.Trigger, id string) error {
+	_, err := EnqueueRestoreTest(ctx, q.Client, filename, by, id)
+	return err
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/mosaique/rgz-backup/internal/catalog"
+	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/layout"
 )
 
@@ -213,4 +214,41 @@ func oneLine(errs []error) error {
 		args[i] = e
 	}
 	return fmt.Errorf(strings.TrimSuffix(strings.Repeat("%w; ", len(errs)), "; "), args...)
+}
+
+// The one rule for which records a caller reads:
+//
+//   - a caller whose work refers to the catalog's rows (a restore test's
+//     record, `show`) reads the catalog alone, or the manifests alone when
+//     there is no catalog (For with alsoManifests false);
+//   - a caller that must find a backup whatever the catalog knows (restore,
+//     verify on the worst day) reads the catalog, then the manifests
+//     (For with alsoManifests true, or Open).
+
+// For are the readers to ask, in order: the catalog when store is set,
+// else the manifests below root; with alsoManifests, the manifests after
+// the catalog too.
+func For(store *catalog.Store, root string, alsoManifests bool) []Reader {
+	files := EveryManifest{Root: root}
+	switch {
+	case store == nil:
+		return []Reader{files}
+	case alsoManifests:
+		return []Reader{Catalog{Store: store}, files}
+	default:
+		return []Reader{Catalog{Store: store}}
+	}
+}
+
+// Open opens the catalog to read (never migrating: reading writes
+// nothing) and returns For(store, root, true); a catalog that cannot be
+// reached leaves the manifests alone, and unreachable says why. close
+// ends what Open opened.
+func Open(ctx context.Context, db config.Database, root, session string) (readers []Reader, unreachable error, close func()) {
+	pool, err := catalog.OpenPool(ctx, db, session, 2)
+	if err != nil {
+		return For(nil, root, true), err, func() {}
+	}
+	store := catalog.NewStore(pool)
+	return For(store, root, true), nil, store.Close
 }

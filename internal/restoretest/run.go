@@ -53,6 +53,13 @@ type Options struct {
 	FreeBytes func(dir string) (uint64, error)
 }
 
+// FailedBackup is a backup named for a test whose attempt failed.
+type FailedBackup struct{ Filename string }
+
+func (f *FailedBackup) Error() string {
+	return "backup " + f.Filename + " failed: there is nothing to restore"
+}
+
 // ErrNoBackup means there is no good backup to test.
 var ErrNoBackup = errors.New("no successful backup to test")
 
@@ -71,11 +78,7 @@ func Run(ctx context.Context, store *catalog.Store, o Options) (catalog.RestoreT
 		o.TriggeredBy = catalog.TriggerManual
 	}
 	// With the catalog, only it: the test's record refers to its row.
-	var from records.Reader = records.EveryManifest{Root: o.Config.LocalDir}
-	if store != nil {
-		from = records.Catalog{Store: store}
-	}
-	row, err := pick(ctx, from, o)
+	row, err := pick(ctx, records.For(store, o.Config.LocalDir, false), o)
 	if err != nil {
 		return catalog.RestoreTest{}, err
 	}
@@ -154,18 +157,18 @@ func Run(ctx context.Context, store *catalog.Store, o Options) (catalog.RestoreT
 
 // pick finds the backup named, or chooses one, from the records: the
 // catalog's, or without one the manifests'.
-func pick(ctx context.Context, from records.Reader, o Options) (catalog.Execution, error) {
+func pick(ctx context.Context, from []records.Reader, o Options) (catalog.Execution, error) {
 	if o.Filename != "" {
-		row, _, err := records.Find(ctx, []records.Reader{from}, o.Filename)
+		row, _, err := records.Find(ctx, from, o.Filename)
 		if err != nil {
-			return row, fmt.Errorf("backup %s in %s: %w", o.Filename, from, err)
+			return row, fmt.Errorf("backup %s: %w", o.Filename, err)
 		}
 		if row.Status == catalog.StatusFailed {
-			return row, fmt.Errorf("backup %s failed: there is nothing to restore", row.Filename)
+			return row, &FailedBackup{Filename: row.Filename}
 		}
 		return row, nil
 	}
-	rows, err := from.OnDisk(ctx)
+	rows, _, err := records.FirstOnDisk(ctx, from)
 	if err != nil {
 		return catalog.Execution{}, err
 	}
