@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -13,8 +12,7 @@ import (
 	"github.com/mosaique/rgz-backup/internal/crypt"
 	"github.com/mosaique/rgz-backup/internal/dump"
 	"github.com/mosaique/rgz-backup/internal/filecheck"
-	"github.com/mosaique/rgz-backup/internal/layout"
-	"github.com/mosaique/rgz-backup/internal/offsite"
+	"github.com/mosaique/rgz-backup/internal/locate"
 	"github.com/mosaique/rgz-backup/internal/records"
 )
 
@@ -106,31 +104,22 @@ func rowsToVerify(ctx context.Context, cfg config.Config, args []string, all boo
 }
 
 // checkCopy checks the backup's copy in from (see --from): the local file,
-// or a copy (S3's, a destination's) fetched into a temporary file.
+// or a copy (S3's, a destination's) fetched into a file no name reaches
+// (locate.Dump).
 func checkCopy(ctx context.Context, cfg config.Config, tools dump.Tools, row catalog.Execution, dec *crypt.Decrypter, from, path string) filecheck.Checked {
-	if path != "" {
-		return filecheck.At(ctx, tools, path, row, dec)
+	if row.Status == catalog.StatusFailed && path == "" {
+		return filecheck.Backup(ctx, tools, cfg.LocalDir, row, dec) // says what the failed attempt was
 	}
-	statErr := os.ErrNotExist
-	if files, err := layout.Of(row, cfg.LocalDir); err == nil {
-		_, statErr = os.Stat(files.Dump)
+	found, err := locate.Dump(ctx, cfg, row, from, path)
+	if err != nil {
+		return filecheck.Checked{Problems: []string{err.Error()}}
 	}
-	if from == "local" || (from == "" && statErr == nil && row.DeletedAt == nil) {
-		return filecheck.Backup(ctx, tools, cfg.LocalDir, row, dec)
-	}
-	fetched, err := offsite.Fetch(ctx, cfg, cfg.LocalDir, row, from)
-	switch {
-	case err != nil:
-		return filecheck.Checked{Problems: []string{"not on local disk, and its copies cannot be read: " + err.Error()}}
-	case fetched == nil && from != "":
-		return filecheck.Checked{Problems: []string{"no copy in " + from}}
-	case fetched == nil:
-		return filecheck.Backup(ctx, tools, cfg.LocalDir, row, dec) // says what is missing
-	}
-	defer fetched.Close()
-	checked := filecheck.At(ctx, tools, fetched.Path(), row, dec)
-	for i, p := range checked.Problems {
-		checked.Problems[i] = "the copy in " + fetched.Where + ": " + p
+	defer found.Close()
+	checked := filecheck.At(ctx, tools, found.Path, row, dec)
+	if found.Where != "" {
+		for i, p := range checked.Problems {
+			checked.Problems[i] = "the copy in " + found.Where + ": " + p
+		}
 	}
 	return checked
 }

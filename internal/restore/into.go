@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -18,8 +17,7 @@ import (
 	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/dbconn"
 	"github.com/mosaique/rgz-backup/internal/dump"
-	"github.com/mosaique/rgz-backup/internal/layout"
-	"github.com/mosaique/rgz-backup/internal/offsite"
+	"github.com/mosaique/rgz-backup/internal/locate"
 	"github.com/mosaique/rgz-backup/internal/records"
 )
 
@@ -215,33 +213,14 @@ func prepareTarget(ctx context.Context, o Options, db config.Database) error {
 	return nil
 }
 
-// globalsFile is the backup's globals file: beside the dump, else
-// fetched from where the dump can be (S3, a destination) into a
-// temporary file, removed by the function returned.
+// globalsFile is the backup's globals file (locate.Globals): beside the
+// dump, else fetched from where the dump can be (S3, a destination).
 func (j *Job) globalsFile(ctx context.Context) (string, func(), error) {
-	if j.Row.GlobalsFilename == nil {
-		return "", nil, fmt.Errorf("--with-globals: backup %s has no globals file", j.Row.Filename)
+	found, err := locate.Globals(ctx, j.Config, j.Row, j.From, j.Path)
+	if err != nil {
+		return "", nil, fmt.Errorf("--with-globals: %w", err)
 	}
-	name := *j.Row.GlobalsFilename
-	root := j.Config.LocalDir
-	if j.Path != "" {
-		root = filepath.Dir(j.Path) // the globals beside the file named
-	}
-	if files, err := layout.Of(j.Row, root); err == nil && (j.From == "" || j.From == "local") {
-		if _, err := os.Stat(files.Globals); err == nil {
-			return files.Globals, func() {}, nil
-		}
-	}
-	if j.From != "local" {
-		fetched, err := offsite.FetchFile(ctx, j.Config, j.Config.LocalDir, j.Row, name, j.From)
-		if err != nil {
-			return "", nil, fmt.Errorf("--with-globals: %w", err)
-		}
-		if fetched != nil {
-			return fetched.Path(), func() { fetched.Close() }, nil
-		}
-	}
-	return "", nil, fmt.Errorf("--with-globals: %s is neither here nor in a copy", name)
+	return found.Path, found.Close, nil
 }
 
 // applyGlobals runs the globals sidecar through psql on the target server.

@@ -29,8 +29,7 @@ import (
 	"github.com/mosaique/rgz-backup/internal/disk"
 	"github.com/mosaique/rgz-backup/internal/dump"
 	"github.com/mosaique/rgz-backup/internal/filecheck"
-	"github.com/mosaique/rgz-backup/internal/layout"
-	"github.com/mosaique/rgz-backup/internal/offsite"
+	"github.com/mosaique/rgz-backup/internal/locate"
 	"github.com/mosaique/rgz-backup/internal/rowcount"
 	"github.com/mosaique/rgz-backup/internal/toc"
 )
@@ -109,34 +108,17 @@ func (j *Job) Compare(ctx context.Context, db config.Database, appName string) (
 	return mismatches, conn, nil
 }
 
-// LocalFile is the backup's file on disk, fetched from a copy (S3, a
-// destination) when it is gone.
+// LocalFile is the backup's file to read (locate.Dump): the local file,
+// else a copy fetched from S3 or a destination, as From chooses.
 func (j *Job) LocalFile(ctx context.Context) (string, func(), error) {
-	cfg := j.Config
-	if j.Path != "" {
-		return j.Path, func() {}, nil
+	found, err := locate.Dump(ctx, j.Config, j.Row, j.From, j.Path)
+	if err != nil {
+		return "", nil, err
 	}
-	if j.From == "" || j.From == "local" {
-		if files, err := layout.Of(j.Row, cfg.LocalDir); err == nil && j.Row.DeletedAt == nil {
-			if _, err := os.Stat(files.Dump); err == nil {
-				return files.Dump, func() {}, nil
-			}
-		}
-		if j.From == "local" {
-			return "", nil, fmt.Errorf("%s is not on local disk", j.Row.Filename)
-		}
+	if found.Where != "" {
+		j.Log.Info("fetched a copy", "from", found.Where)
 	}
-	fetched, err := offsite.Fetch(ctx, cfg, cfg.LocalDir, j.Row, j.From)
-	switch {
-	case err != nil:
-		return "", nil, fmt.Errorf("%s is not on local disk, and its copies cannot be read: %w", j.Row.Filename, err)
-	case fetched != nil:
-		j.Log.Info("fetched a copy", "from", fetched.Where)
-		return fetched.Path(), func() { fetched.Close() }, nil
-	case j.From != "":
-		return "", nil, fmt.Errorf("%s has no copy in %s", j.Row.Filename, j.From)
-	}
-	return "", nil, fmt.Errorf("%s is not on local disk and has no copy in S3 or BACKUP_DESTINATIONS", j.Row.Filename)
+	return found.Path, found.Close, nil
 }
 
 // Verify checks the file against its recorded checksums. With room in the
