@@ -171,3 +171,10 @@ func versionOf(t *testing.T, bucket, key string) string {
 	}
 	return st.VersionID
 }
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}

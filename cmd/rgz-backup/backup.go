@@ -19,6 +19,7 @@ import (
 	"github.com/mosaique/rgz-backup/internal/jobs"
 	"github.com/mosaique/rgz-backup/internal/metrics"
 	"github.com/mosaique/rgz-backup/internal/notify"
+	"github.com/mosaique/rgz-backup/internal/plan"
 	"github.com/mosaique/rgz-backup/internal/report"
 	"github.com/mosaique/rgz-backup/internal/targets"
 )
@@ -128,14 +129,7 @@ func daemonsNextRun(ctx context.Context, cfg config.Config) time.Time {
 	if err != nil {
 		return time.Time{}
 	}
-	var next *time.Time
-	for _, d := range daemons {
-		next = earliest(next, jobs.FreshPlan(d.Plan, time.Now()).NextRun)
-	}
-	if next == nil {
-		return time.Time{}
-	}
-	return *next
+	return plan.Earliest(daemons, time.Now())
 }
 
 // tell sends a notification now; if that fails, it is queued for a

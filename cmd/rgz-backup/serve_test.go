@@ -21,6 +21,7 @@ import (
 	"github.com/mosaique/rgz-backup/internal/catalog"
 	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/schedule"
+	"github.com/mosaique/rgz-backup/internal/status"
 )
 
 // daemon is one `rgz-backup serve` process.
@@ -172,10 +173,10 @@ func tempFiles(dir string) []string {
 	return m
 }
 
-func statusOf(t *testing.T, env map[string]string) status {
+func statusOf(t *testing.T, env map[string]string) status.Status {
 	t.Helper()
 	r := rgz(t, env, "status", "--json")
-	var st status
+	var st status.Status
 	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &st) != nil {
 		t.Fatalf("status: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}

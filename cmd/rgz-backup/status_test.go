@@ -13,6 +13,7 @@ import (
 
 	"github.com/mosaique/rgz-backup/internal/catalog"
 	"github.com/mosaique/rgz-backup/internal/jobs"
+	"github.com/mosaique/rgz-backup/internal/status"
 )
 
 // status tells what the running daemon schedules, not what the caller's
@@ -23,10 +24,10 @@ import (
 func TestStatusTellsWhatTheDaemonSchedules(t *testing.T) {
 	t.Parallel()
 	shell := serveEnv(t) // the default schedule: every day at 03:00
-	statusJSON := func() status {
+	statusJSON := func() status.Status {
 		t.Helper()
 		r := rgz(t, shell, "status", "--json")
-		var st status
+		var st status.Status
 		if r.code != 0 || json.Unmarshal([]byte(r.stdout), &st) != nil {
 			t.Fatalf("status --json: %+v", r)
 		}
@@ -90,11 +91,11 @@ func TestDaemonDocShowsStatusAsPrinted(t *testing.T) {
 	next, test := time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC), time.Date(2026, 11, 29, 2, 0, 0, 0, time.UTC)
 	last := catalog.Execution{Filename: "20261125_030001.dump.gz", Status: catalog.StatusSuccess, BackupDate: time.Date(2026, 11, 25, 3, 0, 1, 0, time.UTC),
 		TriggeredBy: catalog.TriggerScheduled, Attempt: 1}
-	st := status{
+	st := status.Status{
 		Daemons: []catalog.Daemon{{Host: "rgz-1", PID: 2143, StartedAt: now.Add(-(3*time.Hour + 12*time.Minute + 5*time.Second)), Version: "v1.4.0",
 			Plan: catalog.Plan{Schedule: "0 3 * * *", ScheduleEnabled: true, NextRun: &next, RestoreTests: "weekly", RestoreTestsOn: true, NextRestoreTest: &test}}},
 		ScheduleFrom: "daemon", Schedule: "0 3 * * *", ScheduleEnabled: true, NextScheduledRun: &next, NextRestoreTest: &test,
-		LastRun: &last, LastSuccess: &last, Attempts: []attemptStatus{}, Jobs: []jobs.Queued{},
+		LastRun: &last, LastSuccess: &last, Attempts: []status.Attempt{}, Jobs: []jobs.Queued{},
 	}
 	var out strings.Builder
 	if err := printStatus(&out, st, now); err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/mosaique/rgz-backup/internal/catalog"
 	"github.com/mosaique/rgz-backup/internal/metrics"
 	"github.com/mosaique/rgz-backup/internal/notify"
+	"github.com/mosaique/rgz-backup/internal/plan"
 )
 
 // NotifyKind sends one notification, retried in the background: an SMTP
@@ -135,16 +136,7 @@ func (w deps) backupEvent(ctx context.Context, row catalog.Execution) notify.Eve
 // nextRunOf is the next scheduled backup of target's databases: its own
 // schedule (targets file) or the environment's; zero when none is.
 func (w deps) nextRunOf(target string) time.Time {
-	now := w.clock.Now()
-	if !w.cfg.ScheduleEnabled {
-		return time.Time{}
-	}
-	for _, t := range PlanOf(w.cfg, w.fleet, now).Targets {
-		if t.Target == target && t.NextRun != nil {
-			return *t.NextRun
-		}
-	}
-	return w.cfg.Schedule.Next(now)
+	return plan.NextOf(plan.Of(w.cfg, w.fleet, w.clock.Now()), target)
 }
 
 // serverOf is the server of target's backups, for people (HOST:PORT).
