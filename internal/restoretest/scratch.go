@@ -53,6 +53,7 @@ type owner struct {
 	conn   *pgx.Conn
 	done   chan struct{}
 	log    *slog.Logger
+	every  time.Duration // keepAlive when claimed
 }
 
 // claim opens the session that owns the scratch database name, on
@@ -75,7 +76,7 @@ func claim(ctx context.Context, target config.Database, name string, log *slog.L
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	o := &owner{target: target, name: name, conn: conn, done: make(chan struct{}), log: log}
+	o := &owner{target: target, name: name, conn: conn, done: make(chan struct{}), log: log, every: keepAlive}
 	go o.stayAlive()
 	return o, nil
 }
@@ -83,7 +84,7 @@ func claim(ctx context.Context, target config.Database, name string, log *slog.L
 // stayAlive pings the owner session every keepAlive, and opens it again
 // when it was lost (an idle timeout, a dropped connection).
 func (o *owner) stayAlive() {
-	t := time.NewTicker(keepAlive)
+	t := time.NewTicker(o.every)
 	defer t.Stop()
 	for {
 		select {
