@@ -13,6 +13,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/mosaique/rgz-backup/internal/backup"
+	"github.com/mosaique/rgz-backup/internal/backuprun"
 	"github.com/mosaique/rgz-backup/internal/catalog"
 	"github.com/mosaique/rgz-backup/internal/clock"
 	"github.com/mosaique/rgz-backup/internal/config"
@@ -81,7 +82,7 @@ takes one of them; with --enqueue the daemon runs them.`,
 			if err == nil {
 				afterBackup(cmd.Context(), cfg, opts.Log)
 			}
-			if row.ID != "" {
+			if row.ID != "" && backuprun.Told(err, true) { // the CLI's one attempt is its last
 				host, _ := os.Hostname()
 				e := notify.ForBackup(backup.Reported(row, err), host, cfg.Database.Server())
 				e.NextRun = daemonsNextRun(cmd.Context(), cfg)

@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
-	"slices"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -14,11 +12,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mosaique/rgz-backup/internal/backup"
+	"github.com/mosaique/rgz-backup/internal/backuprun"
 	"github.com/mosaique/rgz-backup/internal/catalog"
 	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/jobs"
-	"github.com/mosaique/rgz-backup/internal/lock"
-	"github.com/mosaique/rgz-backup/internal/notify"
 	"github.com/mosaique/rgz-backup/internal/report"
 	"github.com/mosaique/rgz-backup/internal/targets"
 )
@@ -40,7 +37,7 @@ func backupSeveral(cmd *cobra.Command, cfg config.Config, target, only string, a
 	}
 	log := logger(cfg)
 	host, _ := os.Hostname()
-	outcomes := make([]outcome, len(units))
+	outcomes := make([]backuprun.Outcome, len(units))
 	perServer := map[string]chan struct{}{}
 	all := make(chan struct{}, cfg.Databases.MaxParallel)
 	globals := backup.NewGlobals() // once per server for the run
@@ -56,7 +53,7 @@ func backupSeveral(cmd *cobra.Command, cfg config.Config, target, only string, a
 			server <- struct{}{}
 			all <- struct{}{}
 			defer func() { <-all; <-server }()
-			outcomes[i] = outcome{target: u.Target, database: u.Database, err: context.Cause(ctx)}
+			outcomes[i] = backuprun.Outcome{Target: u.Target, Database: u.Database, Err: context.Cause(ctx)}
 			if ctx.Err() != nil {
 				return // told to stop: the rest would only wait
 			}
@@ -64,75 +61,52 @@ func backupSeveral(cmd *cobra.Command, cfg config.Config, target, only string, a
 			// long as a backup may last.
 			opts := backup.Options{Config: u.Config, TriggeredBy: catalog.TriggerManual, Log: log.With("target", u.Target, "database", u.Database),
 				Target: u.Target, Database: u.Database, SlotWait: u.Config.Timeout, Globals: globals}
-			outcomes[i].row, outcomes[i].err = backup.Run(ctx, opts)
+			outcomes[i].Row, outcomes[i].Err = backup.Run(ctx, opts)
 		}()
 	}
 	wg.Wait()
 	for _, d := range down {
-		outcomes = append(outcomes, outcome{target: d.Target, database: "*", err: d.Err})
+		outcomes = append(outcomes, backuprun.Unreachable(d.Target, d.Err))
 	}
-	anyGood := slices.ContainsFunc(outcomes, func(o outcome) bool { return o.err == nil })
-	if anyGood {
+	rows := backuprun.Rows(outcomes)
+	if backuprun.AnyGood(rows) {
 		// Once for the run: the copies still missing and retention are
 		// catalog-wide (each database weighed alone), not per database.
 		afterBackup(ctx, cfg, log)
 	}
-	tellRun(ctx, cfg, outcomes, host, log)
+	serverOf := map[string]string{}
+	for _, u := range units {
+		serverOf[u.Target] = u.Config.Database.Server()
+	}
+	if e, ok := backuprun.Event(rows, host, func(t string) string { return serverOf[t] }); ok {
+		e.NextRun = daemonsNextRun(ctx, cfg)
+		tell(ctx, cfg, e, log)
+	}
 	writeTextfile(ctx, cfg, log)
 	if err := printOutcomes(cmd, outcomes, asJSON); err != nil {
 		return err
 	}
-	var failed, notStarted []string
-	for _, o := range outcomes {
-		switch {
-		case o.err != nil && backup.NotStarted(o.err):
-			notStarted = append(notStarted, o.name())
-		case o.err != nil:
-			failed = append(failed, o.name())
-		}
-	}
-	switch {
-	case ctx.Err() != nil:
+	if ctx.Err() != nil {
 		return fmt.Errorf("stopped before every database was backed up: %w", context.Cause(ctx))
-	case len(failed) > 0:
-		return fmt.Errorf("%d of %d databases failed: %s", len(failed), len(outcomes), strings.Join(failed, ", "))
-	case len(notStarted) > 0:
-		var held *lock.HeldError
-		for _, o := range outcomes {
-			if errors.As(o.err, &held) {
-				return held // exit 75: try again later
-			}
-		}
-		return fmt.Errorf("not started: %s", strings.Join(notStarted, ", "))
 	}
-	return nil
+	return backuprun.Verdict(outcomes)
 }
 
 // chooseUnits lists the databases of every server now, or of the one
-// target names, or the one database only names.
+// target names, or the one database only names (backuprun.Servers, Only).
 func chooseUnits(ctx context.Context, cfg config.Config, target, only string) ([]targets.Unit, []targets.Unreachable, error) {
-	servers, err := targets.Servers(cfg, os.Getenv)
+	all, err := targets.Servers(cfg, os.Getenv)
 	if err != nil {
 		return nil, nil, &config.Error{Var: "BACKUP_TARGETS_FILE", Value: cfg.TargetsFile, Allowed: err.Error()}
 	}
-	if target != "" {
-		var names []string
-		servers = slices.DeleteFunc(servers, func(s targets.Server) bool { names = append(names, s.Target); return s.Target != target })
-		if len(servers) == 0 {
-			return nil, nil, &config.Error{Var: "--target", Value: target, Allowed: "must be one of the targets: " + strings.Join(names, ", ")}
-		}
+	servers, err := backuprun.Servers(all, target, false)
+	if err != nil {
+		return nil, nil, err
 	}
 	units, down := targets.Plan(ctx, servers)
 	if only != "" {
-		var names []string
-		units = slices.DeleteFunc(units, func(u targets.Unit) bool { names = append(names, u.Database); return u.Database != only })
-		switch {
-		case len(units) == 0 && len(down) > 0:
-			return nil, nil, down[0]
-		case len(units) == 0:
-			return nil, nil, &config.Error{Var: "--database", Value: only, Allowed: "must be one of the databases selected: " + strings.Join(names, ", ")}
-		case len(units) > 1:
-			return nil, nil, &config.Error{Var: "--database", Value: only, Allowed: "is on several targets: choose one with --target"}
+		if units, err = backuprun.Only(units, down, only); err != nil {
+			return nil, nil, err
 		}
 		down = nil
 	}
@@ -168,46 +142,14 @@ func enqueueBackup(cmd *cobra.Command, cfg config.Config, target, database strin
 	})
 }
 
-// tellRun sends one notification for the run: every database's outcome
-// in one mail (one database alone: its usual mail).
-func tellRun(ctx context.Context, cfg config.Config, outcomes []outcome, host string, log *slog.Logger) {
-	var rows []catalog.Execution
-	for _, o := range outcomes {
-		var held *lock.HeldError
-		if errors.As(o.err, &held) {
-			continue // nothing was done: not news
-		}
-		row := backup.Reported(o.row, o.err)
-		if row.ID == "" { // nothing recorded: the mail still names the database and why
-			db, msg := o.database, firstLineOf(o.err.Error())
-			row = catalog.Execution{Status: catalog.StatusFailed, TargetName: o.target, DatabaseName: &db, ErrorMessage: &msg}
-		}
-		rows = append(rows, row)
-	}
-	switch {
-	case len(rows) == 1 && outcomes[0].row.ID != "":
-		tell(ctx, cfg, notify.ForBackup(rows[0], host, ""), log) // its target names its server
-	case len(rows) > 0:
-		tell(ctx, cfg, notify.ForRun(rows, host), log)
-	}
-}
-
-// outcome is one database's backup in a run over several.
-type outcome struct {
-	target   string
-	database string            // "*": the server's databases could not be listed
-	row      catalog.Execution // ID empty: nothing was recorded
-	err      error
-}
-
 // printOutcomes prints the recorded rows as a JSON array, or one line per
 // database.
-func printOutcomes(cmd *cobra.Command, outcomes []outcome, asJSON bool) error {
+func printOutcomes(cmd *cobra.Command, outcomes []backuprun.Outcome, asJSON bool) error {
 	if asJSON {
 		rows := []catalog.Execution{}
 		for _, o := range outcomes {
-			if o.row.ID != "" {
-				rows = append(rows, o.row)
+			if o.Row.ID != "" {
+				rows = append(rows, o.Row)
 			}
 		}
 		return printJSON(cmd.OutOrStdout(), rows)
@@ -216,26 +158,18 @@ func printOutcomes(cmd *cobra.Command, outcomes []outcome, asJSON bool) error {
 	fmt.Fprintln(w, "TARGET\tDATABASE\tSTATUS\tSIZE\tFILE\tNOTE")
 	for _, o := range outcomes {
 		status, size, file, note := "not recorded", "-", "-", ""
-		if o.row.ID != "" {
-			status, file = string(o.row.Status), o.row.Filename
-			if o.row.FileSizeBytes != nil {
-				size = report.Bytes(*o.row.FileSizeBytes)
+		if o.Row.ID != "" {
+			status, file = string(o.Row.Status), o.Row.Filename
+			if o.Row.FileSizeBytes != nil {
+				size = report.Bytes(*o.Row.FileSizeBytes)
 			}
 		}
-		if o.err != nil {
-			note = firstLineOf(o.err.Error())
+		if o.Err != nil {
+			note = firstLineOf(o.Err.Error())
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", report.Name(o.target), report.Name(o.database), status, size, file, note)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", report.Name(o.Target), report.Name(o.Database), status, size, file, note)
 	}
 	return w.Flush()
-}
-
-// name is target/database, or the database alone on the default target.
-func (o outcome) name() string {
-	if o.target == targets.DefaultTarget {
-		return o.database
-	}
-	return o.target + "/" + o.database
 }
 
 func firstLineOf(s string) string {

@@ -3,9 +3,9 @@ package jobs
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -15,9 +15,9 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/mosaique/rgz-backup/internal/backup"
+	"github.com/mosaique/rgz-backup/internal/backuprun"
 	"github.com/mosaique/rgz-backup/internal/catalog"
 	"github.com/mosaique/rgz-backup/internal/config"
-	"github.com/mosaique/rgz-backup/internal/notify"
 	"github.com/mosaique/rgz-backup/internal/schedule"
 	"github.com/mosaique/rgz-backup/internal/targets"
 )
@@ -67,16 +67,9 @@ func (SummaryArgs) InsertOpts() river.InsertOpts {
 // queues a job for each, and the run's summary.
 func (w *worker) startRun(ctx context.Context, job *river.Job[BackupArgs]) error {
 	args := job.Args
-	servers := w.fleet.Servers()
-	servers = slices.DeleteFunc(slices.Clone(servers), func(s targets.Server) bool {
-		if args.Target != "" {
-			return s.Target != args.Target
-		}
-		// A scheduled run leaves out the servers with a schedule of their own.
-		return !args.Slot.IsZero() && s.Schedule != ""
-	})
-	if args.Target != "" && len(servers) == 0 {
-		return river.JobCancel(fmt.Errorf("target %s is no longer configured", args.Target))
+	servers, err := backuprun.Servers(w.fleet.Servers(), args.Target, !args.Slot.IsZero())
+	if err != nil {
+		return river.JobCancel(fmt.Errorf("target %s is no longer configured: %w", args.Target, err))
 	}
 	units, down := targets.Plan(ctx, servers)
 	batch := args.RunID
@@ -202,8 +195,7 @@ var finished = []rivertype.JobState{rivertype.JobStateCompleted, rivertype.JobSt
 // be reached.
 func (w *summaryWorker) Work(ctx context.Context, job *river.Job[SummaryArgs]) error {
 	client := river.ClientFromContext[pgx.Tx](ctx)
-	var rows []catalog.Execution
-	anyGood := false
+	var outcomes []backuprun.Outcome
 	if len(job.Args.Jobs) > 0 {
 		res, err := client.JobList(ctx, river.NewJobListParams().IDs(job.Args.Jobs...).First(len(job.Args.Jobs)))
 		if err != nil {
@@ -226,31 +218,27 @@ func (w *summaryWorker) Work(ctx context.Context, job *river.Job[SummaryArgs]) e
 			if len(attempts) == 0 {
 				continue // skipped (its database was fresh), or never started
 			}
-			last := attempts[len(attempts)-1]
-			if now, err := w.store.Get(ctx, last.ID); err == nil {
-				last = now // a partial backup may have been healed meanwhile
-			}
-			anyGood = anyGood || last.Status.Good()
-			rows = append(rows, last)
+			outcomes = append(outcomes, backuprun.Outcome{Target: args.Target, Database: args.Database, Row: attempts[len(attempts)-1]})
 		}
-	}
-	if anyGood {
-		AfterBackup(ctx, w.store, w.cfg, w.clock, w.log)
 	}
 	for _, u := range job.Args.Unreachable {
-		msg, db := u.Error, "*"
-		rows = append(rows, catalog.Execution{Status: catalog.StatusFailed, TargetName: u.Target, DatabaseName: &db, ErrorMessage: &msg})
+		outcomes = append(outcomes, backuprun.Unreachable(u.Target, errors.New(u.Error)))
 	}
-	if len(rows) == 0 {
+	rows := backuprun.Rows(outcomes)
+	if backuprun.AnyGood(rows) {
+		AfterBackup(ctx, w.store, w.cfg, w.clock, w.log)
+		for i, o := range outcomes { // a partial backup may have been healed meanwhile
+			if now, err := w.store.Get(ctx, o.Row.ID); o.Row.ID != "" && err == nil {
+				outcomes[i].Row = now
+			}
+		}
+		rows = backuprun.Rows(outcomes)
+	}
+	event, ok := backuprun.Event(rows, hostname(), w.serverOf)
+	if !ok {
 		return nil
 	}
-	slices.SortStableFunc(rows, func(a, b catalog.Execution) int {
-		if c := strings.Compare(a.TargetName, b.TargetName); c != 0 {
-			return c
-		}
-		return strings.Compare(deref(a.DatabaseName), deref(b.DatabaseName))
-	})
-	event := notify.ForRun(rows, hostname())
+	event.NextRun = w.nextRunOf(rows[0].TargetName)
 	w.log.Info("run over", "batch", job.Args.Batch, "databases", len(rows), "event", event.Kind)
 	w.Notify(ctx, event)
 	return nil

@@ -9,6 +9,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/mosaique/rgz-backup/internal/backup"
+	"github.com/mosaique/rgz-backup/internal/backuprun"
 	"github.com/mosaique/rgz-backup/internal/catalog"
 	"github.com/mosaique/rgz-backup/internal/lock"
 	"github.com/mosaique/rgz-backup/internal/schedule"
@@ -93,31 +94,30 @@ func (w *worker) Work(ctx context.Context, job *river.Job[BackupArgs]) error {
 		opts.RetryAfter = w.NextRetry(job).Sub(w.clock.Now())
 	}
 	row, err := backup.Run(ctx, opts)
-	if err == nil {
+	switch {
+	case err == nil:
 		log.Info("backup succeeded", "file", row.Filename)
 		if alone {
 			AfterBackup(ctx, w.store, w.cfg, w.clock, log)
 			if now, err := w.store.Get(ctx, row.ID); err == nil {
 				row = now // a partial backup may have been healed meanwhile
 			}
-			w.Notify(ctx, w.backupEvent(ctx, row))
 		}
-		return nil
-	}
-	switch {
 	case backup.NotStarted(err):
 		// Nothing was attempted: no row, no attempt used.
 		log.Info("backup postponed: another backup holds the lock, or the limits are reached", "reason", err.Error())
 	case backup.Permanent(err):
 		log.Error("backup failed; retrying cannot heal this, not retried", "file", row.Filename, "error", err)
-		if alone {
-			w.notifyFailure(ctx, row)
-		}
 	default:
 		log.Error("backup attempt failed", "file", row.Filename, "error", err, "attempts_left", job.MaxAttempts-job.Attempt)
-		if job.Attempt >= job.MaxAttempts && alone { // once per run, after its last attempt
-			w.notifyFailure(ctx, backup.Reported(row, err))
-		}
+	}
+	// Once per run (backuprun.Told): its outcome, never an attempt a retry
+	// follows; a database's job in a run is told in the run's summary.
+	if row = backup.Reported(row, err); alone && row.ID != "" && backuprun.Told(err, job.Attempt >= job.MaxAttempts) {
+		w.Notify(context.WithoutCancel(ctx), w.backupEvent(context.WithoutCancel(ctx), row))
+	}
+	if err == nil {
+		return nil
 	}
 	return outcome(err, w.cfg.RetryDelays)
 }
@@ -154,10 +154,4 @@ func outcome(err error, delays []time.Duration) error {
 		return river.JobCancel(err)
 	}
 	return err
-}
-
-func (w *worker) notifyFailure(ctx context.Context, row catalog.Execution) {
-	if row.ID != "" {
-		w.Notify(context.WithoutCancel(ctx), w.backupEvent(context.WithoutCancel(ctx), row))
-	}
 }
