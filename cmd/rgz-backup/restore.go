@@ -154,11 +154,11 @@ func rowForRestore(ctx context.Context, cfg config.Config, ref string) (catalog.
 // (records.Open): the catalog when it answers, then the manifests; it says
 // on stderr when the catalog cannot be reached.
 func recordReaders(ctx context.Context, cfg config.Config) ([]records.Reader, func()) {
-	readers, unreachable, closeReaders := records.Open(ctx, cfg.Catalog, cfg.LocalDir, "rgz-backup read")
-	if unreachable != nil {
-		fmt.Fprintf(os.Stderr, "rgz-backup: catalog unreachable (%v); using the manifests in %s\n", unreachable, cfg.LocalDir)
+	opened := records.Open(ctx, cfg.Catalog, cfg.LocalDir, "rgz-backup read")
+	if opened.Unreachable != nil {
+		fmt.Fprintf(os.Stderr, "rgz-backup: catalog unreachable (%v); using the manifests in %s\n", opened.Unreachable, cfg.LocalDir)
 	}
-	return readers, closeReaders
+	return opened.Readers, opened.Close
 }
 
 // restoreConfig loads the configuration a restore needs: with --target-url

@@ -240,15 +240,22 @@ func For(store *catalog.Store, root string, alsoManifests bool) []Reader {
 	}
 }
 
+// Opened are the readers Open gives: Unreachable says why the catalog is
+// not among them; Close ends what Open opened.
+type Opened struct {
+	Readers     []Reader
+	Unreachable error
+	Close       func()
+}
+
 // Open opens the catalog to read (never migrating: reading writes
-// nothing) and returns For(store, root, true); a catalog that cannot be
-// reached leaves the manifests alone, and unreachable says why. close
-// ends what Open opened.
-func Open(ctx context.Context, db config.Database, root, session string) (readers []Reader, unreachable error, close func()) {
+// nothing) and gives For(store, root, true); a catalog that cannot be
+// reached leaves the manifests alone.
+func Open(ctx context.Context, db config.Database, root, session string) Opened {
 	pool, err := catalog.OpenPool(ctx, db, session, 2)
 	if err != nil {
-		return For(nil, root, true), err, func() {}
+		return Opened{Readers: For(nil, root, true), Unreachable: err, Close: func() {}}
 	}
 	store := catalog.NewStore(pool)
-	return For(store, root, true), nil, store.Close
+	return Opened{Readers: For(store, root, true), Close: store.Close}
 }
