@@ -140,7 +140,7 @@ func startDestinations(ctx context.Context, work string) ([]string, func(), erro
 		return nil, stop, fmt.Errorf("start Azurite: %w", err)
 	}
 	stops = append(stops, az.Stop)
-	container, err := destination.NewAzure(destination.AzureConfig{Account: azuritetest.Account, Container: "rgz", AccountKey: azuritetest.Key, Endpoint: az.Endpoint})
+	container, err := destination.NewAzure(destination.AzureConfig{Account: azuritetest.Account, Container: "rgz", AzureSettings: destination.AzureSettings{AccountKey: azuritetest.Key, Endpoint: az.Endpoint}})
 	if err == nil {
 		err = container.CreateContainer(ctx)
 	}

@@ -23,7 +23,7 @@ func TestBackupToThreeDestinations(t *testing.T) {
 	t.Parallel()
 	ssh := sshtest.Start(t)
 	az := azuritetest.Start(t)
-	azure, err := destination.NewAzure(destination.AzureConfig{Account: azuritetest.Account, Container: "rgz", Prefix: "prod", AccountKey: azuritetest.Key, Endpoint: az.Endpoint})
+	azure, err := destination.NewAzure(destination.AzureConfig{Account: azuritetest.Account, Container: "rgz", Prefix: "prod", AzureSettings: destination.AzureSettings{AccountKey: azuritetest.Key, Endpoint: az.Endpoint}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +137,7 @@ func TestBackupToThreeDestinations(t *testing.T) {
 func TestCatalogRebuildFromAzure(t *testing.T) {
 	t.Parallel()
 	az := azuritetest.Start(t)
-	azure, err := destination.NewAzure(destination.AzureConfig{Account: azuritetest.Account, Container: "drcopies", AccountKey: azuritetest.Key, Endpoint: az.Endpoint})
+	azure, err := destination.NewAzure(destination.AzureConfig{Account: azuritetest.Account, Container: "drcopies", AzureSettings: destination.AzureSettings{AccountKey: azuritetest.Key, Endpoint: az.Endpoint}})
 	if err != nil {
 		t.Fatal(err)
 	}

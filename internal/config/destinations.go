@@ -36,10 +36,10 @@ func (r *reader) destinations(s3 S3) Destinations {
 		case err != nil:
 			r.fail("BACKUP_DESTINATIONS", shown, err.Error())
 			continue
-		case spec.Kind == "s3" && s3.Enabled && spec.URL == s3.Destination().URL:
+		case spec.Kind == destination.KindS3 && s3.Enabled && spec.URL == s3.Destination().URL:
 			r.fail("BACKUP_DESTINATIONS", shown, "is already the destination of BACKUP_S3_ENABLED and BACKUP_S3_BUCKET/BACKUP_S3_PREFIX")
 			continue
-		case spec.Kind == "s3" && BucketNameProblem(spec.Bucket) != "":
+		case spec.Kind == destination.KindS3 && BucketNameProblem(spec.Bucket) != "":
 			r.fail("BACKUP_DESTINATIONS", shown, "s3://"+spec.Bucket+": "+BucketNameProblem(spec.Bucket))
 			continue
 		case seen[spec.URL]:
@@ -49,10 +49,10 @@ func (r *reader) destinations(s3 S3) Destinations {
 		seen[spec.URL] = true
 		d.List = append(d.List, spec)
 		switch spec.Kind {
-		case "sftp":
+		case destination.KindSFTP:
 			r.readable("BACKUP_SFTP_KEY_FILE", d.SFTPKeyFile, "the private key that logs in to "+spec.URL)
 			r.readable("BACKUP_SFTP_KNOWN_HOSTS", d.SFTPKnownHosts, "a known_hosts file holding the host key of "+spec.Addr+" (no trust on first use)")
-		case "azblob":
+		case destination.KindAzure:
 			switch {
 			case d.AzureAccountKey == "" && d.AzureConnString == "":
 				r.fail("BACKUP_AZURE_ACCOUNT_KEY", "", "must be set for "+spec.URL+" (or BACKUP_AZURE_CONNECTION_STRING)")
@@ -81,7 +81,7 @@ func (r *reader) readable(name, path, what string) {
 // Destination is the bucket of BACKUP_S3_* as a destination: the first,
 // whose copy archive_s3_path names.
 func (s S3) Destination() destination.Spec {
-	spec := destination.Spec{Kind: "s3", Bucket: s.Bucket, Prefix: s.Prefix, RetentionDays: s.RetentionDays, Compliance: true, Archive: true}
+	spec := destination.Spec{Kind: destination.KindS3, Bucket: s.Bucket, Prefix: s.Prefix, RetentionDays: s.RetentionDays, Compliance: true, Archive: true}
 	spec.URL = strings.TrimSuffix("s3://"+path.Join(s.Bucket, s.Prefix), "/")
 	return spec
 }
@@ -142,8 +142,19 @@ func (c Config) EveryPlace() []destination.Spec {
 	return append([]destination.Spec{c.S3.Destination()}, c.EveryDestination()...)
 }
 
-// Credentials are the destinations' credentials, for destination.OpenAll.
-func (d Destinations) Credentials() destination.Credentials {
-	return destination.Credentials{SFTPKeyFile: d.SFTPKeyFile, SFTPKnownHosts: d.SFTPKnownHosts,
-		AzureAccountKey: d.AzureAccountKey, AzureConnString: d.AzureConnString, AzureEndpoint: d.AzureEndpoint}
+// DestinationSettings are every kind of destination's settings: the
+// SFTP key and known hosts, the Azure account's key, and the BACKUP_S3_*
+// endpoint and credentials (every s3:// destination's, with its own bucket).
+func (c Config) DestinationSettings() destination.Settings {
+	d := c.Destinations
+	return destination.Settings{
+		SFTP:  destination.SFTPSettings{KeyFile: d.SFTPKeyFile, KnownHosts: d.SFTPKnownHosts},
+		Azure: destination.AzureSettings{AccountKey: d.AzureAccountKey, ConnectionString: d.AzureConnString, Endpoint: d.AzureEndpoint},
+		S3:    c.S3.Settings(),
+	}
+}
+
+// OpenDestinations opens the destinations specs names, with their settings.
+func (c Config) OpenDestinations(specs []destination.Spec) (destination.Opened, error) {
+	return destination.OpenAll(specs, c.DestinationSettings())
 }

@@ -4,6 +4,8 @@ import (
 	"net"
 	"net/url"
 	"strings"
+
+	"github.com/mosaique/rgz-backup/internal/destination"
 )
 
 // S3 is the archive copy's settings (BACKUP_S3_*). Its endpoint and
@@ -19,6 +21,17 @@ type S3 struct {
 	StorageClass    string // empty: the bucket's default
 	RetentionDays   int    // daily copies; compliance copies: CriticalRetentionDays
 	ObjectLock      bool   // compliance copies under Object Lock (compliance mode)
+}
+
+// Settings are the endpoint's settings, for every s3:// destination.
+func (s S3) Settings() destination.S3Settings {
+	return destination.S3Settings{Endpoint: s.Endpoint, Region: s.Region, AccessKeyID: s.AccessKeyID,
+		SecretAccessKey: s.SecretAccessKey, StorageClass: s.StorageClass, ObjectLock: s.ObjectLock}
+}
+
+// Config is the archive bucket's: BACKUP_S3_BUCKET under BACKUP_S3_PREFIX.
+func (s S3) Config() destination.S3Config {
+	return destination.S3Config{S3Settings: s.Settings(), Bucket: s.Bucket, Prefix: s.Prefix}
 }
 
 // StorageClasses are the S3 storage classes accepted.

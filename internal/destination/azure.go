@@ -10,6 +10,7 @@ import (
 	"hash/crc32"
 	"io"
 	"io/fs"
+	"net/url"
 	"path"
 	"strings"
 	"sync"
@@ -27,9 +28,14 @@ import (
 // AzureConfig says how to reach an Azure Blob destination
 // (azblob://ACCOUNT/CONTAINER/PREFIX).
 type AzureConfig struct {
-	Account    string
-	Container  string
-	Prefix     string
+	Account   string
+	Container string
+	Prefix    string
+	AzureSettings
+}
+
+// AzureSettings are what every azblob:// destination signs in with.
+type AzureSettings struct {
 	AccountKey string // BACKUP_AZURE_ACCOUNT_KEY
 	// ConnectionString (BACKUP_AZURE_CONNECTION_STRING), instead of the
 	// key: the account's own, or one with a SAS token. Its AccountName, when
@@ -52,6 +58,32 @@ type Azure struct {
 }
 
 // NewAzure prepares a client; it does not connect yet.
+func init() {
+	register(KindAzure, kind{
+		form: "azblob://ACCOUNT/CONTAINER[/PREFIX]",
+		parse: func(u *url.URL, s *Spec) error {
+			parts := strings.SplitN(strings.Trim(u.Path, "/"), "/", 2)
+			if u.Host == "" || parts[0] == "" || u.User != nil {
+				return fmt.Errorf("azblob:// needs an account and a container (azblob://ACCOUNT/CONTAINER/PREFIX)")
+			}
+			if !containerName(parts[0]) {
+				return fmt.Errorf("azblob://%s/%s: a container name is 3 to 63 lowercase letters, digits and single hyphens", u.Host, parts[0])
+			}
+			s.Account, s.Container = u.Host, parts[0]
+			if len(parts) == 2 {
+				s.Prefix = parts[1]
+			}
+			return nil
+		},
+		url: func(s Spec) string {
+			return strings.TrimSuffix("azblob://"+path.Join(s.Account, s.Container, s.Prefix), "/")
+		},
+		open: func(s Spec, set Settings) (Store, error) {
+			return NewAzure(AzureConfig{Account: s.Account, Container: s.Container, Prefix: s.Prefix, AzureSettings: set.Azure})
+		},
+	})
+}
+
 func NewAzure(cfg AzureConfig) (*Azure, error) {
 	if cfg.ConnectionString != "" {
 		return newAzureFromConnectionString(cfg)
@@ -89,6 +121,9 @@ func newAzureFromConnectionString(cfg AzureConfig) (*Azure, error) {
 	}
 	return &Azure{cfg: cfg, client: client}, nil
 }
+
+// Close has nothing to end: the client's connections are pooled.
+func (a *Azure) Close() error { return nil }
 
 func (a *Azure) String() string {
 	return strings.TrimSuffix("azblob://"+path.Join(a.cfg.Account, a.cfg.Container, a.cfg.Prefix), "/")

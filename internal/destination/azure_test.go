@@ -25,7 +25,7 @@ import (
 func azureStore(t *testing.T, srv *azuritetest.Server, containerName, key string) *destination.Azure {
 	t.Helper()
 	a, err := destination.NewAzure(destination.AzureConfig{Account: azuritetest.Account, Container: containerName, Prefix: "prod",
-		AccountKey: key, Endpoint: srv.Endpoint})
+		AzureSettings: destination.AzureSettings{AccountKey: key, Endpoint: srv.Endpoint}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +67,7 @@ func TestAzureConnectionString(t *testing.T) {
 	t.Parallel()
 	srv := azuritetest.Start(t)
 	conn := "DefaultEndpointsProtocol=http;AccountName=" + azuritetest.Account + ";AccountKey=" + azuritetest.Key + ";BlobEndpoint=" + srv.Endpoint + ";"
-	a, err := destination.NewAzure(destination.AzureConfig{Account: azuritetest.Account, Container: "viaconn", ConnectionString: conn})
+	a, err := destination.NewAzure(destination.AzureConfig{Account: azuritetest.Account, Container: "viaconn", AzureSettings: destination.AzureSettings{ConnectionString: conn}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +86,7 @@ func TestAzureConnectionString(t *testing.T) {
 		t.Fatalf("stat: %+v %v", o, err)
 	}
 	for _, bad := range []string{strings.Replace(conn, "AccountName="+azuritetest.Account, "AccountName=someoneelse", 1), "AccountKey=" + azuritetest.Key + ";nonsense"} {
-		_, err := destination.NewAzure(destination.AzureConfig{Account: azuritetest.Account, Container: "viaconn", ConnectionString: bad})
+		_, err := destination.NewAzure(destination.AzureConfig{Account: azuritetest.Account, Container: "viaconn", AzureSettings: destination.AzureSettings{ConnectionString: bad}})
 		if err == nil || strings.Contains(err.Error(), azuritetest.Key) {
 			t.Fatalf("connection string %q: %v", bad[:20], err)
 		}

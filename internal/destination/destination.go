@@ -1,6 +1,8 @@
 // Package destination is where copies of backup files go: one small
-// interface, Store, for a place that holds them (a second directory, S3,
-// and later SFTP and Azure Blob), and one conformance suite
+// interface, Store, for a place that holds them (a directory, an SFTP
+// server, an Azure Blob container, an S3 bucket: each kind registered once,
+// in kind.go's registry, by the file that implements it), and one
+// conformance suite
 // (destinationtest) that every implementation passes against the real
 // thing. The model is restic's backend interface and its single test
 // suite, and litestream's ReplicaClient.
@@ -51,6 +53,8 @@ type Store interface {
 	// here (S3 Object Lock); where it does not, the option is ignored and
 	// the docs say so.
 	Retains() bool
+	// Close ends the store's connections; it is not used afterwards.
+	Close() error
 }
 
 // Object is a complete file in a Store.

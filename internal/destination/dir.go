@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 )
@@ -24,7 +26,25 @@ type Dir struct {
 	Root string
 }
 
+func init() {
+	register(KindFile, kind{
+		form: "file:///PATH",
+		parse: func(u *url.URL, s *Spec) error {
+			if u.Host != "" || !path.IsAbs(u.Path) || path.Clean(u.Path) == "/" {
+				return fmt.Errorf("file:// needs an absolute directory other than / (file:///mnt/nas/rgz)")
+			}
+			s.Path = path.Clean(u.Path)
+			return nil
+		},
+		url:  func(s Spec) string { return "file://" + s.Path },
+		open: func(s Spec, _ Settings) (Store, error) { return Dir{Root: s.Path}, nil },
+	})
+}
+
 func (d Dir) String() string { return "file://" + d.Root }
+
+// Close has nothing to end.
+func (d Dir) Close() error { return nil }
 
 // Retains is false: a directory has no retention lock.
 func (d Dir) Retains() bool { return false }

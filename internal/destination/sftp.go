@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"net"
+	"net/url"
 	"os"
 	"path"
 	"strings"
@@ -23,11 +24,38 @@ import (
 // the server's host key checked against a known_hosts file. There is no
 // trust on first use: a host key known_hosts does not hold is refused.
 type SFTPConfig struct {
-	User       string
-	Addr       string // HOST:PORT
-	Root       string // the directory on the server
+	User string
+	Addr string // HOST:PORT
+	Root string // the directory on the server
+	SFTPSettings
+}
+
+// SFTPSettings are what every sftp:// destination logs in with.
+type SFTPSettings struct {
 	KeyFile    string // BACKUP_SFTP_KEY_FILE
 	KnownHosts string // BACKUP_SFTP_KNOWN_HOSTS
+}
+
+func init() {
+	register(KindSFTP, kind{
+		form: "sftp://USER@HOST[:PORT]/PATH",
+		parse: func(u *url.URL, s *Spec) error {
+			trimmed := strings.Trim(u.Path, "/")
+			if u.User.Username() == "" || u.Hostname() == "" || trimmed == "" {
+				return fmt.Errorf("sftp:// needs a user, a host and a directory (sftp://rgz@backup.example:22/srv/rgz)")
+			}
+			port := u.Port()
+			if port == "" {
+				port = "22"
+			}
+			s.User, s.Addr, s.Path = u.User.Username(), net.JoinHostPort(u.Hostname(), port), "/"+trimmed
+			return nil
+		},
+		url: func(s Spec) string { return "sftp://" + s.User + "@" + s.Addr + s.Path },
+		open: func(s Spec, set Settings) (Store, error) {
+			return NewSFTP(SFTPConfig{User: s.User, Addr: s.Addr, Root: s.Path, SFTPSettings: set.SFTP}), nil
+		},
+	})
 }
 
 // SFTP is a destination on another site's SSH server. A copy is written

@@ -15,7 +15,7 @@ import (
 
 func sftpStore(t *testing.T, srv *sshtest.Server, root string) *destination.SFTP {
 	s := destination.NewSFTP(destination.SFTPConfig{User: srv.User, Addr: srv.Addr, Root: root,
-		KeyFile: srv.KeyFile, KnownHosts: srv.KnownHosts})
+		SFTPSettings: destination.SFTPSettings{KeyFile: srv.KeyFile, KnownHosts: srv.KnownHosts}})
 	t.Cleanup(func() { s.Close() })
 	return s
 }
@@ -39,7 +39,7 @@ func TestSFTPHostKeyAndReconnect(t *testing.T) {
 	other := sshtest.Start(t) // its own host key
 	ctx := context.Background()
 	wrong := destination.NewSFTP(destination.SFTPConfig{User: srv.User, Addr: srv.Addr, Root: srv.Root,
-		KeyFile: srv.KeyFile, KnownHosts: other.KnownHosts})
+		SFTPSettings: destination.SFTPSettings{KeyFile: srv.KeyFile, KnownHosts: other.KnownHosts}})
 	if _, err := wrong.List(ctx); err == nil || !strings.Contains(err.Error(), "no trust on first use") {
 		t.Fatalf("an unknown host key: %v", err)
 	}

@@ -2,9 +2,7 @@ package destination
 
 import (
 	"fmt"
-	"net"
 	"net/url"
-	"path"
 	"strconv"
 	"strings"
 )
@@ -21,7 +19,7 @@ import (
 // compliance copies keep theirs) and compliance=false (compliance copies
 // do not go there).
 type Spec struct {
-	Kind          string // file, sftp, azblob, s3
+	Kind          Kind
 	URL           string // canonical, with no secret
 	Path          string // file: the directory; sftp: the directory on the server
 	User, Addr    string // sftp: the login and HOST:PORT
@@ -42,50 +40,21 @@ func ParseURL(raw string) (Spec, error) {
 	if err != nil {
 		return Spec{}, fmt.Errorf("not a URL: %v", err)
 	}
-	s := Spec{Kind: u.Scheme, Compliance: true}
+	k, ok := kinds[Kind(u.Scheme)]
+	if !ok {
+		return Spec{}, fmt.Errorf("%q: unknown kind of destination (%s)", u.Scheme, knownForms())
+	}
+	s := Spec{Kind: Kind(u.Scheme), Compliance: true}
 	if _, hasPassword := u.User.Password(); hasPassword {
 		return Spec{}, fmt.Errorf("%s://: credentials do not go in the URL (key files and keys have variables of their own)", u.Scheme)
 	}
 	if err := s.options(u.Query()); err != nil {
 		return Spec{}, err
 	}
-	trimmed := strings.Trim(u.Path, "/")
-	switch u.Scheme {
-	case "file":
-		if u.Host != "" || !path.IsAbs(u.Path) || path.Clean(u.Path) == "/" {
-			return Spec{}, fmt.Errorf("file:// needs an absolute directory other than / (file:///mnt/nas/rgz)")
-		}
-		s.Path = path.Clean(u.Path)
-	case "sftp":
-		if u.User.Username() == "" || u.Hostname() == "" || trimmed == "" {
-			return Spec{}, fmt.Errorf("sftp:// needs a user, a host and a directory (sftp://rgz@backup.example:22/srv/rgz)")
-		}
-		port := u.Port()
-		if port == "" {
-			port = "22"
-		}
-		s.User, s.Addr, s.Path = u.User.Username(), net.JoinHostPort(u.Hostname(), port), "/"+trimmed
-	case "azblob":
-		parts := strings.SplitN(trimmed, "/", 2)
-		if u.Host == "" || parts[0] == "" || u.User != nil {
-			return Spec{}, fmt.Errorf("azblob:// needs an account and a container (azblob://ACCOUNT/CONTAINER/PREFIX)")
-		}
-		if !containerName(parts[0]) {
-			return Spec{}, fmt.Errorf("azblob://%s/%s: a container name is 3 to 63 lowercase letters, digits and single hyphens", u.Host, parts[0])
-		}
-		s.Account, s.Container = u.Host, parts[0]
-		if len(parts) == 2 {
-			s.Prefix = parts[1]
-		}
-	case "s3":
-		if u.Host == "" || u.User != nil {
-			return Spec{}, fmt.Errorf("s3:// needs a bucket (s3://BUCKET/PREFIX)")
-		}
-		s.Bucket, s.Prefix = u.Host, trimmed
-	default:
-		return Spec{}, fmt.Errorf("%q: unknown kind of destination (file://, sftp://, azblob:// or s3://)", u.Scheme)
+	if err := k.parse(u, &s); err != nil {
+		return Spec{}, err
 	}
-	s.URL = s.canonical()
+	s.URL = k.url(s)
 	return s, nil
 }
 
@@ -110,19 +79,6 @@ func (s *Spec) options(q url.Values) error {
 		}
 	}
 	return nil
-}
-
-func (s Spec) canonical() string {
-	switch s.Kind {
-	case "file":
-		return "file://" + s.Path
-	case "sftp":
-		return "sftp://" + s.User + "@" + s.Addr + s.Path
-	case "azblob":
-		return strings.TrimSuffix("azblob://"+path.Join(s.Account, s.Container, s.Prefix), "/")
-	default:
-		return strings.TrimSuffix("s3://"+path.Join(s.Bucket, s.Prefix), "/")
-	}
 }
 
 // containerName says whether Azure accepts c as a container name.

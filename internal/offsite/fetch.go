@@ -14,7 +14,6 @@ import (
 	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/destination"
 	"github.com/mosaique/rgz-backup/internal/layout"
-	"github.com/mosaique/rgz-backup/internal/storage"
 )
 
 // Fetched is a copy read from a destination into a file of dir that no
@@ -49,7 +48,7 @@ func FetchFile(ctx context.Context, cfg config.Config, dir string, row catalog.E
 	if !slices.Contains(names.All(), file) {
 		return nil, fmt.Errorf("%.80q is not a file of backup %s", file, row.Filename)
 	}
-	opened, err := storage.Open(cfg, cfg.DestinationsFor(row.TargetName)) // its target's own places, when it has some
+	opened, err := cfg.OpenDestinations(cfg.DestinationsFor(row.TargetName)) // its target's own places, when it has some
 	if err != nil {
 		return nil, err
 	}
@@ -78,7 +77,7 @@ func FetchFile(ctx context.Context, cfg config.Config, dir string, row catalog.E
 
 // Chosen says whether --from names spec: empty (any), its URL or its kind.
 func Chosen(spec destination.Spec, from string) bool {
-	return from == "" || from == spec.URL || from == spec.Kind
+	return from == "" || from == spec.URL || from == string(spec.Kind)
 }
 
 func fetchFrom(ctx context.Context, st destination.Store, name, dir string) (*os.File, error) {

@@ -20,14 +20,13 @@ import (
 	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/destination"
 	"github.com/mosaique/rgz-backup/internal/retention"
-	"github.com/mosaique/rgz-backup/internal/storage"
 )
 
 // Open opens every place a good backup is copied to
 // (config.AllDestinations: the BACKUP_S3_* bucket first), none: an empty
 // set.
 func Open(cfg config.Config) (destination.Opened, error) {
-	return storage.Open(cfg, cfg.AllDestinations())
+	return cfg.OpenDestinations(cfg.AllDestinations())
 }
 
 // Expiry is the last day S3 keeps a backup's copy: compliance copies
@@ -64,7 +63,7 @@ func ArchivePartials(ctx context.Context, store *catalog.Store, cfg config.Confi
 		if o, ok := opened[target]; ok {
 			return o, nil
 		}
-		o, err := storage.Open(cfg, cfg.DestinationsFor(target))
+		o, err := cfg.OpenDestinations(cfg.DestinationsFor(target))
 		if err == nil {
 			opened[target] = o
 		}

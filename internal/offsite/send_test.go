@@ -40,10 +40,10 @@ func TestSendToEveryDestination(t *testing.T) {
 
 	ssh := sshtest.Start(t)
 	sftpStore := destination.NewSFTP(destination.SFTPConfig{User: ssh.User, Addr: ssh.Addr, Root: filepath.Join(ssh.Root, "rgz"),
-		KeyFile: ssh.KeyFile, KnownHosts: ssh.KnownHosts})
+		SFTPSettings: destination.SFTPSettings{KeyFile: ssh.KeyFile, KnownHosts: ssh.KnownHosts}})
 	defer sftpStore.Close()
 	az := azuritetest.Start(t)
-	azure, err := destination.NewAzure(destination.AzureConfig{Account: azuritetest.Account, Container: "backups", AccountKey: azuritetest.Key, Endpoint: az.Endpoint})
+	azure, err := destination.NewAzure(destination.AzureConfig{Account: azuritetest.Account, Container: "backups", AzureSettings: destination.AzureSettings{AccountKey: azuritetest.Key, Endpoint: az.Endpoint}})
 	if err != nil {
 		t.Fatal(err)
 	}

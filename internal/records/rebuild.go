@@ -15,7 +15,6 @@ import (
 	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/destination"
 	"github.com/mosaique/rgz-backup/internal/layout"
-	"github.com/mosaique/rgz-backup/internal/storage"
 )
 
 // Rebuilt counts what Rebuild did.
@@ -90,7 +89,7 @@ func Rebuild(ctx context.Context, store *catalog.Store, cfg config.Config) (Rebu
 // that backup lives below BACKUP_LOCAL_DIR, whatever the manifest says.
 // Others are refused, and listed in out.Refused.
 func rebuildFromDestinations(ctx context.Context, store *catalog.Store, cfg config.Config, record func(catalog.Execution) error, out *Rebuilt) error {
-	opened, err := storage.Open(cfg, cfg.EveryPlace())
+	opened, err := cfg.OpenDestinations(cfg.EveryPlace())
 	if err != nil {
 		return err
 	}

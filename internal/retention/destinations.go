@@ -9,7 +9,6 @@ import (
 	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/destination"
 	"github.com/mosaique/rgz-backup/internal/layout"
-	"github.com/mosaique/rgz-backup/internal/storage"
 )
 
 // DestinationPlan is the policy's plan for one of BACKUP_DESTINATIONS,
@@ -72,7 +71,7 @@ func (o Options) carryOutDestinations(ctx context.Context, store *catalog.Store,
 	if len(report.Destinations) == 0 {
 		return
 	}
-	opened, err := storage.Open(o.Config, o.Config.EveryDestination())
+	opened, err := o.Config.OpenDestinations(o.Config.EveryDestination())
 	if err != nil {
 		report.Problems = append(report.Problems, err.Error())
 		return

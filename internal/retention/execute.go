@@ -16,9 +16,9 @@ import (
 	"github.com/mosaique/rgz-backup/internal/catalog"
 	"github.com/mosaique/rgz-backup/internal/clock"
 	"github.com/mosaique/rgz-backup/internal/config"
+	"github.com/mosaique/rgz-backup/internal/destination"
 	"github.com/mosaique/rgz-backup/internal/layout"
 	"github.com/mosaique/rgz-backup/internal/lock"
-	"github.com/mosaique/rgz-backup/internal/storage"
 )
 
 // Options of one retention run.
@@ -156,7 +156,7 @@ func (o Options) carryOut(ctx context.Context, store *catalog.Store, rows []cata
 		return err
 	}
 	if report.S3 != nil {
-		s3, err := storage.NewS3(cfg.S3)
+		s3, err := destination.NewS3(cfg.S3.Config())
 		if err != nil {
 			return err
 		}
@@ -237,7 +237,7 @@ func S3Copies(rows []catalog.Execution, cfg config.Config) []Copy {
 
 // removeObjects deletes a backup's objects from S3, the dump last: while
 // it stays, the copy is still there to be found.
-func removeObjects(ctx context.Context, s3 *storage.S3, row catalog.Execution, dir string) error {
+func removeObjects(ctx context.Context, s3 *destination.S3, row catalog.Execution, dir string) error {
 	names, err := layout.NamesOf(row)
 	if err != nil {
 		return err

@@ -21,7 +21,6 @@ import (
 	"github.com/mosaique/rgz-backup/internal/lock"
 	"github.com/mosaique/rgz-backup/internal/pgtest"
 	"github.com/mosaique/rgz-backup/internal/s3test"
-	"github.com/mosaique/rgz-backup/internal/storage"
 )
 
 var (
@@ -288,7 +287,7 @@ func TestExecutorS3Retention(t *testing.T) {
 	s := newStore(t, 0)
 	s.cfg.S3 = config.S3{Enabled: true, Bucket: s3srv.NewBucket(t, true), Region: s3srv.Region, AccessKeyID: s3srv.AccessKey,
 		SecretAccessKey: s3srv.SecretKey, Endpoint: s3srv.Endpoint, RetentionDays: 10}
-	s3, err := storage.NewS3(s.cfg.S3)
+	s3, err := destination.NewS3(s.cfg.S3.Config())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package storage
+package destination
 
 import (
 	"bytes"
@@ -15,8 +15,6 @@ import (
 
 	"github.com/minio/minio-go/v7"
 
-	"github.com/mosaique/rgz-backup/internal/config"
-	"github.com/mosaique/rgz-backup/internal/destination"
 	"github.com/mosaique/rgz-backup/internal/s3test"
 )
 
@@ -26,8 +24,8 @@ func TestMain(m *testing.M) { os.Exit(s3test.Run(&server, m.Run)) }
 
 func newS3(t *testing.T, objectLock bool) *S3 {
 	t.Helper()
-	s, err := NewS3(config.S3{Enabled: true, Bucket: server.NewBucket(t, objectLock), Region: server.Region,
-		AccessKeyID: server.AccessKey, SecretAccessKey: server.SecretKey, Endpoint: server.Endpoint, Prefix: "prod", ObjectLock: objectLock})
+	s, err := NewS3(S3Config{Bucket: server.NewBucket(t, objectLock), Prefix: "prod", S3Settings: S3Settings{Region: server.Region,
+		AccessKeyID: server.AccessKey, SecretAccessKey: server.SecretKey, Endpoint: server.Endpoint, ObjectLock: objectLock}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +48,7 @@ func TestUploadVerifyDownload(t *testing.T) {
 	s := newS3(t, false)
 	path, data := writeFile(t, 1<<20)
 	date := time.Date(2026, 2, 5, 3, 0, 0, 0, time.UTC)
-	name := destination.Name("", date, filepath.Base(path))
+	name := Name("", date, filepath.Base(path))
 	if key, err := s.Key("", date, filepath.Base(path)); err != nil || key != "prod/2026/02/20260205_030000.dump.gz" || key != must(s.key(name)) {
 		t.Fatalf("key %s, %v", key, err)
 	}
@@ -81,7 +79,7 @@ func TestUploadVerifyDownload(t *testing.T) {
 	if err := s.Remove(context.Background(), name); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Stat(context.Background(), name); !errors.Is(err, destination.ErrNotFound) {
+	if _, err := s.Stat(context.Background(), name); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("after remove: %v", err)
 	}
 }
@@ -94,7 +92,7 @@ func TestMultipartUpload(t *testing.T) {
 	s.minPartSize = 5 << 20 // S3's smallest part
 	path, data := writeFile(t, 12<<20)
 	key := must(s.Key("", time.Now(), "big.dump.gz"))
-	landed, err := upload(s, path, destination.Name("", time.Now(), "big.dump.gz"), time.Time{})
+	landed, err := upload(s, path, Name("", time.Now(), "big.dump.gz"), time.Time{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,8 +124,8 @@ func TestPartSizeNeverHitsThePartLimit(t *testing.T) {
 func TestWrongCredentialsAndMissingBucketAreOneLine(t *testing.T) {
 	t.Parallel()
 	bucket := server.NewBucket(t, false)
-	bad, _ := NewS3(config.S3{Bucket: bucket, Region: server.Region, AccessKeyID: server.AccessKey,
-		SecretAccessKey: "not-the-secret-xyz", Endpoint: server.Endpoint})
+	bad, _ := NewS3(S3Config{Bucket: bucket, S3Settings: S3Settings{Region: server.Region, AccessKeyID: server.AccessKey,
+		SecretAccessKey: "not-the-secret-xyz", Endpoint: server.Endpoint}})
 	err := bad.Check(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "refused the credentials") || strings.Contains(err.Error(), "not-the-secret-xyz") || strings.Contains(err.Error(), "\n") {
 		t.Fatalf("wrong secret: %v", err)
@@ -136,13 +134,13 @@ func TestWrongCredentialsAndMissingBucketAreOneLine(t *testing.T) {
 	if _, err := upload(bad, path, "x", time.Time{}); err == nil || !strings.Contains(err.Error(), "BACKUP_S3_SECRET_ACCESS_KEY") {
 		t.Fatalf("upload with a wrong secret: %v", err)
 	}
-	missing, _ := NewS3(config.S3{Bucket: "no-such-bucket", Region: server.Region, AccessKeyID: server.AccessKey,
-		SecretAccessKey: server.SecretKey, Endpoint: server.Endpoint})
+	missing, _ := NewS3(S3Config{Bucket: "no-such-bucket", S3Settings: S3Settings{Region: server.Region, AccessKeyID: server.AccessKey,
+		SecretAccessKey: server.SecretKey, Endpoint: server.Endpoint}})
 	if err := missing.Check(context.Background()); err == nil || !strings.Contains(err.Error(), `"no-such-bucket" does not exist`) {
 		t.Fatalf("missing bucket: %v", err)
 	}
-	down, _ := NewS3(config.S3{Bucket: bucket, Region: server.Region, AccessKeyID: server.AccessKey,
-		SecretAccessKey: server.SecretKey, Endpoint: "http://127.0.0.1:1"})
+	down, _ := NewS3(S3Config{Bucket: bucket, S3Settings: S3Settings{Region: server.Region, AccessKeyID: server.AccessKey,
+		SecretAccessKey: server.SecretKey, Endpoint: "http://127.0.0.1:1"}})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	if err := down.Check(ctx); err == nil || !strings.Contains(err.Error(), "cannot reach S3 at http://127.0.0.1:1") {
@@ -157,7 +155,7 @@ func TestObjectLockRefusesAnEarlyDelete(t *testing.T) {
 	s := newS3(t, true)
 	path, _ := writeFile(t, 4096)
 	key := must(s.Key("", time.Now(), "20260201_030000.dump.gz"))
-	if _, err := upload(s, path, destination.Name("", time.Now(), "20260201_030000.dump.gz"), time.Now().AddDate(0, 0, 2)); err != nil {
+	if _, err := upload(s, path, Name("", time.Now(), "20260201_030000.dump.gz"), time.Now().AddDate(0, 0, 2)); err != nil {
 		t.Fatal(err)
 	}
 	err := s.RemoveKey(context.Background(), key)
@@ -182,8 +180,8 @@ func upload(s *S3, path, name string, retainUntil time.Time) (Landed, error) {
 	if err != nil {
 		return Landed{}, err
 	}
-	want := destination.Want{Size: int64(len(data)), CRC32: crc32.ChecksumIEEE(data)}
-	if err := s.Put(ctx, name, bytes.NewReader(data), destination.PutOptions{Want: want, RetainUntil: retainUntil}); err != nil {
+	want := Want{Size: int64(len(data)), CRC32: crc32.ChecksumIEEE(data)}
+	if err := s.Put(ctx, name, bytes.NewReader(data), PutOptions{Want: want, RetainUntil: retainUntil}); err != nil {
 		return Landed{}, err
 	}
 	return s.verify(ctx, must(s.key(name)), want.Size, want.CRC32)
@@ -195,3 +193,6 @@ func must(s string, err error) string {
 	}
 	return s
 }
+
+// NewTestS3 is newS3 for the external tests (the conformance suite).
+func NewTestS3(t *testing.T, objectLock bool) *S3 { return newS3(t, objectLock) }

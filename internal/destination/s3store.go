@@ -1,24 +1,42 @@
-package storage
+package destination
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"path"
 	"strings"
 	"time"
 
 	"github.com/minio/minio-go/v7"
-
-	"github.com/mosaique/rgz-backup/internal/config"
-	"github.com/mosaique/rgz-backup/internal/destination"
 )
 
-// S3 is a destination.Store: names go under the prefix
-// (PREFIX/YYYY/MM/FILE, destination.Name), and BACKUP_S3_OBJECT_LOCK
+// S3 is a Store: names go under the prefix
+// (PREFIX/YYYY/MM/FILE, Name), and BACKUP_S3_OBJECT_LOCK
 // makes copies with a RetainUntil immutable (compliance mode) until then.
-var _ destination.Store = (*S3)(nil)
+var _ Store = (*S3)(nil)
+
+func init() {
+	register(KindS3, kind{
+		form: "s3://BUCKET[/PREFIX]",
+		parse: func(u *url.URL, s *Spec) error {
+			if u.Host == "" || u.User != nil {
+				return fmt.Errorf("s3:// needs a bucket (s3://BUCKET/PREFIX)")
+			}
+			s.Bucket, s.Prefix = u.Host, strings.Trim(u.Path, "/")
+			return nil
+		},
+		url: func(s Spec) string { return strings.TrimSuffix("s3://"+path.Join(s.Bucket, s.Prefix), "/") },
+		open: func(s Spec, set Settings) (Store, error) {
+			return NewS3(S3Config{S3Settings: set.S3, Bucket: s.Bucket, Prefix: s.Prefix})
+		},
+	})
+}
+
+// Close has nothing to end: the client's connections are pooled.
+func (s *S3) Close() error { return nil }
 
 // String is s3://BUCKET/PREFIX.
 func (s *S3) String() string {
@@ -28,9 +46,9 @@ func (s *S3) String() string {
 // Retains is BACKUP_S3_OBJECT_LOCK (the bucket must have Object Lock).
 func (s *S3) Retains() bool { return s.cfg.ObjectLock }
 
-// key is name's key below the prefix, once destination.CheckName allows it.
+// key is name's key below the prefix, once CheckName allows it.
 func (s *S3) key(name string) (string, error) {
-	if err := destination.CheckName(name); err != nil {
+	if err := CheckName(name); err != nil {
 		return "", fmt.Errorf("%s: %w", s, err)
 	}
 	return path.Join(s.cfg.Prefix, name), nil
@@ -39,8 +57,8 @@ func (s *S3) key(name string) (string, error) {
 // Put uploads src after checking it against o.Want, verifies what landed
 // (the store's full-object CRC32, or a read-back), and only then puts it
 // under retention: a copy that fails any step is deleted, every version.
-func (s *S3) Put(ctx context.Context, name string, src destination.Source, o destination.PutOptions) error {
-	if err := destination.CheckSource(ctx, src, o.Want); err != nil {
+func (s *S3) Put(ctx context.Context, name string, src Source, o PutOptions) error {
+	if err := CheckSource(ctx, src, o.Want); err != nil {
 		return fmt.Errorf("copy to %s refused: %w", s, err)
 	}
 	key, err := s.key(name)
@@ -91,32 +109,32 @@ func (s *S3) Open(ctx context.Context, name string) (io.ReadCloser, error) {
 }
 
 // Stat describes the object; ErrNotFound when there is none.
-func (s *S3) Stat(ctx context.Context, name string) (destination.Object, error) {
+func (s *S3) Stat(ctx context.Context, name string) (Object, error) {
 	key, err := s.key(name)
 	if err != nil {
-		return destination.Object{}, err
+		return Object{}, err
 	}
 	st, err := s.client.StatObject(ctx, s.cfg.Bucket, key, minio.StatObjectOptions{})
 	if err != nil {
-		return destination.Object{}, s.notFound(name, key, "look up", err)
+		return Object{}, s.notFound(name, key, "look up", err)
 	}
-	return destination.Object{Name: name, Size: st.Size}, nil
+	return Object{Name: name, Size: st.Size}, nil
 }
 
 // List returns the objects under the prefix (incomplete multipart uploads
 // are not objects).
-func (s *S3) List(ctx context.Context) ([]destination.Object, error) {
+func (s *S3) List(ctx context.Context) ([]Object, error) {
 	prefix := s.cfg.Prefix
 	if prefix != "" {
 		prefix += "/"
 	}
-	var out []destination.Object
+	var out []Object
 	for obj := range s.client.ListObjects(ctx, s.cfg.Bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
 		if obj.Err != nil {
 			return nil, s.explain("list", "", obj.Err)
 		}
-		if name := strings.TrimPrefix(obj.Key, prefix); destination.CheckName(name) == nil {
-			out = append(out, destination.Object{Name: name, Size: obj.Size})
+		if name := strings.TrimPrefix(obj.Key, prefix); CheckName(name) == nil {
+			out = append(out, Object{Name: name, Size: obj.Size})
 		}
 	}
 	return out, nil
@@ -133,25 +151,11 @@ func (s *S3) Remove(ctx context.Context, name string) error {
 
 func (s *S3) notFound(name, key, op string, err error) error {
 	if minio.ToErrorResponse(err).Code == minio.NoSuchKey {
-		return fmt.Errorf("%s in %s: %w", name, s, destination.ErrNotFound)
+		return fmt.Errorf("%s in %s: %w", name, s, ErrNotFound)
 	}
 	var resp minio.ErrorResponse
 	if errors.As(err, &resp) && resp.StatusCode == 404 {
-		return fmt.Errorf("%s in %s: %w", name, s, destination.ErrNotFound)
+		return fmt.Errorf("%s in %s: %w", name, s, ErrNotFound)
 	}
 	return s.explain(op, key, err)
-}
-
-// Open opens the destinations specs names (config.AllDestinations, or
-// part of it): s3:// ones as clients of the BACKUP_S3_* endpoint with its
-// credentials, each with its own bucket and prefix; the others as the
-// destination package opens them.
-func Open(cfg config.Config, specs []destination.Spec) (destination.Opened, error) {
-	creds := cfg.Destinations.Credentials()
-	creds.S3 = func(spec destination.Spec) (destination.Store, error) {
-		c := cfg.S3
-		c.Bucket, c.Prefix = spec.Bucket, spec.Prefix
-		return NewS3(c)
-	}
-	return destination.OpenAll(specs, creds)
 }

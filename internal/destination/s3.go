@@ -2,7 +2,7 @@
 // S3-compatible store such as MinIO): upload with the store validating a
 // CRC32 of what it received, verification of what landed, download,
 // deletion of every version, and errors an operator can read in one line.
-package storage
+package destination
 
 import (
 	"context"
@@ -18,25 +18,41 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
-
-	"github.com/mosaique/rgz-backup/internal/config"
-	"github.com/mosaique/rgz-backup/internal/destination"
 )
+
+// S3Settings are an S3 endpoint's settings (BACKUP_S3_*): the archive
+// bucket's, and every s3:// destination's, each with a bucket and prefix
+// of its own.
+type S3Settings struct {
+	Endpoint        string // empty: AWS; else an S3-compatible store (path-style)
+	Region          string
+	AccessKeyID     string
+	SecretAccessKey string // never printed
+	StorageClass    string // empty: the bucket's default
+	ObjectLock      bool   // copies with a RetainUntil locked (compliance mode)
+}
+
+// S3Config is one bucket (and key prefix) of an endpoint.
+type S3Config struct {
+	S3Settings
+	Bucket string
+	Prefix string // without leading or trailing slash
+}
 
 // S3 is one bucket (and key prefix) of an S3 store.
 type S3 struct {
 	client      *minio.Client
-	cfg         config.S3
+	cfg         S3Config
 	minPartSize int64
 }
 
 // NewS3 prepares a client; it does not connect yet (see Check).
-func NewS3(cfg config.S3) (*S3, error) {
+func NewS3(cfg S3Config) (*S3, error) {
 	endpoint, secure, pathStyle := "s3.amazonaws.com", true, false
 	if cfg.Endpoint != "" {
 		u, err := url.Parse(cfg.Endpoint)
 		if err != nil {
-			return nil, &config.Error{Var: "BACKUP_S3_ENDPOINT", Value: cfg.Endpoint, Allowed: "must be a URL"}
+			return nil, fmt.Errorf("BACKUP_S3_ENDPOINT=%q: must be a URL", cfg.Endpoint)
 		}
 		endpoint, secure, pathStyle = u.Host, u.Scheme == "https", true
 	}
@@ -58,9 +74,9 @@ func NewS3(cfg config.S3) (*S3, error) {
 
 // Key is where a backup's file goes: PREFIX/YYYY/MM/NAME, YYYY/MM from
 // the backup's own date (UTC), below folder (TARGET/DATABASE) with
-// several databases (destination.Name).
+// several databases (Name).
 func (s *S3) Key(folder string, backupDate time.Time, name string) (string, error) {
-	return s.key(destination.Name(folder, backupDate, name))
+	return s.key(Name(folder, backupDate, name))
 }
 
 // URL names an object as s3://BUCKET/KEY (what archive_s3_path holds).
@@ -152,7 +168,7 @@ func (s *S3) verify(ctx context.Context, key string, size int64, want uint32) (L
 // retention means by "gone". A version under Object Lock refuses, and so
 // does RemoveKey.
 func (s *S3) RemoveKey(ctx context.Context, key string) error {
-	if err := destination.CheckName(key); err != nil { // whatever the prefix was
+	if err := CheckName(key); err != nil { // whatever the prefix was
 		return fmt.Errorf("%s: %w", s, err)
 	}
 	var versions []string
@@ -228,7 +244,7 @@ func PartSize(size, minimum int64) int64 {
 	return p
 }
 
-func fileCRC32(ctx context.Context, r io.Reader) (uint32, error) { return destination.CRC32(ctx, r) }
+func fileCRC32(ctx context.Context, r io.Reader) (uint32, error) { return CRC32(ctx, r) }
 
 // decodeCRC32 reads S3's base64 big-endian CRC32 header value.
 func decodeCRC32(b64 string) (uint32, bool) {
@@ -237,9 +253,4 @@ func decodeCRC32(b64 string) (uint32, bool) {
 		return 0, false
 	}
 	return binary.BigEndian.Uint32(b), true
-}
-
-func firstLine(s string) string {
-	s, _, _ = strings.Cut(s, "\n")
-	return s
 }
