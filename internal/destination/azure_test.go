@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -36,15 +37,60 @@ func azureStore(t *testing.T, srv *azuritetest.Server, containerName, key string
 func TestAzureConforms(t *testing.T) {
 	t.Parallel()
 	srv := azuritetest.Start(t)
-	var seq atomic.Int64 // the subtests make their stores at once
-	destinationtest.Run(t, func(t *testing.T) destination.Store {
-		n := int(seq.Add(1))
-		a := azureStore(t, srv, fmt.Sprintf("backups%d", n), azuritetest.Key)
-		if err := a.CreateContainer(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		return a
+	var seq atomic.Int64    // the subtests make their stores at once
+	var containers sync.Map // store → its container
+	blockBlob := func(t *testing.T, st destination.Store, name string) *blockblob.Client {
+		c, _ := containers.Load(st)
+		return blobClient(t, srv).ServiceClient().NewContainerClient(c.(string)).NewBlockBlobClient("prod/" + name)
+	}
+	destinationtest.Run(t, destinationtest.Harness{
+		New: func(t *testing.T) destination.Store {
+			name := fmt.Sprintf("backups%d", seq.Add(1))
+			a := azureStore(t, srv, name, azuritetest.Key)
+			if err := a.CreateContainer(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			containers.Store(a, name)
+			return a
+		},
+		Reopen: func(t *testing.T, st destination.Store) destination.Store {
+			c, _ := containers.Load(st)
+			return azureStore(t, srv, c.(string), azuritetest.Key)
+		},
+		// A Put killed midway leaves staged blocks that no commit made a
+		// blob; the next Put's commit discards them.
+		Leftover: func(t *testing.T, st destination.Store, name string) {
+			id := base64.StdEncoding.EncodeToString([]byte("0000000000000007")) // the store's block ids: 16 digits
+			if _, err := blockBlob(t, st, name).StageBlock(context.Background(), id, streaming.NopCloser(strings.NewReader("PGDMP half a copy")), nil); err != nil {
+				t.Fatal(err)
+			}
+		},
+		Left: func(t *testing.T, st destination.Store, name string) bool {
+			list, err := blockBlob(t, st, name).GetBlockList(context.Background(), blockblob.BlockListTypeUncommitted, nil)
+			if bloberror.HasCode(err, bloberror.BlobNotFound) {
+				return false
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			return len(list.UncommittedBlocks) > 0
+		},
 	})
+}
+
+// blobClient is a client of the Azurite account, for what the store would
+// not do itself.
+func blobClient(t *testing.T, srv *azuritetest.Server) *azblob.Client {
+	t.Helper()
+	cred, err := azblob.NewSharedKeyCredential(azuritetest.Account, azuritetest.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := azblob.NewClientWithSharedKeyCredential(srv.Endpoint+"/", cred, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return client
 }
 
 // A wrong account key is one line naming the destination and Azure's
@@ -100,14 +146,7 @@ func TestAzureConnectionString(t *testing.T) {
 func TestAzureRefusesABlockThatArrivedOtherwise(t *testing.T) {
 	t.Parallel()
 	srv := azuritetest.Start(t)
-	cred, err := azblob.NewSharedKeyCredential(azuritetest.Account, azuritetest.Key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	client, err := azblob.NewClientWithSharedKeyCredential(srv.Endpoint+"/", cred, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	client := blobClient(t, srv)
 	ctx := context.Background()
 	if _, err := client.CreateContainer(ctx, "md5", nil); err != nil {
 		t.Fatal(err)
@@ -115,7 +154,7 @@ func TestAzureRefusesABlockThatArrivedOtherwise(t *testing.T) {
 	bb := client.ServiceClient().NewContainerClient("md5").NewBlockBlobClient("x.dump.gz")
 	sent, meant := []byte("the bytes that arrived"), md5.Sum([]byte("the bytes that were read"))
 	id := base64.StdEncoding.EncodeToString([]byte("0000000000000000"))
-	_, err = bb.StageBlock(ctx, id, streaming.NopCloser(bytes.NewReader(sent)), &blockblob.StageBlockOptions{TransactionalValidation: blob.TransferValidationTypeMD5(meant[:])})
+	_, err := bb.StageBlock(ctx, id, streaming.NopCloser(bytes.NewReader(sent)), &blockblob.StageBlockOptions{TransactionalValidation: blob.TransferValidationTypeMD5(meant[:])})
 	if !bloberror.HasCode(err, bloberror.MD5Mismatch) {
 		t.Fatalf("a block with another MD5: %v", err)
 	}

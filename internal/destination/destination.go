@@ -57,6 +57,16 @@ type Store interface {
 	Close() error
 }
 
+// StaleAfter is how old what an interrupted Put left (a temporary file,
+// an unfinished upload) must be for the next Put of its name to remove it:
+// no live copy goes that long without writing.
+const StaleAfter = time.Hour
+
+// tempPrefix starts the name of the temporary file a Put of base writes
+// before it renames it into place (Dir, SFTP): never a backup's name
+// (layout), never listed.
+func tempPrefix(base string) string { return ".tmp-" + base + "-" }
+
 // Object is a complete file in a Store.
 type Object struct {
 	Name string

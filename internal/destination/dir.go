@@ -13,6 +13,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // Dir is a destination in a directory (file:///mnt/nas/rgz): a second
@@ -70,7 +71,8 @@ func (d Dir) Put(ctx context.Context, name string, src Source, o PutOptions) err
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return fmt.Errorf("%s: %w", d, err)
 	}
-	tmp := filepath.Join(dir, ".tmp-"+filepath.Base(final)+"-"+randomSuffix())
+	removeStale(dir, filepath.Base(final))
+	tmp := filepath.Join(dir, tempPrefix(filepath.Base(final))+randomSuffix())
 	if err := d.write(ctx, tmp, src, o.Want); err != nil {
 		os.Remove(tmp)
 		return fmt.Errorf("copy %s to %s: %w", name, d, err)
@@ -168,6 +170,23 @@ func (d Dir) Remove(ctx context.Context, name string) error {
 		return fmt.Errorf("remove %s from %s: %w", name, d, err)
 	}
 	return syncDir(filepath.Dir(p))
+}
+
+// removeStale removes what interrupted Puts of base left in dir (their
+// temporary files), once StaleAfter old.
+func removeStale(dir, base string) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), tempPrefix(base)) {
+			continue
+		}
+		if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > StaleAfter {
+			os.Remove(filepath.Join(dir, e.Name()))
+		}
+	}
 }
 
 func randomSuffix() string {

@@ -44,6 +44,7 @@ type S3 struct {
 	client      *minio.Client
 	cfg         S3Config
 	minPartSize int64
+	staleAfter  time.Duration // StaleAfter; the suite's leftovers cannot be made older
 }
 
 // NewS3 prepares a client; it does not connect yet (see Check).
@@ -69,7 +70,7 @@ func NewS3(cfg S3Config) (*S3, error) {
 	if err != nil {
 		return nil, fmt.Errorf("S3 client: %w", err)
 	}
-	return &S3{client: client, cfg: cfg, minPartSize: MinPartSize}, nil
+	return &S3{client: client, cfg: cfg, minPartSize: MinPartSize, staleAfter: StaleAfter}, nil
 }
 
 // Key is where a backup's file goes: PREFIX/YYYY/MM/NAME, YYYY/MM from

@@ -196,3 +196,47 @@ func must(s string, err error) string {
 
 // NewTestS3 is newS3 for the external tests (the conformance suite).
 func NewTestS3(t *testing.T, objectLock bool) *S3 { return newS3(t, objectLock) }
+
+// ReopenTestS3 opens s's bucket and prefix again, with a client of its own.
+func ReopenTestS3(t *testing.T, s *S3) *S3 {
+	t.Helper()
+	again, err := NewS3(s.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return again
+}
+
+// LeaveUpload leaves what a Put of name killed midway leaves in S3: an
+// unfinished multipart upload, one part in; and makes s take any such
+// upload for stale (MinIO cannot date one back).
+func LeaveUpload(t *testing.T, s *S3, name string) {
+	t.Helper()
+	ctx := context.Background()
+	key := must(s.key(name))
+	core := minio.Core{Client: server.Client()}
+	id, err := core.NewMultipartUpload(ctx, s.cfg.Bucket, key, minio.PutObjectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	part := bytes.Repeat([]byte("x"), 5<<20)
+	if _, err := core.PutObjectPart(ctx, s.cfg.Bucket, key, id, 1, bytes.NewReader(part), int64(len(part)), minio.PutObjectPartOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	s.staleAfter = 0
+}
+
+// UploadLeft says whether an unfinished upload of name is there.
+func UploadLeft(t *testing.T, s *S3, name string) bool {
+	t.Helper()
+	key := must(s.key(name))
+	for u := range server.Client().ListIncompleteUploads(context.Background(), s.cfg.Bucket, key, false) {
+		if u.Err != nil {
+			t.Fatal(u.Err)
+		}
+		if u.Key == key {
+			return true
+		}
+	}
+	return false
+}

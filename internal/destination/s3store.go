@@ -65,6 +65,7 @@ func (s *S3) Put(ctx context.Context, name string, src Source, o PutOptions) err
 	if err != nil {
 		return err
 	}
+	s.abortStale(ctx, key)
 	// A PUT that failed left no object (S3 creates it whole or not at
 	// all; unfinished multipart uploads are not objects): nothing to
 	// clean, and no minute of retries against a store that is down.
@@ -87,6 +88,18 @@ func (s *S3) Put(ctx context.Context, name string, src Source, o PutOptions) err
 		return err
 	}
 	return nil
+}
+
+// abortStale aborts the unfinished multipart uploads of key that earlier,
+// interrupted Puts left (they are no objects, but the store keeps and
+// bills their parts), once staleAfter old. A failure only leaves them.
+func (s *S3) abortStale(ctx context.Context, key string) {
+	core := minio.Core{Client: s.client}
+	for u := range s.client.ListIncompleteUploads(ctx, s.cfg.Bucket, key, false) {
+		if u.Err == nil && u.Key == key && time.Since(u.Initiated) > s.staleAfter {
+			_ = core.AbortMultipartUpload(ctx, s.cfg.Bucket, key, u.UploadID)
+		}
+	}
 }
 
 // Open reads the object; ErrNotFound when there is none.

@@ -14,7 +14,18 @@ func TestS3Conforms(t *testing.T) {
 	for _, lock := range []bool{false, true} {
 		t.Run(map[bool]string{false: "plain", true: "object lock"}[lock], func(t *testing.T) {
 			t.Parallel()
-			destinationtest.Run(t, func(t *testing.T) destination.Store { return destination.NewTestS3(t, lock) })
+			destinationtest.Run(t, destinationtest.Harness{
+				New: func(t *testing.T) destination.Store { return destination.NewTestS3(t, lock) },
+				Reopen: func(t *testing.T, st destination.Store) destination.Store {
+					return destination.ReopenTestS3(t, st.(*destination.S3))
+				},
+				Leftover: func(t *testing.T, st destination.Store, name string) {
+					destination.LeaveUpload(t, st.(*destination.S3), name)
+				},
+				Left: func(t *testing.T, st destination.Store, name string) bool {
+					return destination.UploadLeft(t, st.(*destination.S3), name)
+				},
+			})
 		})
 	}
 }

@@ -170,7 +170,14 @@ func (s *SFTP) Put(ctx context.Context, name string, src Source, o PutOptions) e
 	if err := c.MkdirAll(dir); err != nil {
 		return fmt.Errorf("%s: create %s: %w", s, dir, err)
 	}
-	tmp := path.Join(dir, ".tmp-"+path.Base(final)+"-"+randomSuffix())
+	if entries, err := c.ReadDir(dir); err == nil { // what interrupted Puts of the name left
+		for _, e := range entries {
+			if strings.HasPrefix(e.Name(), tempPrefix(path.Base(final))) && time.Since(e.ModTime()) > StaleAfter {
+				c.Remove(path.Join(dir, e.Name()))
+			}
+		}
+	}
+	tmp := path.Join(dir, tempPrefix(path.Base(final))+randomSuffix())
 	if err := s.write(ctx, c, tmp, src, o.Want); err != nil {
 		c.Remove(tmp)
 		return fmt.Errorf("copy %s to %s: %w", name, s, err)

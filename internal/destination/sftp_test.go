@@ -5,6 +5,7 @@ import (
 	"os"
 	"path"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -25,9 +26,26 @@ func TestSFTPConforms(t *testing.T) {
 	t.Parallel()
 	srv := sshtest.Start(t)
 	var seq atomic.Int64 // the subtests make their stores at once
-	destinationtest.Run(t, func(t *testing.T) destination.Store {
-		n := int(seq.Add(1))
-		return sftpStore(t, srv, path.Join(srv.Root, "site-b", strings.Repeat("x", n)))
+	var roots sync.Map   // store → its directory (the server's, on this host)
+	destinationtest.Run(t, destinationtest.Harness{
+		New: func(t *testing.T) destination.Store {
+			root := path.Join(srv.Root, "site-b", strings.Repeat("x", int(seq.Add(1))))
+			s := sftpStore(t, srv, root)
+			roots.Store(s, root)
+			return s
+		},
+		Reopen: func(t *testing.T, st destination.Store) destination.Store {
+			root, _ := roots.Load(st)
+			return sftpStore(t, srv, root.(string))
+		},
+		Leftover: func(t *testing.T, st destination.Store, name string) {
+			root, _ := roots.Load(st)
+			leftoverFile(t, root.(string), name)
+		},
+		Left: func(t *testing.T, st destination.Store, name string) bool {
+			root, _ := roots.Load(st)
+			return leftoverThere(t, root.(string), name)
+		},
 	})
 }
 

@@ -2,7 +2,8 @@ package retention
 
 import (
 	"context"
-	"fmt"
+	"errors"
+	"time"
 
 	"github.com/mosaique/rgz-backup/internal/catalog"
 	"github.com/mosaique/rgz-backup/internal/clock"
@@ -64,49 +65,57 @@ func (o Options) decideDestinations(ctx context.Context, store *catalog.Store, r
 	return nil
 }
 
-// carryOutDestinations deletes what each destination's plan says. A
-// destination that cannot be reached delays its own deletions (a
-// problem reported), never another's.
-func (o Options) carryOutDestinations(ctx context.Context, store *catalog.Store, byID map[string]catalog.Execution, report *Report) {
-	if len(report.Destinations) == 0 {
-		return
-	}
+// carryOutDestinations deletes what each destination's plan says, as any
+// place's deletions are carried out (place.carryOut). A destination that
+// cannot be reached delays its own deletions (a problem reported), never
+// another's.
+func (o Options) carryOutDestinations(ctx context.Context, store *catalog.Store, byID map[string]catalog.Execution, report *Report) error {
 	opened, err := o.Config.OpenDestinations(o.Config.EveryDestination())
 	if err != nil {
 		report.Problems = append(report.Problems, err.Error())
-		return
+		return nil
 	}
 	defer opened.Close()
 	for i := range report.Destinations {
-		dp := &report.Destinations[i]
-		st := opened.Stores[i]
-		for _, d := range dp.Plan.Deletions() {
-			row := byID[d.Copy.ID]
-			if err := removeCopy(ctx, st, row); err != nil {
-				report.Problems = append(report.Problems, fmt.Sprintf("%s not deleted from %s: %v", row.Filename, dp.Destination, err))
-				o.Log.Warn("copy not deleted", "file", row.Filename, "destination", dp.Destination, "error", err)
-				continue
-			}
-			if err := store.MarkCopyDeleted(ctx, row.ID, dp.Destination, clock.Or(o.Clock).Now()); err != nil {
-				report.Problems = append(report.Problems, err.Error())
-				continue
-			}
-			dp.Deleted = append(dp.Deleted, row.ID)
-			o.Log.Info("deleted by retention", "file", row.Filename, "destination", dp.Destination, "reason", d.Why)
+		dp, st := &report.Destinations[i], opened.Stores[i]
+		url := dp.Destination
+		at := place{name: " from " + url, clock: clock.Or(o.Clock),
+			remove: func(row catalog.Execution) error { return removeCopy(ctx, st, copyNames(row)) },
+			mark: func(ctx context.Context, id string, at time.Time) error {
+				return store.MarkCopyDeleted(ctx, id, url, at)
+			}}
+		deleted, err := at.carryOut(ctx, dp.Plan, byID, &report.Problems, o.Log)
+		dp.Deleted = append(dp.Deleted, deleted...)
+		if err != nil {
+			return err
 		}
 	}
+	return nil
 }
 
-// removeCopy deletes a backup's files from a destination, the dump last:
-// while it stays, the copy is still there to be found.
-func removeCopy(ctx context.Context, st destination.Store, row catalog.Execution) error {
+// copyNames are the names of a backup's files in a destination, the dump
+// first (destination.Name); nil for a row whose names are not the tool's.
+func copyNames(row catalog.Execution) []string {
 	names, err := layout.NamesOf(row)
 	if err != nil {
-		return err
+		return nil
 	}
-	files := names.All()
-	for i := len(files) - 1; i >= 0; i-- {
-		if err := st.Remove(ctx, destination.Name(layout.Folder(row), row.BackupDate, files[i])); err != nil {
+	var out []string
+	for _, f := range names.All() {
+		out = append(out, destination.Name(layout.Folder(row), row.BackupDate, f))
+	}
+	return out
+}
+
+// removeCopy deletes a copy's files from a place, the dump last: while it
+// stays, the copy is still there to be found. The same for every kind of
+// place.
+func removeCopy(ctx context.Context, st destination.Store, names []string) error {
+	if len(names) == 0 {
+		return errors.New("not a backup's names: nothing located, nothing removed")
+	}
+	for i := len(names) - 1; i >= 0; i-- {
+		if err := st.Remove(ctx, names[i]); err != nil {
 			return err
 		}
 	}

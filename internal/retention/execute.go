@@ -156,20 +156,24 @@ func (o Options) carryOut(ctx context.Context, store *catalog.Store, rows []cata
 		return err
 	}
 	if report.S3 != nil {
-		s3, err := destination.NewS3(cfg.S3.Config())
+		// The archive bucket, opened without its prefix: each copy is
+		// removed where archive_s3_path says it went, whatever the prefix
+		// is now. The copy is the seed's columns' (s3_deleted_at) and,
+		// since destinations, a backup_copies row's too.
+		bucket, err := destination.NewS3(destination.S3Config{S3Settings: cfg.S3.Settings(), Bucket: cfg.S3.Bucket})
 		if err != nil {
 			return err
 		}
-		// The copy is the seed's columns' (s3_deleted_at) and, since
-		// destinations, a backup_copies row's too.
+		defer bucket.Close()
+		archive := cfg.S3.Destination().URL
 		mark := func(ctx context.Context, id string, at time.Time) error {
 			if err := store.MarkS3Deleted(ctx, id, at); err != nil {
 				return err
 			}
-			return store.MarkCopyDeleted(ctx, id, s3.String(), at)
+			return store.MarkCopyDeleted(ctx, id, archive, at)
 		}
 		remote := place{name: " from S3", mark: mark, clock: o.Clock,
-			remove: func(row catalog.Execution) error { return removeObjects(ctx, s3, row, cfg.LocalDir) }}
+			remove: func(row catalog.Execution) error { return removeCopy(ctx, bucket, archivedNames(row, cfg.S3.Prefix)) }}
 		if report.S3Deleted, err = remote.carryOut(ctx, *report.S3, byID, &report.Problems, o.Log); err != nil {
 			return err
 		}
@@ -182,7 +186,9 @@ func (o Options) carryOut(ctx context.Context, store *catalog.Store, rows []cata
 		for _, lc := range live {
 			byID[lc.Backup.ID] = lc.Backup // backups whose local file and S3 copy are gone
 		}
-		o.carryOutDestinations(ctx, store, byID, report)
+		if err := o.carryOutDestinations(ctx, store, byID, report); err != nil {
+			return err
+		}
 	}
 	if len(report.Problems) > 0 {
 		return fmt.Errorf("retention: %d deletions failed: %s", len(report.Problems), strings.Join(report.Problems, "; "))
@@ -235,28 +241,23 @@ func S3Copies(rows []catalog.Execution, cfg config.Config) []Copy {
 	return copies
 }
 
-// removeObjects deletes a backup's objects from S3, the dump last: while
-// it stays, the copy is still there to be found.
-func removeObjects(ctx context.Context, s3 *destination.S3, row catalog.Execution, dir string) error {
-	names, err := layout.NamesOf(row)
-	if err != nil {
-		return err
+// archivedNames are the keys of a backup's files in the archive bucket:
+// beside where archive_s3_path says the dump went, else below prefix as
+// a copy goes today.
+func archivedNames(row catalog.Execution, prefix string) []string {
+	names := copyNames(row)
+	if names == nil || row.ArchiveS3Path == nil {
+		return names
 	}
-	key, err := s3.Key(layout.Folder(row), row.BackupDate, row.Filename)
-	if err != nil {
-		return err
+	folder := path.Join(prefix, path.Dir(names[0]))
+	_, recorded, ok := strings.Cut(strings.TrimPrefix(*row.ArchiveS3Path, "s3://"), "/")
+	if ok && path.Base(recorded) == row.Filename {
+		folder = path.Dir(recorded) // where it went, whatever the prefix is now
 	}
-	if recorded, ok := s3.KeyOf(*row.ArchiveS3Path); ok && path.Base(recorded) == row.Filename {
-		key = recorded // where it went, whatever the prefix is now
+	for i, n := range names {
+		names[i] = path.Join(folder, path.Base(n))
 	}
-	folder := path.Dir(key)
-	files := names.All()
-	for i := len(files) - 1; i >= 0; i-- {
-		if err := s3.RemoveKey(ctx, path.Join(folder, files[i])); err != nil {
-			return err
-		}
-	}
-	return nil
+	return names
 }
 
 // promote makes the first good backup of each month without a compliance

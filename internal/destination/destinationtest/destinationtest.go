@@ -1,6 +1,6 @@
 // Package destinationtest is the conformance suite every destination.Store
-// passes, run against the real thing (a directory, MinIO, and later an
-// OpenSSH server and Azurite). A new destination is done when it passes
+// passes, run against the real thing (a directory, an OpenSSH server,
+// Azurite, MinIO). A new destination is done when it passes
 // Run: docs/DEVELOPMENT.md says how to add one.
 package destinationtest
 
@@ -21,9 +21,24 @@ import (
 	"github.com/mosaique/rgz-backup/internal/layout"
 )
 
-// Run runs every contract against stores newStore makes; each call must
-// return an empty store of its own.
-func Run(t *testing.T, newStore func(t *testing.T) destination.Store) {
+// Harness is what the suite needs of an implementation besides the Store.
+type Harness struct {
+	// New returns an empty store of its own.
+	New func(t *testing.T) destination.Store
+	// Reopen opens the place st is, again, as another process would.
+	Reopen func(t *testing.T, st destination.Store) destination.Store
+	// Leftover leaves in st's place what a Put of name killed midway (an
+	// hour ago or more) leaves there: a temporary file, an unfinished
+	// upload; Left says whether something of it is still there.
+	Leftover func(t *testing.T, st destination.Store, name string)
+	Left     func(t *testing.T, st destination.Store, name string) bool
+}
+
+// Run runs every contract against the stores h makes.
+func Run(t *testing.T, h Harness) {
+	newStore := h.New
+	t.Run("Reopened", func(t *testing.T) { t.Parallel(); reopened(t, h) })
+	t.Run("LeftoverOfAKilledPut", func(t *testing.T) { t.Parallel(); leftover(t, h) })
 	t.Run("RoundTrip", func(t *testing.T) { t.Parallel(); roundTrip(t, newStore(t)) })
 	t.Run("WrongSourceLeavesNothing", func(t *testing.T) { t.Parallel(); wrongSource(t, newStore(t)) })
 	t.Run("InterruptedPutLeavesNothing", func(t *testing.T) { t.Parallel(); interrupted(t, newStore(t)) })
@@ -126,6 +141,58 @@ func absent(t *testing.T, st destination.Store, n string) {
 	}
 	if size, ok := names(t, st)[n]; ok {
 		t.Errorf("List shows %s (%d bytes)", n, size)
+	}
+}
+
+// A store opened again on the same place (another process, the next
+// start) sees what the first wrote, and what it removes is gone for the
+// first.
+func reopened(t *testing.T, h Harness) {
+	ctx := context.Background()
+	first := h.New(t)
+	src := payload(70_000)
+	n := name(8, "20260213_030000.dump.gz")
+	if err := first.Put(ctx, n, src, want(src)); err != nil {
+		t.Fatal(err)
+	}
+	second := h.Reopen(t, first)
+	defer second.Close()
+	if obj, err := second.Stat(ctx, n); err != nil || obj.Size != src.Size() || !bytes.Equal(read(t, second, n), src.data) {
+		t.Fatalf("the reopened store: %+v, %v", obj, err)
+	}
+	if names(t, second)[n] != src.Size() {
+		t.Fatalf("the reopened store does not list %s", n)
+	}
+	if err := second.Remove(ctx, n); err != nil {
+		t.Fatal(err)
+	}
+	absent(t, first, n)
+}
+
+// What a Put killed midway left (a process killed, a host lost) is never
+// taken for a copy — not listed, not statted, not opened — and the next
+// Put of that name (the hourly healing copies it again) removes it.
+func leftover(t *testing.T, h Harness) {
+	ctx := context.Background()
+	st := h.New(t)
+	n := name(9, "20260214_030000.dump.gz")
+	h.Leftover(t, st, n)
+	if !h.Left(t, st, n) {
+		t.Fatal("the harness left nothing")
+	}
+	absent(t, st, n)
+	if len(names(t, st)) != 0 {
+		t.Fatalf("List shows a leftover: %v", names(t, st))
+	}
+	src := payload(50_000)
+	if err := st.Put(ctx, n, src, want(src)); err != nil {
+		t.Fatal(err)
+	}
+	if h.Left(t, st, n) {
+		t.Fatal("the next Put of the name left the leftover there")
+	}
+	if got := names(t, st); len(got) != 1 || got[n] != src.Size() || !bytes.Equal(read(t, st, n), src.data) {
+		t.Fatalf("after the next Put: %v", got)
 	}
 }
 
