@@ -131,6 +131,18 @@ func (s *Store) MarkCopyDeleted(ctx context.Context, backupID, destination strin
 	return nil
 }
 
+// MarkCopyDeletedAt records that the copy of backupID at url (its place's
+// URL, a slash, its location: what archive_s3_path holds) was removed:
+// the copy it was recorded as, whatever the place's URL is now.
+func (s *Store) MarkCopyDeletedAt(ctx context.Context, backupID, url string, at time.Time) error {
+	_, err := s.pool.Exec(ctx, `UPDATE backup_copies SET deleted_at = $3, updated_at = now()
+		WHERE backup_id = $1 AND destination || '/' || location = $2`, backupID, url, at.UTC())
+	if err != nil {
+		return fmt.Errorf("mark the copy of %s at %s deleted: %w", backupID, url, err)
+	}
+	return nil
+}
+
 // DestinationStat sums up one destination's copies, for the metrics.
 type DestinationStat struct {
 	Destination  string

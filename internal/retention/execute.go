@@ -165,12 +165,14 @@ func (o Options) carryOut(ctx context.Context, store *catalog.Store, rows []cata
 			return err
 		}
 		defer bucket.Close()
-		archive := cfg.S3.Destination().URL
 		mark := func(ctx context.Context, id string, at time.Time) error {
 			if err := store.MarkS3Deleted(ctx, id, at); err != nil {
 				return err
 			}
-			return store.MarkCopyDeleted(ctx, id, archive, at)
+			if row := byID[id]; row.ArchiveS3Path != nil {
+				return store.MarkCopyDeletedAt(ctx, id, *row.ArchiveS3Path, at)
+			}
+			return nil
 		}
 		remote := place{name: " from S3", mark: mark, clock: o.Clock,
 			remove: func(row catalog.Execution) error { return removeCopy(ctx, bucket, archivedNames(row, cfg.S3.Prefix)) }}

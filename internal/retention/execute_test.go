@@ -314,6 +314,8 @@ func TestExecutorS3Retention(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// The prefix changed since: each copy goes from where it went.
+	s.cfg.S3.Prefix = "moved"
 	report, err := s.run(Options{})
 	if err != nil {
 		t.Fatal(err)
