@@ -10,6 +10,7 @@ import (
 
 	"github.com/mosaique/rgz-backup/internal/api"
 	"github.com/mosaique/rgz-backup/internal/auth"
+	"github.com/mosaique/rgz-backup/internal/catalog"
 )
 
 // End to end: an admin script POSTs a test-restore to the daemon, follows
@@ -66,7 +67,7 @@ func TestTestRestoreOverHTTP(t *testing.T) {
 	store := openStore(t, env)
 	waitFor(t, 60*time.Second, "the API's backup", func() bool {
 		for _, r := range catalogRows(t, store) {
-			if r.TriggeredBy == "api" && r.Status == "success" {
+			if r.TriggeredBy == catalog.TriggerAPI && r.Status == catalog.StatusSuccess {
 				return true
 			}
 		}

@@ -51,7 +51,7 @@ func TestS3ArchiveAndHealing(t *testing.T) {
 	env := s3EnvOn(t, s3srv)
 	row, r := backupRow(t, env)
 	want := "s3://" + env["BACKUP_S3_BUCKET"] + "/prod/" + row.BackupDate.Format("2006/01") + "/" + row.Filename
-	if r.code != 0 || row.Status != "success" || row.ArchiveS3Path == nil || *row.ArchiveS3Path != want || row.S3RetentionUntil == nil {
+	if r.code != 0 || row.Status != catalog.StatusSuccess || row.ArchiveS3Path == nil || *row.ArchiveS3Path != want || row.S3RetentionUntil == nil {
 		t.Fatalf("backup with S3: %+v\n%+v", row, r)
 	}
 	local, _ := os.ReadFile(*row.FilePath)
@@ -79,7 +79,7 @@ func TestS3ArchiveAndHealing(t *testing.T) {
 			s3srv.Restart()
 		}
 	}()
-	if r.code != 0 || down.Status != "partial" || down.ErrorMessage == nil || !strings.Contains(*down.ErrorMessage, "cannot reach S3") {
+	if r.code != 0 || down.Status != catalog.StatusPartial || down.ErrorMessage == nil || !strings.Contains(*down.ErrorMessage, "cannot reach S3") {
 		t.Fatalf("backup with MinIO down: exit %d, %s %v\n%s", r.code, down.Status, deref(down.ErrorMessage), r.stderr)
 	}
 	if _, err := os.Stat(*down.FilePath); err != nil {
@@ -98,7 +98,7 @@ func TestS3ArchiveAndHealing(t *testing.T) {
 	}
 	show := rgz(t, env, "show", down.Filename, "--json")
 	var healed catalog.Execution
-	if json.Unmarshal([]byte(show.stdout), &healed) != nil || healed.Status != "success" || healed.ArchiveS3Path == nil || healed.ErrorMessage != nil {
+	if json.Unmarshal([]byte(show.stdout), &healed) != nil || healed.Status != catalog.StatusSuccess || healed.ArchiveS3Path == nil || healed.ErrorMessage != nil {
 		t.Fatalf("after archive: %+v", show)
 	}
 	if a := rgz(t, env, "archive"); a.code != 0 || !strings.Contains(a.stdout, "No partial backups") {
@@ -127,7 +127,7 @@ func TestS3WrongCredentialsGiveOneClearLine(t *testing.T) {
 	env := s3Env(t)
 	env["BACKUP_S3_SECRET_ACCESS_KEY"] = "wrong-secret-0000"
 	row, r := backupRow(t, env)
-	if r.code != 0 || row.Status != "partial" || !strings.Contains(*row.ErrorMessage, "refused the credentials") ||
+	if r.code != 0 || row.Status != catalog.StatusPartial || !strings.Contains(*row.ErrorMessage, "refused the credentials") ||
 		strings.Contains(r.stdout+r.stderr, "wrong-secret-0000") {
 		t.Fatalf("wrong key: %s %v\n%s", row.Status, deref(row.ErrorMessage), r.stderr)
 	}
@@ -147,7 +147,7 @@ func TestS3ObjectLockOnComplianceCopies(t *testing.T) {
 	env["BACKUP_S3_OBJECT_LOCK"] = "true"
 	first, r1 := backupRow(t, env)
 	second, r2 := backupRow(t, env)
-	if first.Status != "success" || second.Status != "success" || first.RetentionClass != "compliance" || second.RetentionClass != "daily" {
+	if first.Status != catalog.StatusSuccess || second.Status != catalog.StatusSuccess || first.RetentionClass != catalog.ClassCompliance || second.RetentionClass != catalog.ClassDaily {
 		t.Fatalf("backups: %s %s %s %s\n%s\n%s", first.Status, first.RetentionClass, second.Status, second.RetentionClass, r1.stderr, r2.stderr)
 	}
 	bucket := env["BACKUP_S3_BUCKET"]

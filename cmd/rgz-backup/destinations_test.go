@@ -220,11 +220,11 @@ func TestS3IsOneDestinationAmongOthers(t *testing.T) {
 	}
 	var listed []struct {
 		ID     string         `json:"id"`
-		Status string         `json:"status"`
+		Status catalog.Status `json:"status"`
 		Copies []catalog.Copy `json:"copies"`
 	}
 	list := rgz(t, env, "list", "--json")
-	if err := json.Unmarshal([]byte(list.stdout), &listed); err != nil || len(listed) != 1 || listed[0].ID != row.ID || listed[0].Status != "success" ||
+	if err := json.Unmarshal([]byte(list.stdout), &listed); err != nil || len(listed) != 1 || listed[0].ID != row.ID || listed[0].Status != catalog.StatusSuccess ||
 		len(listed[0].Copies) != 3 || !listed[0].Copies[0].Verified() {
 		t.Fatalf("list --json: %v %s", err, list.stdout)
 	}

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/mosaique/rgz-backup/internal/catalog"
 )
 
 // A CLI backup stopped by a signal — `systemctl stop` of the oneshot unit,
@@ -52,7 +54,7 @@ func TestBackupInterruptedBySignal(t *testing.T) {
 
 			rows := catalogRows(t, openStore(t, env))
 			last := rows[0]
-			if last.Status != "failed" || last.ErrorMessage == nil || !strings.Contains(*last.ErrorMessage, "interrupted by "+unixName(sig)) {
+			if last.Status != catalog.StatusFailed || last.ErrorMessage == nil || !strings.Contains(*last.ErrorMessage, "interrupted by "+unixName(sig)) {
 				t.Fatalf("the interrupted attempt's row: %+v", last)
 			}
 			if left := tempFiles(dir); len(left) != 0 {
@@ -147,11 +149,11 @@ func TestBackupKilled(t *testing.T) {
 	var abandoned, failed, succeeded int
 	for _, row := range catalogRows(t, openStore(t, env)) {
 		switch {
-		case row.Status == "failed" && row.ErrorMessage != nil && strings.HasPrefix(*row.ErrorMessage, "abandoned"):
+		case row.Status == catalog.StatusFailed && row.ErrorMessage != nil && strings.HasPrefix(*row.ErrorMessage, "abandoned"):
 			abandoned++
-		case row.Status == "failed":
+		case row.Status == catalog.StatusFailed:
 			failed++
-		case row.Status == "success":
+		case row.Status == catalog.StatusSuccess:
 			succeeded++
 		}
 	}

@@ -156,7 +156,7 @@ func TestNoFaultLosesOrDisownsABackup(t *testing.T) {
 		switch {
 		case r.DeletedAt == nil && statErr != nil:
 			t.Errorf("%s (%s) lost: its file is gone and retention did not delete it", name, r.Status)
-		case r.DeletedAt != nil && r.RetentionClass == "compliance":
+		case r.DeletedAt != nil && r.RetentionClass == catalog.ClassCompliance:
 			t.Errorf("%s: a compliance copy was deleted", name)
 		case r.DeletedAt != nil && r.ID == newestGood.ID:
 			t.Errorf("%s: the newest good backup was deleted", name)

@@ -94,7 +94,7 @@ func TestCatalogRebuildAfterLosingTheCatalog(t *testing.T) {
 	var before []catalog.Execution
 	for range 3 {
 		row, r := backupRow(t, env)
-		if r.code != 0 || row.Status != "success" {
+		if r.code != 0 || row.Status != catalog.StatusSuccess {
 			t.Fatalf("backup: %+v", r)
 		}
 		before = append(before, row)
@@ -214,7 +214,7 @@ func TestRestoreTestOutcomeOutlivesTheCatalog(t *testing.T) {
 	}
 	r = rgz(t, env, "show", row.Filename, "--json")
 	var back catalog.Execution
-	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &back) != nil || back.RestoreTestStatus != "success" || back.RestoreTestedAt == nil {
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &back) != nil || back.RestoreTestStatus != catalog.TestSuccess || back.RestoreTestedAt == nil {
 		t.Fatalf("after rebuild: %+v\n%s", back, r.stdout)
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mosaique/rgz-backup/internal/catalog"
 )
 
 func TestRestoreTestVerb(t *testing.T) {
@@ -60,11 +62,11 @@ func TestDaemonRunsScheduledRestoreTests(t *testing.T) {
 	d := startServe(t, env)
 	waitFor(t, 60*time.Second, "a scheduled restore test", func() bool {
 		tests, _ := store.RestoreTests(context.Background(), time.Now().Add(-time.Hour))
-		return len(tests) > 0 && tests[len(tests)-1].Status == "success"
+		return len(tests) > 0 && tests[len(tests)-1].Status == catalog.TestSuccess
 	})
 	d.stop(syscall.SIGTERM, 30*time.Second)
 	tests, _ := store.RestoreTests(context.Background(), time.Now().Add(-time.Hour))
-	if tests[len(tests)-1].TriggeredBy != "scheduled" {
+	if tests[len(tests)-1].TriggeredBy != catalog.TriggerScheduled {
 		t.Fatalf("%+v", tests[len(tests)-1])
 	}
 }

@@ -34,7 +34,7 @@ func TestRetentionVerb(t *testing.T) {
 	env := sampleEnv(t)
 	env["BACKUP_MIN_KEEP"] = "1"
 	rows := takeBackups(t, env, 5)
-	if rows[0].RetentionClass != "compliance" || rows[1].RetentionClass != "daily" {
+	if rows[0].RetentionClass != catalog.ClassCompliance || rows[1].RetentionClass != catalog.ClassDaily {
 		// The first backup of a fresh catalog is its month's compliance copy.
 		t.Fatalf("classes: %s, %s", rows[0].RetentionClass, rows[1].RetentionClass)
 	}

@@ -301,7 +301,7 @@ func TestCatchUpAfterDowntimeAndQuickIdleStop(t *testing.T) {
 	store := openStore(t, env)
 	threeDaysAgo := time.Now().UTC().Add(-72 * time.Hour).Truncate(time.Second)
 	old := catalog.Execution{ID: "00000000-0000-0000-0000-000000000001", BackupType: "pg_dump", BackupDate: threeDaysAgo,
-		Filename: threeDaysAgo.Format("20060102_150405") + ".dump.gz", Status: "success", RestoreTestStatus: "not_tested", TriggeredBy: "scheduled", Attempt: 1}
+		Filename: threeDaysAgo.Format("20060102_150405") + ".dump.gz", Status: catalog.StatusSuccess, RestoreTestStatus: catalog.TestNotTested, TriggeredBy: catalog.TriggerScheduled, Attempt: 1}
 	if err := store.Insert(context.Background(), &old); err != nil {
 		t.Fatal(err)
 	}
@@ -312,11 +312,11 @@ func TestCatchUpAfterDowntimeAndQuickIdleStop(t *testing.T) {
 	time.Sleep(time.Second) // a second catch-up, if any, would have been queued at start
 	var catchUps []catalog.Execution
 	for _, r := range catalogRows(t, store) {
-		if r.TriggeredBy == "catch_up" {
+		if r.TriggeredBy == catalog.TriggerCatchUp {
 			catchUps = append(catchUps, r)
 		}
 	}
-	if len(catchUps) != 1 || catchUps[0].Status != "success" {
+	if len(catchUps) != 1 || catchUps[0].Status != catalog.StatusSuccess {
 		t.Fatalf("catch-up rows: %+v", catchUps)
 	}
 	if !strings.Contains(a.logs.String()+b.logs.String(), "a catch-up backup is queued") {
@@ -374,7 +374,7 @@ func TestRetriesWithBackoff(t *testing.T) {
 		return len(attempts) == 4
 	})
 	for i, r := range attempts {
-		if r.Attempt != i+1 || r.Status != "failed" || !strings.Contains(*r.ErrorMessage, "backup too small") || r.TriggeredBy != "manual" {
+		if r.Attempt != i+1 || r.Status != catalog.StatusFailed || !strings.Contains(*r.ErrorMessage, "backup too small") || r.TriggeredBy != catalog.TriggerManual {
 			t.Fatalf("attempt %d: %+v", i+1, r)
 		}
 		// The first three say when their retry is due; the last ends the run.
@@ -405,7 +405,7 @@ func TestRetriesWithBackoff(t *testing.T) {
 		t.Fatalf("%d mails; the failure mail:\n%s", len(mails), failed.Text)
 	}
 	for _, r := range catalogRows(t, store) {
-		if r.TriggeredBy == "scheduled" || r.TriggeredBy == "catch_up" {
+		if r.TriggeredBy == catalog.TriggerScheduled || r.TriggeredBy == catalog.TriggerCatchUp {
 			t.Fatalf("disabled schedule still ran %+v", r)
 		}
 	}
@@ -440,7 +440,7 @@ func TestTimeoutThenRetrySucceeds(t *testing.T) {
 	// pg_dump gives up on the lock (80 % of the time left) or the timeout
 	// kills it, whichever comes first on a busy machine.
 	timedOut := strings.Contains(*first.ErrorMessage, "timeout after 5s") || strings.Contains(*first.ErrorMessage, "a table is locked by another session")
-	if first.Status != "failed" || !timedOut || second.Status != "success" || second.Attempt != 2 {
+	if first.Status != catalog.StatusFailed || !timedOut || second.Status != catalog.StatusSuccess || second.Attempt != 2 {
 		t.Fatalf("attempts: %+v / %+v", first, second)
 	}
 	if left := tempFiles(env["BACKUP_LOCAL_DIR"]); len(left) != 0 {
@@ -483,7 +483,7 @@ func TestKilledMidBackupRecoversAndRetries(t *testing.T) {
 		return len(attempts) == 2
 	})
 	first, second := attempts[0], attempts[1]
-	if first.Status != "failed" || first.Attempt != 1 || !strings.Contains(*first.ErrorMessage, "abandoned: the process running this attempt") {
+	if first.Status != catalog.StatusFailed || first.Attempt != 1 || !strings.Contains(*first.ErrorMessage, "abandoned: the process running this attempt") {
 		t.Fatalf("abandoned attempt recorded as %+v", first)
 	}
 	// Its run went on: the abandoned row says when, so that no alert
@@ -491,7 +491,7 @@ func TestKilledMidBackupRecoversAndRetries(t *testing.T) {
 	if first.RetryAt == nil || first.RetryAt.Before(*first.FinishedAt) {
 		t.Fatalf("the abandoned attempt's row does not say its run goes on: retry_at %v", first.RetryAt)
 	}
-	if second.Status != "success" || second.Attempt != 2 {
+	if second.Status != catalog.StatusSuccess || second.Attempt != 2 {
 		t.Fatalf("retry: %+v", second)
 	}
 	if left := tempFiles(dir); len(left) != 0 {
@@ -531,7 +531,7 @@ func TestShutdownInterruptsAfterGrace(t *testing.T) {
 	}
 	t.Logf("busy serve stopped %s after SIGTERM (grace 1 s)", took)
 	attempts := attemptsOf(catalogRows(t, store), runID)
-	if len(attempts) != 1 || attempts[0].Status != "failed" || !strings.Contains(*attempts[0].ErrorMessage, "interrupted by shutdown") {
+	if len(attempts) != 1 || attempts[0].Status != catalog.StatusFailed || !strings.Contains(*attempts[0].ErrorMessage, "interrupted by shutdown") {
 		t.Fatalf("attempts: %+v", attempts)
 	}
 	if left := tempFiles(dir); len(left) != 0 || len(dumps(dir)) != 0 {

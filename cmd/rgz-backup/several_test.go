@@ -184,7 +184,7 @@ func TestBackupSeveralDatabases(t *testing.T) {
 	for range 2 {
 		rt := rgz(t, env, "restore-test", "--json")
 		var rec catalog.RestoreTest
-		if rt.code != 0 || json.Unmarshal([]byte(rt.stdout), &rec) != nil || rec.Status != "success" {
+		if rt.code != 0 || json.Unmarshal([]byte(rt.stdout), &rec) != nil || rec.Status != catalog.TestSuccess {
 			t.Fatalf("restore-test: %+v", rt)
 		}
 		tested[databaseOf[rec.BackupID]] = true

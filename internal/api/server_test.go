@@ -58,12 +58,12 @@ func newFixture(t *testing.T) *fixture {
 	date := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
 	crc := "f7e42c9f"
 	f.backup = catalog.Execution{ID: uuid.NewString(), BackupType: "pg_dump", BackupDate: date, Filename: date.Format("20060102_150405") + ".dump.gz",
-		Status: "success", ChecksumCRC32: &crc, TriggeredBy: "scheduled", Attempt: 1}
+		Status: catalog.StatusSuccess, ChecksumCRC32: &crc, TriggeredBy: catalog.TriggerScheduled, Attempt: 1}
 	if err := store.Insert(ctx, &f.backup); err != nil {
 		t.Fatal(err)
 	}
 	end := time.Now().UTC()
-	f.test = catalog.RestoreTest{ID: uuid.NewString(), BackupID: f.backup.ID, StartedAt: end.Add(-time.Minute), Status: "running", TriggeredBy: "manual"}
+	f.test = catalog.RestoreTest{ID: uuid.NewString(), BackupID: f.backup.ID, StartedAt: end.Add(-time.Minute), Status: catalog.TestRunning, TriggeredBy: catalog.TriggerManual}
 	store.BeginRestoreTest(ctx, f.test)
 	f.test.Status, f.test.FinishedAt = "success", &end
 	store.FinishRestoreTest(ctx, f.test)
@@ -256,7 +256,7 @@ func TestListPages(t *testing.T) {
 	for i := range 4 {
 		date := time.Now().UTC().Add(-time.Duration(i+2) * time.Hour).Truncate(time.Second)
 		row := catalog.Execution{ID: uuid.NewString(), BackupType: "pg_dump", BackupDate: date, Filename: date.Format("20060102_150405") + ".dump.gz",
-			Status: "success", TriggeredBy: "scheduled", Attempt: 1}
+			Status: catalog.StatusSuccess, TriggeredBy: catalog.TriggerScheduled, Attempt: 1}
 		f.store.Insert(context.Background(), &row)
 	}
 	var seen []string
@@ -294,7 +294,7 @@ func TestTargetAndDatabaseFilters(t *testing.T) {
 	add := func(hoursAgo int, target, db string, status catalog.Status) catalog.Execution {
 		date := time.Now().UTC().Add(-time.Duration(hoursAgo) * time.Minute).Truncate(time.Second)
 		row := catalog.Execution{ID: uuid.NewString(), BackupType: "pg_dump", BackupDate: date, Filename: date.Format("20060102_150405") + ".dump.gz",
-			Status: status, TriggeredBy: "scheduled", Attempt: 1, TargetName: target, DatabaseName: &db}
+			Status: status, TriggeredBy: catalog.TriggerScheduled, Attempt: 1, TargetName: target, DatabaseName: &db}
 		if err := f.store.Insert(context.Background(), &row); err != nil {
 			t.Fatal(err)
 		}
@@ -483,7 +483,7 @@ func TestTestRestoreAcceptsEveryNameTheToolWrites(t *testing.T) {
 	for i, ext := range []string{".dump.gz.age", ".dump", ".dump.zst.age"} {
 		date := time.Now().UTC().Add(-time.Duration(i+2) * time.Hour).Truncate(time.Second)
 		row := catalog.Execution{ID: uuid.NewString(), BackupType: "pg_dump", BackupDate: date, Filename: date.Format("20060102_150405") + ext,
-			Status: "success", TriggeredBy: "scheduled", Attempt: 1, Encrypted: strings.HasSuffix(ext, ".age")}
+			Status: catalog.StatusSuccess, TriggeredBy: catalog.TriggerScheduled, Attempt: 1, Encrypted: strings.HasSuffix(ext, ".age")}
 		if err := f.store.Insert(ctx, &row); err != nil {
 			t.Fatal(err)
 		}

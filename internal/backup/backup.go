@@ -306,7 +306,7 @@ func (r *run) newRow() catalog.Execution {
 	format, level := r.cfg.CompressionFormat, r.cfg.CompressionLevel
 	return catalog.Execution{
 		ID: uuid.NewString(), BackupType: catalog.TypePgDump, BackupDate: r.started, Filename: name,
-		FilePath: &path, RestoreTestStatus: "not_tested", CompressionFormat: &format, CompressionLevel: &level,
+		FilePath: &path, RestoreTestStatus: catalog.TestNotTested, CompressionFormat: &format, CompressionLevel: &level,
 		TriggeredBy: r.o.TriggeredBy, Hostname: &host, Attempt: r.o.Attempt, RunID: &r.o.RunID,
 		RowCounts: map[string]int64{}, Warnings: []string{}, SuspectReasons: []string{},
 		Encrypted: r.enc != nil, EncryptionRecipients: append([]string{}, r.cfg.Encryption.Recipients...),

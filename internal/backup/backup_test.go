@@ -133,7 +133,7 @@ func TestRoundTripEveryFormat(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if row.Status != "success" || row.Suspect || len(row.Warnings) != 0 {
+			if row.Status != catalog.StatusSuccess || row.Suspect || len(row.Warnings) != 0 {
 				t.Fatalf("row: status %s suspect %v warnings %v", row.Status, row.Suspect, row.Warnings)
 			}
 			if !strings.HasSuffix(row.Filename, archive.Extension(format)) || *row.FilePath != filepath.Join(e.Dir, row.Filename) {
@@ -287,7 +287,7 @@ func failedRow(t *testing.T, e *env, row catalog.Execution, err error, msg strin
 		t.Fatalf("a failed backup left %v", files)
 	}
 	rows := e.catalogRows()
-	if len(rows) != 1 || rows[0].Status != "failed" || rows[0].ErrorMessage == nil || !strings.Contains(*rows[0].ErrorMessage, msg) {
+	if len(rows) != 1 || rows[0].Status != catalog.StatusFailed || rows[0].ErrorMessage == nil || !strings.Contains(*rows[0].ErrorMessage, msg) {
 		t.Fatalf("catalog: %+v", rows)
 	}
 	if rows[0].ID != row.ID || rows[0].DurationSeconds == nil || rows[0].FileSizeBytes != nil || time.Since(rows[0].CreatedAt) > time.Minute {
@@ -453,7 +453,7 @@ func TestShrunkDatabaseIsSuspect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if row.Status != "success" || !row.Suspect || len(row.SuspectReasons) != 2 {
+	if row.Status != catalog.StatusSuccess || !row.Suspect || len(row.SuspectReasons) != 2 {
 		t.Fatalf("status %s suspect %v reasons %q", row.Status, row.Suspect, row.SuspectReasons)
 	}
 }
@@ -585,7 +585,7 @@ func TestCatalogRefusesRowKeepsGoodFiles(t *testing.T) {
 		t.Fatalf("files %v", files)
 	}
 	m, err := layout.ReadManifest(*row.FilePath + ".manifest.json")
-	if err != nil || m.Status != "success" || m.ID != row.ID {
+	if err != nil || m.Status != catalog.StatusSuccess || m.ID != row.ID {
 		t.Fatalf("manifest %+v, %v", m, err)
 	}
 	if problems := filecheck.Backup(ctx, dump.Tools{}, e.Dir, m, nil).Problems; len(problems) != 0 {
@@ -599,7 +599,7 @@ func TestCatalogRefusesRowKeepsGoodFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	rows := e.catalogRows()
-	if len(rows) != 2 || rows[1].ID != row.ID || rows[1].Status != "success" || *rows[1].ChecksumSHA256 != *m.ChecksumSHA256 {
+	if len(rows) != 2 || rows[1].ID != row.ID || rows[1].Status != catalog.StatusSuccess || *rows[1].ChecksumSHA256 != *m.ChecksumSHA256 {
 		t.Fatalf("the kept backup was not recorded from its manifest: %+v", rows)
 	}
 	if files := e.files(); len(files) != 8 {
@@ -622,8 +622,8 @@ func TestNextAttemptRecoversAnAbandonedOne(t *testing.T) {
 	dead := filepath.Join(e.Dir, "20200101_000000.dump.gz")
 	gz, runID := archive.Gzip, uuid.NewString()
 	abandoned := catalog.Execution{ID: uuid.NewString(), BackupType: catalog.TypePgDump, BackupDate: time.Now().UTC().Truncate(time.Second),
-		Filename: filepath.Base(dead), FilePath: &dead, CompressionFormat: &gz, RestoreTestStatus: "not_tested",
-		TriggeredBy: "scheduled", Attempt: 2, RunID: &runID}
+		Filename: filepath.Base(dead), FilePath: &dead, CompressionFormat: &gz, RestoreTestStatus: catalog.TestNotTested,
+		TriggeredBy: catalog.TriggerScheduled, Attempt: 2, RunID: &runID}
 	if err := store.BeginAttempt(ctx, catalog.Attempt{Execution: abandoned, StartedAt: time.Now().UTC(), Hostname: "gone", PID: 99999}); err != nil {
 		t.Fatal(err)
 	}
@@ -632,7 +632,7 @@ func TestNextAttemptRecoversAnAbandonedOne(t *testing.T) {
 	jobStarted := time.Now().UTC().Add(-time.Minute).Truncate(time.Microsecond)
 	daemonRun := uuid.NewString()
 	ofJob := catalog.Execution{ID: uuid.NewString(), BackupType: catalog.TypePgDump, BackupDate: jobStarted.Truncate(time.Second),
-		Filename: "20200101_000001.dump.gz", RestoreTestStatus: "not_tested", TriggeredBy: "scheduled", Attempt: 1, RunID: &daemonRun}
+		Filename: "20200101_000001.dump.gz", RestoreTestStatus: catalog.TestNotTested, TriggeredBy: catalog.TriggerScheduled, Attempt: 1, RunID: &daemonRun}
 	if err := store.BeginAttempt(ctx, catalog.Attempt{Execution: ofJob, StartedAt: jobStarted, Hostname: "gone", PID: 99998, JobID: 41}); err != nil {
 		t.Fatal(err)
 	}
@@ -669,17 +669,17 @@ func TestNextAttemptRecoversAnAbandonedOne(t *testing.T) {
 		byID[r.ID] = r
 	}
 	got, ok := byID[abandoned.ID]
-	if len(rows) != 4 || !ok || byID[first.ID].Status != "success" || byID[second.ID].Status != "success" {
+	if len(rows) != 4 || !ok || byID[first.ID].Status != catalog.StatusSuccess || byID[second.ID].Status != catalog.StatusSuccess {
 		t.Fatalf("catalog after recovery: %+v", rows)
 	}
 	// The CLI's attempt ended its run; the job's run goes on when River
 	// rescues the job: its row says when (no alert meanwhile).
 	want := jobStarted.Add(e.config().StuckJobRescue() + e.config().RetryDelays[0])
-	if rescued := byID[ofJob.ID]; got.RetryAt != nil || rescued.Status != "failed" || rescued.RetryAt == nil || !rescued.RetryAt.Equal(want) {
+	if rescued := byID[ofJob.ID]; got.RetryAt != nil || rescued.Status != catalog.StatusFailed || rescued.RetryAt == nil || !rescued.RetryAt.Equal(want) {
 		t.Fatalf("retry_at: the CLI's abandoned attempt %v, the job's %v (want %s)", got.RetryAt, rescued.RetryAt, want)
 	}
-	if got.Status != "failed" || got.ErrorMessage == nil || !strings.Contains(*got.ErrorMessage, "abandoned: the process running this attempt (pid 99999 on gone") ||
-		got.Attempt != 2 || *got.RunID != runID || got.TriggeredBy != "scheduled" || got.FinishedAt == nil {
+	if got.Status != catalog.StatusFailed || got.ErrorMessage == nil || !strings.Contains(*got.ErrorMessage, "abandoned: the process running this attempt (pid 99999 on gone") ||
+		got.Attempt != 2 || *got.RunID != runID || got.TriggeredBy != catalog.TriggerScheduled || got.FinishedAt == nil {
 		t.Fatalf("abandoned attempt recorded as %+v (%s)", got, strOr(got.ErrorMessage, ""))
 	}
 	if attempts, _ := store.Attempts(ctx); len(attempts) != 0 {
@@ -711,7 +711,7 @@ func TestFirstBackupOfTheMonthIsTheComplianceCopy(t *testing.T) {
 		}
 	}
 	stored := e.catalogRows()
-	if len(stored) != 4 || stored[3].RetentionClass != "compliance" || stored[1].RetentionClass != "daily" {
+	if len(stored) != 4 || stored[3].RetentionClass != catalog.ClassCompliance || stored[1].RetentionClass != catalog.ClassDaily {
 		t.Fatalf("catalog classes: %s %s %s %s", stored[0].RetentionClass, stored[1].RetentionClass, stored[2].RetentionClass, stored[3].RetentionClass)
 	}
 }

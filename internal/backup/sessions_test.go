@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/mosaique/rgz-backup/internal/catalog"
 )
 
 const lockedPhrase = "a table is locked by another session: pg_dump waited "
@@ -87,7 +89,7 @@ func TestNoSessionOutlivesAFailedAttempt(t *testing.T) {
 		}
 		row, err := Run(runCtx, Options{Config: e.config(), RunID: runID, Attempt: attempt})
 		cancel()
-		if err == nil || row.Status != "failed" {
+		if err == nil || row.Status != catalog.StatusFailed {
 			t.Fatalf("attempt %d with a table locked: %+v, %v", attempt, row, err)
 		}
 		// pg_dump's own wait ends the attempts that are not cancelled, in

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/mosaique/rgz-backup/internal/archive"
+	"github.com/mosaique/rgz-backup/internal/catalog"
 	"github.com/mosaique/rgz-backup/internal/dump"
 	"github.com/mosaique/rgz-backup/internal/filecheck"
 )
@@ -55,7 +56,7 @@ func TestShortArchiveIsNeverPublished(t *testing.T) {
 	e := newEnv(t, 1)
 	e.Vars["BACKUP_PG_BIN_DIR"] = shortDumpBinDir(t)
 	row, err := e.run(Options{})
-	if err == nil || row.Status != "failed" || !strings.Contains(err.Error(), "archive unreadable to its end") {
+	if err == nil || row.Status != catalog.StatusFailed || !strings.Contains(err.Error(), "archive unreadable to its end") {
 		t.Fatalf("a short archive: %+v, %v", row.Status, err)
 	}
 	for _, f := range e.files() {

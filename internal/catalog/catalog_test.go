@@ -113,18 +113,18 @@ func TestInsertAndReadBack(t *testing.T) {
 		ID: uuid.NewString(), BackupType: TypePgDump, BackupDate: date, Filename: "20260205_030015.dump.gz",
 		FilePath: ptr("/backups/20260205_030015.dump.gz"), FileSizeBytes: ptr(int64(1240000000)), ChecksumCRC32: ptr("f7e42c9f"),
 		Status: StatusSuccess, DurationSeconds: ptr(47), CreatedAt: date.Add(time.Minute),
-		RetentionUntil: &Date{time.Date(2026, 3, 7, 0, 0, 0, 0, time.UTC)}, RestoreTestStatus: "not_tested",
+		RetentionUntil: &Date{time.Date(2026, 3, 7, 0, 0, 0, 0, time.UTC)}, RestoreTestStatus: TestNotTested,
 		ChecksumSHA256: ptr("ab"), CompressionFormat: ptr(archive.Gzip), CompressionLevel: ptr(9),
 		UncompressedSizeBytes: ptr(int64(5800000000)), UncompressedChecksumCRC32: ptr("00000001"),
 		DatabaseName: ptr("rgz"), ServerVersion: ptr("15.20"), PgDumpVersion: ptr("pg_dump (PostgreSQL) 15.20"),
 		ObjectCounts: toc.Counts{Tables: 45, Indexes: 156}, RowCounts: map[string]int64{"public.subscribers": 487234},
 		GlobalsFilename: ptr("20260205_030015.globals.sql.gz"), Warnings: []string{"w"}, Suspect: true,
-		SuspectReasons: []string{"small"}, TriggeredBy: "manual", Hostname: ptr("h"), Attempt: 2,
+		SuspectReasons: []string{"small"}, TriggeredBy: TriggerManual, Hostname: ptr("h"), Attempt: 2,
 		RunID: ptr(uuid.NewString()), FinishedAt: ptr(date.Add(47 * time.Second)),
 	}
 	failed := Execution{ID: uuid.NewString(), BackupType: TypePgDump, BackupDate: date.Add(24 * time.Hour),
 		Filename: "20260206_030015.dump.gz", Status: StatusFailed, ErrorMessage: ptr("boom"), CreatedAt: date.Add(25 * time.Hour),
-		RestoreTestStatus: "not_tested", TriggeredBy: "scheduled", Attempt: 1}
+		RestoreTestStatus: TestNotTested, TriggeredBy: TriggerScheduled, Attempt: 1}
 	for _, e := range []*Execution{&full, &failed} {
 		if err := s.Insert(ctx, e); err != nil {
 			t.Fatal(err)
@@ -160,7 +160,7 @@ func TestSeedConstraintsHold(t *testing.T) {
 	s, _ := openStore(t)
 	ctx := context.Background()
 	s.Migrate(ctx)
-	bad := Execution{ID: uuid.NewString(), BackupType: TypePgDump, Filename: "x", Status: "ok", RestoreTestStatus: "not_tested", TriggeredBy: "manual", Attempt: 1}
+	bad := Execution{ID: uuid.NewString(), BackupType: TypePgDump, Filename: "x", Status: "ok", RestoreTestStatus: TestNotTested, TriggeredBy: TriggerManual, Attempt: 1}
 	if err := s.Insert(ctx, &bad); err == nil {
 		t.Fatal("status 'ok' accepted: the seed's CHECK is missing")
 	}
@@ -178,7 +178,7 @@ func TestAttemptLivesUntilItsOutcomeIsRecorded(t *testing.T) {
 	ctx := context.Background()
 	began := time.Date(2026, 2, 5, 3, 0, 1, 0, time.UTC)
 	e := Execution{ID: uuid.NewString(), BackupType: TypePgDump, BackupDate: began, Filename: "20260205_030001.dump.gz",
-		FilePath: ptr("/backups/20260205_030001.dump.gz"), RestoreTestStatus: "not_tested", TriggeredBy: "scheduled",
+		FilePath: ptr("/backups/20260205_030001.dump.gz"), RestoreTestStatus: TestNotTested, TriggeredBy: TriggerScheduled,
 		Attempt: 2, RunID: ptr(uuid.NewString()), RowCounts: map[string]int64{}, Warnings: []string{}, SuspectReasons: []string{}}
 	if err := s.BeginAttempt(ctx, Attempt{Execution: e, StartedAt: began, Hostname: "h1", PID: 42, JobID: 7}); err != nil {
 		t.Fatal(err)

@@ -79,7 +79,7 @@ func newSiteWith(t *testing.T, adjust func(*Deps, *http.Server)) *site {
 	}
 	os.WriteFile(path+".sha256", []byte("abc  "+name+"\n"), 0o640)
 	s.good = catalog.Execution{ID: uuid.NewString(), BackupType: "pg_dump", BackupDate: date, Filename: name, FilePath: &path,
-		Status: catalog.StatusSuccess, FileSizeBytes: &size, ChecksumCRC32: &crc, TriggeredBy: "scheduled", Attempt: 1, DatabaseName: &rgz}
+		Status: catalog.StatusSuccess, FileSizeBytes: &size, ChecksumCRC32: &crc, TriggeredBy: catalog.TriggerScheduled, Attempt: 1, DatabaseName: &rgz}
 	if err := store.Insert(ctx, &s.good); err != nil {
 		t.Fatal(err)
 	}
@@ -243,7 +243,7 @@ func TestFailedBackupOnTheOverview(t *testing.T) {
 	msg := "pg_dump: error: connection to server lost"
 	date := time.Now().UTC().Truncate(time.Second)
 	failed := catalog.Execution{ID: uuid.NewString(), BackupType: "pg_dump", BackupDate: date, Filename: date.Format("20060102_150405") + ".dump.gz",
-		Status: catalog.StatusFailed, ErrorMessage: &msg, TriggeredBy: "scheduled", Attempt: 1}
+		Status: catalog.StatusFailed, ErrorMessage: &msg, TriggeredBy: catalog.TriggerScheduled, Attempt: 1}
 	if err := s.store.Insert(context.Background(), &failed); err != nil {
 		t.Fatal(err)
 	}
@@ -326,7 +326,7 @@ func TestRunningNow(t *testing.T) {
 	ctx := context.Background()
 	db := "rgz"
 	row := catalog.Execution{ID: uuid.NewString(), BackupType: "pg_dump", BackupDate: time.Now().UTC(), Filename: "20991231_235959.dump.gz",
-		Status: catalog.StatusFailed, TriggeredBy: "manual", Attempt: 1, DatabaseName: &db}
+		Status: catalog.StatusFailed, TriggeredBy: catalog.TriggerManual, Attempt: 1, DatabaseName: &db}
 	if err := s.store.BeginAttempt(ctx, catalog.Attempt{Execution: row, StartedAt: time.Now().Add(-10 * time.Second), Hostname: "db-1", PID: 42}); err != nil {
 		t.Fatal(err)
 	}
@@ -366,7 +366,7 @@ func TestRestoreTestPages(t *testing.T) {
 	s := newSite(t)
 	ctx := context.Background()
 	id, end, secs, msg := uuid.NewString(), time.Now().UTC(), 42, "2 tables differ"
-	test := catalog.RestoreTest{ID: id, BackupID: s.good.ID, StartedAt: end.Add(-time.Minute), Status: catalog.TestRunning, TriggeredBy: "scheduled"}
+	test := catalog.RestoreTest{ID: id, BackupID: s.good.ID, StartedAt: end.Add(-time.Minute), Status: catalog.TestRunning, TriggeredBy: catalog.TriggerScheduled}
 	if err := s.store.BeginRestoreTest(ctx, test); err != nil {
 		t.Fatal(err)
 	}

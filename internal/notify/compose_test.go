@@ -17,15 +17,15 @@ func ptr[T any](v T) *T { return &v }
 
 func seedBackup() catalog.Execution {
 	return catalog.Execution{ID: "b1", BackupDate: time.Date(2026, 2, 5, 3, 0, 0, 0, time.UTC), Filename: "20260205_030000.dump.gz",
-		FileSizeBytes: ptr(int64(1_240_000_000)), ChecksumCRC32: ptr("f7e42c9f"), Status: "success", DatabaseName: ptr("rgz"),
-		DurationSeconds: ptr(107), Attempt: 2, TriggeredBy: "scheduled", RestoreTestStatus: "not_tested"}
+		FileSizeBytes: ptr(int64(1_240_000_000)), ChecksumCRC32: ptr("f7e42c9f"), Status: catalog.StatusSuccess, DatabaseName: ptr("rgz"),
+		DurationSeconds: ptr(107), Attempt: 2, TriggeredBy: catalog.TriggerScheduled, RestoreTestStatus: catalog.TestNotTested}
 }
 
 func TestCompose(t *testing.T) {
 	t.Parallel()
 	ok := seedBackup()
-	failedAttempt := catalog.Execution{Attempt: 1, BackupDate: ok.BackupDate.Add(-time.Minute), Status: "failed", ErrorMessage: ptr("connection refused")}
-	failed := catalog.Execution{Filename: "20260206_030000.dump.gz", BackupDate: ok.BackupDate.AddDate(0, 0, 1), Status: "failed",
+	failedAttempt := catalog.Execution{Attempt: 1, BackupDate: ok.BackupDate.Add(-time.Minute), Status: catalog.StatusFailed, ErrorMessage: ptr("connection refused")}
+	failed := catalog.Execution{Filename: "20260206_030000.dump.gz", BackupDate: ok.BackupDate.AddDate(0, 0, 1), Status: catalog.StatusFailed,
 		ErrorMessage: ptr("pg_dump: error: connection to server failed"), Attempt: 4}
 	partial := ok
 	partial.Status, partial.ErrorMessage = "partial", ptr("S3 archive failed: cannot reach S3 at http://minio:9000")
@@ -33,7 +33,7 @@ func TestCompose(t *testing.T) {
 	billing.Filename, billing.DatabaseName, billing.FileSizeBytes = "20260205_030002.dump.gz", ptr("billing"), ptr(int64(12_000_000))
 	billingPartial := billing
 	billingPartial.Status, billingPartial.ErrorMessage = "partial", ptr("copy to sftp://rgz@b/srv failed: refused")
-	radius := catalog.Execution{Filename: "20260205_030004.dump.gz", Status: "failed", DatabaseName: ptr("radius"), ErrorMessage: ptr("connect to the database to back up: refused")}
+	radius := catalog.Execution{Filename: "20260205_030004.dump.gz", Status: catalog.StatusFailed, DatabaseName: ptr("radius"), ErrorMessage: ptr("connect to the database to back up: refused")}
 	rt := &catalog.RestoreTest{BackupFilename: ok.Filename, ErrorMessage: ptr("the restored copy differs"), Mismatches: []string{"table public.incidents is missing"}}
 	tests := []struct {
 		name    string
@@ -50,7 +50,7 @@ func TestCompose(t *testing.T) {
 			"Backup OK — 1.2 GB — checksum f7e42c9f", []string{"La sauvegarde PostgreSQL de rgz sur rgz-db:5432 a réussi.", "SAUVEGARDE POSTGRESQL", "octets"}},
 		// A failure before the server was reached still names the database
 		// and the server (the mail once said "of ?").
-		{"a failure before connecting", Event{Kind: BackupFailed, Backup: catalog.Execution{Status: "failed", DatabaseName: ptr("rgz"),
+		{"a failure before connecting", Event{Kind: BackupFailed, Backup: catalog.Execution{Status: catalog.StatusFailed, DatabaseName: ptr("rgz"),
 			ErrorMessage: ptr("connect to the database to back up: refused")}, Server: "rgz-db:5432"}, "en",
 			"Backup FAILED — connect to the database to back up: refused", []string{"The PostgreSQL backup of rgz on rgz-db:5432 FAILED"}},
 		{"failure with its attempts and the action", Event{Kind: BackupFailed, Backup: failed,

@@ -340,7 +340,7 @@ func List(rows []catalog.Execution, copies map[string][]catalog.Copy, several bo
 			note = "deleted " + e.DeletedAt.Format(time.DateOnly)
 		case e.Suspect:
 			note = "SUSPECT"
-		case e.RetentionClass == "compliance":
+		case e.RetentionClass == catalog.ClassCompliance:
 			note = "compliance copy"
 		}
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.BackupDate.Format("2006-01-02 15:04:05"), e.Status, size,

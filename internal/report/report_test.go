@@ -38,12 +38,12 @@ func seedExample() catalog.Execution {
 	start := time.Date(2026, 2, 5, 3, 0, 15, 0, time.UTC)
 	return catalog.Execution{
 		BackupDate: start, Filename: "20260205_030015.dump.gz", FilePath: ptr("/backups/20260205_030015.dump.gz"),
-		Status: "success", FinishedAt: ptr(start.Add(92 * time.Second)), DurationSeconds: ptr(92), Attempt: 1,
-		TriggeredBy: "scheduled", FileSizeBytes: ptr(int64(1240000000)), UncompressedSizeBytes: ptr(int64(5800000000)),
+		Status: catalog.StatusSuccess, FinishedAt: ptr(start.Add(92 * time.Second)), DurationSeconds: ptr(92), Attempt: 1,
+		TriggeredBy: catalog.TriggerScheduled, FileSizeBytes: ptr(int64(1240000000)), UncompressedSizeBytes: ptr(int64(5800000000)),
 		ChecksumCRC32: ptr("f7e42c9f"), CompressionFormat: ptr(archive.Gzip), CompressionLevel: ptr(9),
 		ObjectCounts:   toc.Counts{Tables: 45, Indexes: 156, Triggers: 23, Sequences: 48, Entries: 500},
 		RowCounts:      map[string]int64{"public.subscribers": 487234, "public.radius_sessions": 12454891, "billing.invoices": 1234567, "public.incidents": 2061, "a.b": 1, "c.d": 2},
-		RetentionUntil: &catalog.Date{Time: time.Date(2026, 3, 7, 0, 0, 0, 0, time.UTC)}, RestoreTestStatus: "not_tested",
+		RetentionUntil: &catalog.Date{Time: time.Date(2026, 3, 7, 0, 0, 0, 0, time.UTC)}, RestoreTestStatus: catalog.TestNotTested,
 	}
 }
 

@@ -78,16 +78,16 @@ func TestGoodBackupPassesAndIsRecorded(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\n%+v", err, rt)
 	}
-	if rt.Status != "success" || rt.BackupID != e.row.ID || len(rt.Mismatches) != 0 || rt.DurationSeconds == nil || rt.FinishedAt == nil ||
+	if rt.Status != catalog.TestSuccess || rt.BackupID != e.row.ID || len(rt.Mismatches) != 0 || rt.DurationSeconds == nil || rt.FinishedAt == nil ||
 		rt.RestoreMode == nil || !strings.Contains(*rt.RestoreMode, "parallel pg_restore -j") {
 		t.Fatalf("record %+v", rt)
 	}
 	row, _ := e.store.Get(context.Background(), e.row.ID)
-	if row.RestoreTestStatus != "success" || row.RestoreTestedAt == nil {
+	if row.RestoreTestStatus != catalog.TestSuccess || row.RestoreTestedAt == nil {
 		t.Fatalf("backup row: %s %v", row.RestoreTestStatus, row.RestoreTestedAt)
 	}
 	history, err := e.store.RestoreTests(context.Background(), time.Now().Add(-time.Hour))
-	if err != nil || len(history) != 1 || history[0].Status != "success" || history[0].BackupFilename != e.row.Filename || history[0].RestoreMode == nil {
+	if err != nil || len(history) != 1 || history[0].Status != catalog.TestSuccess || history[0].BackupFilename != e.row.Filename || history[0].RestoreMode == nil {
 		t.Fatalf("history %+v %v", history, err)
 	}
 	if left := scratchDatabases(t, rt); len(left) != 0 {
@@ -103,7 +103,7 @@ func TestFlippedByteFailsAtTheChecksumBeforeAnyRestore(t *testing.T) {
 	os.WriteFile(*e.row.FilePath, b, 0o640)
 	restored := false
 	rt, err := e.test(Options{AfterRestore: func(context.Context, config.Database) error { restored = true; return nil }})
-	if err == nil || !strings.Contains(err.Error(), "checksum") || rt.Status != "failed" || restored {
+	if err == nil || !strings.Contains(err.Error(), "checksum") || rt.Status != catalog.TestFailed || restored {
 		t.Fatalf("err %v, status %s, restored %v", err, rt.Status, restored)
 	}
 	if left := scratchDatabases(t, rt); len(left) != 0 {
@@ -127,7 +127,7 @@ func TestDroppedTableIsAMismatch(t *testing.T) {
 		_, err = conn.Exec(ctx, "DROP TABLE incidents CASCADE")
 		return err
 	}})
-	if err == nil || rt.Status != "failed" || !strings.Contains(strings.Join(rt.Mismatches, "\n"), "table public.incidents is missing") {
+	if err == nil || rt.Status != catalog.TestFailed || !strings.Contains(strings.Join(rt.Mismatches, "\n"), "table public.incidents is missing") {
 		t.Fatalf("err %v, %+v", err, rt)
 	}
 	if !strings.Contains(strings.Join(rt.Mismatches, "\n"), "tables in the restored copy") {
@@ -153,7 +153,7 @@ func TestTimeoutLeavesNoScratchDatabase(t *testing.T) {
 		<-ctx.Done() // a restore that takes longer than the timeout
 		return ctx.Err()
 	}})
-	if err == nil || !strings.Contains(err.Error(), "timeout after 1s") || rt.Status != "failed" {
+	if err == nil || !strings.Contains(err.Error(), "timeout after 1s") || rt.Status != catalog.TestFailed {
 		t.Fatalf("err %v, %+v", err, rt)
 	}
 	if left := scratchDatabases(t, rt); len(left) != 0 {
@@ -168,7 +168,7 @@ func TestStreamedRestoreWhenNoRoom(t *testing.T) {
 	e := newEnv(t)
 	noRoom := func(string) (uint64, error) { return 100 << 20, nil } // 100 MiB free
 	rt, err := e.test(Options{FreeBytes: noRoom})
-	if err != nil || rt.Status != "success" || rt.RestoreMode == nil || !strings.Contains(*rt.RestoreMode, "streamed into a single-job pg_restore") {
+	if err != nil || rt.Status != catalog.TestSuccess || rt.RestoreMode == nil || !strings.Contains(*rt.RestoreMode, "streamed into a single-job pg_restore") {
 		t.Fatalf("%v %+v", err, rt)
 	}
 }

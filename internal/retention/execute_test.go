@@ -73,7 +73,7 @@ func (s *store) add(date time.Time, status catalog.Status) catalog.Execution {
 	name := date.Format("20060102_150405") + ".dump.gz"
 	path := filepath.Join(s.cfg.LocalDir, name)
 	row := catalog.Execution{ID: uuid.NewString(), BackupType: "pg_dump", BackupDate: date, Filename: name,
-		FilePath: &path, Status: status, TriggeredBy: "scheduled", Attempt: 1}
+		FilePath: &path, Status: status, TriggeredBy: catalog.TriggerScheduled, Attempt: 1}
 	if status != catalog.StatusFailed {
 		row.RetentionClass = ClassOf(row, s.rows)
 		until := catalog.Date{Time: Expiry(date, row.RetentionClass, s.cfg.LocalRetentionDays, s.cfg.CriticalRetentionDays)}
