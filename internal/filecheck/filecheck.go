@@ -7,6 +7,7 @@ package filecheck
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -18,6 +19,7 @@ import (
 	"github.com/mosaique/rgz-backup/internal/dump"
 	"github.com/mosaique/rgz-backup/internal/layout"
 	"github.com/mosaique/rgz-backup/internal/lock"
+	"github.com/mosaique/rgz-backup/internal/pgarchive"
 	"github.com/mosaique/rgz-backup/internal/toc"
 )
 
@@ -146,8 +148,9 @@ func strOr(s *string, fallback string) string {
 // File re-reads a backup file once: it recomputes the checksums of the
 // file and of its decompressed content, feeds that content to
 // `pg_restore --list` to count the table of contents, and, in the same
-// pass, to `pg_restore --file=/dev/null`, which reads every data block to
-// the end: a short or malformed archive fails here, not at a restore.
+// pass, walks the archive to its end (every data block's framing, as
+// pg_restore reads it: pgarchive): a short or malformed archive fails
+// here, not at a restore.
 func File(ctx context.Context, tools dump.Tools, path string, format archive.Format, opts ...archive.ReadOption) (archive.Sums, toc.Counts, error) {
 	f, err := lock.OpenForReading(path) // retention will not delete it under us
 	if err != nil {
@@ -165,17 +168,11 @@ func Stream(ctx context.Context, tools dump.Tools, r io.Reader, format archive.F
 	if err != nil {
 		return archive.Sums{}, toc.Counts{}, err
 	}
-	fullW, waitFull, err := tools.ReadArchive(ctx)
-	if err != nil {
-		listW.Close()
-		waitList()
-		return archive.Sums{}, toc.Counts{}, err
-	}
-	sums, err := archive.CheckReader(ctx, r, format, archive.FanOut(listW, fullW), opts...)
+	full := &toTheEnd{ctx: ctx, tools: tools}
+	sums, err := archive.CheckReader(ctx, r, format, archive.FanOut(listW, full), opts...)
 	listW.Close() // the end of the archive (or, after an error, of what there is)
-	fullW.Close()
 	text, listErr := waitList()
-	readErr := waitFull()
+	readErr := full.Close()
 	if err != nil {
 		return sums, toc.Counts{}, err
 	}
@@ -190,4 +187,57 @@ func Stream(ctx context.Context, tools dump.Tools, r io.Reader, format archive.F
 		return sums, toc.Counts{}, fmt.Errorf("table of contents unreadable: %w", err)
 	}
 	return sums, toc.Count(entries), nil
+}
+
+// toTheEnd reads the archive written into it to its end: pgarchive's
+// walk, in this process, for the archive versions it knows, and for a
+// newer one (a pg_dump newer than this program) `pg_restore
+// --file=/dev/null`, which reads every block as a restore would. The
+// choice waits for the archive's first bytes.
+type toTheEnd struct {
+	ctx   context.Context
+	tools dump.Tools
+	head  []byte
+	w     io.WriteCloser
+	wait  func() error
+	err   error // pg_restore could not start
+}
+
+func (t *toTheEnd) Write(p []byte) (int, error) {
+	if t.w == nil && t.err == nil {
+		t.head = append(t.head, p...)
+		if len(t.head) < pgarchive.HeadSize {
+			return len(p), nil
+		}
+		t.start()
+		p, t.head = t.head, nil
+	}
+	if t.err != nil {
+		return 0, t.err
+	}
+	return t.w.Write(p)
+}
+
+func (t *toTheEnd) start() {
+	if _, err := pgarchive.Known(t.head); errors.Is(err, pgarchive.ErrUnknownVersion) {
+		t.w, t.wait, t.err = t.tools.ReadArchive(t.ctx)
+		return
+	}
+	w, wait := pgarchive.Start()
+	t.w, t.wait = w, func() error { _, err := wait(); return err }
+}
+
+// Close ends the archive and says whether it was read to its end.
+func (t *toTheEnd) Close() error {
+	if t.w == nil && t.err == nil { // fewer bytes than a header
+		t.start()
+		if t.err == nil {
+			_, _ = t.w.Write(t.head)
+		}
+	}
+	if t.err != nil {
+		return t.err
+	}
+	t.w.Close()
+	return t.wait()
 }
