@@ -285,7 +285,7 @@ func TestListPages(t *testing.T) {
 	}
 }
 
-// With several databases and servers: the seed's routes without filters
+// With several databases and servers: the specification's routes without filters
 // answer for the default target, as they always did; target and database
 // narrow; target=* is every target.
 func TestTargetAndDatabaseFilters(t *testing.T) {

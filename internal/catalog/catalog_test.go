@@ -87,7 +87,7 @@ func TestMigrateIsIdempotentAndConcurrent(t *testing.T) {
 	var n int
 	conn.QueryRow(ctx, `SELECT count(*) FROM pg_indexes WHERE tablename = 'backup_executions' AND indexname IN ('idx_backup_created', 'idx_backup_type_date')`).Scan(&n)
 	if n != 2 {
-		t.Fatalf("found %d of the seed's indexes", n)
+		t.Fatalf("found %d of the specification's indexes", n)
 	}
 	var riverJob bool
 	conn.QueryRow(ctx, `SELECT to_regclass('river_job') IS NOT NULL`).Scan(&riverJob)
@@ -162,7 +162,7 @@ func TestSeedConstraintsHold(t *testing.T) {
 	s.Migrate(ctx)
 	bad := Execution{ID: uuid.NewString(), BackupType: TypePgDump, Filename: "x", Status: "ok", RestoreTestStatus: TestNotTested, TriggeredBy: TriggerManual, Attempt: 1}
 	if err := s.Insert(ctx, &bad); err == nil {
-		t.Fatal("status 'ok' accepted: the seed's CHECK is missing")
+		t.Fatal("status 'ok' accepted: the specification's CHECK is missing")
 	}
 	bad.Status, bad.TriggeredBy = StatusFailed, "cron"
 	if err := s.Insert(ctx, &bad); err == nil {
@@ -203,7 +203,7 @@ func TestAttemptLivesUntilItsOutcomeIsRecorded(t *testing.T) {
 	bad.ID, bad.Status = uuid.NewString(), "exploded"
 	_ = s.BeginAttempt(ctx, Attempt{Execution: bad, StartedAt: began})
 	if err := s.Insert(ctx, &bad); err == nil {
-		t.Fatal("a status outside the seed's CHECK was accepted")
+		t.Fatal("a status outside the specification's CHECK was accepted")
 	}
 	if attempts, _ := s.Attempts(ctx); len(attempts) != 1 {
 		t.Fatalf("a failed insert ended its attempt: %d attempts", len(attempts))

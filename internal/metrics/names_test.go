@@ -22,9 +22,9 @@ func TestDeployFilesUseExportedNames(t *testing.T) {
 	for d := range ch {
 		exported[name.FindStringSubmatch(d.String())[1]] = true
 	}
-	for _, seed := range []string{"rgz_backup_pg_dump_duration_seconds", "rgz_backup_pg_dump_size_bytes", "rgz_backup_pg_dump_status"} {
-		if !exported[seed] {
-			t.Errorf("the seed's %s is not exported", seed)
+	for _, name := range []string{"rgz_backup_pg_dump_duration_seconds", "rgz_backup_pg_dump_size_bytes", "rgz_backup_pg_dump_status"} {
+		if !exported[name] {
+			t.Errorf("the specification's %s is not exported", name)
 		}
 	}
 	used := regexp.MustCompile(`rgz_backup_\w+`)

@@ -158,7 +158,7 @@ func (o Options) carryOut(ctx context.Context, store *catalog.Store, rows []cata
 	if report.S3 != nil {
 		// The archive bucket, opened without its prefix: each copy is
 		// removed where archive_s3_path says it went, whatever the prefix
-		// is now. The copy is the seed's columns' (s3_deleted_at) and,
+		// is now. The copy is the specification's columns' (s3_deleted_at) and,
 		// since destinations, a backup_copies row's too.
 		bucket, err := destination.NewS3(destination.S3Config{S3Settings: cfg.S3.Settings(), Bucket: cfg.S3.Bucket})
 		if err != nil {

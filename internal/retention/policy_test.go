@@ -118,7 +118,7 @@ func TestExpiry(t *testing.T) {
 	t.Parallel()
 	date := time.Date(2026, 2, 5, 3, 0, 15, 0, time.UTC)
 	if got := Expiry(date, ClassDaily, 30, 2555).Format(time.DateOnly); got != "2026-03-07" {
-		t.Errorf("daily: %s, want 2026-03-07 (the seed's example)", got)
+		t.Errorf("daily: %s, want 2026-03-07 (the specification's example)", got)
 	}
 	if got := Expiry(date, ClassCompliance, 30, 2555).Format(time.DateOnly); got != "2033-02-03" {
 		t.Errorf("compliance: %s", got)
