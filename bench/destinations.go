@@ -12,10 +12,10 @@ import (
 
 	"github.com/minio/minio-go/v7"
 
-	"github.com/mosaique/rgz-backup/internal/azuritetest"
 	"github.com/mosaique/rgz-backup/internal/destination"
-	"github.com/mosaique/rgz-backup/internal/s3test"
-	"github.com/mosaique/rgz-backup/internal/sshtest"
+	"github.com/mosaique/rgz-backup/internal/testenv/azuritetest"
+	"github.com/mosaique/rgz-backup/internal/testenv/s3test"
+	"github.com/mosaique/rgz-backup/internal/testenv/sshtest"
 )
 
 // destinations measures issue 15's target (docs/BENCHMARKS.md, "Copies

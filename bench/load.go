@@ -20,7 +20,7 @@ import (
 
 	"github.com/mosaique/rgz-backup/internal/api"
 	"github.com/mosaique/rgz-backup/internal/auth"
-	"github.com/mosaique/rgz-backup/internal/pgtest"
+	"github.com/mosaique/rgz-backup/internal/testenv/pgtest"
 )
 
 // load measures the daemon under concurrent readers (docs/BENCHMARKS.md,

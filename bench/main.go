@@ -24,8 +24,8 @@ import (
 
 	"github.com/mosaique/rgz-backup/internal/crypt"
 	"github.com/mosaique/rgz-backup/internal/dump"
-	"github.com/mosaique/rgz-backup/internal/pgtest"
-	"github.com/mosaique/rgz-backup/internal/sample"
+	"github.com/mosaique/rgz-backup/internal/testenv/pgtest"
+	"github.com/mosaique/rgz-backup/internal/testenv/sample"
 )
 
 type measure struct {

@@ -15,7 +15,7 @@ import (
 
 	"github.com/mosaique/rgz-backup/internal/api"
 	"github.com/mosaique/rgz-backup/internal/auth"
-	"github.com/mosaique/rgz-backup/internal/pgtest"
+	"github.com/mosaique/rgz-backup/internal/testenv/pgtest"
 )
 
 // several measures a run over many small databases (docs/BENCHMARKS.md,

@@ -13,8 +13,8 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/mosaique/rgz-backup/internal/pgtest"
-	"github.com/mosaique/rgz-backup/internal/sample"
+	"github.com/mosaique/rgz-backup/internal/testenv/pgtest"
+	"github.com/mosaique/rgz-backup/internal/testenv/sample"
 )
 
 func main() {

@@ -13,7 +13,7 @@ import (
 	"github.com/minio/minio-go/v7"
 
 	"github.com/mosaique/rgz-backup/internal/catalog"
-	"github.com/mosaique/rgz-backup/internal/s3test"
+	"github.com/mosaique/rgz-backup/internal/testenv/s3test"
 )
 
 // s3Env is sampleEnv archiving to a fresh bucket of the package's MinIO.

@@ -9,10 +9,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mosaique/rgz-backup/internal/azuritetest"
 	"github.com/mosaique/rgz-backup/internal/catalog"
 	"github.com/mosaique/rgz-backup/internal/destination"
-	"github.com/mosaique/rgz-backup/internal/sshtest"
+	"github.com/mosaique/rgz-backup/internal/testenv/azuritetest"
+	"github.com/mosaique/rgz-backup/internal/testenv/sshtest"
 )
 
 // One backup goes to a second directory, an SFTP server and an Azure

@@ -14,7 +14,7 @@ import (
 	"github.com/minio/minio-go/v7"
 
 	"github.com/mosaique/rgz-backup/internal/catalog"
-	"github.com/mosaique/rgz-backup/internal/testtool"
+	"github.com/mosaique/rgz-backup/internal/testenv/testtool"
 )
 
 // newKeyFile runs `rgz-backup key new` and returns the recipient it

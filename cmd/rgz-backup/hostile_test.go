@@ -16,7 +16,7 @@ import (
 
 	"github.com/mosaique/rgz-backup/internal/catalog"
 	"github.com/mosaique/rgz-backup/internal/layout"
-	"github.com/mosaique/rgz-backup/internal/pgtest"
+	"github.com/mosaique/rgz-backup/internal/testenv/pgtest"
 )
 
 // hostileDatabases are names whoever may CREATE DATABASE can give, each

@@ -18,9 +18,9 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/mosaique/rgz-backup/internal/lock"
-	"github.com/mosaique/rgz-backup/internal/pgtest"
-	"github.com/mosaique/rgz-backup/internal/s3test"
-	"github.com/mosaique/rgz-backup/internal/sample"
+	"github.com/mosaique/rgz-backup/internal/testenv/pgtest"
+	"github.com/mosaique/rgz-backup/internal/testenv/s3test"
+	"github.com/mosaique/rgz-backup/internal/testenv/sample"
 )
 
 var (

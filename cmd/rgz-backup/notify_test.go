@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/mosaique/rgz-backup/internal/catalog"
-	"github.com/mosaique/rgz-backup/internal/mailtest"
+	"github.com/mosaique/rgz-backup/internal/testenv/mailtest"
 )
 
 // startMail runs a Mailpit for one test.

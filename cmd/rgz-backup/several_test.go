@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/mosaique/rgz-backup/internal/catalog"
-	"github.com/mosaique/rgz-backup/internal/sample"
+	"github.com/mosaique/rgz-backup/internal/testenv/sample"
 )
 
 // BACKUP_DATABASES backs up each database it names into its own

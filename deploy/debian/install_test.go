@@ -32,9 +32,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/mosaique/rgz-backup/internal/pgtest"
-	"github.com/mosaique/rgz-backup/internal/sample"
-	"github.com/mosaique/rgz-backup/internal/testtool"
+	"github.com/mosaique/rgz-backup/internal/testenv/pgtest"
+	"github.com/mosaique/rgz-backup/internal/testenv/sample"
+	"github.com/mosaique/rgz-backup/internal/testenv/testtool"
 )
 
 var (

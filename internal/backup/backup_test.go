@@ -24,11 +24,11 @@ import (
 	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/dump"
 	"github.com/mosaique/rgz-backup/internal/filecheck"
-	"github.com/mosaique/rgz-backup/internal/fixture"
 	"github.com/mosaique/rgz-backup/internal/layout"
 	"github.com/mosaique/rgz-backup/internal/lock"
-	"github.com/mosaique/rgz-backup/internal/pgtest"
-	"github.com/mosaique/rgz-backup/internal/sample"
+	"github.com/mosaique/rgz-backup/internal/testenv/fixture"
+	"github.com/mosaique/rgz-backup/internal/testenv/pgtest"
+	"github.com/mosaique/rgz-backup/internal/testenv/sample"
 )
 
 var cluster *pgtest.Cluster

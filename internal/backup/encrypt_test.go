@@ -16,8 +16,8 @@ import (
 	"github.com/mosaique/rgz-backup/internal/crypt"
 	"github.com/mosaique/rgz-backup/internal/dump"
 	"github.com/mosaique/rgz-backup/internal/filecheck"
-	"github.com/mosaique/rgz-backup/internal/fixture"
 	"github.com/mosaique/rgz-backup/internal/layout"
+	"github.com/mosaique/rgz-backup/internal/testenv/fixture"
 )
 
 // newKey is fixture.AgeKey with the Decrypter its identity makes.

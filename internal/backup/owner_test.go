@@ -19,9 +19,9 @@ import (
 	"github.com/mosaique/rgz-backup/internal/dump"
 	"github.com/mosaique/rgz-backup/internal/filecheck"
 	"github.com/mosaique/rgz-backup/internal/layout"
-	"github.com/mosaique/rgz-backup/internal/pgtest"
 	"github.com/mosaique/rgz-backup/internal/records"
 	"github.com/mosaique/rgz-backup/internal/retention"
+	"github.com/mosaique/rgz-backup/internal/testenv/pgtest"
 )
 
 func TestFreeSecond(t *testing.T) {

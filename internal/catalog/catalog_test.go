@@ -13,7 +13,7 @@ import (
 
 	"github.com/mosaique/rgz-backup/internal/archive"
 	"github.com/mosaique/rgz-backup/internal/config"
-	"github.com/mosaique/rgz-backup/internal/pgtest"
+	"github.com/mosaique/rgz-backup/internal/testenv/pgtest"
 	"github.com/mosaique/rgz-backup/internal/toc"
 )
 

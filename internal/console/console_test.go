@@ -20,9 +20,9 @@ import (
 	"github.com/mosaique/rgz-backup/internal/auth"
 	"github.com/mosaique/rgz-backup/internal/catalog"
 	"github.com/mosaique/rgz-backup/internal/config"
-	fx "github.com/mosaique/rgz-backup/internal/fixture"
 	"github.com/mosaique/rgz-backup/internal/jobs"
-	"github.com/mosaique/rgz-backup/internal/pgtest"
+	fx "github.com/mosaique/rgz-backup/internal/testenv/fixture"
+	"github.com/mosaique/rgz-backup/internal/testenv/pgtest"
 )
 
 var cluster *pgtest.Cluster

@@ -18,9 +18,9 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blockblob"
 
-	"github.com/mosaique/rgz-backup/internal/azuritetest"
 	"github.com/mosaique/rgz-backup/internal/destination"
 	"github.com/mosaique/rgz-backup/internal/destination/destinationtest"
+	"github.com/mosaique/rgz-backup/internal/testenv/azuritetest"
 )
 
 func azureStore(t *testing.T, srv *azuritetest.Server, containerName, key string) *destination.Azure {

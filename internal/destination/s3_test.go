@@ -15,7 +15,7 @@ import (
 
 	"github.com/minio/minio-go/v7"
 
-	"github.com/mosaique/rgz-backup/internal/s3test"
+	"github.com/mosaique/rgz-backup/internal/testenv/s3test"
 )
 
 var server *s3test.Server

@@ -11,7 +11,7 @@ import (
 
 	"github.com/mosaique/rgz-backup/internal/destination"
 	"github.com/mosaique/rgz-backup/internal/destination/destinationtest"
-	"github.com/mosaique/rgz-backup/internal/sshtest"
+	"github.com/mosaique/rgz-backup/internal/testenv/sshtest"
 )
 
 func sftpStore(t *testing.T, srv *sshtest.Server, root string) *destination.SFTP {

@@ -10,8 +10,8 @@ import (
 
 	"github.com/mosaique/rgz-backup/internal/config"
 	. "github.com/mosaique/rgz-backup/internal/dump"
-	"github.com/mosaique/rgz-backup/internal/pgtest"
-	"github.com/mosaique/rgz-backup/internal/sample"
+	"github.com/mosaique/rgz-backup/internal/testenv/pgtest"
+	"github.com/mosaique/rgz-backup/internal/testenv/sample"
 )
 
 var cluster *pgtest.Cluster

@@ -18,9 +18,9 @@ import (
 	"github.com/mosaique/rgz-backup/internal/clock"
 	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/destination"
-	"github.com/mosaique/rgz-backup/internal/fixture"
 	"github.com/mosaique/rgz-backup/internal/lock"
 	"github.com/mosaique/rgz-backup/internal/targets"
+	"github.com/mosaique/rgz-backup/internal/testenv/fixture"
 )
 
 func TestOutcome(t *testing.T) {

@@ -16,9 +16,9 @@ import (
 
 	"github.com/mosaique/rgz-backup/internal/clock"
 	"github.com/mosaique/rgz-backup/internal/config"
-	"github.com/mosaique/rgz-backup/internal/mailtest"
 	"github.com/mosaique/rgz-backup/internal/metrics"
 	"github.com/mosaique/rgz-backup/internal/notify"
+	"github.com/mosaique/rgz-backup/internal/testenv/mailtest"
 )
 
 func TestGiveUpNotify(t *testing.T) {

@@ -13,7 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/mosaique/rgz-backup/internal/config"
-	"github.com/mosaique/rgz-backup/internal/pgtest"
+	"github.com/mosaique/rgz-backup/internal/testenv/pgtest"
 )
 
 var cluster *pgtest.Cluster

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/mosaique/rgz-backup/internal/config"
-	"github.com/mosaique/rgz-backup/internal/mailtest"
+	"github.com/mosaique/rgz-backup/internal/testenv/mailtest"
 )
 
 // A success mail arrives at a real SMTP server with its subject, text

@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mosaique/rgz-backup/internal/azuritetest"
 	"github.com/mosaique/rgz-backup/internal/destination"
-	"github.com/mosaique/rgz-backup/internal/sshtest"
+	"github.com/mosaique/rgz-backup/internal/testenv/azuritetest"
+	"github.com/mosaique/rgz-backup/internal/testenv/sshtest"
 )
 
 // One backup's files go to a directory, an SFTP server and an Azure

@@ -14,7 +14,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/mosaique/rgz-backup/internal/pgtest"
+	"github.com/mosaique/rgz-backup/internal/testenv/pgtest"
 )
 
 var cluster *pgtest.Cluster

@@ -13,8 +13,8 @@ import (
 
 	"github.com/mosaique/rgz-backup/internal/backup"
 	"github.com/mosaique/rgz-backup/internal/catalog"
-	"github.com/mosaique/rgz-backup/internal/fixture"
 	"github.com/mosaique/rgz-backup/internal/layout"
+	"github.com/mosaique/rgz-backup/internal/testenv/fixture"
 )
 
 // A manifest in a destination is anyone's who can write there: catalog

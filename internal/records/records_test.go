@@ -9,8 +9,8 @@ import (
 	"github.com/mosaique/rgz-backup/internal/backup"
 	"github.com/mosaique/rgz-backup/internal/catalog"
 	"github.com/mosaique/rgz-backup/internal/config"
-	"github.com/mosaique/rgz-backup/internal/fixture"
-	"github.com/mosaique/rgz-backup/internal/pgtest"
+	"github.com/mosaique/rgz-backup/internal/testenv/fixture"
+	"github.com/mosaique/rgz-backup/internal/testenv/pgtest"
 )
 
 var cluster *pgtest.Cluster

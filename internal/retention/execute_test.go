@@ -19,8 +19,8 @@ import (
 	"github.com/mosaique/rgz-backup/internal/destination"
 	"github.com/mosaique/rgz-backup/internal/layout"
 	"github.com/mosaique/rgz-backup/internal/lock"
-	"github.com/mosaique/rgz-backup/internal/pgtest"
-	"github.com/mosaique/rgz-backup/internal/s3test"
+	"github.com/mosaique/rgz-backup/internal/testenv/pgtest"
+	"github.com/mosaique/rgz-backup/internal/testenv/s3test"
 )
 
 var (

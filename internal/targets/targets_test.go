@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/mosaique/rgz-backup/internal/config"
-	"github.com/mosaique/rgz-backup/internal/pgtest"
+	"github.com/mosaique/rgz-backup/internal/testenv/pgtest"
 )
 
 var cluster *pgtest.Cluster

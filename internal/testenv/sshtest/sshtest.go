@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mosaique/rgz-backup/internal/testtool"
+	"github.com/mosaique/rgz-backup/internal/testenv/testtool"
 )
 
 // Server is one running sshd.

@@ -18,7 +18,7 @@ import (
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
-	"github.com/mosaique/rgz-backup/internal/testtool"
+	"github.com/mosaique/rgz-backup/internal/testenv/testtool"
 )
 
 // Server is one MinIO server.

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mosaique/rgz-backup/internal/testtool"
+	"github.com/mosaique/rgz-backup/internal/testenv/testtool"
 )
 
 // Server is one Mailpit.

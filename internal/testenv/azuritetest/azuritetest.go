@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mosaique/rgz-backup/internal/testtool"
+	"github.com/mosaique/rgz-backup/internal/testenv/testtool"
 )
 
 // Azurite's well-known development account.
