@@ -5,7 +5,7 @@
 set -euo pipefail
 
 STATICCHECK_VERSION=v0.8.2   # supports the Go of go.mod
-# MinIO, the S3 server the tests start on loopback (pinned in ARCHITECTURE.md).
+# MinIO, the S3 server the tests start on loopback (pinned here).
 # Built from source: about 5 minutes on a cold build cache, once.
 MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c
 # Mailpit, the SMTP server the notification tests read through its API.
