@@ -156,7 +156,7 @@ func (w *walker) header(s *Summary) error {
 		}
 	}
 	for range 3 { // database name, server and pg_dump versions
-		if _, err := w.str(0); err != nil {
+		if _, _, err := w.str(0); err != nil {
 			return err
 		}
 	}
@@ -212,7 +212,7 @@ func (w *walker) entry() (*entry, bool, error) {
 	// namespace, tablespace, [tableam], [relkind], owner, withOids.
 	fields := []*string{nil, nil, &e.tag, &e.desc}
 	for _, keep := range fields {
-		v, err := w.str(200)
+		v, _, err := w.str(200)
 		if err != nil {
 			return nil, false, err
 		}
@@ -228,7 +228,7 @@ func (w *walker) entry() (*entry, bool, error) {
 		strs++ // tableam
 	}
 	for range strs {
-		if _, err := w.str(0); err != nil {
+		if _, _, err := w.str(0); err != nil {
 			return nil, false, err
 		}
 	}
@@ -238,16 +238,16 @@ func (w *walker) entry() (*entry, bool, error) {
 		}
 	}
 	for range 2 { // owner, withOids
-		if _, err := w.str(0); err != nil {
+		if _, _, err := w.str(0); err != nil {
 			return nil, false, err
 		}
 	}
 	for { // dependencies, until a NULL string
-		dep, err := w.nullableStr()
+		_, end, err := w.str(0)
 		if err != nil {
 			return nil, false, err
 		}
-		if !dep {
+		if end {
 			break
 		}
 	}
@@ -263,11 +263,7 @@ func (w *walker) offset() (byte, error) {
 	if flag != offsetNotSet && flag != offsetSet && flag != offsetNoData {
 		return 0, fmt.Errorf("data offset flag %d", flag)
 	}
-	if _, err := w.r.Discard(w.offSize); err != nil {
-		return 0, w.short(err)
-	}
-	w.pos += int64(w.offSize)
-	return flag, nil
+	return flag, w.skip(int64(w.offSize))
 }
 
 // data reads the data blocks to the end of the archive: each belongs to an
@@ -331,15 +327,10 @@ func (w *walker) chunks(s *Summary) error {
 		case n < 0:
 			return fmt.Errorf("chunk length %d at byte %d", n, w.pos)
 		}
-		for n > 0 { // Discard takes an int; a chunk's length fits, but stay general
-			step := int(min(n, 1<<30))
-			if _, err := w.r.Discard(step); err != nil {
-				return w.short(err)
-			}
-			w.pos += int64(step)
-			s.DataBytes += int64(step)
-			n -= int64(step)
+		if err := w.skip(n); err != nil {
+			return err
 		}
+		s.DataBytes += n
 	}
 }
 
@@ -379,50 +370,38 @@ func (w *walker) int() (int64, error) {
 	return v, nil
 }
 
-// str reads a string: its length as an integer (-1: NULL), then its bytes.
-// It keeps at most keep bytes of it (0: none), skipping the rest.
-func (w *walker) str(keep int) (string, error) {
+// str reads a string: its length as an integer (-1: NULL), then its
+// bytes. It keeps at most keep bytes of it (0: none), skipping the rest.
+func (w *walker) str(keep int) (kept string, null bool, err error) {
 	n, err := w.int()
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	if n < -1 {
-		return "", fmt.Errorf("string length %d at byte %d", n, w.pos)
+		return "", false, fmt.Errorf("string length %d at byte %d", n, w.pos)
 	}
 	if n <= 0 {
-		return "", nil
+		return "", n == -1, nil
 	}
-	kept := make([]byte, min(n, int64(keep)))
-	if err := w.full(kept); err != nil {
-		return "", err
+	head := make([]byte, min(n, int64(keep)))
+	if err := w.full(head); err != nil {
+		return "", false, err
 	}
-	for rest := n - int64(len(kept)); rest > 0; {
-		step := int(min(rest, 1<<30))
-		if _, err := w.r.Discard(step); err != nil {
-			return "", w.short(err)
-		}
-		w.pos += int64(step)
-		rest -= int64(step)
-	}
-	return string(kept), nil
+	return string(head), false, w.skip(n - int64(len(head)))
 }
 
-// nullableStr reads a string and says whether it was not NULL.
-func (w *walker) nullableStr() (bool, error) {
-	n, err := w.int()
-	if err != nil {
-		return false, err
-	}
-	if n < -1 {
-		return false, fmt.Errorf("string length %d at byte %d", n, w.pos)
-	}
-	if n > 0 {
-		if _, err := w.r.Discard(int(n)); err != nil {
-			return false, w.short(err)
+// skip reads n bytes past (Discard takes an int: large n go in steps).
+func (w *walker) skip(n int64) error {
+	for n > 0 {
+		step := int(min(n, 1<<30))
+		done, err := w.r.Discard(step)
+		w.pos += int64(done)
+		if err != nil {
+			return w.short(err)
 		}
-		w.pos += n
+		n -= int64(step)
 	}
-	return n >= 0, nil
+	return nil
 }
 
 func (w *walker) byte() (byte, error) {
