@@ -5,6 +5,7 @@
 package backup
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -107,6 +108,8 @@ func Run(ctx context.Context, o Options) (catalog.Execution, error) {
 	ctx, cancel := context.WithTimeoutCause(ctx, cfg.Timeout, fmt.Errorf("timeout after %ds", int(cfg.Timeout.Seconds())))
 	defer cancel()
 
+	tools := dump.Tools{BinDir: cfg.PgBinDir, AppName: SessionName(o.RunID)}
+	clientVersion := askVersion(ctx, tools) // while the catalog opens
 	store, err := catalog.Open(ctx, cfg.Catalog)
 	if err != nil {
 		return catalog.Execution{}, fmt.Errorf("%w: %w", ErrNotRecorded, err)
@@ -116,8 +119,8 @@ func Run(ctx context.Context, o Options) (catalog.Execution, error) {
 		return catalog.Execution{}, fmt.Errorf("%w: %w", ErrNotRecorded, err)
 	}
 
-	tools := dump.Tools{BinDir: cfg.PgBinDir, AppName: SessionName(o.RunID)}
-	r := &run{o: o, cfg: cfg, store: store, tools: tools, started: started, began: began}
+	r := &run{o: o, cfg: cfg, store: store, tools: tools, started: started, began: began, clientVersion: clientVersion}
+	o.Log.Debug("catalog ready", "seconds", r.since().Seconds())
 	if cfg.Encryption.On() {
 		recipients, err := crypt.Recipients(cfg.Encryption.Recipients)
 		if err == nil {
@@ -165,6 +168,7 @@ func Run(ctx context.Context, o Options) (catalog.Execution, error) {
 		if err != nil {
 			return r.fail(ctx, err)
 		}
+		o.Log.Debug("attempt begun", "file", r.row.Filename, "seconds", r.since().Seconds())
 		if err := r.take(ctx); err != nil {
 			if r.published {
 				return r.unrecorded(err)
@@ -278,14 +282,16 @@ func (o *Options) defaults() {
 
 // run is the state of one backup attempt.
 type run struct {
-	o       Options
-	cfg     config.Config
-	store   *catalog.Store
-	tools   dump.Tools
-	started time.Time // the backup date: second precision, names the file
-	began   time.Time // exact, for durations
-	row     catalog.Execution
-	files   []string // sidecars written, removed again if the attempt fails
+	o     Options
+	cfg   config.Config
+	store *catalog.Store
+	tools dump.Tools
+	// clientVersion is what `pg_dump --version` said (asked at start).
+	clientVersion func() (major int, line string, err error)
+	started       time.Time // the backup date: second precision, names the file
+	began         time.Time // exact, for durations
+	row           catalog.Execution
+	files         []string // sidecars written, removed again if the attempt fails
 	// published: the validated dump has its final name. From then on the
 	// attempt never fails in a way that deletes or disowns it.
 	published bool
@@ -363,12 +369,14 @@ func (r *run) take(ctx context.Context) error {
 		return err
 	}
 	defer snap.close()
+	globals := r.fetchGlobals(ctx)
 	w, got, err := r.stream(ctx, snap)
 	if err != nil {
+		globals() // pg_dumpall is quick; nothing of ours outlives the attempt
 		return err
 	}
 	defer w.Abort() // does nothing once committed
-	return r.publish(ctx, w, got)
+	return r.publish(ctx, w, got, globals())
 }
 
 func (r *run) checkFreeSpace() error {
@@ -393,7 +401,7 @@ func (r *run) snapshot(ctx context.Context) (*snapshot, error) {
 	}
 	r.o.Log.Debug("snapshot exported", "snapshot", snap.ID, "seconds", r.since().Seconds())
 	r.row.DatabaseName, r.row.ServerVersion = &snap.Database, &snap.ServerVersion
-	clientMajor, clientLine, err := r.tools.Version(ctx, "pg_dump")
+	clientMajor, clientLine, err := r.clientVersion()
 	if err == nil {
 		r.row.PgDumpVersion = &clientLine
 		err = CheckClientVersion(clientMajor, snap.ServerMajor)
@@ -403,6 +411,30 @@ func (r *run) snapshot(ctx context.Context) (*snapshot, error) {
 		return nil, err
 	}
 	return snap, nil
+}
+
+// askVersion runs `pg_dump --version` in the background; wait returns
+// what it said.
+func askVersion(ctx context.Context, tools dump.Tools) (wait func() (int, string, error)) {
+	type answer struct {
+		major int
+		line  string
+		err   error
+	}
+	done := make(chan answer, 1)
+	go func() {
+		var a answer
+		a.major, a.line, a.err = tools.Version(ctx, "pg_dump")
+		done <- a
+	}()
+	var a *answer
+	return func() (int, string, error) {
+		if a == nil {
+			got := <-done
+			a = &got
+		}
+		return a.major, a.line, a.err
+	}
 }
 
 // streamed is what the stream produced and the validation established.
@@ -499,11 +531,11 @@ func (r *run) stream(ctx context.Context, snap *snapshot) (*archive.Writer, stre
 // dump under its final name always has the manifest that proves it valid.
 // From then on (r.published) nothing deletes it: a row that cannot be
 // written is written later, from the manifest (recovery.Abandoned, records.Rebuild).
-func (r *run) publish(ctx context.Context, w *archive.Writer, got streamed) error {
+func (r *run) publish(ctx context.Context, w *archive.Writer, got streamed, globals fetchedGlobals) error {
 	r.setSums(got.sums)
 	r.row.ObjectCounts, r.row.RowCounts = got.counts, got.rowCounts
 	r.classify(ctx, got)
-	r.dumpGlobals(ctx)
+	r.writeGlobals(globals)
 	r.row.Status = catalog.StatusSuccess
 	r.finish()
 	path := *r.row.FilePath
@@ -741,9 +773,45 @@ func (r *run) writeManifest(path string) error {
 	return nil
 }
 
-// dumpGlobals writes the cluster's roles and tablespaces beside the dump. A
-// failure is a warning on the row: the database itself is safe without it.
-func (r *run) dumpGlobals(ctx context.Context) {
+// fetchedGlobals are the cluster's roles and tablespaces, as pg_dumpall
+// gave them (or the run's share of them, with several databases).
+type fetchedGlobals struct {
+	data             []byte
+	withoutPasswords bool
+	err              error
+}
+
+// fetchGlobals asks for the globals in the background, so that they come
+// while pg_dump runs rather than after it; wait returns them.
+func (r *run) fetchGlobals(ctx context.Context) (wait func() fetchedGlobals) {
+	done := make(chan fetchedGlobals, 1)
+	go func() {
+		var g fetchedGlobals
+		if r.o.Globals == nil {
+			var buf bytes.Buffer
+			g.withoutPasswords, g.err = r.tools.DumpGlobals(ctx, r.cfg.Database, &buf)
+			g.data = buf.Bytes()
+		} else {
+			var first bool
+			g.data, g.withoutPasswords, first, g.err = r.o.Globals.get(ctx, r.o.Target, func(ctx context.Context, out io.Writer) (bool, error) {
+				return r.tools.DumpGlobals(ctx, r.cfg.Database, out)
+			})
+			if first && g.err == nil {
+				r.o.Log.Info("globals dumped once for the run's backups of this server", "target", r.o.Target, "bytes", len(g.data))
+			}
+		}
+		done <- g
+	}()
+	return func() fetchedGlobals { return <-done }
+}
+
+// writeGlobals writes the cluster's roles and tablespaces beside the dump.
+// A failure is a warning on the row: the database itself is safe without it.
+func (r *run) writeGlobals(g fetchedGlobals) {
+	if g.err != nil {
+		r.warn("globals (roles, tablespaces) not saved: %v", g.err)
+		return
+	}
 	name := layout.GlobalsName(r.row.Filename)
 	if r.enc != nil {
 		name += crypt.Extension // role password hashes: never in plaintext
@@ -754,22 +822,7 @@ func (r *run) dumpGlobals(ctx context.Context) {
 		return
 	}
 	defer w.Abort()
-	var withoutPasswords bool
-	if r.o.Globals == nil {
-		withoutPasswords, err = r.tools.DumpGlobals(ctx, r.cfg.Database, w)
-	} else {
-		var data []byte
-		var first bool
-		data, withoutPasswords, first, err = r.o.Globals.get(ctx, r.o.Target, func(ctx context.Context, out io.Writer) (bool, error) {
-			return r.tools.DumpGlobals(ctx, r.cfg.Database, out)
-		})
-		if first && err == nil {
-			r.o.Log.Info("globals dumped once for the run's backups of this server", "target", r.o.Target, "bytes", len(data))
-		}
-		if err == nil {
-			_, err = w.Write(data)
-		}
-	}
+	_, err = w.Write(g.data)
 	if err == nil {
 		err = w.Close()
 	}
@@ -783,7 +836,7 @@ func (r *run) dumpGlobals(ctx context.Context) {
 	}
 	r.files = append(r.files, path)
 	r.row.GlobalsFilename = &name
-	if withoutPasswords {
+	if g.withoutPasswords {
 		r.warn("globals saved without role passwords: the backup role may not read pg_authid")
 	}
 }
