@@ -70,7 +70,7 @@ lint: deps
 demo: deps build
 	$(GO) run ./demo --binary $(BIN)
 
-# See docs/BENCHMARKS.md. SCALE=320 is the ~650 MB database.
+# See docs/BENCHMARKS.md. SCALE=320 is the ~550 MB database (549 MB on 2026-12-06).
 SCALE ?= 320
 bench: build
 	$(GO) run ./bench --binary $(BIN) --scale $(SCALE)
