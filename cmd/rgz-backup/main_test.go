@@ -86,10 +86,7 @@ func rgzCommand(env map[string]string, args ...string) *exec.Cmd {
 
 func sampleEnv(t *testing.T) map[string]string {
 	t.Helper()
-	db := cluster.NewDatabase(t)
-	if err := sample.Load(context.Background(), cluster.URL(db), 1); err != nil {
-		t.Fatal(err)
-	}
+	db := sample.Database(t, cluster, 1)
 	return map[string]string{
 		"BACKUP_DATABASE_URL":         cluster.URL(db),
 		"BACKUP_CATALOG_DATABASE_URL": cluster.URL(cluster.NewDatabase(t)),

@@ -23,10 +23,7 @@ func TestBackupSeveralDatabases(t *testing.T) {
 	ctx := context.Background()
 	// a holds the sample, b almost nothing: each is compared with its own
 	// history, so b is no "sudden drop" after a.
-	a, b := cluster.NewDatabase(t), cluster.NewDatabase(t)
-	if err := sample.Load(ctx, cluster.URL(a), 1); err != nil {
-		t.Fatal(err)
-	}
+	a, b := sample.Database(t, cluster, 1), cluster.NewDatabase(t)
 	if _, err := cluster.Conn(t, b).Exec(ctx, "CREATE TABLE note (id int); INSERT INTO note VALUES (1)"); err != nil {
 		t.Fatal(err)
 	}

@@ -65,10 +65,7 @@ func (f *failingWriter) Write(p []byte) (int, error) {
 
 func TestDumpReportsOurWriteFailure(t *testing.T) {
 	t.Parallel()
-	db := cluster.NewDatabase(t)
-	if err := sample.Load(context.Background(), cluster.URL(db), 10); err != nil {
-		t.Fatal(err)
-	}
+	db := sample.Database(t, cluster, 10)
 	done := make(chan error, 1)
 	go func() {
 		done <- Tools{}.Dump(context.Background(), config.Database{URL: cluster.URL(db)}, "", 0, &failingWriter{n: 1 << 20})
@@ -85,10 +82,7 @@ func TestDumpReportsOurWriteFailure(t *testing.T) {
 
 func TestDumpCancelled(t *testing.T) {
 	t.Parallel()
-	db := cluster.NewDatabase(t)
-	if err := sample.Load(context.Background(), cluster.URL(db), 10); err != nil {
-		t.Fatal(err)
-	}
+	db := sample.Database(t, cluster, 10)
 	ctx, cancel := context.WithCancelCause(context.Background())
 	cancel(errors.New("interrupted by test"))
 	err := Tools{}.Dump(ctx, config.Database{URL: cluster.URL(db)}, "", 0, &failingWriter{n: 1 << 30})

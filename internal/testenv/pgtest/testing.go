@@ -41,12 +41,23 @@ var dbSeq atomic.Int64
 // and returns its name.
 func (c *Cluster) NewDatabase(t testing.TB) string {
 	t.Helper()
+	return c.NewDatabaseFrom(t, "")
+}
+
+// NewDatabaseFrom is NewDatabase as a copy of database template ("":
+// the server's default, an empty database).
+func (c *Cluster) NewDatabaseFrom(t testing.TB, template string) string {
+	t.Helper()
 	name := fmt.Sprintf("t%d_%s", dbSeq.Add(1), strings.ToLower(sanitize(t.Name())))
 	if len(name) > 60 {
 		name = name[:60]
 	}
 	ctx := context.Background()
-	if err := c.CreateDatabase(ctx, name); err != nil {
+	sql := "CREATE DATABASE " + pgx.Identifier{name}.Sanitize()
+	if template != "" {
+		sql += " TEMPLATE " + pgx.Identifier{template}.Sanitize()
+	}
+	if err := c.admin(ctx, sql); err != nil {
 		t.Fatalf("create database %s: %v", name, err)
 	}
 	t.Cleanup(func() { _ = c.DropDatabase(context.Background(), name) })
