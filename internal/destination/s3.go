@@ -199,9 +199,8 @@ func (s *S3) explain(op, key string, err error) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("%s %s: %w", op, what, err)
 	}
-	var netErr *net.OpError
-	if errors.As(err, &netErr) {
-		return fmt.Errorf("%s %s: cannot reach S3 at %s: %v", op, what, s.endpoint(), netErr.Err)
+	if why, ok := unreachable(err); ok {
+		return fmt.Errorf("%s %s: cannot reach S3 at %s: %v", op, what, s.endpoint(), why)
 	}
 	resp := minio.ToErrorResponse(err)
 	switch resp.Code {
@@ -212,13 +211,24 @@ func (s *S3) explain(op, key string, err error) error {
 	case minio.NoSuchKey:
 		return fmt.Errorf("%s %s: no such object", op, what)
 	case "":
-		var urlErr *url.Error
-		if errors.As(err, &urlErr) {
-			return fmt.Errorf("%s %s: cannot reach S3 at %s: %v", op, what, s.endpoint(), urlErr.Err)
-		}
 		return fmt.Errorf("%s %s: %v", op, what, err)
 	}
 	return fmt.Errorf("%s %s: S3 said %s: %s", op, what, resp.Code, firstLine(resp.Message))
+}
+
+// unreachable says whether err is S3 not answering at all (no
+// connection, no HTTP response), rather than S3 answering no; why is the
+// network's own error.
+func unreachable(err error) (why error, ok bool) {
+	var netErr *net.OpError
+	if errors.As(err, &netErr) {
+		return netErr.Err, true
+	}
+	var urlErr *url.Error
+	if errors.As(err, &urlErr) && minio.ToErrorResponse(err).Code == "" {
+		return urlErr.Err, true
+	}
+	return nil, false
 }
 
 func (s *S3) endpoint() string {

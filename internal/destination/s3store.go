@@ -65,7 +65,9 @@ func (s *S3) Put(ctx context.Context, name string, src Source, o PutOptions) err
 	if err != nil {
 		return err
 	}
-	s.abortStale(ctx, key)
+	if err := s.abortStale(ctx, key); err != nil {
+		return err // S3 cannot be reached: the upload would retry as long for nothing
+	}
 	// A PUT that failed left no object (S3 creates it whole or not at
 	// all; unfinished multipart uploads are not objects): nothing to
 	// clean, and no minute of retries against a store that is down.
@@ -90,16 +92,24 @@ func (s *S3) Put(ctx context.Context, name string, src Source, o PutOptions) err
 	return nil
 }
 
-// abortStale aborts the unfinished multipart uploads of key that earlier,
-// interrupted Puts left (they are no objects, but the store keeps and
-// bills their parts), once staleAfter old. A failure only leaves them.
-func (s *S3) abortStale(ctx context.Context, key string) {
+// abortStale aborts the unfinished multipart uploads of key that a killed
+// Put left more than staleAfter ago (never a live one). It fails only when
+// S3 cannot be reached at all; a listing S3 refuses (a policy without
+// s3:ListBucketMultipartUploads) leaves them, and the copy goes on.
+func (s *S3) abortStale(ctx context.Context, key string) error {
 	core := minio.Core{Client: s.client}
 	for u := range s.client.ListIncompleteUploads(ctx, s.cfg.Bucket, key, false) {
-		if u.Err == nil && u.Key == key && time.Since(u.Initiated) > s.staleAfter {
+		if u.Err != nil {
+			if _, down := unreachable(u.Err); down || ctx.Err() != nil {
+				return s.explain("upload", key, u.Err)
+			}
+			return nil
+		}
+		if u.Key == key && time.Since(u.Initiated) > s.staleAfter {
 			_ = core.AbortMultipartUpload(ctx, s.cfg.Bucket, key, u.UploadID)
 		}
 	}
+	return nil
 }
 
 // Open reads the object; ErrNotFound when there is none.
