@@ -453,6 +453,53 @@ func TestTimeoutThenRetrySucceeds(t *testing.T) {
 	}
 }
 
+// A daemon killed after River gave it a job and before the job's attempt
+// began leaves no row: the next daemon on the host sees the job's process
+// is gone and runs its attempt again at once (River alone would rescue it
+// hours later, and the slot's backup would be lost for the night).
+func TestJobKilledBeforeItsAttemptBeganRunsAgain(t *testing.T) {
+	t.Parallel()
+	env := serveEnv(t)
+	env["POSTGRES_BACKUP_ENABLED"] = "false"
+	r := rgz(t, env, "backup", "--enqueue", "--json")
+	var queued struct {
+		JobID int64  `json:"job_id"`
+		RunID string `json:"run_id"`
+	}
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &queued) != nil {
+		t.Fatalf("enqueue: %+v", r)
+	}
+	// The process River gave the job to: one of this host, now gone.
+	gone := exec.Command("true")
+	if err := gone.Run(); err != nil {
+		t.Fatal(err)
+	}
+	host, _ := os.Hostname()
+	runner := fmt.Sprintf("%s-%d-%d", host, gone.Process.Pid, time.Now().Unix())
+	conn, err := pgx.Connect(context.Background(), env["BACKUP_CATALOG_DATABASE_URL"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(context.Background(), `UPDATE river_job SET state = 'running', attempt = 1, attempted_at = now(),
+		attempted_by = ARRAY[$2] WHERE id = $1`, queued.JobID, runner); err != nil {
+		t.Fatal(err)
+	}
+	store := openStore(t, env)
+	d := startServe(t, env)
+	var attempts []catalog.Execution
+	waitFor(t, 30*time.Second, "the run's attempt", func() bool {
+		attempts = attemptsOf(catalogRows(t, store), queued.RunID)
+		return len(attempts) == 1 && attempts[0].Status == catalog.StatusSuccess
+	})
+	if attempts[0].Attempt != 1 {
+		t.Fatalf("the attempt that never began should run as attempt 1: %+v", attempts[0])
+	}
+	if !strings.Contains(d.logs.String(), "before its attempt began runs again in a new job") {
+		t.Fatalf("not logged:\n%s", d.logs.String())
+	}
+}
+
 // SIGKILL mid-backup: the restarted daemon removes the temporary file,
 // records the abandoned attempt as failed, and retries the job.
 func TestKilledMidBackupRecoversAndRetries(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -193,6 +194,71 @@ func TestHealingScheduledWheneverThereAreCopies(t *testing.T) {
 		}
 		if got := len(maintenancePeriodics(c.cfg)); Copies(c.cfg) != c.want || got != want {
 			t.Errorf("%s: %d periodic jobs, want %d", c.name, got, want)
+		}
+	}
+}
+
+// A job whose process died before its attempt began runs that attempt
+// again at once, in a new job; one whose attempt began is Continuation's.
+func TestUnbegun(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 2, 5, 3, 0, 0, 500_000_000, time.UTC)
+	slot := time.Date(2026, 2, 5, 3, 0, 0, 0, time.UTC)
+	job := func(state rivertype.JobState, riverAttempt int, args BackupArgs) *rivertype.JobRow {
+		b, _ := json.Marshal(args)
+		return &rivertype.JobRow{ID: 9, State: state, Attempt: riverAttempt, EncodedArgs: b}
+	}
+	scheduled := BackupArgs{TriggeredBy: catalog.TriggerScheduled, Slot: slot, RunID: "run-1"}
+	row := func(attempt int) catalog.Execution { return catalog.Execution{Attempt: attempt} }
+	cases := []struct {
+		name      string
+		job       *rivertype.JobRow
+		recorded  []catalog.Execution
+		wantNext  *BackupArgs
+		wantLeft  int
+		wantWhyIn string
+	}{
+		{"the slot's first attempt never began", job(rivertype.JobStateRunning, 1, scheduled), nil,
+			&BackupArgs{TriggeredBy: catalog.TriggerScheduled, Slot: slot, RunID: "run-1", Resumes: 9, AttemptsBefore: 0}, 4, ""},
+		{"a retry that never began, after a failed attempt", job(rivertype.JobStateRunning, 2, scheduled), []catalog.Execution{row(1)},
+			&BackupArgs{TriggeredBy: catalog.TriggerScheduled, Slot: slot, RunID: "run-1", Resumes: 9, AttemptsBefore: 1}, 3, ""},
+		{"its attempt began", job(rivertype.JobStateRunning, 1, scheduled), []catalog.Execution{row(1)}, nil, 0, "attempt 1 of job 9 began"},
+		{"River moved it", job(rivertype.JobStateRetryable, 1, scheduled), nil, nil, 0, "already moved"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			next, opts, why := Unbegun(c.job, c.recorded, now)
+			if c.wantNext == nil {
+				if next != nil || !strings.Contains(why, c.wantWhyIn) {
+					t.Fatalf("got %+v (%q), want none because %q", next, why, c.wantWhyIn)
+				}
+				return
+			}
+			if next == nil || *next != *c.wantNext || !opts.ScheduledAt.Equal(now) || opts.MaxAttempts != c.wantLeft || !opts.UniqueOpts.ByArgs {
+				t.Fatalf("got %+v %+v (%q), want %+v at once with %d attempts", next, opts, why, c.wantNext, c.wantLeft)
+			}
+		})
+	}
+}
+
+func TestDiedHere(t *testing.T) {
+	t.Parallel()
+	alive := func(pid int) bool { return pid == 100 }
+	for _, c := range []struct {
+		attemptedBy []string
+		want        bool
+	}{
+		{[]string{"db-host-1-4242-1770000000"}, true},                           // a dashed host name
+		{[]string{"db-host-1-100-1770000000"}, false},                           // alive
+		{[]string{"other-4242-1770000000"}, false},                              // another host's
+		{[]string{"db-host-1-4242-1770000000", "other-4242-1770000001"}, false}, // the last runner counts
+		{[]string{"01HZZZULIDFROMSOMEWHEREELSE"}, false},                        // not our form
+		{nil, false}, // never given out
+		{[]string{fmt.Sprintf("db-host-1-%d-1770000000", os.Getpid())}, false}, // us
+	} {
+		job := &rivertype.JobRow{AttemptedBy: c.attemptedBy}
+		if got := diedHere(job, "db-host-1", alive); got != c.want {
+			t.Errorf("%v: %t, want %t", c.attemptedBy, got, c.want)
 		}
 	}
 }

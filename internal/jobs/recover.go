@@ -6,6 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -113,7 +117,95 @@ func Recover(ctx context.Context, client *Client, store *catalog.Store, cfg conf
 		log.Warn("the abandoned attempt's run continues in a new job", "job_id", a.JobID, "new_job_id", res.Job.ID,
 			"attempt", a.Execution.Attempt, "next_attempt", next.AttemptsBefore+1, "at", opts.ScheduledAt)
 	}
+	return continueUnbegun(ctx, client, store, clk, log)
+}
+
+// continueUnbegun goes on with the runs of backup jobs whose process died
+// after River gave them the job and before their attempt began: no row
+// says anything of them, so recovery.Abandoned cannot see them, and River
+// would rescue them only hours later — a slot's backup lost for the
+// night. A job is known dead when the client that runs it was a process
+// of this host that is gone (River's client ID is HOST-PID-START); a job
+// of another host is left to River's rescuer.
+func continueUnbegun(ctx context.Context, client *Client, store *catalog.Store, clk clock.Clock, log *slog.Logger) error {
+	res, err := client.JobList(ctx, river.NewJobListParams().Kinds(Kind).States(rivertype.JobStateRunning).First(1000))
+	if err != nil {
+		return fmt.Errorf("list running backup jobs: %w", err)
+	}
+	host, _ := os.Hostname()
+	for _, job := range res.Jobs {
+		if !diedHere(job, host, processAlive) {
+			continue
+		}
+		var args BackupArgs
+		if err := json.Unmarshal(job.EncodedArgs, &args); err != nil {
+			continue
+		}
+		recorded, err := store.RunAttempts(ctx, args.RunID)
+		if err != nil {
+			return err
+		}
+		next, opts, why := Unbegun(job, recorded, clk.Now())
+		if next == nil {
+			log.Info("a running backup job of a dead process is left to its own recovery", "job_id", job.ID, "reason", why)
+			continue
+		}
+		added, err := client.Insert(ctx, *next, opts)
+		if err != nil {
+			return fmt.Errorf("continue the run of job %d: %w", job.ID, err)
+		}
+		log.Warn("a backup job whose process died before its attempt began runs again in a new job",
+			"job_id", job.ID, "new_job_id", added.Job.ID, "attempt", next.AttemptsBefore+1)
+	}
 	return nil
+}
+
+// diedHere says whether the process River gave job to last was one of
+// this host (its client ID is HOST-PID-START) that alive says is gone.
+func diedHere(job *rivertype.JobRow, host string, alive func(pid int) bool) bool {
+	if len(job.AttemptedBy) == 0 {
+		return false
+	}
+	id := job.AttemptedBy[len(job.AttemptedBy)-1]
+	parts := strings.Split(id, "-")
+	if len(parts) < 3 {
+		return false
+	}
+	pid, err := strconv.Atoi(parts[len(parts)-2])
+	if err != nil || strings.Join(parts[:len(parts)-2], "-") != host {
+		return false
+	}
+	return pid != os.Getpid() && !alive(pid)
+}
+
+// processAlive says whether a process of this host has pid (one of
+// another user's counts: it exists).
+func processAlive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
+// Unbegun decides how the run of a job goes on when its process died
+// before the job's attempt began: the same attempt, in a new job, at once
+// (nothing ran, nothing to wait for). It returns nil and why when the job
+// is not such a job: River moved it, or a row of its run shows its attempt
+// began (then recovery.Abandoned and Continuation see to it).
+func Unbegun(job *rivertype.JobRow, recorded []catalog.Execution, now time.Time) (*BackupArgs, *river.InsertOpts, string) {
+	var args BackupArgs
+	if err := json.Unmarshal(job.EncodedArgs, &args); err != nil {
+		return nil, nil, fmt.Sprintf("job %d's arguments: %v", job.ID, err)
+	}
+	attempt := args.AttemptsBefore + job.Attempt
+	switch {
+	case job.State != rivertype.JobStateRunning:
+		return nil, nil, fmt.Sprintf("River already moved job %d (%s)", job.ID, job.State)
+	case Superseded(attempt, recorded):
+		return nil, nil, fmt.Sprintf("attempt %d of job %d began", attempt, job.ID)
+	}
+	next := BackupArgs{TriggeredBy: args.TriggeredBy, Slot: args.Slot, RunID: args.RunID, Resumes: job.ID, AttemptsBefore: attempt - 1,
+		Target: args.Target, Database: args.Database, Batch: args.Batch}
+	return &next, &river.InsertOpts{ScheduledAt: now, MaxAttempts: schedule.MaxAttempts - (attempt - 1),
+		UniqueOpts: river.UniqueOpts{ByArgs: true}}, ""
 }
 
 // retrying says whether River will run a job in state again.
