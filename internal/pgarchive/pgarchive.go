@@ -10,8 +10,8 @@
 // independent reader where that is the point (the table of contents that
 // `pg_restore --list` prints, and the restore tests). The format is
 // pg_dump's (src/bin/pg_dump/pg_backup_archiver.c, pg_backup_custom.c);
-// archive versions 1.12 (PostgreSQL 9.0) to 1.16 (PostgreSQL 17) are
-// known. Newer ones are told by Known so that a caller can hand them to
+// archive versions 1.12 (PostgreSQL 9.0) to 1.16 (PostgreSQL 17 and
+// later) are known. Newer ones are told by Known so that a caller can hand them to
 // pg_restore instead.
 package pgarchive
 
@@ -33,7 +33,7 @@ const (
 	v1_12 = 1<<16 | 12<<8 // PostgreSQL 9.0: the oldest known here
 	v1_14 = 1<<16 | 14<<8 // PostgreSQL 12: table access method in each entry
 	v1_15 = 1<<16 | 15<<8 // PostgreSQL 16: compression is an algorithm byte
-	v1_16 = 1<<16 | 16<<8 // PostgreSQL 17: relkind in each entry
+	v1_16 = 1<<16 | 16<<8 // PostgreSQL 17 and 18: relkind in each entry
 )
 
 // The kinds of data block and the disposition of an entry's data.
@@ -76,8 +76,13 @@ func Known(head []byte) (version string, err error) {
 
 // entry is what the walk keeps of a table of contents entry that has data.
 type entry struct {
+	id        int64
 	desc, tag string
-	seen      bool
+	// at is where the table of contents says the entry's block starts,
+	// when pg_dump could write it there (a file it could seek in): -1 when
+	// it could not (a pipe).
+	at   int64
+	seen bool
 }
 
 func (e *entry) String() string { return e.desc + " " + e.tag }
@@ -99,11 +104,11 @@ func Walk(r io.Reader) (Summary, error) {
 	if err := w.header(&s); err != nil {
 		return s, fmt.Errorf("header: %w", err)
 	}
-	expected, err := w.contents(&s)
+	order, byID, err := w.contents(&s)
 	if err != nil {
 		return s, fmt.Errorf("table of contents: %w", err)
 	}
-	if err := w.data(&s, expected); err != nil {
+	if err := w.data(&s, order, byID); err != nil {
 		return s, err
 	}
 	return s, nil
@@ -164,41 +169,49 @@ func (w *walker) header(s *Summary) error {
 }
 
 // contents reads the table of contents and returns the entries whose data
-// the archive must hold, by dump id.
-func (w *walker) contents(s *Summary) (map[int64]*entry, error) {
+// the archive must hold, in the order pg_dump writes their blocks (its
+// own), and by dump id.
+func (w *walker) contents(s *Summary) ([]*entry, map[int64]*entry, error) {
 	count, err := w.int()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if count < 0 {
-		return nil, fmt.Errorf("%d entries", count)
+		return nil, nil, fmt.Errorf("%d entries", count)
 	}
-	expected := map[int64]*entry{}
+	var order []*entry
+	byID := map[int64]*entry{}
 	for i := range count {
 		id, err := w.int()
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if id <= 0 {
-			return nil, fmt.Errorf("entry %d of %d: id %d out of range", i+1, count, id)
+			return nil, nil, fmt.Errorf("entry %d of %d: id %d out of range", i+1, count, id)
 		}
 		e, hadDumper, err := w.entry()
 		if err != nil {
-			return nil, fmt.Errorf("entry %d (id %d): %w", i+1, id, err)
+			return nil, nil, fmt.Errorf("entry %d (id %d): %w", i+1, id, err)
 		}
-		flag, err := w.offset()
+		e.id = id
+		flag, at, err := w.offset()
 		if err != nil {
-			return nil, fmt.Errorf("entry %d (id %d, %s): %w", i+1, id, e, err)
+			return nil, nil, fmt.Errorf("entry %d (id %d, %s): %w", i+1, id, e, err)
 		}
 		if hadDumper && flag != offsetNoData {
-			if _, twice := expected[id]; twice {
-				return nil, fmt.Errorf("id %d has data twice", id)
+			if _, twice := byID[id]; twice {
+				return nil, nil, fmt.Errorf("id %d has data twice", id)
 			}
-			expected[id] = e
+			e.at = -1
+			if flag == offsetSet {
+				e.at = at
+			}
+			order = append(order, e)
+			byID[id] = e
 		}
 		s.Entries++
 	}
-	return expected, nil
+	return order, byID, nil
 }
 
 // entry reads the fields of one entry after its id, up to its offset.
@@ -254,22 +267,31 @@ func (w *walker) entry() (*entry, bool, error) {
 	return e, hadDumper != 0, nil
 }
 
-// offset reads where an entry's data is: its flag and offSize bytes.
-func (w *walker) offset() (byte, error) {
-	flag, err := w.byte()
-	if err != nil {
-		return 0, err
+// offset reads where an entry's data is: its flag and offSize bytes, the
+// byte its block starts at (meaningful with offsetSet).
+func (w *walker) offset() (flag byte, at int64, err error) {
+	if flag, err = w.byte(); err != nil {
+		return 0, 0, err
 	}
 	if flag != offsetNotSet && flag != offsetSet && flag != offsetNoData {
-		return 0, fmt.Errorf("data offset flag %d", flag)
+		return 0, 0, fmt.Errorf("data offset flag %d", flag)
 	}
-	return flag, w.skip(int64(w.offSize))
+	var buf [8]byte
+	if err := w.full(buf[:w.offSize]); err != nil {
+		return 0, 0, err
+	}
+	for i := w.offSize - 1; i >= 0; i-- {
+		at = at<<8 | int64(buf[i])
+	}
+	return flag, at, nil
 }
 
-// data reads the data blocks to the end of the archive: each belongs to an
-// entry that announced data and comes once; the archive may end only
-// between blocks, and only once every announced block was read.
-func (w *walker) data(s *Summary, expected map[int64]*entry) error {
+// data reads the data blocks to the end of the archive, as pg_dump writes
+// them: one per entry that announced data, in the table of contents' order,
+// each where the table of contents says when it says; the archive may end
+// only between blocks, and only after the last.
+func (w *walker) data(s *Summary, order []*entry, byID map[int64]*entry) error {
+	next := 0 // the entry whose block comes next
 	for {
 		kind, err := w.r.ReadByte()
 		if errors.Is(err, io.EOF) {
@@ -285,14 +307,20 @@ func (w *walker) data(s *Summary, expected map[int64]*entry) error {
 		if err != nil {
 			return fmt.Errorf("data block at byte %d: %w", at, err)
 		}
-		e := expected[id]
+		e := byID[id]
 		switch {
 		case e == nil:
 			return fmt.Errorf("data block at byte %d: for id %d, which the table of contents gives no data", at, id)
 		case e.seen:
 			return fmt.Errorf("data block at byte %d: a second block for %s (id %d)", at, e, id)
+		case e != order[next]:
+			return fmt.Errorf("data block at byte %d is %s (id %d), but the data of %s (id %d) comes first: missing or out of order",
+				at, e, id, order[next], order[next].id)
+		case e.at >= 0 && e.at != at:
+			return fmt.Errorf("data block at byte %d is %s (id %d), which the table of contents places at byte %d", at, e, id, e.at)
 		}
 		e.seen = true
+		next++
 		switch kind {
 		case blockData:
 			err = w.chunks(s)
@@ -306,10 +334,9 @@ func (w *walker) data(s *Summary, expected map[int64]*entry) error {
 		}
 		s.DataBlocks++
 	}
-	for id, e := range expected {
-		if !e.seen {
-			return fmt.Errorf("archive ends at byte %d without the data of %s (id %d): cut short", w.pos, e, id)
-		}
+	if next < len(order) {
+		e := order[next]
+		return fmt.Errorf("archive ends at byte %d without the data of %s (id %d): cut short", w.pos, e, e.id)
 	}
 	return nil
 }
@@ -363,6 +390,9 @@ func (w *walker) int() (int64, error) {
 	var v int64
 	for i := w.intSize; i >= 1; i-- {
 		v = v<<8 | int64(b[i])
+	}
+	if v > 1<<31 { // pg_restore reads a C int: beyond, it wraps
+		return 0, fmt.Errorf("integer %d out of range at byte %d", v, w.pos)
 	}
 	if b[0] != 0 {
 		v = -v

@@ -181,7 +181,7 @@ func blockStarts(t *testing.T, archive []byte) []int {
 	if err := w.header(&s); err != nil {
 		t.Fatal(err)
 	}
-	expected, err := w.contents(&s)
+	_, expected, err := w.contents(&s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,6 +238,22 @@ func TestReframedArchivesAreRefused(t *testing.T) {
 		"bytes appended":               append(bytes.Clone(archive), 1, 0, 0, 0, 0),
 		"one byte appended":            append(bytes.Clone(archive), 0),
 	}
+	fourth := starts[3]
+	cases["two blocks swapped"] = append(append(append(bytes.Clone(archive[:second]), archive[third:fourth]...), block...), archive[fourth:]...)
+	// An archive pg_dump wrote to a file says where each block is; a
+	// table of contents that says otherwise is refused (pg_restore seeks
+	// there and fails).
+	file := samples(t)["file"]
+	fileStarts := blockStarts(t, file)
+	var at [8]byte
+	binary.LittleEndian.PutUint64(at[:], uint64(fileStarts[1]))
+	i := bytes.Index(file[:fileStarts[0]], append([]byte{offsetSet}, at[:]...))
+	if i < 0 {
+		t.Fatal("the file archive does not say where its second block is")
+	}
+	moved := bytes.Clone(file)
+	binary.LittleEndian.PutUint64(moved[i+1:], uint64(fileStarts[1]+1))
+	cases["a block's place in the table of contents moved"] = moved
 	for name, bad := range cases {
 		if _, err := Walk(bytes.NewReader(bad)); err == nil {
 			t.Errorf("%s: the walk accepts it", name)
@@ -414,9 +430,13 @@ func TestWalkBuiltArchive(t *testing.T) {
 		"empty":                          {nil, "cut short"},
 		"the chunk longer than its data": {mutate(func(b []byte) []byte { b[at.chunkSize+1] = 6; return b }), "cut short"},
 		"the chunk shorter":              {mutate(func(b []byte) []byte { b[at.chunkSize+1] = 4; return b }), ""},
-		"the end marker missing":         {at.archive[:len(at.archive)-5], "cut short"},
-		"the block missing":              {at.archive[:at.block], "without the data of TABLE DATA sessions (id 2): cut short"},
-		"bytes after the end":            {append(bytes.Clone(at.archive), blockData), "cut short"},
+		"a length no C int holds": {mutate(func(b []byte) []byte {
+			copy(b[at.chunkSize+1:], []byte{0xff, 0xff, 0xff, 0xff})
+			return b
+		}), "integer 4294967295 out of range"},
+		"the end marker missing": {at.archive[:len(at.archive)-5], "cut short"},
+		"the block missing":      {at.archive[:at.block], "without the data of TABLE DATA sessions (id 2): cut short"},
+		"bytes after the end":    {append(bytes.Clone(at.archive), blockData), "cut short"},
 	} {
 		_, err := Walk(bytes.NewReader(c.archive))
 		if err == nil || !strings.Contains(err.Error(), c.says) {
