@@ -498,6 +498,12 @@ func TestJobKilledBeforeItsAttemptBeganRunsAgain(t *testing.T) {
 	if !strings.Contains(d.logs.String(), "before its attempt began runs again in a new job") {
 		t.Fatalf("not logged:\n%s", d.logs.String())
 	}
+	// The dead job is cancelled, so that River's rescuer does not run it again.
+	var cancelled bool
+	if err := conn.QueryRow(context.Background(), `SELECT state = 'cancelled' OR metadata ? 'cancel_attempted_at' FROM river_job WHERE id = $1`,
+		queued.JobID).Scan(&cancelled); err != nil || !cancelled {
+		t.Fatalf("the dead job is not cancelled: %v", err)
+	}
 }
 
 // SIGKILL mid-backup: the restarted daemon removes the temporary file,

@@ -100,7 +100,10 @@ func (s *S3) abortStale(ctx context.Context, key string) error {
 	core := minio.Core{Client: s.client}
 	for u := range s.client.ListIncompleteUploads(ctx, s.cfg.Bucket, key, false) {
 		if u.Err != nil {
-			if _, down := unreachable(u.Err); down || ctx.Err() != nil {
+			if ctx.Err() != nil {
+				return fmt.Errorf("upload %s: %w", s.URL(key), context.Cause(ctx))
+			}
+			if _, down := unreachable(u.Err); down {
 				return s.explain("upload", key, u.Err)
 			}
 			return nil

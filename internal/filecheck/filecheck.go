@@ -204,10 +204,11 @@ type toTheEnd struct {
 }
 
 func (t *toTheEnd) Write(p []byte) (int, error) {
+	n := len(p)
 	if t.w == nil && t.err == nil {
 		t.head = append(t.head, p...)
 		if len(t.head) < pgarchive.HeadSize {
-			return len(p), nil
+			return n, nil
 		}
 		t.start()
 		p, t.head = t.head, nil
@@ -215,7 +216,10 @@ func (t *toTheEnd) Write(p []byte) (int, error) {
 	if t.err != nil {
 		return 0, t.err
 	}
-	return t.w.Write(p)
+	if _, err := t.w.Write(p); err != nil {
+		return 0, err
+	}
+	return n, nil
 }
 
 func (t *toTheEnd) start() {

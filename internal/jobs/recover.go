@@ -43,6 +43,14 @@ func deref(s *string) string {
 // there is nothing to recover now; that backup's own start recovers any
 // other. client may be one not started yet.
 func Recover(ctx context.Context, client *Client, store *catalog.Store, cfg config.Config, clk clock.Clock, log *slog.Logger) error {
+	if err := recoverAbandoned(ctx, client, store, cfg, clk, log); err != nil {
+		return err
+	}
+	return continueUnbegun(ctx, client, store, cfg, clk, log)
+}
+
+// recoverAbandoned is Recover's part for attempts that began: their rows.
+func recoverAbandoned(ctx context.Context, client *Client, store *catalog.Store, cfg config.Config, clk clock.Clock, log *slog.Logger) error {
 	release, err := lock.Both(ctx, cfg.LocalDir, cfg.Catalog)
 	var held *lock.HeldError
 	if errors.As(err, &held) {
@@ -117,7 +125,7 @@ func Recover(ctx context.Context, client *Client, store *catalog.Store, cfg conf
 		log.Warn("the abandoned attempt's run continues in a new job", "job_id", a.JobID, "new_job_id", res.Job.ID,
 			"attempt", a.Execution.Attempt, "next_attempt", next.AttemptsBefore+1, "at", opts.ScheduledAt)
 	}
-	return continueUnbegun(ctx, client, store, clk, log)
+	return nil
 }
 
 // continueUnbegun goes on with the runs of backup jobs whose process died
@@ -126,13 +134,18 @@ func Recover(ctx context.Context, client *Client, store *catalog.Store, cfg conf
 // would rescue them only hours later — a slot's backup lost for the
 // night. A job is known dead when the client that runs it was a process
 // of this host that is gone (River's client ID is HOST-PID-START); a job
-// of another host is left to River's rescuer.
-func continueUnbegun(ctx context.Context, client *Client, store *catalog.Store, clk clock.Clock, log *slog.Logger) error {
+// of another host is left to River's rescuer. The dead job is cancelled
+// once its successor is queued, so that River's rescuer does not run it
+// again. A manual job that starts a run over several databases is left to
+// the rescuer too: it may have queued its databases' jobs already, and
+// only a slot's are unique.
+func continueUnbegun(ctx context.Context, client *Client, store *catalog.Store, cfg config.Config, clk clock.Clock, log *slog.Logger) error {
 	res, err := client.JobList(ctx, river.NewJobListParams().Kinds(Kind).States(rivertype.JobStateRunning).First(1000))
 	if err != nil {
 		return fmt.Errorf("list running backup jobs: %w", err)
 	}
 	host, _ := os.Hostname()
+	var inProgress []catalog.Attempt // attempts that began and have no row yet
 	for _, job := range res.Jobs {
 		if !diedHere(job, host, processAlive) {
 			continue
@@ -141,9 +154,23 @@ func continueUnbegun(ctx context.Context, client *Client, store *catalog.Store, 
 		if err := json.Unmarshal(job.EncodedArgs, &args); err != nil {
 			continue
 		}
+		if cfg.Several() && args.Database == "" && args.Slot.IsZero() {
+			log.Info("a manual run over several databases whose process died is left to River's rescuer", "job_id", job.ID)
+			continue
+		}
 		recorded, err := store.RunAttempts(ctx, args.RunID)
 		if err != nil {
 			return err
+		}
+		if inProgress == nil {
+			if inProgress, err = store.Attempts(ctx); err != nil {
+				return err
+			}
+		}
+		for _, a := range inProgress {
+			if a.Execution.RunID != nil && *a.Execution.RunID == args.RunID {
+				recorded = append(recorded, a.Execution)
+			}
 		}
 		next, opts, why := Unbegun(job, recorded, clk.Now())
 		if next == nil {
@@ -153,6 +180,9 @@ func continueUnbegun(ctx context.Context, client *Client, store *catalog.Store, 
 		added, err := client.Insert(ctx, *next, opts)
 		if err != nil {
 			return fmt.Errorf("continue the run of job %d: %w", job.ID, err)
+		}
+		if _, err := client.JobCancel(ctx, job.ID); err != nil {
+			log.Warn("the dead job could not be cancelled: River's rescuer will find its run gone on", "job_id", job.ID, "error", err)
 		}
 		log.Warn("a backup job whose process died before its attempt began runs again in a new job",
 			"job_id", job.ID, "new_job_id", added.Job.ID, "attempt", next.AttemptsBefore+1)

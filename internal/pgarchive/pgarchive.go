@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 )
 
 // HeadSize is how many bytes Known needs: the magic and the version.
@@ -391,11 +392,11 @@ func (w *walker) int() (int64, error) {
 	for i := w.intSize; i >= 1; i-- {
 		v = v<<8 | int64(b[i])
 	}
-	if v > 1<<31 { // pg_restore reads a C int: beyond, it wraps
-		return 0, fmt.Errorf("integer %d out of range at byte %d", v, w.pos)
-	}
 	if b[0] != 0 {
 		v = -v
+	}
+	if v > math.MaxInt32 || v < math.MinInt32 { // pg_restore reads a C int: beyond, it wraps
+		return 0, fmt.Errorf("integer %d out of range at byte %d", v, w.pos)
 	}
 	return v, nil
 }
