@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -122,9 +123,13 @@ func TestAdvisoryLockDiesWithSession(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	db := config.Database{URL: cluster.URL(cluster.NewDatabase(t))}
-	if _, err := Advisory(ctx, db, Holder{PID: 1, Host: "crashed"}); err != nil { // never released
+	// Never released; kept reachable until its session is killed, since a
+	// connection the garbage collector finalizes closes, and its lock with it.
+	held, err := Advisory(ctx, db, Holder{PID: 1, Host: "crashed"})
+	if err != nil {
 		t.Fatal(err)
 	}
+	defer runtime.KeepAlive(held)
 	admin, err := pgx.Connect(ctx, db.URL)
 	if err != nil {
 		t.Fatal(err)
