@@ -232,10 +232,19 @@ func Unbegun(job *rivertype.JobRow, recorded []catalog.Execution, now time.Time)
 	case Superseded(attempt, recorded):
 		return nil, nil, fmt.Sprintf("attempt %d of job %d began", attempt, job.ID)
 	}
-	next := BackupArgs{TriggeredBy: args.TriggeredBy, Slot: args.Slot, RunID: args.RunID, Resumes: job.ID, AttemptsBefore: attempt - 1,
+	next, opts := resumed(args, job.ID, attempt-1, now)
+	return next, opts, ""
+}
+
+// resumed is the job that takes over the run of job jobID (args), its
+// attempts numbered after attemptsBefore, from at: one database's run goes
+// on as that database's, and no run has more attempts in all than
+// schedule.MaxAttempts.
+func resumed(args BackupArgs, jobID int64, attemptsBefore int, at time.Time) (*BackupArgs, *river.InsertOpts) {
+	next := BackupArgs{TriggeredBy: args.TriggeredBy, Slot: args.Slot, RunID: args.RunID, Resumes: jobID, AttemptsBefore: attemptsBefore,
 		Target: args.Target, Database: args.Database, Batch: args.Batch}
-	return &next, &river.InsertOpts{ScheduledAt: now, MaxAttempts: schedule.MaxAttempts - (attempt - 1),
-		UniqueOpts: river.UniqueOpts{ByArgs: true}}, ""
+	return &next, &river.InsertOpts{ScheduledAt: at, MaxAttempts: schedule.MaxAttempts - attemptsBefore,
+		UniqueOpts: river.UniqueOpts{ByArgs: true}}
 }
 
 // retrying says whether River will run a job in state again.
@@ -264,10 +273,8 @@ func Continuation(job *rivertype.JobRow, attempt int, delays []time.Duration, no
 		return nil, nil, fmt.Sprintf("no attempt left after %d", attempt)
 	}
 	delay, _ := schedule.RetryDelay(attempt, delays)
-	next := BackupArgs{TriggeredBy: args.TriggeredBy, Slot: args.Slot, RunID: args.RunID, Resumes: job.ID, AttemptsBefore: attempt,
-		Target: args.Target, Database: args.Database, Batch: args.Batch} // one database's run goes on as that database's
-	return &next, &river.InsertOpts{ScheduledAt: now.Add(delay), MaxAttempts: schedule.MaxAttempts - attempt,
-		UniqueOpts: river.UniqueOpts{ByArgs: true}}, ""
+	next, opts := resumed(args, job.ID, attempt, now.Add(delay))
+	return next, opts, ""
 }
 
 // Superseded says whether a job about to run attempt (numbered across its
