@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -21,6 +20,7 @@ import (
 	"github.com/mosaique/rgz-backup/internal/api"
 	"github.com/mosaique/rgz-backup/internal/auth"
 	"github.com/mosaique/rgz-backup/internal/testenv/pgtest"
+	"github.com/mosaique/rgz-backup/internal/testenv/testtool"
 )
 
 // load measures the daemon under concurrent readers (docs/BENCHMARKS.md,
@@ -235,12 +235,8 @@ func startServe(binary string, env []string, addr string) (*exec.Cmd, func(), er
 }
 
 func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
+	addr, _, err := testtool.FreeAddr()
+	return addr, err
 }
 
 func waitHTTP(url string) error {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -22,6 +21,7 @@ import (
 	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/schedule"
 	"github.com/mosaique/rgz-backup/internal/status"
+	"github.com/mosaique/rgz-backup/internal/testenv/testtool"
 )
 
 // daemon is one `rgz-backup serve` process.
@@ -48,12 +48,11 @@ func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return 
 
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, _, err := testtool.FreeAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return addr
 }
 
 // serveEnv is sampleEnv for the daemon: fast retries, an HTTP port of its own.

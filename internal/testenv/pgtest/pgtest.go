@@ -6,7 +6,6 @@ package pgtest
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -20,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/mosaique/rgz-backup/internal/dump"
+	"github.com/mosaique/rgz-backup/internal/testenv/testtool"
 )
 
 // Cluster is one running PostgreSQL server owned by this process.
@@ -139,12 +139,8 @@ func postgresAccount() (*syscall.Credential, error) {
 }
 
 func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	_, port, err := testtool.FreeAddr()
+	return port, err
 }
 
 // addr is the cluster's host:port.

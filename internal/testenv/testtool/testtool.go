@@ -4,6 +4,7 @@
 package testtool
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -31,15 +33,33 @@ func Find(name string) (string, error) {
 	return "", fmt.Errorf("%s not found (run scripts/install-deps.sh)", name)
 }
 
-// FreeAddr is a loopback address nobody listens on now.
+// FreeAddr is a loopback address nobody listens on now, and one this
+// process was never given before: a server a test stops (an outage) keeps
+// its port to come back on, and the kernel, asked for a free port, readily
+// hands out the one just released — a daemon once got the stopped Mailpit's
+// port and sent its mails to itself.
 func FreeAddr() (string, int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", 0, err
+	handedOut.mu.Lock()
+	defer handedOut.mu.Unlock()
+	for range 100 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return "", 0, err
+		}
+		addr, port := l.Addr().String(), l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		if !handedOut.ports[port] {
+			handedOut.ports[port] = true
+			return addr, port, nil
+		}
 	}
-	defer l.Close()
-	return l.Addr().String(), l.Addr().(*net.TCPAddr).Port, nil
+	return "", 0, errors.New("no loopback port left that this process was not given before")
 }
+
+var handedOut = struct {
+	mu    sync.Mutex
+	ports map[int]bool
+}{ports: map[int]bool{}}
 
 // Process is a server program a test starts, stops and starts again.
 type Process struct{ cmd *exec.Cmd }
