@@ -1,6 +1,7 @@
 // Package azuritetest runs Azurite, the Azure Storage emulator (its blob
 // service, installed from npm by the install script), on a free loopback
-// port for one test. A missing Azurite fails the test, never skips it.
+// port, shared by the tests of a process that run at the same time. A
+// missing Azurite fails the test, never skips it.
 package azuritetest
 
 import (
@@ -8,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -28,11 +30,43 @@ type Server struct {
 	proc     testtool.Process
 }
 
-// Start runs a server for the test; it stops when the test ends.
+// Start gives the test a running server: the one the tests running now
+// share, or a new one. It stops when the last test using it ends. Each
+// test works in containers of its own names. Node takes a few CPU-seconds
+// to start Azurite: one per test was a tenth of the suite's CPU.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	s, err := Launch(t.TempDir())
-	return testtool.ForTest(t, s, err)
+	shared.mu.Lock()
+	defer shared.mu.Unlock()
+	if shared.srv == nil {
+		dir, err := os.MkdirTemp("", "rgz-azurite-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv, err := Launch(dir)
+		if err != nil {
+			os.RemoveAll(dir)
+			t.Fatal(err)
+		}
+		shared.srv = srv
+	}
+	shared.users++
+	t.Cleanup(func() {
+		shared.mu.Lock()
+		defer shared.mu.Unlock()
+		if shared.users--; shared.users == 0 {
+			shared.srv.Stop()
+			os.RemoveAll(shared.srv.dir)
+			shared.srv = nil
+		}
+	})
+	return shared.srv
+}
+
+var shared struct {
+	mu    sync.Mutex
+	srv   *Server
+	users int
 }
 
 // Launch runs a server keeping its data and log in dir (the benchmarks'
@@ -59,7 +93,7 @@ func Launch(dir string) (*Server, error) {
 	return s, s.proc.StartUntil(cmd, func() bool { return testtool.Listening(s.addr) }, 90*time.Second)
 }
 
-// Stop stops the server at once (an outage).
+// Stop stops the server at once.
 func (s *Server) Stop() {
 	if pid := s.proc.Pid(); pid > 0 {
 		testtool.KillDescendants(pid)
