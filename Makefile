@@ -52,11 +52,13 @@ deps:
 # The whole suite, against real PostgreSQL clusters (and MinIO, Mailpit)
 # the tests start, then the alert rules' unit tests. The install script runs
 # first (quick when everything is there), so that a fresh machine needs
-# nothing else. Most tests wait on child processes (pg_dump, pg_restore,
-# the daemon, sshd, Azurite), not on the CPU: -parallel and -p run more of
-# them, and more packages, than the machine has cores.
+# nothing else. Many tests wait on child processes (the daemon's slots and
+# retries, sshd, Azurite): -parallel 8 runs more of them than the machine
+# has cores. -ldflags="-s -w": the test binaries carry no symbol table nor
+# DWARF (nothing reads them, and linking ~40 binaries is an eighth of the
+# suite's CPU). See docs/DEVELOPMENT.md, "Tests".
 test: deps
-	$(GO) test -count=1 -p 4 -parallel 6 -timeout 30m ./...
+	$(GO) test -count=1 -ldflags="-s -w" -p 4 -parallel 8 -timeout 30m ./...
 	promtool test rules deploy/prometheus/*test*.yml
 
 lint: deps
