@@ -39,7 +39,7 @@ type measure struct {
 func main() {
 	binary := flag.String("binary", "bin/rgz-backup", "the rgz-backup binary")
 	scale := flag.Int("scale", 380, "sample scale (380: about 650 MB on disk)")
-	repeat := flag.Int("repeat", 3, "rounds; each round runs every command once, and the median counts")
+	repeat := flag.Int("repeat", 5, "rounds; each round runs every command once, and the median counts")
 	onlyOurs := flag.Bool("only-rgz", false, "skip the pg_dump baselines (for a memory check on a larger database)")
 	rtoScales := flag.String("rto", "", "instead: measure the restore test's duration at these scales (e.g. 20,100)")
 	loadRows := flag.Int("load", 0, "instead: the daemon under 32 concurrent readers with this many catalog rows (e.g. 100000)")
@@ -151,8 +151,20 @@ func run(binary string, scale, repeat int, onlyOurs bool) error {
 	// Rounds interleave the commands, so that a noisy minute on this shared
 	// machine hits all of them alike; the median of each counts.
 	samples := make([][]measure, len(runs))
+	// Within a round, each command runs right after the one its target
+	// compares it with (floor → zstd → zstd + age, pigz → gzip → gzip +
+	// age): on this shared machine the same command varies by 20 % from
+	// one minute to the next, and a ratio of two neighbours cancels most of it.
+	order := []int{0, 1, 3, 7, 8, 2, 6, 4, 5}
+	if onlyOurs { // runs[2:]
+		order = []int{1, 5, 6, 0, 4, 2, 3}
+	}
+	if len(order) != len(runs) {
+		return fmt.Errorf("the round's order names %d commands of %d", len(order), len(runs))
+	}
 	for round := 1; round <= repeat; round++ {
-		for i, r := range runs {
+		for _, i := range order {
+			r := runs[i]
 			os.RemoveAll(out)
 			os.MkdirAll(out, 0o750)
 			m, err := timeIt(r.cmd())
