@@ -18,6 +18,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/mosaique/rgz-backup/internal/lock"
+	"github.com/mosaique/rgz-backup/internal/testenv/fixture"
 	"github.com/mosaique/rgz-backup/internal/testenv/pgtest"
 	"github.com/mosaique/rgz-backup/internal/testenv/s3test"
 	"github.com/mosaique/rgz-backup/internal/testenv/sample"
@@ -115,7 +116,7 @@ func sampleEnv(t *testing.T) map[string]string {
 	db := sample.Database(t, cluster, 1)
 	return map[string]string{
 		"BACKUP_DATABASE_URL":         cluster.URL(db),
-		"BACKUP_CATALOG_DATABASE_URL": cluster.URL(cluster.NewDatabase(t)),
+		"BACKUP_CATALOG_DATABASE_URL": cluster.URL(fixture.Catalog(t, cluster)),
 		"BACKUP_LOCAL_DIR":            t.TempDir(),
 		"BACKUP_MIN_SIZE_MB":          "0",
 		"BACKUP_MIN_FREE_SPACE_GB":    "0",

@@ -28,6 +28,9 @@ type Cluster struct {
 	Port    int
 	tools   dump.Tools
 	account *syscall.Credential // nil: run as ourselves
+
+	templatesMu sync.Mutex
+	templates   map[string]*template // by name (Copy)
 }
 
 // Start creates and starts a cluster below baseDir (which it creates).
