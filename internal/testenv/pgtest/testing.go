@@ -17,8 +17,8 @@ import (
 )
 
 // Main starts one cluster for a test package, runs its tests (m: the
-// package's *testing.M, or what wraps it) and removes the
-// cluster. A cluster that cannot start fails the package: a test that needs
+// package's *testing.M, or what wraps it) and removes the cluster. A
+// cluster that cannot start fails the package: a test that needs
 // PostgreSQL never skips (the install script provides it).
 func Main(m interface{ Run() int }, dst **Cluster) int {
 	if err := programsFirst(); err != nil {
