@@ -56,9 +56,11 @@ deps:
 # retries, sshd, Azurite): -parallel 8 runs more of them than the machine
 # has cores. -ldflags="-s -w": the test binaries carry no symbol table nor
 # DWARF (nothing reads them, and linking ~40 binaries is an eighth of the
-# suite's CPU). See docs/DEVELOPMENT.md, "Tests".
+# suite's CPU). -trimpath: the compiled packages do not depend on where the
+# checkout is, so a fresh clone reuses what an earlier one compiled. See
+# docs/DEVELOPMENT.md, "Tests".
 test: deps
-	$(GO) test -count=1 -ldflags="-s -w" -p 4 -parallel 8 -timeout 30m ./...
+	$(GO) test -count=1 -trimpath -ldflags="-s -w" -p 4 -parallel 8 -timeout 30m ./...
 	promtool test rules deploy/prometheus/*test*.yml
 
 lint: deps

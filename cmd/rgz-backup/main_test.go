@@ -29,10 +29,11 @@ var (
 	s3srv   *s3test.Server
 	binary  string
 	// buildFlags build the binary under test: without DWARF (nothing
-	// here reads it, and linking is a third cheaper); under `go test
-	// -race` with -race too (race_test.go), so that the daemon's own
-	// goroutines are checked.
-	buildFlags = []string{"-ldflags=-s -w"}
+	// here reads it, and linking is a third cheaper), without the
+	// checkout's path (a fresh clone reuses what another one compiled);
+	// under `go test -race` with -race too (race_test.go), so that the
+	// daemon's own goroutines are checked.
+	buildFlags = []string{"-trimpath", "-ldflags=-s -w"}
 )
 
 // TestMain builds the real binary once; tests run it as an operator would.
