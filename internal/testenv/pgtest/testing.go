@@ -92,7 +92,9 @@ func (c *Cluster) NewDatabaseFrom(t testing.TB, template string) string {
 		name = name[:60]
 	}
 	ctx := context.Background()
-	sql := "CREATE DATABASE " + pgx.Identifier{name}.Sanitize()
+	// FILE_COPY: copying the files (in memory, fsync off) costs a third of
+	// what the default, writing every page to the WAL, does.
+	sql := "CREATE DATABASE " + pgx.Identifier{name}.Sanitize() + " STRATEGY FILE_COPY"
 	if template != "" {
 		sql += " TEMPLATE " + pgx.Identifier{template}.Sanitize()
 	}
