@@ -53,14 +53,15 @@ deps:
 # the tests start, then the alert rules' unit tests. The install script runs
 # first (quick when everything is there), so that a fresh machine needs
 # nothing else. Many tests wait on child processes (the daemon's slots and
-# retries, sshd, Azurite): -parallel 8 runs more of them than the machine
-# has cores. -ldflags="-s -w": the test binaries carry no symbol table nor
+# retries, sshd, Azurite): -parallel 16 runs more of them than the machine
+# has cores, so that the parallel subtests queued last (the slot tests, which
+# wait on real slots) do not run alone at the end with a core idle. -ldflags="-s -w": the test binaries carry no symbol table nor
 # DWARF (nothing reads them, and linking ~40 binaries is an eighth of the
 # suite's CPU). -trimpath: the compiled packages do not depend on where the
 # checkout is, so a fresh clone reuses what an earlier one compiled. See
 # docs/DEVELOPMENT.md, "Tests".
 test: deps
-	$(GO) test -count=1 -trimpath -ldflags="-s -w" -p 4 -parallel 8 -timeout 30m ./...
+	$(GO) test -count=1 -trimpath -ldflags="-s -w" -p 4 -parallel 16 -timeout 30m ./...
 	promtool test rules deploy/prometheus/*test*.yml
 
 lint: deps
