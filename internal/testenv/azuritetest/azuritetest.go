@@ -5,10 +5,13 @@
 package azuritetest
 
 import (
+	"errors"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -25,7 +28,6 @@ const (
 // Server is one running Azurite blob service.
 type Server struct {
 	Endpoint string // http://127.0.0.1:PORT/devstoreaccount1
-	addr     string
 	dir      string
 	proc     testtool.Process
 }
@@ -70,13 +72,24 @@ var shared struct {
 }
 
 // Launch runs a server keeping its data and log in dir (the benchmarks'
-// way; tests use Start). The caller stops it.
+// way; tests use Start). The caller stops it. A server that could not bind
+// the port it was given (another test process took it meanwhile) is started
+// again on another.
 func Launch(dir string) (*Server, error) {
+	for attempt := 1; ; attempt++ {
+		s, err := launch(dir)
+		if !errors.Is(err, testtool.ErrExited) || attempt == 3 {
+			return s, err
+		}
+	}
+}
+
+func launch(dir string) (*Server, error) {
 	addr, port, err := testtool.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{Endpoint: "http://" + addr + "/" + Account, addr: addr, dir: dir}
+	s := &Server{Endpoint: "http://" + addr + "/" + Account, dir: dir}
 	bin, err := testtool.Find("azurite-blob")
 	if err != nil {
 		return nil, err
@@ -89,8 +102,20 @@ func Launch(dir string) (*Server, error) {
 	cmd := exec.Command(bin, "--blobHost", "127.0.0.1", "--blobPort", strconv.Itoa(port), "--location", s.dir,
 		"--silent", "--skipApiVersionCheck", "--disableProductStyleUrl")
 	cmd.Stdout, cmd.Stderr = log, log
-	// Node starts slowly when the other tests load the machine.
-	return s, s.proc.StartUntil(cmd, func() bool { return testtool.Listening(s.addr) }, 90*time.Second)
+	// Node starts slowly when the other tests load the machine. Ready is
+	// Azurite answering (its Server header), not just anything listening.
+	return s, s.proc.StartUntil(cmd, func() bool { return s.answers() }, 90*time.Second)
+}
+
+// answers says whether Azurite itself answers at the server's address.
+func (s *Server) answers() bool {
+	c := http.Client{Timeout: 2 * time.Second}
+	res, err := c.Get(s.Endpoint)
+	if err != nil {
+		return false
+	}
+	res.Body.Close()
+	return strings.HasPrefix(res.Header.Get("Server"), "Azurite")
 }
 
 // Stop stops the server at once.

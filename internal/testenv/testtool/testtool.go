@@ -62,7 +62,16 @@ var handedOut = struct {
 }{ports: map[int]bool{}}
 
 // Process is a server program a test starts, stops and starts again.
-type Process struct{ cmd *exec.Cmd }
+type Process struct {
+	cmd  *exec.Cmd
+	done chan struct{} // closed once the program has exited
+}
+
+// ErrExited is StartUntil's error when the program ended before it was
+// ready: a server that could not bind its port (another process took it
+// between FreeAddr and the server's bind) exits at once, and waiting for
+// it would only find whoever holds the port now.
+var ErrExited = errors.New("exited before it was ready")
 
 // Start runs cmd in its own process group (killed with the test process)
 // and waits until readyURL answers 200.
@@ -83,8 +92,15 @@ func (p *Process) StartUntil(cmd *exec.Cmd, ready func() bool, within time.Durat
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start %s: %w", filepath.Base(cmd.Path), err)
 	}
-	p.cmd = cmd
+	p.cmd, p.done = cmd, make(chan struct{})
+	go func(done chan struct{}) { _ = cmd.Wait(); close(done) }(p.done)
 	for deadline := time.Now().Add(within); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		select {
+		case <-p.done:
+			p.cmd = nil
+			return fmt.Errorf("%s %w (%s)", filepath.Base(cmd.Path), ErrExited, cmd.ProcessState)
+		default:
+		}
 		if ready() {
 			return nil
 		}
@@ -147,7 +163,7 @@ func (p *Process) Stop() {
 		return
 	}
 	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-	_ = p.cmd.Wait()
+	<-p.done
 	p.cmd = nil
 }
 
