@@ -33,21 +33,27 @@ func (r *reader) restoreTest(backedUp Database) RestoreTest {
 		Timeout:       r.intRange("BACKUP_RESTORE_TEST_TIMEOUT_SECONDS", 1, 7*24*3600),
 		Target:        backedUp,
 	}
-	text := strings.ToLower(r.str("BACKUP_RESTORE_TEST_SCHEDULE"))
-	rt.ScheduleText = text
-	expr := text
-	if named, ok := restoreTestSchedules[text]; ok {
-		expr = named
-	}
-	s, err := schedule.Parse(expr)
-	if err != nil {
-		r.fail("BACKUP_RESTORE_TEST_SCHEDULE", text, "must be daily, weekly, monthly or a cron expression (5 fields, or 6 with seconds first)")
-	}
-	rt.Schedule = s
+	rt.Schedule, rt.ScheduleText = r.namedSchedule("BACKUP_RESTORE_TEST_SCHEDULE", restoreTestSchedules)
 	if r.getenv("BACKUP_RESTORE_TEST_DATABASE_URL") != "" {
 		rt.Target = r.url("BACKUP_RESTORE_TEST_DATABASE_URL")
 	}
 	return rt
+}
+
+// namedSchedule reads a schedule variable that takes daily, weekly,
+// monthly (named's cron expressions) or a cron expression; it returns the
+// schedule and the text as given, lowercased, for messages.
+func (r *reader) namedSchedule(name string, named map[string]string) (schedule.Schedule, string) {
+	text := strings.ToLower(r.str(name))
+	expr := text
+	if e, ok := named[text]; ok {
+		expr = e
+	}
+	s, err := schedule.Parse(expr)
+	if err != nil {
+		r.fail(name, text, "must be daily, weekly, monthly or a cron expression (5 fields, or 6 with seconds first)")
+	}
+	return s, text
 }
 
 // WithDatabase is the same server and credentials, another database.
