@@ -137,6 +137,19 @@ func (t Tools) Dump(ctx context.Context, db config.Database, snapshot string, lo
 	return t.run(ctx, "pg_dump", args, db, nil, out)
 }
 
+// ReceiveWAL runs pg_receivewal from db's server into dir through the
+// physical replication slot slot, until it exits or ctx ends (a cancel
+// kills it, which loses nothing: what it flushed is in dir, and the slot
+// keeps the rest on the server). --synchronous: it flushes every write
+// and tells the server so at once, so the slot advances only past WAL on
+// this host's disk. --no-loop: a lost connection ends it, and the caller
+// decides when to start it again (and says so).
+func (t Tools) ReceiveWAL(ctx context.Context, db config.Database, slot, dir string) error {
+	args := []string{"--directory=" + dir, "--slot=" + slot, "--synchronous", "--no-loop", "--no-password",
+		"--dbname=" + db.URL}
+	return t.run(ctx, "pg_receivewal", args, db, nil, io.Discard)
+}
+
 // DumpSchema runs `pg_dump -Fc --schema-only` of db, writing the archive to
 // out: what the restore test lists to count a restored copy's objects.
 func (t Tools) DumpSchema(ctx context.Context, db config.Database, out io.Writer) error {

@@ -1,0 +1,191 @@
+package walship
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/mosaique/rgz-backup/internal/archive"
+	"github.com/mosaique/rgz-backup/internal/crypt"
+	"github.com/mosaique/rgz-backup/internal/destination"
+	"github.com/mosaique/rgz-backup/internal/wal"
+)
+
+// Shipper copies the spool's files to the archive's places.
+type Shipper struct {
+	Spool     string // pg_receivewal's --directory
+	Expect    wal.Expect
+	Format    archive.Format
+	Level     int
+	Encrypter *crypt.Encrypter // nil: stored unencrypted
+	// Stores are every place of the archive; a file leaves the spool only
+	// once each of them holds a verified copy.
+	Stores []destination.Store
+	// Record writes what was shipped (the catalog) before the spool's
+	// file is removed; nil records nothing.
+	Record func(ctx context.Context, s Shipped) error
+}
+
+// Shipped is one file of the archive, as every place holds it.
+type Shipped struct {
+	File
+	Key        string  // its name in every place
+	Start, End wal.LSN // the WAL it holds (a partial segment's End: what was flushed when it was read)
+	RawSize    int64   // as pg_receivewal wrote it
+	RawSHA256  string
+	Stored     archive.Sums // the stored (compressed, maybe encrypted) file's
+	Encrypted  bool
+	Copies     []string // the places that hold it
+}
+
+// workDir is where the stored form is made: hidden in the spool (Read
+// skips it), emptied of what a killed shipper left at each start.
+func (s *Shipper) workDir() string { return filepath.Join(s.Spool, ".ship") }
+
+// Prepare empties the work directory of what an interrupted shipper left
+// (everything in it is a stored form it can make again) and makes it.
+func (s *Shipper) Prepare() error {
+	if err := os.RemoveAll(s.workDir()); err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	if err := os.MkdirAll(s.workDir(), 0o700); err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	return nil
+}
+
+// ext is the stored files' extension.
+func (s *Shipper) ext() string {
+	ext := archive.Extension(s.Format)
+	if s.Encrypter != nil {
+		ext += ".age"
+	}
+	return ext
+}
+
+// ErrForeign is Ship's error for a spool file that is not what its name
+// says (another cluster's, renamed, corrupt): it is never shipped nor
+// removed, and the archive is not continuous past it until someone looks.
+var ErrForeign = errors.New("not the WAL its name says")
+
+// Ship copies f to every place and verifies each copy; then, for a
+// finished file, records it and removes it from the spool, and removes the
+// partial copy the finished segment replaces. end is how far a partial
+// segment holds WAL (ignored for the others).
+func (s *Shipper) Ship(ctx context.Context, f File, end wal.LSN) (Shipped, error) {
+	path := filepath.Join(s.Spool, f.Name)
+	src, err := os.Open(path)
+	if err != nil {
+		return Shipped{}, fmt.Errorf("spool: %w", err)
+	}
+	defer src.Close()
+	out := Shipped{File: f, Key: Key(s.Expect.SystemID, f, s.ext()), Encrypted: s.Encrypter != nil}
+	if !f.History {
+		head := make([]byte, wal.HeaderSize)
+		if _, err := io.ReadFull(src, head); err != nil {
+			return Shipped{}, fmt.Errorf("%s: %w: %v", f.Name, ErrForeign, err)
+		}
+		if _, err := wal.Check(head, f.Segment, s.Expect); err != nil {
+			return Shipped{}, fmt.Errorf("%w: %v", ErrForeign, err)
+		}
+		if _, err := src.Seek(0, io.SeekStart); err != nil {
+			return Shipped{}, err
+		}
+		out.Start, out.End = f.Segment.Start(s.Expect.SegSize), f.Segment.End(s.Expect.SegSize)
+		if f.Partial {
+			out.End = min(max(end, out.Start), out.End)
+		}
+	}
+	stored, err := s.store(src, &out)
+	if err != nil {
+		return Shipped{}, fmt.Errorf("%s: %w", f.Name, err)
+	}
+	defer os.Remove(stored)
+	if err := s.copyEverywhere(ctx, stored, &out); err != nil {
+		return Shipped{}, err
+	}
+	if s.Record != nil {
+		if err := s.Record(ctx, out); err != nil {
+			return Shipped{}, fmt.Errorf("record %s: %w", f.Name, err)
+		}
+	}
+	if f.Partial {
+		return out, nil
+	}
+	if err := os.Remove(path); err != nil {
+		return Shipped{}, fmt.Errorf("spool: %w", err)
+	}
+	if !f.History { // the finished segment replaces its partial copy
+		partial := File{Name: f.Name + wal.PartialSuffix, Segment: f.Segment, Partial: true, Timeline: f.Timeline}
+		for _, st := range s.Stores {
+			if err := st.Remove(ctx, Key(s.Expect.SystemID, partial, s.ext())); err != nil {
+				return out, fmt.Errorf("remove the partial copy of %s from %s: %w", f.Name, st, err)
+			}
+		}
+	}
+	return out, nil
+}
+
+// store writes the stored form of src in the work directory and reads it
+// back whole (decrypted, decompressed) before anything is copied: a copy
+// is only ever of a file that restores.
+func (s *Shipper) store(src io.Reader, out *Shipped) (string, error) {
+	var opts []archive.Option
+	var read []archive.ReadOption
+	if s.Encrypter != nil {
+		opts = append(opts, archive.SealedBy(s.Encrypter.Seal))
+		read = append(read, archive.OpenedBy(s.Encrypter.Validation().Open))
+	}
+	w, err := archive.Create(s.workDir(), filepath.Base(out.Key), s.Format, s.Level, opts...)
+	if err != nil {
+		return "", err
+	}
+	defer w.Abort()
+	sha := sha256.New()
+	if _, err := io.Copy(w, io.TeeReader(src, sha)); err != nil {
+		w.Close()
+		return "", err
+	}
+	if err := w.Close(); err != nil {
+		return "", err
+	}
+	out.Stored, out.RawSize, out.RawSHA256 = w.Sums(), w.Sums().RawSize, hex.EncodeToString(sha.Sum(nil))
+	back, err := archive.Check(context.Background(), w.TempPath(), s.Format, io.Discard, read...)
+	if err != nil {
+		return "", fmt.Errorf("read back: %w", err)
+	}
+	if back.SHA256 != out.Stored.SHA256 || back.RawSize != out.RawSize || back.RawCRC32 != out.Stored.RawCRC32 {
+		return "", errors.New("read back: not what was written")
+	}
+	final, err := w.Commit()
+	return final, err
+}
+
+// copyEverywhere puts the stored file in every place, each copy verified
+// by its Put.
+func (s *Shipper) copyEverywhere(ctx context.Context, stored string, out *Shipped) error {
+	f, err := os.Open(stored)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	src, err := destination.File(f)
+	if err != nil {
+		return err
+	}
+	var failed []error
+	for _, st := range s.Stores {
+		err := st.Put(ctx, out.Key, src, destination.PutOptions{Want: destination.Want{Size: out.Stored.Size, CRC32: out.Stored.CRC32}})
+		if err != nil {
+			failed = append(failed, fmt.Errorf("copy %s to %s: %w", out.Name, st, err))
+			continue
+		}
+		out.Copies = append(out.Copies, st.String())
+	}
+	return errors.Join(failed...)
+}
