@@ -84,7 +84,9 @@ func TestShipFromARealStream(t *testing.T) {
 	spool := t.TempDir()
 	recvCtx, stop := context.WithCancel(ctx)
 	received := make(chan error, 1)
-	go func() { received <- (dump.Tools{}).ReceiveWAL(recvCtx, config.Database{URL: cluster.URL(db)}, slot, spool) }()
+	go func() {
+		received <- (dump.Tools{}).ReceiveWAL(recvCtx, config.Database{URL: cluster.URL(db)}, slot, spool)
+	}()
 	t.Cleanup(func() { stop(); <-received })
 
 	identity, recipient, err := crypt.NewKey()
