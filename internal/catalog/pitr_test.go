@@ -1,0 +1,59 @@
+package catalog
+
+import (
+	"context"
+	"slices"
+	"testing"
+)
+
+// A cluster's WAL archive as the catalog keeps it: a partial copy replaced
+// by the next, then by its finished segment; history files first; a
+// system identifier above the largest signed 64-bit number read back whole;
+// another cluster's files apart.
+func TestWALFiles(t *testing.T) {
+	t.Parallel()
+	s, _ := migratedStore(t)
+	ctx := context.Background()
+	const sysid = uint64(18446744073709551615)
+	file := func(kind WALKind, tli uint32, no uint64, end string) WALFile {
+		return WALFile{SystemID: sysid, Kind: kind, Timeline: tli, SegmentNo: no, FileName: "f", ObjectKey: "k",
+			StartLSN: "0/3000000", EndLSN: end, RawSize: 16 << 20, RawSHA256: "r", StoredSize: 1000, StoredCRC32: "0000abcd",
+			StoredSHA256: "s", CompressionFormat: "zstd", Encrypted: true, Copies: []string{"file:///a", "s3://b"}}
+	}
+	for _, f := range []WALFile{
+		file(WALSegment, 1, 2, "0/3000000"),
+		file(WALPartial, 1, 3, "0/3000100"),
+		file(WALPartial, 1, 3, "0/3000200"),
+		{SystemID: sysid, Kind: WALHistory, Timeline: 2, FileName: "00000002.history", ObjectKey: "h", RawSHA256: "x",
+			StoredSHA256: "y", StoredCRC32: "00000000", CompressionFormat: "zstd", Copies: []string{}},
+		{SystemID: 7, Kind: WALSegment, Timeline: 1, SegmentNo: 1, FileName: "other", ObjectKey: "o", Copies: []string{}},
+	} {
+		if err := s.RecordWALFile(ctx, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.WALFiles(ctx, sysid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := func(fs []WALFile) (out []string) {
+		for _, f := range fs {
+			out = append(out, string(f.Kind)+":"+f.EndLSN)
+		}
+		return out
+	}
+	if want := []string{"history:", "segment:0/3000000", "partial:0/3000200"}; !slices.Equal(kinds(got), want) {
+		t.Fatalf("%v, want %v", kinds(got), want)
+	}
+	if got[1].SystemID != sysid || got[1].Timeline != 1 || got[1].SegmentNo != 2 || !got[1].Encrypted ||
+		!slices.Equal(got[1].Copies, []string{"file:///a", "s3://b"}) || got[1].ShippedAt.IsZero() {
+		t.Fatalf("%+v", got[1])
+	}
+	if err := s.RecordWALFile(ctx, file(WALSegment, 1, 3, "0/4000000")); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = s.WALFiles(ctx, sysid)
+	if want := []string{"history:", "segment:0/3000000", "segment:0/4000000"}; !slices.Equal(kinds(got), want) {
+		t.Fatalf("after the finished segment: %v, want %v", kinds(got), want)
+	}
+}
