@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/mosaique/rgz-backup/internal/archive"
 	"github.com/mosaique/rgz-backup/internal/crypt"
@@ -59,9 +60,10 @@ func (s *Shipper) Prepare() error {
 	return nil
 }
 
-// ext is the stored files' extension.
-func (s *Shipper) ext() string {
-	ext := archive.Extension(s.Format)
+// Ext is the stored files' extension: the compression's (".zst"), then
+// ".age" when they are encrypted.
+func (s *Shipper) Ext() string {
+	ext := strings.TrimPrefix(archive.Extension(s.Format), ".dump")
 	if s.Encrypter != nil {
 		ext += ".age"
 	}
@@ -73,18 +75,25 @@ func (s *Shipper) ext() string {
 // removed, and the archive is not continuous past it until someone looks.
 var ErrForeign = errors.New("not the WAL its name says")
 
+// ErrNoWALYet is Ship's error for a partial segment that end says holds no
+// WAL yet (pg_receivewal makes the file before it writes into it).
+var ErrNoWALYet = errors.New("the partial segment holds no WAL yet")
+
 // Ship copies f to every place and verifies each copy; then, for a
 // finished file, records it and removes it from the spool, and removes the
 // partial copy the finished segment replaces. end is how far a partial
 // segment holds WAL (ignored for the others).
 func (s *Shipper) Ship(ctx context.Context, f File, end wal.LSN) (Shipped, error) {
+	if f.Partial && end <= f.Segment.Start(s.Expect.SegSize) {
+		return Shipped{}, fmt.Errorf("%s: %w", f.Name, ErrNoWALYet)
+	}
 	path := filepath.Join(s.Spool, f.Name)
 	src, err := os.Open(path)
 	if err != nil {
 		return Shipped{}, fmt.Errorf("spool: %w", err)
 	}
 	defer src.Close()
-	out := Shipped{File: f, Key: Key(s.Expect.SystemID, f, s.ext()), Encrypted: s.Encrypter != nil}
+	out := Shipped{File: f, Key: Key(s.Expect.SystemID, f, s.Ext()), Encrypted: s.Encrypter != nil}
 	if !f.History {
 		head := make([]byte, wal.HeaderSize)
 		if _, err := io.ReadFull(src, head); err != nil {
@@ -98,7 +107,7 @@ func (s *Shipper) Ship(ctx context.Context, f File, end wal.LSN) (Shipped, error
 		}
 		out.Start, out.End = f.Segment.Start(s.Expect.SegSize), f.Segment.End(s.Expect.SegSize)
 		if f.Partial {
-			out.End = min(max(end, out.Start), out.End)
+			out.End = min(end, out.End)
 		}
 	}
 	stored, err := s.store(src, &out)
@@ -123,7 +132,7 @@ func (s *Shipper) Ship(ctx context.Context, f File, end wal.LSN) (Shipped, error
 	if !f.History { // the finished segment replaces its partial copy
 		partial := File{Name: f.Name + wal.PartialSuffix, Segment: f.Segment, Partial: true, Timeline: f.Timeline}
 		for _, st := range s.Stores {
-			if err := st.Remove(ctx, Key(s.Expect.SystemID, partial, s.ext())); err != nil {
+			if err := st.Remove(ctx, Key(s.Expect.SystemID, partial, s.Ext())); err != nil {
 				return out, fmt.Errorf("remove the partial copy of %s from %s: %w", f.Name, st, err)
 			}
 		}

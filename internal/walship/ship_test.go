@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -184,17 +185,23 @@ func TestShipFromARealStream(t *testing.T) {
 
 	// The segment being written: a partial copy, up to what the slot says
 	// was flushed; the spool keeps it.
+	if _, err := conn.Exec(ctx, `INSERT INTO marks VALUES (-1)`); err != nil { // the next segment's first WAL
+		t.Fatal(err)
+	}
 	s = waitSpool("a partial segment", func(s Spool) bool { return s.Partial != nil })
-	if _, err := conn.Exec(ctx, `INSERT INTO marks VALUES (-1)`); err != nil {
-		t.Fatal(err)
+	if _, err := sh.Ship(ctx, *s.Partial, s.Partial.Segment.Start(segSize)); !errors.Is(err, ErrNoWALYet) {
+		t.Fatalf("a partial segment with nothing flushed in it: %v", err)
 	}
-	var flushed string
-	if err := conn.QueryRow(ctx, `SELECT restart_lsn::text FROM pg_replication_slots WHERE slot_name = $1`, slot).Scan(&flushed); err != nil {
-		t.Fatal(err)
-	}
-	end, err := wal.ParseLSN(flushed)
-	if err != nil {
-		t.Fatal(err)
+	// What the slot says this host flushed is in the file.
+	var end wal.LSN
+	for deadline := time.Now().Add(30 * time.Second); end <= s.Partial.Segment.Start(segSize); time.Sleep(20 * time.Millisecond) {
+		var flushed string
+		if err := conn.QueryRow(ctx, `SELECT restart_lsn::text FROM pg_replication_slots WHERE slot_name = $1`, slot).Scan(&flushed); err != nil {
+			t.Fatal(err)
+		}
+		if end, err = wal.ParseLSN(flushed); err != nil || time.Now().After(deadline) {
+			t.Fatalf("the slot never passed %s: %s, %v", s.Partial.Segment.Start(segSize), flushed, err)
+		}
 	}
 	partial, err := sh.Ship(ctx, *s.Partial, end)
 	if err != nil {
@@ -202,6 +209,9 @@ func TestShipFromARealStream(t *testing.T) {
 	}
 	if !partial.Partial || partial.End != end || partial.Start != s.Partial.Segment.Start(segSize) {
 		t.Fatalf("partial %+v, want up to %s", partial, end)
+	}
+	if !strings.HasSuffix(partial.Key, ".partial.zst.age") {
+		t.Fatalf("partial copy's key %s", partial.Key)
 	}
 	if _, err := store.Stat(ctx, partial.Key); err != nil {
 		t.Fatalf("partial copy: %v", err)
@@ -250,7 +260,7 @@ func TestShipFromARealStream(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(spool, f.Name)); err != nil || len(recorded) != before {
 		t.Fatalf("the refused file: %v, %d records", err, len(recorded)-before)
 	}
-	if _, err := store.Stat(ctx, Key(sysid, f, ".zst.age")); !errors.Is(err, destination.ErrNotFound) {
+	if _, err := store.Stat(ctx, Key(sysid, f, sh.Ext())); !errors.Is(err, destination.ErrNotFound) {
 		t.Fatalf("the refused file reached the archive: %v", err)
 	}
 }
