@@ -91,12 +91,31 @@ func TestKilledRestoreTestLeavesNothingReadable(t *testing.T) {
 				}
 			}
 
+			// The server ends a killed client's sessions once it notices (a
+			// moment, under load), and the sweep rightly leaves a test whose
+			// owner session it still sees: wait for the server as the sweep
+			// would see it.
+			store := openStore(t, env)
+			waitFor(t, 30*time.Second, "the server to end the killed tests' sessions", func() bool {
+				running, err := store.RunningRestoreTests(context.Background())
+				if err != nil {
+					return false
+				}
+				for _, rt := range running {
+					var alive bool
+					if rt.ScratchDatabase != nil && cluster.Conn(t, "postgres").QueryRow(context.Background(),
+						`SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE application_name = 'rgz-owner:' || $1 OR datname = $1)`,
+						*rt.ScratchDatabase).Scan(&alive) == nil && alive {
+						return false
+					}
+				}
+				return true
+			})
 			// The next restore test sweeps up after the killed ones (the
 			// daemon's start is the other way: TestDaemonSweepsScratchAtStart).
 			if r := rgz(t, env, "restore-test"); r.code != 0 {
 				t.Fatalf("the restore test after the kills: %+v", r)
 			}
-			store := openStore(t, env)
 			tests, err := store.RestoreTests(context.Background(), time.Now().Add(-time.Hour))
 			if err != nil {
 				t.Fatal(err)
