@@ -51,6 +51,7 @@ command -v qemu-aarch64 >/dev/null || need_apt+=(qemu-user)    # and the arm64 b
 [ -x /usr/bin/aws ] || need_apt+=(awscli)                      # docs/RESTORE.md's fetch from S3 by hand, run by a test
 [ -x /usr/bin/python3 ] || need_apt+=(python3)                 # the by-hand restore script's row counts
 command -v pigz >/dev/null || need_apt+=(pigz)                 # make bench: gzip-9 against pg_dump | pigz -9
+dpkg-query -W -f='${Version}' pgbackrest 2>/dev/null | grep -qx '2.45-1' || need_apt+=(pgbackrest=2.45-1)  # bench -pitr: the peer
 if [ ${#need_apt[@]} -gt 0 ]; then
   log "apt-get install ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -13,15 +13,20 @@ var docs = map[string]struct {
 	params  []string // query parameters
 	codes   []string // answers besides 401 and 403
 }{
-	"GET " + Prefix + "/latest":             {"The newest backup row (?status=success: the newest good one) of the default target, or of ?target= (* for all) and ?database=", []string{"status", "target", "database"}, []string{"200", "400", "404"}},
-	"GET " + Prefix + "/list":               {"Backup rows of the last days, newest first, by pages: the default target's, or ?target= (* for all) and ?database=", []string{"days", "limit", "cursor", "target", "database"}, []string{"200", "400"}},
-	"POST " + Prefix + "/test-restore":      {"Queue a restore test (body {\"backup_filename\": …}, optional)", nil, []string{"202", "400", "404", "409", "413"}},
-	"GET " + Prefix + "/restore-history":    {"Restore tests of the last days, newest first", []string{"days"}, []string{"200", "400"}},
-	"GET " + Prefix + "/restore-tests/{id}": {"One restore test (where test-restore's Location points)", nil, []string{"200", "400", "404"}},
-	"GET " + Prefix + "/{id}":               {"One backup row", nil, []string{"200", "400", "404"}},
-	"GET " + Prefix + "/copies/{id}":        {"One backup's copies (the S3 bucket and BACKUP_DESTINATIONS), each with its state", nil, []string{"200", "400", "404"}},
-	"POST " + Prefix:                        {"Queue a manual backup (triggered_by = api)", nil, []string{"202", "400", "413"}},
-	"GET /api/v1/openapi.json":              {"This document", nil, []string{"200"}},
+	"GET " + Prefix + "/latest":                 {"The newest backup row (?status=success: the newest good one) of the default target, or of ?target= (* for all) and ?database=", []string{"status", "target", "database"}, []string{"200", "400", "404"}},
+	"GET " + Prefix + "/list":                   {"Backup rows of the last days, newest first, by pages: the default target's, or ?target= (* for all) and ?database=", []string{"days", "limit", "cursor", "target", "database"}, []string{"200", "400"}},
+	"POST " + Prefix + "/test-restore":          {"Queue a restore test (body {\"backup_filename\": …}, optional)", nil, []string{"202", "400", "404", "409", "413"}},
+	"GET " + Prefix + "/restore-history":        {"Restore tests of the last days, newest first", []string{"days"}, []string{"200", "400"}},
+	"GET " + Prefix + "/restore-tests/{id}":     {"One restore test (where test-restore's Location points)", nil, []string{"200", "400", "404"}},
+	"GET " + Prefix + "/{id}":                   {"One backup row", nil, []string{"200", "400", "404"}},
+	"GET " + Prefix + "/copies/{id}":            {"One backup's copies (the S3 bucket and BACKUP_DESTINATIONS), each with its state", nil, []string{"200", "400", "404"}},
+	"POST " + Prefix:                            {"Queue a manual backup (triggered_by = api)", nil, []string{"202", "400", "413"}},
+	"GET " + PITRPrefix + "/window":             {"Each archived cluster's point-in-time recovery: state (streaming, lagging, not streaming, broken), oldest and newest restorable moments, windows, the stream's last state", nil, []string{"200"}},
+	"GET " + PITRPrefix + "/base-backups":       {"Every base backup of the archive, oldest first, with its last restore test", nil, []string{"200"}},
+	"POST " + PITRPrefix + "/test-restore":      {"Queue a point-in-time restore test (body {\"to\": RFC 3339 moment, \"target\": server}, both optional)", nil, []string{"202", "400", "409", "413"}},
+	"GET " + PITRPrefix + "/restore-history":    {"Point-in-time restore tests of the last days, newest first", []string{"days"}, []string{"200", "400"}},
+	"GET " + PITRPrefix + "/restore-tests/{id}": {"One point-in-time restore test (where test-restore's Location points)", nil, []string{"200", "400", "404"}},
+	"GET /api/v1/openapi.json":                  {"This document", nil, []string{"200"}},
 }
 
 // OpenAPI is the OpenAPI 3 document of the routes this server serves.

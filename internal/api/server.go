@@ -23,6 +23,7 @@ import (
 	"github.com/mosaique/rgz-backup/internal/listquery"
 	"github.com/mosaique/rgz-backup/internal/recent"
 	"github.com/mosaique/rgz-backup/internal/restoretest"
+	"github.com/mosaique/rgz-backup/internal/targets"
 )
 
 // Prefix is where the specification's routes live.
@@ -44,6 +45,9 @@ type Deps struct {
 	// Audit is the trail of actions and refusals (default: one written to
 	// Store).
 	Audit *audit.Trail
+	// Streaming are the servers whose WAL the daemon archives (the PITR
+	// test-restore route queues a test of one of them).
+	Streaming []targets.Server
 
 	reads *recent.Map[answer] // GET answers shared by concurrent callers (Server makes it)
 }
@@ -110,6 +114,11 @@ func (d Deps) routes() []route {
 		{"GET", Prefix + "/{id}", d.backup},
 		{"GET", Prefix + "/copies/{id}", d.copies},
 		{"POST", Prefix, d.enqueueBackup},
+		{"GET", PITRPrefix + "/window", d.pitrWindow},
+		{"GET", PITRPrefix + "/base-backups", d.pitrBaseBackups},
+		{"POST", PITRPrefix + "/test-restore", d.pitrTestRestore},
+		{"GET", PITRPrefix + "/restore-history", d.pitrRestoreHistory},
+		{"GET", PITRPrefix + "/restore-tests/{id}", d.pitrRestoreTest},
 		{"GET", "/api/v1/openapi.json", d.openAPI},
 	}
 }

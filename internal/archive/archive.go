@@ -69,7 +69,15 @@ type Writer struct {
 type Option func(*options)
 
 type options struct {
-	seal func(io.Writer) (io.WriteCloser, error)
+	seal       func(io.Writer) (io.WriteCloser, error)
+	oneEncoder bool
+}
+
+// OneEncoder compresses on one core with the encoder's smaller buffers:
+// for the small files a long-running daemon writes one after another
+// (WAL segments), where its memory matters more than a second core.
+func OneEncoder() Option {
+	return func(o *options) { o.oneEncoder = true }
 }
 
 // SealedBy encrypts the compressed stream with seal before it reaches the
@@ -102,7 +110,7 @@ func Create(dir, name string, format Format, level int, opts ...Option) (*Writer
 		}
 		compressed = w.sealer
 	}
-	w.compressor, err = newCompressor(format, level, compressed)
+	w.compressor, err = newCompressor(format, level, compressed, o.oneEncoder)
 	if err != nil {
 		f.Close()
 		os.Remove(tmp)

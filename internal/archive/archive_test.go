@@ -58,38 +58,49 @@ func TestRoundTripEveryFormat(t *testing.T) {
 	t.Parallel()
 	data := payload(3 << 20)
 	for _, format := range Formats {
-		t.Run(string(format), func(t *testing.T) {
-			dir := t.TempDir()
-			path, sums := writeBackup(t, dir, "20260205_030000"+Extension(format), format, data)
+		for _, one := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/one-encoder=%v", format, one), func(t *testing.T) {
+				var opts []Option
+				if one {
+					opts = append(opts, OneEncoder())
+				}
+				roundTrip(t, format, data, opts...)
+			})
+		}
+	}
+}
 
-			file, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if int64(len(file)) != sums.Size || crc32.ChecksumIEEE(file) != sums.CRC32 || sha256.Sum256(file) != sums.SHA256 {
-				t.Fatal("streamed sums differ from the file on disk")
-			}
-			if sums.RawSize != int64(len(data)) || sums.RawCRC32 != crc32.ChecksumIEEE(data) {
-				t.Fatal("raw sums differ from the input")
-			}
-			if format != "none" && sums.Size >= sums.RawSize/2 {
-				t.Fatalf("%s barely compressed: %d -> %d", format, sums.RawSize, sums.Size)
-			}
-			var out bytes.Buffer
-			checked, err := Check(context.Background(), path, format, &out)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if diffs := Compare(sums, checked); len(diffs) > 0 {
-				t.Fatalf("check disagrees: %v", diffs)
-			}
-			if !bytes.Equal(out.Bytes(), data) {
-				t.Fatal("decompressed bytes differ")
-			}
-			if entries, _ := os.ReadDir(dir); len(entries) != 1 {
-				t.Fatalf("expected only the backup in the directory, found %d entries", len(entries))
-			}
-		})
+func roundTrip(t *testing.T, format Format, data []byte, opts ...Option) {
+	t.Helper()
+	dir := t.TempDir()
+	path, sums := writeBackup(t, dir, "20260205_030000"+Extension(format), format, data, opts...)
+
+	file, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if int64(len(file)) != sums.Size || crc32.ChecksumIEEE(file) != sums.CRC32 || sha256.Sum256(file) != sums.SHA256 {
+		t.Fatal("streamed sums differ from the file on disk")
+	}
+	if sums.RawSize != int64(len(data)) || sums.RawCRC32 != crc32.ChecksumIEEE(data) {
+		t.Fatal("raw sums differ from the input")
+	}
+	if format != "none" && sums.Size >= sums.RawSize/2 {
+		t.Fatalf("%s barely compressed: %d -> %d", format, sums.RawSize, sums.Size)
+	}
+	var out bytes.Buffer
+	checked, err := Check(context.Background(), path, format, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diffs := Compare(sums, checked); len(diffs) > 0 {
+		t.Fatalf("check disagrees: %v", diffs)
+	}
+	if !bytes.Equal(out.Bytes(), data) {
+		t.Fatal("decompressed bytes differ")
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Fatalf("expected only the backup in the directory, found %d entries", len(entries))
 	}
 }
 

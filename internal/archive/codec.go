@@ -58,8 +58,13 @@ func FormatOf(name string) Format {
 }
 
 // newCompressor wraps w. Level is 1-9 for every format (zstd's 1-9 map onto
-// the encoder's four speeds); it is ignored for "none".
-func newCompressor(format Format, level int, w io.Writer) (io.WriteCloser, error) {
+// the encoder's four speeds); it is ignored for "none". oneEncoder: one
+// core, the smaller buffers (OneEncoder).
+func newCompressor(format Format, level int, w io.Writer, oneEncoder bool) (io.WriteCloser, error) {
+	streams := runtime.GOMAXPROCS(0)
+	if oneEncoder {
+		streams = 1
+	}
 	switch format {
 	case Gzip:
 		zw, err := pgzip.NewWriterLevel(w, level)
@@ -67,14 +72,14 @@ func newCompressor(format Format, level int, w io.Writer) (io.WriteCloser, error
 			return nil, err
 		}
 		// 1 MiB blocks, one in flight per core: parallel, yet bounded memory.
-		if err := zw.SetConcurrency(1<<20, runtime.GOMAXPROCS(0)); err != nil {
+		if err := zw.SetConcurrency(1<<20, streams); err != nil {
 			return nil, err
 		}
 		return zw, nil
 	case Zstd:
 		return zstd.NewWriter(w,
 			zstd.WithEncoderLevel(zstd.EncoderLevelFromZstd(level)),
-			zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)))
+			zstd.WithEncoderConcurrency(streams), zstd.WithLowerEncoderMem(oneEncoder))
 	case Bzip2:
 		return bzip2.NewWriter(w, &bzip2.WriterConfig{Level: level})
 	case None:

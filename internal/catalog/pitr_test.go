@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"testing"
+	"time"
 )
 
 // A cluster's WAL archive as the catalog keeps it: a partial copy replaced
@@ -55,5 +56,36 @@ func TestWALFiles(t *testing.T) {
 	got, _ = s.WALFiles(ctx, sysid)
 	if want := []string{"history:", "segment:0/3000000", "segment:0/4000000"}; !slices.Equal(kinds(got), want) {
 		t.Fatalf("after the finished segment: %v, want %v", kinds(got), want)
+	}
+}
+
+// A stream's state as its replica writes it, read back whole: a slot
+// limit and a safe size past 2 GiB (a max_slot_wal_keep_size of 2GB and
+// more, as the docs advise, was once refused as an int4 and the state
+// never written), no limit, the LSNs.
+func TestStreams(t *testing.T) {
+	t.Parallel()
+	s, _ := migratedStore(t)
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	for _, st := range []Stream{
+		{SystemID: 1, Slot: "rgz_backup", Server: "db:5432", Hostname: "h", Receiving: true, SlotStatus: "reserved",
+			SafeBytes: 3 << 30, LimitBytes: 8 << 30, ShippedLSN: "5/3000000", ServerLSN: "5/3001000", ReceivedLSN: "5/3000800", UpdatedAt: now},
+		{SystemID: 2, Slot: "rgz_backup", Server: "db2:5432", Hostname: "h", SlotStatus: "", SafeBytes: -1, LimitBytes: -1, UpdatedAt: now},
+	} {
+		if err := s.RecordStream(ctx, st); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.Streams(ctx)
+	if err != nil || len(got) != 2 {
+		t.Fatalf("%+v %v", got, err)
+	}
+	if g := got[0]; g.SafeBytes != 3<<30 || g.LimitBytes != 8<<30 || g.ServerLSN != "5/3001000" || g.ReceivedLSN != "5/3000800" ||
+		!g.UpdatedAt.Equal(now) || !g.Receiving {
+		t.Errorf("a stream with a limit past 2 GiB: %+v", g)
+	}
+	if g := got[1]; g.SafeBytes != -1 || g.LimitBytes != -1 || g.ServerLSN != "" {
+		t.Errorf("a stream without a limit: %+v", g)
 	}
 }

@@ -4,6 +4,7 @@
 package clock
 
 import (
+	"context"
 	"sync"
 	"time"
 )
@@ -64,4 +65,20 @@ func (m *Manual) Advance(d time.Duration) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.now = m.now.Add(d)
+}
+
+// Sleep waits until c has moved by d, looking at it every poll (a test
+// moves a Manual clock and the wait ends at its next look), or until ctx
+// ends.
+func Sleep(ctx context.Context, c Clock, d, poll time.Duration) {
+	until := c.Now().Add(d)
+	tick := time.NewTicker(max(min(poll, d), time.Millisecond))
+	defer tick.Stop()
+	for c.Now().Before(until) {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
 }

@@ -1,6 +1,7 @@
 package clock
 
 import (
+	"context"
 	"testing"
 	"time"
 )
@@ -35,4 +36,26 @@ func TestShiftedAndOr(t *testing.T) {
 	if Or(m) != Clock(m) {
 		t.Fatal("Or replaced a given clock")
 	}
+}
+
+// Sleep ends when the clock has moved, not when real time has passed.
+func TestSleepFollowsTheClock(t *testing.T) {
+	t.Parallel()
+	c := At(time.Date(2026, 2, 5, 3, 0, 0, 0, time.UTC))
+	done := make(chan struct{})
+	go func() { Sleep(context.Background(), c, time.Hour, time.Millisecond); close(done) }()
+	select {
+	case <-done:
+		t.Fatal("Sleep ended before the clock moved")
+	case <-time.After(50 * time.Millisecond):
+	}
+	c.Advance(time.Hour)
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Sleep did not end once the clock moved an hour")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	Sleep(ctx, c, time.Hour, time.Millisecond) // returns at once
 }

@@ -75,6 +75,8 @@ type Config struct {
 
 	RestoreTest RestoreTest
 
+	PITR PITR // point-in-time recovery of the environment's server
+
 	API API // who may call the HTTP API
 
 	MetricsTextfile string // BACKUP_METRICS_TEXTFILE; empty: none
@@ -155,6 +157,7 @@ func LoadLookup(lookup func(string) (string, bool)) (Config, error) {
 	}
 	c.Catalog = c.Database
 	c.RestoreTest = r.restoreTest(c.Database)
+	c.PITR = r.pitr()
 	if getenv("BACKUP_CATALOG_DATABASE_URL") != "" {
 		c.Catalog = r.url("BACKUP_CATALOG_DATABASE_URL")
 	}

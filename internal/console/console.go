@@ -29,6 +29,7 @@ import (
 	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/jobs"
 	"github.com/mosaique/rgz-backup/internal/recent"
+	"github.com/mosaique/rgz-backup/internal/targets"
 )
 
 // Prefix is where the console is served.
@@ -57,6 +58,9 @@ type Deps struct {
 	// DownloadIdle is how long a download may send nothing before it is
 	// cut (default DownloadIdle); it runs as long as bytes flow.
 	DownloadIdle time.Duration
+	// Streaming are the servers whose WAL the daemon archives (an admin
+	// may ask for a point-in-time restore test of one).
+	Streaming []targets.Server
 }
 
 // DownloadIdle is how long a download may stall: a 1.2 GB backup over a
@@ -95,6 +99,7 @@ func Handler(d Deps) http.Handler {
 	mux.Handle("GET "+Prefix+"/backups/{id}/download/{file}", c.session(c.admin(c.download)))
 	mux.Handle("POST "+Prefix+"/actions/backup", c.session(c.admin(c.startBackup)))
 	mux.Handle("POST "+Prefix+"/actions/restore-test", c.session(c.admin(c.startRestoreTest)))
+	mux.Handle("POST "+Prefix+"/actions/pitr-test", c.session(c.admin(c.startPITRTest)))
 	mux.HandleFunc(Prefix, func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, Prefix+"/", http.StatusSeeOther) })
 	return securityHeaders(http.MaxBytesHandler(mux, 64<<10))
 }

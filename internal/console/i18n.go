@@ -22,6 +22,10 @@ var words = map[string]map[string]string{
 		"nothing_running": "Aucune sauvegarde en cours.", "charts": "Graphiques", "size_90": "Taille par jour (90 jours)", "duration_90": "Durée par jour (90 jours)",
 		"test_durations": "Durée des tests de restauration", "calendar": "Calendrier (12 mois)", "good": "bonne", "suspect": "suspecte",
 		"failed_day": "échec", "no_backup": "aucune sauvegarde", "compliance": "copie de conformité",
+		"pitr": "Restauration à un instant", "pitr_window": "Fenêtre restaurable (30 jours ; traits : sauvegardes de base)", "pitr_oldest": "du", "pitr_newest": "au",
+		"last_pitr_test": "Dernier test de restauration à un instant", "start_pitr_test": "Tester la restauration à un instant", "pitr_moment": "Instant (RFC 3339, vide : tiré au sort)",
+		"done_pitr-test": "Test de restauration à un instant mis en file.", "err_pitr_off": "Aucune archive de restauration à un instant ici.", "err_bad_moment": "Instant invalide : RFC 3339, par exemple 2026-12-06T14:03:00Z.",
+		"cluster": "Cluster", "err_bad_target": "Plusieurs serveurs archivent : choisissez-en un.", "err_untestable": "Aucun test ne peut restaurer cet instant : hors de la fenêtre, ou trop près de sa fin.", "pitr_target": "Serveur",
 	},
 	"en": {
 		"title": "PostgreSQL backups", "overview": "Overview", "backups": "Backups", "audit": "Audit log",
@@ -41,6 +45,10 @@ var words = map[string]map[string]string{
 		"nothing_running": "No backup running.", "charts": "Charts", "size_90": "Size per day (90 days)", "duration_90": "Duration per day (90 days)",
 		"test_durations": "Restore test durations", "calendar": "Calendar (12 months)", "good": "good", "suspect": "suspect",
 		"failed_day": "failed", "no_backup": "no backup", "compliance": "compliance copy",
+		"pitr": "Point-in-time recovery", "pitr_window": "Restorable window (30 days; ticks: base backups)", "pitr_oldest": "from", "pitr_newest": "to",
+		"last_pitr_test": "Last point-in-time restore test", "start_pitr_test": "Test point-in-time recovery", "pitr_moment": "Moment (RFC 3339; empty: drawn)",
+		"done_pitr-test": "Point-in-time restore test queued.", "err_pitr_off": "No point-in-time recovery archive here.", "err_bad_moment": "Invalid moment: RFC 3339, for example 2026-12-06T14:03:00Z.",
+		"cluster": "Cluster", "err_bad_target": "Several servers stream: choose one.", "err_untestable": "No test can restore this moment: outside the window, or too close to its end.", "pitr_target": "Server",
 	},
 }
 

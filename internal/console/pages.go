@@ -20,6 +20,7 @@ import (
 	"github.com/mosaique/rgz-backup/internal/lock"
 	"github.com/mosaique/rgz-backup/internal/report"
 	"github.com/mosaique/rgz-backup/internal/restoretest"
+	"github.com/mosaique/rgz-backup/internal/targets"
 )
 
 // databaseView is one line of the overview: a database's state.
@@ -96,6 +97,20 @@ func (c *server) overview(w http.ResponseWriter, r *http.Request, v viewer) {
 	}
 	if attempts, err := c.Store.Attempts(ctx); err == nil {
 		data["Running"] = RunningOf(attempts, now)
+	}
+	if archives := c.archives(r, now); len(archives) > 0 {
+		data["Archives"] = archives
+		if t, err := c.Store.LastPITRRestoreTest(ctx, false); err == nil {
+			data["LastPITRTest"] = t
+		}
+	}
+	data["CanTestPITR"] = len(c.Streaming) > 0
+	if streaming := targets.Streaming(c.Streaming); len(streaming) > 1 { // which one to test
+		var names []string
+		for _, s := range streaming {
+			names = append(names, s.Target)
+		}
+		data["PITRTargets"] = names
 	}
 	c.render(w, r, "overview", v, data)
 }
@@ -386,7 +401,17 @@ var funcs = template.FuncMap{
 		}
 		return report.Bytes(*n)
 	},
-	"when": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
+	"when": func(v any) string { // a time, or a pointer to one
+		switch t := v.(type) {
+		case time.Time:
+			return t.UTC().Format("2006-01-02 15:04 UTC")
+		case *time.Time:
+			if t != nil {
+				return t.UTC().Format("2006-01-02 15:04 UTC")
+			}
+		}
+		return "-"
+	},
 	"ago": func(t time.Time) string {
 		d := time.Since(t).Round(time.Minute)
 		if d < time.Hour {

@@ -33,6 +33,8 @@ type Tools struct {
 	// their server sessions can be found, and ended, by it; default
 	// "rgz-backup".
 	AppName string
+	// Programs are what Check requires; nil: Required.
+	Programs []string
 }
 
 // Path returns the executable for name (pg_dump, pg_restore, initdb, ...).
@@ -82,6 +84,17 @@ func (t Tools) Version(ctx context.Context, name string) (int, string, error) {
 // Required are the client programs every backup and restore needs.
 var Required = []string{"pg_dump", "pg_restore", "pg_dumpall"}
 
+// PITRPrograms are what point-in-time recovery needs besides Required.
+var PITRPrograms = []string{"pg_receivewal", "pg_basebackup", "pg_verifybackup"}
+
+// Needed are the programs Check requires.
+func (t Tools) Needed() []string {
+	if t.Programs == nil {
+		return Required
+	}
+	return t.Programs
+}
+
 // Check finds the required client programs and runs each for its version:
 // it says which are missing or unusable, and that they are of one major
 // version (a mix means a bin directory pieced together by hand). The
@@ -90,7 +103,7 @@ var Required = []string{"pg_dump", "pg_restore", "pg_dumpall"}
 func (t Tools) Check(ctx context.Context) (major int, err error) {
 	var problems []string
 	versions := map[int][]string{}
-	for _, name := range Required {
+	for _, name := range t.Needed() {
 		m, _, err := t.Version(ctx, name)
 		if err != nil {
 			problems = append(problems, err.Error())
@@ -148,6 +161,25 @@ func (t Tools) ReceiveWAL(ctx context.Context, db config.Database, slot, dir str
 	args := []string{"--directory=" + dir, "--slot=" + slot, "--synchronous", "--no-loop", "--no-password",
 		"--dbname=" + db.URL}
 	return t.run(ctx, "pg_receivewal", args, db, nil, io.Discard)
+}
+
+// BaseBackup runs pg_basebackup of db's whole server into dir (which must
+// not exist or be empty): plain format, the WAL it needs streamed in
+// beside it, a manifest with SHA-256 checksums of every file, and a fast
+// checkpoint (a base backup should start now, not at the server's next
+// checkpoint). --no-sync: the copy is a working copy, read and sealed
+// into the file that is kept (and made durable) at once; syncing its
+// thousands of files first only costs the disk.
+func (t Tools) BaseBackup(ctx context.Context, db config.Database, dir, label string) error {
+	args := []string{"--pgdata=" + dir, "--format=plain", "--wal-method=stream", "--checkpoint=fast",
+		"--manifest-checksums=SHA256", "--label=" + label, "--no-sync", "--no-password", "--dbname=" + db.URL}
+	return t.run(ctx, "pg_basebackup", args, db, nil, io.Discard)
+}
+
+// VerifyBackup runs pg_verifybackup over a plain base backup: every file
+// against the manifest's checksums, and the WAL it needs parsed.
+func (t Tools) VerifyBackup(ctx context.Context, dir string) error {
+	return t.run(ctx, "pg_verifybackup", []string{"--quiet", dir}, config.Database{}, nil, io.Discard)
 }
 
 // DumpSchema runs `pg_dump -Fc --schema-only` of db, writing the archive to

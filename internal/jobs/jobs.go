@@ -81,6 +81,9 @@ type Options struct {
 	RiverLog *slog.Logger    // River's own logs
 	Shutdown context.Context // its cancellation (with ErrShutdown) interrupts a running backup
 	Clock    clock.Clock     // decides slots, skips and retries; the real clock when nil
+	// Streaming are the servers whose WAL this daemon archives: each
+	// gets its point-in-time restore test.
+	Streaming []targets.Server
 }
 
 // NewClient builds the daemon's River client: one worker on our queue and
@@ -110,6 +113,9 @@ func NewClient(pool *pgxpool.Pool, o Options) (*Client, error) {
 	if err := river.AddWorkerSafely(workers, &restoreTestWorker{deps: d}); err != nil {
 		return nil, err
 	}
+	if err := river.AddWorkerSafely(workers, &pitrRestoreTestWorker{deps: d, streaming: o.Streaming}); err != nil {
+		return nil, err
+	}
 	if err := river.AddWorkerSafely(workers, &notifyWorker{deps: d}); err != nil {
 		return nil, err
 	}
@@ -119,6 +125,7 @@ func NewClient(pool *pgxpool.Pool, o Options) (*Client, error) {
 	// The backups' slots are not River's periodic jobs: every replica
 	// makes sure of them (SlotKeeper), leader or not.
 	periodic := append(maintenancePeriodics(cfg), restoreTestPeriodic(cfg, fleet)...)
+	periodic = append(periodic, pitrTestPeriodic(cfg, o.Streaming)...)
 	host, _ := os.Hostname()
 	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
 		ID:          fmt.Sprintf("%s-%d-%d", host, os.Getpid(), time.Now().Unix()),

@@ -39,6 +39,9 @@ const (
 	classDatabase   = advisoryNamespace + 1 // id: hash of target/database
 	classServerSlot = advisoryNamespace + 2 // id: hash of the target + slot
 	classGlobalSlot = advisoryNamespace + 3 // id: slot
+	classPITR       = advisoryNamespace + 4 // id: hash of the server and slot
+	classPITRBase   = advisoryNamespace + 5 // id: hash of the cluster's system identifier
+	classPITRTest   = advisoryNamespace + 6 // id: 0: the point-in-time restore test
 )
 
 // Key is one advisory lock: pg_try_advisory_lock(Class, ID).
@@ -82,6 +85,24 @@ func ForDatabase(target, database string, perServer, global int) Plan {
 	}
 	return Plan{Own: databaseKey(target, database), Shared: true, Pools: []Pool{server, all}}
 }
+
+// ForPITR is the plan of a server's point-in-time recovery archive: one
+// holder across every replica streams its WAL through slot and takes its
+// base backups (server: its address, as the configuration names it).
+func ForPITR(server, slot string) Plan {
+	return Plan{Own: Key{classPITR, hash(server + "\x00" + slot)}}
+}
+
+// ForBaseBackup is the plan of a base backup of the cluster systemID: one
+// at a time, whoever takes it (the daemon, rgz-backup pitr base-backup).
+func ForBaseBackup(systemID uint64) Plan {
+	return Plan{Own: Key{classPITRBase, hash(fmt.Sprint(systemID))}}
+}
+
+// ForPITRTest is the plan of a point-in-time restore test: one at a
+// time across every replica and the command line (each copies a whole
+// cluster onto its host's disk).
+func ForPITRTest() Plan { return Plan{Own: Key{classPITRTest, 0}} }
 
 // databaseKey is the lock of one database's backups, with several.
 func databaseKey(target, database string) Key {

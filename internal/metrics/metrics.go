@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,8 +21,10 @@ import (
 	"github.com/mosaique/rgz-backup/internal/disk"
 	"github.com/mosaique/rgz-backup/internal/lock"
 	"github.com/mosaique/rgz-backup/internal/notify"
+	"github.com/mosaique/rgz-backup/internal/pitr"
 	"github.com/mosaique/rgz-backup/internal/recent"
 	"github.com/mosaique/rgz-backup/internal/version"
+	"github.com/mosaique/rgz-backup/internal/wal"
 )
 
 // Snapshot is what the metrics show, read at one instant.
@@ -37,6 +40,14 @@ type Snapshot struct {
 	Databases []catalog.DatabaseState
 	// Notifications not sent yet (queued, or failing and retried).
 	Notifications catalog.Waiting
+	// Point-in-time recovery's WAL streams, as the replicas that stream
+	// them last wrote.
+	Streams []catalog.Stream
+	// Point-in-time recovery's archives, and their restore tests (nil:
+	// none yet).
+	PITR                             []pitr.ClusterState
+	PITRLastTest, PITRLastTestPassed map[uint64]catalog.PITRRestoreTest // each cluster's, by system identifier
+	PITRChecks                       []catalog.ArchiveCheck             // each cluster's newest daily check
 }
 
 // Read builds a snapshot from the catalog (aggregates computed by the
@@ -56,6 +67,21 @@ func Read(ctx context.Context, store *catalog.Store, cfg config.Config) (Snapsho
 		s.DiskFree, s.DiskSize, s.DiskUsedRatio = u.Free, u.Total, u.UsedRatio()
 	}
 	if s.Notifications, err = store.JobsWaiting(ctx, notify.JobKind); err != nil {
+		return s, err
+	}
+	if s.Streams, err = store.Streams(ctx); err != nil {
+		return s, err
+	}
+	if s.PITR, err = pitr.Clusters(ctx, store, s.Now); err != nil {
+		return s, err
+	}
+	if s.PITRChecks, err = store.LastArchiveChecks(ctx); err != nil {
+		return s, err
+	}
+	if s.PITRLastTest, err = store.LastPITRRestoreTests(ctx, false); err != nil {
+		return s, err
+	}
+	if s.PITRLastTestPassed, err = store.LastPITRRestoreTests(ctx, true); err != nil {
 		return s, err
 	}
 	_, s.Running, _ = lock.HeldBy(ctx, cfg.Catalog)
@@ -113,6 +139,29 @@ var (
 	descDBSize        = prometheus.NewDesc("rgz_backup_database_size_bytes", "File size of the database's last backup (0 when it failed).", database, nil)
 	descDBDuration    = prometheus.NewDesc("rgz_backup_database_duration_seconds", "Duration of the database's last backup.", database, nil)
 	descDBRunFailed   = prometheus.NewDesc("rgz_backup_database_run_failed", "1 when the database's last run failed after its retries.", database, nil)
+
+	// Point-in-time recovery (issue 28): each server's WAL stream.
+	stream             = []string{"system_id", "slot"}
+	descPITRReceiving  = prometheus.NewDesc("rgz_backup_pitr_receiving", "1 while pg_receivewal streams the server's WAL (as last recorded).", stream, nil)
+	descPITRUpdated    = prometheus.NewDesc("rgz_backup_pitr_stream_updated_timestamp_seconds", "When the replica that streams last recorded the stream's state: stale, nobody streams.", stream, nil)
+	descPITRSafeBytes  = prometheus.NewDesc("rgz_backup_pitr_slot_safe_bytes", "WAL the server may still write before it drops the slot (absent: no limit).", stream, nil)
+	descPITRLimitBytes = prometheus.NewDesc("rgz_backup_pitr_slot_limit_bytes", "The server's max_slot_wal_keep_size (absent: none).", stream, nil)
+	descPITRSpoolFiles = prometheus.NewDesc("rgz_backup_pitr_spool_files", "WAL files received and not yet shipped to every place.", stream, nil)
+	descPITRReceiveLag = prometheus.NewDesc("rgz_backup_pitr_receive_lag_bytes", "WAL the server has written that the backup host has not flushed yet.", stream, nil)
+	descPITRShipLag    = prometheus.NewDesc("rgz_backup_pitr_ship_lag_bytes", "WAL the server has written that is not yet in every place of the archive.", stream, nil)
+	descPITRLastLoss   = prometheus.NewDesc("rgz_backup_pitr_slot_lost_timestamp_seconds", "When the slot was last lost or made again over the archive (its window has a break there; 0: never).", stream, nil)
+
+	// Issue 29: each archived cluster's window, and the restore tests.
+	cluster             = []string{"system_id"}
+	descPITROldest      = prometheus.NewDesc("rgz_backup_pitr_oldest_restorable_timestamp_seconds", "The oldest moment the archive restores to.", cluster, nil)
+	descPITRNewest      = prometheus.NewDesc("rgz_backup_pitr_newest_restorable_timestamp_seconds", "The newest moment the archive restores to (when its newest WAL was shipped): time() minus it is the ship lag.", cluster, nil)
+	descPITRGaps        = prometheus.NewDesc("rgz_backup_pitr_gaps", "Breaks in the archive's window (a lost slot): moments between them cannot be restored.", cluster, nil)
+	descPITRBroken      = prometheus.NewDesc("rgz_backup_pitr_window_broken", "1 when nothing is restorable, or the slot was lost after the newest base backup: no moment since can be restored.", cluster, nil)
+	descPITRTestStatus  = prometheus.NewDesc("rgz_backup_pitr_restore_test_status", "1 for the status of the cluster's last point-in-time restore test, 0 for the other.", []string{"system_id", "status"}, nil)
+	descPITRTestSuccess = prometheus.NewDesc("rgz_backup_pitr_restore_test_last_success_timestamp_seconds", "End of the cluster's newest successful point-in-time restore test (0: none).", cluster, nil)
+	descPITRCheckFailed = prometheus.NewDesc("rgz_backup_pitr_check_failed", "1 when the archive's last daily check failed: a gap nobody was told of, or a file missing or different in a place.", cluster, nil)
+	descPITRChecked     = prometheus.NewDesc("rgz_backup_pitr_check_timestamp_seconds", "When the archive's last daily check ran.", cluster, nil)
+	descPITRTestRTO     = prometheus.NewDesc("rgz_backup_pitr_restore_test_rto_seconds", "The cluster's newest successful point-in-time restore test's RTO: from its start to a promoted, usable cluster (absent before one succeeds).", cluster, nil)
 )
 
 // Collector reads a Snapshot at each scrape (at most every MaxAge once
@@ -129,7 +178,10 @@ func (c Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descDuration, descSize, descStatus, descLastSuccess, descRuns, descRunning, descDiskFree,
 		descDiskUsed, descDiskWarning, descLocalBackups, descLocalBytes, descPartial, descOldestPartial, descTestStatus, descTestDuration, descTestSuccess, descRunFailed,
 		descNotifyWaiting, descNotifyOldest,
-		descDestCopies, descDestFailing, descDestBytes, descDestVerified, descDBLastSuccess, descDBStatus, descDBSize, descDBDuration, descDBRunFailed} {
+		descDestCopies, descDestFailing, descDestBytes, descDestVerified, descDBLastSuccess, descDBStatus, descDBSize, descDBDuration, descDBRunFailed,
+		descPITRReceiving, descPITRUpdated, descPITRSafeBytes, descPITRLimitBytes, descPITRSpoolFiles, descPITRLastLoss, descPITRReceiveLag, descPITRShipLag,
+		descPITROldest, descPITRNewest, descPITRGaps, descPITRBroken, descPITRTestStatus, descPITRTestSuccess, descPITRTestRTO,
+		descPITRCheckFailed, descPITRChecked} {
 		ch <- d
 	}
 }
@@ -203,6 +255,54 @@ func Metrics(s Snapshot) []prometheus.Metric {
 		for _, st := range []catalog.Status{catalog.StatusSuccess, catalog.StatusFailed, catalog.StatusPartial} {
 			out = append(out, gauge(descDBStatus, b2f(d.LastRun.Status == st), d.Target, d.Database, string(st)))
 		}
+	}
+	for _, st := range s.Streams {
+		id := strconv.FormatUint(st.SystemID, 10)
+		out = append(out, gauge(descPITRReceiving, b2f(st.Receiving), id, st.Slot), gauge(descPITRUpdated, unix(st.UpdatedAt), id, st.Slot),
+			gauge(descPITRSpoolFiles, float64(st.SpoolFiles), id, st.Slot), gauge(descPITRLastLoss, unix(st.LastSlotLoss), id, st.Slot))
+		if st.LimitBytes >= 0 {
+			out = append(out, gauge(descPITRLimitBytes, float64(st.LimitBytes), id, st.Slot))
+		}
+		if st.SafeBytes >= 0 {
+			out = append(out, gauge(descPITRSafeBytes, float64(st.SafeBytes), id, st.Slot))
+		}
+		if server, err := wal.ParseLSN(st.ServerLSN); err == nil && server > 0 {
+			if received, err := wal.ParseLSN(st.ReceivedLSN); err == nil {
+				out = append(out, gauge(descPITRReceiveLag, float64(max(0, int64(server)-int64(received))), id, st.Slot))
+			}
+			if shipped, err := wal.ParseLSN(st.ShippedLSN); err == nil {
+				out = append(out, gauge(descPITRShipLag, float64(max(0, int64(server)-int64(shipped))), id, st.Slot))
+			}
+		}
+	}
+	for _, c := range s.PITR {
+		id := strconv.FormatUint(c.SystemID, 10)
+		if c.Oldest != nil {
+			out = append(out, gauge(descPITROldest, unix(*c.Oldest), id))
+		}
+		if c.Newest != nil {
+			out = append(out, gauge(descPITRNewest, unix(*c.Newest), id))
+		}
+		out = append(out, gauge(descPITRGaps, float64(max(0, len(c.Spans)-1)), id), gauge(descPITRBroken, b2f(c.State == pitr.StateBroken), id))
+	}
+	for _, c := range s.PITRChecks {
+		id := strconv.FormatUint(c.SystemID, 10)
+		out = append(out, gauge(descPITRCheckFailed, b2f(c.Status == catalog.TestFailed), id), gauge(descPITRChecked, unix(c.CheckedAt), id))
+	}
+	for _, c := range s.PITR {
+		id := strconv.FormatUint(c.SystemID, 10)
+		if last, ok := s.PITRLastTest[c.SystemID]; ok {
+			for _, st := range []catalog.TestStatus{catalog.TestSuccess, catalog.TestFailed} {
+				out = append(out, gauge(descPITRTestStatus, b2f(last.Status == st), id, string(st)))
+			}
+		}
+		passed, ok := s.PITRLastTestPassed[c.SystemID]
+		var at time.Time
+		if ok && passed.FinishedAt != nil {
+			out = append(out, gauge(descPITRTestRTO, passed.RTOSeconds, id))
+			at = *passed.FinishedAt
+		}
+		out = append(out, gauge(descPITRTestSuccess, unix(at), id))
 	}
 	return out
 }

@@ -27,6 +27,9 @@ const (
 	// A run over several databases (BACKUP_DATABASES) is told in one mail:
 	BackupRunSuccess = "backup_run_success" // every database backed up, every copy there
 	BackupRunFailed  = "backup_run_failed"  // one or more failed or lack a copy
+	// Point-in-time recovery (docs/PITR.md):
+	PITRRestoreTestFailed = "pitr_restore_test_failed"
+	PITRArchiveBroken     = "pitr_archive_broken" // a gap, a bad copy, a lost slot: told once
 )
 
 // Event is something to tell.
@@ -43,6 +46,10 @@ type Event struct {
 	// Run is every database's last row in a run over several (kinds
 	// BackupRun*), in order.
 	Run []catalog.Execution `json:"run,omitempty"`
+	// PITRRestoreTest is a point-in-time restore test (its kinds).
+	PITRRestoreTest *catalog.PITRRestoreTest `json:"pitr_restore_test,omitempty"`
+	// PITRCheck is what broke an archive (kind PITRArchiveBroken).
+	PITRCheck *catalog.ArchiveCheck `json:"pitr_check,omitempty"`
 }
 
 // ForRun is the one event of a run over several databases: each
@@ -128,6 +135,18 @@ func subjectOf(e Event) string {
 			name = e.RestoreTest.BackupFilename
 		}
 		return "Restore test FAILED — " + name
+	case PITRRestoreTestFailed:
+		target := ""
+		if t := e.PITRRestoreTest; t != nil && t.Target != nil {
+			target = t.Target.UTC().Format(time.RFC3339)
+		}
+		return "Point-in-time restore test FAILED — " + target
+	case PITRArchiveBroken:
+		problem := ""
+		if c := e.PITRCheck; c != nil && len(c.Problems) > 0 {
+			problem = firstLine(c.Problems[0], 100)
+		}
+		return "Point-in-time archive BROKEN — " + problem
 	case BackupRunSuccess:
 		var total int64
 		for _, r := range e.Run {
@@ -181,6 +200,18 @@ func Compose(e Event, lang string) (Message, error) {
 	if t := e.RestoreTest; t != nil {
 		v.RestoreTest = &testView{BackupFilename: t.BackupFilename, Error: deref(t.ErrorMessage), Mismatches: t.Mismatches}
 	}
+	if t := e.PITRRestoreTest; t != nil {
+		v.PITR = &pitrView{Base: t.BaseBackupLabel, Error: t.Error, Problems: t.Problems, Kind: string(t.Kind)}
+		if t.Target != nil {
+			v.PITR.Target = t.Target.UTC().Format("2006-01-02 15:04:05") + " UTC"
+		}
+		if t.SystemID != 0 {
+			v.PITR.SystemID = fmt.Sprint(t.SystemID)
+		}
+	}
+	if c := e.PITRCheck; c != nil {
+		v.PITR = &pitrView{Problems: c.Problems, SystemID: fmt.Sprint(c.SystemID)}
+	}
 	var text bytes.Buffer
 	if err := textTemplates[lang].ExecuteTemplate(&text, e.Kind, v); err != nil {
 		return Message{}, fmt.Errorf("compose %s: %w", e.Kind, err)
@@ -212,6 +243,12 @@ type view struct {
 	Host         string
 	Run          []runView // a run over several databases
 	RunFailed    int
+	PITR         *pitrView
+}
+
+type pitrView struct {
+	Target, Base, Error, Kind, SystemID string
+	Problems                            []string
 }
 
 type runView struct{ Database, Status, Filename, Size, Error string }

@@ -68,6 +68,21 @@ func TestCompose(t *testing.T) {
 			[]string{"de 2 bases sur 3 ont ÉCHOUÉ", "radius : en échec, 20260205_030004.dump.gz : connect to the database to back up: refused", "billing : partielle", "rgz-backup backup --database NOM", "rgz-backup archive"}},
 		{"restore test failed", Event{Kind: RestoreTestFailed, Backup: ok, RestoreTest: rt}, "fr",
 			"Restore test FAILED — 20260205_030000.dump.gz", []string{"table public.incidents is missing", "--keep"}},
+		{"a point-in-time restore test failed", Event{Kind: PITRRestoreTestFailed, Host: "vm", PITRRestoreTest: &catalog.PITRRestoreTest{
+			SystemID: 7716197208024236931, Target: ptr(ok.BackupDate), BaseBackupLabel: "20260201T010000Z-000000010000000000000002",
+			Error: "the copy lacks the server's heartbeat", Problems: []string{"the copy lacks the server's heartbeat of 2026-02-05T02:59:30Z"}}}, "en",
+			"Point-in-time restore test FAILED — 2026-02-05T03:00:00Z",
+			[]string{"of cluster 7716197208024236931, to 2026-02-05 03:00:00 UTC from base backup 20260201T010000Z", "heartbeat of 2026-02-05T02:59:30Z", "rgz-backup restore-test --pitr"}},
+		{"a point-in-time restore test failed, in French", Event{Kind: PITRRestoreTestFailed, PITRRestoreTest: &catalog.PITRRestoreTest{
+			Target: ptr(ok.BackupDate), Error: "restore to 2026-02-05T03:00:00Z: the target is outside the restorable window"}}, "fr",
+			"Point-in-time restore test FAILED — 2026-02-05T03:00:00Z", []string{"a ÉCHOUÉ", "outside the restorable window", "rgz-backup pitr window"}},
+		{"an archive broken", Event{Kind: PITRArchiveBroken, Host: "vm", PITRCheck: &catalog.ArchiveCheck{SystemID: 7716197208024236931,
+			Problems: []string{"the archive lacks WAL from 0/3000000 to 0/5000000: no moment after it is restorable"}}}, "en",
+			"Point-in-time archive BROKEN — the archive lacks WAL from 0/3000000 to 0/5000000: no moment after it is restorable",
+			[]string{"cluster 7716197208024236931 is BROKEN", "rgz-backup pitr base-backup --enqueue", "nightly dumps are not affected"}},
+		{"an archive broken, in French", Event{Kind: PITRArchiveBroken, PITRCheck: &catalog.ArchiveCheck{SystemID: 1,
+			Problems: []string{"the replication slot rgz_backup was lost"}}}, "fr",
+			"Point-in-time archive BROKEN — the replication slot rgz_backup was lost", []string{"est CASSÉE", "sauvegardes nocturnes"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -221,13 +221,14 @@ func (t *test) run(ctx context.Context) (mismatches []string, err error) {
 	if err := t.checkTargetRoom(ctx, target); err != nil {
 		return nil, err
 	}
-	if err := createScratch(ctx, target, t.scratch); err != nil {
-		return nil, err
-	}
+	// The drop is set before the create: a create cut by the test's
+	// timeout may still complete on the server (its cancel arrives too
+	// late), and the database is ours all the same.
+	created := false
 	defer func() {
 		endCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 		defer cancel()
-		if t.o.Keep {
+		if t.o.Keep && created {
 			if kerr := t.own.keep(endCtx, t.scratch); kerr != nil {
 				t.Log.Error("scratch database not marked as kept: the next restore test will drop it", "error", kerr)
 			}
@@ -238,6 +239,10 @@ func (t *test) run(ctx context.Context) (mismatches []string, err error) {
 			err = errors.Join(err, derr)
 		}
 	}()
+	if err := createScratch(ctx, target, t.scratch); err != nil {
+		return nil, err
+	}
+	created = true
 
 	// 3. Restore.
 	if err := t.RestoreFrom(ctx, path, plain, scratchDB, max(2, runtime.NumCPU()), func(string) {}); err != nil {
@@ -256,7 +261,7 @@ func (t *test) run(ctx context.Context) (mismatches []string, err error) {
 		return mismatches, err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	corrupt, err := checkIndexes(ctx, conn)
+	_, corrupt, err := CheckIndexes(ctx, conn)
 	if err != nil {
 		return mismatches, err
 	}
@@ -336,11 +341,12 @@ func dropScratch(ctx context.Context, target config.Database, name string) error
 	return nil
 }
 
-// checkIndexes runs amcheck's bt_index_check over every btree index of the
-// copy outside the system schemas; each corrupt index is a mismatch.
-func checkIndexes(ctx context.Context, conn *pgx.Conn) ([]string, error) {
+// CheckIndexes runs amcheck's bt_index_check over every btree index of
+// the copy outside the system schemas: how many it checked, and each
+// corrupt one, said. The point-in-time restore test runs it too.
+func CheckIndexes(ctx context.Context, conn *pgx.Conn) (checked int, corrupt []string, err error) {
 	if _, err := conn.Exec(ctx, "CREATE EXTENSION IF NOT EXISTS amcheck"); err != nil {
-		return nil, fmt.Errorf("amcheck (package postgresql-contrib) on the restore-test server: %w", err)
+		return 0, nil, fmt.Errorf("amcheck (package postgresql-contrib) on the restore-test server: %w", err)
 	}
 	rows, err := conn.Query(ctx, `SELECT c.oid::regclass::text FROM pg_index i
 		JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam
@@ -348,20 +354,20 @@ func checkIndexes(ctx context.Context, conn *pgx.Conn) ([]string, error) {
 		WHERE a.amname = 'btree' AND c.relpersistence <> 't' AND i.indisvalid
 		  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\_toast%'`)
 	if err != nil {
-		return nil, fmt.Errorf("list indexes: %w", err)
+		return 0, nil, fmt.Errorf("list indexes: %w", err)
 	}
 	indexes, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
-		return nil, fmt.Errorf("list indexes: %w", err)
+		return 0, nil, fmt.Errorf("list indexes: %w", err)
 	}
-	var corrupt []string
 	for _, idx := range indexes {
 		if _, err := conn.Exec(ctx, "SELECT bt_index_check($1::regclass)", idx); err != nil {
 			if ctx.Err() != nil {
-				return corrupt, err
+				return checked, corrupt, err
 			}
 			corrupt = append(corrupt, fmt.Sprintf("index %s fails amcheck: %v", idx, err))
 		}
+		checked++
 	}
-	return corrupt, nil
+	return checked, corrupt, nil
 }

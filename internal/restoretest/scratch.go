@@ -210,9 +210,12 @@ func Sweep(ctx context.Context, store *catalog.Store, target config.Database, no
 }
 
 // unowned says whether no live test owns scratch database name: no
-// session bears its owner's name, and none is connected to it.
+// session bears its owner's name, and no client is connected to it. The
+// server's own workers (autovacuum, which visits a freshly restored
+// database) own nothing: DROP ... WITH (FORCE) ends them.
 func unowned(ctx context.Context, conn *pgx.Conn, name string) (bool, error) {
 	var owned bool
-	err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE application_name = $1 OR datname = $2)", ownerApp(name), name).Scan(&owned)
+	err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+		WHERE backend_type = 'client backend' AND (application_name = $1 OR datname = $2))`, ownerApp(name), name).Scan(&owned)
 	return !owned, err
 }

@@ -30,12 +30,21 @@ func TestSweepDropsOnlyOrphans(t *testing.T) {
 	orphan, locked, attended, kept, other := name("orphan"), name("locked"), name("attended"), name("kept"), "rgz_restore_tesX_"+uuid.NewString()[:8]
 	inUse := name("inuse") // its owner session lost, but pg_restore still in it
 
-	for _, db := range []string{orphan, other, inUse} {
+	for _, db := range []string{orphan, other} {
 		create(t, db)
 	}
+	// In use: owned while it is created and entered (a sweep of another
+	// test of this package, on the same server, would otherwise find it
+	// unowned and empty in between), then its owner gone.
+	inUseOwner, err := claim(ctx, target, inUse, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	create(t, inUse)
 	if _, err := pgxConnect(t, target.WithDatabase(inUse)); err != nil {
 		t.Fatal(err)
 	}
+	inUseOwner.release(ctx)
 	lockOwner, err := claim(ctx, target, locked, nil) // owned, then created
 	if err != nil {
 		t.Fatal(err)

@@ -43,6 +43,9 @@ type Target struct {
 	Destinations        []string
 	RestoreTestSchedule string
 	TimeoutSeconds      int
+	// PITR: whether serve streams this server's WAL (docs/PITR.md);
+	// absent (nil): BACKUP_PITR_ENABLED.
+	PITR *bool
 }
 
 // LineError is a problem at a line of the file.
@@ -62,7 +65,7 @@ func ValidName(name string) bool { return targetName.MatchString(name) }
 
 // targetKeys are the keys a target may have, as written in the file.
 var targetKeys = []string{"name", "url", "password_env", "password_file", "databases", "exclude",
-	"schedule", "compression", "retention_days", "destinations", "restore_test_schedule", "timeout_seconds"}
+	"schedule", "compression", "retention_days", "destinations", "restore_test_schedule", "timeout_seconds", "pitr"}
 
 // ReadFile reads and checks a targets file; its error names the line.
 func ReadFile(name string) (File, error) {
@@ -225,6 +228,8 @@ func fieldOf(t *Target, key string) any {
 		return &t.Destinations
 	case "restore_test_schedule":
 		return &t.RestoreTestSchedule
+	case "pitr":
+		return &t.PITR
 	default: // timeout_seconds
 		return &t.TimeoutSeconds
 	}

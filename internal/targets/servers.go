@@ -2,6 +2,7 @@ package targets
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -42,6 +43,24 @@ func Servers(cfg config.Config, getenv func(string) string) ([]Server, error) {
 // run with: the environment's cfg, its connection (the password read from
 // its variable or file), its databases and its overrides.
 func (f File) Servers(cfg config.Config, getenv func(string) string) ([]Server, error) {
+	return f.servers(cfg, getenv, true)
+}
+
+// Settings are Servers without their passwords: for what reads the
+// archive without connecting to the server (a restore on the day the
+// server and its secrets are gone).
+func Settings(cfg config.Config) ([]Server, error) {
+	if cfg.TargetsFile == "" {
+		return []Server{{Target: DefaultTarget, Config: cfg}}, nil
+	}
+	file, err := ReadFile(cfg.TargetsFile)
+	if err != nil {
+		return nil, err
+	}
+	return file.servers(cfg, nil, false)
+}
+
+func (f File) servers(cfg config.Config, getenv func(string) string, passwords bool) ([]Server, error) {
 	var out []Server
 	for _, t := range f.Targets {
 		c := cfg
@@ -49,8 +68,10 @@ func (f File) Servers(cfg config.Config, getenv func(string) string) ([]Server, 
 		if err != nil { // checked when read: only a file changed meanwhile
 			return nil, fmt.Errorf("target %s: url: %w", t.Name, err)
 		}
-		if db.Password, err = password(t, getenv); err != nil {
-			return nil, err
+		if passwords {
+			if db.Password, err = password(t, getenv); err != nil {
+				return nil, err
+			}
 		}
 		c.Database = db
 		c.TargetsFile = ""
@@ -81,9 +102,59 @@ func (f File) Servers(cfg config.Config, getenv func(string) string) ([]Server, 
 				c.Destinations.List = append(c.Destinations.List, spec)
 			}
 		}
+		if t.PITR != nil {
+			c.PITR.Enabled = *t.PITR
+		}
 		out = append(out, Server{Target: t.Name, Config: c, Schedule: t.Schedule, RestoreTestSchedule: t.RestoreTestSchedule})
 	}
 	return out, nil
+}
+
+// ChooseStreaming is the streaming server named (a target's name), or,
+// with no name, the only one (Streaming); the error says what to set.
+func ChooseStreaming(servers []Server, name string) (Server, error) {
+	streaming := Streaming(servers)
+	names := make([]string, len(streaming))
+	for i, s := range streaming {
+		names[i] = s.Target
+	}
+	if name != "" {
+		for _, s := range servers {
+			if s.Target != name {
+				continue
+			}
+			if !s.Config.PITR.Enabled {
+				return Server{}, fmt.Errorf("target %s: point-in-time recovery is off for it (pitr: true in the targets file, or BACKUP_PITR_ENABLED=true)", name)
+			}
+			return s, nil
+		}
+		return Server{}, fmt.Errorf("no target %q (the servers that stream: %s)", name, strings.Join(names, ", "))
+	}
+	switch len(streaming) {
+	case 0:
+		return Server{}, errors.New("no server streams: set BACKUP_PITR_ENABLED=true, or pitr: true for a target of the targets file (docs/PITR.md)")
+	case 1:
+		return streaming[0], nil
+	}
+	return Server{}, fmt.Errorf("%d servers stream (%s): name one with --target", len(names), strings.Join(names, ", "))
+}
+
+// Streaming are the servers whose WAL serve streams for point-in-time
+// recovery: those with PITR enabled, each server once (WAL belongs to the
+// whole server: two targets on one server share its stream, the first
+// one's settings win).
+func Streaming(servers []Server) []Server {
+	var out []Server
+	seen := map[string]bool{}
+	for _, s := range servers {
+		where := serverOf(s.Config.Database)
+		if !s.Config.PITR.Enabled || seen[where] {
+			continue
+		}
+		seen[where] = true
+		out = append(out, s)
+	}
+	return out
 }
 
 // Destinations are the targets' own destinations (their "destinations:"

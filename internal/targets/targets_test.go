@@ -112,3 +112,58 @@ func TestUnits(t *testing.T) {
 		t.Fatalf(`"*" finding one database: %+v`, found)
 	}
 }
+
+// A target's "pitr:" overrides BACKUP_PITR_ENABLED; a server streams once
+// however many targets name it.
+func TestStreaming(t *testing.T) {
+	t.Parallel()
+	file := func(extra string) File {
+		f, err := Parse("targets.yaml", []byte(`targets:
+  - name: rgz-db
+    url: postgres://backup@rgz-db:5432/postgres
+    databases: ["*"]
+  - name: rgz-db-billing
+    url: postgres://backup@rgz-db:5432/billing
+    databases: [billing]
+  - name: radius
+    url: postgres://backup@radius:5432/radius
+    databases: [radius]
+`+extra))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	cases := []struct {
+		name  string
+		on    bool
+		extra string
+		want  []string
+	}{
+		{"off everywhere", false, "", nil},
+		{"on everywhere: one stream per server", true, "", []string{"rgz-db", "radius"}},
+		{"asked by one target", false, "    pitr: true\n", []string{"radius"}},
+		{"refused by one target", true, "    pitr: false\n", []string{"rgz-db"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := config.Config{LocalDir: "/var/backups/rgz"}
+			cfg.PITR.Enabled = c.on
+			servers, err := file(c.extra).Servers(cfg, func(string) string { return "" })
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, s := range Streaming(servers) {
+				got = append(got, s.Target)
+			}
+			if !slices.Equal(got, c.want) {
+				t.Fatalf("streaming %v, want %v", got, c.want)
+			}
+		})
+	}
+	if _, err := Parse("targets.yaml", []byte("targets:\n  - name: a\n    url: postgres://u@h/db\n    databases: [db]\n    pitr: sometimes\n")); err == nil ||
+		!strings.Contains(err.Error(), ":5: pitr") {
+		t.Fatalf("pitr: sometimes: %v", err)
+	}
+}

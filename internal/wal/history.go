@@ -62,6 +62,20 @@ func (p Path) TimelineAt(lsn LSN) uint32 {
 	return p.Timeline
 }
 
+// Holds says whether timeline tli is on the path: its own, or one it
+// descends from.
+func (p Path) Holds(tli uint32) bool {
+	if tli == p.Timeline {
+		return true
+	}
+	for _, s := range p.History {
+		if s.Parent == tli {
+			return true
+		}
+	}
+	return false
+}
+
 // SegmentFile is which file recovery reads segment number no from: the
 // newest timeline of the path that had begun by the segment's end. The
 // segment where a timeline began is read from that timeline's file, which

@@ -2,18 +2,16 @@ package walship
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/mosaique/rgz-backup/internal/archive"
 	"github.com/mosaique/rgz-backup/internal/crypt"
 	"github.com/mosaique/rgz-backup/internal/destination"
+	"github.com/mosaique/rgz-backup/internal/sealed"
 	"github.com/mosaique/rgz-backup/internal/wal"
 )
 
@@ -35,13 +33,14 @@ type Shipper struct {
 // Shipped is one file of the archive, as every place holds it.
 type Shipped struct {
 	File
-	Key        string  // its name in every place
-	Start, End wal.LSN // the WAL it holds (a partial segment's End: what was flushed when it was read)
-	RawSize    int64   // as pg_receivewal wrote it
-	RawSHA256  string
-	Stored     archive.Sums // the stored (compressed, maybe encrypted) file's
-	Encrypted  bool
-	Copies     []string // the places that hold it
+	Key         string  // its name in every place
+	Start, End  wal.LSN // the WAL it holds (a partial segment's End: what was flushed when it was read)
+	RawSize     int64   // as pg_receivewal wrote it
+	RawSHA256   string
+	Stored      archive.Sums // the stored (compressed, maybe encrypted) file's
+	Encrypted   bool
+	Copies      []string // the places that hold it
+	HistoryText string   // a history file's text
 }
 
 // workDir is where the stored form is made: hidden in the spool (Read
@@ -62,13 +61,7 @@ func (s *Shipper) Prepare() error {
 
 // Ext is the stored files' extension: the compression's (".zst"), then
 // ".age" when they are encrypted.
-func (s *Shipper) Ext() string {
-	ext := strings.TrimPrefix(archive.Extension(s.Format), ".dump")
-	if s.Encrypter != nil {
-		ext += ".age"
-	}
-	return ext
-}
+func (s *Shipper) Ext() string { return s.form().Ext() }
 
 // ErrForeign is Ship's error for a spool file that is not what its name
 // says (another cluster's, renamed, corrupt): it is never shipped nor
@@ -110,6 +103,19 @@ func (s *Shipper) Ship(ctx context.Context, f File, end wal.LSN) (Shipped, error
 			out.End = min(end, out.End)
 		}
 	}
+	if f.History {
+		text, err := io.ReadAll(io.LimitReader(src, 1<<20))
+		if err != nil {
+			return Shipped{}, fmt.Errorf("spool: %w", err)
+		}
+		if _, err := wal.ParseHistory(f.Timeline, string(text)); err != nil {
+			return Shipped{}, fmt.Errorf("%w: %v", ErrForeign, err)
+		}
+		out.HistoryText = string(text)
+		if _, err := src.Seek(0, io.SeekStart); err != nil {
+			return Shipped{}, err
+		}
+	}
 	stored, err := s.store(src, &out)
 	if err != nil {
 		return Shipped{}, fmt.Errorf("%s: %w", f.Name, err)
@@ -140,61 +146,25 @@ func (s *Shipper) Ship(ctx context.Context, f File, end wal.LSN) (Shipped, error
 	return out, nil
 }
 
-// store writes the stored form of src in the work directory and reads it
-// back whole (decrypted, decompressed) before anything is copied: a copy
-// is only ever of a file that restores.
+// store writes the stored form of src in the work directory, read back
+// whole (sealed.Form.Write).
 func (s *Shipper) store(src io.Reader, out *Shipped) (string, error) {
-	var opts []archive.Option
-	var read []archive.ReadOption
-	if s.Encrypter != nil {
-		opts = append(opts, archive.SealedBy(s.Encrypter.Seal))
-		read = append(read, archive.OpenedBy(s.Encrypter.Validation().Open))
-	}
-	w, err := archive.Create(s.workDir(), filepath.Base(out.Key), s.Format, s.Level, opts...)
+	f, err := s.form().Write(s.workDir(), sealed.Name(out.Key), src)
 	if err != nil {
 		return "", err
 	}
-	defer w.Abort()
-	sha := sha256.New()
-	if _, err := io.Copy(w, io.TeeReader(src, sha)); err != nil {
-		w.Close()
-		return "", err
-	}
-	if err := w.Close(); err != nil {
-		return "", err
-	}
-	out.Stored, out.RawSize, out.RawSHA256 = w.Sums(), w.Sums().RawSize, hex.EncodeToString(sha.Sum(nil))
-	back, err := archive.Check(context.Background(), w.TempPath(), s.Format, io.Discard, read...)
-	if err != nil {
-		return "", fmt.Errorf("read back: %w", err)
-	}
-	if back.SHA256 != out.Stored.SHA256 || back.RawSize != out.RawSize || back.RawCRC32 != out.Stored.RawCRC32 {
-		return "", errors.New("read back: not what was written")
-	}
-	final, err := w.Commit()
-	return final, err
+	out.Stored, out.RawSize, out.RawSHA256 = f.Sums, f.Sums.RawSize, f.RawSHA256
+	return f.Path, nil
+}
+
+func (s *Shipper) form() sealed.Form {
+	return sealed.Form{Format: s.Format, Level: s.Level, Encrypter: s.Encrypter, OneEncoder: true}
 }
 
 // copyEverywhere puts the stored file in every place, each copy verified
 // by its Put.
 func (s *Shipper) copyEverywhere(ctx context.Context, stored string, out *Shipped) error {
-	f, err := os.Open(stored)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	src, err := destination.File(f)
-	if err != nil {
-		return err
-	}
-	var failed []error
-	for _, st := range s.Stores {
-		err := st.Put(ctx, out.Key, src, destination.PutOptions{Want: destination.Want{Size: out.Stored.Size, CRC32: out.Stored.CRC32}})
-		if err != nil {
-			failed = append(failed, fmt.Errorf("copy %s to %s: %w", out.Name, st, err))
-			continue
-		}
-		out.Copies = append(out.Copies, st.String())
-	}
-	return errors.Join(failed...)
+	copies, err := sealed.CopyEverywhere(ctx, s.Stores, sealed.File{Path: stored, Sums: out.Stored}, out.Key, out.Name)
+	out.Copies = copies
+	return err
 }

@@ -264,3 +264,26 @@ func TestShipFromARealStream(t *testing.T) {
 		t.Fatalf("the refused file reached the archive: %v", err)
 	}
 }
+
+// pg_receivewal fills a new segment with zeros before writing WAL into
+// it: what was written ends with the last page that is not all zeros.
+func TestWrittenEnd(t *testing.T) {
+	t.Parallel()
+	seg := wal.Segment{Timeline: 1, No: 3}
+	path := filepath.Join(t.TempDir(), seg.Name(wal.DefaultSegmentSize)+wal.PartialSuffix)
+	b := make([]byte, wal.DefaultSegmentSize)
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	start := seg.Start(wal.DefaultSegmentSize)
+	if end, err := WrittenEnd(path, seg, wal.DefaultSegmentSize); err != nil || end != start {
+		t.Fatalf("all zeros: %s %v", end, err)
+	}
+	b[0], b[3*8192+100] = 1, 1
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if end, err := WrittenEnd(path, seg, wal.DefaultSegmentSize); err != nil || end != start+4*8192 {
+		t.Fatalf("written into page 3: %s %v, want %s", end, err, start+4*8192)
+	}
+}

@@ -10,6 +10,7 @@ package walship
 
 import (
 	"cmp"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -92,4 +93,38 @@ func Key(sysid uint64, f File, ext string) string {
 		return root + f.Name + ext
 	}
 	return root + f.Name[:16] + "/" + f.Name + ext
+}
+
+// pageSize is the WAL's page size (XLOG_BLCKSZ, 8 kB on every build we
+// read).
+const pageSize = 8192
+
+// WrittenEnd is how far pg_receivewal wrote into the segment file at path:
+// it fills a new file with zeros first, so the end of the last page that
+// is not all zeros (the segment's start when there is none). For the
+// unfinished segment of a slot that is gone, where the slot cannot say
+// what was flushed.
+func WrittenEnd(path string, seg wal.Segment, segSize int64) (wal.LSN, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	page := make([]byte, pageSize)
+	for off := (min(st.Size(), segSize)/pageSize - 1) * pageSize; off >= 0; off -= pageSize {
+		n, err := f.ReadAt(page, off)
+		if err != nil && n == 0 {
+			return 0, err
+		}
+		for _, b := range page[:n] {
+			if b != 0 {
+				return seg.Start(segSize) + wal.LSN(off+pageSize), nil
+			}
+		}
+	}
+	return seg.Start(segSize), nil
 }

@@ -24,6 +24,9 @@ type Server struct {
 	SegSize  int64
 	Major    int    // PostgreSQL major version
 	KeepSize string // max_slot_wal_keep_size, as the server shows it
+	// SlotCreated: Preflight made the slot (it was not there): the
+	// server streams from now on, not from where an earlier slot was.
+	SlotCreated bool
 }
 
 // ErrUnfit is Preflight's error for a server that cannot stream safely:
@@ -38,14 +41,27 @@ var ErrUnfit = errors.New("the server cannot stream its WAL to rgz-backup")
 // the server already lost (its WAL removed) is an error too: the archive
 // has a gap from there.
 func Preflight(ctx context.Context, conn *pgx.Conn, slot string) (Server, error) {
+	s, err := Inspect(ctx, conn)
+	if err != nil {
+		return Server{}, err
+	}
+	s.SlotCreated, err = ensureSlot(ctx, conn, slot)
+	return s, err
+}
+
+// Inspect is Preflight without the slot: what the server is, and whether
+// it can stream safely.
+func Inspect(ctx context.Context, conn *pgx.Conn) (Server, error) {
 	var s Server
 	var role, walLevel, keep, segSize, version, senders, sysid string
 	var mayReplicate bool
+	var tablespaces int
 	err := conn.QueryRow(ctx, `SELECT current_user, coalesce((SELECT rolreplication OR rolsuper FROM pg_roles WHERE rolname = current_user), false),
 		current_setting('wal_level'), current_setting('max_slot_wal_keep_size'),
 		(SELECT setting FROM pg_settings WHERE name = 'wal_segment_size'), current_setting('server_version_num'),
-		current_setting('max_wal_senders'), (SELECT system_identifier::text FROM pg_control_system())`).
-		Scan(&role, &mayReplicate, &walLevel, &keep, &segSize, &version, &senders, &sysid)
+		current_setting('max_wal_senders'), (SELECT system_identifier::text FROM pg_control_system()),
+		(SELECT count(*) FROM pg_tablespace WHERE spcname NOT IN ('pg_default', 'pg_global'))`).
+		Scan(&role, &mayReplicate, &walLevel, &keep, &segSize, &version, &senders, &sysid, &tablespaces)
 	if err != nil {
 		return Server{}, fmt.Errorf("read the server's settings: %w", err)
 	}
@@ -59,6 +75,13 @@ func Preflight(ctx context.Context, conn *pgx.Conn, slot string) (Server, error)
 	n, _ := strconv.Atoi(version)
 	s.Major = n / 10000
 	switch {
+	case s.SegSize != wal.DefaultSegmentSize:
+		// The archive's names, its listings and retention read 16 MB
+		// segments; another size would be misnumbered.
+		return Server{}, fmt.Errorf("%w: wal_segment_size is %d bytes; point-in-time recovery supports the default, 16 MB, for now", ErrUnfit, s.SegSize)
+	case tablespaces > 0:
+		return Server{}, fmt.Errorf("%w: the server has %d tablespaces besides pg_default and pg_global; base backups of tablespaces are not supported yet "+
+			"(a plain pg_basebackup would write them to their original paths)", ErrUnfit, tablespaces)
 	case s.Major < 15:
 		return Server{}, fmt.Errorf("%w: PostgreSQL %d; point-in-time recovery needs 15 or later", ErrUnfit, s.Major)
 	case !mayReplicate:
@@ -73,7 +96,7 @@ func Preflight(ctx context.Context, conn *pgx.Conn, slot string) (Server, error)
 			"until the server's disk is full. Set it to what that disk can spare beyond the server's own WAL "+
 			"(ALTER SYSTEM SET max_slot_wal_keep_size = '20GB'; SELECT pg_reload_conf(); docs/PITR.md)", ErrUnfit)
 	}
-	return s, ensureSlot(ctx, conn, slot)
+	return s, nil
 }
 
 // ErrSlotLost is a slot whose WAL the server removed before it was read
@@ -81,21 +104,21 @@ func Preflight(ctx context.Context, conn *pgx.Conn, slot string) (Server, error)
 // only a new base backup starts a new restorable window.
 var ErrSlotLost = errors.New("the replication slot was lost")
 
-func ensureSlot(ctx context.Context, conn *pgx.Conn, slot string) error {
+func ensureSlot(ctx context.Context, conn *pgx.Conn, slot string) (created bool, err error) {
 	var kind, status string
-	err := conn.QueryRow(ctx, `SELECT slot_type, coalesce(wal_status, '') FROM pg_replication_slots WHERE slot_name = $1`, slot).Scan(&kind, &status)
+	err = conn.QueryRow(ctx, `SELECT slot_type, coalesce(wal_status, '') FROM pg_replication_slots WHERE slot_name = $1`, slot).Scan(&kind, &status)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		if _, err := conn.Exec(ctx, `SELECT pg_create_physical_replication_slot($1, true)`, slot); err != nil {
-			return fmt.Errorf("create the replication slot %s: %w", slot, err)
+			return false, fmt.Errorf("create the replication slot %s: %w", slot, err)
 		}
-		return nil
+		return true, nil
 	case err != nil:
-		return fmt.Errorf("read the replication slot %s: %w", slot, err)
+		return false, fmt.Errorf("read the replication slot %s: %w", slot, err)
 	case kind != "physical":
-		return fmt.Errorf("%w: the slot %s is a %s slot, not one of rgz-backup's: choose another BACKUP_PITR_SLOT", ErrUnfit, slot, kind)
+		return false, fmt.Errorf("%w: the slot %s is a %s slot, not one of rgz-backup's: choose another BACKUP_PITR_SLOT", ErrUnfit, slot, kind)
 	case status == "lost":
-		return fmt.Errorf("%w: %s (the server removed WAL it held back past max_slot_wal_keep_size)", ErrSlotLost, slot)
+		return false, fmt.Errorf("%w: %s (the server removed WAL it held back past max_slot_wal_keep_size)", ErrSlotLost, slot)
 	}
-	return nil
+	return false, nil
 }

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/mosaique/rgz-backup/internal/clock"
 	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/dbconn"
@@ -43,6 +45,7 @@ type State struct {
 	LastShipped  time.Time // when
 	SpoolFiles   int       // files waiting in the spool
 	PartialUntil wal.LSN   // how far the newest partial copy goes
+	Slot         Slot      // as last read
 }
 
 // State is the stream's state now.
@@ -75,16 +78,20 @@ func (s *Stream) Run(ctx context.Context) error {
 	if s.Log == nil {
 		s.Log = slog.Default()
 	}
-	poll := s.Poll
-	if poll <= 0 {
-		poll = time.Second
-	}
+	poll := s.poll()
+	// The spool holds the server's WAL unencrypted: its owner's alone,
+	// whatever made the directory before.
 	if err := os.MkdirAll(s.Ship.Spool, 0o700); err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	if err := os.Chmod(s.Ship.Spool, 0o700); err != nil {
 		return fmt.Errorf("spool: %w", err)
 	}
 	if err := s.Ship.Prepare(); err != nil {
 		return err
 	}
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); s.receive(ctx) }()
@@ -93,7 +100,19 @@ func (s *Stream) Run(ctx context.Context) error {
 	for {
 		s.shipReady(ctx)
 		if now := s.Clock.Now(); now.Sub(lastPartial) >= s.ShipEvery {
-			s.shipPartial(ctx)
+			slot, err := s.slot(ctx)
+			switch {
+			case errors.Is(err, ErrSlotLost):
+				stop()
+				return err
+			case err != nil:
+				s.failed(err)
+			case s.State().Receiving:
+				// The slot's position is this host's only while its own
+				// receiver reads it (a replica that lost the archive's
+				// lock with its catalog session may not know yet).
+				s.shipPartial(ctx, slot.Flushed)
+			}
 			lastPartial = now
 		}
 		select {
@@ -130,12 +149,19 @@ func (s *Stream) receive(ctx context.Context) {
 		}
 		s.Log.Warn("WAL stream: pg_receivewal stopped; starting it again", "error", msg, "in", wait.String())
 		s.update(func(st *State) { st.Restarts++; st.LastError = msg })
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(wait):
-		}
+		s.sleep(ctx, wait)
 	}
+}
+
+// sleep waits until the stream's clock has moved by d (a test moves it),
+// or until ctx ends.
+func (s *Stream) sleep(ctx context.Context, d time.Duration) { clock.Sleep(ctx, s.Clock, d, s.poll()) }
+
+func (s *Stream) poll() time.Duration {
+	if s.Poll <= 0 {
+		return time.Second
+	}
+	return s.Poll
 }
 
 // spool lists what the spool holds now.
@@ -181,14 +207,9 @@ func (s *Stream) shipReady(ctx context.Context) {
 
 // shipPartial copies the segment being written, up to what the slot says
 // this host has flushed, when that moved since the last copy.
-func (s *Stream) shipPartial(ctx context.Context) {
+func (s *Stream) shipPartial(ctx context.Context, flushed wal.LSN) {
 	sp, err := s.spool()
 	if err != nil || sp.Partial == nil {
-		return
-	}
-	flushed, err := s.flushed(ctx)
-	if err != nil {
-		s.failed(err)
 		return
 	}
 	if flushed <= s.State().PartialUntil || flushed <= sp.Partial.Segment.Start(s.Ship.Expect.SegSize) {
@@ -204,19 +225,61 @@ func (s *Stream) shipPartial(ctx context.Context) {
 	s.update(func(st *State) { st.PartialUntil = shipped.End; st.LastShipped = s.Clock.Now() })
 }
 
-// flushed is how far the slot says this host holds the WAL: read before
-// the partial file is, so the copy holds at least that.
-func (s *Stream) flushed(ctx context.Context) (wal.LSN, error) {
+// Slot is what the server says of the slot.
+type Slot struct {
+	Flushed    wal.LSN // restart_lsn: how far this host holds the WAL (read before the partial file is, so the copy holds at least that)
+	Status     string  // wal_status: reserved, extended, unreserved (about to be lost), lost
+	SafeBytes  int64   // safe_wal_size: WAL the server may write before the slot is lost
+	LimitBytes int64   // max_slot_wal_keep_size
+	ServerLSN  wal.LSN // how far the server has written its WAL (received, on a standby)
+}
+
+// Endangered says whether the slot is close to being lost: the server
+// says so (unreserved), or less than a quarter of its limit is left.
+func (sl Slot) Endangered() bool {
+	return sl.Status == "unreserved" || sl.LimitBytes > 0 && sl.SafeBytes >= 0 && sl.SafeBytes < sl.LimitBytes/4
+}
+
+// slot reads the slot, says once in the log when it comes close to being
+// lost (and when it is safe again), and is ErrSlotLost once it is.
+func (s *Stream) slot(ctx context.Context) (Slot, error) {
 	conn, err := dbconn.Connect(ctx, s.Server, "rgz-backup wal stream")
 	if err != nil {
-		return 0, err
+		return Slot{}, err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	var lsn string
-	if err := conn.QueryRow(ctx, `SELECT coalesce(restart_lsn::text, '0/0') FROM pg_replication_slots WHERE slot_name = $1`, s.Slot).Scan(&lsn); err != nil {
-		return 0, fmt.Errorf("read the slot %s: %w", s.Slot, err)
+	var sl Slot
+	var server string
+	err = conn.QueryRow(ctx, `SELECT coalesce(restart_lsn::text, '0/0'), coalesce(wal_status, ''), coalesce(safe_wal_size, -1),
+			coalesce(pg_size_bytes(nullif(current_setting('max_slot_wal_keep_size'), '-1')), -1),
+			coalesce((CASE WHEN pg_is_in_recovery() THEN pg_last_wal_receive_lsn() ELSE pg_current_wal_lsn() END)::text, '0/0')
+		FROM pg_replication_slots WHERE slot_name = $1`, s.Slot).Scan(&lsn, &sl.Status, &sl.SafeBytes, &sl.LimitBytes, &server)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Slot{}, fmt.Errorf("%w: %s was dropped", ErrSlotLost, s.Slot)
 	}
-	return wal.ParseLSN(lsn)
+	if err != nil {
+		return Slot{}, fmt.Errorf("read the slot %s: %w", s.Slot, err)
+	}
+	if sl.Flushed, err = wal.ParseLSN(lsn); err != nil {
+		return Slot{}, err
+	}
+	if sl.ServerLSN, err = wal.ParseLSN(server); err != nil {
+		return Slot{}, err
+	}
+	if sl.Status == "lost" {
+		return sl, fmt.Errorf("%w: %s (the server removed WAL it held back past max_slot_wal_keep_size)", ErrSlotLost, s.Slot)
+	}
+	before := s.State().Slot
+	s.update(func(st *State) { st.Slot = sl })
+	switch {
+	case sl.Endangered() && !before.Endangered():
+		s.Log.Error("WAL stream: the replication slot is close to being lost: rgz-backup is not reading the WAL as fast as the server writes it",
+			"slot", s.Slot, "wal_status", sl.Status, "safe_bytes", sl.SafeBytes, "max_slot_wal_keep_size_bytes", sl.LimitBytes)
+	case !sl.Endangered() && before.Endangered():
+		s.Log.Info("WAL stream: the replication slot is safe again", "slot", s.Slot, "safe_bytes", sl.SafeBytes)
+	}
+	return sl, nil
 }
 
 func (s *Stream) failed(err error) {

@@ -70,6 +70,28 @@ func TestPreflight(t *testing.T) {
 	if _, err := Preflight(ctx, conn, "t_pre"); err != nil {
 		t.Fatalf("again, with the slot there: %v", err)
 	}
+
+	// A tablespace besides the default ones: refused, said why.
+	space := filepath.Join(cluster.Dir, "space")
+	if err := os.Mkdir(space, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if cred := cluster.Owner(); cred != nil {
+		if err := os.Chown(space, int(cred.Uid), int(cred.Gid)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	admin := cluster.Conn(t, "postgres")
+	if _, err := admin.Exec(ctx, `CREATE TABLESPACE t_space LOCATION '`+space+`'`); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Inspect(ctx, conn)
+	if _, derr := admin.Exec(ctx, `DROP TABLESPACE t_space`); derr != nil {
+		t.Fatal(derr)
+	}
+	if !errors.Is(err, ErrUnfit) || !strings.Contains(err.Error(), "tablespaces") {
+		t.Fatalf("a server with a tablespace: %v", err)
+	}
 }
 
 // What a pg_receivewal killed while it created a segment file leaves: a
@@ -258,4 +280,20 @@ func waitFor(t *testing.T, what string, ok func() bool) {
 		}
 	}
 	t.Fatalf("timed out waiting for %s", what)
+}
+
+func TestSlotEndangered(t *testing.T) {
+	for _, tc := range []struct {
+		slot Slot
+		want bool
+	}{
+		{Slot{Status: "reserved", SafeBytes: 900 << 20, LimitBytes: 1 << 30}, false},
+		{Slot{Status: "extended", SafeBytes: 200 << 20, LimitBytes: 1 << 30}, true},
+		{Slot{Status: "unreserved", SafeBytes: 0, LimitBytes: 1 << 30}, true},
+		{Slot{Status: "reserved", SafeBytes: -1, LimitBytes: -1}, false}, // no limit: the preflight refuses it
+	} {
+		if got := tc.slot.Endangered(); got != tc.want {
+			t.Errorf("%+v: %v, want %v", tc.slot, got, tc.want)
+		}
+	}
 }

@@ -188,3 +188,8 @@ func (c *Cluster) PasswordRole(t testing.TB, role, password, db string) string {
 	t.Cleanup(func() { _ = c.editHBA(func(hba string) string { return strings.Replace(hba, line, "", 1) }) })
 	return strings.Replace(c.URL(db), "postgres@", role+"@", 1)
 }
+
+// Owner is the user the server runs as, when it is not this process's
+// (running as root: PostgreSQL's own user); nil otherwise. A test runs as
+// it what PostgreSQL refuses to run as root.
+func (c *Cluster) Owner() *syscall.Credential { return c.account }

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -188,7 +189,9 @@ func (c *Cluster) SchemaOnly(t testing.TB, db string) string {
 }
 
 // Own starts a cluster of one test's own, removed when it ends: for a
-// test whose server must hold only its databases (BACKUP_DATABASES=*).
+// test whose server must hold only its databases (BACKUP_DATABASES=*),
+// or whose server settings, WAL or replication slots must not meet the
+// package's other tests (point-in-time recovery streams a whole server).
 func Own(t testing.TB) *Cluster {
 	t.Helper()
 	dir, err := clusterDir()
@@ -202,4 +205,36 @@ func Own(t testing.TB) *Cluster {
 	}
 	t.Cleanup(func() { _ = c.Remove() })
 	return c
+}
+
+// Set changes a server setting (ALTER SYSTEM, reloaded) and waits until
+// new sessions see it changed.
+func (c *Cluster) Set(t testing.TB, name, value string) {
+	t.Helper()
+	ctx := context.Background()
+	current := func() string {
+		conn, err := pgx.Connect(ctx, c.URL("postgres"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(ctx)
+		var v string
+		if err := conn.QueryRow(ctx, `SELECT current_setting($1)`, name).Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	before := current()
+	if err := c.admin(ctx, fmt.Sprintf("ALTER SYSTEM SET %s = '%s'", pgx.Identifier{name}.Sanitize(), strings.ReplaceAll(value, "'", "''"))); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.admin(ctx, "SELECT pg_reload_conf()"); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if now := current(); now != before || now == value {
+			return
+		}
+	}
+	t.Fatalf("%s = %s: not seen after 10 s", name, value)
 }
