@@ -3,7 +3,7 @@ GO      ?= go
 GOBIN   := $(shell $(GO) env GOPATH)/bin
 BIN     := bin/rgz-backup
 
-.PHONY: build package package-test test lint demo bench deps clean
+.PHONY: build package package-test test lint demo screenshots bench deps clean
 
 # The build's identity (internal/version): the tag or "devel", the commit,
 # the commit's date (reproducible: not the clock's).
@@ -53,15 +53,16 @@ deps:
 # the tests start, then the alert rules' unit tests. The install script runs
 # first (quick when everything is there), so that a fresh machine needs
 # nothing else. Many tests wait on child processes (the daemon's slots and
-# retries, sshd, Azurite): -parallel 16 runs more of them than the machine
-# has cores, so that the parallel subtests queued last (the slot tests, which
-# wait on real slots) do not run alone at the end with a core idle. -ldflags="-s -w": the test binaries carry no symbol table nor
+# retries, sshd, Azurite): -parallel 8 runs more of them than the machine
+# has cores. -p 2: one test binary per core; on a machine where starting a
+# process is slow (5 ms for /bin/true), more side by side made the daemons'
+# timing tests and Azurite's start miss their bounds. -ldflags="-s -w": the test binaries carry no symbol table nor
 # DWARF (nothing reads them, and linking ~40 binaries is an eighth of the
 # suite's CPU). -trimpath: the compiled packages do not depend on where the
 # checkout is, so a fresh clone reuses what an earlier one compiled. See
 # docs/DEVELOPMENT.md, "Tests".
 test: deps
-	$(GO) test -count=1 -trimpath -ldflags="-s -w" -p 4 -parallel 16 -timeout 30m ./...
+	$(GO) test -count=1 -trimpath -ldflags="-s -w" -p 2 -parallel 8 -timeout 30m ./...
 	promtool test rules deploy/prometheus/*test*.yml
 
 lint: deps
@@ -74,6 +75,11 @@ lint: deps
 # progress, its verification and its report.
 demo: deps build
 	$(GO) run ./demo --binary $(BIN)
+
+# The README's and docs/CONSOLE.md's pictures, from a daemon with 90 days
+# of history over three databases and a streaming archive (demo/).
+screenshots: deps build
+	$(GO) run ./demo --binary $(BIN) --screenshots docs/img
 
 # See docs/BENCHMARKS.md. SCALE=320 is the ~550 MB database (549 MB on 2026-12-06).
 SCALE ?= 320

@@ -5,7 +5,8 @@
 // the targets in docs/BENCHMARKS.md are stated in. Run with `make bench`.
 // With -rto it measures instead the restore test's duration (the RTO) at
 // several sizes; with -load, the daemon under concurrent readers; with
-// -several, runs over many databases and servers.
+// -several, runs over many databases and servers; with -pitr,
+// point-in-time recovery against pgBackRest (pitr.go).
 package main
 
 import (
@@ -49,7 +50,18 @@ func main() {
 	format := flag.String("format", "zstd", "with -destinations: the compression format")
 	severalDBs := flag.Int("several", 0, "instead: a run over this many small databases on one server and on two (e.g. 50), then the daemon with 500 configured and 100,000 catalog rows")
 	consoleRows := flag.Int("console", 0, "instead: the web console's pages with this many catalog rows (e.g. 100000)")
+	pitrOn := flag.Bool("pitr", false, "instead: point-in-time recovery against pgBackRest on one cluster (base backup, lag, throughput, RSS, archive size, restore to a time)")
+	pitrScale := flag.Int("pitr-scale", 44, "with -pitr: pgbench's scale (44: about 650 MB)")
+	pitrLoad := flag.Duration("pitr-load", 3*time.Minute, "with -pitr: how long pgbench writes while the lag is sampled")
+	pitrRounds := flag.Int("pitr-rounds", 2, "with -pitr: restores of each tool, in turns")
 	flag.Parse()
+	if *pitrOn {
+		if err := pitrBench(*binary, *pitrScale, *pitrLoad, *pitrRounds); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *consoleRows > 0 {
 		if err := consolePages(*binary, *consoleRows); err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)

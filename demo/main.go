@@ -1,7 +1,9 @@
 // Command demo shows rgz-backup end to end on a fresh machine: it starts a
 // throwaway PostgreSQL, loads a MOSAÏQUE-like database, takes a backup
 // (with progress on a terminal), verifies it and lists the catalog.
-// Run it with `make demo`.
+// Run it with `make demo`. With --screenshots DIR (`make screenshots`) it
+// brings up a daemon with a realistic history instead and takes the
+// console's pictures (screenshots.go).
 package main
 
 import (
@@ -22,8 +24,13 @@ func main() {
 	dir := flag.String("dir", ".demo", "where the backups go")
 	scale := flag.Int("scale", 20, "sample size (20: about 100,000 RADIUS sessions)")
 	keep := flag.Bool("keep", false, "leave the PostgreSQL server running at the end")
+	shots := flag.String("screenshots", "", "instead: bring up a daemon with 90 days of history and a streaming archive, and take the console's pictures into this directory (make screenshots)")
 	flag.Parse()
-	if err := run(*binary, *dir, *scale, *keep); err != nil {
+	do := func() error { return run(*binary, *dir, *scale, *keep) }
+	if *shots != "" {
+		do = func() error { return screenshots(*binary, *dir, *shots, *scale, *keep) }
+	}
+	if err := do(); err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
 		os.Exit(1)
 	}
@@ -36,12 +43,7 @@ func run(binary, dir string, scale int, keep bool) error {
 	if err := os.MkdirAll(backups, 0o750); err != nil {
 		return err
 	}
-	pgDir, err := os.MkdirTemp("", "rgz-demo-pg-")
-	if err != nil {
-		return err
-	}
-	step("Starting a throwaway PostgreSQL in %s", pgDir)
-	cluster, err := pgtest.Start(ctx, pgDir)
+	cluster, _, err := startCluster(ctx)
 	if err != nil {
 		return err
 	}
@@ -76,6 +78,19 @@ func run(binary, dir string, scale int, keep bool) error {
 		fmt.Printf("PostgreSQL still runs: BACKUP_DATABASE_URL=%s BACKUP_LOCAL_DIR=%s\n", cluster.URL("rgz"), backups)
 	}
 	return nil
+}
+
+// startCluster starts a throwaway PostgreSQL in a directory of its own
+// under the system's temporary directory (which PostgreSQL's user may
+// enter), and says so.
+func startCluster(ctx context.Context) (*pgtest.Cluster, string, error) {
+	pgDir, err := os.MkdirTemp("", "rgz-demo-pg-")
+	if err != nil {
+		return nil, "", err
+	}
+	step("Starting a throwaway PostgreSQL in %s", pgDir)
+	cluster, err := pgtest.Start(ctx, pgDir)
+	return cluster, pgDir, err
 }
 
 func step(format string, args ...any) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 	"syscall"
@@ -28,18 +29,7 @@ func TestTestRestoreOverHTTP(t *testing.T) {
 		t.Fatalf("backup: %+v", r)
 	}
 	d := startServe(t, env)
-	call := func(method, path, body string) (*http.Response, map[string]any) {
-		req, _ := http.NewRequest(method, "http://"+d.addr+path, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+token)
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		var out map[string]any
-		json.NewDecoder(res.Body).Decode(&out)
-		return res, out
-	}
+	call := apiCaller(t, d.addr, token)
 	res, accepted := call("POST", api.Prefix+"/test-restore", "")
 	location := res.Header.Get("Location")
 	if res.StatusCode != 202 || location == "" || accepted["id"] == nil {
@@ -80,4 +70,26 @@ func TestTestRestoreOverHTTP(t *testing.T) {
 		t.Fatal("the token is in the daemon's logs")
 	}
 	d.stop(syscall.SIGTERM, 30*time.Second)
+}
+
+// apiCaller calls the daemon at addr's API with token, and decodes the
+// answer's JSON object (into a map; into *into when given).
+func apiCaller(t *testing.T, addr, token string) func(method, path, body string, into ...any) (*http.Response, map[string]any) {
+	return func(method, path, body string, into ...any) (*http.Response, map[string]any) {
+		t.Helper()
+		req, _ := http.NewRequest(method, "http://"+addr+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+token)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		raw, _ := io.ReadAll(res.Body)
+		var out map[string]any
+		_ = json.Unmarshal(raw, &out)
+		for _, v := range into {
+			_ = json.Unmarshal(raw, v)
+		}
+		return res, out
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -66,6 +67,10 @@ func commandsIn(text string) []string {
 type placeholders struct {
 	Filename, Database, NewDatabase string
 	Now                             time.Time
+	// Point-in-time recovery's: the cluster, wal-fetch's destination,
+	// the moment, data directory and port of a restore.
+	SystemID, Dest, Time, DataDir string
+	Port                          int
 }
 
 // instantiate turns a command as written into arguments: optional parts
@@ -74,7 +79,7 @@ type placeholders struct {
 // know is an error: a new one needs a value here.
 func instantiate(command string, v placeholders) ([]string, error) {
 	command = strings.NewReplacer("[", "", "]", "", "{{ $labels.target }}", catalog.DefaultTarget, "{{ $labels.database }}", v.Database,
-		"{{.Backup.Filename}}", v.Filename, "{{.RestoreTest.BackupFilename}}", v.Filename).Replace(command)
+		"{{.Backup.Filename}}", v.Filename, "{{.RestoreTest.BackupFilename}}", v.Filename, "{{ $labels.system_id }}", v.SystemID).Replace(command)
 	fields := strings.Fields(command)
 	if len(fields) < 2 || fields[0] != "rgz-backup" {
 		return nil, fmt.Errorf("%q: not an rgz-backup command", command)
@@ -93,6 +98,16 @@ func instantiate(command string, v placeholders) ([]string, error) {
 			a = v.NewDatabase
 		case (a == "NAME" || a == "NOM") && prev == "--database":
 			a = v.Database
+		case a == "ID" && prev == "--system-id" && v.SystemID != "":
+			a = v.SystemID
+		case a == "DEST" && v.Dest != "":
+			a = v.Dest
+		case a == "TIME" && v.Time != "":
+			a = v.Time
+		case a == "DIR" && prev == "--data-dir" && v.DataDir != "":
+			a = v.DataDir
+		case a == "P" && prev == "--port" && v.Port != 0:
+			a = strconv.Itoa(v.Port)
 		case a == "RFC3339":
 			a = v.Now.Add(24 * time.Hour).UTC().Format(time.RFC3339)
 		case regexp.MustCompile(`^[A-Z][A-Z_]{2,}$|\{\{|…`).MatchString(a):
@@ -135,9 +150,15 @@ func TestDocsCommandsRun(t *testing.T) {
 					t.Errorf("%s: %v", source, err)
 					continue
 				}
-				if args[0] == "serve" {
+				switch args[0] {
+				case "serve":
 					runServe(t, env)
 					continue
+				case "pitr":
+					continue // against a streaming server: TestPITRDocsCommandsRun
+				}
+				if slices.Contains(args, "--pitr") {
+					continue // restore-test --pitr: TestPITRDocsCommandsRun
 				}
 				r := rgz(t, env, args...)
 				if r.code != 0 {

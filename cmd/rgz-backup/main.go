@@ -17,6 +17,7 @@ import (
 
 	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/lock"
+	"github.com/mosaique/rgz-backup/internal/pitr"
 	"github.com/mosaique/rgz-backup/internal/targets"
 	"github.com/mosaique/rgz-backup/internal/version"
 )
@@ -40,11 +41,11 @@ func main() {
 		os.Exit(exitFailed)
 	}()
 	root := newRoot()
-	err := root.ExecuteContext(ctx)
+	ran, err := root.ExecuteContextC(ctx)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "rgz-backup:", err)
 	}
-	os.Exit(exitCode(err))
+	os.Exit(restoreCommandCode(ran, exitCode(err)))
 }
 
 // failure marks an error from a verb's work (exit 1); every other error
@@ -53,13 +54,36 @@ type failure struct{ error }
 
 func (f failure) Unwrap() error { return f.error }
 
+// exitStatus is an error with an exit status of its own, for a verb
+// whose caller reads it (PostgreSQL's restore_command: pitr wal-fetch).
+type exitStatus struct {
+	error
+	code int
+}
+
+func (e exitStatus) Unwrap() error { return e.error }
+
+// restoreCommandCode is the exit code of pitr wal-fetch, PostgreSQL's
+// restore_command: 1 says only "not in the archive" (recovery ends
+// there); any other trouble, a bad configuration or command line
+// included, must stop recovery instead, which only a code above 125 does.
+func restoreCommandCode(ran *cobra.Command, code int) int {
+	if ran != nil && ran.Name() == "wal-fetch" && code != exitOK && code != exitFailed {
+		return pitr.WALFetchExitUnreachable
+	}
+	return code
+}
+
 func exitCode(err error) int {
 	var cfgErr *config.Error
 	var held *lock.HeldError
 	var f failure
+	var status exitStatus
 	switch {
 	case err == nil:
 		return exitOK
+	case errors.As(err, &status):
+		return status.code
 	case errors.As(err, &held):
 		return exitLockHeld
 	case errors.As(err, &cfgErr):
@@ -135,7 +159,7 @@ Exit codes: 0 success; 1 the work failed; 2 bad configuration or usage;
 		return fmt.Errorf("%w (see %s --help)", err, c.CommandPath())
 	})
 	root.SetVersionTemplate("{{.Version}}\n")
-	root.AddCommand(versionCmd(), serveCmd(), statusCmd(), backupCmd(), listCmd(), showCmd(), verifyCmd(), restoreTestCmd(), restoreCmd(), retentionCmd(), archiveCmd(), catalogCmd(), targetsCmd(), tokenCmd(), keyCmd(), migrateCmd(), configCmd())
+	root.AddCommand(versionCmd(), serveCmd(), statusCmd(), backupCmd(), listCmd(), showCmd(), verifyCmd(), restoreTestCmd(), restoreCmd(), pitrCmd(), retentionCmd(), archiveCmd(), catalogCmd(), targetsCmd(), tokenCmd(), keyCmd(), migrateCmd(), configCmd())
 	root.AddCommand(manCmd(root))
 	return root
 }

@@ -43,6 +43,11 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	defer os.RemoveAll(dir)
+	// Readable by every user: the point-in-time recovery tests run it as
+	// PostgreSQL's user when they run as root (PostgreSQL refuses root).
+	if err := os.Chmod(dir, 0o755); err != nil {
+		panic(err)
+	}
 	binary = filepath.Join(dir, "rgz-backup")
 	// The build runs while MinIO and PostgreSQL start.
 	var out bytes.Buffer

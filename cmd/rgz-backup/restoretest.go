@@ -15,10 +15,10 @@ import (
 )
 
 func restoreTestCmd() *cobra.Command {
-	var asJSON, keep bool
-	var from, database, target string
+	var asJSON, keep, pitrTest bool
+	var from, database, target, to string
 	cmd := &cobra.Command{
-		Use:   "restore-test [FILENAME] [--json] [--keep] [--from WHERE]",
+		Use:   "restore-test [FILENAME] [--json] [--keep] [--from WHERE] | --pitr [--to TIME] [--json]",
 		Short: "Prove a backup restores: restore it into a scratch database and compare",
 		Long: `Restore a backup into a scratch database rgz_restore_test_YYYYMMDD_HHMMSS
 on BACKUP_RESTORE_TEST_DATABASE_URL (default: the backed-up server) and
@@ -41,12 +41,33 @@ database is dropped at the end, also after a failure or a timeout
 Each test is recorded in backup_restore_tests and on the backup's row.
 --json prints that record. Exits 1 when the test fails. With the catalog
 unreachable, the backups' manifests say what to expect, and the test is
-printed but not recorded.`,
+printed but not recorded.
+
+--pitr tests the point-in-time recovery archive instead (docs/PITR.md): it
+restores it into a scratch cluster under BACKUP_LOCAL_DIR (its socket only,
+never archiving) to --to TIME, or to a moment drawn from the window (the
+oldest one, the first time in a month), and checks that recovery stopped
+there (time, LSN, timeline), that the server's heartbeat before that moment
+is in the copy and the one after it is not, and amcheck over every index of
+every database; then it removes the copy. Run it as any user but root
+(PostgreSQL refuses root): the daemon's on a package install, sudo -u
+rgz-backup. One test runs at a time (across replicas); a moment no test can
+restore (outside the window, or too close to its end) is refused, exit 2.
+Recorded in pitr_restore_tests and on the base backup's row.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: action(func(cmd *cobra.Command, args []string) error {
 			cfg, err := loadConfig()
 			if err != nil {
 				return err
+			}
+			if pitrTest {
+				if len(args) == 1 || keep || from != "" || database != "" {
+					return &config.Error{Var: "--pitr", Value: "true", Allowed: "tests the whole archive: FILENAME, --keep, --from and --database are the dumps' test's"}
+				}
+				return runPITRTest(cmd, cfg, target, to, asJSON)
+			}
+			if to != "" {
+				return &config.Error{Var: "--to", Value: to, Allowed: "goes with --pitr"}
 			}
 			o := restoretest.Options{Config: cfg, Keep: keep, TriggeredBy: catalog.TriggerManual, Log: logger(cfg), From: from, Database: database, Target: target}
 			if target == "" {
@@ -87,7 +108,9 @@ printed but not recorded.`,
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the restore test's record as one JSON object")
 	cmd.Flags().BoolVar(&keep, "keep", false, "leave the scratch database for a look (drop it yourself)")
 	cmd.Flags().StringVar(&database, "database", "", "test the chosen backup of this database (several databases)")
-	cmd.Flags().StringVar(&target, "target", "", "the target of --database (default: the default target)")
+	cmd.Flags().StringVar(&target, "target", "", "the target of --database (default: the default target); with --pitr, the server whose archive to test when several stream")
+	cmd.Flags().BoolVar(&pitrTest, "pitr", false, "test the point-in-time recovery archive (docs/PITR.md)")
+	cmd.Flags().StringVar(&to, "to", "", "with --pitr: the moment to restore to (RFC 3339, like 2026-12-06T14:03:00Z); default: drawn from the window")
 	cmd.Flags().StringVar(&from, "from", "", "where to read the backup: local, s3, or one of BACKUP_DESTINATIONS (its URL or kind); default: local, then S3, then the destinations")
 	return cmd
 }

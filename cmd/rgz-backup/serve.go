@@ -9,6 +9,9 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -26,8 +29,12 @@ import (
 	"github.com/mosaique/rgz-backup/internal/dump"
 	"github.com/mosaique/rgz-backup/internal/jobs"
 	"github.com/mosaique/rgz-backup/internal/metrics"
+	"github.com/mosaique/rgz-backup/internal/notify"
+	"github.com/mosaique/rgz-backup/internal/pitr"
+	"github.com/mosaique/rgz-backup/internal/pitrproof"
 	"github.com/mosaique/rgz-backup/internal/restoretest"
 	"github.com/mosaique/rgz-backup/internal/targets"
+	"github.com/mosaique/rgz-backup/internal/walstream"
 )
 
 func serveCmd() *cobra.Command {
@@ -86,7 +93,17 @@ func serve(ctx context.Context, cfg config.Config, log, riverLog *slog.Logger) e
 	work := context.WithoutCancel(ctx)
 	clk := clock.Real
 	tools := dump.Tools{BinDir: cfg.PgBinDir}
-	pool, store, err := prepare(ctx, cfg, tools)
+	// The servers whose WAL this daemon streams are fixed at start: a
+	// reload of the targets file changes what is dumped, not what streams.
+	streaming, err := targets.Servers(cfg, os.Getenv)
+	if err != nil {
+		return &config.Error{Var: "BACKUP_TARGETS_FILE", Value: cfg.TargetsFile, Allowed: err.Error()}
+	}
+	streaming = targets.Streaming(streaming)
+	if len(streaming) > 0 {
+		tools.Programs = append(slices.Clone(dump.Required), dump.PITRPrograms...)
+	}
+	pool, store, err := prepare(ctx, cfg, tools, streaming)
 	if err != nil {
 		return err
 	}
@@ -109,7 +126,7 @@ func serve(ctx context.Context, cfg config.Config, log, riverLog *slog.Logger) e
 	}
 	shutdown, interrupt := context.WithCancelCause(work)
 	defer interrupt(nil)
-	client, err := jobs.NewClient(pool, jobs.Options{Config: cfg, Fleet: fleet, Store: store, Log: log, RiverLog: riverLog, Shutdown: shutdown, Clock: clk})
+	client, err := jobs.NewClient(pool, jobs.Options{Config: cfg, Fleet: fleet, Store: store, Log: log, RiverLog: riverLog, Shutdown: shutdown, Clock: clk, Streaming: streaming})
 	if err != nil {
 		listener.Close()
 		return err
@@ -121,6 +138,23 @@ func serve(ctx context.Context, cfg config.Config, log, riverLog *slog.Logger) e
 		return fmt.Errorf("recover after an interrupted backup: %w", err)
 	}
 	sweepScratch(ctx, store, cfg, clk, log)
+	// Copies left by a killed point-in-time restore test hold a server in
+	// clear: swept at start, then every few minutes.
+	sweepCopies := func() {
+		pitrproof.Sweep(ctx, cfg.LocalDir, log)
+		for _, s := range streaming {
+			if s.Config.LocalDir != cfg.LocalDir {
+				pitrproof.Sweep(ctx, s.Config.LocalDir, log)
+			}
+		}
+	}
+	sweepCopies()
+	go func() {
+		for ctx.Err() == nil {
+			clock.Sleep(ctx, clk, copySweepEvery, time.Minute)
+			sweepCopies()
+		}
+	}()
 	if err := client.Start(work); err != nil {
 		listener.Close()
 		return fmt.Errorf("start the job engine: %w", err)
@@ -130,12 +164,28 @@ func serve(ctx context.Context, cfg config.Config, log, riverLog *slog.Logger) e
 	prober := readiness(store, tools, &working, cfg, log)
 	prober.Refresh(ctx)
 	go prober.Run(work)
-	server := httpServer(cfg, store, authn, client, log, prober.Handler())
+	server := httpServer(cfg, store, authn, client, log, prober.Handler(), streaming)
 	go func() {
 		if err := server.Serve(listener); !errors.Is(err, http.ErrServerClosed) {
 			log.Error("HTTP server stopped", "error", err)
 		}
 	}()
+	var archived sync.WaitGroup
+	for _, s := range streaming {
+		archive := &pitr.Archive{Config: s.Config, Server: s.Config.Database, Catalog: store, Tools: tools, Clock: clk, Log: log,
+			Tell: func(ctx context.Context, e notify.Event) {
+				if notify.Unsent(cfg.Notify, e.Kind) != "" {
+					return
+				}
+				if err := jobs.EnqueueNotify(ctx, client, e, clk.Now()); err != nil {
+					log.Error("notification not queued", "event", e.Kind, "error", err)
+				}
+			}}
+		if cfg.TargetsFile != "" {
+			archive.Log = log.With("target", s.Target)
+		}
+		archived.Go(func() { archive.Run(ctx) })
+	}
 	// The daemon's row stays while a backup may still run, until its jobs
 	// have stopped.
 	presence := &jobs.Presence{Store: store, Config: cfg, Fleet: fleet, Clock: clk, Log: log}
@@ -150,6 +200,7 @@ func serve(ctx context.Context, cfg config.Config, log, riverLog *slog.Logger) e
 	stopJobs(work, client, interrupt, cfg.ShutdownGrace, log)
 	leave()
 	<-gone
+	archived.Wait()
 	closeCtx, cancelClose := context.WithTimeout(work, 5*time.Second)
 	defer cancelClose()
 	_ = server.Shutdown(closeCtx)
@@ -157,16 +208,30 @@ func serve(ctx context.Context, cfg config.Config, log, riverLog *slog.Logger) e
 	return nil
 }
 
+// copySweepEvery is how often serve removes the copies of point-in-time
+// restore tests whose process died (pitrproof.Sweep).
+const copySweepEvery = 5 * time.Minute
+
 // prepare checks what the daemon needs before it takes work: the client
 // programs, the catalog, the backup directory.
-func prepare(ctx context.Context, cfg config.Config, tools dump.Tools) (*pgxpool.Pool, *catalog.Store, error) {
+func prepare(ctx context.Context, cfg config.Config, tools dump.Tools, streaming []targets.Server) (*pgxpool.Pool, *catalog.Store, error) {
 	if cfg.Encryption.On() && cfg.RestoreTest.Enabled && cfg.Encryption.IdentityFile == "" {
 		// Better not to start than to fail every scheduled restore test.
 		return nil, nil, &config.Error{Var: "BACKUP_ENCRYPTION_IDENTITY_FILE", Value: "",
 			Allowed: "must name an identity of the backups' recipients while they are encrypted and restore tests are enabled (or set BACKUP_RESTORE_TEST_ENABLED=false and test them where the identity is)"}
 	}
 	if _, err := tools.Check(ctx); err != nil {
-		return nil, nil, &config.Error{Var: "BACKUP_PG_BIN_DIR", Value: cfg.PgBinDir, Allowed: "must hold usable pg_dump, pg_restore and pg_dumpall: " + err.Error()}
+		return nil, nil, &config.Error{Var: "BACKUP_PG_BIN_DIR", Value: cfg.PgBinDir, Allowed: "must hold usable " + strings.Join(tools.Needed(), ", ") + ": " + err.Error()}
+	}
+	for _, s := range streaming {
+		// An unfit server is told at start, once, with what to change; an
+		// unreachable one is the stream's to retry.
+		if _, err := pitr.Inspect(ctx, s.Config.Database); errors.Is(err, walstream.ErrUnfit) {
+			if cfg.TargetsFile != "" {
+				return nil, nil, &config.Error{Var: "BACKUP_TARGETS_FILE", Value: cfg.TargetsFile, Allowed: "target " + s.Target + " streams its WAL (pitr): " + err.Error()}
+			}
+			return nil, nil, &config.Error{Var: "BACKUP_PITR_ENABLED", Value: "true", Allowed: err.Error()}
+		}
 	}
 	pool, store, err := openCatalogPool(ctx, cfg, "rgz-backup serve", 10, true)
 	if err != nil {
@@ -204,12 +269,12 @@ func readiness(store *catalog.Store, tools dump.Tools, working *atomic.Bool, cfg
 	}}
 }
 
-func httpServer(cfg config.Config, store *catalog.Store, authn *auth.Authenticator, client *jobs.Client, log *slog.Logger, probes http.Handler) *http.Server {
+func httpServer(cfg config.Config, store *catalog.Store, authn *auth.Authenticator, client *jobs.Client, log *slog.Logger, probes http.Handler, streaming []targets.Server) *http.Server {
 	trail := audit.New(store, nil, log) // one trail: a flood is counted once, whichever door it knocks at
 	mux := http.NewServeMux()
-	mux.Handle("/", api.Server(api.Deps{Config: cfg, Store: store, Auth: authn, Queue: client, Log: log, Audit: trail,
+	mux.Handle("/", api.Server(api.Deps{Config: cfg, Store: store, Auth: authn, Queue: client, Log: log, Audit: trail, Streaming: streaming,
 		Metrics: metrics.Handler(metrics.Registry(metrics.Collector{Store: store, Cfg: cfg, Log: log}))}, probes))
-	ui := console.Handler(console.Deps{Config: cfg, Store: store, Auth: authn, Queue: client, Log: log, Audit: trail})
+	ui := console.Handler(console.Deps{Config: cfg, Store: store, Auth: authn, Queue: client, Log: log, Audit: trail, Streaming: streaming})
 	mux.Handle(console.Prefix, ui)
 	mux.Handle(console.Prefix+"/", ui)
 	// A person who types the daemon's address finds the console.

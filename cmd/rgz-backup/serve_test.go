@@ -65,12 +65,24 @@ func serveEnv(t *testing.T) map[string]string {
 
 func startServe(t *testing.T, env map[string]string) *daemon {
 	t.Helper()
+	return startServeAs(t, env, nil)
+}
+
+// startServeAs is startServe run as the user cred says (nil: ourselves).
+func startServeAs(t *testing.T, env map[string]string, cred *syscall.Credential) *daemon {
+	t.Helper()
 	d := &daemon{t: t, addr: freeAddr(t), logs: &syncBuffer{}, exited: make(chan struct{})}
 	d.cmd = exec.Command(binary, "serve")
 	d.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "BACKUP_HTTP_ADDR=" + d.addr}
 	for k, v := range env {
 		d.cmd.Env = append(d.cmd.Env, k+"="+v)
 	}
+	if cred != nil {
+		d.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	}
+	// A child that outlives a killed daemon (a grandchild that no death
+	// signal reaches) must not hold the test on the pipes it inherited.
+	d.cmd.WaitDelay = 10 * time.Second
 	d.cmd.Stdout, d.cmd.Stderr = d.logs, d.logs
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -205,14 +217,14 @@ func attemptsOf(rows []catalog.Execution, runID string) []catalog.Execution {
 	return out
 }
 
-// Two daemons side by side on 10-second slots: every slot gets exactly one
-// successful scheduled backup, and the catch-up a fresh catalog calls for
-// happens at most once.
+// Two daemons side by side on 10-second slots: every slot is covered by
+// exactly one successful backup, and the catch-up a fresh catalog calls
+// for happens at most once.
 func TestTwoReplicasOneBackupPerSlot(t *testing.T) {
 	t.Parallel()
 	env := serveEnv(t)
-	// A slot every 10 s: a backup here takes under 1 s alone, up to 7 s
-	// on a 2-core machine that the rest of the suite loads.
+	// A slot every 10 s: a backup here takes under 1 s alone, and up to
+	// 13 s on a 2-core machine that the rest of the suite loads.
 	env["BACKUP_SCHEDULE_CRON"] = "*/10 * * * * *"
 	s, _ := schedule.Parse(env["BACKUP_SCHEDULE_CRON"])
 	store := openStore(t, env)
@@ -220,45 +232,59 @@ func TestTwoReplicasOneBackupPerSlot(t *testing.T) {
 	// and one of them leads River's periodic jobs (on a loaded machine,
 	// seconds).
 	first := s.Next(time.Now().Add(5 * time.Second))
+	last := first.Add(20 * time.Second) // three slots
 	a, b := startServe(t, env), startServe(t, env)
-	perSlot := map[time.Time]int{}
-	catchUps := 0
 	conn, err := pgx.Connect(context.Background(), env["BACKUP_CATALOG_DATABASE_URL"])
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close(context.Background())
-	// Each successful scheduled backup counts for the slot its job names
-	// (on a loaded machine a job may start a slot late: its backup's date
-	// is then no guide).
+
+	// What each slot's jobs did: how many successful scheduled backups
+	// they made, and whether they have all finished (run or skipped).
+	type slotOutcome struct {
+		backups  int
+		finished bool
+	}
+	var perSlot map[time.Time]slotOutcome
+	var backupDates []time.Time // of every successful backup
 	count := func() {
-		perSlot, catchUps = map[time.Time]int{}, 0
 		for _, r := range catalogRows(t, store) {
 			if r.Status != catalog.StatusSuccess {
 				t.Fatalf("a backup failed: %+v", r)
 			}
-			if r.TriggeredBy == catalog.TriggerCatchUp {
-				catchUps++
-			}
 		}
-		rows, err := conn.Query(context.Background(), `SELECT (j.args->>'slot')::timestamptz, count(DISTINCT b.id) FROM backup_executions b
-			JOIN river_job j ON j.kind = 'rgz.backup.pg_dump' AND j.args->>'run_id' = b.run_id::text
-			WHERE b.status = 'success' AND b.triggered_by = 'scheduled' GROUP BY 1`)
+		perSlot = map[time.Time]slotOutcome{}
+		rows, err := conn.Query(context.Background(), `SELECT (j.args->>'slot')::timestamptz, bool_and(j.state = 'completed'),
+				count(DISTINCT b.id) FILTER (WHERE b.status = 'success' AND b.triggered_by = 'scheduled')
+			FROM river_job j LEFT JOIN backup_executions b ON j.args->>'run_id' = b.run_id::text
+			WHERE j.kind = 'rgz.backup.pg_dump' AND j.args->>'slot' IS NOT NULL GROUP BY 1`)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer rows.Close()
 		for rows.Next() {
 			var slot time.Time
-			var n int
-			if err := rows.Scan(&slot, &n); err != nil {
+			var o slotOutcome
+			if err := rows.Scan(&slot, &o.finished, &o.backups); err != nil {
 				t.Fatal(err)
 			}
-			perSlot[slot.UTC()] += n
+			perSlot[slot.UTC()] = o
+		}
+		backupDates = backupDates[:0]
+		for _, r := range catalogRows(t, store) {
+			backupDates = append(backupDates, r.BackupDate)
 		}
 	}
-	last := first.Add(20 * time.Second) // three slots
-	waitFor(t, 120*time.Second, "three slots' backups", func() bool { count(); return perSlot[last] > 0 })
+	waitFor(t, 180*time.Second, "three slots' jobs to finish", func() bool {
+		count()
+		for slot := first; !slot.After(last); slot = s.Next(slot) {
+			if !perSlot[slot].finished {
+				return false
+			}
+		}
+		return true
+	})
 	for _, d := range []*daemon{a, b} {
 		d.stop(syscall.SIGTERM, 30*time.Second)
 		if d.code != 0 {
@@ -266,15 +292,32 @@ func TestTwoReplicasOneBackupPerSlot(t *testing.T) {
 		}
 	}
 	count()
-	// Every slot from the first to the last ran once, and only once.
+	// Every slot from the first to the last is covered once: by its own
+	// backup, or — when the backup before it ran past it and held the
+	// lock (a backup longer than the 10 s between slots, on a loaded
+	// machine) — by the next slot's backup, taken after it, which the
+	// slot's job found and skipped for (schedule.Decide).
+	coveredLater := func(slot time.Time) bool {
+		for _, d := range backupDates {
+			if !d.Before(slot) && !d.After(s.Next(s.Next(slot))) {
+				return true
+			}
+		}
+		return false
+	}
 	for slot := first; !slot.After(last); slot = s.Next(slot) {
-		if perSlot[slot] != 1 {
-			t.Errorf("slot %s: %d successful scheduled backups, want 1 (all: %v)", slot.Format(time.TimeOnly), perSlot[slot], perSlot)
+		switch o := perSlot[slot]; {
+		case o.backups == 1:
+		case o.backups == 0 && coveredLater(slot):
+			t.Logf("slot %s: skipped, covered by a later backup", slot.Format(time.TimeOnly))
+		default:
+			t.Errorf("slot %s: %d successful scheduled backups, want 1 (backups taken %v; all: %v)",
+				slot.Format(time.TimeOnly), o.backups, backupDates, perSlot)
 		}
 	}
-	for slot, n := range perSlot {
-		if n != 1 {
-			t.Errorf("slot %s: %d backups", slot.Format(time.TimeOnly), n)
+	for slot, o := range perSlot {
+		if o.backups > 1 {
+			t.Errorf("slot %s: %d backups", slot.Format(time.TimeOnly), o.backups)
 		}
 	}
 	// The fresh catalog calls for one catch-up at start, for the latest
@@ -284,6 +327,12 @@ func TestTwoReplicasOneBackupPerSlot(t *testing.T) {
 	// A catch-up may also find the lock taken, be postponed, and then be
 	// skipped because a backup has succeeded since. Never more than one
 	// per replica.
+	catchUps := 0
+	for _, r := range catalogRows(t, store) {
+		if r.TriggeredBy == catalog.TriggerCatchUp {
+			catchUps++
+		}
+	}
 	if catchUps > 2 {
 		t.Fatalf("%d catch-ups (want at most one per replica)", catchUps)
 	}
@@ -416,14 +465,14 @@ func TestTimeoutThenRetrySucceeds(t *testing.T) {
 	t.Parallel()
 	env := serveEnv(t)
 	env["POSTGRES_BACKUP_ENABLED"] = "false"
-	env["BACKUP_TIMEOUT_SECONDS"] = "5" // room for the retry on a loaded machine
+	env["BACKUP_TIMEOUT_SECONDS"] = "15" // room for the retry on a loaded machine (5 s was too little on a slow one)
 	mail := startMail(t)
 	mailEnv(t, env, mail)
 	store := openStore(t, env)
 	release := blockDump(t, env)
 	d := startServe(t, env)
 	runID := enqueue(t, env)
-	waitFor(t, 30*time.Second, "the first attempt to time out", func() bool { return len(attemptsOf(catalogRows(t, store), runID)) == 1 })
+	waitFor(t, time.Minute, "the first attempt to time out", func() bool { return len(attemptsOf(catalogRows(t, store), runID)) == 1 })
 	// The attempt failed, its retry is on its way: the last row says
 	// failed, the run does not — no page (RgzBackupLastFailed).
 	if m := scrape(t, d.addr); !has(m, `rgz_backup_pg_dump_status{status="failed"} 1`) || !has(m, "rgz_backup_pg_dump_run_failed 0") {
@@ -431,14 +480,14 @@ func TestTimeoutThenRetrySucceeds(t *testing.T) {
 	}
 	release()
 	var attempts []catalog.Execution
-	waitFor(t, 30*time.Second, "the retry", func() bool {
+	waitFor(t, time.Minute, "the retry", func() bool {
 		attempts = attemptsOf(catalogRows(t, store), runID)
 		return len(attempts) == 2
 	})
 	first, second := attempts[0], attempts[1]
 	// pg_dump gives up on the lock (80 % of the time left) or the timeout
 	// kills it, whichever comes first on a busy machine.
-	timedOut := strings.Contains(*first.ErrorMessage, "timeout after 5s") || strings.Contains(*first.ErrorMessage, "a table is locked by another session")
+	timedOut := strings.Contains(*first.ErrorMessage, "timeout after 15s") || strings.Contains(*first.ErrorMessage, "a table is locked by another session")
 	if first.Status != catalog.StatusFailed || !timedOut || second.Status != catalog.StatusSuccess || second.Attempt != 2 {
 		t.Fatalf("attempts: %+v / %+v", first, second)
 	}
