@@ -18,6 +18,7 @@ import (
 	"github.com/mosaique/rgz-backup/internal/pitr"
 	"github.com/mosaique/rgz-backup/internal/testenv/fixture"
 	"github.com/mosaique/rgz-backup/internal/testenv/pgtest"
+	"github.com/mosaique/rgz-backup/internal/testenv/testtool"
 	"github.com/mosaique/rgz-backup/internal/wal"
 )
 
@@ -196,7 +197,7 @@ func TestPITRRestoreToATime(t *testing.T) {
 		t.Fatal("the age CLI (installed by scripts/install-deps.sh) is needed: ", err)
 	}
 	tools := filepath.Join(home, "bin")
-	if b, err := os.ReadFile(ageBin); err != nil || os.MkdirAll(tools, 0o755) != nil || os.WriteFile(filepath.Join(tools, "age"), b, 0o755) != nil {
+	if b, err := os.ReadFile(ageBin); err != nil || os.MkdirAll(tools, 0o755) != nil || testtool.WriteExecutable(filepath.Join(tools, "age"), b) != nil {
 		t.Fatalf("copy age: %v", err)
 	}
 	byHand, byHandPort := filepath.Join(home, "by-hand"), freePort(t)

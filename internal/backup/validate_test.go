@@ -13,6 +13,7 @@ import (
 	"github.com/mosaique/rgz-backup/internal/catalog"
 	"github.com/mosaique/rgz-backup/internal/dump"
 	"github.com/mosaique/rgz-backup/internal/filecheck"
+	"github.com/mosaique/rgz-backup/internal/testenv/testtool"
 )
 
 // shortDumpBinDir is a BACKUP_PG_BIN_DIR whose pg_dump runs the real one
@@ -43,7 +44,7 @@ head -c $((size * 6 / 10)) "$tmp"
 rm -f "$tmp"
 exit 0
 `, realDump)
-	if err := os.WriteFile(filepath.Join(dir, "pg_dump"), []byte(script), 0o755); err != nil {
+	if err := testtool.WriteExecutable(filepath.Join(dir, "pg_dump"), []byte(script)); err != nil {
 		t.Fatal(err)
 	}
 	return dir

@@ -177,3 +177,14 @@ func ForTest[S interface{ Stop() }](t testing.TB, s S, err error) S {
 	t.Cleanup(s.Stop)
 	return s
 }
+
+// WriteExecutable writes a program (a script, a copied binary) for a test
+// to run. A file still open for writing cannot be executed (ETXTBSY, "text
+// file busy"), and a child forked by a parallel test at that moment keeps
+// the write descriptor open until it execs; holding syscall.ForkLock while
+// the file is open keeps every fork of this process out of that window.
+func WriteExecutable(path string, data []byte) error {
+	syscall.ForkLock.RLock()
+	defer syscall.ForkLock.RUnlock()
+	return os.WriteFile(path, data, 0o755)
+}
