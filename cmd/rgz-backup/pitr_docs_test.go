@@ -38,7 +38,7 @@ func TestPITRDocsCommandsRun(t *testing.T) {
 		}
 		return rows
 	}
-	waitFor(t, 2*time.Minute, "the first base backup", func() bool {
+	waitFor(t, baseBackupWait, "the first base backup", func() bool {
 		return slices.ContainsFunc(bases(), func(b catalog.BaseBackup) bool { return b.Status == "success" })
 	})
 	// A moment inside the window: after the base backup, before WAL the
@@ -100,7 +100,7 @@ func TestPITRDocsCommandsRun(t *testing.T) {
 			}
 			// The next command finds no base backup under way (one a
 			// command asked of the daemon).
-			waitFor(t, time.Minute, "base backups asked for to be taken", func() bool {
+			waitFor(t, baseBackupWait, "base backups asked for to be taken", func() bool {
 				return !slices.ContainsFunc(bases(), func(b catalog.BaseBackup) bool { return b.Status == "requested" || b.Status == "running" })
 			})
 			ran++

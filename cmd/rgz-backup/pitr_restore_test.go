@@ -106,7 +106,7 @@ func TestPITRRestoreToATime(t *testing.T) {
 	d := startServeAs(t, env, owner)
 	store := openStore(t, env)
 	sysid := queryString(t, url, `SELECT system_identifier::text FROM pg_control_system()`)
-	waitFor(t, 2*time.Minute, "the first base backup", func() bool {
+	waitFor(t, baseBackupWait, "the first base backup", func() bool {
 		files := walFiles(t, store, sysid)
 		if len(files) == 0 {
 			return false

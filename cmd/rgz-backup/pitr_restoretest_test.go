@@ -62,7 +62,7 @@ func TestPITRRestoreTest(t *testing.T) {
 	// records what was shipped, not the heartbeats' (shipping may lag on a
 	// loaded machine).
 	var based time.Time
-	waitFor(t, 2*time.Minute, "a base backup", func() bool {
+	waitFor(t, baseBackupWait, "a base backup", func() bool {
 		rows, err := store.BaseBackups(t.Context(), parseSysID(t, sysid))
 		if err != nil || len(rows) == 0 || rows[len(rows)-1].Status != "success" {
 			return false

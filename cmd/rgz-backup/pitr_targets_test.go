@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/mosaique/rgz-backup/internal/catalog"
 	"github.com/mosaique/rgz-backup/internal/testenv/pgtest"
@@ -71,7 +70,7 @@ func TestTargetsFileServersStreamTheirOwnWAL(t *testing.T) {
 		execSQL(t, c.url, `CREATE TABLE churn AS SELECT generate_series(1, 1000) AS v`, `SELECT pg_switch_wal()`)
 	}
 	// Restorable: a base backup each, and the WAL past its end shipped.
-	waitFor(t, 2*time.Minute, "both servers streaming, with a restorable base backup each", func() bool {
+	waitFor(t, baseBackupWait, "both servers streaming, with a restorable base backup each", func() bool {
 		for _, sysid := range []string{sysA, sysB} {
 			bases := based(sysid)
 			if len(bases) == 0 {

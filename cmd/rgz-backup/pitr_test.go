@@ -22,6 +22,12 @@ import (
 	"github.com/mosaique/rgz-backup/internal/testenv/pgtest"
 )
 
+// baseBackupWait is how long a test waits for a base backup: a few
+// seconds alone, but one took 56 s under the race detector with the
+// suite's other tests on both cores (compression and its read-back are
+// Go code, instrumented).
+const baseBackupWait = 3 * time.Minute
+
 // pitrEnv is a daemon's environment with point-in-time recovery of a
 // cluster of the test's own (its WAL is the test's alone), nothing else
 // scheduled; the cluster lets a slot hold back at most 1 GB.
@@ -171,11 +177,11 @@ func TestServeStreamsWALOneReplicaAtATime(t *testing.T) {
 		}
 		return false
 	}
-	waitFor(t, time.Minute, "the first base backup", func() bool { return succeeded("first") })
+	waitFor(t, baseBackupWait, "the first base backup", func() bool { return succeeded("first") })
 	if r := rgz(t, env, "pitr", "base-backup", "--enqueue"); r.code != 0 || !strings.Contains(r.stdout, "asked the daemon") {
 		t.Fatalf("--enqueue: %+v", r)
 	}
-	waitFor(t, time.Minute, "the base backup asked of the daemon", func() bool { return succeeded("manual") })
+	waitFor(t, baseBackupWait, "the base backup asked of the daemon", func() bool { return succeeded("manual") })
 	r := rgz(t, env, "pitr", "base-backup")
 	if r.code != 0 || !strings.Contains(r.stdout, "base backup ") || !strings.Contains(r.stdout, "timeline 1") {
 		t.Fatalf("pitr base-backup: %+v", r)
@@ -294,7 +300,7 @@ func TestSlotLostStartsANewWindow(t *testing.T) {
 		}
 		return rows
 	}
-	waitFor(t, time.Minute, "the first base backup", func() bool { b := bases(); return len(b) == 1 && b[0].Status == "success" })
+	waitFor(t, baseBackupWait, "the first base backup", func() bool { b := bases(); return len(b) == 1 && b[0].Status == "success" })
 	// A segment being written when the daemon stops: the spool keeps it.
 	execSQL(t, url, `CREATE TABLE churn (v text)`)
 	waitFor(t, time.Minute, "a partial copy", func() bool {
@@ -315,7 +321,7 @@ func TestSlotLostStartsANewWindow(t *testing.T) {
 	src.Set(t, "max_slot_wal_keep_size", "1GB")
 
 	d = startServe(t, env)
-	waitFor(t, time.Minute, "a base backup after the loss", func() bool {
+	waitFor(t, baseBackupWait, "a base backup after the loss", func() bool {
 		for _, b := range bases() {
 			if b.TriggeredBy == "slot_lost" && b.Status == "success" {
 				return true

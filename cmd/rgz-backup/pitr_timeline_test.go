@@ -84,7 +84,7 @@ func TestPITRAcrossATimelineSwitch(t *testing.T) {
 	time.Sleep(10 * time.Millisecond)
 	env["BACKUP_DATABASE_URL"] = url
 	d = startServeAs(t, env, owner)
-	waitFor(t, 2*time.Minute, "a base backup on the new slot", func() bool {
+	waitFor(t, baseBackupWait, "a base backup on the new slot", func() bool {
 		files := walFiles(t, store, sysid)
 		rows, err := store.BaseBackups(t.Context(), files[0].SystemID)
 		if err != nil {
