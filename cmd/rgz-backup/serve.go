@@ -27,6 +27,7 @@ import (
 	"github.com/mosaique/rgz-backup/internal/config"
 	"github.com/mosaique/rgz-backup/internal/console"
 	"github.com/mosaique/rgz-backup/internal/dump"
+	"github.com/mosaique/rgz-backup/internal/front"
 	"github.com/mosaique/rgz-backup/internal/jobs"
 	"github.com/mosaique/rgz-backup/internal/metrics"
 	"github.com/mosaique/rgz-backup/internal/notify"
@@ -112,9 +113,19 @@ func serve(ctx context.Context, cfg config.Config, log, riverLog *slog.Logger) e
 	if err != nil {
 		return err
 	}
+	var cert *front.Certificate
+	if cfg.HTTP.TLS() {
+		if cert, err = front.LoadCertificate(cfg.HTTP.TLSCertFile, cfg.HTTP.TLSKeyFile); err != nil {
+			return &config.Error{Var: "BACKUP_HTTP_TLS_CERT_FILE", Value: cfg.HTTP.TLSCertFile, Allowed: err.Error()}
+		}
+	}
 	listener, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return &config.Error{Var: "BACKUP_HTTP_ADDR", Value: cfg.HTTPAddr, Allowed: "must be an address this host can listen on: " + err.Error()}
+	}
+	if cfg.HTTP.Clear() {
+		log.Warn("HTTP is served in clear: console sessions and API tokens travel unencrypted; set BACKUP_HTTP_TLS_CERT_FILE and BACKUP_HTTP_TLS_KEY_FILE, or BACKUP_HTTP_TRUSTED_PROXIES behind a TLS-terminating proxy",
+			"http", cfg.HTTPAddr)
 	}
 
 	var fleet *targets.Fleet
@@ -131,7 +142,7 @@ func serve(ctx context.Context, cfg config.Config, log, riverLog *slog.Logger) e
 		listener.Close()
 		return err
 	}
-	stopReload := reloadOnHangup(fleet, client, cfg, clk, log)
+	stopReload := reloadOnHangup(fleet, cert, client, cfg, clk, log)
 	defer stopReload()
 	if err := jobs.Recover(ctx, client, store, cfg, clk, log); err != nil {
 		listener.Close()
@@ -166,7 +177,14 @@ func serve(ctx context.Context, cfg config.Config, log, riverLog *slog.Logger) e
 	go prober.Run(work)
 	server := httpServer(cfg, store, authn, client, log, prober.Handler(), streaming)
 	go func() {
-		if err := server.Serve(listener); !errors.Is(err, http.ErrServerClosed) {
+		var err error
+		if cert != nil {
+			server.TLSConfig = cert.TLSConfig()
+			err = server.ServeTLS(listener, "", "")
+		} else {
+			err = server.Serve(listener)
+		}
+		if !errors.Is(err, http.ErrServerClosed) {
 			log.Error("HTTP server stopped", "error", err)
 		}
 	}()
@@ -280,7 +298,7 @@ func httpServer(cfg config.Config, store *catalog.Store, authn *auth.Authenticat
 	// A person who types the daemon's address finds the console.
 	mux.Handle("GET /{$}", http.RedirectHandler(console.Prefix+"/", http.StatusSeeOther))
 	return &http.Server{
-		Handler:           mux,
+		Handler:           front.Wrap(mux, cfg.HTTP.TrustedProxies),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -301,11 +319,12 @@ func announce(ctx context.Context, client *jobs.Client, store *catalog.Store, cf
 	go keeper.Run(ctx)
 }
 
-// reloadOnHangup reads the targets file again on each SIGHUP: the next run
-// backs up the servers it lists now; queued and running jobs go on. A file
-// that does not read is logged and changes nothing. Without a targets
-// file, SIGHUP is logged and ignored.
-func reloadOnHangup(fleet *targets.Fleet, client *jobs.Client, cfg config.Config, clk clock.Clock, log *slog.Logger) (stop func()) {
+// reloadOnHangup reads the TLS certificate and the targets file again on
+// each SIGHUP: new connections get the new certificate (open ones keep
+// theirs), and the next run backs up the servers the file lists now;
+// queued and running jobs go on. A file that does not read is logged and
+// changes nothing.
+func reloadOnHangup(fleet *targets.Fleet, cert *front.Certificate, client *jobs.Client, cfg config.Config, clk clock.Clock, log *slog.Logger) (stop func()) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	done := make(chan struct{})
@@ -315,6 +334,13 @@ func reloadOnHangup(fleet *targets.Fleet, client *jobs.Client, cfg config.Config
 			case <-done:
 				return
 			case <-hup:
+			}
+			if cert != nil {
+				if err := cert.Reload(); err != nil {
+					log.Error("SIGHUP: the TLS certificate was not reloaded; the one in use stays", "error", err)
+				} else {
+					log.Info("SIGHUP: TLS certificate reloaded", "cert_file", cfg.HTTP.TLSCertFile)
+				}
 			}
 			reload(fleet, client, cfg, clk, log)
 		}
@@ -333,7 +359,7 @@ func reload(fleet *targets.Fleet, client *jobs.Client, cfg config.Config, clk cl
 		}
 	}()
 	if fleet == nil {
-		log.Info("SIGHUP: nothing to reload (no BACKUP_TARGETS_FILE)")
+		log.Info("SIGHUP: no targets to reload (no BACKUP_TARGETS_FILE)")
 		return
 	}
 	before := fleet.Servers()

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -103,8 +104,13 @@ func startServeAs(t *testing.T, env map[string]string, cred *syscall.Credential)
 			t.Logf("serve %s logs:\n%s", d.addr, d.logs.String())
 		}
 	})
+	probe, scheme := http.DefaultClient, "http"
+	if env["BACKUP_HTTP_TLS_CERT_FILE"] != "" {
+		// Only to see it up: the TLS tests check the certificate.
+		probe, scheme = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}, "https"
+	}
 	waitFor(t, 30*time.Second, "serve to answer /healthz", func() bool {
-		res, err := http.Get("http://" + d.addr + "/healthz")
+		res, err := probe.Get(scheme + "://" + d.addr + "/healthz")
 		if err == nil {
 			res.Body.Close()
 		}

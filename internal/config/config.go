@@ -62,6 +62,7 @@ type Config struct {
 	Tolerance       time.Duration     // POSTGRES_BACKUP_TIME_TOLERANCE_MIN
 	ShutdownGrace   time.Duration
 	HTTPAddr        string
+	HTTP            HTTP // TLS, trusted proxies
 	// ReadyzInterval is how often /readyz's checks run
 	// (BACKUP_READYZ_INTERVAL_SECONDS); /readyz answers from the last.
 	ReadyzInterval time.Duration
@@ -124,6 +125,7 @@ func LoadLookup(lookup func(string) (string, bool)) (Config, error) {
 	c.Tolerance = time.Duration(r.intRange("POSTGRES_BACKUP_TIME_TOLERANCE_MIN", 0, 24*60)) * time.Minute
 	c.ShutdownGrace = time.Duration(r.intRange("BACKUP_SHUTDOWN_GRACE_SECONDS", 0, 24*3600)) * time.Second
 	c.HTTPAddr = r.listenAddr("BACKUP_HTTP_ADDR")
+	c.HTTP = r.http()
 	c.ReadyzInterval = time.Duration(r.intRange("BACKUP_READYZ_INTERVAL_SECONDS", 1, 3600)) * time.Second
 	c.RetryDelays = r.durations("BACKUP_RETRY_DELAYS", schedule.Retries, time.Second, 24*time.Hour)
 	c.S3 = r.s3()

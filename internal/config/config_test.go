@@ -113,6 +113,10 @@ func TestInvalidValues(t *testing.T) {
 		{"BACKUP_SHUTDOWN_GRACE_SECONDS", "soon", "BACKUP_SHUTDOWN_GRACE_SECONDS", "integer"},
 		{"BACKUP_HTTP_ADDR", "8080", "BACKUP_HTTP_ADDR", ":8080"},
 		{"BACKUP_HTTP_ADDR", "localhost:http", "BACKUP_HTTP_ADDR", "host:port"},
+		{"BACKUP_HTTP_TLS_KEY_FILE", "/etc/ssl/private/k.pem", "BACKUP_HTTP_TLS_CERT_FILE", "must be set with BACKUP_HTTP_TLS_KEY_FILE"},
+		{"BACKUP_HTTP_TLS_CERT_FILE", "/etc/ssl/c.pem", "BACKUP_HTTP_TLS_KEY_FILE", "must be set with BACKUP_HTTP_TLS_CERT_FILE"},
+		{"BACKUP_HTTP_TRUSTED_PROXIES", "10.0.0.1, proxy.lan", "BACKUP_HTTP_TRUSTED_PROXIES", "entry 2 must be an IP address or a CIDR"},
+		{"BACKUP_HTTP_TRUSTED_PROXIES", "10.0.0.0/33", "BACKUP_HTTP_TRUSTED_PROXIES", "entry 1"},
 		{"BACKUP_RETRY_DELAYS", "30s,60s", "BACKUP_RETRY_DELAYS", "must be 3 durations"},
 		{"BACKUP_RETRY_DELAYS", "30s,60s,soon", "BACKUP_RETRY_DELAYS", "must be 3 durations"},
 		{"BACKUP_RETRY_DELAYS", "30s,60s,500ms", "BACKUP_RETRY_DELAYS", "from 1s to 24h0m0s"},
@@ -283,5 +287,21 @@ func TestEveryReadVariableIsDeclared(t *testing.T) {
 		if _, err := Load(env(m)); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// Trusted proxies: addresses (IPv4-mapped ones read as IPv4) and CIDRs,
+// masked; a TLS pair that is not one is refused in the other tests.
+func TestTrustedProxies(t *testing.T) {
+	t.Parallel()
+	c, err := Load(env(with(map[string]string{"BACKUP_HTTP_TRUSTED_PROXIES": " 10.1.2.3/8 ,::ffff:192.0.2.1,, 2001:db8::/32"})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(c.HTTP.TrustedProxies); got != "[10.0.0.0/8 192.0.2.1/32 2001:db8::/32]" || c.HTTP.Clear() || c.HTTP.TLS() {
+		t.Fatalf("proxies %s, clear %v", got, c.HTTP.Clear())
+	}
+	if c, _ := Load(env(with(nil))); !c.HTTP.Clear() {
+		t.Fatal("without TLS or proxies, HTTP is not said to be in clear")
 	}
 }

@@ -4,8 +4,8 @@
 // without JavaScript), in French or English; everything is embedded in
 // the binary and nothing is fetched from another host. A login exchanges
 // an API token (static or a platform JWT, package api) for a session
-// cookie (HttpOnly, SameSite=Strict, Secure over TLS) whose SHA-256 lives
-// in the catalog; every form carries the session's CSRF token; every
+// cookie (HttpOnly, SameSite=Strict, Secure over TLS: serve's own, or a
+// trusted proxy's) whose SHA-256 lives in the catalog; every form carries the session's CSRF token; every
 // action is audited.
 package console
 
@@ -27,6 +27,7 @@ import (
 	"github.com/mosaique/rgz-backup/internal/catalog"
 	"github.com/mosaique/rgz-backup/internal/clock"
 	"github.com/mosaique/rgz-backup/internal/config"
+	"github.com/mosaique/rgz-backup/internal/front"
 	"github.com/mosaique/rgz-backup/internal/jobs"
 	"github.com/mosaique/rgz-backup/internal/recent"
 	"github.com/mosaique/rgz-backup/internal/targets"
@@ -222,7 +223,7 @@ func (c *server) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: secret, Path: Prefix, Expires: expires, HttpOnly: true,
-		SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
+		SameSite: http.SameSiteStrictMode, Secure: front.Secure(r)})
 	action.End(r.Context(), http.StatusSeeOther, "login")
 	http.Redirect(w, r, Prefix+"/", http.StatusSeeOther)
 }
@@ -237,7 +238,7 @@ func (c *server) logout(w http.ResponseWriter, r *http.Request, v viewer) {
 			c.Log.Error("console logout", "error", err)
 		}
 	}
-	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: "", Path: Prefix, MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
+	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: "", Path: Prefix, MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: front.Secure(r)})
 	action.End(r.Context(), http.StatusSeeOther, "logout")
 	http.Redirect(w, r, Prefix+"/login", http.StatusSeeOther)
 }
@@ -264,7 +265,7 @@ func (c *server) refused(r *http.Request, v viewer, status int, why string) {
 func (c *server) render(w http.ResponseWriter, r *http.Request, page string, v viewer, data map[string]any) {
 	data["Viewer"], data["Page"], data["Path"] = v, page, r.URL.Path
 	if l := r.URL.Query().Get("lang"); l == "en" || l == "fr" { // the switch is remembered
-		http.SetCookie(w, &http.Cookie{Name: "lang", Value: l, Path: Prefix, MaxAge: 365 * 24 * 3600, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
+		http.SetCookie(w, &http.Cookie{Name: "lang", Value: l, Path: Prefix, MaxAge: 365 * 24 * 3600, SameSite: http.SameSiteStrictMode, Secure: front.Secure(r)})
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	if err := c.pages.ExecuteTemplate(w, page, data); err != nil {
