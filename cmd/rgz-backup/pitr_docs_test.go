@@ -48,7 +48,7 @@ func TestPITRDocsCommandsRun(t *testing.T) {
 	execSQL(t, url, `INSERT INTO note VALUES (101)`)
 	switched := lsnOf(t, queryString(t, url, `SELECT pg_switch_wal()::text`))
 	var segment string
-	waitFor(t, time.Minute, "the switched segment in the archive", func() bool {
+	waitFor(t, archiveWait, "the switched segment in the archive", func() bool {
 		for _, f := range walFiles(t, store, sysid) {
 			if f.Kind == catalog.WALSegment && f.EndLSN != "" && lsnOf(t, f.EndLSN) >= switched {
 				segment = f.FileName
@@ -64,7 +64,7 @@ func TestPITRDocsCommandsRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, time.Minute, "the archive past the moment", func() bool {
+	waitFor(t, archiveWait, "the archive past the moment", func() bool {
 		for _, f := range walFiles(t, store, sysid) {
 			if f.ShippedAt.After(at.Add(8 * time.Second)) {
 				return true

@@ -127,7 +127,7 @@ func TestPITRRestoreToATime(t *testing.T) {
 		ToLSN string `json:"to_lsn"`
 		From  string `json:"from"`
 	}
-	waitFor(t, time.Minute, "the window past marker B", func() bool {
+	waitFor(t, archiveWait, "the window past marker B", func() bool {
 		r := rgz(t, env, "pitr", "window", "--json")
 		if r.code != 0 {
 			t.Fatalf("pitr window: %+v", r)
@@ -272,7 +272,7 @@ func TestPITRRestoreToATime(t *testing.T) {
 	}
 	execSQL(t, url, `INSERT INTO marker (name) VALUES ('E')`)
 	var id catalog.WALFile
-	waitFor(t, time.Minute, "the switched segment archived", func() bool {
+	waitFor(t, archiveWait, "the switched segment archived", func() bool {
 		files := walFiles(t, store, sysid)
 		for i := 0; i+1 < len(files); i++ {
 			if files[i].Kind == catalog.WALSegment && files[i+1].Kind == catalog.WALSegment && files[i+1].SegmentNo == files[i].SegmentNo+1 &&

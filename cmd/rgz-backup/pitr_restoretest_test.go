@@ -70,7 +70,7 @@ func TestPITRRestoreTest(t *testing.T) {
 		based = *rows[len(rows)-1].FinishedAt
 		return true
 	})
-	waitFor(t, 2*time.Minute, "the window 8 s past the base backup", archiveEndsAfter(based.Add(8*time.Second)))
+	waitFor(t, archiveWait, "the window 8 s past the base backup", archiveEndsAfter(based.Add(8*time.Second)))
 	scratch := filepath.Join(env["BACKUP_LOCAL_DIR"], pitrproof.ScratchDir)
 
 	// Killed while its copy runs: the copy's server outlives it.
@@ -84,7 +84,7 @@ func TestPITRRestoreTest(t *testing.T) {
 	exited := make(chan struct{})
 	go func() { _ = killed.Wait(); close(exited) }()
 	var orphan int
-	waitFor(t, 2*time.Minute, "the copy's server to start", func() bool {
+	waitFor(t, archiveWait, "the copy's server to start", func() bool {
 		select {
 		case <-exited:
 			t.Fatalf("the test to kill ended before its copy's server started:\n%s", killedOut.String())
@@ -141,14 +141,14 @@ func TestPITRRestoreTest(t *testing.T) {
 	moment := time.Now().Add(-3 * time.Second).UTC().Truncate(time.Millisecond)
 	// A moment a test can restore: the archive reaches past it by the
 	// margin (4 s with BACKUP_PITR_SHIP_SECONDS=1).
-	waitFor(t, time.Minute, "the archive past the moment", archiveEndsAfter(moment.Add(5*time.Second)))
+	waitFor(t, archiveWait, "the archive past the moment", archiveEndsAfter(moment.Add(5*time.Second)))
 	res, accepted := call("POST", api.PITRPrefix+"/test-restore", `{"to": "`+moment.Format(time.RFC3339Nano)+`"}`)
 	location := res.Header.Get("Location")
 	if res.StatusCode != http.StatusAccepted || location == "" || accepted["status"] != "requested" {
 		t.Fatalf("POST test-restore: %d %v", res.StatusCode, accepted)
 	}
 	var chosen catalog.PITRRestoreTest
-	waitFor(t, 2*time.Minute, "the asked-for test to end", func() bool {
+	waitFor(t, archiveWait, "the asked-for test to end", func() bool {
 		call("GET", location, "", &chosen)
 		return chosen.Status == catalog.TestSuccess || chosen.Status == catalog.TestFailed
 	})
@@ -175,14 +175,14 @@ func TestPITRRestoreTest(t *testing.T) {
 	// and by the daemon, once each.
 	execSQL(t, url, `DROP TABLE rgz_backup.pitr_heartbeat`)
 	dropped := time.Now().Add(-2 * time.Second).UTC().Truncate(time.Millisecond)
-	waitFor(t, time.Minute, "the heartbeat made again", func() bool {
+	waitFor(t, archiveWait, "the heartbeat made again", func() bool {
 		if queryString(t, url, `SELECT (to_regclass('rgz_backup.pitr_heartbeat') IS NOT NULL)::text`) != "true" {
 			return false
 		}
 		n, _ := strconv.Atoi(queryString(t, url, `SELECT count(*)::text FROM rgz_backup.pitr_heartbeat`))
 		return n >= 3
 	})
-	waitFor(t, time.Minute, "the archive past the moment", archiveEndsAfter(dropped.Add(5*time.Second)))
+	waitFor(t, archiveWait, "the archive past the moment", archiveEndsAfter(dropped.Add(5*time.Second)))
 	broken, r := test("--to", dropped.Format(time.RFC3339Nano))
 	if r.code != 1 || broken.Status != catalog.TestFailed || !strings.Contains(broken.Error, "no heartbeat before the target") {
 		t.Fatalf("a test without the heartbeat before its moment: exit %d %+v\n%s", r.code, broken, r.stderr)
@@ -338,7 +338,7 @@ func TestPITRArchiveCheckTellsOnce(t *testing.T) {
 	for range 3 {
 		execSQL(t, url, `CREATE TABLE IF NOT EXISTS t AS SELECT 1 AS x`, `INSERT INTO t VALUES (2)`)
 		switched := lsnOf(t, queryString(t, url, `SELECT pg_switch_wal()::text`))
-		waitFor(t, time.Minute, "the switched segment in the archive", func() bool {
+		waitFor(t, archiveWait, "the switched segment in the archive", func() bool {
 			for _, f := range walFiles(t, store, sysid) {
 				if f.Kind == catalog.WALSegment && lsnOf(t, f.EndLSN) >= switched {
 					segment = f
@@ -365,7 +365,7 @@ func TestPITRArchiveCheckTellsOnce(t *testing.T) {
 	d.stop(syscall.SIGTERM, 30*time.Second)
 	d = startServeAs(t, env, owner)
 	catalogURL := env["BACKUP_CATALOG_DATABASE_URL"]
-	waitFor(t, time.Minute, "the second start's check", func() bool {
+	waitFor(t, archiveWait, "the second start's check", func() bool {
 		return queryString(t, catalogURL, `SELECT count(*)::text FROM pitr_archive_checks WHERE status = 'failed'`) == "2"
 	})
 	// Stopped, the daemon has queued whatever it was to tell.

@@ -28,6 +28,13 @@ import (
 // Go code, instrumented).
 const baseBackupWait = 3 * time.Minute
 
+// archiveWait is how long a test waits for the archive to reach a point
+// (segments shipped, a window's end, a replica taking over): as for a base
+// backup, seconds alone, but a 16 MB segment's compression and read-back
+// took 18 s under the race detector beside a base backup, and a place
+// back after a failure ships the whole spool again.
+const archiveWait = 3 * time.Minute
+
 // pitrEnv is a daemon's environment with point-in-time recovery of a
 // cluster of the test's own (its WAL is the test's alone), nothing else
 // scheduled; the cluster lets a slot hold back at most 1 GB.
@@ -95,7 +102,7 @@ func TestServeStreamsWALOneReplicaAtATime(t *testing.T) {
 	streaming := func(d *daemon) bool {
 		return strings.Count(d.logs.String(), "streaming the server's WAL") > 0
 	}
-	waitFor(t, time.Minute, "a replica streaming, the other standing by", func() bool {
+	waitFor(t, archiveWait, "a replica streaming, the other standing by", func() bool {
 		return (streaming(a) || streaming(b)) && strings.Contains(a.logs.String()+b.logs.String(), "stands by")
 	})
 	if streaming(a) && streaming(b) {
@@ -124,8 +131,8 @@ func TestServeStreamsWALOneReplicaAtATime(t *testing.T) {
 	execSQL(t, url, `CREATE TABLE marker (at timestamptz DEFAULT now())`, `INSERT INTO marker DEFAULT VALUES`)
 	switched := queryString(t, url, `SELECT pg_switch_wal()::text`)
 	execSQL(t, url, `INSERT INTO marker DEFAULT VALUES`)
-	waitFor(t, time.Minute, "the switched segment in the catalog", func() bool { return archived(switched) })
-	waitFor(t, time.Minute, "a partial copy of the next segment", func() bool {
+	waitFor(t, archiveWait, "the switched segment in the catalog", func() bool { return archived(switched) })
+	waitFor(t, archiveWait, "a partial copy of the next segment", func() bool {
 		files := walFiles(t, store, sysid)
 		for _, f := range files {
 			if f.Kind == catalog.WALPartial {
@@ -225,13 +232,13 @@ func TestServeStreamsWALOneReplicaAtATime(t *testing.T) {
 	if first.code != 0 {
 		t.Fatalf("serve exited %d:\n%s", first.code, first.logs)
 	}
-	waitFor(t, time.Minute, "the other replica taking over", func() bool { return streaming(second) })
+	waitFor(t, archiveWait, "the other replica taking over", func() bool { return streaming(second) })
 	// WAL first: a switch at a segment's very start (a base backup just
 	// ended one) switches nothing.
 	execSQL(t, url, `INSERT INTO marker DEFAULT VALUES`)
 	switched = queryString(t, url, `SELECT pg_switch_wal()::text`)
 	execSQL(t, url, `INSERT INTO marker DEFAULT VALUES`)
-	waitFor(t, time.Minute, "the next switched segment in the catalog", func() bool { return archived(switched) })
+	waitFor(t, archiveWait, "the next switched segment in the catalog", func() bool { return archived(switched) })
 	second.stop(syscall.SIGTERM, 30*time.Second)
 	if second.code != 0 {
 		t.Fatalf("serve exited %d:\n%s", second.code, second.logs)
@@ -303,7 +310,7 @@ func TestSlotLostStartsANewWindow(t *testing.T) {
 	waitFor(t, baseBackupWait, "the first base backup", func() bool { b := bases(); return len(b) == 1 && b[0].Status == "success" })
 	// A segment being written when the daemon stops: the spool keeps it.
 	execSQL(t, url, `CREATE TABLE churn (v text)`)
-	waitFor(t, time.Minute, "a partial copy", func() bool {
+	waitFor(t, archiveWait, "a partial copy", func() bool {
 		for _, f := range walFiles(t, store, sysid) {
 			if f.Kind == catalog.WALPartial {
 				return true
@@ -314,7 +321,7 @@ func TestSlotLostStartsANewWindow(t *testing.T) {
 	d.stop(syscall.SIGTERM, 30*time.Second)
 
 	src.Set(t, "max_slot_wal_keep_size", "1MB")
-	waitFor(t, time.Minute, "the slot lost", func() bool {
+	waitFor(t, archiveWait, "the slot lost", func() bool {
 		execSQL(t, url, `INSERT INTO churn SELECT md5(g::text) FROM generate_series(1, 20000) g`, `SELECT pg_switch_wal()`, `CHECKPOINT`)
 		return queryString(t, url, `SELECT wal_status FROM pg_replication_slots WHERE slot_name = 'rgz_backup'`) == "lost"
 	})
@@ -342,7 +349,7 @@ func TestSlotLostStartsANewWindow(t *testing.T) {
 	if r := rgz(t, env, "pitr", "restore", "--to", "latest", "--pause", "--data-dir", t.TempDir()); r.code != 2 || !strings.Contains(r.stderr, "--pause") {
 		t.Fatalf("--pause with --to latest: %+v", r)
 	}
-	waitFor(t, time.Minute, "two windows", func() bool {
+	waitFor(t, archiveWait, "two windows", func() bool {
 		r := rgz(t, env, "pitr", "window", "--json")
 		if r.code != 0 {
 			t.Fatalf("pitr window: %+v", r)
@@ -407,7 +414,7 @@ func TestPlaceDownSpoolWaits(t *testing.T) {
 		}
 		return n
 	}
-	waitFor(t, time.Minute, "finished segments waiting in the spool, the place's failure logged", func() bool {
+	waitFor(t, archiveWait, "finished segments waiting in the spool, the place's failure logged", func() bool {
 		return ready() >= 3 && strings.Contains(d.logs.String(), nas)
 	})
 	conn, err := pgx.Connect(context.Background(), env["BACKUP_CATALOG_DATABASE_URL"])
@@ -430,7 +437,7 @@ func TestPlaceDownSpoolWaits(t *testing.T) {
 	if err := os.Remove(nas); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, time.Minute, "the spool shipped once the place is back", func() bool { return shippedPast(last) && ready() == 0 })
+	waitFor(t, archiveWait, "the spool shipped once the place is back", func() bool { return shippedPast(last) && ready() == 0 })
 	store := openStore(t, env)
 	for _, f := range walFiles(t, store, sysid) {
 		if f.Kind == catalog.WALSegment && len(f.Copies) != 2 {

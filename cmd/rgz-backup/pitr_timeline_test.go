@@ -67,7 +67,7 @@ func TestPITRAcrossATimelineSwitch(t *testing.T) {
 	sysid := queryString(t, src.URL(db), `SELECT system_identifier::text FROM pg_control_system()`)
 	execSQL(t, src.URL(db), `INSERT INTO marker VALUES ('A')`)
 	lsnA := queryString(t, src.URL(db), `SELECT pg_current_wal_insert_lsn()::text`)
-	waitFor(t, 2*time.Minute, "the window past marker A", func() bool {
+	waitFor(t, archiveWait, "the window past marker A", func() bool {
 		end, _ := windowEnd(t, env)
 		return queryString(t, src.URL(db), fmt.Sprintf(`SELECT ('%s'::pg_lsn >= '%s'::pg_lsn)::text`, end, lsnA)) == "true"
 	})
@@ -99,7 +99,7 @@ func TestPITRAcrossATimelineSwitch(t *testing.T) {
 	})
 	execSQL(t, url, `INSERT INTO marker VALUES ('D')`)
 	lsnD := queryString(t, url, `SELECT pg_current_wal_insert_lsn()::text`)
-	waitFor(t, time.Minute, "the window past marker D", func() bool {
+	waitFor(t, archiveWait, "the window past marker D", func() bool {
 		end, _ := windowEnd(t, env)
 		return queryString(t, url, fmt.Sprintf(`SELECT ('%s'::pg_lsn >= '%s'::pg_lsn)::text`, end, lsnD)) == "true"
 	})
