@@ -41,12 +41,19 @@ const SpoolDir = ".pitr-spool"
 // Format and Level are how the archive's files are compressed, whatever
 // BACKUP_COMPRESSION_FORMAT says of the dumps: every WAL segment is
 // compressed as it comes, at the server's pace, and gzip at the dumps'
-// level 9 takes a core for 20-30 MB/s; zstd at level 3 compresses WAL
-// better than gzip -6 (pgBackRest's default) at several times its speed.
+// level 9 takes a core for 20-30 MB/s; zstd compresses WAL better than
+// gzip -6 at several times its speed. Base backups use level 3 (the
+// encoder's default speed: a weekly burst of the whole cluster); WAL uses
+// WALLevel, the encoder's "better" speed: on pgbench's WAL it makes 1.2 %
+// less than level 3 (which is 2.4 % more than libzstd's level 3, what
+// pgBackRest writes) at 69 MB/s on one core, still more than 20 times the
+// WAL rate of docs/BENCHMARKS.md's run, for 4 MB more memory. The "best"
+// speed would make 13 % less but takes 30 MB more and a core for 19 MB/s.
 // The by-hand restore needs only the zstd program.
 const (
-	Format = archive.Zstd
-	Level  = 3
+	Format   = archive.Zstd
+	Level    = 3
+	WALLevel = 6
 )
 
 // WorkDir is where base backups are made, under BACKUP_LOCAL_DIR: hidden
@@ -279,7 +286,7 @@ func (a *Archive) streamOnce(ctx context.Context) error {
 	ship := &walship.Shipper{
 		Spool:  filepath.Join(a.Config.LocalDir, SpoolDir, strconv.FormatUint(srv.SystemID, 10)+"-"+a.Config.PITR.Slot),
 		Expect: wal.Expect{SystemID: srv.SystemID, Magic: magic, SegSize: srv.SegSize},
-		Format: form.Format, Level: form.Level, Encrypter: form.Encrypter,
+		Format: form.Format, Level: WALLevel, Encrypter: form.Encrypter,
 		Stores: places.Stores,
 		Record: func(ctx context.Context, s walship.Shipped) error {
 			return a.Catalog.RecordWALFile(ctx, Row(srv.SystemID, s, form.Format, a.Clock.Now()))
