@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/cookiejar"
-	"net/url"
 	"path/filepath"
 	"sort"
 	"time"
@@ -14,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/mosaique/rgz-backup/internal/api"
+	"github.com/mosaique/rgz-backup/internal/console"
 )
 
 // consolePages measures the web console (docs/BENCHMARKS.md, "The web
@@ -61,7 +61,7 @@ func consolePages(binary string, rows int) error {
 
 	jar, _ := cookiejar.New(nil)
 	browser := &http.Client{Jar: jar, Timeout: 30 * time.Second}
-	res, err := browser.PostForm(base+"/console/login", url.Values{"token": {token}})
+	res, err := console.LogIn(context.Background(), browser, base, token, nil)
 	if err != nil {
 		return err
 	}

@@ -23,6 +23,9 @@ func configCmd() *cobra.Command {
 			fmt.Fprint(out, config.Describe(os.Getenv))
 			fmt.Fprintf(out, "# effective: database %s, catalog %s, compression %s level %d\n",
 				cfg.Database.URL, cfg.Catalog.URL, cfg.CompressionFormat, cfg.CompressionLevel)
+			for _, w := range config.Warnings(cfg) {
+				fmt.Fprintln(cmd.ErrOrStderr(), "warning: "+w)
+			}
 			return nil
 		}),
 	}

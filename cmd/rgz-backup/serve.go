@@ -123,6 +123,17 @@ func serve(ctx context.Context, cfg config.Config, log, riverLog *slog.Logger) e
 	if err != nil {
 		return &config.Error{Var: "BACKUP_HTTP_ADDR", Value: cfg.HTTPAddr, Allowed: "must be an address this host can listen on: " + err.Error()}
 	}
+	for _, w := range config.Warnings(cfg) {
+		log.Warn(w)
+	}
+	metricsSrv, metricsListener, err := metricsServer(cfg, store, log)
+	if err != nil {
+		listener.Close()
+		return err
+	}
+	if metricsListener != nil {
+		defer metricsListener.Close() // on the early returns; after Shutdown, a no-op
+	}
 	if cfg.HTTP.Clear() {
 		log.Warn("HTTP is served in clear: console sessions and API tokens travel unencrypted; set BACKUP_HTTP_TLS_CERT_FILE and BACKUP_HTTP_TLS_KEY_FILE, or BACKUP_HTTP_TRUSTED_PROXIES behind a TLS-terminating proxy",
 			"http", cfg.HTTPAddr)
@@ -142,7 +153,8 @@ func serve(ctx context.Context, cfg config.Config, log, riverLog *slog.Logger) e
 		listener.Close()
 		return err
 	}
-	stopReload := reloadOnHangup(fleet, cert, client, cfg, clk, log)
+	endSessionsOfOtherTokens(ctx, store, authn.Tokens(), clk, log)
+	stopReload := reloadOnHangup(reloadable{ctx: ctx, fleet: fleet, cert: cert, authn: authn, store: store, client: client, cfg: cfg, clk: clk, log: log})
 	defer stopReload()
 	if err := jobs.Recover(ctx, client, store, cfg, clk, log); err != nil {
 		listener.Close()
@@ -188,6 +200,13 @@ func serve(ctx context.Context, cfg config.Config, log, riverLog *slog.Logger) e
 			log.Error("HTTP server stopped", "error", err)
 		}
 	}()
+	if metricsSrv != nil {
+		go func() {
+			if err := metricsSrv.Serve(metricsListener); !errors.Is(err, http.ErrServerClosed) {
+				log.Error("metrics HTTP server stopped", "error", err)
+			}
+		}()
+	}
 	var archived sync.WaitGroup
 	for _, s := range streaming {
 		archive := &pitr.Archive{Config: s.Config, Server: s.Config.Database, Catalog: store, Tools: tools, Clock: clk, Log: log,
@@ -222,6 +241,9 @@ func serve(ctx context.Context, cfg config.Config, log, riverLog *slog.Logger) e
 	closeCtx, cancelClose := context.WithTimeout(work, 5*time.Second)
 	defer cancelClose()
 	_ = server.Shutdown(closeCtx)
+	if metricsSrv != nil {
+		_ = metricsSrv.Shutdown(closeCtx)
+	}
 	log.Info("stopped")
 	return nil
 }
@@ -290,8 +312,12 @@ func readiness(store *catalog.Store, tools dump.Tools, working *atomic.Bool, cfg
 func httpServer(cfg config.Config, store *catalog.Store, authn *auth.Authenticator, client *jobs.Client, log *slog.Logger, probes http.Handler, streaming []targets.Server) *http.Server {
 	trail := audit.New(store, nil, log) // one trail: a flood is counted once, whichever door it knocks at
 	mux := http.NewServeMux()
+	var beside http.Handler // /metrics beside the API, unless it has its own address
+	if cfg.HTTP.MetricsAddr == "" {
+		beside = metricsHandler(cfg, store, log)
+	}
 	mux.Handle("/", api.Server(api.Deps{Config: cfg, Store: store, Auth: authn, Queue: client, Log: log, Audit: trail, Streaming: streaming,
-		Metrics: metrics.Handler(metrics.Registry(metrics.Collector{Store: store, Cfg: cfg, Log: log}))}, probes))
+		Metrics: beside}, probes))
 	ui := console.Handler(console.Deps{Config: cfg, Store: store, Auth: authn, Queue: client, Log: log, Audit: trail, Streaming: streaming})
 	mux.Handle(console.Prefix, ui)
 	mux.Handle(console.Prefix+"/", ui)
@@ -304,6 +330,26 @@ func httpServer(cfg config.Config, store *catalog.Store, authn *auth.Authenticat
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}
+}
+
+// metricsHandler is /metrics, behind BACKUP_METRICS_TOKEN when it is set.
+func metricsHandler(cfg config.Config, store *catalog.Store, log *slog.Logger) http.Handler {
+	return metrics.Guarded(metrics.Handler(metrics.Registry(metrics.Collector{Store: store, Cfg: cfg, Log: log})), cfg.HTTP.MetricsToken)
+}
+
+// metricsServer serves /metrics alone on BACKUP_METRICS_ADDR (nil when it
+// is not set): a port a firewall can keep to the Prometheus host.
+func metricsServer(cfg config.Config, store *catalog.Store, log *slog.Logger) (*http.Server, net.Listener, error) {
+	if cfg.HTTP.MetricsAddr == "" {
+		return nil, nil, nil
+	}
+	listener, err := net.Listen("tcp", cfg.HTTP.MetricsAddr)
+	if err != nil {
+		return nil, nil, &config.Error{Var: "BACKUP_METRICS_ADDR", Value: cfg.HTTP.MetricsAddr, Allowed: "must be an address this host can listen on: " + err.Error()}
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metricsHandler(cfg, store, log))
+	return &http.Server{Handler: front.Wrap(mux, cfg.HTTP.TrustedProxies), ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 60 * time.Second}, listener, nil
 }
 
 // announce logs what the daemon will do, and starts making sure of every
@@ -319,12 +365,13 @@ func announce(ctx context.Context, client *jobs.Client, store *catalog.Store, cf
 	go keeper.Run(ctx)
 }
 
-// reloadOnHangup reads the TLS certificate and the targets file again on
-// each SIGHUP: new connections get the new certificate (open ones keep
-// theirs), and the next run backs up the servers the file lists now;
-// queued and running jobs go on. A file that does not read is logged and
-// changes nothing.
-func reloadOnHangup(fleet *targets.Fleet, cert *front.Certificate, client *jobs.Client, cfg config.Config, clk clock.Clock, log *slog.Logger) (stop func()) {
+// reloadOnHangup reads again, on each SIGHUP, what may change under a
+// running daemon: the TLS certificate (new connections get the new one,
+// open ones keep theirs), the static tokens' file (sessions opened with a
+// token that left it end), and the targets file (the next run backs up
+// the servers it lists now; queued and running jobs go on). What does not
+// read is logged and changes nothing.
+func reloadOnHangup(r reloadable) (stop func()) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	done := make(chan struct{})
@@ -335,17 +382,60 @@ func reloadOnHangup(fleet *targets.Fleet, cert *front.Certificate, client *jobs.
 				return
 			case <-hup:
 			}
-			if cert != nil {
-				if err := cert.Reload(); err != nil {
-					log.Error("SIGHUP: the TLS certificate was not reloaded; the one in use stays", "error", err)
-				} else {
-					log.Info("SIGHUP: TLS certificate reloaded", "cert_file", cfg.HTTP.TLSCertFile)
-				}
-			}
-			reload(fleet, client, cfg, clk, log)
+			r.hangup()
 		}
 	}()
 	return func() { signal.Stop(hup); close(done) }
+}
+
+// reloadable is what a SIGHUP reads again, and what it changes.
+type reloadable struct {
+	ctx    context.Context
+	fleet  *targets.Fleet      // nil: no targets file
+	cert   *front.Certificate  // nil: no TLS
+	authn  *auth.Authenticator // its tokens, from BACKUP_API_TOKENS_FILE
+	store  *catalog.Store
+	client *jobs.Client
+	cfg    config.Config
+	clk    clock.Clock
+	log    *slog.Logger
+}
+
+func (r reloadable) hangup() {
+	if r.cert != nil {
+		if err := r.cert.Reload(); err != nil {
+			r.log.Error("SIGHUP: the TLS certificate was not reloaded; the one in use stays", "error", err)
+		} else {
+			r.log.Info("SIGHUP: TLS certificate reloaded", "cert_file", r.cfg.HTTP.TLSCertFile)
+		}
+	}
+	if file := r.cfg.API.TokensFile; file != "" {
+		if tokens, err := config.ReadTokensFile(file); err != nil {
+			r.log.Error("SIGHUP: the tokens file was not reloaded; the tokens stay as they were", "file", file, "error", err)
+		} else {
+			r.authn.SetTokens(tokens)
+			r.log.Info("SIGHUP: tokens reloaded", "file", file, "tokens", len(tokens))
+			endSessionsOfOtherTokens(r.ctx, r.store, tokens, r.clk, r.log)
+		}
+	}
+	reload(r.fleet, r.client, r.cfg, r.clk, r.log)
+}
+
+// endSessionsOfOtherTokens ends the console sessions opened with a static
+// token that is no longer accepted (at start, and when the tokens file is
+// read again).
+func endSessionsOfOtherTokens(ctx context.Context, store *catalog.Store, tokens []config.StaticToken, clk clock.Clock, log *slog.Logger) {
+	digests := make([][32]byte, len(tokens))
+	for i, t := range tokens {
+		digests[i] = t.SHA256
+	}
+	n, err := store.EndSessionsOfOtherTokens(ctx, digests, clk.Now())
+	switch {
+	case err != nil:
+		log.Error("console sessions of removed tokens could not be ended", "error", err)
+	case n > 0:
+		log.Info("console sessions ended: their token was removed", "sessions", n)
+	}
 }
 
 // reload is one SIGHUP: the targets file read again and the targets' own

@@ -13,7 +13,6 @@ import (
 	"math/big"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -147,7 +146,7 @@ func TestServeHTTPS(t *testing.T) {
 		}
 	}
 	// The console's session cookie is Secure.
-	res, err := kept.PostForm(base+console.Prefix+"/login", url.Values{"token": {token}})
+	res, err := console.LogIn(context.Background(), kept, base, token, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,11 +204,9 @@ func TestServeBehindATrustedProxy(t *testing.T) {
 	t.Parallel()
 	login := func(addr, token string) *http.Response {
 		t.Helper()
-		req, _ := http.NewRequest("POST", "http://"+addr+console.Prefix+"/login", strings.NewReader(url.Values{"token": {token}}.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("X-Forwarded-Proto", "https")
-		req.Header.Set("X-Forwarded-For", "6.6.6.6, 198.51.100.7")
-		res, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+		proxied := http.Header{"X-Forwarded-Proto": {"https"}, "X-Forwarded-For": {"6.6.6.6, 198.51.100.7"}}
+		res, err := console.LogIn(context.Background(), &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
+			"http://"+addr, token, proxied)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -233,7 +230,7 @@ func TestServeBehindATrustedProxy(t *testing.T) {
 	for _, trusted := range []bool{true, false} {
 		env := serveEnv(t)
 		env["POSTGRES_BACKUP_ENABLED"] = "false"
-		token, entry, err := auth.NewToken("noc")
+		token, entry, err := auth.NewNamedToken("desk", "noc")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -251,7 +248,7 @@ func TestServeBehindATrustedProxy(t *testing.T) {
 			t.Fatalf("trusted %v: HSTS %v", trusted, hsts)
 		}
 		want := map[bool]string{true: "198.51.100.7", false: "127.0.0.1"}[trusted]
-		if got := lastClient(env, "token:noc#1"); got != want {
+		if got := lastClient(env, "token:desk"); got != want {
 			t.Fatalf("trusted %v: the audit's client is %q, want %s", trusted, got, want)
 		}
 		warned := strings.Count(d.logs.String(), "served in clear")
@@ -260,4 +257,49 @@ func TestServeBehindATrustedProxy(t *testing.T) {
 		}
 		d.stop(syscall.SIGTERM, 30*time.Second)
 	}
+}
+
+// /metrics kept from whoever reaches the port: behind a bearer token
+// (BACKUP_METRICS_TOKEN), and on an address of its own
+// (BACKUP_METRICS_ADDR), where the API's port no longer serves it.
+func TestMetricsGuarded(t *testing.T) {
+	t.Parallel()
+	get := func(u, token string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", u, nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b)
+	}
+	env := serveEnv(t)
+	env["POSTGRES_BACKUP_ENABLED"] = "false"
+	env["BACKUP_METRICS_TOKEN"] = "scrape-me-0123456789"
+	env["BACKUP_METRICS_ADDR"] = freeAddr(t)
+	d := startServe(t, env)
+	if code, _ := get("http://"+d.addr+"/metrics", env["BACKUP_METRICS_TOKEN"]); code != http.StatusNotFound {
+		t.Fatalf("/metrics on the API's port: %d", code)
+	}
+	metricsURL := "http://" + env["BACKUP_METRICS_ADDR"] + "/metrics"
+	for _, token := range []string{"", "wrong", "scrape-me"} {
+		if code, body := get(metricsURL, token); code != http.StatusUnauthorized || strings.Contains(body, "rgz_backup_") {
+			t.Fatalf("/metrics with token %q: %d", token, code)
+		}
+	}
+	if code, body := get(metricsURL, env["BACKUP_METRICS_TOKEN"]); code != 200 || !strings.Contains(body, "rgz_backup_") {
+		t.Fatalf("/metrics with its token: %d", code)
+	}
+	if strings.Contains(d.logs.String(), env["BACKUP_METRICS_TOKEN"]) {
+		t.Fatal("the logs hold the metrics token")
+	}
+	if r := rgz(t, env, "config"); strings.Contains(r.stdout+r.stderr, env["BACKUP_METRICS_TOKEN"]) {
+		t.Fatal("config prints the metrics token")
+	}
+	d.stop(syscall.SIGTERM, 30*time.Second)
 }

@@ -155,8 +155,20 @@ func Server(d Deps, probes http.Handler) http.Handler {
 	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, MaxBody)
+		protect(w.Header(), r.URL.Path)
 		mux.ServeHTTP(w, r)
 	})
+}
+
+// protect sets the headers every answer carries, as the console's do: no
+// content sniffing, no framing; and the API's answers (its data, behind a
+// token) are never stored by a browser or a proxy.
+func protect(h http.Header, path string) {
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	if strings.HasPrefix(path, "/api/") {
+		h.Set("Cache-Control", "no-store")
+	}
 }
 
 // guard authenticates, authorizes, and runs the handler. A refusal (no

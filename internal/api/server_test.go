@@ -68,7 +68,7 @@ func newFixture(t *testing.T) *fixture {
 	f.test.Status, f.test.FinishedAt = "success", &end
 	store.FinishRestoreTest(ctx, f.test)
 
-	token, entry, _ := auth.NewToken("admin")
+	token, entry, _ := auth.NewNamedToken("ops", "admin")
 	cfg, err := config.Load(func(k string) string {
 		return map[string]string{"BACKUP_DATABASE_URL": db.URL, "BACKUP_API_JWT_SECRET": string(secret), "BACKUP_API_TOKENS": entry}[k]
 	})
@@ -94,7 +94,7 @@ func newFixture(t *testing.T) *fixture {
 		"expired":       jwtFor(secret, jwt.MapClaims{"role": "admin", "exp": past}),
 		"noc":           jwtFor(secret, jwt.MapClaims{"role": "noc", "exp": exp, "sub": "noc-1"}),
 		"admin":         jwtFor(secret, jwt.MapClaims{"role": "admin", "exp": exp, "sub": "admin-1"}),
-		"reseller":      jwtFor(secret, jwt.MapClaims{"role": "reseller", "exp": exp}),
+		"reseller":      jwtFor(secret, jwt.MapClaims{"role": "reseller", "exp": exp, "sub": "reseller-1"}),
 		"admin token":   "Bearer " + token,
 	}
 	return f
@@ -152,6 +152,10 @@ func TestEveryRouteEveryCaller(t *testing.T) {
 				if res.StatusCode != want {
 					t.Fatalf("status %d, want %d: %v", res.StatusCode, want, body)
 				}
+				// Every answer, refusals included: the protective headers.
+				if res.Header.Get("X-Content-Type-Options") != "nosniff" || res.Header.Get("Cache-Control") != "no-store" {
+					t.Errorf("headers %v", res.Header)
+				}
 				if want == 401 && !strings.HasPrefix(res.Header.Get("WWW-Authenticate"), "Bearer") {
 					t.Error("401 without WWW-Authenticate: Bearer")
 				}
@@ -191,7 +195,7 @@ func TestEveryRouteEveryCaller(t *testing.T) {
 	}
 	want := map[string]int{
 		"jwt:admin-1 " + Prefix + " 202": 1, "jwt:admin-1 " + Prefix + "/test-restore 202": 1,
-		"token:admin#1 " + Prefix + " 202": 1, "token:admin#1 " + Prefix + "/test-restore 409": 1,
+		"token:ops " + Prefix + " 202": 1, "token:ops " + Prefix + "/test-restore 409": 1,
 	}
 	if !maps.Equal(actions, want) || refusals != audit.PerClient+1 || paused != 1 {
 		t.Fatalf("actions %v, want %v; %d refusals (want %d), %d saying the rest are not recorded", actions, want, refusals, audit.PerClient+1, paused)

@@ -139,7 +139,7 @@ func (t *Trail) admit(client string, now time.Time) (bool, string) {
 	if minute := now.Truncate(time.Minute); !minute.Equal(t.minute) || t.refusals == nil {
 		t.minute, t.refusals, t.recorded = minute, map[string]int{}, 0
 	}
-	key := clientKey(client)
+	key := ClientKey(client)
 	if _, seen := t.refusals[key]; !seen && len(t.refusals) >= MaxClients || t.recorded > PerMinute {
 		return false, ""
 	}
@@ -158,9 +158,9 @@ func (t *Trail) admit(client string, now time.Time) (bool, string) {
 	return true, ""
 }
 
-// clientKey is who a refusal is counted against: the address, or an IPv6
+// ClientKey is who a refusal (or a failed login) is counted against: the address, or an IPv6
 // address's /64 (one host may hold all of it).
-func clientKey(addr string) string {
+func ClientKey(addr string) string {
 	ip := net.ParseIP(addr)
 	if ip == nil || ip.To4() != nil {
 		return addr

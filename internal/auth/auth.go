@@ -14,6 +14,8 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 
@@ -22,8 +24,15 @@ import (
 
 // Caller is who made a request, as its token says.
 type Caller struct {
-	Subject string // the JWT's sub, or "token:ROLE#N" for a static token
+	// Subject is "jwt:" and the JWT's sub (or, without one, its iss and
+	// jti: "jwt:ISS#JTI"), or "token:" and a static token's name.
+	Subject string
 	Role    string
+	// Expires is when the credential stops being valid (a JWT's exp);
+	// zero for a static token, valid until it leaves the list.
+	Expires time.Time
+	// Token is the SHA-256 of the static token used; zero for a JWT.
+	Token [32]byte
 }
 
 // Authenticator checks `Authorization: Bearer` tokens: the platform's JWTs
@@ -33,13 +42,21 @@ type Authenticator struct {
 	secret    []byte
 	publicKey any
 	roleClaim string
-	tokens    []config.StaticToken
-	checks    []jwt.ParserOption // iss and aud, when configured
+	tokens    atomic.Pointer[[]config.StaticToken] // replaced whole by SetTokens
+	checks    []jwt.ParserOption                   // iss and aud, when configured
 }
+
+// SetTokens replaces the static tokens (BACKUP_API_TOKENS_FILE read
+// again): requests after it see the new list.
+func (a *Authenticator) SetTokens(tokens []config.StaticToken) { a.tokens.Store(&tokens) }
+
+// Tokens are the static tokens accepted now.
+func (a *Authenticator) Tokens() []config.StaticToken { return *a.tokens.Load() }
 
 // New reads the API settings (and the public key file).
 func New(cfg config.API) (*Authenticator, error) {
-	a := &Authenticator{secret: []byte(cfg.JWTSecret), roleClaim: cfg.RoleClaim, tokens: cfg.Tokens}
+	a := &Authenticator{secret: []byte(cfg.JWTSecret), roleClaim: cfg.RoleClaim}
+	a.SetTokens(cfg.Tokens)
 	if a.roleClaim == "" {
 		a.roleClaim = "role"
 	}
@@ -112,8 +129,30 @@ func (a *Authenticator) jwt(token string) (Caller, error) {
 	if role == "" {
 		return Caller{}, fmt.Errorf("%w: JWT has no %q claim", errUnauthenticated, a.roleClaim)
 	}
-	sub, _ := claims["sub"].(string)
-	return Caller{Subject: "jwt:" + sub, Role: role}, nil
+	subject, err := jwtSubject(claims)
+	if err != nil {
+		return Caller{}, fmt.Errorf("%w: %v", errUnauthenticated, err)
+	}
+	caller := Caller{Subject: subject, Role: role}
+	if exp, err := claims.GetExpirationTime(); err == nil && exp != nil {
+		caller.Expires = exp.Time
+	}
+	return caller, nil
+}
+
+// jwtSubject is who the audit says a JWT's caller is: its sub, or,
+// without one, its issuer and id; a token with neither is nobody the
+// audit could name, and is refused.
+func jwtSubject(claims jwt.MapClaims) (string, error) {
+	if sub, _ := claims["sub"].(string); strings.TrimSpace(sub) != "" {
+		return "jwt:" + sub, nil
+	}
+	iss, _ := claims["iss"].(string)
+	jti, _ := claims["jti"].(string)
+	if strings.TrimSpace(iss) == "" || strings.TrimSpace(jti) == "" {
+		return "", errors.New(`JWT has no "sub" claim (nor "iss" and "jti" to name it by)`)
+	}
+	return "jwt:" + iss + "#" + jti, nil
 }
 
 // static compares the token's SHA-256 with every configured digest, in
@@ -121,7 +160,8 @@ func (a *Authenticator) jwt(token string) (Caller, error) {
 func (a *Authenticator) static(token string) (Caller, error) {
 	sum := sha256.Sum256([]byte(token))
 	found := -1
-	for i, t := range a.tokens {
+	tokens := a.Tokens()
+	for i, t := range tokens {
 		if subtle.ConstantTimeCompare(sum[:], t.SHA256[:]) == 1 && found < 0 {
 			found = i
 		}
@@ -129,8 +169,8 @@ func (a *Authenticator) static(token string) (Caller, error) {
 	if found < 0 {
 		return Caller{}, fmt.Errorf("%w: unknown token", errUnauthenticated)
 	}
-	t := a.tokens[found]
-	return Caller{Subject: fmt.Sprintf("token:%s#%d", t.Role, found+1), Role: t.Role}, nil
+	t := tokens[found]
+	return Caller{Subject: "token:" + t.Name, Role: t.Role, Token: t.SHA256}, nil
 }
 
 // Roles of the specification: admin may do everything, noc may read.
@@ -151,13 +191,23 @@ func Allowed(role, method string) bool {
 }
 
 // NewToken makes a random static token and the BACKUP_API_TOKENS entry
-// that admits it for role.
+// that admits it for role, under the name the digest gives it.
 func NewToken(role string) (token, entry string, err error) {
+	return NewNamedToken("", role)
+}
+
+// NewNamedToken is NewToken with the entry's name: NAME:ROLE:SHA256HEX
+// (without a name, ROLE:SHA256HEX).
+func NewNamedToken(name, role string) (token, entry string, err error) {
 	b := make([]byte, 32)
 	if _, err := rand.Read(b); err != nil {
 		return "", "", err
 	}
 	token = "rgzb_" + base64.RawURLEncoding.EncodeToString(b)
 	sum := sha256.Sum256([]byte(token))
-	return token, role + ":" + hex.EncodeToString(sum[:]), nil
+	entry = role + ":" + hex.EncodeToString(sum[:])
+	if name != "" {
+		entry = name + ":" + entry
+	}
+	return token, entry, nil
 }

@@ -56,7 +56,7 @@ func TestAuthenticate(t *testing.T) {
 	b, _ := hex.DecodeString(digest)
 	copy(sum[:], b)
 
-	hs := config.API{JWTSecret: string(secret), Tokens: []config.StaticToken{{Role: role, SHA256: sum}}}
+	hs := config.API{JWTSecret: string(secret), Tokens: []config.StaticToken{{Name: "grafana", Role: role, SHA256: sum}}}
 	rs := config.API{JWTPublicKeyFile: pemFile(t, &rsaKey.PublicKey)}
 	es := config.API{JWTPublicKeyFile: pemFile(t, &ecKey.PublicKey), RoleClaim: "rgz_role"}
 	ours := hs
@@ -71,18 +71,23 @@ func TestAuthenticate(t *testing.T) {
 		wantRole string // "" = refused
 	}{
 		{"HS256 admin", hs, "Bearer " + sign(t, jwt.SigningMethodHS256, secret, jwt.MapClaims{"role": "admin", "exp": exp, "sub": "alice"}), "admin"},
-		{"HS256 noc", hs, "Bearer " + sign(t, jwt.SigningMethodHS256, secret, jwt.MapClaims{"role": "noc", "exp": exp}), "noc"},
-		{"another role passes authentication", hs, "Bearer " + sign(t, jwt.SigningMethodHS256, secret, jwt.MapClaims{"role": "reseller", "exp": exp}), "reseller"},
-		{"bad signature", hs, "Bearer " + sign(t, jwt.SigningMethodHS256, []byte("wrong"), jwt.MapClaims{"role": "admin", "exp": exp}), ""},
-		{"expired", hs, "Bearer " + sign(t, jwt.SigningMethodHS256, secret, jwt.MapClaims{"role": "admin", "exp": past}), ""},
-		{"exp required", hs, "Bearer " + sign(t, jwt.SigningMethodHS256, secret, jwt.MapClaims{"role": "admin"}), ""},
-		{"no role", hs, "Bearer " + sign(t, jwt.SigningMethodHS256, secret, jwt.MapClaims{"exp": exp}), ""},
-		{"alg none", hs, "Bearer " + sign(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, jwt.MapClaims{"role": "admin", "exp": exp}), ""},
-		{"RS256", rs, "Bearer " + sign(t, jwt.SigningMethodRS256, rsaKey, jwt.MapClaims{"role": "admin", "exp": exp}), "admin"},
-		{"RS256 other key", rs, "Bearer " + sign(t, jwt.SigningMethodRS256, otherRSA, jwt.MapClaims{"role": "admin", "exp": exp}), ""},
-		{"HS256 without a secret", rs, "Bearer " + sign(t, jwt.SigningMethodHS256, secret, jwt.MapClaims{"role": "admin", "exp": exp}), ""},
-		{"ES256 with its own role claim", es, "Bearer " + sign(t, jwt.SigningMethodES256, ecKey, jwt.MapClaims{"rgz_role": "noc", "exp": exp}), "noc"},
+		{"HS256 noc", hs, "Bearer " + sign(t, jwt.SigningMethodHS256, secret, jwt.MapClaims{"sub": "someone", "role": "noc", "exp": exp}), "noc"},
+		{"another role passes authentication", hs, "Bearer " + sign(t, jwt.SigningMethodHS256, secret, jwt.MapClaims{"sub": "someone", "role": "reseller", "exp": exp}), "reseller"},
+		{"bad signature", hs, "Bearer " + sign(t, jwt.SigningMethodHS256, []byte("wrong"), jwt.MapClaims{"sub": "someone", "role": "admin", "exp": exp}), ""},
+		{"expired", hs, "Bearer " + sign(t, jwt.SigningMethodHS256, secret, jwt.MapClaims{"sub": "someone", "role": "admin", "exp": past}), ""},
+		{"exp required", hs, "Bearer " + sign(t, jwt.SigningMethodHS256, secret, jwt.MapClaims{"sub": "someone", "role": "admin"}), ""},
+		{"no role", hs, "Bearer " + sign(t, jwt.SigningMethodHS256, secret, jwt.MapClaims{"sub": "someone", "exp": exp}), ""},
+		{"alg none", hs, "Bearer " + sign(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, jwt.MapClaims{"sub": "someone", "role": "admin", "exp": exp}), ""},
+		{"RS256", rs, "Bearer " + sign(t, jwt.SigningMethodRS256, rsaKey, jwt.MapClaims{"sub": "someone", "role": "admin", "exp": exp}), "admin"},
+		{"RS256 other key", rs, "Bearer " + sign(t, jwt.SigningMethodRS256, otherRSA, jwt.MapClaims{"sub": "someone", "role": "admin", "exp": exp}), ""},
+		{"HS256 without a secret", rs, "Bearer " + sign(t, jwt.SigningMethodHS256, secret, jwt.MapClaims{"sub": "someone", "role": "admin", "exp": exp}), ""},
+		{"ES256 with its own role claim", es, "Bearer " + sign(t, jwt.SigningMethodES256, ecKey, jwt.MapClaims{"sub": "someone", "rgz_role": "noc", "exp": exp}), "noc"},
 		{"static token", hs, "Bearer " + token, "noc"},
+		// Without sub, a JWT is named by its issuer and id, or refused:
+		// never audited as nobody.
+		{"no sub, named by iss and jti", hs, "Bearer " + sign(t, jwt.SigningMethodHS256, secret, jwt.MapClaims{"role": "noc", "exp": exp, "iss": "platform", "jti": "42"}), "noc"},
+		{"no sub, no jti", hs, "Bearer " + sign(t, jwt.SigningMethodHS256, secret, jwt.MapClaims{"role": "noc", "exp": exp, "iss": "platform"}), ""},
+		{"an empty sub", hs, "Bearer " + sign(t, jwt.SigningMethodHS256, secret, jwt.MapClaims{"role": "noc", "exp": exp, "sub": " "}), ""},
 		{"unknown static token", hs, "Bearer rgzb_not-a-token", ""},
 		{"no header", hs, "", ""},
 		{"not bearer", hs, "Basic YWRtaW46YWRtaW4=", ""},
@@ -91,15 +96,15 @@ func TestAuthenticate(t *testing.T) {
 		// With BACKUP_API_JWT_ISSUER and BACKUP_API_JWT_AUDIENCE: only
 		// tokens minted for this service by that issuer.
 		{"our issuer and audience", ours, "Bearer " + sign(t, jwt.SigningMethodHS256, secret,
-			jwt.MapClaims{"role": "admin", "exp": exp, "iss": "https://auth.mosaique.example", "aud": []string{"billing", "rgz-backup"}}), "admin"},
+			jwt.MapClaims{"sub": "someone", "role": "admin", "exp": exp, "iss": "https://auth.mosaique.example", "aud": []string{"billing", "rgz-backup"}}), "admin"},
 		{"a token for another audience", ours, "Bearer " + sign(t, jwt.SigningMethodHS256, secret,
-			jwt.MapClaims{"role": "admin", "exp": exp, "iss": "https://auth.mosaique.example", "aud": "billing"}), ""},
+			jwt.MapClaims{"sub": "someone", "role": "admin", "exp": exp, "iss": "https://auth.mosaique.example", "aud": "billing"}), ""},
 		{"a token without an audience", ours, "Bearer " + sign(t, jwt.SigningMethodHS256, secret,
-			jwt.MapClaims{"role": "admin", "exp": exp, "iss": "https://auth.mosaique.example"}), ""},
+			jwt.MapClaims{"sub": "someone", "role": "admin", "exp": exp, "iss": "https://auth.mosaique.example"}), ""},
 		{"another issuer", ours, "Bearer " + sign(t, jwt.SigningMethodHS256, secret,
-			jwt.MapClaims{"role": "admin", "exp": exp, "iss": "https://evil.example", "aud": "rgz-backup"}), ""},
+			jwt.MapClaims{"sub": "someone", "role": "admin", "exp": exp, "iss": "https://evil.example", "aud": "rgz-backup"}), ""},
 		{"without the settings, any audience (as before)", hs, "Bearer " + sign(t, jwt.SigningMethodHS256, secret,
-			jwt.MapClaims{"role": "noc", "exp": exp, "aud": "billing"}), "noc"},
+			jwt.MapClaims{"sub": "someone", "role": "noc", "exp": exp, "aud": "billing"}), "noc"},
 		{"static tokens are not JWTs: no audience", ours, "Bearer " + token, "noc"},
 	}
 	for _, tt := range tests {
@@ -124,6 +129,21 @@ func TestAuthenticate(t *testing.T) {
 			}
 			if err != nil || caller.Role != tt.wantRole {
 				t.Fatalf("caller %+v, err %v", caller, err)
+			}
+			// Who the audit names, and until when the credential holds.
+			switch {
+			case tt.name == "static token":
+				if caller.Subject != "token:grafana" || caller.Token != sum || !caller.Expires.IsZero() {
+					t.Fatalf("static token: %+v", caller)
+				}
+			case tt.name == "no sub, named by iss and jti":
+				if caller.Subject != "jwt:platform#42" {
+					t.Fatalf("subject %q", caller.Subject)
+				}
+			case strings.HasPrefix(tt.header, "Bearer ey"):
+				if caller.Subject != "jwt:someone" && caller.Subject != "jwt:alice" || caller.Expires.Unix() != exp || caller.Token != [32]byte{} {
+					t.Fatalf("JWT caller %+v", caller)
+				}
 			}
 		})
 	}

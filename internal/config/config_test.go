@@ -2,6 +2,8 @@ package config
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -269,14 +271,39 @@ func TestAPISettings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(c.API.Tokens) != 2 || c.API.Tokens[0].Role != "noc" || c.API.Tokens[1].Role != "admin" || c.API.RoleClaim != "role" {
+	if len(c.API.Tokens) != 2 || c.API.Tokens[0].Role != "noc" || c.API.Tokens[1].Role != "admin" || c.API.RoleClaim != "role" ||
+		c.API.Tokens[0].Name != "sha256-abababababab" || c.API.Tokens[1].Name != "sha256-cdcdcdcdcdcd" {
 		t.Fatalf("%+v", c.API)
 	}
-	for _, bad := range []string{"noc", "noc:xyz", ":" + digest, "noc:" + digest[:60]} {
+	for _, bad := range []string{"noc", "noc:xyz", ":" + digest, "noc:" + digest[:60], "a:b:c:" + digest, "with space:noc:" + digest,
+		"ops:noc:" + digest + ",ops:admin:" + strings.Repeat("cd", 32), "-x:noc:" + digest} {
 		_, err := Load(env(with(map[string]string{"BACKUP_API_TOKENS": bad})))
-		if err == nil || !strings.HasPrefix(err.Error(), "BACKUP_API_TOKENS=") || strings.Contains(err.Error(), digest[:20]) {
+		if err == nil || !strings.HasPrefix(err.Error(), "BACKUP_API_TOKENS=\"entry ") || strings.Contains(err.Error(), digest[:20]) {
 			t.Errorf("%q: %v", bad, err)
 		}
+	}
+
+	// Named entries, one per line in a file, with comments.
+	file := filepath.Join(t.TempDir(), "tokens")
+	if err := os.WriteFile(file, []byte("# the NOC's dashboards\nnoc-grafana:noc:"+digest+"\n\n  # ops\nops.script:admin:"+strings.Repeat("cd", 32)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err = Load(env(with(map[string]string{"BACKUP_API_TOKENS_FILE": file})))
+	if err != nil || len(c.API.Tokens) != 2 || c.API.Tokens[0].Name != "noc-grafana" || c.API.Tokens[1].Name != "ops.script" || c.API.Tokens[1].Role != "admin" || c.API.TokensFile != file {
+		t.Fatalf("%+v %v", c.API, err)
+	}
+	for name, set := range map[string]map[string]string{
+		"BACKUP_API_TOKENS=":      {"BACKUP_API_TOKENS_FILE": file, "BACKUP_API_TOKENS": "noc:" + digest},
+		"BACKUP_API_TOKENS_FILE=": {"BACKUP_API_TOKENS_FILE": file + ".missing"},
+		"BACKUP_API_JWT_SECRET=":  {"BACKUP_API_JWT_SECRET": "short but secret"},
+	} {
+		_, err := Load(env(with(set)))
+		if err == nil || !strings.HasPrefix(err.Error(), name) || strings.Contains(err.Error(), "short but secret") {
+			t.Errorf("%v: %v", set, err)
+		}
+	}
+	if _, err := Load(env(with(map[string]string{"BACKUP_API_JWT_SECRET": strings.Repeat("s", MinJWTSecret)}))); err != nil {
+		t.Fatal(err)
 	}
 }
 

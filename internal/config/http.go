@@ -17,6 +17,10 @@ type HTTP struct {
 	// TrustedProxies are the peers whose X-Forwarded-Proto and
 	// X-Forwarded-For are believed; from any other peer they are ignored.
 	TrustedProxies []netip.Prefix
+	// MetricsAddr, when set, is where /metrics is served instead of
+	// HTTPAddr (BACKUP_METRICS_ADDR); MetricsToken, when set, the bearer
+	// token it asks for (BACKUP_METRICS_TOKEN).
+	MetricsAddr, MetricsToken string
 }
 
 // TLS says whether serve speaks HTTPS itself.
@@ -43,6 +47,10 @@ func (r *reader) http() HTTP {
 				r.fail("BACKUP_HTTP_TLS_CERT_FILE", h.TLSCertFile, "must hold a certificate that BACKUP_HTTP_TLS_KEY_FILE's key matches: "+tlsPairError(err))
 			}
 		}
+	}
+	h.MetricsToken = r.str("BACKUP_METRICS_TOKEN")
+	if r.str("BACKUP_METRICS_ADDR") != "" {
+		h.MetricsAddr = r.listenAddr("BACKUP_METRICS_ADDR")
 	}
 	for i, entry := range splitList(r.str("BACKUP_HTTP_TRUSTED_PROXIES")) {
 		p, err := ParseProxy(entry)
@@ -78,4 +86,14 @@ func tlsPairError(err error) string {
 		msg = msg[:i]
 	}
 	return msg
+}
+
+// Warnings are what a valid configuration still leaves open, for serve's
+// log and the config command: one line each.
+func Warnings(c Config) []string {
+	var out []string
+	if (c.API.JWTSecret != "" || c.API.JWTPublicKeyFile != "") && c.API.JWTAudience == "" {
+		out = append(out, "BACKUP_API_JWT_AUDIENCE is not set: any JWT of the platform with a \""+c.API.roleClaim()+"\" claim is accepted here, even one minted for another service")
+	}
+	return out
 }

@@ -17,7 +17,7 @@ import (
 func TestRefusalsAreAudited(t *testing.T) {
 	t.Parallel()
 	s := newSite(t)
-	if code, _ := s.post(s.browser(), "/console/login", url.Values{"token": {"rgzb_not-a-token"}}); code != http.StatusUnauthorized {
+	if code, _ := s.logIn(s.browser(), "rgzb_not-a-token"); code != http.StatusUnauthorized {
 		t.Fatalf("a bad token's login: %d", code)
 	}
 	admin, _ := s.login("admin")

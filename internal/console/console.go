@@ -19,6 +19,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -82,13 +83,13 @@ func Handler(d Deps) http.Handler {
 		d.DownloadIdle = DownloadIdle
 	}
 	c := &server{Deps: d, pages: template.Must(template.New("").Funcs(funcs).ParseFS(templateFiles, "templates/*.html")),
-		running: &recent.Value[[]Running]{MaxAge: eventsEvery / 2}}
+		running: &recent.Value[[]Running]{MaxAge: eventsEvery / 2}, logins: newLoginLimiter()}
 	static, _ := fs.Sub(staticFiles, "static")
 	mux := http.NewServeMux()
 	mux.Handle("GET "+Prefix+"/static/", http.StripPrefix(Prefix+"/static/", http.FileServerFS(static)))
 	mux.HandleFunc("GET "+Prefix+"/login", c.loginPage)
 	mux.HandleFunc("POST "+Prefix+"/login", c.login)
-	mux.Handle("POST "+Prefix+"/logout", c.session(c.logout))
+	mux.HandleFunc("POST "+Prefix+"/logout", c.logout)
 	mux.Handle("GET "+Prefix+"/{$}", c.session(c.overview))
 	mux.Handle("GET "+Prefix+"/backups", c.session(c.backups))
 	mux.Handle("GET "+Prefix+"/backups/{id}", c.session(c.backup))
@@ -123,11 +124,14 @@ type server struct {
 	Deps
 	pages   *template.Template
 	running *recent.Value[[]Running] // what runs, shared by the live streams
+	logins  *loginLimiter            // failed logins per address
+	streams streams                  // live streams per session
 }
 
 // viewer is who is looking, in which language.
 type viewer struct {
 	Subject, Role, CSRF, Lang string
+	session                   string // the cookie's secret (never rendered)
 }
 
 func (v viewer) Admin() bool { return v.Role == auth.RoleAdmin }
@@ -157,7 +161,7 @@ func (c *server) session(next handler) http.Handler {
 			http.Redirect(w, r, Prefix+"/login", http.StatusSeeOther)
 			return
 		}
-		v := viewer{Subject: sess.Subject, Role: sess.Role, CSRF: sess.CSRF, Lang: lang}
+		v := viewer{Subject: sess.Subject, Role: sess.Role, CSRF: sess.CSRF, Lang: lang, session: cookie.Value}
 		if r.Method == http.MethodPost && subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(sess.CSRF)) != 1 {
 			c.Log.Warn("console: a form without the session's CSRF token refused", "path", r.URL.Path, "subject", sess.Subject)
 			c.refused(r, v, http.StatusForbidden, "csrf")
@@ -186,14 +190,56 @@ func (c *server) refuse(w http.ResponseWriter, r *http.Request, lang string, sta
 	c.render(w, r, "error", viewer{Lang: lang}, map[string]any{"Status": status, "Why": why})
 }
 
+// LoginCookie and LoginField carry the login form's own token: the form
+// a page of this site rendered posts it back in the field, and the
+// browser in a SameSite=Strict cookie that another site's page cannot
+// make it send. Without both, equal, the login is refused: another site
+// cannot log a victim in as its attacker (login CSRF).
+const (
+	LoginCookie = "rgzb_login"
+	LoginField  = "login_csrf"
+)
+
 func (c *server) loginPage(w http.ResponseWriter, r *http.Request) {
-	c.render(w, r, "login", viewer{Lang: language(r)}, map[string]any{})
+	c.renderLogin(w, r, http.StatusOK, map[string]any{})
+}
+
+// renderLogin renders the login form with a fresh login token.
+func (c *server) renderLogin(w http.ResponseWriter, r *http.Request, status int, data map[string]any) {
+	token := randomString()
+	http.SetCookie(w, &http.Cookie{Name: LoginCookie, Value: token, Path: Prefix + "/login", MaxAge: 3600, HttpOnly: true,
+		SameSite: http.SameSiteStrictMode, Secure: front.Secure(r)})
+	data["LoginCSRF"] = token
+	if status != http.StatusOK {
+		w.WriteHeader(status)
+	}
+	c.render(w, r, "login", viewer{Lang: language(r)}, data)
+}
+
+// loginFormValid says whether the login form came from a page of ours.
+func loginFormValid(r *http.Request) bool {
+	cookie, err := r.Cookie(LoginCookie)
+	field := r.PostFormValue(LoginField)
+	return err == nil && field != "" && subtle.ConstantTimeCompare([]byte(field), []byte(cookie.Value)) == 1
 }
 
 // login exchanges a token (posted in the form, never in a URL) for a
 // session. The token is checked as the API checks it.
 func (c *server) login(w http.ResponseWriter, r *http.Request) {
 	lang := language(r)
+	client := audit.Of(r, "", "").Client
+	if wait := c.logins.Blocked(client, c.Clock.Now()); wait > 0 {
+		c.refused(r, viewer{}, http.StatusTooManyRequests, "login: too many failed logins from this address")
+		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
+		c.renderLogin(w, r, http.StatusTooManyRequests, map[string]any{"Throttled": true})
+		return
+	}
+	if !loginFormValid(r) {
+		c.Log.Warn("console login refused: the form's login token is missing or stale (another site's form, or an old page)")
+		c.refused(r, viewer{}, http.StatusForbidden, "login: no valid login token")
+		c.renderLogin(w, r, http.StatusForbidden, map[string]any{"Stale": true})
+		return
+	}
 	token := strings.TrimSpace(r.PostFormValue("token"))
 	probe, _ := http.NewRequestWithContext(r.Context(), http.MethodGet, "/", nil)
 	probe.Header.Set("Authorization", "Bearer "+token)
@@ -203,9 +249,9 @@ func (c *server) login(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		c.Log.Info("console login refused", "reason", err.Error())
+		c.logins.Failed(client, c.Clock.Now())
 		c.refused(r, viewer{}, http.StatusUnauthorized, "login refused: "+err.Error())
-		w.WriteHeader(http.StatusUnauthorized)
-		c.render(w, r, "login", viewer{Lang: lang}, map[string]any{"Refused": true})
+		c.renderLogin(w, r, http.StatusUnauthorized, map[string]any{"Refused": true})
 		return
 	}
 	who := viewer{Subject: caller.Subject, Role: caller.Role, Lang: lang}
@@ -213,10 +259,20 @@ func (c *server) login(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	// The browser's previous session ends: one browser, one session.
+	if old, err := r.Cookie(CookieName); err == nil {
+		if err := c.Store.EndSession(r.Context(), old.Value, c.Clock.Now()); err != nil {
+			c.Log.Error("console login: the previous session could not be ended", "error", err)
+			action.End(r.Context(), http.StatusServiceUnavailable, "login: the previous session could not be ended")
+			c.refuse(w, r, lang, http.StatusServiceUnavailable, "internal")
+			return
+		}
+	}
 	secret, csrf := randomString(), randomString()
 	now := c.Clock.Now()
-	expires := now.Add(c.Config.API.ConsoleSession)
-	if err := c.Store.StartSession(r.Context(), secret, catalog.Session{Subject: caller.Subject, Role: caller.Role, CSRF: csrf, ExpiresAt: expires}, now); err != nil {
+	expires := SessionEnd(now, c.Config.API.ConsoleSession, caller.Expires)
+	if err := c.Store.StartSession(r.Context(), secret, catalog.Session{Subject: caller.Subject, Role: caller.Role, CSRF: csrf, ExpiresAt: expires,
+		Token: caller.Token, Client: client}, now); err != nil {
 		c.Log.Error("console login failed", "error", err)
 		action.End(r.Context(), http.StatusInternalServerError, "login: internal")
 		c.refuse(w, r, lang, http.StatusInternalServerError, "internal")
@@ -224,22 +280,52 @@ func (c *server) login(w http.ResponseWriter, r *http.Request) {
 	}
 	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: secret, Path: Prefix, Expires: expires, HttpOnly: true,
 		SameSite: http.SameSiteStrictMode, Secure: front.Secure(r)})
+	http.SetCookie(w, &http.Cookie{Name: LoginCookie, Value: "", Path: Prefix + "/login", MaxAge: -1, HttpOnly: true,
+		SameSite: http.SameSiteStrictMode, Secure: front.Secure(r)})
 	action.End(r.Context(), http.StatusSeeOther, "login")
 	http.Redirect(w, r, Prefix+"/", http.StatusSeeOther)
 }
 
-func (c *server) logout(w http.ResponseWriter, r *http.Request, v viewer) {
-	action, ok := c.act(w, r, v)
-	if !ok {
+// SessionEnd is when a session opened at now ends: after the console's
+// session length, or when the credential that opened it does (a JWT's
+// exp), whichever is sooner.
+func SessionEnd(now time.Time, length time.Duration, credential time.Time) time.Time {
+	end := now.Add(length)
+	if !credential.IsZero() && credential.Before(end) {
+		return credential
+	}
+	return end
+}
+
+// logout ends the browser's session first, whatever else happens: with
+// or without the form's CSRF token (another site's page cannot make the
+// browser send the SameSite=Strict cookie, so the worst it could do is
+// nothing), and before the audit. A session that could not be ended is
+// said (503) with the cookie kept, never hidden behind a redirect to the
+// login page.
+func (c *server) logout(w http.ResponseWriter, r *http.Request) {
+	lang := language(r)
+	cookie, err := r.Cookie(CookieName)
+	if err != nil {
+		http.Redirect(w, r, Prefix+"/login", http.StatusSeeOther)
 		return
 	}
-	if cookie, err := r.Cookie(CookieName); err == nil {
-		if err := c.Store.EndSession(r.Context(), cookie.Value, c.Clock.Now()); err != nil {
-			c.Log.Error("console logout", "error", err)
-		}
+	now := c.Clock.Now()
+	sess, lookup := c.Store.SessionOf(r.Context(), cookie.Value, now)
+	if err := c.Store.EndSession(r.Context(), cookie.Value, now); err != nil {
+		c.Log.Error("console logout: the session could not be ended", "error", err)
+		c.refuse(w, r, lang, http.StatusServiceUnavailable, "logout")
+		return
 	}
 	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: "", Path: Prefix, MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: front.Secure(r)})
-	action.End(r.Context(), http.StatusSeeOther, "logout")
+	if lookup == nil {
+		v := viewer{Subject: sess.Subject, Role: sess.Role, Lang: lang}
+		if action, err := c.Audit.Begin(r.Context(), audit.Of(r, v.Subject, v.Role)); err == nil {
+			action.End(r.Context(), http.StatusSeeOther, "logout")
+		} else {
+			c.Log.Error("console logout: not audited (the session is ended)", "subject", sess.Subject, "error", err)
+		}
+	}
 	http.Redirect(w, r, Prefix+"/login", http.StatusSeeOther)
 }
 

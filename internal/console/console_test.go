@@ -126,12 +126,24 @@ func (s *site) post(c *http.Client, path string, form url.Values) (int, string) 
 	return res.StatusCode, string(b)
 }
 
+// logIn logs c in with token as the login form does (console.LogIn).
+func (s *site) logIn(c *http.Client, token string) (int, string) {
+	s.t.Helper()
+	res, err := LogIn(context.Background(), c, s.server.URL, token, nil)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
+}
+
 var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 
 func (s *site) login(role string) (*http.Client, string) {
 	s.t.Helper()
 	c := s.browser()
-	code, page := s.post(c, "/console/login", url.Values{"token": {s.tokens[role]}})
+	code, page := s.logIn(c, s.tokens[role])
 	m := csrfField.FindStringSubmatch(page)
 	if code != 200 || m == nil {
 		s.t.Fatalf("login as %s: %d\n%s", role, code, page)
@@ -183,7 +195,7 @@ func TestSessionSafety(t *testing.T) {
 	s := newSite(t)
 	// A token of another role, or a wrong one, opens no session.
 	for _, token := range []string{s.tokens["reseller"], "rgzb_wrong"} {
-		if code, _ := s.post(s.browser(), "/console/login", url.Values{"token": {token}}); code != http.StatusUnauthorized {
+		if code, _ := s.logIn(s.browser(), token); code != http.StatusUnauthorized {
 			t.Fatalf("login refused: %d", code)
 		}
 	}
@@ -296,11 +308,11 @@ func TestJWTLogin(t *testing.T) {
 			"exp": time.Now().Add(time.Hour).Unix()}).SignedString(jwtSecret)
 		return tok
 	}
-	if code, _ := s.post(s.browser(), "/console/login", url.Values{"token": {sign("billing")}}); code != http.StatusUnauthorized {
+	if code, _ := s.logIn(s.browser(), sign("billing")); code != http.StatusUnauthorized {
 		t.Fatalf("a JWT for another audience: %d", code)
 	}
 	c := s.browser()
-	if code, page := s.post(c, "/console/login", url.Values{"token": {sign("rgz-backup")}}); code != 200 || !strings.Contains(page, "jwt:alice (noc)") {
+	if code, page := s.logIn(c, sign("rgz-backup")); code != 200 || !strings.Contains(page, "jwt:alice (noc)") {
 		t.Fatalf("a JWT for this service: %d\n%s", code, page)
 	}
 }

@@ -7,7 +7,7 @@ var words = map[string]map[string]string{
 	"fr": {
 		"title": "Sauvegardes PostgreSQL", "overview": "Vue d'ensemble", "backups": "Sauvegardes", "audit": "Journal d'audit",
 		"logout": "Déconnexion", "login": "Connexion", "token": "Jeton (statique ou JWT de la plateforme)", "sign_in": "Se connecter",
-		"refused": "Jeton refusé.", "database": "Base", "state": "État", "last_backup": "Dernière sauvegarde", "age": "Âge",
+		"refused": "Jeton refusé.", "stale_login": "Formulaire expiré ou venu d'un autre site : connectez-vous depuis cette page.", "throttled": "Trop d'échecs de connexion depuis cette adresse : réessayez dans quelques minutes.", "err_logout": "Déconnexion impossible pour l'instant (catalogue injoignable) : la session est toujours ouverte, réessayez.", "database": "Base", "state": "État", "last_backup": "Dernière sauvegarde", "age": "Âge",
 		"size": "Taille", "status": "Statut", "file": "Fichier", "next_run": "Prochaine exécution", "disk": "Disque",
 		"used": "utilisé", "free": "libre", "destinations": "Destinations", "copies": "copies", "failing": "en échec",
 		"last_test": "Dernier test de restauration", "rto": "durée (RTO)", "start_backup": "Lancer une sauvegarde",
@@ -30,7 +30,7 @@ var words = map[string]map[string]string{
 	"en": {
 		"title": "PostgreSQL backups", "overview": "Overview", "backups": "Backups", "audit": "Audit log",
 		"logout": "Log out", "login": "Log in", "token": "Token (static or platform JWT)", "sign_in": "Log in",
-		"refused": "Token refused.", "database": "Database", "state": "State", "last_backup": "Last backup", "age": "Age",
+		"refused": "Token refused.", "stale_login": "This form expired or came from another site: log in from this page.", "throttled": "Too many failed logins from this address: try again in a few minutes.", "err_logout": "Could not log out now (the catalog is unreachable): the session is still open, try again.", "database": "Database", "state": "State", "last_backup": "Last backup", "age": "Age",
 		"size": "Size", "status": "Status", "file": "File", "next_run": "Next run", "disk": "Disk",
 		"used": "used", "free": "free", "destinations": "Destinations", "copies": "copies", "failing": "failing",
 		"last_test": "Last restore test", "rto": "duration (RTO)", "start_backup": "Start a backup",

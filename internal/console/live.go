@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/mosaique/rgz-backup/internal/catalog"
@@ -53,9 +54,52 @@ func RunningOf(attempts []catalog.Attempt, now time.Time) []Running {
 // shares one catalog read (running), so many screens cost one query.
 const eventsEvery = 2 * time.Second
 
+// A live stream checks its session again every sessionCheckEvery: one
+// logged out, revoked or expired stops receiving within that; and one
+// session holds at most MaxStreamsPerSession streams (a page each).
+const (
+	sessionCheckEvery    = 5 * time.Second
+	MaxStreamsPerSession = 4
+)
+
+// streams counts the live streams of each session.
+type streams struct {
+	mu  sync.Mutex
+	per map[string]int // by the session's cookie secret
+}
+
+// open counts one more stream of session, unless it has its share.
+func (s *streams) open(session string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.per[session] >= MaxStreamsPerSession {
+		return false
+	}
+	if s.per == nil {
+		s.per = map[string]int{}
+	}
+	s.per[session]++
+	return true
+}
+
+func (s *streams) close(session string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.per[session]--; s.per[session] <= 0 {
+		delete(s.per, session)
+	}
+}
+
 // events streams what runs now as server-sent events, every eventsEvery,
-// until the page goes away.
+// until the page goes away or its session ends (an "ended" event then).
 func (c *server) events(w http.ResponseWriter, r *http.Request, v viewer) {
+	if !c.streams.open(v.session) {
+		c.refused(r, v, http.StatusTooManyRequests, "too many live streams for one session")
+		http.Error(w, "too many live pages for this session", http.StatusTooManyRequests)
+		return
+	}
+	defer c.streams.close(v.session)
+	checked := time.Now()
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("X-Accel-Buffering", "no")
 	rc := http.NewResponseController(w)
@@ -84,6 +128,14 @@ func (c *server) events(w http.ResponseWriter, r *http.Request, v viewer) {
 		case <-r.Context().Done():
 			return
 		case <-t.C:
+		}
+		if time.Since(checked) >= sessionCheckEvery {
+			checked = time.Now()
+			if _, err := c.Store.SessionOf(r.Context(), v.session, c.Clock.Now()); err != nil {
+				_, _ = fmt.Fprint(w, "event: ended\ndata: {}\n\n")
+				_ = rc.Flush()
+				return
+			}
 		}
 	}
 }

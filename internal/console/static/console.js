@@ -7,6 +7,11 @@
   if (!body || !window.EventSource) { return; }
   var empty = body.textContent.trim();
   var source = new EventSource("/console/events");
+  // The session ended (logout elsewhere, revoked, expired): to the login.
+  source.addEventListener("ended", function () {
+    source.close();
+    window.location.href = "/console/login";
+  });
   source.onmessage = function (e) {
     var running = JSON.parse(e.data);
     while (body.firstChild) { body.removeChild(body.firstChild); }
