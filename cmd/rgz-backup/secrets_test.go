@@ -44,7 +44,7 @@ func TestNoSecretEverShows(t *testing.T) {
 	env["BACKUP_S3_SECRET_ACCESS_KEY"] = marker("BACKUP_S3_SECRET_ACCESS_KEY") // refused by MinIO: the partial path
 	env["SMTP_USERNAME"], env["SMTP_PASSWORD"] = "noc", marker("SMTP_PASSWORD")
 	env["BACKUP_NOTIFY_WEBHOOK_URL"] = "http://" + freeAddr(t) + "/hooks/" + marker("BACKUP_NOTIFY_WEBHOOK_URL") // nothing listens: the failure path
-	env["BACKUP_API_JWT_SECRET"] = marker("BACKUP_API_JWT_SECRET") + "-padded-to-32-bytes" // the marker is inside
+	env["BACKUP_API_JWT_SECRET"] = marker("BACKUP_API_JWT_SECRET") + "-padded-to-32-bytes"                       // the marker is inside
 	token, entry, err := auth.NewToken("admin")
 	if err != nil {
 		t.Fatal(err)
