@@ -18,6 +18,9 @@ AGE_VERSION=v1.3.2
 AZURITE_VERSION=3.37.0
 # nfpm builds the Debian packages (make package).
 NFPM_VERSION=v2.45.2
+# zitadel/oidc's example OpenID provider, the one the single sign-on tests
+# log in through (its binary is "server": installed as zitadel-oidc-op).
+OIDC_OP_VERSION=v3.52.0
 
 log() { echo "install-deps: $*"; }
 
@@ -100,6 +103,15 @@ if [ ! -x "$gobin/mailpit" ] || [ "$(cat "$gobin/.mailpit-version" 2>/dev/null)"
   log "go install mailpit ${MAILPIT_VERSION}"
   go install "github.com/axllent/mailpit@${MAILPIT_VERSION}"
   echo "$MAILPIT_VERSION" > "$gobin/.mailpit-version"
+fi
+
+if [ ! -x "$gobin/zitadel-oidc-op" ] || [ "$(cat "$gobin/.zitadel-oidc-op-version" 2>/dev/null)" != "$OIDC_OP_VERSION" ]; then
+  log "go install zitadel/oidc's example OpenID provider ${OIDC_OP_VERSION}"
+  op_bin="$(mktemp -d)"
+  GOBIN="$op_bin" go install "github.com/zitadel/oidc/v3/example/server@${OIDC_OP_VERSION}"
+  mv "$op_bin/server" "$gobin/zitadel-oidc-op"
+  rmdir "$op_bin"
+  echo "$OIDC_OP_VERSION" > "$gobin/.zitadel-oidc-op-version"
 fi
 
 go mod download

@@ -34,6 +34,7 @@ import (
 	"github.com/mosaique/rgz-backup/internal/pitr"
 	"github.com/mosaique/rgz-backup/internal/pitrproof"
 	"github.com/mosaique/rgz-backup/internal/restoretest"
+	"github.com/mosaique/rgz-backup/internal/sso"
 	"github.com/mosaique/rgz-backup/internal/targets"
 	"github.com/mosaique/rgz-backup/internal/walstream"
 )
@@ -318,7 +319,16 @@ func httpServer(cfg config.Config, store *catalog.Store, authn *auth.Authenticat
 	}
 	mux.Handle("/", api.Server(api.Deps{Config: cfg, Store: store, Auth: authn, Queue: client, Log: log, Audit: trail, Streaming: streaming,
 		Metrics: beside}, probes))
-	ui := console.Handler(console.Deps{Config: cfg, Store: store, Auth: authn, Queue: client, Log: log, Audit: trail, Streaming: streaming})
+	var single *sso.Provider
+	if cfg.API.OIDC.On() {
+		single = sso.New(cfg.API.OIDC, time.Now)
+		go func() {
+			if err := single.Check(context.Background()); err != nil {
+				log.Warn("single sign-on: the identity provider cannot be reached now; the console offers it again at each login, and tokens still log in", "error", err)
+			}
+		}()
+	}
+	ui := console.Handler(console.Deps{Config: cfg, Store: store, Auth: authn, Queue: client, Log: log, Audit: trail, Streaming: streaming, SSO: single})
 	mux.Handle(console.Prefix, ui)
 	mux.Handle(console.Prefix+"/", ui)
 	// A person who types the daemon's address finds the console.
@@ -422,14 +432,14 @@ func (r reloadable) hangup() {
 }
 
 // endSessionsOfOtherTokens ends the console sessions opened with a static
-// token that is no longer accepted (at start, and when the tokens file is
-// read again).
+// token that is no longer accepted, or no longer with that role (at start,
+// and when the tokens file is read again).
 func endSessionsOfOtherTokens(ctx context.Context, store *catalog.Store, tokens []config.StaticToken, clk clock.Clock, log *slog.Logger) {
-	digests := make([][32]byte, len(tokens))
+	listed := make([]catalog.ListedToken, len(tokens))
 	for i, t := range tokens {
-		digests[i] = t.SHA256
+		listed[i] = catalog.ListedToken{SHA256: t.SHA256, Role: t.Role}
 	}
-	n, err := store.EndSessionsOfOtherTokens(ctx, digests, clk.Now())
+	n, err := store.EndSessionsOfOtherTokens(ctx, listed, clk.Now())
 	switch {
 	case err != nil:
 		log.Error("console sessions of removed tokens could not be ended", "error", err)

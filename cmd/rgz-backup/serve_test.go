@@ -72,7 +72,10 @@ func startServe(t *testing.T, env map[string]string) *daemon {
 // startServeAs is startServe run as the user cred says (nil: ourselves).
 func startServeAs(t *testing.T, env map[string]string, cred *syscall.Credential) *daemon {
 	t.Helper()
-	d := &daemon{t: t, addr: freeAddr(t), logs: &syncBuffer{}, exited: make(chan struct{})}
+	d := &daemon{t: t, addr: env["BACKUP_HTTP_ADDR"], logs: &syncBuffer{}, exited: make(chan struct{})}
+	if d.addr == "" { // a test that needs the address first sets it
+		d.addr = freeAddr(t)
+	}
 	d.cmd = exec.Command(binary, "serve")
 	d.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "BACKUP_HTTP_ADDR=" + d.addr}
 	for k, v := range env {

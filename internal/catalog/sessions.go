@@ -121,16 +121,25 @@ func (s *Store) RevokeSessions(ctx context.Context, which Revoke, now time.Time)
 	return tag.RowsAffected(), nil
 }
 
+// ListedToken is a static token as the list holds it now: a session it
+// opened lives on only while its digest is listed with the same role.
+type ListedToken struct {
+	SHA256 [32]byte
+	Role   string
+}
+
 // EndSessionsOfOtherTokens ends the live sessions opened with a static
-// token that is not among tokens (it left BACKUP_API_TOKENS), and says how
-// many.
-func (s *Store) EndSessionsOfOtherTokens(ctx context.Context, tokens [][32]byte, now time.Time) (int64, error) {
-	keep := make([][]byte, len(tokens))
+// token that is no longer among tokens — it left BACKUP_API_TOKENS, or is
+// listed with another role (a demoted token's admin sessions end) — and
+// says how many.
+func (s *Store) EndSessionsOfOtherTokens(ctx context.Context, tokens []ListedToken, now time.Time) (int64, error) {
+	digests, roles := make([][]byte, len(tokens)), make([]string, len(tokens))
 	for i := range tokens {
-		keep[i] = tokens[i][:]
+		digests[i], roles[i] = tokens[i].SHA256[:], tokens[i].Role
 	}
 	tag, err := s.pool.Exec(ctx, `UPDATE console_sessions SET ended_at = $1
-		WHERE ended_at IS NULL AND expires_at > $1 AND token_digest IS NOT NULL AND NOT (token_digest = ANY($2::bytea[]))`, now.UTC(), keep)
+		WHERE ended_at IS NULL AND expires_at > $1 AND token_digest IS NOT NULL
+		AND (token_digest, role) NOT IN (SELECT d, r FROM unnest($2::bytea[], $3::text[]) AS listed(d, r))`, now.UTC(), digests, roles)
 	if err != nil {
 		return 0, fmt.Errorf("end the sessions of removed tokens: %w", err)
 	}

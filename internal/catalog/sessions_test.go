@@ -33,8 +33,13 @@ func TestSessions(t *testing.T) {
 	if err != nil || len(live) != 5 || live[0].Subject != "jwt:bob" || live[0].Client != "192.0.2.1" {
 		t.Fatalf("live: %+v %v", live, err)
 	}
-	if n, err := s.EndSessionsOfOtherTokens(ctx, [][32]byte{kept}, now); err != nil || n != 1 {
-		t.Fatalf("sessions of the removed token: %d %v", n, err)
+	// A token listed with another role is another token: its sessions end.
+	open("f", "token:demoted", [32]byte{3}, time.Hour)
+	if n, err := s.EndSessionsOfOtherTokens(ctx, []ListedToken{{kept, "noc"}, {[32]byte{3}, "admin"}}, now); err != nil || n != 2 {
+		t.Fatalf("sessions of the removed and the demoted token: %d %v", n, err)
+	}
+	if _, err := s.SessionOf(ctx, "f", now); !errors.Is(err, ErrNoSession) {
+		t.Fatalf("the demoted token's session lives: %v", err)
 	}
 	if _, err := s.SessionOf(ctx, "b", now); !errors.Is(err, ErrNoSession) {
 		t.Fatalf("the removed token's session lives: %v", err)

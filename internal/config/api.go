@@ -20,6 +20,8 @@ type API struct {
 	// among its aud: a token minted for another service is refused.
 	JWTIssuer, JWTAudience string
 	Tokens                 []StaticToken
+	// OIDC is single sign-on for the console (BACKUP_OIDC_*).
+	OIDC OIDC
 	// TokensFile, when set, is where Tokens come from
 	// (BACKUP_API_TOKENS_FILE), read again on SIGHUP.
 	TokensFile string
@@ -68,6 +70,7 @@ func (r *reader) api() API {
 		// The length only: never the secret.
 		r.fail("BACKUP_API_JWT_SECRET", "("+strconv.Itoa(n)+" bytes)", "must be at least "+strconv.Itoa(MinJWTSecret)+" bytes (a shorter HS256 secret can be found from one token)")
 	}
+	a.OIDC = r.oidc()
 	a.TokensFile = r.str("BACKUP_API_TOKENS_FILE")
 	raw := r.str("BACKUP_API_TOKENS")
 	switch {

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -330,5 +331,46 @@ func TestTrustedProxies(t *testing.T) {
 	}
 	if c, _ := Load(env(with(nil))); !c.HTTP.Clear() {
 		t.Fatal("without TLS or proxies, HTTP is not said to be in clear")
+	}
+}
+
+// Single sign-on: all of it or none; the secret from a file (its trailing
+// newline not part of it), never from both; the redirect URL is the
+// callback's; roles map claim values to admin and noc.
+func TestOIDCSettings(t *testing.T) {
+	t.Parallel()
+	secretFile := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(secretFile, []byte("s3cr3t\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	good := map[string]string{"BACKUP_OIDC_ISSUER": "https://sso.example/realms/rgz", "BACKUP_OIDC_CLIENT_ID": "rgz-backup",
+		"BACKUP_OIDC_CLIENT_SECRET_FILE": secretFile, "BACKUP_OIDC_REDIRECT_URL": "https://backup.example/console/oidc/callback",
+		"BACKUP_OIDC_ROLES": "admin=rgz-admins, noc=rgz-noc, noc=support"}
+	c, err := Load(env(with(good)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := c.API.OIDC
+	if !o.On() || o.ClientSecret != "s3cr3t" || o.RoleClaim != "groups" || fmt.Sprint(o.Roles) != "map[admin:[rgz-admins] noc:[rgz-noc support]]" {
+		t.Fatalf("%+v", o)
+	}
+	for name, change := range map[string]map[string]string{
+		"BACKUP_OIDC_ISSUER=":             {"BACKUP_OIDC_ISSUER": ""},
+		"BACKUP_OIDC_ISSUER=\"ftp":        {"BACKUP_OIDC_ISSUER": "ftp://sso.example"},
+		"BACKUP_OIDC_CLIENT_ID=":          {"BACKUP_OIDC_CLIENT_ID": ""},
+		"BACKUP_OIDC_REDIRECT_URL=":       {"BACKUP_OIDC_REDIRECT_URL": "https://backup.example/callback"},
+		"BACKUP_OIDC_ROLES=\"admin":       {"BACKUP_OIDC_ROLES": "admin"},
+		"BACKUP_OIDC_ROLES=\"\"":          {"BACKUP_OIDC_ROLES": ""},
+		"BACKUP_OIDC_CLIENT_SECRET=":      {"BACKUP_OIDC_CLIENT_SECRET": "also"},
+		"BACKUP_OIDC_CLIENT_SECRET_FILE=": {"BACKUP_OIDC_CLIENT_SECRET_FILE": secretFile + ".missing"},
+	} {
+		m := maps.Clone(good)
+		for k, v := range change {
+			m[k] = v
+		}
+		_, err := Load(env(with(m)))
+		if err == nil || !strings.HasPrefix(err.Error(), name) || strings.Contains(err.Error(), "s3cr3t") {
+			t.Errorf("%v: %v", change, err)
+		}
 	}
 }

@@ -31,6 +31,7 @@ import (
 	"github.com/mosaique/rgz-backup/internal/front"
 	"github.com/mosaique/rgz-backup/internal/jobs"
 	"github.com/mosaique/rgz-backup/internal/recent"
+	"github.com/mosaique/rgz-backup/internal/sso"
 	"github.com/mosaique/rgz-backup/internal/targets"
 )
 
@@ -63,6 +64,9 @@ type Deps struct {
 	// Streaming are the servers whose WAL the daemon archives (an admin
 	// may ask for a point-in-time restore test of one).
 	Streaming []targets.Server
+	// SSO is single sign-on through the platform's OpenID provider; nil:
+	// tokens only.
+	SSO *sso.Provider
 }
 
 // DownloadIdle is how long a download may stall: a 1.2 GB backup over a
@@ -98,6 +102,8 @@ func Handler(d Deps) http.Handler {
 	mux.Handle("GET "+Prefix+"/restore-tests", c.session(c.restoreTests))
 	mux.Handle("GET "+Prefix+"/restore-tests/{id}", c.session(c.restoreTest))
 	mux.Handle("GET "+Prefix+"/events", c.session(c.events))
+	mux.HandleFunc("GET "+Prefix+"/oidc/login", c.ssoLogin)
+	mux.HandleFunc("GET "+config.OIDCCallbackPath, c.ssoCallback)
 	mux.Handle("GET "+Prefix+"/backups/{id}/download/{file}", c.session(c.admin(c.download)))
 	mux.Handle("POST "+Prefix+"/actions/backup", c.session(c.admin(c.startBackup)))
 	mux.Handle("POST "+Prefix+"/actions/restore-test", c.session(c.admin(c.startRestoreTest)))
@@ -209,7 +215,7 @@ func (c *server) renderLogin(w http.ResponseWriter, r *http.Request, status int,
 	token := randomString()
 	http.SetCookie(w, &http.Cookie{Name: LoginCookie, Value: token, Path: Prefix + "/login", MaxAge: 3600, HttpOnly: true,
 		SameSite: http.SameSiteStrictMode, Secure: front.Secure(r)})
-	data["LoginCSRF"] = token
+	data["LoginCSRF"], data["SSO"] = token, c.SSO != nil
 	if status != http.StatusOK {
 		w.WriteHeader(status)
 	}
@@ -226,7 +232,6 @@ func loginFormValid(r *http.Request) bool {
 // login exchanges a token (posted in the form, never in a URL) for a
 // session. The token is checked as the API checks it.
 func (c *server) login(w http.ResponseWriter, r *http.Request) {
-	lang := language(r)
 	client := audit.Of(r, "", "").Client
 	if wait := c.logins.Blocked(client, c.Clock.Now()); wait > 0 {
 		c.refused(r, viewer{}, http.StatusTooManyRequests, "login: too many failed logins from this address")
@@ -254,36 +259,47 @@ func (c *server) login(w http.ResponseWriter, r *http.Request) {
 		c.renderLogin(w, r, http.StatusUnauthorized, map[string]any{"Refused": true})
 		return
 	}
+	if !c.openSession(w, r, caller, "login") {
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: LoginCookie, Value: "", Path: Prefix + "/login", MaxAge: -1, HttpOnly: true,
+		SameSite: http.SameSiteStrictMode, Secure: front.Secure(r)})
+	http.Redirect(w, r, Prefix+"/", http.StatusSeeOther)
+}
+
+// openSession opens a session for caller (audited as how: "login", "sso
+// login"), after ending the browser's previous one, and sets its cookie;
+// false when it could not (it has answered).
+func (c *server) openSession(w http.ResponseWriter, r *http.Request, caller auth.Caller, how string) bool {
+	lang := language(r)
 	who := viewer{Subject: caller.Subject, Role: caller.Role, Lang: lang}
 	action, ok := c.act(w, r, who)
 	if !ok {
-		return
+		return false
 	}
 	// The browser's previous session ends: one browser, one session.
 	if old, err := r.Cookie(CookieName); err == nil {
 		if err := c.Store.EndSession(r.Context(), old.Value, c.Clock.Now()); err != nil {
 			c.Log.Error("console login: the previous session could not be ended", "error", err)
-			action.End(r.Context(), http.StatusServiceUnavailable, "login: the previous session could not be ended")
+			action.End(r.Context(), http.StatusServiceUnavailable, how+": the previous session could not be ended")
 			c.refuse(w, r, lang, http.StatusServiceUnavailable, "internal")
-			return
+			return false
 		}
 	}
 	secret, csrf := randomString(), randomString()
 	now := c.Clock.Now()
 	expires := SessionEnd(now, c.Config.API.ConsoleSession, caller.Expires)
 	if err := c.Store.StartSession(r.Context(), secret, catalog.Session{Subject: caller.Subject, Role: caller.Role, CSRF: csrf, ExpiresAt: expires,
-		Token: caller.Token, Client: client}, now); err != nil {
+		Token: caller.Token, Client: audit.Of(r, "", "").Client}, now); err != nil {
 		c.Log.Error("console login failed", "error", err)
-		action.End(r.Context(), http.StatusInternalServerError, "login: internal")
+		action.End(r.Context(), http.StatusInternalServerError, how+": internal")
 		c.refuse(w, r, lang, http.StatusInternalServerError, "internal")
-		return
+		return false
 	}
 	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: secret, Path: Prefix, Expires: expires, HttpOnly: true,
 		SameSite: http.SameSiteStrictMode, Secure: front.Secure(r)})
-	http.SetCookie(w, &http.Cookie{Name: LoginCookie, Value: "", Path: Prefix + "/login", MaxAge: -1, HttpOnly: true,
-		SameSite: http.SameSiteStrictMode, Secure: front.Secure(r)})
-	action.End(r.Context(), http.StatusSeeOther, "login")
-	http.Redirect(w, r, Prefix+"/", http.StatusSeeOther)
+	action.End(r.Context(), http.StatusSeeOther, how)
+	return true
 }
 
 // SessionEnd is when a session opened at now ends: after the console's

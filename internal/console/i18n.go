@@ -7,7 +7,7 @@ var words = map[string]map[string]string{
 	"fr": {
 		"title": "Sauvegardes PostgreSQL", "overview": "Vue d'ensemble", "backups": "Sauvegardes", "audit": "Journal d'audit",
 		"logout": "Déconnexion", "login": "Connexion", "token": "Jeton (statique ou JWT de la plateforme)", "sign_in": "Se connecter",
-		"refused": "Jeton refusé.", "stale_login": "Formulaire expiré ou venu d'un autre site : connectez-vous depuis cette page.", "throttled": "Trop d'échecs de connexion depuis cette adresse : réessayez dans quelques minutes.", "err_logout": "Déconnexion impossible pour l'instant (catalogue injoignable) : la session est toujours ouverte, réessayez.", "database": "Base", "state": "État", "last_backup": "Dernière sauvegarde", "age": "Âge",
+		"refused": "Jeton refusé.", "sso_login": "Se connecter avec le SSO", "sso_down": "Le fournisseur d'identité est injoignable : connectez-vous avec un jeton.", "sso_refused": "Connexion SSO refusée : recommencez depuis cette page.", "sso_no_role": "Votre compte n'a aucun rôle dans rgz-backup : demandez-le à l'administrateur de la plateforme.", "enter": "Entrer dans la console", "stale_login": "Formulaire expiré ou venu d'un autre site : connectez-vous depuis cette page.", "throttled": "Trop d'échecs de connexion depuis cette adresse : réessayez dans quelques minutes.", "err_logout": "Déconnexion impossible pour l'instant (catalogue injoignable) : la session est toujours ouverte, réessayez.", "database": "Base", "state": "État", "last_backup": "Dernière sauvegarde", "age": "Âge",
 		"size": "Taille", "status": "Statut", "file": "Fichier", "next_run": "Prochaine exécution", "disk": "Disque",
 		"used": "utilisé", "free": "libre", "destinations": "Destinations", "copies": "copies", "failing": "en échec",
 		"last_test": "Dernier test de restauration", "rto": "durée (RTO)", "start_backup": "Lancer une sauvegarde",
@@ -30,7 +30,7 @@ var words = map[string]map[string]string{
 	"en": {
 		"title": "PostgreSQL backups", "overview": "Overview", "backups": "Backups", "audit": "Audit log",
 		"logout": "Log out", "login": "Log in", "token": "Token (static or platform JWT)", "sign_in": "Log in",
-		"refused": "Token refused.", "stale_login": "This form expired or came from another site: log in from this page.", "throttled": "Too many failed logins from this address: try again in a few minutes.", "err_logout": "Could not log out now (the catalog is unreachable): the session is still open, try again.", "database": "Database", "state": "State", "last_backup": "Last backup", "age": "Age",
+		"refused": "Token refused.", "sso_login": "Log in with SSO", "sso_down": "The identity provider cannot be reached: log in with a token.", "sso_refused": "Single sign-on refused: start again from this page.", "sso_no_role": "Your account has no role in rgz-backup: ask the platform's administrator for one.", "enter": "Enter the console", "stale_login": "This form expired or came from another site: log in from this page.", "throttled": "Too many failed logins from this address: try again in a few minutes.", "err_logout": "Could not log out now (the catalog is unreachable): the session is still open, try again.", "database": "Database", "state": "State", "last_backup": "Last backup", "age": "Age",
 		"size": "Size", "status": "Status", "file": "File", "next_run": "Next run", "disk": "Disk",
 		"used": "used", "free": "free", "destinations": "Destinations", "copies": "copies", "failing": "failing",
 		"last_test": "Last restore test", "rto": "duration (RTO)", "start_backup": "Start a backup",

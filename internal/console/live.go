@@ -3,6 +3,7 @@ package console
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"sync"
@@ -131,9 +132,13 @@ func (c *server) events(w http.ResponseWriter, r *http.Request, v viewer) {
 		}
 		if time.Since(checked) >= sessionCheckEvery {
 			checked = time.Now()
-			if _, err := c.Store.SessionOf(r.Context(), v.session, c.Clock.Now()); err != nil {
+			_, err := c.Store.SessionOf(r.Context(), v.session, c.Clock.Now())
+			if errors.Is(err, catalog.ErrNoSession) {
 				_, _ = fmt.Fprint(w, "event: ended\ndata: {}\n\n")
 				_ = rc.Flush()
+				return
+			}
+			if err != nil { // the catalog, not the session: the page reconnects
 				return
 			}
 		}
