@@ -13,6 +13,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -300,6 +301,62 @@ func TestMetricsGuarded(t *testing.T) {
 	}
 	if r := rgz(t, env, "config"); strings.Contains(r.stdout+r.stderr, env["BACKUP_METRICS_TOKEN"]) {
 		t.Fatal("config prints the metrics token")
+	}
+	d.stop(syscall.SIGTERM, 30*time.Second)
+}
+
+// Against the daemon behind a trusted proxy: a login form that did not
+// come from the console is refused; failed logins lock out the address
+// that made them — the attacker's — and not an admin at another address.
+func TestFailedLoginsLockOutTheirAddressOnly(t *testing.T) {
+	t.Parallel()
+	env := serveEnv(t)
+	env["POSTGRES_BACKUP_ENABLED"] = "false"
+	env["BACKUP_HTTP_TRUSTED_PROXIES"] = "127.0.0.1"
+	token, entry, _ := auth.NewNamedToken("ops", "admin")
+	env["BACKUP_API_TOKENS"] = entry
+	d := startServe(t, env)
+	base := "http://" + d.addr
+	noRedirect := func() *http.Client {
+		return &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	}
+	from := func(addr string) http.Header { return http.Header{"X-Forwarded-For": {addr}} }
+
+	// Another site's form: no login token, no session.
+	res, err := noRedirect().PostForm(base+console.Prefix+"/login", url.Values{"token": {token}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusForbidden || sessionCookie(res) != nil {
+		t.Fatalf("a login form from elsewhere: %d", res.StatusCode)
+	}
+
+	for i := range console.LoginFailures {
+		res, err := console.LogIn(context.Background(), noRedirect(), base, "rgzb_guess", from("198.51.100.66"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("guess %d: %d", i+1, res.StatusCode)
+		}
+	}
+	res, err = console.LogIn(context.Background(), noRedirect(), base, token, from("198.51.100.66"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusTooManyRequests || res.Header.Get("Retry-After") == "" {
+		t.Fatalf("the guessing address after %d failures: %d", console.LoginFailures, res.StatusCode)
+	}
+	res, err = console.LogIn(context.Background(), noRedirect(), base, token, from("198.51.100.7"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusSeeOther || sessionCookie(res) == nil {
+		t.Fatalf("the admin at another address: %d", res.StatusCode)
 	}
 	d.stop(syscall.SIGTERM, 30*time.Second)
 }
