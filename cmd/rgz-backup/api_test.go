@@ -88,6 +88,10 @@ func apiCaller(t *testing.T, addr, token string) func(method, path, body string,
 		var out map[string]any
 		_ = json.Unmarshal(raw, &out)
 		for _, v := range into {
+			if b, ok := v.(*[]byte); ok { // the body as it came (not JSON: /metrics)
+				*b = raw
+				continue
+			}
 			_ = json.Unmarshal(raw, v)
 		}
 		return res, out

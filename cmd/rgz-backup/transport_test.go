@@ -265,35 +265,27 @@ func TestServeBehindATrustedProxy(t *testing.T) {
 // (BACKUP_METRICS_ADDR), where the API's port no longer serves it.
 func TestMetricsGuarded(t *testing.T) {
 	t.Parallel()
-	get := func(u, token string) (int, string) {
+	get := func(addr, token string) (int, string) {
 		t.Helper()
-		req, _ := http.NewRequest("GET", u, nil)
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		b, _ := io.ReadAll(res.Body)
-		return res.StatusCode, string(b)
+		var body []byte
+		res, _ := apiCaller(t, addr, token)("GET", "/metrics", "", &body)
+		return res.StatusCode, string(body)
 	}
 	env := serveEnv(t)
 	env["POSTGRES_BACKUP_ENABLED"] = "false"
 	env["BACKUP_METRICS_TOKEN"] = "scrape-me-0123456789"
 	env["BACKUP_METRICS_ADDR"] = freeAddr(t)
 	d := startServe(t, env)
-	if code, _ := get("http://"+d.addr+"/metrics", env["BACKUP_METRICS_TOKEN"]); code != http.StatusNotFound {
+	if code, _ := get(d.addr, env["BACKUP_METRICS_TOKEN"]); code != http.StatusNotFound {
 		t.Fatalf("/metrics on the API's port: %d", code)
 	}
-	metricsURL := "http://" + env["BACKUP_METRICS_ADDR"] + "/metrics"
+	metricsAddr := env["BACKUP_METRICS_ADDR"]
 	for _, token := range []string{"", "wrong", "scrape-me"} {
-		if code, body := get(metricsURL, token); code != http.StatusUnauthorized || strings.Contains(body, "rgz_backup_") {
+		if code, body := get(metricsAddr, token); code != http.StatusUnauthorized || strings.Contains(body, "rgz_backup_") {
 			t.Fatalf("/metrics with token %q: %d", token, code)
 		}
 	}
-	if code, body := get(metricsURL, env["BACKUP_METRICS_TOKEN"]); code != 200 || !strings.Contains(body, "rgz_backup_") {
+	if code, body := get(metricsAddr, env["BACKUP_METRICS_TOKEN"]); code != 200 || !strings.Contains(body, "rgz_backup_") {
 		t.Fatalf("/metrics with its token: %d", code)
 	}
 	if strings.Contains(d.logs.String(), env["BACKUP_METRICS_TOKEN"]) {
