@@ -50,6 +50,17 @@ type Authenticator struct {
 // again): requests after it see the new list.
 func (a *Authenticator) SetTokens(tokens []config.StaticToken) { a.tokens.Store(&tokens) }
 
+// Listed says whether the static token of digest sum is accepted now
+// with role.
+func (a *Authenticator) Listed(sum [32]byte, role string) bool {
+	for _, t := range a.Tokens() {
+		if t.SHA256 == sum && t.Role == role {
+			return true
+		}
+	}
+	return false
+}
+
 // Tokens are the static tokens accepted now.
 func (a *Authenticator) Tokens() []config.StaticToken { return *a.tokens.Load() }
 

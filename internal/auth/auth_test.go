@@ -136,6 +136,9 @@ func TestAuthenticate(t *testing.T) {
 				if caller.Subject != "token:grafana" || caller.Token != sum || !caller.Expires.IsZero() {
 					t.Fatalf("static token: %+v", caller)
 				}
+				if !a.Listed(sum, "noc") || a.Listed(sum, "admin") || a.Listed([32]byte{1}, "noc") {
+					t.Fatal("Listed does not say which token is accepted with which role")
+				}
 			case tt.name == "no sub, named by iss and jti":
 				if caller.Subject != "jwt:platform#42" {
 					t.Fatalf("subject %q", caller.Subject)

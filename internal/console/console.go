@@ -296,6 +296,15 @@ func (c *server) openSession(w http.ResponseWriter, r *http.Request, caller auth
 		c.refuse(w, r, lang, http.StatusInternalServerError, "internal")
 		return false
 	}
+	// A SIGHUP may have removed the token between its check and the
+	// session's start, and ended its sessions before this one existed:
+	// checked again now that it does.
+	if caller.Token != ([32]byte{}) && !c.Auth.Listed(caller.Token, caller.Role) {
+		_ = c.Store.EndSession(r.Context(), secret, now)
+		action.End(r.Context(), http.StatusUnauthorized, how+": the token was removed meanwhile")
+		c.renderLogin(w, r, http.StatusUnauthorized, map[string]any{"Refused": true})
+		return false
+	}
 	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: secret, Path: Prefix, Expires: expires, HttpOnly: true,
 		SameSite: http.SameSiteStrictMode, Secure: front.Secure(r)})
 	action.End(r.Context(), http.StatusSeeOther, how)

@@ -123,6 +123,12 @@ func (p *Provider) provider(ctx context.Context) (*oidc.Provider, error) {
 	defer p.mu.Unlock()
 	if err != nil {
 		p.failedAt = time.Now()
+		if strings.Contains(err.Error(), "did not match") {
+			// Reached, but it names itself otherwise: a configuration
+			// mistake (often the trailing slash), said as one.
+			return nil, fmt.Errorf("%w: BACKUP_OIDC_ISSUER=%s is not the issuer the provider names in its discovery document (check the trailing slash): %v",
+				ErrUnavailable, p.cfg.Issuer, err)
+		}
 		return nil, fmt.Errorf("%w: %s: %v", ErrUnavailable, p.cfg.Issuer, err)
 	}
 	if p.discovered == nil {

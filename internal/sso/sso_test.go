@@ -175,6 +175,14 @@ func TestLoginAgainstARealProvider(t *testing.T) {
 		t.Fatalf("the admin's address in another case: %+v %v", who, err)
 	}
 
+	// An issuer written without the provider's trailing slash: said as
+	// the configuration mistake it is.
+	wrong := cfg
+	wrong.Issuer = strings.TrimSuffix(op.Issuer, "/")
+	if _, _, err := New(wrong, time.Now).Start(ctx); !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "trailing slash") {
+		t.Fatalf("an issuer without its trailing slash: %v", err)
+	}
+
 	// The provider down.
 	op.Stop()
 	if _, _, err := p.Start(ctx); !errors.Is(err, ErrUnavailable) {
