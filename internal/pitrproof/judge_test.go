@@ -52,3 +52,48 @@ func TestJudge(t *testing.T) {
 		}
 	}
 }
+
+// A live archive grows while a test replays: the restore is judged by the
+// window as it stands after it, when that is the same window, longer.
+func TestGrownWindow(t *testing.T) {
+	t.Parallel()
+	base := pitrplan.Base{Label: "b1", Timeline: 1, Start: 0x2000028, End: 0x2000100}
+	w := pitrplan.Window{Base: base, Timeline: 1, FromLSN: 0x2000100, ToLSN: 0x30047F0}
+	longer := w
+	longer.ToLSN = 0x3004A00
+	shorter := w
+	shorter.ToLSN = 0x3000000
+	other := longer
+	other.Base.Label = "b2"
+	for _, tc := range []struct {
+		name  string
+		later []pitrplan.Window
+		want  wal.LSN
+	}{
+		{"the same window, longer", []pitrplan.Window{other, longer}, longer.ToLSN},
+		{"another base backup's window", []pitrplan.Window{other}, w.ToLSN},
+		{"shorter (retention or a read that failed)", []pitrplan.Window{shorter}, w.ToLSN},
+		{"gone", nil, w.ToLSN},
+	} {
+		if got := grown(w, tc.later); got.ToLSN != tc.want {
+			t.Errorf("%s: ends at %s, want %s", tc.name, got.ToLSN, tc.want)
+		}
+	}
+	test := catalog.PITRRestoreTest{Target: new(time.Time), ReachedLSN: "0/30049D8", Timeline: 1}
+	arch := pitrplan.Archive{SegSize: wal.DefaultSegmentSize}
+	if problems := Judge(arch, grown(w, []pitrplan.Window{longer}), test, Found{}, time.Minute); slicesContain(problems, "outside the window's WAL") {
+		t.Errorf("judged by the grown window: %v", problems)
+	}
+	if problems := Judge(arch, w, test, Found{}, time.Minute); !slicesContain(problems, "outside the window's WAL") {
+		t.Errorf("judged by the window as chosen: %v, want it outside", problems)
+	}
+}
+
+func slicesContain(problems []string, words string) bool {
+	for _, p := range problems {
+		if strings.Contains(p, words) {
+			return true
+		}
+	}
+	return false
+}

@@ -239,11 +239,30 @@ func test(ctx context.Context, store *catalog.Store, o Options, t *catalog.PITRR
 			return fmt.Errorf("read the copy's heartbeat: %w", err)
 		}
 	}
+	if now, err := pitr.FromCatalog(ctx, store, t.SystemID); err == nil {
+		arch, w = now, grown(w, now.Windows())
+	}
 	t.Problems = append(t.Problems, Judge(arch, w, *t, found, pitr.HeartbeatEvery(o.Config.PITR.ShipEvery))...)
 	checked, corrupt, err := checkEveryDatabase(ctx, ro, copyDB)
 	t.IndexesChecked = checked
 	t.Problems = append(t.Problems, corrupt...)
 	return err
+}
+
+// grown is window w as it stands in later, the windows of the archive
+// read again after the restore. A live archive grows while a test
+// replays: the partial copy of the segment being written is replaced by
+// a longer one, and recovery may read that newer copy, so the WAL it
+// replayed can end past where the window ended when the test chose its
+// target. The window starts at the same base backup; when later has no
+// such window, or a shorter one, w as it was is the one to judge by.
+func grown(w pitrplan.Window, later []pitrplan.Window) pitrplan.Window {
+	for _, l := range later {
+		if l.Base.Label == w.Base.Label && l.FromLSN == w.FromLSN && l.ToLSN >= w.ToLSN {
+			return l
+		}
+	}
+	return w
 }
 
 // roomFor refuses a test whose copy would not fit in BACKUP_LOCAL_DIR
