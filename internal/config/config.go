@@ -106,6 +106,10 @@ func Load(getenv func(string) string) (Config, error) {
 // tells a variable set to "" from an unset one, where that matters: an
 // empty BACKUP_S3_BUCKET is a mistake, not a wish for the default.
 func LoadLookup(lookup func(string) (string, bool)) (Config, error) {
+	lookup, err := withSecretFiles(lookup)
+	if err != nil {
+		return Config{}, err
+	}
 	getenv := func(name string) string { v, _ := lookup(name); return v }
 	r := reader{getenv: getenv, lookup: lookup}
 	c := Config{

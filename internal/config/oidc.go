@@ -2,7 +2,6 @@ package config
 
 import (
 	"net/url"
-	"os"
 	"strings"
 )
 
@@ -41,7 +40,7 @@ func (r *reader) oidc() OIDC {
 		}
 		return OIDC{}
 	}
-	o.ClientSecret = r.secretOrFile("BACKUP_OIDC_CLIENT_SECRET")
+	o.ClientSecret = r.str("BACKUP_OIDC_CLIENT_SECRET")
 	if u, err := url.Parse(o.Issuer); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil {
 		r.fail("BACKUP_OIDC_ISSUER", o.Issuer, "must be the provider's issuer URL, https://host[/path] (its /.well-known/openid-configuration is read)")
 	}
@@ -65,24 +64,4 @@ func (r *reader) oidc() OIDC {
 		r.fail("BACKUP_OIDC_ROLES", "", "must map the role claim's values to admin and noc (admin=rgz-admins,noc=rgz-noc): without it, nobody may log in")
 	}
 	return o
-}
-
-// secretOrFile reads a secret from name, or from the file name_FILE
-// names (a container's secret): both set is an error, and the file's
-// trailing newline is not part of the secret. The value is never printed.
-func (r *reader) secretOrFile(name string) string {
-	value, file := r.str(name), r.str(name+"_FILE")
-	switch {
-	case value != "" && file != "":
-		r.fail(name, "", "and "+name+"_FILE are both set: set one")
-		return ""
-	case file != "":
-		b, err := os.ReadFile(file)
-		if err != nil {
-			r.fail(name+"_FILE", file, "must be a file this user can read: "+err.Error())
-			return ""
-		}
-		return strings.TrimRight(string(b), "\r\n")
-	}
-	return value
 }

@@ -2,6 +2,8 @@ package config
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -104,5 +106,78 @@ func TestBucketSetButEmpty(t *testing.T) {
 	vars["BACKUP_S3_ENABLED"] = "false" // S3 off: the bucket is not looked at
 	if _, err := LoadLookup(lookup); err != nil {
 		t.Fatalf("S3 disabled: %v", err)
+	}
+}
+
+// Issue 31: every secret is also read from NAME_FILE (a compose or
+// Kubernetes secret), without the file's trailing newline; both set, or a
+// file that cannot be read or is empty, is one error naming them, never
+// showing the secret.
+func TestSecretsFromFiles(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	const secret = "Z3cr3t-from-a-file-0123456789-abcdef"
+	withNewline := write("secret", secret+"\n")
+	files := 0
+	for _, v := range Variables {
+		if !FromFile(v) {
+			continue
+		}
+		files++
+		lookup, err := withSecretFiles(func(name string) (string, bool) {
+			if name == v.Name+"_FILE" {
+				return withNewline, true
+			}
+			return "", false
+		})
+		if err != nil {
+			t.Fatalf("%s_FILE: %v", v.Name, err)
+		}
+		if got, ok := lookup(v.Name); !ok || got != secret {
+			t.Errorf("%s from %s_FILE = %q, want the file's contents without its newline", v.Name, v.Name, got)
+		}
+		if d := Describe(env(map[string]string{v.Name + "_FILE": withNewline})); strings.Contains(d, secret) ||
+			!strings.Contains(d, v.Name+"=***  # from "+v.Name+"_FILE=") {
+			t.Errorf("config does not say %s comes from its file, or shows it:\n%s", v.Name, d)
+		}
+	}
+	if files < 9 {
+		t.Fatalf("only %d secrets can come from files", files)
+	}
+
+	c, err := Load(env(with(map[string]string{"POSTGRES_PASSWORD": "", "POSTGRES_PASSWORD_FILE": write("crlf", "pa ss\r\n\r\n"),
+		"SMTP_PASSWORD_FILE": withNewline})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Database.Password != "pa ss" || c.Notify.SMTP.Password != secret {
+		t.Fatalf("password %q, SMTP password %q", c.Database.Password, c.Notify.SMTP.Password)
+	}
+
+	for _, tc := range []struct {
+		name, want string
+		vars       map[string]string
+	}{
+		{"both set", "POSTGRES_PASSWORD=\"\" is not valid: and POSTGRES_PASSWORD_FILE are both set",
+			map[string]string{"POSTGRES_PASSWORD_FILE": withNewline}},
+		{"no such file", "POSTGRES_PASSWORD_FILE=\"" + dir + "/missing\" is not valid: must be a file this user can read",
+			map[string]string{"POSTGRES_PASSWORD": "", "POSTGRES_PASSWORD_FILE": dir + "/missing"}},
+		{"an empty file", "BACKUP_S3_SECRET_ACCESS_KEY_FILE=\"" + dir + "/empty\" is not valid: names an empty file",
+			map[string]string{"BACKUP_S3_SECRET_ACCESS_KEY_FILE": write("empty", "\n")}},
+		{"a directory", "SMTP_PASSWORD_FILE=\"" + dir + "\" is not valid: must be a file",
+			map[string]string{"SMTP_PASSWORD_FILE": dir}},
+	} {
+		_, err := Load(env(with(tc.vars)))
+		var cfgErr *Error
+		if err == nil || !errors.As(err, &cfgErr) || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), secret) {
+			t.Errorf("%s: %v, want an error saying %q", tc.name, err, tc.want)
+		}
 	}
 }

@@ -134,7 +134,11 @@ func Describe(getenv func(string) string) string {
 	var b strings.Builder
 	for _, v := range Variables {
 		val, origin := getenv(v.Name), ""
+		if file := getenv(v.Name + "_FILE"); val == "" && file != "" && FromFile(v) {
+			val, origin = "***", "  # from "+v.Name+"_FILE="+file
+		}
 		switch {
+		case origin != "":
 		case val == "" && v.Default == "":
 			val, origin = "", "  # unset"
 		case val == "":
@@ -158,6 +162,9 @@ func HelpText() string {
 		def := ""
 		if v.Default != "" {
 			def = " (default " + v.Default + ")"
+		}
+		if FromFile(v) {
+			def += "; or read from the file " + v.Name + "_FILE names"
 		}
 		fmt.Fprintf(&b, "  %-35s %s%s\n", v.Name, v.Help, def)
 	}
