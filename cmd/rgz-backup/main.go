@@ -159,7 +159,7 @@ Exit codes: 0 success; 1 the work failed; 2 bad configuration or usage;
 		return fmt.Errorf("%w (see %s --help)", err, c.CommandPath())
 	})
 	root.SetVersionTemplate("{{.Version}}\n")
-	root.AddCommand(versionCmd(), serveCmd(), statusCmd(), backupCmd(), listCmd(), showCmd(), verifyCmd(), restoreTestCmd(), restoreCmd(), pitrCmd(), retentionCmd(), archiveCmd(), catalogCmd(), targetsCmd(), tokenCmd(), sessionsCmd(), keyCmd(), migrateCmd(), configCmd())
+	root.AddCommand(versionCmd(), serveCmd(), statusCmd(), backupCmd(), listCmd(), showCmd(), verifyCmd(), restoreTestCmd(), restoreCmd(), pitrCmd(), retentionCmd(), archiveCmd(), catalogCmd(), targetsCmd(), tokenCmd(), sessionsCmd(), healthcheckCmd(), keyCmd(), migrateCmd(), configCmd())
 	root.AddCommand(manCmd(root))
 	return root
 }

@@ -67,8 +67,10 @@ NOC callers (docs/API.md), and the web console under /console/
 
 On SIGTERM or SIGINT it stops taking jobs, lets a running backup finish
 within BACKUP_SHUTDOWN_GRACE_SECONDS, then cancels it (failed row
-"interrupted by shutdown"; the job is retried) and exits 0. Logs are JSON
-on stderr, at info unless BACKUP_LOG_LEVEL says otherwise.`,
+"interrupted by shutdown"; the job is retried) and exits 0. Logs are JSON lines
+on stdout (where a container runtime and journald read them), at info
+unless BACKUP_LOG_LEVEL says otherwise; a failure to start is one line
+on stderr.`,
 		Args: cobra.NoArgs,
 		RunE: action(func(cmd *cobra.Command, _ []string) error {
 			cfg, err := loadConfig()
@@ -79,10 +81,10 @@ on stderr, at info unless BACKUP_LOG_LEVEL says otherwise.`,
 			if os.Getenv("BACKUP_LOG_LEVEL") != "" {
 				level = cfg.LogLevel
 			}
-			log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+			log := slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: level}))
 			// River's own info lines (job counts every few seconds) are
 			// noise for an operator; its warnings and errors are not.
-			riverLog := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: max(level, slog.LevelWarn)}))
+			riverLog := slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: max(level, slog.LevelWarn)}))
 			return serve(cmd.Context(), cfg, log, riverLog)
 		}),
 	}

@@ -10,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"io"
+	"maps"
 	"math/big"
 	"net"
 	"net/http"
@@ -132,6 +133,17 @@ func TestServeHTTPS(t *testing.T) {
 	}
 	if strings.Contains(d.logs.String(), "served in clear") {
 		t.Fatalf("serve over TLS warns of clear text:\n%s", d.logs.String())
+	}
+	// The image's health check: HTTPS to the loopback, the daemon's own
+	// certificate not checked; 1 where nothing answers.
+	probeEnv := maps.Clone(env)
+	probeEnv["BACKUP_HTTP_ADDR"] = d.addr
+	if r := rgz(t, probeEnv, "healthcheck", "--ready"); r.code != 0 || !strings.Contains(r.stdout, "https://"+d.addr+"/readyz ok") {
+		t.Fatalf("healthcheck --ready: %+v", r)
+	}
+	probeEnv["BACKUP_HTTP_ADDR"] = freeAddr(t)
+	if r := rgz(t, probeEnv, "healthcheck"); r.code != 1 || !strings.Contains(r.stderr, "/healthz: dial tcp") {
+		t.Fatalf("healthcheck of nothing: %+v", r)
 	}
 	// Older than TLS 1.2: refused at the handshake.
 	old := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true, MaxVersion: tls.VersionTLS11}}}
