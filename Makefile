@@ -3,7 +3,7 @@ GO      ?= go
 GOBIN   := $(shell $(GO) env GOPATH)/bin
 BIN     := bin/rgz-backup
 
-.PHONY: build package package-test test lint demo screenshots bench deps clean
+.PHONY: build package package-test image image-test test lint demo screenshots bench deps clean
 
 # The build's identity (internal/version): the tag or "devel", the commit,
 # the commit's date (reproducible: not the clock's).
@@ -45,6 +45,31 @@ package: deps
 package-test: package
 	$(GO) test -tags debinstall -count=1 -v -timeout 30m ./deploy/debian/ \
 	  -args -deb "$(abspath $(DIST))/rgz-backup_$(DEB_VERSION)_amd64.deb" -version "$(DEB_VERSION)"
+
+# The container images (docs/CONTAINER.md): one per PostgreSQL major
+# (Debian bookworm gives 15, trixie 17) and architecture, from Debian's
+# packages (debootstrap --download-only; no image registry), written as
+# reproducible OCI archives dist/rgz-backup_VERSION-pgN_ARCH.oci.tar with
+# their digests beside them: `podman load -i` one.
+IMAGE_VERSION ?= $(shell v=$$(git describe --tags --exact-match 2>/dev/null); [ -n "$$v" ] && echo "$${v#v}" || echo "devel")
+IMAGE_SUITES  ?= bookworm trixie
+
+image: deps
+	mkdir -p $(DIST)
+	for arch in $(ARCHES); do \
+	  CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags "-s -w $(LDFLAGS)" -o bin/linux_$$arch/rgz-backup ./cmd/rgz-backup || exit 1; \
+	  for suite in $(IMAGE_SUITES); do \
+	    $(GO) run ./deploy/container/build -suite $$suite -arch $$arch -binary bin/linux_$$arch/rgz-backup \
+	      -version "$(IMAGE_VERSION)" -revision "$(COMMIT)" -created "$(DATE)" -dist $(DIST) || exit 1; \
+	  done; \
+	done
+
+# The images run by podman (rootful, Debian's runc) against PostgreSQL
+# clusters on the host, and the compose file brought up by podman-compose
+# (deploy/container/image_test.go). Run by .ci/run, outside `make test`.
+image-test: image
+	$(GO) test -tags imagetest -count=1 -v -timeout 30m ./deploy/container/ \
+	  -args -dist "$(abspath $(DIST))" -version "$(IMAGE_VERSION)"
 
 deps:
 	bash scripts/install-deps.sh
