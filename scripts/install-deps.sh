@@ -54,6 +54,12 @@ command -v qemu-aarch64 >/dev/null || need_apt+=(qemu-user)    # and the arm64 b
 [ -x /usr/bin/aws ] || need_apt+=(awscli)                      # docs/RESTORE.md's fetch from S3 by hand, run by a test
 [ -x /usr/bin/python3 ] || need_apt+=(python3)                 # the by-hand restore script's row counts
 command -v pigz >/dev/null || need_apt+=(pigz)                 # make bench: gzip-9 against pg_dump | pigz -9
+# make image-test: podman, rootful, with Debian's runc (crun refuses this
+# machine's hybrid cgroups), and podman-compose for deploy/compose; pinned.
+for pin in podman=4.3.1+ds1-8+deb12u1+b3 runc=1.1.5+ds1-1+deb12u1 podman-compose=1.0.3-3 netavark=1.4.0-3 aardvark-dns=1.4.0-3 catatonit=0.1.7-1+b2; do
+  dpkg-query -W -f='${Version}' "${pin%%=*}" 2>/dev/null | grep -qx "${pin#*=}" || need_apt+=("$pin")
+done
+command -v iptables >/dev/null || need_apt+=(iptables)          # netavark's bridge network
 dpkg-query -W -f='${Version}' pgbackrest 2>/dev/null | grep -qx '2.45-1' || need_apt+=(pgbackrest=2.45-1)  # bench -pitr: the peer
 if [ ${#need_apt[@]} -gt 0 ]; then
   log "apt-get install ${need_apt[*]}"
