@@ -510,6 +510,12 @@ func Encrypter(cfg config.Config) (*crypt.Encrypter, error) {
 
 // Row is the catalog's row of a shipped file.
 func Row(systemID uint64, s walship.Shipped, format archive.Format, at time.Time) catalog.WALFile {
+	// shipped_at is where the window ends (pitrplan: the last file's):
+	// the moment the copy's WAL reaches, never the later one it was
+	// recorded at, or a test could aim at a moment its WAL does not hold.
+	if !s.Holds.IsZero() && s.Holds.Before(at) {
+		at = s.Holds
+	}
 	f := catalog.WALFile{SystemID: systemID, Kind: catalog.WALSegment, Timeline: s.Timeline, SegmentNo: s.Segment.No,
 		FileName: s.Name, ObjectKey: s.Key, RawSize: s.RawSize, RawSHA256: s.RawSHA256,
 		StoredSize: s.Stored.Size, StoredCRC32: s.Stored.CRC32Hex(), StoredSHA256: s.Stored.SHA256Hex(),

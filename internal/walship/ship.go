@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/mosaique/rgz-backup/internal/archive"
 	"github.com/mosaique/rgz-backup/internal/crypt"
@@ -41,6 +42,12 @@ type Shipped struct {
 	Encrypted   bool
 	Copies      []string // the places that hold it
 	HistoryText string   // a history file's text
+	// Holds is the newest moment the copy's WAL is known to reach: the
+	// spool file's last write, read before its contents are. A partial
+	// copy taken now holds what was written up to then; a finished
+	// segment, what was written before the next one began. The moment it
+	// was recorded (after compression and copies) may be seconds later.
+	Holds time.Time
 }
 
 // workDir is where the stored form is made: hidden in the spool (Read
@@ -86,7 +93,11 @@ func (s *Shipper) Ship(ctx context.Context, f File, end wal.LSN) (Shipped, error
 		return Shipped{}, fmt.Errorf("spool: %w", err)
 	}
 	defer src.Close()
-	out := Shipped{File: f, Key: Key(s.Expect.SystemID, f, s.Ext()), Encrypted: s.Encrypter != nil}
+	info, err := src.Stat()
+	if err != nil {
+		return Shipped{}, fmt.Errorf("spool: %w", err)
+	}
+	out := Shipped{File: f, Key: Key(s.Expect.SystemID, f, s.Ext()), Encrypted: s.Encrypter != nil, Holds: info.ModTime()}
 	if !f.History {
 		head := make([]byte, wal.HeaderSize)
 		if _, err := io.ReadFull(src, head); err != nil {

@@ -203,9 +203,18 @@ func TestShipFromARealStream(t *testing.T) {
 			t.Fatalf("the slot never passed %s: %s, %v", s.Partial.Segment.Start(segSize), flushed, err)
 		}
 	}
+	written, err := os.Stat(filepath.Join(spool, s.Partial.Name))
+	if err != nil {
+		t.Fatal(err)
+	}
 	partial, err := sh.Ship(ctx, *s.Partial, end)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The copy holds the WAL written up to the file's last write, no later
+	// than its shipping.
+	if partial.Holds.Before(written.ModTime()) || partial.Holds.After(time.Now()) {
+		t.Fatalf("the partial copy holds WAL up to %s; the file was last written at %s", partial.Holds, written.ModTime())
 	}
 	if !partial.Partial || partial.End != end || partial.Start != s.Partial.Segment.Start(segSize) {
 		t.Fatalf("partial %+v, want up to %s", partial, end)
