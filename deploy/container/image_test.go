@@ -202,6 +202,16 @@ func TestImage(t *testing.T) {
 		}
 	}
 
+	// Debian's fixes since the point release are in: the image's
+	// PostgreSQL is not older than this host's Debian package of it.
+	if host, err := exec.Command("dpkg-query", "-W", "-f=${Version}", "postgresql-client-15").Output(); err == nil && len(host) > 0 {
+		line := r.must("run", "--rm", "--entrypoint", "pg_dump", image, "--version") // pg_dump (PostgreSQL) 15.20 (Debian 15.20-0+deb12u1)
+		inImage := strings.TrimSuffix(line[strings.LastIndex(line, "Debian ")+len("Debian "):], ")")
+		if exec.Command("dpkg", "--compare-versions", inImage, "lt", string(host)).Run() == nil {
+			t.Fatalf("the image's PostgreSQL is %s, older than Debian's %s: the security suite is missing", inImage, host)
+		}
+	}
+
 	db := sample.Database(t, cluster, 1)
 	const password = "container-secret-Z9"
 	cluster.PasswordRole(t, "rgz_image", password, db)

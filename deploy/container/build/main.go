@@ -109,6 +109,11 @@ func (o options) build() error {
 	if err != nil {
 		return err
 	}
+	// debootstrap takes the point release; the fixes since are in the
+	// security and updates suites.
+	if debs, err = newer(debs, o, o.cache); err != nil {
+		return err
+	}
 	root, err := unpack(debs, filepath.Join(work, "staging"))
 	if err != nil {
 		return err
