@@ -60,6 +60,8 @@ for pin in podman=4.3.1+ds1-8+deb12u1+b3 runc=1.1.5+ds1-1+deb12u1 podman-compose
   dpkg-query -W -f='${Version}' "${pin%%=*}" 2>/dev/null | grep -qx "${pin#*=}" || need_apt+=("$pin")
 done
 command -v iptables >/dev/null || need_apt+=(iptables)          # netavark's bridge network
+command -v gpgv >/dev/null || need_apt+=(gpgv)                  # make image: the update suites' signed indexes
+command -v xz >/dev/null || need_apt+=(xz-utils)
 dpkg-query -W -f='${Version}' pgbackrest 2>/dev/null | grep -qx '2.45-1' || need_apt+=(pgbackrest=2.45-1)  # bench -pitr: the peer
 if [ ${#need_apt[@]} -gt 0 ]; then
   log "apt-get install ${need_apt[*]}"
