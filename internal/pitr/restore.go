@@ -479,10 +479,21 @@ func logErrors(path string) string {
 		return "no log (" + err.Error() + ")"
 	}
 	var out []string
+	restored := ""
 	for _, line := range strings.Split(string(b), "\n") {
-		if (strings.Contains(line, "FATAL:") || strings.Contains(line, "PANIC:")) && !strings.Contains(line, "is starting up") {
+		switch {
+		case strings.Contains(line, "is starting up"), strings.Contains(line, "not yet accepting connections"):
+			// our own connection attempts while it recovers
+		case strings.Contains(line, "FATAL:") || strings.Contains(line, "PANIC:"),
+			// where the WAL ended: what a person needs beside the error
+			strings.Contains(line, "redo done at"), strings.Contains(line, "last completed transaction was at"):
 			out = append(out, strings.TrimSpace(line))
+		case strings.Contains(line, "restored log file"):
+			restored = strings.TrimSpace(line)
 		}
+	}
+	if restored != "" && len(out) > 0 {
+		out = append(out, "the last WAL file restored: "+restored)
 	}
 	if len(out) == 0 {
 		lines := strings.Split(strings.TrimSpace(string(b)), "\n")

@@ -3,6 +3,8 @@ package pitr
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -64,12 +66,13 @@ func WALFetch(ctx context.Context, cfg config.Config, store *catalog.Store, syst
 	return walFetch(ctx, cfg, store, systemID, name, dest, waitBeforeRetry)
 }
 
-// waitBeforeRetry waits before the attempt-th new read of the catalog.
+// waitBeforeRetry waits before the attempt-th new read of the catalog
+// (0: a read of the row that follows a copy already read).
 func waitBeforeRetry(ctx context.Context, attempt int) error {
 	select {
 	case <-ctx.Done():
 		return ctx.Err()
-	case <-time.After(time.Duration(attempt) * partialRetryWait):
+	case <-time.After(time.Duration(max(attempt, 1)) * partialRetryWait):
 		return nil
 	}
 }
@@ -232,6 +235,9 @@ func (f *fetcher) fetch(ctx context.Context, name, dest string, withPartial bool
 			}
 			continue
 		}
+		if err != nil && c.partial && c.recorded && f.laterRowHolds(ctx, name, tmp) {
+			err = nil // what was read is the copy the catalog records now
+		}
 		if err == nil && c.segment != nil {
 			err = checkSegment(tmp, *c.segment, f.systemID)
 		}
@@ -252,6 +258,39 @@ func (f *fetcher) fetch(ctx context.Context, name, dest string, withPartial bool
 		return errors.Join(failed...)
 	}
 	return fmt.Errorf("%s: %w", name, ErrWALNotFound)
+}
+
+// laterRowHolds says whether the catalog, read again, records what tmp
+// holds as name's partial copy. The shipper replaces a partial copy in a
+// place before it records the new one (after every place holds it and
+// each copy is read back): a copy read in between is newer than the row
+// read before it, and reading it again could meet the next one, for ever
+// when a read takes longer than BACKUP_PITR_SHIP_SECONDS. The row that
+// follows vouches for it instead: its content's SHA-256 is the one the
+// catalog records. A copy read short, or one the catalog never records,
+// matches no row.
+func (f *fetcher) laterRowHolds(ctx context.Context, name, tmp string) bool {
+	data, err := os.ReadFile(tmp)
+	if err != nil {
+		return false
+	}
+	sum := sha256.Sum256(data)
+	got := hex.EncodeToString(sum[:])
+	for attempt := 1; attempt <= partialRetries; attempt++ {
+		if f.wait(ctx, 0) != nil {
+			return false
+		}
+		candidates, err := locateWAL(ctx, f.store, f.systemID, name)
+		if err != nil {
+			return false
+		}
+		for _, c := range candidates {
+			if c.partial && c.recorded && c.want.RawSHA256 == got {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // fromCatalog says whether candidates came from the catalog (only then can a
