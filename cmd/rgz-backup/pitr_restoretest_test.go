@@ -57,6 +57,40 @@ func TestPITRRestoreTest(t *testing.T) {
 			return len(w.Clusters) == 1 && w.Clusters[0].Newest != nil && w.Clusters[0].Newest.After(at)
 		}
 	}
+	// archiveHolds: the archive's WAL, by LSN and not by the moment it was
+	// shipped, holds the server's first heartbeat after at, the commit
+	// recovery to at stops on. A loaded machine can stall the heartbeat
+	// for seconds: the window's end in time then says nothing of a commit
+	// after the moment (the race step once met a 5 s gap).
+	archiveHolds := func(at time.Time) func() bool {
+		var lsn string
+		return func() bool {
+			if lsn == "" {
+				after := queryString(t, url, `SELECT (to_regclass('rgz_backup.pitr_heartbeat') IS NOT NULL AND EXISTS (SELECT FROM rgz_backup.pitr_heartbeat WHERE beat_at > '`+
+					at.Format(time.RFC3339Nano)+`'::timestamptz))::text`)
+				if after != "true" {
+					return false
+				}
+				lsn = queryString(t, url, `SELECT pg_current_wal_lsn()::text`)
+			}
+			var w struct {
+				Clusters []struct {
+					Windows []struct {
+						ToLSN string `json:"to_lsn"`
+					} `json:"windows"`
+				} `json:"clusters"`
+			}
+			call("GET", api.PITRPrefix+"/window", "", &w)
+			for _, c := range w.Clusters {
+				for _, win := range c.Windows {
+					if win.ToLSN != "" && lsnOf(t, win.ToLSN) >= lsnOf(t, lsn) {
+						return true
+					}
+				}
+			}
+			return false
+		}
+	}
 	// A base backup, and a window past it by more than a test's margin (4 s
 	// with BACKUP_PITR_SHIP_SECONDS=1): the archive's, as the catalog
 	// records what was shipped, not the heartbeats' (shipping may lag on a
@@ -142,6 +176,7 @@ func TestPITRRestoreTest(t *testing.T) {
 	// A moment a test can restore: the archive reaches past it by the
 	// margin (4 s with BACKUP_PITR_SHIP_SECONDS=1).
 	waitFor(t, archiveWait, "the archive past the moment", archiveEndsAfter(moment.Add(5*time.Second)))
+	waitFor(t, archiveWait, "the archive's WAL past the moment's next heartbeat", archiveHolds(moment))
 	res, accepted := call("POST", api.PITRPrefix+"/test-restore", `{"to": "`+moment.Format(time.RFC3339Nano)+`"}`)
 	location := res.Header.Get("Location")
 	if res.StatusCode != http.StatusAccepted || location == "" || accepted["status"] != "requested" {
@@ -183,6 +218,7 @@ func TestPITRRestoreTest(t *testing.T) {
 		return n >= 3
 	})
 	waitFor(t, archiveWait, "the archive past the moment", archiveEndsAfter(dropped.Add(5*time.Second)))
+	waitFor(t, archiveWait, "the archive's WAL past the moment's next heartbeat", archiveHolds(dropped))
 	broken, r := test("--to", dropped.Format(time.RFC3339Nano))
 	if r.code != 1 || broken.Status != catalog.TestFailed || !strings.Contains(broken.Error, "no heartbeat before the target") {
 		t.Fatalf("a test without the heartbeat before its moment: exit %d %+v\n%s", r.code, broken, r.stderr)
