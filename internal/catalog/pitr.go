@@ -45,19 +45,26 @@ type WALFile struct {
 // segment's previous one; a finished segment removes its partial copy's
 // row in the same transaction.
 func (s *Store) RecordWALFile(ctx context.Context, f WALFile) error {
+	// shipped_at is the moment the copy's WAL reaches (pitr.Row): the
+	// window ends there. Unset (a row rebuilt from the places): now.
+	var shippedAt *time.Time
+	if !f.ShippedAt.IsZero() {
+		shippedAt = &f.ShippedAt
+	}
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, `INSERT INTO pitr_wal_files (system_id, kind, timeline, segment_no, file_name, object_key,
 			start_lsn, end_lsn, raw_size_bytes, raw_sha256, stored_size_bytes, stored_crc32, stored_sha256,
-			compression_format, encrypted, copies, history)
-			VALUES ($1::text::numeric, $2, $3, $4, $5, $6, nullif($7, '')::pg_lsn, nullif($8, '')::pg_lsn, $9, $10, $11, $12, $13, $14, $15, $16, nullif($17, ''))
+			compression_format, encrypted, copies, history, shipped_at)
+			VALUES ($1::text::numeric, $2, $3, $4, $5, $6, nullif($7, '')::pg_lsn, nullif($8, '')::pg_lsn, $9, $10, $11, $12, $13, $14, $15, $16, nullif($17, ''),
+				coalesce($18::timestamptz, now()))
 			ON CONFLICT (system_id, kind, timeline, segment_no) DO UPDATE SET file_name = excluded.file_name,
 				object_key = excluded.object_key, start_lsn = excluded.start_lsn, end_lsn = excluded.end_lsn,
 				raw_size_bytes = excluded.raw_size_bytes, raw_sha256 = excluded.raw_sha256,
 				stored_size_bytes = excluded.stored_size_bytes, stored_crc32 = excluded.stored_crc32,
 				stored_sha256 = excluded.stored_sha256, compression_format = excluded.compression_format,
-				encrypted = excluded.encrypted, copies = excluded.copies, history = excluded.history, shipped_at = now()`,
+				encrypted = excluded.encrypted, copies = excluded.copies, history = excluded.history, shipped_at = excluded.shipped_at`,
 			fmt.Sprint(f.SystemID), f.Kind, int64(f.Timeline), int64(f.SegmentNo), f.FileName, f.ObjectKey, f.StartLSN, f.EndLSN,
-			f.RawSize, f.RawSHA256, f.StoredSize, f.StoredCRC32, f.StoredSHA256, f.CompressionFormat, f.Encrypted, f.Copies, f.History)
+			f.RawSize, f.RawSHA256, f.StoredSize, f.StoredCRC32, f.StoredSHA256, f.CompressionFormat, f.Encrypted, f.Copies, f.History, shippedAt)
 		if err != nil || f.Kind != WALSegment {
 			return err
 		}

@@ -50,6 +50,20 @@ func TestWALFiles(t *testing.T) {
 		!slices.Equal(got[1].Copies, []string{"file:///a", "s3://b"}) || got[1].ShippedAt.IsZero() {
 		t.Fatalf("%+v", got[1])
 	}
+	// shipped_at is the row's (the moment its WAL reaches), the insert's
+	// and the update's: the window ends there, not when it was recorded.
+	holds := time.Date(2026, 12, 7, 0, 51, 31, 52000000, time.UTC)
+	for _, at := range []time.Time{holds, holds.Add(time.Second)} {
+		partial := file(WALPartial, 1, 3, "0/3000300")
+		partial.ShippedAt = at
+		if err := s.RecordWALFile(ctx, partial); err != nil {
+			t.Fatal(err)
+		}
+		got, _ = s.WALFiles(ctx, sysid)
+		if last := got[len(got)-1]; last.Kind != WALPartial || !last.ShippedAt.Equal(at) {
+			t.Fatalf("the partial copy's shipped_at %s, want the row's %s", last.ShippedAt, at)
+		}
+	}
 	if err := s.RecordWALFile(ctx, file(WALSegment, 1, 3, "0/4000000")); err != nil {
 		t.Fatal(err)
 	}
